@@ -1,0 +1,82 @@
+"""Scrapy settings of the solidot-crawler project.
+
+Every project setting is declared here with its default; the ones an operator
+sets per deployment are also read from the environment (the README's table
+lists them). ``-s NAME=VALUE`` on the command line overrides both.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+BOT_NAME = "solidot_spider"
+SPIDER_MODULES = ["solidot_spider.spiders"]
+NEWSPIDER_MODULE = "solidot_spider.spiders"
+
+# --- The site --------------------------------------------------------------
+#: Base URL of the site; category hosts are derived from it (linux.<domain> …).
+SOLIDOT_BASE_URL = _env("SOLIDOT_BASE_URL", "https://www.solidot.org")
+#: "DOMAIN=ADDRESS,…": DOMAIN and every name under it resolve to ADDRESS.
+SOLIDOT_RESOLVE = _env("SOLIDOT_RESOLVE", "")
+TWISTED_DNS_RESOLVER = "solidot_spider.resolver.OverrideResolver"
+#: The site is UTF-8: re-read responses that claim another charset but are UTF-8.
+SOLIDOT_FORCE_UTF8 = True
+
+# --- Politeness (defaults for the real site; tests and benchmarks turn them down)
+SOLIDOT_CONTACT_URL = _env("SOLIDOT_CONTACT_URL", "https://github.com/solidot-crawler/solidot-crawler")
+USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    f"Chrome/131.0 Safari/537.36 solidot-crawler/0.1 (+{SOLIDOT_CONTACT_URL})"
+)
+ROBOTSTXT_OBEY = True
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 2.0
+AUTOTHROTTLE_MAX_DELAY = 60.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+DOWNLOAD_DELAY = 1.0
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_TIMEOUT = 30
+
+# --- Faults: retry patiently, slow down for a struggling host ------------------
+RETRY_TIMES = 6
+#: Extra fetches of a page that arrived cut off before </html>.
+SOLIDOT_TRUNCATED_RETRIES = 3
+#: Longest Retry-After honoured (seconds); longer values are capped.
+SOLIDOT_RETRY_AFTER_MAX = 120.0
+#: Pause after the first 5xx/connection error in a row (doubles each time) and its cap.
+SOLIDOT_BACKOFF_BASE = 0.25
+SOLIDOT_BACKOFF_MAX = 30.0
+
+DOWNLOADER_MIDDLEWARES = {
+    "solidot_spider.middlewares.backoff.HostBackoffMiddleware": 560,
+    "solidot_spider.middlewares.charset.SiteCharsetMiddleware": 600,
+}
+
+# --- Output: the embedded default writes JSON Lines -----------------------------
+#: Where items go when no other store is configured ("" turns the file off).
+SOLIDOT_OUTPUT = _env("SOLIDOT_OUTPUT", "output/%(name)s.jsonl")
+FEEDS = (
+    {SOLIDOT_OUTPUT: {"format": "jsonlines", "encoding": "utf8", "overwrite": False}}
+    if SOLIDOT_OUTPUT
+    else {}
+)
+FEED_EXPORT_ENCODING = "utf-8"
+#: Write the final stats as JSON to this file ("" for none).
+SOLIDOT_STATS_FILE = _env("SOLIDOT_STATS_FILE", "")
+#: With JOBDIR set, clear its resume state when a crawl finishes (kept on Ctrl-C).
+SOLIDOT_JOBDIR_CLEAR_ON_FINISH = True
+
+EXTENSIONS = {
+    "solidot_spider.extensions.stats_file.StatsFile": 500,
+    "solidot_spider.extensions.jobdir.ClearFinishedJobdir": 500,
+}
+
+TELNETCONSOLE_ENABLED = False
+LOG_LEVEL = _env("SOLIDOT_LOG_LEVEL", "INFO")

@@ -1,0 +1,171 @@
+"""The ``solidot`` spider: discovers stories and turns each story page into one item."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import scrapy
+from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.retry import get_retry_request
+from scrapy.http import Response, TextResponse
+from twisted.python.failure import Failure
+
+from solidot_spider.discovery import Discovery
+from solidot_spider.parsing import MalformedPage, is_truncated, parse_list_page, parse_rss, parse_story
+from solidot_spider.site import CATEGORIES, SiteMap, story_sid
+
+logger = logging.getLogger(__name__)
+
+#: Story pages outrank list pages so items flow while discovery goes on.
+STORY_PRIORITY = 10
+
+
+class SolidotSpider(scrapy.Spider):
+    """Crawl Solidot: ``-a since=YYYY-MM-DD -a until=YYYY-MM-DD``, ``-a sids=A-B``, or the latest."""
+
+    name = "solidot"
+
+    def __init__(
+        self,
+        since: str | None = None,
+        until: str | None = None,
+        sids: str | None = None,
+        latest: str | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.discovery = Discovery.from_arguments(since=since, until=until, sids=sids, latest=latest)
+        self._logged_drop_reasons: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SolidotSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.site = SiteMap.from_base_url(crawler.settings.get("SOLIDOT_BASE_URL"))
+        spider.truncated_retries = crawler.settings.getint("SOLIDOT_TRUNCATED_RETRIES")
+        return spider
+
+    # -- discovery ---------------------------------------------------------------
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        for request in self.start_requests_for(self.discovery):
+            yield request
+
+    def start_requests_for(self, discovery: Discovery) -> Iterator[scrapy.Request]:
+        """The first requests of a crawl with this scope (also used by seeding tools)."""
+        if discovery.latest:
+            yield self.list_request(self.site.home())
+            for category in CATEGORIES:
+                yield self.list_request(self.site.category_home(category))
+            yield scrapy.Request(self.site.rss(), callback=self.parse_rss)
+        for day in discovery.days():
+            yield self.list_request(self.site.day_archive(day))
+        for sid in discovery.sids():
+            yield self.story_request(sid, from_range=True)
+
+    def list_request(self, url: str) -> scrapy.Request:
+        return scrapy.Request(url, callback=self.parse_list)
+
+    def story_request(
+        self, sid: int, categories: list[str] | None = None, from_range: bool = False
+    ) -> scrapy.Request:
+        return scrapy.Request(
+            self.site.story_url(sid),
+            callback=self.parse_story,
+            errback=self.story_failed,
+            priority=STORY_PRIORITY,
+            cb_kwargs={"categories": categories or []},
+            # sid ranges cross gaps: their 404s are expected and counted, not errors
+            meta={"handle_httpstatus_list": [404], "solidot_from_range": from_range},
+        )
+
+    def parse_list(self, response: Response) -> Iterator[scrapy.Request]:
+        if not self._is_complete_html(response, "list"):
+            yield from self._retry_truncated(response)
+            return
+        entries = parse_list_page(self._text(response), response.url, self.site)
+        self.crawler.stats.inc_value("solidot/list_pages")
+        if not entries:
+            self.crawler.stats.inc_value("solidot/list_pages_empty")
+        for entry in entries:
+            yield self.story_request(entry.sid, categories=entry.categories)
+
+    def parse_rss(self, response: Response) -> Iterator[scrapy.Request]:
+        sids = parse_rss(self._text(response))
+        self.crawler.stats.inc_value("solidot/rss_items", len(sids))
+        for sid in sids:
+            yield self.story_request(sid)
+
+    # -- stories -----------------------------------------------------------------
+
+    def parse_story(self, response: Response, categories: list[str]) -> Iterator[Any]:
+        stats = self.crawler.stats
+        if response.status == 404:
+            key = "gap" if response.meta.get("solidot_from_range") else "missing"
+            stats.inc_value(f"solidot/story_{key}")
+            if key == "missing":
+                logger.warning("Story listed but not found (404): %s", response.url)
+            return
+        if not self._is_complete_html(response, "story"):
+            yield from self._retry_truncated(response)
+            return
+        try:
+            story = parse_story(
+                self._text(response),
+                response.url,
+                self.site,
+                fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            )
+        except MalformedPage as error:
+            self._count_drop(error.reason, response.url)
+            return
+        story.categories = categories
+        stats.inc_value("solidot/stories")
+        yield story
+
+    def story_failed(self, failure: Failure) -> None:
+        """A story request that failed for good (retries spent, DNS, refused…)."""
+        request = failure.request  # type: ignore[attr-defined]
+        reason = failure.type.__name__ if failure.type else "unknown"
+        self.crawler.stats.inc_value(f"solidot/story_failed/{reason}")
+        logger.error("Story sid=%s lost: %s", story_sid(request.url), failure.getErrorMessage())
+
+    # -- helpers -----------------------------------------------------------------
+
+    def _is_complete_html(self, response: Response, kind: str) -> bool:
+        if is_truncated(response.body):
+            self.crawler.stats.inc_value(f"solidot/truncated/{kind}")
+            return False
+        return True
+
+    def _retry_truncated(self, response: Response) -> Iterator[scrapy.Request]:
+        retry = get_retry_request(
+            response.request,
+            spider=self,
+            reason="truncated_html",
+            max_retry_times=self.truncated_retries,
+        )
+        if retry is not None:
+            yield retry
+        else:
+            self._count_drop("truncated_html", response.url)
+
+    def _count_drop(self, reason: str, url: str) -> None:
+        """A page that yields no item: counted per reason, logged once per reason."""
+        self.crawler.stats.inc_value(f"solidot/dropped/{reason}")
+        if reason not in self._logged_drop_reasons:
+            self._logged_drop_reasons.add(reason)
+            logger.warning(
+                "Dropped a page (%s), sid=%s: %s; later ones with this reason are only counted "
+                "(stats solidot/dropped/%s)",
+                reason, story_sid(url), url, reason,
+            )
+
+    @staticmethod
+    def _text(response: Response) -> str:
+        if isinstance(response, TextResponse):
+            return response.text
+        return response.body.decode("utf-8", errors="replace")
