@@ -25,9 +25,7 @@ COMMENT_ROOT_LIST = "div.reply_list ul.reply_ul"
 FOOTER = "#footer"
 #: Inside a comment ``li``.
 COMMENT_BOX = "./div[contains(concat(' ', normalize-space(@class), ' '), ' list_com ')]"
-COMMENT_REPLIES = (
-    "./ul[contains(@class, 'reply_ul')] | ./div/ul[contains(@class, 'reply_ul')]"
-)
+COMMENT_REPLIES = "./ul[contains(@class, 'reply_ul')] | ./div/ul[contains(@class, 'reply_ul')]"
 COMMENT_ITEMS = "./li"
 COMMENT_TITLE = "div.bg_htit h2"
 COMMENT_AUTHOR = "div.talk_time a"

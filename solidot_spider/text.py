@@ -17,7 +17,25 @@ _SPACE_RE = re.compile(r"\s+")
 _CN_TIME_RE = re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日\s*(\d{1,2})时(\d{1,2})分")
 
 BLOCK_TAGS = frozenset(
-    ["p", "div", "li", "ul", "ol", "blockquote", "pre", "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article"]
+    [
+        "p",
+        "div",
+        "li",
+        "ul",
+        "ol",
+        "blockquote",
+        "pre",
+        "table",
+        "tr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "section",
+        "article",
+    ]
 )
 SILENT_TAGS = frozenset({"script", "style", "noscript", "template"})
 

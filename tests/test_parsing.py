@@ -69,7 +69,9 @@ def test_story_fields_from_real_markup() -> None:
     story = parse(story_page())
     assert story.url == "https://www.solidot.org/story?sid=80222"  # canonical on www
     assert (story.title, story.author, story.author_uid) == (
-        "普京命令俄罗斯加强与中国在 AI 上的合作", "Wilson", 42865,
+        "普京命令俄罗斯加强与中国在 AI 上的合作",
+        "Wilson",
+        42865,
     )
     assert story.published_at == "2025-01-03T14:01:00+08:00"
     assert [(t.tid, t.name) for t in story.topics] == [(151, "人工智能"), (171, "Android")]

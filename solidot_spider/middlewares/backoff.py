@@ -107,7 +107,7 @@ class HostBackoffMiddleware:
             return
         self._paused_until[slot_key] = resume_at
         self.crawler.stats.inc_value("solidot/backoff/pauses")
-        self.crawler.stats.inc_value("solidot/backoff/seconds", seconds)
+        self.crawler.stats.inc_value("solidot/backoff/paused_ms", round(seconds * 1000))
         logger.info("Pausing %s for %.1f s: %s", slot_key, seconds, why)
         # The downloader holds a slot's queue while slot.latercall is set and
         # resumes it in _latercall(); Scrapy has no public "pause slot" call,

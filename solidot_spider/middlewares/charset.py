@@ -49,6 +49,7 @@ class SiteCharsetMiddleware:
             logger.warning(
                 "%s claims charset %s but is UTF-8; reading it as UTF-8 "
                 "(later ones are counted in solidot/charset_corrected)",
-                response.url, response.encoding,
+                response.url,
+                response.encoding,
             )
         return response.replace(encoding="utf-8")

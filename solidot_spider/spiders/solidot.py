@@ -27,6 +27,8 @@ class SolidotSpider(scrapy.Spider):
     """Crawl Solidot: ``-a since=YYYY-MM-DD -a until=YYYY-MM-DD``, ``-a sids=A-B``, or the latest."""
 
     name = "solidot"
+    site: SiteMap
+    truncated_retries: int
 
     def __init__(
         self,
@@ -142,6 +144,7 @@ class SolidotSpider(scrapy.Spider):
         return True
 
     def _retry_truncated(self, response: Response) -> Iterator[scrapy.Request]:
+        assert response.request is not None
         retry = get_retry_request(
             response.request,
             spider=self,
@@ -161,7 +164,10 @@ class SolidotSpider(scrapy.Spider):
             logger.warning(
                 "Dropped a page (%s), sid=%s: %s; later ones with this reason are only counted "
                 "(stats solidot/dropped/%s)",
-                reason, story_sid(url), url, reason,
+                reason,
+                story_sid(url),
+                url,
+                reason,
             )
 
     @staticmethod

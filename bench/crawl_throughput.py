@@ -1,0 +1,147 @@
+"""Crawl throughput: the ``solidot`` spider against a minimal plain Scrapy spider.
+
+Both crawl the same story pages of one replica process, in the same run,
+alternating, with the same concurrency and politeness turned off. Reports
+pages/s (responses / the crawl's own elapsed time, start-up excluded), the
+ratio solidot/plain, and each crawl's peak RSS.
+
+    .venv/bin/python bench/crawl_throughput.py --stories 10000 --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from harness import DOMAIN, replica_server  # noqa: E402
+
+from solidot_spider.replica import Replica, ReplicaConfig  # noqa: E402
+
+SPEED_SETTINGS = {
+    "AUTOTHROTTLE_ENABLED": "False",
+    "DOWNLOAD_DELAY": "0",
+    "CONCURRENT_REQUESTS": "32",
+    "CONCURRENT_REQUESTS_PER_DOMAIN": "32",
+    "LOG_LEVEL": "WARNING",
+    "TELNETCONSOLE_ENABLED": "False",
+}
+
+
+@dataclass
+class Run:
+    name: str
+    pages: int
+    items: int
+    seconds: float
+    peak_rss_mb: float
+
+    @property
+    def pages_per_s(self) -> float:
+        return self.pages / self.seconds
+
+
+def run_measured(name: str, command: list[str], cwd: Path, env: dict[str, str], stats_file: Path) -> Run:
+    """Run a crawl process; its pages and time come from its stats, its peak RSS from wait4."""
+    process = subprocess.Popen(command, cwd=cwd, env=env)
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{name} crawl failed: {command}")
+    stats = json.loads(stats_file.read_text())
+    return Run(
+        name=name,
+        pages=stats.get("response_received_count", 0),
+        items=stats.get("item_scraped_count", 0),
+        seconds=stats["elapsed_time_seconds"],
+        peak_rss_mb=usage.ru_maxrss / 1024,
+    )
+
+
+def settings_args(settings: dict[str, str]) -> list[str]:
+    return [arg for name, value in settings.items() for arg in ("-s", f"{name}={value}")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stories", type=int, default=10_000)
+    parser.add_argument("--last-sid", type=int, default=85572)
+    parser.add_argument("--rounds", type=int, default=2)
+    options = parser.parse_args()
+
+    model = Replica(ReplicaConfig(stories=options.stories, last_sid=options.last_sid))
+    sids = model.sids() + model.gap_sids()
+    low, high = min(sids), max(sids)
+    runs: list[Run] = []
+    with replica_server(options.stories, options.last_sid) as server, tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        env = {**os.environ, "SOLIDOT_BASE_URL": server.base_url, "SOLIDOT_RESOLVE": f"{DOMAIN}=127.0.0.1"}
+        for round_no in range(options.rounds):
+            stats = work / f"solidot-{round_no}.json"
+            solidot = [
+                sys.executable,
+                "-m",
+                "scrapy",
+                "crawl",
+                "solidot",
+                "-a",
+                f"sids={low}-{high}",
+                "-O",
+                str(work / "solidot.jsonl"),
+                *settings_args({**SPEED_SETTINGS, "SOLIDOT_STATS_FILE": str(stats)}),
+            ]
+            runs.append(run_measured("solidot", solidot, ROOT, env, stats))
+            stats = work / f"plain-{round_no}.json"
+            plain = [
+                sys.executable,
+                "-m",
+                "scrapy",
+                "runspider",
+                str(ROOT / "bench" / "plain_spider.py"),
+                "-a",
+                f"base=http://127.0.0.1:{server.port}",
+                "-a",
+                f"low={low}",
+                "-a",
+                f"high={high}",
+                "-a",
+                f"stats_file={stats}",
+                "-O",
+                str(work / "plain.jsonl"),
+                *settings_args(SPEED_SETTINGS),
+            ]
+            runs.append(run_measured("plain", plain, work, env, stats))
+
+    print(
+        f"replica: {options.stories} sid slots, {len(model.sids())} stories; "
+        f"{options.rounds} rounds, alternating"
+    )
+    print(f"{'crawl':8} {'pages':>7} {'items':>7} {'seconds':>8} {'pages/s':>8} {'peak RSS MB':>12}")
+    for run in runs:
+        print(
+            f"{run.name:8} {run.pages:7d} {run.items:7d} {run.seconds:8.1f} "
+            f"{run.pages_per_s:8.1f} {run.peak_rss_mb:12.1f}"
+        )
+    solidot_rate = statistics.median(r.pages_per_s for r in runs if r.name == "solidot")
+    plain_rate = statistics.median(r.pages_per_s for r in runs if r.name == "plain")
+    print(
+        f"median pages/s: solidot {solidot_rate:.1f}, plain {plain_rate:.1f}, "
+        f"ratio {solidot_rate / plain_rate:.2f}x"
+    )
+    print(
+        "peak RSS MB: solidot "
+        f"{max(r.peak_rss_mb for r in runs if r.name == 'solidot'):.1f}, "
+        f"plain {max(r.peak_rss_mb for r in runs if r.name == 'plain'):.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

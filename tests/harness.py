@@ -1,0 +1,170 @@
+"""Test harness: a real replica server process and real ``scrapy crawl`` processes.
+
+Nothing is mocked: the replica serves HTTP on a free loopback port, the crawler
+resolves ``*.solidot.test`` to it through ``SOLIDOT_RESOLVE``, and results are
+read back from the crawl's JSON Lines output and its stats file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DOMAIN = "solidot.test"
+
+#: Politeness turned down for a local replica (the defaults are for the real site).
+FAST_SETTINGS: dict[str, str] = {
+    "AUTOTHROTTLE_ENABLED": "False",
+    "DOWNLOAD_DELAY": "0",
+    "CONCURRENT_REQUESTS": "16",
+    "CONCURRENT_REQUESTS_PER_DOMAIN": "16",
+    "SOLIDOT_BACKOFF_BASE": "0.05",
+    "SOLIDOT_BACKOFF_MAX": "0.5",
+    "LOG_LEVEL": "INFO",
+}
+
+
+@dataclass
+class ReplicaServer:
+    """A running replica process."""
+
+    process: subprocess.Popen[str]
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://www.{DOMAIN}:{self.port}"
+
+    def stats(self) -> dict[str, Any]:
+        url = f"http://127.0.0.1:{self.port}/__replica__/stats"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.load(response)
+
+
+def read_line(process: subprocess.Popen[str], timeout: float) -> str:
+    """One stdout line of ``process``, waiting at most ``timeout`` seconds."""
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            raise TimeoutError(f"no output from {process.args!r} within {timeout} s")
+    return process.stdout.readline()
+
+
+@contextmanager
+def replica_server(
+    stories: int = 300, last_sid: int = 80300, faults: str = "", extra: Sequence[str] = ()
+) -> Iterator[ReplicaServer]:
+    """Start ``python -m solidot_spider.replica serve`` on a free port; stop it afterwards."""
+    command = [
+        sys.executable,
+        "-m",
+        "solidot_spider.replica",
+        "serve",
+        "--stories",
+        str(stories),
+        "--last-sid",
+        str(last_sid),
+        "--domain",
+        DOMAIN,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        *extra,
+    ]
+    if faults:
+        command += ["--faults", faults]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        line = read_line(process, timeout=60).strip()
+        if not line.startswith("READY "):
+            raise RuntimeError(f"replica did not start: {line!r}")
+        port = int(line.rsplit(":", 1)[1])
+        yield ReplicaServer(process=process, port=port)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class CrawlResult:
+    """What a finished crawl left behind."""
+
+    returncode: int
+    items: list[dict[str, Any]]
+    stats: dict[str, Any]
+    log: str
+
+    def by_sid(self) -> dict[int, dict[str, Any]]:
+        return {item["sid"]: item for item in self.items}
+
+
+def crawl_command(
+    output: Path, spider_args: dict[str, str], settings: dict[str, str], append: bool = False
+) -> list[str]:
+    command = [sys.executable, "-m", "scrapy", "crawl", "solidot", "-o" if append else "-O", str(output)]
+    for name, value in spider_args.items():
+        command += ["-a", f"{name}={value}"]
+    for name, value in {**FAST_SETTINGS, **settings}.items():
+        command += ["-s", f"{name}={value}"]
+    return command
+
+
+def crawl_env(server: ReplicaServer, stats_file: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SOLIDOT_BASE_URL": server.base_url,
+        "SOLIDOT_RESOLVE": f"{DOMAIN}=127.0.0.1",
+        "SOLIDOT_STATS_FILE": str(stats_file),
+        "PYTHONWARNINGS": "error::DeprecationWarning:solidot_spider",
+    }
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def run_crawl(
+    server: ReplicaServer,
+    workdir: Path,
+    spider_args: dict[str, str] | None = None,
+    settings: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> CrawlResult:
+    """Run ``scrapy crawl solidot`` to completion against ``server``."""
+    output, stats_file, log_file = workdir / "items.jsonl", workdir / "stats.json", workdir / "crawl.log"
+    command = crawl_command(output, spider_args or {}, {"LOG_FILE": str(log_file), **(settings or {})})
+    completed = subprocess.run(
+        command, cwd=ROOT, env=crawl_env(server, stats_file), timeout=timeout, capture_output=True, text=True
+    )
+    log = (log_file.read_text(encoding="utf-8") if log_file.exists() else "") + completed.stderr
+    stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+    return CrawlResult(completed.returncode, read_jsonl(output), stats, log)
+
+
+def wait_for(condition: Any, timeout: float, interval: float = 0.05, what: str = "condition") -> None:
+    """Poll ``condition()`` until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reached within {timeout} s")
+        time.sleep(interval)
