@@ -37,14 +37,24 @@ def injected(served: dict[str, Any], kind: str) -> int:
     return count
 
 
+def reason_count(stats: dict[str, Any], reason: str) -> int:
+    """Retries counted for a reason (Scrapy names 429 "Unknown Status": match on the code)."""
+    prefix = f"retry/reason_count/{reason}"
+    return sum(value for key, value in stats.items() if key.startswith(prefix))
+
+
 def test_connection_resets_are_retried(tmp_path: Path) -> None:
     result, served, _, _ = crawl_with_faults("reset=0.1,seed=3", tmp_path)
-    assert result.stats.get("retry/count", 0) == injected(served, "reset")
+    # Twisted's connection pool re-sends an idempotent request once, unseen by Scrapy, when a
+    # reused connection dies before answering; every other reset is a RetryMiddleware retry.
+    resent_by_pool = served["requests"] - result.stats["downloader/request_count"]
+    assert result.stats.get("retry/count", 0) + resent_by_pool == injected(served, "reset")
+    assert result.stats.get("retry/count", 0) > 0
     assert result.stats.get("retry/max_reached", 0) == 0
 
 
 def test_5xx_bursts_are_retried_with_backoff(tmp_path: Path) -> None:
-    result, served, _, _ = crawl_with_faults("burst=25x6,seed=4", tmp_path)
+    result, served, _, _ = crawl_with_faults("burst=25x0.3,seed=4", tmp_path)
     assert result.stats.get("retry/count", 0) == injected(served, "error_burst")
     assert result.stats.get("solidot/backoff/pauses", 0) > 0
     assert result.stats.get("retry/max_reached", 0) == 0
@@ -53,7 +63,7 @@ def test_5xx_bursts_are_retried_with_backoff(tmp_path: Path) -> None:
 def test_429_honours_retry_after(tmp_path: Path) -> None:
     result, served, _, _ = crawl_with_faults("throttle=0.04,retry_after=1,seed=5", tmp_path)
     throttled = injected(served, "throttle")
-    assert result.stats.get("retry/reason_count/429 Too Many Requests") == throttled
+    assert reason_count(result.stats, "429 ") == throttled
     assert result.stats.get("solidot/backoff/retry_after") == throttled
 
 
@@ -67,9 +77,7 @@ def test_responses_slower_than_the_timeout_are_retried(tmp_path: Path) -> None:
     result, served, _, _ = crawl_with_faults(
         "slow=0.05,slow_delay=3,seed=7", tmp_path, {"DOWNLOAD_TIMEOUT": "1"}
     )
-    assert result.stats.get("retry/reason_count/twisted.internet.error.TimeoutError") == injected(
-        served, "slow"
-    )
+    assert reason_count(result.stats, "scrapy.exceptions.DownloadTimeoutError") == injected(served, "slow")
 
 
 def test_truncated_pages_are_fetched_again(tmp_path: Path) -> None:
@@ -100,11 +108,13 @@ def test_a_server_that_is_gone_is_counted_story_by_story(tmp_path: Path) -> None
     )
     assert result.returncode == 0, result.log[-3000:]
     assert result.items == []
-    assert result.stats.get("solidot/story_failed/ConnectionRefusedError") == 10
+    assert result.stats.get("solidot/story_failed/DownloadConnectionRefusedError") == 10
     assert result.log.count("lost:") == 10
 
 
-@pytest.mark.parametrize("spec", ["reset=0.02,truncate=0.05,burst=60x3,charset=0.2,slow=0.1,slow_delay=0.1"])
+@pytest.mark.parametrize(
+    "spec", ["reset=0.02,truncate=0.05,burst=60x0.2,charset=0.2,slow=0.1,slow_delay=0.1"]
+)
 def test_all_faults_at_once(spec: str, tmp_path: Path) -> None:
     result, served, _, _ = crawl_with_faults(spec + ",seed=11", tmp_path)
     assert result.stats.get("retry/max_reached", 0) == 0
