@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,10 @@ class PlainSpider(scrapy.Spider):
             yield {"url": response.url, "title": response.css("h2::text").get()}
 
     def closed(self, reason: str) -> None:
+        # CoreStats sets elapsed_time_seconds after this handler runs: measure it the same way here
+        started = self.crawler.stats.get_value("start_time")
+        elapsed = (datetime.now(UTC) - started).total_seconds()
+        self.crawler.stats.set_value("elapsed_time_seconds", elapsed)
         stats = {
             k: (v.isoformat() if hasattr(v, "isoformat") else v)
             for k, v in self.crawler.stats.get_stats().items()
