@@ -10,8 +10,10 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urljoin
 
+from cssselect import HTMLTranslator
 from lxml import etree
 from lxml import html as lxml_html
 from parsel import Selector
@@ -235,39 +237,64 @@ def _parse_comment_count(page: Selector, parsed: int) -> int:
     return parsed
 
 
+def _compile(selector: str) -> etree.XPath:
+    """A selector from :mod:`selectors` (CSS, or XPath when it starts with ``./``) as compiled XPath.
+
+    Comments are many small lookups per page: compiled lxml XPath on raw
+    elements costs a fraction of a parsel ``Selector`` round trip each.
+    """
+    if selector.startswith("./"):
+        return etree.XPath(selector)
+    return etree.XPath(HTMLTranslator().css_to_xpath(selector, prefix="descendant-or-self::"))
+
+
+_COMMENT_ROOT_LIST = _compile(css.COMMENT_ROOT_LIST)
+_COMMENT_ITEMS = _compile(css.COMMENT_ITEMS)
+_COMMENT_BOX = _compile(css.COMMENT_BOX)
+_COMMENT_REPLIES = _compile(css.COMMENT_REPLIES)
+_COMMENT_TITLE = _compile(css.COMMENT_TITLE)
+_COMMENT_AUTHOR = _compile(css.COMMENT_AUTHOR)
+_COMMENT_BYLINE = _compile(css.COMMENT_BYLINE)
+_COMMENT_TEXT = _compile(css.COMMENT_TEXT)
+
+
+def _string(elements: list[Any]) -> str:
+    """The text content of the first element ('' when there is none), like XPath's string()."""
+    return "".join(elements[0].itertext()) if elements else ""
+
+
 def _parse_comments(page: Selector) -> Iterator[Comment]:
-    roots = page.css(css.COMMENT_ROOT_LIST)
+    roots = _COMMENT_ROOT_LIST(page.root)
     if roots:
         yield from _parse_thread(roots[0], parent_cid=None)
 
 
-def _parse_thread(thread: Selector, parent_cid: int | None) -> Iterator[Comment]:
-    for item in thread.xpath(css.COMMENT_ITEMS):
-        boxes = item.xpath(css.COMMENT_BOX)
+def _parse_thread(thread: etree._Element, parent_cid: int | None) -> Iterator[Comment]:
+    for item in _COMMENT_ITEMS(thread):
+        boxes = _COMMENT_BOX(item)
         if not boxes:
             continue
         comment = _parse_comment(boxes[0], item, parent_cid)
         if comment is None:
             continue
         yield comment
-        for replies in item.xpath(css.COMMENT_REPLIES):
+        for replies in _COMMENT_REPLIES(item):
             yield from _parse_thread(replies, parent_cid=comment.cid)
 
 
-def _parse_comment(box: Selector, item: Selector, parent_cid: int | None) -> Comment | None:
-    cid = _first_int(_CID_RE, box.attrib.get("id") or item.attrib.get("id"))
+def _parse_comment(box: etree._Element, item: etree._Element, parent_cid: int | None) -> Comment | None:
+    cid = _first_int(_CID_RE, box.get("id") or item.get("id"))
     if cid is None:
         return None
-    raw_title = clean_title(box.css(css.COMMENT_TITLE).xpath("string(.)").get(""))
+    raw_title = clean_title(_string(_COMMENT_TITLE(box)))
     score_match = _SCORE_RE.match(raw_title)
     title, score = (
         (score_match.group(1).strip(), int(score_match.group(2))) if score_match else (raw_title, None)
     )
-    author_links = box.css(css.COMMENT_AUTHOR)
-    author = normalize_space(author_links[0].xpath("string(.)").get("")) if author_links else ""
-    uid_text = author_links[0].xpath("following-sibling::text()[1]").get("") if author_links else ""
-    byline_text = box.css(css.COMMENT_BYLINE).xpath("string(.)").get("")
-    texts = box.css(css.COMMENT_TEXT)
+    author_links = _COMMENT_AUTHOR(box)
+    author = normalize_space(_string(author_links))
+    uid_text = (author_links[0].tail or "") if author_links else ""
+    texts = _COMMENT_TEXT(box)
     return Comment(
         cid=cid,
         parent_cid=parent_cid,
@@ -275,6 +302,6 @@ def _parse_comment(box: Selector, item: Selector, parent_cid: int | None) -> Com
         author_uid=_first_int(_UID_RE, uid_text),
         title=title,
         score=score,
-        published_at=parse_cn_time(byline_text),
-        text=element_text(texts[0].root) if texts else "",
+        published_at=parse_cn_time(_string(_COMMENT_BYLINE(box))),
+        text=element_text(texts[0]) if texts else "",
     )
