@@ -54,6 +54,23 @@ SOLIDOT_RETRY_AFTER_MAX = 120.0
 SOLIDOT_BACKOFF_BASE = 0.25
 SOLIDOT_BACKOFF_MAX = 30.0
 
+# --- Item pipelines: clean → validate → deduplicate → store ----------------------
+ITEM_PIPELINES = {
+    "solidot_spider.pipelines.clean.CleanPipeline": 100,
+    "solidot_spider.pipelines.validate.ValidatePipeline": 200,
+    "solidot_spider.pipelines.dedupe.DedupePipeline": 300,
+}
+#: Largest story body kept (UTF-8 bytes of body_html or body_text); larger ones are dropped.
+SOLIDOT_MAX_BODY_BYTES = 2_000_000
+#: Shared Redis (the scheduler uses it too); dedupe keeps its content hashes there when set.
+REDIS_URL = _env("REDIS_URL", "")
+#: Redis hash of sid → content hash.
+SOLIDOT_DEDUPE_KEY = _env("SOLIDOT_DEDUPE_KEY", "solidot:content_hash")
+#: Seconds stories wait for an unreachable Redis (per outage) before passing as new.
+SOLIDOT_DEDUPE_REDIS_TIMEOUT = 60.0
+#: Longest pause between Redis retries (s); pauses start at 0.1 s and double.
+SOLIDOT_DEDUPE_RETRY_MAX = 5.0
+
 DOWNLOADER_MIDDLEWARES = {
     "solidot_spider.middlewares.backoff.HostBackoffMiddleware": 560,
     "solidot_spider.middlewares.charset.SiteCharsetMiddleware": 600,

@@ -1,0 +1,328 @@
+"""Deduplicate: write a story again only when its content changed.
+
+Every story's content hash (:func:`solidot_spider.content.content_hash`) is
+compared with the last one recorded for its sid: a new story and a changed one
+(views, comments, an edited body) pass on to the store; an unchanged one is
+dropped (``unchanged``, and the :data:`~solidot_spider.signals.story_unchanged`
+signal lets the store note that it was seen); the same content twice in one
+run is dropped as ``duplicate``.
+
+The record lives in a :class:`ContentHashIndex`: in memory for a single
+process, or in a Redis hash shared by every worker and every run when
+``REDIS_URL`` is set. Redis trouble never costs a story: calls are retried
+with backoff, and after ``SOLIDOT_DEDUPE_REDIS_TIMEOUT`` a story passes as new
+(writing twice is harmless downstream, losing a story is not).
+"""
+
+from __future__ import annotations
+
+import logging
+from time import monotonic
+from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+from itemadapter import ItemAdapter
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.utils.asyncio import run_in_thread, sleep
+
+from solidot_spider.content import content_hash
+from solidot_spider.pipelines.drops import ItemDropper
+from solidot_spider.signals import story_unchanged
+
+logger = logging.getLogger(__name__)
+
+Outcome = Literal["new", "changed", "unchanged"]
+_OUTCOMES: tuple[Outcome, ...] = ("new", "changed", "unchanged")
+
+#: Defaults of the settings (declared in settings.py too).
+DEFAULT_KEY = "solidot:content_hash"
+DEFAULT_REDIS_TIMEOUT = 60.0
+DEFAULT_RETRY_MAX = 5.0
+#: First pause between Redis attempts; it doubles up to SOLIDOT_DEDUPE_RETRY_MAX.
+RETRY_BASE = 0.1
+#: Longest a single Redis call may block its thread (connect or reply).
+SOCKET_TIMEOUT_MAX = 5.0
+
+
+class IndexUnavailable(Exception):
+    """The index could not answer; ``retriable`` is False when asking again can't help."""
+
+    def __init__(self, message: str, retriable: bool = True) -> None:
+        super().__init__(message)
+        self.retriable = retriable
+
+
+class ContentHashIndex(Protocol):
+    """The last content hash recorded per sid, shared as widely as the implementation allows."""
+
+    def describe(self) -> str:
+        """Where the index lives, for log lines (no secrets)."""
+        ...
+
+    async def compare_and_set(self, sid: int, digest: str) -> Outcome:
+        """Record ``digest`` for ``sid`` and say how it compares with the previous one, atomically."""
+        ...
+
+    async def forget(self, sid: int, digest: str) -> None:
+        """Remove ``sid``'s record if it still is ``digest`` (its write failed downstream)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryContentHashIndex:
+    """The index of one process: what this run has seen."""
+
+    def __init__(self) -> None:
+        self._hashes: dict[int, str] = {}
+
+    def describe(self) -> str:
+        return "memory (this process only)"
+
+    async def compare_and_set(self, sid: int, digest: str) -> Outcome:
+        previous = self._hashes.get(sid)
+        self._hashes[sid] = digest
+        if previous is None:
+            return "new"
+        return "unchanged" if previous == digest else "changed"
+
+    async def forget(self, sid: int, digest: str) -> None:
+        if self._hashes.get(sid) == digest:
+            del self._hashes[sid]
+
+    async def close(self) -> None:
+        return None
+
+
+#: KEYS[1] = hash key, ARGV = sid, digest → "new" | "changed" | "unchanged". Atomic: two workers
+#: fetching the same new story can't both see it as new.
+_COMPARE_AND_SET = """
+local previous = redis.call('HGET', KEYS[1], ARGV[1])
+if previous == ARGV[2] then return 'unchanged' end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if previous then return 'changed' end
+return 'new'
+"""
+#: KEYS[1] = hash key, ARGV = sid, digest: delete the sid's record only if nobody replaced it since.
+_FORGET = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+
+class RedisContentHashIndex:
+    """The index in a Redis hash (sid → hex digest), shared by every worker and run.
+
+    Calls run in a thread so a slow or unreachable server never blocks the
+    reactor; the pipeline owns retrying, so redis-py's own retries are off.
+    """
+
+    def __init__(self, url: str, key: str = DEFAULT_KEY, socket_timeout: float = SOCKET_TIMEOUT_MAX) -> None:
+        self.url = url
+        self.key = key
+        self.client = redis.Redis.from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._compare_and_set = self.client.register_script(_COMPARE_AND_SET)
+        self._forget = self.client.register_script(_FORGET)
+
+    def describe(self) -> str:
+        return f"Redis at {masked_url(self.url)}, key {self.key}"
+
+    async def compare_and_set(self, sid: int, digest: str) -> Outcome:
+        result = await self._run(self._compare_and_set, sid, digest)
+        answer = result.decode() if isinstance(result, bytes) else str(result)
+        for outcome in _OUTCOMES:
+            if answer == outcome:
+                return outcome
+        raise IndexUnavailable(f"unexpected answer {result!r} from the compare-and-set script", False)
+
+    async def forget(self, sid: int, digest: str) -> None:
+        await self._run(self._forget, sid, digest)
+
+    async def close(self) -> None:
+        self.client.close()
+
+    async def _run(self, script: Any, sid: int, digest: str) -> Any:
+        try:
+            return await run_in_thread(script, keys=[self.key], args=[sid, digest])
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise IndexUnavailable(f"{type(error).__name__}: {error}") from error
+        except redis.RedisError as error:  # e.g. WRONGTYPE: another program uses the key
+            raise IndexUnavailable(f"{type(error).__name__}: {error}", retriable=False) from error
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its credentials hidden, for logs.
+
+    >>> masked_url("redis://:secret@redis.internal:6379/0")
+    'redis://***@redis.internal:6379/0'
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
+class DedupePipeline:
+    """Pass new and changed stories, drop unchanged and duplicate ones (see the module docstring)."""
+
+    def __init__(
+        self,
+        crawler: Crawler,
+        index: ContentHashIndex,
+        redis_timeout: float = DEFAULT_REDIS_TIMEOUT,
+        retry_max: float = DEFAULT_RETRY_MAX,
+    ) -> None:
+        self.crawler = crawler
+        self.index = index
+        self.redis_timeout = redis_timeout
+        self.retry_max = retry_max
+        self.dropper = ItemDropper(
+            crawler, "dedupe", stats_prefix="solidot/dedupe/", log_level=logging.INFO, logger=logger
+        )
+        #: sid → digest passed in this run: a second fetch with the same content is a duplicate.
+        self._seen: dict[int, str] = {}
+        #: id(item) → (sid, digest, recorded in the index) of passed items until they are stored
+        #: or lost downstream.
+        self._in_flight: dict[int, tuple[int, str, bool]] = {}
+        #: monotonic time the index stopped answering, None while it answers.
+        self._outage_since: float | None = None
+        self._outage_reported = False
+        crawler.signals.connect(self.item_stored, signal=signals.item_scraped)
+        crawler.signals.connect(self.item_lost, signal=signals.item_dropped)
+        crawler.signals.connect(self.item_lost, signal=signals.item_error)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> DedupePipeline:
+        settings = crawler.settings
+        redis_timeout = settings.getfloat("SOLIDOT_DEDUPE_REDIS_TIMEOUT", DEFAULT_REDIS_TIMEOUT)
+        index: ContentHashIndex
+        if redis_url := settings.get("REDIS_URL"):
+            index = RedisContentHashIndex(
+                redis_url,
+                key=settings.get("SOLIDOT_DEDUPE_KEY") or DEFAULT_KEY,
+                socket_timeout=min(SOCKET_TIMEOUT_MAX, redis_timeout),
+            )
+        else:
+            index = MemoryContentHashIndex()
+        return cls(
+            crawler,
+            index,
+            redis_timeout=redis_timeout,
+            retry_max=settings.getfloat("SOLIDOT_DEDUPE_RETRY_MAX", DEFAULT_RETRY_MAX),
+        )
+
+    def open_spider(self) -> None:
+        logger.info("Dedupe: content hashes in %s", self.index.describe())
+
+    async def close_spider(self) -> None:
+        await self.index.close()
+
+    async def process_item(self, item: Any) -> Any:
+        adapter = ItemAdapter(item)
+        sid = adapter["sid"]
+        digest = content_hash(adapter.asdict())
+        if self._seen.get(sid) == digest:
+            self.dropper.drop("duplicate", sid, "same content already passed in this run")
+        self._seen[sid] = digest  # before awaiting: a concurrent copy of this story is a duplicate
+        outcome = await self._compare_and_set(sid, digest)
+        if outcome == "unchanged":
+            await self.crawler.signals.send_catch_log_async(story_unchanged, sid=sid, item=item)
+            self.dropper.drop("unchanged", sid, "same content as the last time it was written")
+        self.crawler.stats.inc_value(f"solidot/dedupe/{outcome or 'new'}")
+        self._in_flight[id(item)] = (sid, digest, outcome is not None)
+        return item
+
+    def item_stored(self, item: Any) -> None:
+        """``item_scraped``: the story went through every pipeline; its record stands."""
+        self._in_flight.pop(id(item), None)
+
+    async def item_lost(self, item: Any) -> None:
+        """``item_dropped`` / ``item_error`` after this stage passed the story: unrecord it,
+        so the next fetch writes it instead of skipping it as unchanged or duplicate."""
+        passed = self._in_flight.pop(id(item), None)
+        if passed is None:
+            return  # dropped by this stage or before it
+        sid, digest, recorded = passed
+        if self._seen.get(sid) == digest:
+            del self._seen[sid]
+        if not recorded:
+            return
+        try:
+            await self.index.forget(sid, digest)
+        except IndexUnavailable as error:
+            self.crawler.stats.inc_value("solidot/dedupe/forget_failed")
+            logger.warning(
+                "Dedupe: story sid=%s was not stored downstream and %s could not forget it (%s); "
+                "the next crawl may skip it as unchanged",
+                sid,
+                self.index.describe(),
+                error,
+            )
+        else:
+            self.crawler.stats.inc_value("solidot/dedupe/forgotten")
+
+    async def _compare_and_set(self, sid: int, digest: str) -> Outcome | None:
+        """Ask the index, retrying with backoff while it is unreachable; None once the wait is over
+        (the story then passes as new, unrecorded).
+
+        The wait is bounded per outage, not per story: once the index has been
+        unreachable for ``redis_timeout`` seconds, each story gets a single try.
+        """
+        attempt = 0
+        while True:
+            try:
+                outcome = await self.index.compare_and_set(sid, digest)
+            except IndexUnavailable as error:
+                now = monotonic()
+                if self._outage_since is None:  # the first failure of an outage
+                    self._outage_since = now
+                    if error.retriable:
+                        logger.warning(
+                            "Dedupe: %s unreachable (%s) — retrying with backoff up to %.1f s apart; "
+                            "after %.0f s stories pass as new",
+                            self.index.describe(),
+                            error,
+                            self.retry_max,
+                            self.redis_timeout,
+                        )
+                delay = min(self.retry_max, RETRY_BASE * 2**attempt)
+                if not error.retriable or now + delay > self._outage_since + self.redis_timeout:
+                    self._give_up(sid, error)
+                    return None
+                attempt += 1
+                self.crawler.stats.inc_value("solidot/dedupe/redis_retries")
+                await sleep(delay)
+            else:
+                if self._outage_since is not None:
+                    logger.info(
+                        "Dedupe: %s answers again after %.1f s",
+                        self.index.describe(),
+                        monotonic() - self._outage_since,
+                    )
+                    self._outage_since = None
+                    self._outage_reported = False
+                return outcome
+
+    def _give_up(self, sid: int, error: IndexUnavailable) -> None:
+        """Count a story that passes unrecorded; say so once per outage."""
+        self.crawler.stats.inc_value("solidot/dedupe/redis_errors")
+        if not self._outage_reported:
+            self._outage_reported = True
+            logger.warning(
+                "Dedupe: %s failing (%s); story sid=%s and the next ones pass as new "
+                "(counted in solidot/dedupe/redis_errors) until it answers again",
+                self.index.describe(),
+                error,
+                sid,
+            )

@@ -1,0 +1,72 @@
+"""Dropping an item the same way in every pipeline: a reason, a stat, one log line, DropItem.
+
+Operators need the count of each reason (stats) and one example to look at
+(the first drop of each reason is logged with its sid); a log line per item
+would bury the crawl's log when, say, a whole re-crawl is unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import NoReturn
+
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+
+_logger = logging.getLogger(__name__)
+
+#: Longest detail kept in a log line or a DropItem message (values can be megabytes).
+DETAIL_MAX = 200
+
+
+class ItemDropper:
+    """Drops items for one pipeline stage.
+
+    ``ItemDropper(crawler, "validate").drop("missing_title", sid=42, detail="title is empty")``
+    counts ``solidot/validate/dropped/missing_title``, logs the first such drop
+    and raises ``DropItem("validate: missing_title (title is empty) sid=42")``.
+    """
+
+    def __init__(
+        self,
+        crawler: Crawler,
+        stage: str,
+        *,
+        stats_prefix: str | None = None,
+        log_level: int = logging.WARNING,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.crawler = crawler
+        self.stage = stage
+        self.stats_prefix = stats_prefix if stats_prefix is not None else f"solidot/{stage}/dropped/"
+        self.log_level = log_level
+        self.logger = logger or _logger
+        self._logged: set[str] = set()
+
+    def stat_key(self, reason: str) -> str:
+        return self.stats_prefix + reason
+
+    def drop(
+        self, reason: str, sid: object, detail: str = "", exc_info: BaseException | None = None
+    ) -> NoReturn:
+        """Count ``reason``, log it if it is the first of its kind, and raise :class:`DropItem`.
+
+        Scrapy's own per-item "Dropped:" line goes to DEBUG (it prints the
+        whole item, body included); the first drop of each reason is logged
+        here at ``log_level`` instead, with ``exc_info``'s traceback if given.
+        """
+        self.crawler.stats.inc_value(self.stat_key(reason))
+        detail = detail if len(detail) <= DETAIL_MAX else detail[:DETAIL_MAX] + "…"
+        explained = f"{reason} ({detail})" if detail else reason
+        if reason not in self._logged:
+            self._logged.add(reason)
+            self.logger.log(
+                self.log_level,
+                "%s: dropped story sid=%s: %s; further drops for this reason are counted in %s",
+                self.stage,
+                sid,
+                explained,
+                self.stat_key(reason),
+                exc_info=exc_info,
+            )
+        raise DropItem(f"{self.stage}: {explained} sid={sid}", log_level="DEBUG")

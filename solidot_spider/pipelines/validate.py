@@ -1,0 +1,242 @@
+"""Validate: only items that match the README's item schema reach the store.
+
+A story that breaks the schema is dropped with a short reason, counted in
+``solidot/validate/dropped/<reason>`` and logged once per reason with a
+sample sid. Nothing here raises anything but :class:`~scrapy.exceptions.DropItem`:
+a broken item costs one item, never the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, tzinfo
+from typing import Any
+
+from itemadapter import ItemAdapter
+from lxml import etree
+from lxml import html as lxml_html
+from scrapy.crawler import Crawler
+
+from solidot_spider.items import STORY_FIELDS, Comment, Topic
+from solidot_spider.pipelines.clean import (
+    DEFAULT_MAX_BODY_BYTES,
+    clean_url,
+    exceeds_bytes,
+    normalize_time,
+)
+from solidot_spider.pipelines.drops import ItemDropper
+from solidot_spider.sanitize import ALLOWED_URL_SCHEMES
+from solidot_spider.site import SiteMap
+from solidot_spider.text import BEIJING
+
+logger = logging.getLogger(__name__)
+
+#: Elements and attributes that must not survive sanitizing (checked with lxml, not with nh3 again).
+UNSAFE_TAGS = frozenset(
+    {"script", "style", "iframe", "frame", "frameset", "object", "embed", "applet", "base", "meta", "link"}
+    | {"form", "svg", "math", "template"}
+)
+URL_ATTRIBUTES = frozenset(
+    {"href", "src", "action", "formaction", "xlink:href", "srcset", "background", "poster", "data"}
+)
+_TOPIC_FIELDS = frozenset(Topic.__dataclass_fields__)
+_COMMENT_FIELDS = frozenset(Comment.__dataclass_fields__)
+#: C0 controls lxml refuses; dropping them for the check can only reveal more markup, never hide it.
+_CONTROLS = dict.fromkeys(c for c in range(32) if chr(c) not in "\t\n\r")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why an item is invalid: ``reason`` is the stats key, ``detail`` is for the log."""
+
+    reason: str
+    detail: str = ""
+
+
+def unsafe_markup(fragment_html: str) -> str | None:
+    """What makes an HTML fragment executable (a script, an event handler, a ``javascript:`` URL), else None.
+
+    >>> unsafe_markup('<p>ok <a href="https://x.example/">x</a></p>') is None
+    True
+    >>> unsafe_markup('<img src="x" onerror="alert(1)">')
+    'onerror attribute on <img>'
+    """
+    if not fragment_html.strip():
+        return None
+    try:
+        root = lxml_html.fragment_fromstring(fragment_html.translate(_CONTROLS), create_parent="div")
+    except (ValueError, etree.ParserError) as error:
+        return f"markup lxml can't parse ({error})"
+    for element in root.iter():
+        tag = element.tag
+        if not isinstance(tag, str):
+            continue  # comments and processing instructions are inert
+        if tag.lower() in UNSAFE_TAGS:
+            return f"<{tag}> element"
+        for name, value in element.attrib.items():
+            name = name.lower()
+            if name.startswith("on") or name == "style":
+                return f"{name} attribute on <{tag}>"
+            if name in URL_ATTRIBUTES and not _safe_url_value(value):
+                return f"{name}={value[:60]!r} on <{tag}>"
+    return None
+
+
+def _safe_url_value(value: str) -> bool:
+    """A relative URL or one whose scheme the sanitizer allows (browsers ignore spaces in a scheme)."""
+    compact = "".join(ch for ch in value if ch > " ").lower()
+    scheme, colon, _ = compact.partition(":")
+    if not colon or any(ch in scheme for ch in "/?#"):
+        return True  # relative: no scheme
+    return scheme in ALLOWED_URL_SCHEMES
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_int_or_none(value: Any, minimum: int = 0) -> bool:
+    return value is None or (_is_int(value) and value >= minimum)
+
+
+def _is_iso_time(value: Any, zone: tzinfo) -> bool:
+    """True for a time exactly in the form clean writes: ISO 8601 in ``zone``."""
+    return isinstance(value, str) and normalize_time(value, zone) == value
+
+
+def _is_http_url(value: Any) -> bool:
+    """True for an http(s) URL exactly in the form clean writes."""
+    return isinstance(value, str) and clean_url(value) == value
+
+
+def _all(values: Any, check: Callable[[Any], bool]) -> bool:
+    return isinstance(values, list) and all(check(value) for value in values)
+
+
+def _topic_ok(topic: Any) -> bool:
+    return (
+        isinstance(topic, dict)
+        and set(topic) == _TOPIC_FIELDS
+        and _is_int(topic["tid"])
+        and topic["tid"] > 0
+        and isinstance(topic["name"], str)
+    )
+
+
+def _comment_problem(comment: Any) -> Problem | None:
+    if not isinstance(comment, dict) or set(comment) != _COMMENT_FIELDS:
+        return Problem("bad_type/comments", f"a comment is not {{{', '.join(sorted(_COMMENT_FIELDS))}}}")
+    cid = comment["cid"]
+    checks = {
+        "cid": _is_int(cid) and cid > 0,
+        "parent_cid": _is_int_or_none(comment["parent_cid"], minimum=1),
+        "author": isinstance(comment["author"], str),
+        "author_uid": _is_int_or_none(comment["author_uid"]),
+        "title": isinstance(comment["title"], str),
+        "score": comment["score"] is None or _is_int(comment["score"]),
+        "text": isinstance(comment["text"], str),
+    }
+    for name, ok in checks.items():
+        if not ok:
+            return Problem("bad_type/comments", f"comment cid={cid!r}: {name}={comment[name]!r}")
+    published_at = comment["published_at"]
+    if published_at is not None and not _is_iso_time(published_at, BEIJING):
+        return Problem("bad_time", f"comment cid={cid} published_at={published_at!r} is not ISO 8601 +08:00")
+    return None
+
+
+def find_problem(item: Any, site: SiteMap, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Problem | None:
+    """The first way ``item`` breaks the item schema, or None for a valid story."""
+    if not ItemAdapter.is_item(item):
+        return Problem("bad_type/item", f"{type(item).__name__} is not an item")
+    story = ItemAdapter(item).asdict()
+    for name in STORY_FIELDS:
+        if name not in story:
+            return Problem(f"missing_{name}", f"no {name} field")
+
+    sid = story["sid"]
+    if not (_is_int(sid) and sid > 0):
+        return Problem("bad_sid", f"sid={sid!r}")
+    if story["url"] != site.story_url(sid):
+        return Problem("bad_url", f"url={story['url']!r}, expected {site.story_url(sid)!r}")
+    for name in ("title", "author"):
+        if not isinstance(story[name], str):
+            return Problem(f"bad_type/{name}", f"{name}={story[name]!r}")
+        if not story[name]:
+            return Problem(f"missing_{name}", f"{name} is empty")
+    if not _is_int_or_none(story["author_uid"]):
+        return Problem("bad_type/author_uid", f"author_uid={story['author_uid']!r}")
+    if not _is_iso_time(story["published_at"], BEIJING):
+        return Problem("bad_time", f"published_at={story['published_at']!r} is not ISO 8601 +08:00")
+    if not _is_iso_time(story["fetched_at"], UTC):
+        return Problem("bad_time", f"fetched_at={story['fetched_at']!r} is not ISO 8601 +00:00")
+    if not _all(story["topics"], _topic_ok):
+        return Problem("bad_type/topics", f"topics={story['topics']!r}")
+    if not _all(story["categories"], lambda category: isinstance(category, str)):
+        return Problem("bad_type/categories", f"categories={story['categories']!r}")
+    department = story["department"]
+    if department is not None and not (isinstance(department, str) and department):
+        return Problem("bad_type/department", f"department={department!r}")
+
+    body_html = story["body_html"]
+    if not isinstance(body_html, str):
+        return Problem("bad_type/body_html", f"body_html is {type(body_html).__name__}")
+    if exceeds_bytes(body_html, max_body_bytes):
+        return Problem("body_too_large", f"body_html over SOLIDOT_MAX_BODY_BYTES={max_body_bytes}")
+    if (unsafe := unsafe_markup(body_html)) is not None:
+        return Problem("unsafe_body", unsafe)
+    if not isinstance(story["body_text"], str):
+        return Problem("bad_type/body_text", f"body_text is {type(story['body_text']).__name__}")
+    if exceeds_bytes(story["body_text"], max_body_bytes):
+        return Problem("body_too_large", f"body_text over SOLIDOT_MAX_BODY_BYTES={max_body_bytes}")
+
+    if not _all(story["references"], _is_http_url):
+        return Problem("bad_type/references", f"references={story['references']!r}")
+    if not _is_int_or_none(story["views"]):
+        return Problem("bad_type/views", f"views={story['views']!r}")
+    if not (_is_int(story["comment_count"]) and story["comment_count"] >= 0):
+        return Problem("bad_type/comment_count", f"comment_count={story['comment_count']!r}")
+    comments = story["comments"]
+    if not isinstance(comments, list):
+        return Problem("bad_type/comments", f"comments is {type(comments).__name__}")
+    for comment in comments:
+        if (problem := _comment_problem(comment)) is not None:
+            return problem
+    return None
+
+
+class ValidatePipeline:
+    """Drop every item that breaks the item schema, with its reason counted and logged once."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        settings = crawler.settings
+        self.crawler = crawler
+        self.site = SiteMap.from_base_url(settings.get("SOLIDOT_BASE_URL"))
+        self.max_body_bytes = settings.getint("SOLIDOT_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
+        self.dropper = ItemDropper(crawler, "validate", logger=logger)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ValidatePipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        error: Exception | None = None
+        try:
+            problem = find_problem(item, self.site, self.max_body_bytes)
+        except Exception as caught:  # a checker bug must cost one item, never the worker
+            error = caught
+            problem = Problem("check_failed", f"{type(caught).__name__}: {caught}")
+        if problem is not None:
+            self.dropper.drop(problem.reason, _sid_of(item), problem.detail, exc_info=error)
+        self.crawler.stats.inc_value("solidot/validate/valid")
+        return item
+
+
+def _sid_of(item: Any) -> Any:
+    """The item's sid for a log line, whatever shape the item is in."""
+    try:
+        return ItemAdapter(item).get("sid")
+    except TypeError:
+        return None

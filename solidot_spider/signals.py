@@ -1,0 +1,9 @@
+"""The project's own Scrapy signals (connect with ``crawler.signals.connect``)."""
+
+from __future__ import annotations
+
+#: A story was fetched again and its content hash matches the last one written,
+#: so it is not written again. Sent by the dedupe pipeline with ``sid`` (int)
+#: and ``item`` (the story); the store connects to it to record that the story
+#: was seen (``last_seen``, ``fetch_count``). Handlers may be ``async def``.
+story_unchanged = object()
