@@ -37,7 +37,6 @@ from solidot_spider.pipelines.dedupe import (
 from solidot_spider.pipelines.validate import unsafe_markup
 from solidot_spider.signals import story_unchanged
 
-
 T = TypeVar("T")
 
 BASE_URL = "http://www.solidot.test:8080"
