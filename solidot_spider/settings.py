@@ -59,6 +59,7 @@ ITEM_PIPELINES = {
     "solidot_spider.pipelines.clean.CleanPipeline": 100,
     "solidot_spider.pipelines.validate.ValidatePipeline": 200,
     "solidot_spider.pipelines.dedupe.DedupePipeline": 300,
+    "solidot_spider.pipelines.store.MongoStorePipeline": 800,
 }
 #: Largest story body kept (UTF-8 bytes of body_html or body_text); larger ones are dropped.
 SOLIDOT_MAX_BODY_BYTES = 2_000_000
@@ -70,6 +71,21 @@ SOLIDOT_DEDUPE_KEY = _env("SOLIDOT_DEDUPE_KEY", "solidot:content_hash")
 SOLIDOT_DEDUPE_REDIS_TIMEOUT = 60.0
 #: Longest pause between Redis retries (s); pauses start at 0.1 s and double.
 SOLIDOT_DEDUPE_RETRY_MAX = 5.0
+
+# --- Store: MongoDB (off while MONGO_URI is empty: items go to the feed file) -----
+MONGO_URI = _env("MONGO_URI", "")
+MONGO_DATABASE = _env("MONGO_DATABASE", "solidot")
+MONGO_COLLECTION = _env("MONGO_COLLECTION", "stories")
+#: Stories per bulk write, and the longest wait (s) before a partial batch is written.
+MONGO_BATCH_SIZE = 500
+MONGO_FLUSH_INTERVAL = 2.0
+#: Stories held while MongoDB is away; when full, items wait (never dropped).
+MONGO_MAX_BUFFER = 50_000
+#: Retry pause (s) while MongoDB is unreachable, doubling, and its cap.
+MONGO_RETRY_BASE = 0.5
+MONGO_RETRY_MAX = 30.0
+#: Milliseconds pymongo waits for a server before an attempt fails.
+MONGO_SERVER_SELECTION_TIMEOUT = 5000
 
 DOWNLOADER_MIDDLEWARES = {
     "solidot_spider.middlewares.backoff.HostBackoffMiddleware": 560,

@@ -10,7 +10,7 @@ from harness import ReplicaServer, replica_server
 from solidot_spider.replica import Replica, ReplicaConfig
 
 #: fixtures mongo / mongo_db_name (a MongoDB wire-protocol server) and redis_srv / redis_url (a private Redis)
-pytest_plugins = ("redis_fixtures",)
+pytest_plugins = ("mongo_fixtures", "redis_fixtures")
 
 STORIES, LAST_SID = 300, 80300
 

@@ -151,6 +151,7 @@ def run_crawl(
     timeout: float = 300,
 ) -> CrawlResult:
     """Run ``scrapy crawl solidot`` to completion against ``server``."""
+    workdir.mkdir(parents=True, exist_ok=True)
     output, stats_file, log_file = workdir / "items.jsonl", workdir / "stats.json", workdir / "crawl.log"
     command = crawl_command(output, spider_args or {}, {"LOG_FILE": str(log_file), **(settings or {})})
     completed = subprocess.run(

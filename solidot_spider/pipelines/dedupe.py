@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 from time import monotonic
 from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from itemadapter import ItemAdapter
@@ -31,6 +30,7 @@ from scrapy.utils.asyncio import run_in_thread, sleep
 
 from solidot_spider.content import content_hash
 from solidot_spider.pipelines.drops import ItemDropper
+from solidot_spider.redact import redact_uri
 from solidot_spider.signals import story_unchanged
 
 logger = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class RedisContentHashIndex:
         self._forget = self.client.register_script(_FORGET)
 
     def describe(self) -> str:
-        return f"Redis at {masked_url(self.url)}, key {self.key}"
+        return f"Redis at {redact_uri(self.url)}, key {self.key}"
 
     async def compare_and_set(self, sid: int, digest: str) -> Outcome:
         result = await self._run(self._compare_and_set, sid, digest)
@@ -159,18 +159,6 @@ class RedisContentHashIndex:
             raise IndexUnavailable(f"{type(error).__name__}: {error}") from error
         except redis.RedisError as error:  # e.g. WRONGTYPE: another program uses the key
             raise IndexUnavailable(f"{type(error).__name__}: {error}", retriable=False) from error
-
-
-def masked_url(url: str) -> str:
-    """``url`` with its credentials hidden, for logs.
-
-    >>> masked_url("redis://:secret@redis.internal:6379/0")
-    'redis://***@redis.internal:6379/0'
-    """
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
 class DedupePipeline:
@@ -212,6 +200,15 @@ class DedupePipeline:
                 redis_url,
                 key=settings.get("SOLIDOT_DEDUPE_KEY") or DEFAULT_KEY,
                 socket_timeout=min(SOCKET_TIMEOUT_MAX, redis_timeout),
+            )
+        elif mongo_uri := settings.get("MONGO_URI"):
+            from solidot_spider.storage.seen import StoredContentHashIndex
+
+            index = StoredContentHashIndex(
+                mongo_uri,
+                settings.get("MONGO_DATABASE", "solidot"),
+                settings.get("MONGO_COLLECTION", "stories"),
+                timeout_ms=settings.getint("MONGO_SERVER_SELECTION_TIMEOUT", 5000),
             )
         else:
             index = MemoryContentHashIndex()

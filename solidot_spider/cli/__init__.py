@@ -1,0 +1,39 @@
+"""``solidot-crawl``: the operator's command-line tool.
+
+Each subcommand lives in its own module and registers itself with
+:func:`main`'s parser; settings come from the project's settings module (and
+so from the same environment variables as the crawl).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from scrapy.settings import Settings
+
+from solidot_spider.cli import export
+
+
+def project_settings() -> Settings:
+    """The project's settings, environment variables applied, as ``scrapy crawl`` sees them."""
+    settings = Settings()
+    settings.setmodule("solidot_spider.settings", priority="project")
+    return settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="solidot-crawl", description="Operate solidot-crawler.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    export.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = build_parser().parse_args(argv)
+    try:
+        return int(options.run(options, project_settings()))
+    except (OSError, ValueError) as error:
+        print(f"solidot-crawl {options.command}: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,81 @@
+"""``solidot-crawl export``: the archive to JSON Lines, CSV or Markdown files.
+
+solidot-crawl export --format md --out archive/            # from MONGO_URI
+solidot-crawl export --format csv --out stories.csv --from stories.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from scrapy.settings import Settings
+from tqdm import tqdm
+
+from solidot_spider.export import FORMATS, Exporter, JsonLinesSource, StorySource
+from solidot_spider.redact import redact_uri
+
+
+class MongoSource:
+    """Stories from the MongoDB collection the crawl stores into, by sid."""
+
+    def __init__(self, uri: str, database: str, collection: str) -> None:
+        from pymongo import MongoClient
+
+        self.uri = uri
+        self.client: MongoClient[dict[str, Any]] = MongoClient(
+            uri, tz_aware=True, serverSelectionTimeoutMS=10_000
+        )
+        self.collection = self.client[database][collection]
+
+    def count(self) -> int | None:
+        return self.collection.count_documents({})
+
+    def stories(self) -> Iterator[dict[str, Any]]:
+        yield from self.collection.find({}, sort=[("sid", 1)], batch_size=500)
+
+
+def register(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "export", help="export stories to JSON Lines, CSV or Markdown files", description=__doc__
+    )
+    parser.add_argument("--format", choices=FORMATS, required=True, help="md: one file per story in --out")
+    parser.add_argument("--out", type=Path, required=True, help="output file (jsonl, csv) or directory (md)")
+    parser.add_argument("--from", dest="source", type=Path, help="a JSON Lines file instead of MongoDB")
+    parser.add_argument("--mongo-uri", help="default: the MONGO_URI setting / environment variable")
+    parser.add_argument("--database", help="default: MONGO_DATABASE")
+    parser.add_argument("--collection", help="default: MONGO_COLLECTION")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def source_for(options: argparse.Namespace, settings: Settings) -> StorySource:
+    if options.source:
+        return JsonLinesSource(options.source)
+    uri = options.mongo_uri or settings.get("MONGO_URI")
+    if not uri:
+        raise ValueError("nothing to export from: set MONGO_URI (or --mongo-uri), or give --from FILE")
+    return MongoSource(
+        uri,
+        options.database or settings.get("MONGO_DATABASE", "solidot"),
+        options.collection or settings.get("MONGO_COLLECTION", "stories"),
+    )
+
+
+def run(options: argparse.Namespace, settings: Settings) -> int:
+    source = source_for(options, settings)
+    where = str(options.source) if options.source else redact_uri(getattr(source, "uri", ""))
+    stories = tqdm(
+        source.stories(),
+        total=source.count(),
+        unit=" stories",
+        desc="export",
+        disable=True if options.quiet else None,  # None: only on a terminal
+        file=sys.stderr,
+    )
+    written = Exporter(options.out, options.format).write(stories)
+    print(f"exported {written} stories from {where} to {options.out} ({options.format})", file=sys.stderr)
+    return 0

@@ -1,0 +1,366 @@
+"""Store: upsert every story into MongoDB, in batches, without ever blocking the reactor.
+
+Items are buffered and written by one worker thread (one batch at a time, so
+writes keep their order) with ``bulk_write``: when a batch is full, after
+``MONGO_FLUSH_INTERVAL`` seconds, and at close. When MongoDB is unreachable the
+batch is kept and retried with exponential backoff while the crawl goes on;
+once ``MONGO_MAX_BUFFER`` items wait, ``process_item`` waits too (backpressure)
+— an item is never dropped for want of MongoDB. The crawl closes only after
+MongoDB has acknowledged every item. Needs an asyncio event loop (Scrapy's
+default reactor).
+
+The URI is never logged or put into stats as given: only :func:`redact_uri`'s form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from itemadapter import ItemAdapter
+from pymongo.errors import ConfigurationError, InvalidName, PyMongoError
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.settings import BaseSettings
+from scrapy.utils.asyncio import is_asyncio_available
+
+from solidot_spider import signals as solidot_signals
+from solidot_spider.redact import redact_uri
+from solidot_spider.storage.documents import StoryWrite, Touch, story_write
+from solidot_spider.storage.mongo import BatchResult, MongoStore
+
+logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+#: Every setting of the store with its default (``MONGO_URI`` empty: no store, items go to the feed only).
+DEFAULTS: dict[str, Any] = {
+    "MONGO_URI": "",
+    "MONGO_DATABASE": "solidot",
+    "MONGO_COLLECTION": "stories",
+    "MONGO_BATCH_SIZE": 500,
+    "MONGO_FLUSH_INTERVAL": 2.0,
+    "MONGO_MAX_BUFFER": 50_000,
+    "MONGO_RETRY_BASE": 0.5,
+    "MONGO_RETRY_MAX": 30.0,
+    "MONGO_SERVER_SELECTION_TIMEOUT": 5000,
+}
+
+#: Tries of a write MongoDB refused with a transient write error, before it counts as rejected.
+WRITE_ERROR_ATTEMPTS = 5
+
+#: Seconds between two "buffer full" warnings.
+FULL_LOG_INTERVAL = 60.0
+
+STATS_PREFIX = "solidot/mongo/"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """The store's settings, read once."""
+
+    uri: str
+    database: str
+    collection: str
+    batch_size: int
+    flush_interval: float
+    max_buffer: int
+    retry_base: float
+    retry_max: float
+    server_selection_timeout_ms: int
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> StoreConfig:
+        def get(name: str) -> Any:
+            value = settings.get(name)
+            return DEFAULTS[name] if value is None or value == "" else value
+
+        return cls(
+            uri=str(get("MONGO_URI")).strip(),
+            database=str(get("MONGO_DATABASE")),
+            collection=str(get("MONGO_COLLECTION")),
+            batch_size=max(1, int(get("MONGO_BATCH_SIZE"))),
+            flush_interval=float(get("MONGO_FLUSH_INTERVAL")),
+            max_buffer=max(1, int(get("MONGO_MAX_BUFFER"))),
+            retry_base=float(get("MONGO_RETRY_BASE")),
+            retry_max=float(get("MONGO_RETRY_MAX")),
+            server_selection_timeout_ms=int(get("MONGO_SERVER_SELECTION_TIMEOUT")),
+        )
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before try ``attempt + 1``: doubling from ``retry_base``, capped."""
+        return min(self.retry_max, self.retry_base * 2 ** (attempt - 1))
+
+
+class MongoStorePipeline:
+    """Upserts every item into ``MONGO_DATABASE.MONGO_COLLECTION``, one document per ``sid``.
+
+    :meth:`touch` records a fetch of a story whose content did not change (the
+    dedupe pipeline calls it, or sends ``solidot_spider.signals.story_unchanged``),
+    so an unchanged re-crawl moves only ``last_seen`` and ``fetch_count``.
+    """
+
+    def __init__(self, crawler: Crawler, config: StoreConfig) -> None:
+        assert crawler.stats is not None
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.config = config
+        self.where = redact_uri(config.uri)
+        self._queue: deque[StoryWrite | Touch] = deque()
+        self._in_flight = 0
+        self._closing = False
+        self._full = False
+        self._full_logged_at: float | None = None
+        self._outage_since: float | None = None
+        self._outage_retries = 0
+        self._indexes_ready = False
+        self._wake = asyncio.Event()
+        self._space = asyncio.Event()
+        self._store: MongoStore | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> MongoStorePipeline:
+        config = StoreConfig.from_settings(crawler.settings)
+        if not config.uri:
+            raise NotConfigured("MONGO_URI is empty: stories are not stored in MongoDB")
+        pipeline = cls(crawler, config)
+        crawler.signals.connect(pipeline._story_unchanged, signal=solidot_signals.story_unchanged)
+        return pipeline
+
+    @property
+    def buffered(self) -> int:
+        """Items and touches not yet acknowledged by MongoDB (the batch being written included)."""
+        return len(self._queue) + self._in_flight
+
+    # -- Scrapy's pipeline interface ---------------------------------------------------
+
+    async def open_spider(self) -> None:
+        if not is_asyncio_available():
+            raise RuntimeError(
+                "MongoStorePipeline needs an asyncio event loop: keep TWISTED_REACTOR at "
+                "twisted.internet.asyncioreactor.AsyncioSelectorReactor (Scrapy's default)"
+            )
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mongo-store")
+        try:
+            # in the worker: a mongodb+srv:// URI is resolved (DNS) while the client is built
+            self._store = await self._run(
+                MongoStore,
+                self.config.uri,
+                self.config.database,
+                self.config.collection,
+                self.config.server_selection_timeout_ms,
+            )
+        except (ConfigurationError, InvalidName) as error:  # InvalidURI included
+            self._executor.shutdown(wait=False)
+            message = (
+                f"MongoDB settings are not usable (MONGO_URI {self.where}, MONGO_DATABASE "
+                f"{self.config.database!r}, MONGO_COLLECTION {self.config.collection!r}): "
+                f"{redact_uri(str(error))}"
+            )
+            raise RuntimeError(message) from None  # the original message may quote the URI
+        self._writer = asyncio.create_task(self._write_loop(), name="mongo-store-writer")
+        logger.info(
+            "Storing stories in MongoDB at %s, %s.%s (batches of %d)",
+            self.where,
+            self.config.database,
+            self.config.collection,
+            self.config.batch_size,
+        )
+
+    async def process_item(self, item: Any) -> Any:
+        adapter = ItemAdapter(item)
+        write = story_write(adapter.asdict(), datetime.now(UTC), known_hash=adapter.get("content_hash"))
+        while self.buffered >= self.config.max_buffer:
+            self._log_full()
+            self._space.clear()
+            await self._space.wait()
+        self._enqueue(write)
+        return item
+
+    async def close_spider(self) -> None:
+        if self._writer is None:
+            return
+        self._closing = True
+        if self.buffered:
+            logger.info(
+                "Waiting for MongoDB at %s to acknowledge %s buffered items before closing",
+                self.where,
+                f"{self.buffered:,}",
+            )
+        self._wake.set()
+        try:
+            await self._writer
+        finally:
+            if self._store is not None:
+                await self._run(self._store.close)
+            assert self._executor is not None
+            self._executor.shutdown(wait=True)
+
+    # -- unchanged stories ---------------------------------------------------------------
+
+    def touch(self, sid: int) -> None:
+        """Record a fetch of story ``sid`` whose content is unchanged (not written again).
+
+        Queues ``$max last_seen`` / ``$inc fetch_count`` for the stored story,
+        written in order with the other items' batches. Call it instead of
+        passing an unchanged item on; a sid not stored yet is left alone.
+        """
+        self._enqueue(Touch(sid, datetime.now(UTC)))
+
+    def _story_unchanged(self, sid: int, **kwargs: Any) -> None:
+        self.touch(sid)
+
+    # -- the writer ------------------------------------------------------------------------
+
+    def _enqueue(self, write: StoryWrite | Touch) -> None:
+        self._queue.append(write)
+        self.stats.max_value(STATS_PREFIX + "buffer_max", self.buffered)
+        if len(self._queue) >= self.config.batch_size:
+            self._wake.set()
+
+    async def _write_loop(self) -> None:
+        """Write a batch when one is full, or every ``flush_interval`` s; on close, until empty."""
+        while self._queue or not self._closing:
+            if len(self._queue) < self.config.batch_size and not self._closing:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):  # the time bound: flush what there is
+                    await asyncio.wait_for(self._wake.wait(), self.config.flush_interval)
+            if self._queue:
+                take = min(self.config.batch_size, len(self._queue))
+                batch = [self._queue.popleft() for _ in range(take)]
+                self._in_flight = len(batch)
+                try:
+                    await self._write_until_acknowledged(batch)
+                finally:
+                    self._in_flight = 0
+                self._release_space()
+
+    async def _write_until_acknowledged(self, batch: list[StoryWrite | Touch]) -> None:
+        """Write ``batch``; while MongoDB is unreachable, wait and try again, for as long as it takes."""
+        assert self._store is not None
+        attempt = 0
+        write_error_attempts = 0
+        while batch:
+            try:
+                if not self._indexes_ready:
+                    await self._run(self._store.ensure_indexes)
+                    self._indexes_ready = True
+                result = await self._run(self._store.write_batch, batch)
+            except PyMongoError as error:
+                attempt += 1
+                await self._wait_out(error, attempt)
+                continue
+            except Exception as error:
+                # a bug, not an outage: give up on this batch loudly rather than hang the crawl
+                logger.exception("MongoDB store failed to write a batch of %d", len(batch))
+                self._give_up(batch, type(error).__name__)
+                return
+            self._reachable_again()
+            self._count(result)
+            batch = result.retry
+            if batch:
+                write_error_attempts += 1
+                self.stats.inc_value(STATS_PREFIX + "retries")
+                if write_error_attempts >= WRITE_ERROR_ATTEMPTS:
+                    self._give_up(batch, f"still refused after {WRITE_ERROR_ATTEMPTS} tries")
+                    return
+                await asyncio.sleep(self.config.backoff(write_error_attempts))
+
+    async def _wait_out(self, error: PyMongoError, attempt: int) -> None:
+        delay = self.config.backoff(attempt)
+        name = type(error).__name__
+        self.stats.inc_value(STATS_PREFIX + "retries")
+        self.stats.inc_value(STATS_PREFIX + f"errors/{name}")
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+        self._outage_retries += 1
+        # after an outage the server may be a new one (a restarted test server has no indexes)
+        self._indexes_ready = False
+        logger.warning(
+            "MongoDB unreachable at %s — retrying in %s s, %s items buffered (%s: %s)",
+            self.where,
+            f"{delay:g}",
+            f"{self.buffered:,}",
+            name,
+            _short(error),
+        )
+        await asyncio.sleep(delay)
+
+    def _reachable_again(self) -> None:
+        if self._outage_since is None:
+            return
+        logger.info(
+            "MongoDB reachable again at %s after %.0f s and %d retries; %s items buffered",
+            self.where,
+            time.monotonic() - self._outage_since,
+            self._outage_retries,
+            f"{self.buffered:,}",
+        )
+        self._outage_since = None
+        self._outage_retries = 0
+
+    def _count(self, result: BatchResult) -> None:
+        self.stats.inc_value(STATS_PREFIX + "batches")
+        for name in ("upserted", "modified", "unchanged", "touched"):
+            if count := getattr(result, name):
+                self.stats.inc_value(STATS_PREFIX + name, count)
+        for rejected in result.rejected:
+            self.stats.inc_value(STATS_PREFIX + "rejected")
+            self.stats.inc_value(STATS_PREFIX + f"errors/{rejected.error}")
+            logger.error(
+                "MongoDB rejected story sid=%s (%s%s): %s — not retried",
+                rejected.sid,
+                rejected.error,
+                "" if rejected.code is None else f" {rejected.code}",
+                redact_uri(rejected.message),
+            )
+
+    def _give_up(self, batch: list[StoryWrite | Touch], why: str) -> None:
+        for write in batch:
+            self.stats.inc_value(STATS_PREFIX + "rejected")
+            logger.error("MongoDB store gave up on story sid=%s (%s) — not retried", write.sid, why)
+
+    def _log_full(self) -> None:
+        if self._full:
+            return
+        self._full = True
+        # a slow MongoDB fills the buffer again and again: one warning a minute says enough
+        now = time.monotonic()
+        if self._full_logged_at is not None and now - self._full_logged_at < FULL_LOG_INTERVAL:
+            return
+        self._full_logged_at = now
+        logger.warning(
+            "MongoDB buffer full: %s items wait for MongoDB at %s (MONGO_MAX_BUFFER) — "
+            "items are held back until it catches up",
+            f"{self.buffered:,}",
+            self.where,
+        )
+
+    def _release_space(self) -> None:
+        if self.buffered < self.config.max_buffer:
+            if self._full:
+                logger.debug("MongoDB buffer has room again: %s items buffered", f"{self.buffered:,}")
+                self._full = False
+            self._space.set()
+
+    async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
+        """``function(*args)`` in the store's one worker thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(function, *args))
+
+
+def _short(error: BaseException) -> str:
+    """The gist of a pymongo error: its first sentence, without topology dumps or credentials."""
+    text = redact_uri(str(error)).split(", Timeout:")[0].split(", full error:")[0]
+    return text if len(text) <= 160 else text[:160] + "…"

@@ -1,0 +1,166 @@
+"""The MongoDB side of the store: a client that upserts batches of stories.
+
+Blocking (pymongo): the item pipeline calls it from one worker thread, never
+from the reactor. Connection trouble surfaces as ``pymongo.errors.PyMongoError``
+for the caller to retry; a document MongoDB refuses comes back in
+:attr:`BatchResult.rejected` instead, since retrying it cannot help.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bson.errors import InvalidDocument
+from pymongo import ASCENDING, DESCENDING, MongoClient, UpdateOne
+from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError
+
+from solidot_spider.storage.documents import StoryWrite, Touch
+
+#: Write-error codes that may pass (a failover, a shutdown, a conflict): the write is tried again.
+TRANSIENT_WRITE_CODES = frozenset({6, 7, 50, 89, 91, 112, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436})
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A story MongoDB refused for good, with why."""
+
+    sid: int
+    error: str
+    code: int | None
+    message: str
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What a batch did: stories inserted, changed, unchanged; touches applied; writes refused.
+
+    ``retry`` holds the writes that failed for a reason that may pass (write
+    errors with a code in :data:`TRANSIENT_WRITE_CODES`); the rest of the batch
+    is done.
+    """
+
+    upserted: int = 0
+    modified: int = 0
+    unchanged: int = 0
+    touched: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+    retry: list[StoryWrite | Touch] = field(default_factory=list)
+
+    def add(self, other: BatchResult) -> None:
+        self.upserted += other.upserted
+        self.modified += other.modified
+        self.unchanged += other.unchanged
+        self.touched += other.touched
+        self.rejected += other.rejected
+        self.retry += other.retry
+
+
+class MongoStore:
+    """One collection of stories, each document upserted by its unique ``sid``."""
+
+    def __init__(
+        self, uri: str, database: str, collection: str, server_selection_timeout_ms: int = 5000
+    ) -> None:
+        self.client: MongoClient[dict[str, Any]] = MongoClient(
+            uri,
+            tz_aware=True,
+            serverSelectionTimeoutMS=server_selection_timeout_ms,
+            appname="solidot-crawler",
+        )
+        self.collection: Collection[dict[str, Any]] = self.client[database][collection]
+
+    def ensure_indexes(self) -> None:
+        """The unique index on ``sid`` (what makes an upsert an upsert) and one on ``published``."""
+        self.collection.create_index([("sid", ASCENDING)], unique=True)
+        self.collection.create_index([("published", DESCENDING)])
+
+    def write_batch(self, writes: Sequence[StoryWrite | Touch]) -> BatchResult:
+        """Apply ``writes`` in two unordered bulk writes (stories, then touches).
+
+        Raises ``PyMongoError`` when MongoDB cannot be reached: nothing is known
+        to be written then, and writing the whole batch again is safe (at worst
+        ``fetch_count`` counts a fetch twice).
+        """
+        stories = [write for write in writes if isinstance(write, StoryWrite)]
+        touches = [write for write in writes if isinstance(write, Touch)]
+        result = BatchResult()
+        if stories:
+            result.add(self._write_stories(stories))
+        if touches:
+            result.add(self._write_touches(touches))
+        return result
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _write_stories(self, stories: Sequence[StoryWrite], isolate_invalid: bool = True) -> BatchResult:
+        operations = []
+        for story in stories:
+            operations.append(UpdateOne(story.changed_filter, story.changed_update))
+            operations.append(UpdateOne({"sid": story.sid}, story.upsert_update, upsert=True))
+        try:
+            details = _bulk_write(self.collection, operations)
+        except InvalidDocument:
+            if not isolate_invalid:
+                raise
+            return self._one_by_one(stories)
+        result = BatchResult()
+        failed = _sort_write_errors(details, stories, result, operations_per_write=2)
+        result.upserted = details.get("nUpserted", 0)
+        # Every upsert that matched a stored story modified it (fetch_count moves),
+        # so what the server modified beyond those is the stories whose content changed.
+        upserts_done = len(stories) - sum(1 for error in details.get("writeErrors", []) if error["index"] % 2)
+        result.modified = max(0, details.get("nModified", 0) - (upserts_done - result.upserted))
+        result.unchanged = max(0, len(stories) - len(failed) - result.upserted - result.modified)
+        return result
+
+    def _write_touches(self, touches: Sequence[Touch]) -> BatchResult:
+        operations = [UpdateOne({"sid": touch.sid}, touch.update) for touch in touches]
+        details = _bulk_write(self.collection, operations)
+        result = BatchResult(touched=details.get("nModified", 0))
+        _sort_write_errors(details, touches, result, operations_per_write=1)
+        return result
+
+    def _one_by_one(self, stories: Sequence[StoryWrite]) -> BatchResult:
+        """Write each story alone, to find the one(s) BSON cannot hold (e.g. over 16 MB)."""
+        result = BatchResult()
+        for story in stories:
+            try:
+                result.add(self._write_stories([story], isolate_invalid=False))
+            except InvalidDocument as error:
+                result.rejected.append(Rejected(story.sid, type(error).__name__, None, str(error)[:200]))
+        return result
+
+
+def _bulk_write(collection: Collection[dict[str, Any]], operations: list[UpdateOne]) -> dict[str, Any]:
+    """The server's counts of an unordered bulk write, write errors included rather than raised."""
+    try:
+        return dict(collection.bulk_write(operations, ordered=False).bulk_api_result)
+    except BulkWriteError as error:
+        return dict(error.details)
+
+
+def _sort_write_errors(
+    details: dict[str, Any],
+    writes: Sequence[StoryWrite] | Sequence[Touch],
+    result: BatchResult,
+    operations_per_write: int,
+) -> set[int]:
+    """Put the writes with a write error in ``result.retry`` or ``result.rejected``; their indexes."""
+    failed: dict[int, dict[str, Any]] = {}
+    for error in details.get("writeErrors", []):
+        position = error["index"] // operations_per_write
+        # a transient error wins: the write is tried again as a whole
+        if position not in failed or error.get("code") in TRANSIENT_WRITE_CODES:
+            failed[position] = error
+    for position, error in sorted(failed.items()):
+        write = writes[position]
+        if error.get("code") in TRANSIENT_WRITE_CODES:
+            result.retry.append(write)
+        else:
+            message = str(error.get("errmsg", ""))[:200]
+            result.rejected.append(Rejected(write.sid, "WriteError", error.get("code"), message))
+    return set(failed)
