@@ -30,7 +30,8 @@ from solidot_spider.replica import Replica, ReplicaConfig
 from solidot_spider.storage.documents import stored_item
 
 STORIES, LAST_SID = 120, 80300
-FIXTURE = ROOT.parent / "shared" / "fixtures" / "story-80222.md"
+#: the saved real page (a copy of shared/fixtures/story-80222.md, so a clone is self-contained)
+FIXTURE = ROOT / "tests" / "fixtures" / "story-80222.md"
 
 
 def mongo_settings(server: MongoServer, database: str) -> dict[str, str]:
