@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set up solidot-crawler in ./.venv: a Python >= 3.11 (3.13 preferred) and the
-# project with its test tools. Safe to run again.
+# project with its test tools; then what the tests start themselves: redis-server
+# (Debian's package, when missing) and a MongoDB wire-protocol server (mongoeco, in
+# its own .venv-mongoeco). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,3 +35,5 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 echo "ready: $(.venv/bin/python --version), $(.venv/bin/scrapy version)"
+bash deploy/setup-redis.sh
+bash deploy/setup-mongoeco.sh
