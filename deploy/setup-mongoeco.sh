@@ -9,24 +9,7 @@ cd "$(dirname "$0")/.."
 MONGOECO_VERSION=4.11.0
 VENV=.venv-mongoeco
 
-pick_python313() {
-    local candidates=()
-    if command -v pyenv >/dev/null 2>&1; then
-        local prefix
-        prefix=$(pyenv prefix "$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13(\.[0-9]+)?$' | sort -V | tail -n 1)" 2>/dev/null || true)
-        [ -n "$prefix" ] && candidates+=("$prefix/bin/python")
-    fi
-    candidates+=(python3.13 python3)
-    for python in "${candidates[@]}"; do
-        if command -v "$python" >/dev/null 2>&1 &&
-            "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then
-            echo "$python"
-            return
-        fi
-    done
-    echo "mongoeco $MONGOECO_VERSION needs Python 3.13" >&2
-    exit 1
-}
+source deploy/python.sh
 
 if [ -x "$VENV/bin/python" ] &&
     "$VENV/bin/python" -c "import bson, importlib.metadata as m, sys; sys.exit(m.version('mongoeco') != '$MONGOECO_VERSION')" 2>/dev/null; then
@@ -34,7 +17,7 @@ if [ -x "$VENV/bin/python" ] &&
     exit 0
 fi
 if [ ! -x "$VENV/bin/python" ]; then
-    python=$(pick_python313)
+    python=$(pick_python 3.13)
     echo "creating $VENV with $("$python" --version)"
     "$python" -m venv "$VENV"
 fi

@@ -6,29 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pick_python() {
-    local candidates=()
-    if command -v pyenv >/dev/null 2>&1; then
-        local prefix
-        for version in 3.13 3.12 3.11; do
-            prefix=$(pyenv prefix "$(pyenv versions --bare 2>/dev/null | grep -E "^${version//./\\.}(\.[0-9]+)?$" | sort -V | tail -n 1)" 2>/dev/null || true)
-            [ -n "$prefix" ] && candidates+=("$prefix/bin/python")
-        done
-    fi
-    candidates+=(python3.13 python3.12 python3.11 python3)
-    for python in "${candidates[@]}"; do
-        if command -v "$python" >/dev/null 2>&1 &&
-            "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-            echo "$python"
-            return
-        fi
-    done
-    echo "solidot-crawler needs Python >= 3.11" >&2
-    exit 1
-}
+source deploy/python.sh
 
 if [ ! -x .venv/bin/python ]; then
-    python=$(pick_python)
+    python=$(pick_python 3.13 3.12 3.11)
     echo "creating .venv with $("$python" --version)"
     "$python" -m venv .venv
 fi
