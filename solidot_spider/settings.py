@@ -43,6 +43,10 @@ DOWNLOAD_DELAY = 1.0
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
 DOWNLOAD_TIMEOUT = 30
+#: Scrapy starts CONCURRENT_ITEMS worker tasks for *every* response's output (100 by default);
+#: a story page yields one item and a list page ~20 requests, so 8 keeps the parallelism and
+#: saves ~100 asyncio tasks per page (≈ 10 % of the crawl's CPU, measured with cProfile).
+CONCURRENT_ITEMS = 8
 
 # --- Faults: retry patiently, slow down for a struggling host ------------------
 RETRY_TIMES = 6
@@ -93,13 +97,9 @@ DOWNLOADER_MIDDLEWARES = {
 }
 
 # --- Output: the embedded default writes JSON Lines -----------------------------
-#: Where items go when no other store is configured ("" turns the file off).
+#: Where items go when neither -o/-O nor MONGO_URI says otherwise ("" turns the file off).
 SOLIDOT_OUTPUT = _env("SOLIDOT_OUTPUT", "output/%(name)s.jsonl")
-FEEDS = (
-    {SOLIDOT_OUTPUT: {"format": "jsonlines", "encoding": "utf8", "overwrite": False}}
-    if SOLIDOT_OUTPUT
-    else {}
-)
+ADDONS = {"solidot_spider.addons.DefaultOutput": 0}
 FEED_EXPORT_ENCODING = "utf-8"
 #: Write the final stats as JSON to this file ("" for none).
 SOLIDOT_STATS_FILE = _env("SOLIDOT_STATS_FILE", "")

@@ -1,11 +1,14 @@
-"""Small components: site map, DNS overrides, discovery arguments, Retry-After."""
+"""Small components: site map, DNS overrides, discovery arguments, Retry-After, default output."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
+from scrapy.settings import Settings
 
+from solidot_spider.addons import DefaultOutput
 from solidot_spider.discovery import Discovery, parse_sid_ranges
 from solidot_spider.middlewares.backoff import parse_retry_after
 from solidot_spider.resolver import lookup_override, parse_resolve
@@ -66,3 +69,18 @@ def test_retry_after_seconds_and_dates() -> None:
     assert parse_retry_after("Tue, 24 Nov 2026 12:00:30 GMT", now=now) == 30.0
     assert parse_retry_after(b"soon") is None
     assert parse_retry_after(None) is None
+
+
+def test_the_default_output_yields_to_o_and_to_mongodb() -> None:
+    def feeds(**given: Any) -> dict[str, Any]:
+        settings = Settings()
+        settings.setmodule("solidot_spider.settings", priority="project")
+        for name, value in given.items():
+            settings.set(name, value, priority="cmdline")
+        DefaultOutput().update_settings(settings)
+        return dict(settings.getdict("FEEDS"))
+
+    assert list(feeds(SOLIDOT_OUTPUT="out/%(name)s.jsonl")) == ["out/%(name)s.jsonl"]
+    assert list(feeds(FEEDS={"mine.jsonl": {"format": "jsonlines"}})) == ["mine.jsonl"]
+    assert feeds(MONGO_URI="mongodb://127.0.0.1:27017") == {}
+    assert feeds(SOLIDOT_OUTPUT="") == {}

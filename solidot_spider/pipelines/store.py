@@ -133,7 +133,9 @@ class MongoStorePipeline:
     def from_crawler(cls, crawler: Crawler) -> MongoStorePipeline:
         config = StoreConfig.from_settings(crawler.settings)
         if not config.uri:
-            raise NotConfigured("MONGO_URI is empty: stories are not stored in MongoDB")
+            # no message: Scrapy would log one at WARNING, and the embedded default is no problem
+            logger.info("MONGO_URI is empty: stories are not stored in MongoDB")
+            raise NotConfigured
         pipeline = cls(crawler, config)
         crawler.signals.connect(pipeline._story_unchanged, signal=solidot_signals.story_unchanged)
         return pipeline
