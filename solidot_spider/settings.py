@@ -99,7 +99,11 @@ DOWNLOADER_MIDDLEWARES = {
 # --- Output: the embedded default writes JSON Lines -----------------------------
 #: Where items go when neither -o/-O nor MONGO_URI says otherwise ("" turns the file off).
 SOLIDOT_OUTPUT = _env("SOLIDOT_OUTPUT", "output/%(name)s.jsonl")
-ADDONS = {"solidot_spider.addons.DefaultOutput": 0}
+ADDONS = {
+    "solidot_spider.addons.DefaultOutput": 0,
+    # the shared crawl through Redis, switched on by REDIS_URL (see below)
+    "solidot_spider.scheduling.addon.RedisScheduling": 0,
+}
 FEED_EXPORT_ENCODING = "utf-8"
 #: Write the final stats as JSON to this file ("" for none).
 SOLIDOT_STATS_FILE = _env("SOLIDOT_STATS_FILE", "")
@@ -113,3 +117,23 @@ EXTENSIONS = {
 
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = _env("SOLIDOT_LOG_LEVEL", "INFO")
+
+# --- Shared crawl through Redis: on when REDIS_URL is set --------------------------
+# The RedisScheduling add-on then sets SCHEDULER, DUPEFILTER_CLASS and SCHEDULER_SERIALIZER
+# (at "addon" priority, so -s REDIS_URL=… works and explicit settings still win).
+#: How long a worker holds a request; a dead worker's requests return to the queue after it.
+SOLIDOT_LEASE_SECONDS = 120.0
+#: Seconds between acknowledgement batches (items are flushed first).
+SOLIDOT_ACK_INTERVAL = 1.0
+#: Longest pause between reconnect tries while Redis is away (requests are held meanwhile).
+SOLIDOT_REDIS_RETRY_MAX = 10.0
+#: "set" (exact, ≈ 9 bytes per URL) or "bloom" (≈ 3.7 bytes per URL, false positives ≤ the error rate).
+SOLIDOT_DUPEFILTER = "set"
+SOLIDOT_DUPEFILTER_CAPACITY = 2_000_000
+SOLIDOT_DUPEFILTER_ERROR_RATE = 1e-6
+#: False: the queue and dupefilter are deleted when the crawl is finished (never by a closing worker).
+SCHEDULER_PERSIST = False
+#: Seconds nothing must be queued or leased anywhere before a worker closes.
+SCHEDULER_IDLE_BEFORE_CLOSE = 0
+SCHEDULER_QUEUE_KEY = "{%(spider)s}:requests"
+SCHEDULER_DUPEFILTER_KEY = "{%(spider)s}:seen"

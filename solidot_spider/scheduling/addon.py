@@ -1,0 +1,28 @@
+"""Switch the crawl to the shared Redis scheduler when ``REDIS_URL`` is set.
+
+An add-on rather than ``if`` lines in settings.py: it sees the final settings,
+so ``-s REDIS_URL=…`` on the command line works as well as the environment
+variable, and settings given explicitly (project or command line) still win
+over its choices (it sets them at the ``addon`` priority).
+"""
+
+from __future__ import annotations
+
+from scrapy.settings import BaseSettings
+
+#: What the add-on sets when REDIS_URL is set.
+SHARED_SETTINGS: dict[str, str] = {
+    "SCHEDULER": "solidot_spider.scheduling.scheduler.LeasingScheduler",
+    "DUPEFILTER_CLASS": "solidot_spider.scheduling.dupefilter.CompactRFPDupeFilter",
+    "SCHEDULER_SERIALIZER": "solidot_spider.scheduling.serialization",
+}
+
+
+class RedisScheduling:
+    """``ADDONS = {"solidot_spider.scheduling.addon.RedisScheduling": 0}``: shared crawl iff REDIS_URL."""
+
+    def update_settings(self, settings: BaseSettings) -> None:
+        if not str(settings.get("REDIS_URL") or "").strip():
+            return
+        for name, value in SHARED_SETTINGS.items():
+            settings.set(name, value, "addon")

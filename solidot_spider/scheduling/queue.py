@@ -1,0 +1,429 @@
+"""A shared priority queue in Redis whose requests are leased to workers, not handed over.
+
+Stock scrapy-redis pops a request out of Redis (ZRANGE + ZREMRANGEBYRANK):
+from then on it lives only in one worker's memory, and a killed worker loses
+every request it was downloading or parsing. :class:`LeasedPriorityQueue` keeps
+it in Redis until the worker acknowledges it:
+
+- ``queue`` (ZSET): request ids by score ``-priority·2³² + seq``, so higher
+  priorities come first and equal priorities in arrival order (``seq`` is a
+  shared counter); the score is exact in a double for ``|priority| < 2²⁰``
+  (larger priorities are clamped).
+- ``payloads`` (HASH): id → request as JSON (:mod:`.serialization`).
+- ``leases`` (ZSET): id → lease deadline (ms, Redis server time, so workers'
+  clocks don't matter); ``owners`` (HASH): id → ``"<score>|<worker>"``.
+
+Each operation is one Lua script, atomic in Redis: :meth:`pop` moves ids from
+the queue to the leases; :meth:`ack` deletes a finished request (only the
+lease holder's ack counts; a late ack of a request already requeued still
+removes it from the queue); :meth:`renew` extends a live worker's leases;
+:meth:`requeue_expired` (also run at the start of every pop) puts leases past
+their deadline back with their original score, so many workers calling it at
+once can't duplicate a request. A payload that can't be decoded is moved to
+``dead`` (HASH) rather than lost or retried forever.
+
+Request ids: the first 8 bytes of Scrapy's fingerprint in hex for filtered
+requests (the dupefilter already makes them unique, an operator can find a
+URL's entry, and a push retried after a lost reply is a no-op), plus ``~`` and
+8 random hex digits for ``dont_filter`` requests, which may legitimately repeat
+a URL while its first copy is still leased (a retry of a request is pushed
+before that request is acknowledged). The id is chosen once per push and kept
+while the push is retried, so retries stay idempotent.
+
+Keys share the hash tag ``{<spider>}`` so the scripts also run on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from scrapy import Request, Spider
+from scrapy_redis.queue import Base
+
+from solidot_spider.scheduling import serialization
+from solidot_spider.scheduling.dupefilter import DupeCheck
+
+#: Priorities are clamped to ±MAX_PRIORITY so that score = -priority·2³² + seq stays exact.
+MAX_PRIORITY = 2**20 - 1
+_SEQ_SPAN = 2**32
+#: Expired leases returned to the queue per script call (bounds one call's work).
+REQUEUE_BATCH = 200
+
+DEFAULT_KEY = "{%(spider)s}:requests"
+
+#: Lua shared by the scripts. KEYS: 1 queue, 2 payloads, 3 leases, 4 owners. An owner entry is
+#: "<score>|<worker>": the score the request had in the queue, and who holds the lease.
+_LUA_COMMON = """
+local function server_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function worker_of(owner)
+  return string.match(owner, '|(.*)$')
+end
+local function score_of(owner)
+  return string.format('%.17g', tonumber(string.match(owner, '^([^|]*)')) or 0)
+end
+local function requeue_expired(now, limit)
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, limit)
+  for _, id in ipairs(expired) do
+    local owner = redis.call('HGET', KEYS[4], id)
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('HDEL', KEYS[4], id)
+    if redis.call('HEXISTS', KEYS[2], id) == 1 then
+      redis.call('ZADD', KEYS[1], owner and score_of(owner) or 0, id)
+    end
+  end
+  return #expired
+end
+"""
+
+#: Push one request unless the dupefilter has seen it. KEYS: 1 queue, 2 payloads, 3 seq, 4… the
+#: dupefilter's keys. ARGV: 1 id, 2 priority, 3 payload, 4 number of dupefilter args (0: no check),
+#: 5… the dupefilter's args. → {status, fill}: 1 pushed, 0 seen before, 2 id already queued/leased.
+_LUA_PUSH = """
+local fill = 0
+local nargs = tonumber(ARGV[4])
+if nargs > 0 then
+  local dkeys, dargs = {}, {}
+  for i = 4, #KEYS do dkeys[#dkeys + 1] = KEYS[i] end
+  for i = 5, 4 + nargs do dargs[#dargs + 1] = ARGV[i] end
+  local seen
+  seen, fill = check_and_add(dkeys, dargs)
+  if seen then return {0, fill} end
+end
+if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[3]) == 0 then return {2, fill} end
+local seq = redis.call('INCR', KEYS[3]) % 4294967296
+local score = -tonumber(ARGV[2]) * 4294967296 + seq
+redis.call('ZADD', KEYS[1], string.format('%.17g', score), ARGV[1])
+return {1, fill}
+"""
+#: A push script without a dupefilter.
+_LUA_NO_CHECK = """
+local function check_and_add(keys, args) return false, 0 end
+"""
+
+#: Lease up to ARGV[3] requests to worker ARGV[1] for ARGV[2] ms, after requeueing expired leases.
+#: KEYS: 1 queue, 2 payloads, 3 leases, 4 owners. → {requeued, id1, payload1, id2, payload2, …}
+_LUA_POP = (
+    _LUA_COMMON
+    + """
+local now = server_ms()
+local result = {requeue_expired(now, tonumber(ARGV[4]))}
+local popped = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[3]))
+for i = 1, #popped, 2 do
+  local id, score = popped[i], popped[i + 1]
+  local payload = redis.call('HGET', KEYS[2], id)
+  if payload then
+    redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), id)
+    redis.call('HSET', KEYS[4], id, score .. '|' .. ARGV[1])
+    result[#result + 1] = id
+    result[#result + 1] = payload
+  end
+end
+return result
+"""
+)
+
+#: Requeue leases expired by ARGV[1] ms (server time when empty), at most ARGV[2]. → count.
+_LUA_REQUEUE_ONLY = (
+    _LUA_COMMON
+    + """
+local now = tonumber(ARGV[1]) or server_ms()
+return requeue_expired(now, tonumber(ARGV[2]))
+"""
+)
+
+#: Worker ARGV[1] is done with ids ARGV[2…]. → {acked, late, stale}: late = the lease had expired
+#: and the request was back in the queue (removed now: it is done); stale = another worker holds it.
+_LUA_ACK = (
+    _LUA_COMMON
+    + """
+local acked, late, stale = 0, 0, 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local owner = redis.call('HGET', KEYS[4], id)
+  if owner and worker_of(owner) == ARGV[1] then
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('HDEL', KEYS[4], id)
+    redis.call('HDEL', KEYS[2], id)
+    acked = acked + 1
+  elseif owner then
+    stale = stale + 1
+  elseif redis.call('ZREM', KEYS[1], id) == 1 then
+    redis.call('HDEL', KEYS[2], id)
+    late = late + 1
+  end
+end
+return {acked, late, stale}
+"""
+)
+
+#: Extend worker ARGV[1]'s leases ARGV[3…] to now + ARGV[2] ms. → the ids it no longer holds.
+_LUA_RENEW = (
+    _LUA_COMMON
+    + """
+local deadline = server_ms() + tonumber(ARGV[2])
+local lost = {}
+for i = 3, #ARGV do
+  local owner = redis.call('HGET', KEYS[4], ARGV[i])
+  if owner and worker_of(owner) == ARGV[1] then
+    redis.call('ZADD', KEYS[3], 'XX', deadline, ARGV[i])
+  else
+    lost[#lost + 1] = ARGV[i]
+  end
+end
+return lost
+"""
+)
+
+#: Worker ARGV[1] gives ids ARGV[2…] back unprocessed (shutting down): queue them again now.
+_LUA_RELEASE = (
+    _LUA_COMMON
+    + """
+local released = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local owner = redis.call('HGET', KEYS[4], id)
+  if owner and worker_of(owner) == ARGV[1] then
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('HDEL', KEYS[4], id)
+    redis.call('ZADD', KEYS[1], score_of(owner), id)
+    released = released + 1
+  end
+end
+return released
+"""
+)
+
+#: Move a leased request whose payload can't be used to the dead-letter hash. KEYS + KEYS[5] = dead.
+_LUA_BURY = """
+local payload = redis.call('HGET', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+if payload then redis.call('HSET', KEYS[5], ARGV[1], ARGV[2] .. '\\n' .. payload) end
+return payload and 1 or 0
+"""
+
+#: Delete everything if nothing is queued or leased. → 1 if deleted.
+_LUA_CLEAR_IF_IDLE = """
+if redis.call('ZCARD', KEYS[1]) > 0 or redis.call('ZCARD', KEYS[3]) > 0 then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A request ready to push: its id, priority and JSON payload (kept to retry a push as is)."""
+
+    request_id: str
+    priority: int
+    payload: bytes
+    check: DupeCheck | None = None
+
+
+@dataclass
+class Popped:
+    """What one pop leased: (id, request) pairs, payloads that failed to decode, and leases it requeued."""
+
+    leased: list[tuple[str, Request]] = field(default_factory=list)
+    undecodable: list[tuple[str, str]] = field(default_factory=list)
+    requeued: int = 0
+
+
+@dataclass(frozen=True)
+class AckResult:
+    acked: int
+    late: int
+    stale: int
+
+
+class LeasedPriorityQueue(Base):
+    """Shared priority queue with leases (see the module docstring).
+
+    Extends scrapy-redis's queue base, keeping its constructor, serializer
+    hook (``loads``/``dumps`` over the request dict) and request coding, but
+    replaces its pickle default with :mod:`.serialization` and its
+    pop-and-forget with leases.
+    """
+
+    def __init__(
+        self,
+        server: redis.Redis,
+        spider: Spider,
+        key: str = DEFAULT_KEY,
+        serializer: Any = None,
+        fingerprint: Any = None,
+        lua_check_and_add: str | None = None,
+    ) -> None:
+        super().__init__(server, spider, key, serializer=serializer or serialization)
+        self._fingerprint = fingerprint
+        self.keys = [f"{self.key}:{name}" for name in ("queue", "payloads", "leases", "owners")]
+        self.queue_key, self.payloads_key, self.leases_key, self.owners_key = self.keys
+        self.seq_key = f"{self.key}:seq"
+        self.dead_key = f"{self.key}:dead"
+        self._push = server.register_script((lua_check_and_add or _LUA_NO_CHECK) + _LUA_PUSH)
+        self._pop = server.register_script(_LUA_POP)
+        self._requeue = server.register_script(_LUA_REQUEUE_ONLY)
+        self._ack = server.register_script(_LUA_ACK)
+        self._renew = server.register_script(_LUA_RENEW)
+        self._release = server.register_script(_LUA_RELEASE)
+        self._bury = server.register_script(_LUA_BURY)
+        self._clear_if_idle = server.register_script(_LUA_CLEAR_IF_IDLE)
+        #: Redis round trips made so far (for the ``scheduler/redis/round_trips`` stat).
+        self.round_trips = 0
+        #: The shard size the dupefilter reported at the last push (0 when unknown).
+        self.last_fill = 0
+
+    # -- pushing ---------------------------------------------------------------------
+
+    def request_id(self, request: Request) -> str:
+        """``request``'s id: its 64-bit fingerprint in hex, with a random suffix if ``dont_filter``."""
+        if self._fingerprint is not None:
+            fingerprint: bytes = self._fingerprint(request)
+        else:
+            from scrapy.utils.request import fingerprint as default_fingerprint
+
+            fingerprint = default_fingerprint(request)
+        base = fingerprint[:8].hex()
+        return f"{base}~{secrets.token_hex(4)}" if request.dont_filter else base
+
+    def encode(self, request: Request, check: DupeCheck | None = None) -> Encoded:
+        """Serialize ``request`` (raises :class:`~.serialization.UnserializableRequest`)."""
+        payload: bytes = self._encode_request(request)
+        priority = max(-MAX_PRIORITY, min(MAX_PRIORITY, request.priority))
+        return Encoded(self.request_id(request), priority, payload, None if request.dont_filter else check)
+
+    def push(self, request: Request, check: DupeCheck | None = None) -> bool:
+        """Queue ``request`` unless ``check`` finds it seen; True if queued (or already there)."""
+        return self.push_encoded(self.encode(request, check)) != 0
+
+    def push_encoded(self, entry: Encoded, client: Any = None) -> int:
+        """1 queued, 0 seen before (not queued), 2 the id was already queued or leased."""
+        keys, args = self._push_arguments(entry)
+        self.round_trips += client is None
+        status, fill = self._push(keys=keys, args=args, client=client)
+        self.last_fill = int(fill)
+        return int(status)
+
+    def push_many(self, entries: Sequence[Encoded]) -> list[tuple[int, int]]:
+        """Push several in one round trip; (status, shard fill) per entry, as :meth:`push_encoded`."""
+        if not entries:
+            return []
+        pipe = self.server.pipeline(transaction=False)
+        for entry in entries:
+            keys, args = self._push_arguments(entry)
+            self._push(keys=keys, args=args, client=pipe)
+        self.round_trips += 1
+        return [(int(status), int(fill)) for status, fill in pipe.execute()]
+
+    def _push_arguments(self, entry: Encoded) -> tuple[list[Any], list[Any]]:
+        check_keys = list(entry.check.keys) if entry.check else []
+        check_args = list(entry.check.args) if entry.check else []
+        keys = [self.queue_key, self.payloads_key, self.seq_key, *check_keys]
+        args = [entry.request_id, entry.priority, entry.payload, len(check_args), *check_args]
+        return keys, args
+
+    # -- leasing ---------------------------------------------------------------------
+
+    def pop(self, worker_id: str, lease_seconds: float, count: int = 1) -> Popped:
+        """Lease up to ``count`` requests to ``worker_id`` (expired leases go back first)."""
+        self.round_trips += 1
+        reply = self._pop(keys=self.keys, args=[worker_id, _ms(lease_seconds), max(1, count), REQUEUE_BATCH])
+        popped = Popped(requeued=int(reply[0]))
+        for raw_id, payload in zip(reply[1::2], reply[2::2], strict=True):
+            request_id = _text(raw_id)
+            try:
+                popped.leased.append((request_id, self._decode_request(payload)))
+            except (ValueError, TypeError, KeyError) as error:
+                popped.undecodable.append((request_id, f"{type(error).__name__}: {error}"))
+        return popped
+
+    def ack(self, worker_id: str, request_ids: Iterable[str]) -> AckResult:
+        """``worker_id`` finished these requests: delete them (see ``_LUA_ACK`` for late and stale acks)."""
+        ids = list(request_ids)
+        if not ids:
+            return AckResult(0, 0, 0)
+        self.round_trips += 1
+        acked, late, stale = self._ack(keys=self.keys, args=[worker_id, *ids])
+        return AckResult(int(acked), int(late), int(stale))
+
+    def renew(self, worker_id: str, request_ids: Iterable[str], lease_seconds: float) -> list[str]:
+        """Extend ``worker_id``'s leases on these ids; returns the ids it no longer holds (requeued)."""
+        ids = list(request_ids)
+        if not ids:
+            return []
+        self.round_trips += 1
+        lost = self._renew(keys=self.keys, args=[worker_id, _ms(lease_seconds), *ids])
+        return [_text(item) for item in lost]
+
+    def requeue_expired(self, now: float | None = None, limit: int = REQUEUE_BATCH) -> int:
+        """Queue again the leases whose deadline is before ``now`` (Unix s; None: Redis's clock)."""
+        self.round_trips += 1
+        return int(self._requeue(keys=self.keys, args=["" if now is None else _ms(now), limit]))
+
+    def release(self, worker_id: str, request_ids: Iterable[str]) -> int:
+        """Give unprocessed leases back to the queue now (a worker shutting down)."""
+        ids = list(request_ids)
+        if not ids:
+            return 0
+        self.round_trips += 1
+        return int(self._release(keys=self.keys, args=[worker_id, *ids]))
+
+    def bury(self, request_id: str, reason: str) -> bool:
+        """Move a request that can't be decoded out of the way, into the ``dead`` hash, with the reason."""
+        self.round_trips += 1
+        return bool(self._bury(keys=[*self.keys, self.dead_key], args=[request_id, reason]))
+
+    # -- sizes -------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """Requests waiting in the queue (not leased)."""
+        self.round_trips += 1
+        return int(self.server.zcard(self.queue_key))
+
+    def leased_count(self) -> int:
+        """Requests leased to some worker and not yet acknowledged."""
+        self.round_trips += 1
+        return int(self.server.zcard(self.leases_key))
+
+    def pending(self) -> tuple[int, int]:
+        """(queued, leased) in one round trip."""
+        pipe = self.server.pipeline(transaction=False)
+        pipe.zcard(self.queue_key)
+        pipe.zcard(self.leases_key)
+        self.round_trips += 1
+        queued, leased = pipe.execute()
+        return int(queued), int(leased)
+
+    def lease_ids(self) -> list[str]:
+        """Ids leased right now, to anyone (for tests and status)."""
+        self.round_trips += 1
+        return [_text(item) for item in self.server.zrange(self.leases_key, 0, -1)]
+
+    # -- clearing ----------------------------------------------------------------------
+
+    def clear(self) -> None:
+        """Delete the queue, payloads, leases and counters (dead letters stay for inspection)."""
+        self.round_trips += 1
+        self.server.delete(*self.keys, self.seq_key)
+
+    def clear_if_idle(self) -> bool:
+        """Delete everything but dead letters if nothing is queued or leased; True if deleted."""
+        self.round_trips += 1
+        return bool(self._clear_if_idle(keys=[*self.keys, self.seq_key]))
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

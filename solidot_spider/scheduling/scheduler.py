@@ -1,0 +1,571 @@
+"""The shared scheduler: any number of workers crawl one Redis queue, and a dead worker loses nothing.
+
+:class:`LeasingScheduler` extends scrapy-redis's scheduler (settings names,
+``SCHEDULER_PERSIST``, ``SCHEDULER_FLUSH_ON_START``, a shared queue and
+dupefilter) where scrapy-redis 0.9.1 falls short with Scrapy 2.19:
+
+- requests are leased (:class:`~.queue.LeasedPriorityQueue`), JSON-encoded
+  (:mod:`.serialization`), and deduplicated in the same atomic call that queues
+  them (:class:`~.dupefilter.CompactRFPDupeFilter`);
+- a request is acknowledged only once it is *done*: its response went through
+  the callback, the callback's items through the pipelines and its requests
+  into Redis — or it failed for good (errback run), or the downloader replaced
+  it (redirect, retry: the replacement is queued first). Before a batch of
+  acknowledgements the :data:`~.signals.ack_barrier` signal lets batching stores
+  make their items durable, and feed-export files are flushed, so a worker
+  killed at any moment leaves every unfinished request leased in Redis, to be
+  requeued when its lease runs out;
+- a heartbeat renews this worker's leases every ``SOLIDOT_LEASE_SECONDS / 3``;
+- a closing worker never deletes the shared queue or dupefilter unless the
+  crawl is finished (nothing queued or leased anywhere) and
+  ``SCHEDULER_PERSIST`` is off (stock deletes them whenever a worker closes);
+- stats are counted without the ``spider=`` argument Scrapy 2.19 deprecates;
+- Redis going away is ridden out: requests are held locally, ``next_request``
+  answers None (the engine asks again), and everything is stored once Redis is
+  back; one log line when it goes, one when it is back.
+
+**When is a request done?** Scrapy 2.19 has no signal for it: ``response_received``
+and ``request_left_downloader`` fire before the callback, item signals come one
+per item with no end marker, and a spider middleware sees neither errbacks nor
+requests the downloader replaced. Every path ends in the engine's
+``_slot.remove_request(request)``, called after the scraper has finished with
+the request, so the scheduler wraps that method of the running engine's slot
+(checked at open: the scheduler refuses to run on an engine without it; Scrapy
+is pinned below 2.20).
+
+**Redis round trips** (each a single command or Lua call, on the reactor
+thread, bounded by a 5 s socket timeout): ``next_request`` 1 (pop, which also
+requeues expired leases); ``enqueue_request`` 1 (dupefilter check + push);
+acknowledgements 1 per batch (every ``SOLIDOT_ACK_INTERVAL`` s); lease renewal
+1 per ``SOLIDOT_LEASE_SECONDS / 3`` s; ``has_pending_requests`` 1, only when the
+engine is idle. A page costs 1 + (requests it yields) + a share of a batch;
+the ``scheduler/redis/round_trips`` stat counts them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import importlib
+import itertools
+import logging
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from scrapy import Request, Spider
+from scrapy.crawler import Crawler
+from scrapy.dupefilters import BaseDupeFilter
+from scrapy.extensions.feedexport import FeedExporter
+from scrapy.statscollectors import StatsCollector
+from scrapy.utils.asyncio import create_looping_call, run_in_thread, sleep
+from scrapy.utils.defer import deferred_from_coro
+from scrapy.utils.misc import build_from_crawler, load_object
+from scrapy_redis.scheduler import Scheduler as StockScheduler
+from twisted.internet.defer import Deferred
+
+from solidot_spider.scheduling import serialization
+from solidot_spider.scheduling.connection import UNREACHABLE, Outage, describe, redis_from_settings
+from solidot_spider.scheduling.dupefilter import CompactRFPDupeFilter
+from solidot_spider.scheduling.queue import DEFAULT_KEY, Encoded, LeasedPriorityQueue
+from solidot_spider.scheduling.signals import ack_barrier, requests_acknowledged
+
+logger = logging.getLogger(__name__)
+
+#: Every setting of the scheduler with its default (scrapy-redis's names where it has one).
+DEFAULTS: dict[str, Any] = {
+    "SCHEDULER_QUEUE_KEY": DEFAULT_KEY,
+    "SCHEDULER_SERIALIZER": "solidot_spider.scheduling.serialization",
+    "SCHEDULER_PERSIST": False,
+    "SCHEDULER_FLUSH_ON_START": False,
+    "SCHEDULER_IDLE_BEFORE_CLOSE": 0,
+    "SOLIDOT_LEASE_SECONDS": 120.0,
+    "SOLIDOT_ACK_INTERVAL": 1.0,
+    "SOLIDOT_REDIS_RETRY_MAX": 10.0,
+}
+#: Requests stored per round trip when Redis is back.
+FLUSH_BATCH = 500
+
+STATS = "scheduler/"
+
+
+class LeasingScheduler(StockScheduler):
+    """A Scrapy 2.19 scheduler over a shared, leased Redis queue (see the module docstring)."""
+
+    def __init__(
+        self,
+        crawler: Crawler,
+        server: Any,
+        dupefilter: BaseDupeFilter,
+        *,
+        queue_key: str = DEFAULT_KEY,
+        serializer: Any = serialization,
+        persist: bool = False,
+        flush_on_start: bool = False,
+        idle_before_close: float = 0,
+        lease_seconds: float = 120.0,
+        ack_interval: float = 1.0,
+        retry_max: float = 10.0,
+    ) -> None:
+        if lease_seconds <= 0 or ack_interval <= 0:
+            raise ValueError("SOLIDOT_LEASE_SECONDS and SOLIDOT_ACK_INTERVAL must be positive")
+        super().__init__(
+            server,
+            persist=persist,
+            flush_on_start=flush_on_start,
+            queue_key=queue_key,
+            queue_cls="solidot_spider.scheduling.queue.LeasedPriorityQueue",
+            dupefilter=dupefilter,
+            idle_before_close=idle_before_close,
+            serializer=serializer,
+        )
+        self.crawler = crawler
+        #: The filter when it can check inside the push script (atomic); None for any other filter.
+        self.compact = dupefilter if isinstance(dupefilter, CompactRFPDupeFilter) else None
+        assert crawler.stats is not None
+        self.stats: StatsCollector = crawler.stats
+        self.lease_seconds = lease_seconds
+        self.ack_interval = ack_interval
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.where = describe(crawler.settings)
+        self.outage = Outage(self.where, retry_max=retry_max)
+        self.queue: LeasedPriorityQueue
+        self._leased: dict[Request, str] = {}  # handed to the engine, not done yet
+        self._done: list[tuple[str, str]] = []  # (id, url) done, acknowledgement pending
+        self._held: deque[Encoded] = deque()  # pushes waiting for Redis
+        self._memory: list[tuple[int, int, Request]] = []  # requests that can't be serialized
+        self._memory_seq = itertools.count()
+        self._logged_unserializable = False
+        self._empty_since: float | None = None
+        self._next_renew = 0.0
+        self._ticker: Any = None
+        self._engine_slot: Any = None
+        self._ticking = False
+        self._closing = False
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> LeasingScheduler:
+        settings = crawler.settings
+
+        def get(name: str) -> Any:
+            value = settings.get(name)
+            return DEFAULTS[name] if value is None or value == "" else value
+
+        serializer = get("SCHEDULER_SERIALIZER")
+        if isinstance(serializer, str):
+            serializer = importlib.import_module(serializer)  # a module with loads/dumps, as in scrapy-redis
+        dupefilter = build_from_crawler(load_object(settings["DUPEFILTER_CLASS"]), crawler)
+        return cls(
+            crawler,
+            redis_from_settings(settings),
+            dupefilter,
+            queue_key=str(get("SCHEDULER_QUEUE_KEY")),
+            serializer=serializer,
+            persist=settings.getbool("SCHEDULER_PERSIST", DEFAULTS["SCHEDULER_PERSIST"]),
+            flush_on_start=settings.getbool("SCHEDULER_FLUSH_ON_START"),
+            idle_before_close=float(get("SCHEDULER_IDLE_BEFORE_CLOSE")),
+            lease_seconds=float(get("SOLIDOT_LEASE_SECONDS")),
+            ack_interval=float(get("SOLIDOT_ACK_INTERVAL")),
+            retry_max=float(get("SOLIDOT_REDIS_RETRY_MAX")),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> LeasingScheduler:
+        raise TypeError("LeasingScheduler needs the crawler: build it with from_crawler()")
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def open(self, spider: Spider) -> None:
+        self.spider = spider
+        try:
+            self.server.ping()
+            if hasattr(self.df, "open"):
+                self.df.open()
+        except UNREACHABLE as error:
+            raise RuntimeError(
+                f"Redis unreachable at {self.where} ({error}): start it, or unset REDIS_URL to crawl alone"
+            ) from None
+        self.queue = LeasedPriorityQueue(
+            self.server,
+            spider,
+            key=self.queue_key,
+            serializer=self.serializer,
+            fingerprint=self.crawler.request_fingerprinter.fingerprint,
+            lua_check_and_add=self.compact.lua_check_and_add if self.compact else None,
+        )
+        if self.compact is None:
+            logger.warning(
+                "DUPEFILTER_CLASS %s is not a CompactRFPDupeFilter: checking and queueing a request are "
+                "two Redis calls, and a worker dying between them loses that request",
+                type(self.df).__name__,
+            )
+        if self.flush_on_start:
+            logger.warning(
+                "SCHEDULER_FLUSH_ON_START: deleting the shared queue and dupefilter at %s", self.where
+            )
+            self.flush()
+        queued, leased = self.queue.pending()
+        if queued or leased:
+            logger.info(
+                "Joining a shared crawl at %s: %d requests queued, %d leased to workers (this one: %s)",
+                self.where,
+                queued,
+                leased,
+                self.worker_id,
+            )
+        engine = getattr(self.crawler, "_engine", None)  # Scrapy's way to ask before the crawl runs
+        if engine is not None:  # None when used outside a crawl (tests, tools)
+            self._watch_completion(engine)
+            self._ticker = create_looping_call(self._tick_soon)
+            self._ticker.start(min(self.ack_interval, self.lease_seconds / 3), now=False)
+
+    def _watch_completion(self, engine: Any) -> None:
+        """Call :meth:`request_done` whenever the engine is finished with a request (module docstring)."""
+        slot = getattr(engine, "_slot", None)
+        remove: Callable[[Request], None] | None = getattr(slot, "remove_request", None)
+        if slot is None or not callable(remove) or not isinstance(getattr(slot, "inprogress", None), set):
+            raise RuntimeError(
+                "LeasingScheduler can't see when requests finish in this Scrapy version "
+                "(ExecutionEngine._slot.remove_request is gone); it supports Scrapy 2.19"
+            )
+
+        def remove_request(request: Request) -> None:
+            self.request_done(request)
+            remove(request)
+
+        slot.remove_request = remove_request
+        self._engine_slot = slot
+
+    def _wake_engine(self) -> None:
+        """Ask the engine for requests now rather than at its next 5 s heartbeat (Redis is back)."""
+        schedule = getattr(getattr(self._engine_slot, "nextcall", None), "schedule", None)
+        if callable(schedule):
+            schedule()
+
+    def close(self, reason: str) -> Deferred[None]:
+        return deferred_from_coro(self._close(reason))
+
+    async def _close(self, reason: str) -> None:
+        self._closing = True  # a heartbeat still running finds nothing more to do
+        if self._ticker is not None and self._ticker.running:
+            self._ticker.stop()
+        if self._held:
+            await self._store_held_before_closing()
+        await self.acknowledge()
+        try:
+            if self._leased:  # handed out but never finished (a forced shutdown): back to the queue now
+                released = self.queue.release(self.worker_id, self._leased.values())
+                self.stats.inc_value(f"{STATS}released", released)
+                self._leased.clear()
+            if not self.persist and reason == "finished" and not self._held and self.queue.clear_if_idle():
+                self._clear_dupefilter()
+                logger.info("Crawl finished: deleted the shared queue and dupefilter at %s", self.where)
+        except UNREACHABLE as error:
+            logger.warning(
+                "Redis unreachable at %s while closing (%s): %d leases will return to the queue when "
+                "they expire (%.0f s)",
+                self.where,
+                type(error).__name__,
+                len(self._leased) + len(self._done),
+                self.lease_seconds,
+            )
+        self._record_round_trips()
+        if self._memory:
+            logger.warning("Closing with %d unserializable requests not crawled", len(self._memory))
+        self.df.close(reason)
+
+    async def _store_held_before_closing(self) -> None:
+        """Try to store held requests for up to one lease time; past it their parents are redone anyway."""
+        deadline = time.monotonic() + self.lease_seconds
+        logger.warning(
+            "Waiting up to %.0f s for Redis at %s to store %d held requests before closing",
+            self.lease_seconds,
+            self.where,
+            len(self._held),
+        )
+        while self._held and time.monotonic() < deadline:
+            if self.outage.may_try():
+                self._store_held()
+            if self._held:
+                await sleep(min(1.0, max(0.0, self.outage.retry_at - time.monotonic())) or 0.1)
+        if self._held:
+            logger.error(
+                "Closing with %d requests never stored in Redis at %s: those found by requests this worker "
+                "leased will be found again when the leases expire; start requests need the crawl rerun",
+                len(self._held),
+                self.where,
+            )
+
+    def flush(self) -> None:
+        """Delete the shared queue and dupefilter (SCHEDULER_FLUSH_ON_START)."""
+        self.queue.clear()
+        self._clear_dupefilter()
+
+    def _clear_dupefilter(self) -> None:
+        clear = getattr(self.df, "clear", None)
+        if callable(clear):  # a process-local filter (Scrapy's own) has nothing shared to delete
+            clear()
+
+    # -- the engine's calls -----------------------------------------------------------
+
+    def enqueue_request(self, request: Request) -> bool:
+        compact = self.compact
+        check = compact.check(request) if compact and not request.dont_filter else None
+        try:
+            entry = self.queue.encode(request, check)
+        except serialization.UnserializableRequest as error:
+            return self._enqueue_in_memory(request, error)
+        if not compact and not request.dont_filter:
+            try:
+                if self.df.request_seen(request):
+                    self.df.log(request, self.spider)
+                    return False
+            except UNREACHABLE as error:
+                return self._hold(entry, error)
+        if self._held or not self.outage.may_try():
+            return self._hold(entry)
+        try:
+            status = self.queue.push_encoded(entry)
+        except UNREACHABLE as error:
+            return self._hold(entry, error)
+        if compact:
+            compact.note_fill(self.queue.last_fill)
+        if status == 0:
+            self.df.log(request, self.spider)
+            return False
+        self.stats.inc_value(f"{STATS}enqueued/redis")
+        self.stats.inc_value(f"{STATS}enqueued")
+        return True
+
+    def next_request(self) -> Request | None:
+        if self._memory:
+            self.stats.inc_value(f"{STATS}dequeued/memory")
+            self.stats.inc_value(f"{STATS}dequeued")
+            return heapq.heappop(self._memory)[2]
+        if not self.outage.may_try() or (self._held and not self._store_held()):
+            return None
+        try:
+            popped = self.queue.pop(self.worker_id, self.lease_seconds)
+        except UNREACHABLE as error:
+            self.outage.failed(error, len(self._held))
+            return None
+        self.outage.recovered(0)
+        if popped.requeued:
+            self.stats.inc_value(f"{STATS}requeued", popped.requeued)
+            logger.info("Returned %d expired leases to the queue (their worker stopped)", popped.requeued)
+        for request_id, reason in popped.undecodable:
+            self._bury(request_id, reason)
+        if not popped.leased:
+            return None
+        request_id, request = popped.leased[0]
+        self._leased[request] = request_id
+        self.stats.inc_value(f"{STATS}dequeued/redis")
+        self.stats.inc_value(f"{STATS}dequeued")
+        return request
+
+    def has_pending_requests(self) -> bool:
+        """True while anything is queued or leased anywhere in the cluster (or this worker holds requests).
+
+        With ``SCHEDULER_IDLE_BEFORE_CLOSE`` > 0, the cluster must look empty
+        that many seconds in a row: another worker may still be about to push.
+        """
+        if self._memory or self._held or self._leased or not self.outage.may_try():
+            return True
+        try:
+            queued, leased = self.queue.pending()
+        except UNREACHABLE as error:
+            self.outage.failed(error, len(self._held))
+            return True
+        self.outage.recovered(0)
+        if queued or leased:
+            self._empty_since = None
+            return True
+        now = time.monotonic()
+        if self._empty_since is None:
+            self._empty_since = now
+        return now - self._empty_since < self.idle_before_close
+
+    def __len__(self) -> int:
+        return len(self.queue) + len(self._memory) + len(self._held)
+
+    # -- completion and acknowledgement ------------------------------------------------
+
+    def request_done(self, request: Request) -> None:
+        """The engine is finished with ``request``: acknowledge it with the next batch."""
+        request_id = self._leased.pop(request, None)
+        if request_id is not None:
+            self._done.append((request_id, request.url))
+
+    async def acknowledge(self) -> int:
+        """Acknowledge the finished requests: barrier, flush feeds, then one Redis call. Returns how many."""
+        if not self._done or self._held or not self.outage.may_try():
+            return 0  # a held request's parent stays leased until the request is stored
+        batch, self._done = self._done, []
+        results = await self.crawler.signals.send_catch_log_async(signal=ack_barrier, scheduler=self)
+        failed = [result for _, result in results if isinstance(result, BaseException)]
+        if failed:
+            logger.warning("Acknowledgement postponed: an ack_barrier handler failed (%s)", failed[0])
+            self._done[:0] = batch
+            return 0
+        self._flush_feeds()
+        try:
+            result = self.queue.ack(self.worker_id, [request_id for request_id, _ in batch])
+        except UNREACHABLE as error:
+            self._done[:0] = batch
+            self.outage.failed(error, len(self._held))
+            return 0
+        self.crawler.signals.send_catch_log(
+            signal=requests_acknowledged, scheduler=self, urls=[url for _, url in batch]
+        )
+        self.stats.inc_value(f"{STATS}acked", result.acked)
+        if result.late:
+            self.stats.inc_value(f"{STATS}acked/late", result.late)
+        if result.stale:
+            self.stats.inc_value(f"{STATS}acked/stale", result.stale)
+        return result.acked + result.late
+
+    def _flush_feeds(self) -> None:
+        """Push feed-export buffers to the OS, so the items of acknowledged requests survive a SIGKILL.
+
+        Scrapy's feed exporter has no flush API; its slots' files are public attributes.
+        """
+        extensions = getattr(self.crawler, "_extensions", None)
+        for extension in extensions.middlewares if extensions is not None else ():
+            if isinstance(extension, FeedExporter):
+                for slot in extension.slots:
+                    if slot.file is not None and not slot.file.closed:
+                        slot.file.flush()
+
+    def renew_leases(self) -> int:
+        """Extend every lease this worker holds (in progress or awaiting acknowledgement); how many."""
+        ids = [*self._leased.values(), *(request_id for request_id, _ in self._done)]
+        lost = set(self.queue.renew(self.worker_id, ids, self.lease_seconds))
+        if lost:
+            # another worker may redo these: they will be acknowledged late or counted stale
+            self.stats.inc_value(f"{STATS}leases/lost", len(lost))
+            logger.warning(
+                "%d leases of this worker expired before renewal (a stall longer than %.0f s?)",
+                len(lost),
+                self.lease_seconds,
+            )
+        return len(ids) - len(lost)
+
+    # -- the heartbeat ------------------------------------------------------------------
+
+    def _tick_soon(self) -> None:
+        if self._ticking or self._closing:
+            return
+        self._ticking = True
+        deferred_from_coro(self._tick()).addErrback(
+            lambda failure: logger.error("Scheduler heartbeat failed: %s", failure.getErrorMessage())
+        )
+
+    async def _tick(self) -> None:
+        """Every ack interval: reconnect if Redis was away, store held requests, acknowledge, renew leases."""
+        try:
+            if self.outage.down:
+                if not self.outage.may_try():
+                    return
+                try:
+                    await run_in_thread(self.server.ping)  # in a thread: a vanished host may take seconds
+                except UNREACHABLE as error:
+                    self.outage.failed(error, len(self._held))
+                    return
+            was_down = self.outage.down
+            if self._held and not self._store_held():
+                return
+            self.outage.recovered(0)
+            if was_down:
+                self._wake_engine()
+            await self.acknowledge()
+            now = time.monotonic()
+            if now >= self._next_renew and not self._closing:
+                self.renew_leases()
+                self._next_renew = now + self.lease_seconds / 3
+            self._record_round_trips()
+        except UNREACHABLE as error:
+            self.outage.failed(error, len(self._held))
+        finally:
+            self._ticking = False
+
+    def try_reconnect(self) -> bool:
+        """Ping Redis and store held requests now (the heartbeat does this by itself). True if up."""
+        try:
+            self.server.ping()
+        except UNREACHABLE as error:
+            self.outage.failed(error, len(self._held))
+            return False
+        return self._store_held() or not self._held
+
+    # -- holding requests while Redis is away -------------------------------------------
+
+    def _hold(self, entry: Encoded, error: BaseException | None = None) -> bool:
+        self._held.append(entry)
+        self.stats.inc_value(f"{STATS}held")
+        if error is not None:
+            self.outage.failed(error, len(self._held))
+        return True
+
+    def _store_held(self) -> bool:
+        """Push held requests in batches, oldest first; True once none is left."""
+        stored = 0
+        while self._held:
+            batch = list(itertools.islice(self._held, FLUSH_BATCH))
+            try:
+                results = self.queue.push_many(batch)
+            except UNREACHABLE as error:
+                self.outage.failed(error, len(self._held))
+                return False
+            for _ in batch:
+                self._held.popleft()
+            pushed = sum(status != 0 for status, _ in results)
+            self.stats.inc_value(f"{STATS}enqueued/redis", pushed)
+            self.stats.inc_value(f"{STATS}enqueued", pushed)
+            if len(batch) - pushed:
+                self.stats.inc_value("dupefilter/filtered", len(batch) - pushed)
+            stored += pushed
+        self.outage.recovered(stored)
+        return True
+
+    def _enqueue_in_memory(self, request: Request, error: Exception) -> bool:
+        """Like Scrapy's scheduler with a JOBDIR: a request that can't be stored is kept in this process."""
+        if not self._logged_unserializable:
+            self._logged_unserializable = True
+            logger.warning(
+                "Request %s can't be shared through Redis (%s): kept in this worker only, lost if it "
+                "dies; later ones are only counted (stats scheduler/unserializable)",
+                request,
+                error,
+            )
+        self.stats.inc_value(f"{STATS}unserializable")
+        if not request.dont_filter:
+            try:
+                if self.df.request_seen(request):
+                    self.df.log(request, self.spider)
+                    return False
+            except UNREACHABLE:
+                pass  # can't tell: crawl it (a duplicate costs a fetch, a loss costs a story)
+        heapq.heappush(self._memory, (-request.priority, next(self._memory_seq), request))
+        self.stats.inc_value(f"{STATS}enqueued/memory")
+        self.stats.inc_value(f"{STATS}enqueued")
+        return True
+
+    def _bury(self, request_id: str, reason: str) -> None:
+        logger.error(
+            "Queued request %s can't be decoded (%s): moved to %s for inspection",
+            request_id,
+            reason,
+            self.queue.dead_key,
+        )
+        self.stats.inc_value(f"{STATS}dead")
+        try:
+            self.queue.bury(request_id, reason)
+        except UNREACHABLE as error:
+            self.outage.failed(error, len(self._held))
+
+    def _record_round_trips(self) -> None:
+        self.stats.set_value(f"{STATS}redis/round_trips", self.queue.round_trips)
+        if self.outage.outages:
+            self.stats.set_value(f"{STATS}redis/outages", self.outage.outages)

@@ -1,0 +1,192 @@
+"""Requests ↔ JSON bytes: the shared queue holds data, never code.
+
+scrapy-redis pickles requests into Redis by default (``picklecompat``): whoever
+can write to Redis can then run code in every worker. Here a request travels
+as the dict of :meth:`scrapy.Request.to_dict` encoded as JSON, and coming back
+nothing is executed or imported: callbacks and errbacks are resolved by name on
+the spider only (public method names), and a request class (``_class``) is
+accepted only when it is a :class:`scrapy.Request` subclass from a module that
+is already imported.
+
+JSON has no bytes and only string keys, so two tagged forms carry them:
+``{"$b": "…"}`` is bytes as a latin-1 string (lossless, and as short as the
+text for ASCII bodies and headers) and ``{"$map": [[key, value], …]}`` is a
+dict with non-string keys (headers) or with a key that looks like a tag.
+Tuples come back as lists. Anything else (objects, sets, dates, NaN) is
+refused with :class:`UnserializableRequest`, a :class:`ValueError` as
+Scrapy's own disk queues raise for requests they cannot store.
+
+Values equal to a plain :class:`scrapy.Request`'s defaults are left out (an
+empty body, no headers, ``GET``…): a story request takes ≈ 190 bytes instead
+of ≈ 330 pickled.
+
+The module is also a scrapy-redis serializer (``loads``/``dumps`` over the
+request dict), so ``SCHEDULER_SERIALIZER = "solidot_spider.scheduling.serialization"``
+removes pickle from the stock scrapy-redis queues too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from scrapy import Request, Spider
+from scrapy.utils.request import request_from_dict
+
+BYTES_TAG = "$b"
+MAP_TAG = "$map"
+_TAGS = frozenset((BYTES_TAG, MAP_TAG))
+
+#: A plain Request's values that need not travel (request_from_dict restores them).
+_DEFAULTS: dict[str, Any] = {
+    "headers": {},
+    "body": b"",
+    "cookies": {},
+    "meta": {},
+    "encoding": "utf-8",
+    "flags": [],
+    "cb_kwargs": {},
+    "dont_filter": False,
+    "method": "GET",
+    "priority": 0,
+    "callback": None,
+    "errback": None,
+}
+
+
+class UnserializableRequest(ValueError):
+    """A request (or a payload read back) that is not plain data."""
+
+
+def dumps(obj: dict[str, Any]) -> bytes:
+    """JSON bytes of a request dict (``Request.to_dict(spider=…)``); refuses anything but plain data.
+
+    >>> dumps({"url": "https://example.org/", "body": b"", "method": "GET", "priority": 10})
+    b'{"url":"https://example.org/","priority":10}'
+    """
+    if not isinstance(obj, dict) or not isinstance(obj.get("url"), str):
+        raise UnserializableRequest(f"not a request dict: {type(obj).__name__}")
+    plain = "_class" not in obj  # another class's constructor may read its arguments differently
+    compact = {
+        key: value
+        for key, value in obj.items()
+        if not (plain and key in _DEFAULTS and value == _DEFAULTS[key])
+    }
+    try:
+        return json.dumps(
+            _encode(compact, "request"), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        ).encode("utf-8")
+    except ValueError as error:
+        if isinstance(error, UnserializableRequest):
+            raise
+        raise UnserializableRequest(f"request is not plain data: {error}") from None
+
+
+def loads(data: bytes | str) -> dict[str, Any]:
+    """The request dict back from :func:`dumps` output, checked to be safe to rebuild.
+
+    >>> loads(b'{"url":"https://example.org/","body":{"$b":"a=1"}}')
+    {'url': 'https://example.org/', 'body': b'a=1'}
+    """
+    try:
+        decoded = json.loads(data, parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UnserializableRequest(f"payload is not JSON: {error}") from None
+    obj = _decode(decoded)
+    if not isinstance(obj, dict) or not isinstance(obj.get("url"), str):
+        raise UnserializableRequest("payload is not a request dict (no url)")
+    for key in ("callback", "errback"):
+        name = obj.get(key)
+        if name is not None and not _is_public_name(name):
+            raise UnserializableRequest(f"{key} {name!r} is not a public method name")
+    if "_class" in obj:
+        _request_class(obj["_class"])
+    return obj
+
+
+def request_to_bytes(request: Request, spider: Spider) -> bytes:
+    """``request`` as JSON bytes; callbacks must be methods of ``spider``."""
+    return dumps(request.to_dict(spider=spider))
+
+
+def request_from_bytes(data: bytes | str, spider: Spider) -> Request:
+    """The request back, its callback and errback looked up by name on ``spider``."""
+    obj = loads(data)
+    for key in ("callback", "errback"):
+        name = obj.get(key)
+        if name is not None and not callable(getattr(spider, name, None)):
+            raise UnserializableRequest(f"{key} {name!r} is not a method of spider {spider.name!r}")
+    return request_from_dict(obj, spider=spider)
+
+
+def _encode(value: Any, path: str) -> Any:
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise UnserializableRequest(f"{path} is {value!r}: JSON has no NaN or infinity")
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return {BYTES_TAG: bytes(value).decode("latin-1")}
+    if isinstance(value, (list, tuple)):
+        return [_encode(item, f"{path}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, Mapping):
+        if all(isinstance(key, str) for key in value) and not _TAGS.intersection(value):
+            return {key: _encode(item, f"{path}[{key!r}]") for key, item in value.items()}
+        return {
+            MAP_TAG: [
+                [_encode(key, f"{path} key {key!r}"), _encode(item, f"{path}[{key!r}]")]
+                for key, item in value.items()
+            ]
+        }
+    raise UnserializableRequest(
+        f"{path} is a {type(value).__module__}.{type(value).__qualname__}, not plain data "
+        "(dict, list, tuple, str, bytes, int, float, bool, None)"
+    )
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(item) for item in value]
+    if isinstance(value, dict):
+        if len(value) == 1 and BYTES_TAG in value:
+            text = value[BYTES_TAG]
+            if not isinstance(text, str):
+                raise UnserializableRequest("malformed bytes value")
+            try:
+                return text.encode("latin-1")
+            except UnicodeEncodeError:
+                raise UnserializableRequest("malformed bytes value (not latin-1)") from None
+        if len(value) == 1 and MAP_TAG in value:
+            pairs = value[MAP_TAG]
+            if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+                raise UnserializableRequest("malformed mapping value")
+            try:
+                return {_decode(key): _decode(item) for key, item in pairs}
+            except TypeError:
+                raise UnserializableRequest("malformed mapping value (unhashable key)") from None
+        return {key: _decode(item) for key, item in value.items()}
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise UnserializableRequest(f"payload holds {name}, which is not plain data")
+
+
+def _is_public_name(name: Any) -> bool:
+    return isinstance(name, str) and name.isidentifier() and not name.startswith("_")
+
+
+def _request_class(path: Any) -> type[Request]:
+    """The Request subclass named ``path``, without importing anything (an import runs code)."""
+    if not isinstance(path, str) or "." not in path:
+        raise UnserializableRequest(f"request class {path!r} is not a dotted path")
+    module_name, _, name = path.rpartition(".")
+    module = sys.modules.get(module_name)
+    cls = getattr(module, name, None) if module is not None and _is_public_name(name) else None
+    if not (isinstance(cls, type) and issubclass(cls, Request)):
+        raise UnserializableRequest(f"request class {path!r} is not a loaded scrapy.Request subclass")
+    return cls
