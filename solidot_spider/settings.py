@@ -94,6 +94,8 @@ MONGO_SERVER_SELECTION_TIMEOUT = 5000
 DOWNLOADER_MIDDLEWARES = {
     "solidot_spider.middlewares.backoff.HostBackoffMiddleware": 560,
     "solidot_spider.middlewares.charset.SiteCharsetMiddleware": 600,
+    # after robots.txt (a forbidden request takes no turn) and the HTTP cache; off without REDIS_URL
+    "solidot_spider.middlewares.cluster_rate.ClusterRateLimitMiddleware": 950,
 }
 
 # --- Output: the embedded default writes JSON Lines -----------------------------
@@ -113,6 +115,8 @@ SOLIDOT_JOBDIR_CLEAR_ON_FINISH = True
 EXTENSIONS = {
     "solidot_spider.extensions.stats_file.StatsFile": 500,
     "solidot_spider.extensions.jobdir.ClearFinishedJobdir": 500,
+    # the shared crawl's registry of live workers (off without REDIS_URL)
+    "solidot_spider.scheduling.workers.WorkerRegistry": 500,
 }
 
 TELNETCONSOLE_ENABLED = False
@@ -131,9 +135,28 @@ SOLIDOT_REDIS_RETRY_MAX = 10.0
 SOLIDOT_DUPEFILTER = "set"
 SOLIDOT_DUPEFILTER_CAPACITY = 2_000_000
 SOLIDOT_DUPEFILTER_ERROR_RATE = 1e-6
-#: False: the queue and dupefilter are deleted when the crawl is finished (never by a closing worker).
+#: False: one worker deletes the queue and dupefilter when the crawl is finished; True keeps them
+#: (a re-seed then queues nothing already crawled).
 SCHEDULER_PERSIST = False
-#: Seconds nothing must be queued or leased anywhere before a worker closes.
+#: Seconds a seeded crawl must show nothing queued or leased anywhere before workers close
+#: (the check is atomic: 0 is safe).
 SCHEDULER_IDLE_BEFORE_CLOSE = 0
+#: Keep workers running when a crawl is finished, waiting for the next `solidot-crawl seed`.
+SOLIDOT_CONTINUOUS = _env("SOLIDOT_CONTINUOUS", "False")
+#: Seconds a worker started before any seed waits for one, then closes (finish reason no_seed).
+SOLIDOT_WAIT_FOR_SEED = 300.0
+#: Longest pause (s) between an idle worker's polls of Redis (from 0.25 s, doubling).
+SOLIDOT_IDLE_POLL_MAX = 30.0
 SCHEDULER_QUEUE_KEY = "{%(spider)s}:requests"
 SCHEDULER_DUPEFILTER_KEY = "{%(spider)s}:seen"
+#: Requests/s per host for all workers together (empty: 1 / DOWNLOAD_DELAY; 0: no limit).
+SOLIDOT_HOST_RATE = _env("SOLIDOT_HOST_RATE", "")
+#: Longest robots.txt Crawl-delay honoured (s).
+SOLIDOT_CRAWL_DELAY_MAX = 30.0
+SOLIDOT_HOST_KEY = "{%(spider)s}:host:%(host)s"
+#: Shared stats: key prefix, seconds between pushes, how long they outlive the crawl.
+SOLIDOT_STATS_KEY = "{%(spider)s}"
+SOLIDOT_STATS_INTERVAL = 5.0
+SOLIDOT_STATS_TTL = 604800.0
+#: Seconds between worker heartbeats; a worker is gone after 3 missed.
+SOLIDOT_WORKER_HEARTBEAT = 5.0

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from scrapy.settings import Settings
 
-from solidot_spider.cli import export
+from solidot_spider.cli import export, seed, status
 
 
 def project_settings() -> Settings:
@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="solidot-crawl", description="Operate solidot-crawler.")
     commands = parser.add_subparsers(dest="command", required=True)
     export.register(commands)
+    seed.register(commands)
+    status.register(commands)
     return parser
 
 

@@ -7,6 +7,10 @@ the Retry-After time on 429/503 (capped), or for an exponentially growing
 time after consecutive 5xx answers and connection errors; a good answer resets
 it. RetryMiddleware still decides *whether* to retry; the retried request
 simply waits in the paused slot.
+
+Each pause is also announced with the :data:`host_paused` signal, so that a
+shared crawl can pause the host for every worker, not just this process
+(:mod:`solidot_spider.middlewares.cluster_rate` publishes it in Redis).
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ from scrapy.utils.asyncio import call_later
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_STATUSES = frozenset({429, 503})
+#: Sent (with ``request``, ``seconds`` and ``reason``) whenever this middleware decides to pause the
+#: request's host: ``seconds`` already capped by SOLIDOT_RETRY_AFTER_MAX / SOLIDOT_BACKOFF_MAX.
+#: Handlers must be quick and synchronous.
+host_paused = object()
 BACKOFF_STATUSES = frozenset({500, 502, 503, 504, 522, 524})
 
 
@@ -70,35 +78,37 @@ class HostBackoffMiddleware:
             retry_after = parse_retry_after(response.headers.get(b"Retry-After"))
         if retry_after is not None:
             self.crawler.stats.inc_value("solidot/backoff/retry_after")
-            self._pause(slot_key, min(retry_after, self.retry_after_max), f"Retry-After ({response.status})")
+            seconds = min(retry_after, self.retry_after_max)
+            self._pause(request, slot_key, seconds, f"Retry-After ({response.status})")
         elif response.status in BACKOFF_STATUSES or response.status == 429:
-            self._failed(slot_key, f"HTTP {response.status}")
+            self._failed(request, slot_key, f"HTTP {response.status}")
         else:
             self._failures.pop(slot_key, None)
         return response
 
     def process_exception(self, request: Request, exception: Exception) -> None:
-        self._failed(self._slot_key(request), type(exception).__name__)
+        self._failed(request, self._slot_key(request), type(exception).__name__)
 
-    def _failed(self, slot_key: str, why: str) -> None:
+    def _failed(self, request: Request, slot_key: str, why: str) -> None:
         count = self._failures.get(slot_key, 0) + 1
         self._failures[slot_key] = count
         self.crawler.stats.inc_value("solidot/backoff/errors")
         delay = min(self.backoff_max, self.backoff_base * 2 ** (count - 1))
-        self._pause(slot_key, delay, f"{why}, {count} in a row")
+        self._pause(request, slot_key, delay, f"{why}, {count} in a row")
 
     def _slot_key(self, request: Request) -> str:
         engine = self.crawler.engine
         assert engine is not None
         return engine.downloader.get_slot_key(request)
 
-    def _pause(self, slot_key: str, seconds: float, why: str) -> None:
-        """Hold the slot's queue for ``seconds`` (a longer pause already set wins)."""
+    def _pause(self, request: Request, slot_key: str, seconds: float, why: str) -> None:
+        """Hold the slot's queue for ``seconds`` (a longer pause already set wins); announce it."""
         if seconds <= 0:
             return
         resume_at = monotonic() + seconds
         if resume_at <= self._paused_until.get(slot_key, 0.0):
             return
+        self.crawler.signals.send_catch_log(host_paused, request=request, seconds=seconds, reason=why)
         engine = self.crawler.engine
         assert engine is not None
         downloader = engine.downloader

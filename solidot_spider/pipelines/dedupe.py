@@ -12,13 +12,30 @@ process, or in a Redis hash shared by every worker and every run when
 ``REDIS_URL`` is set. Redis trouble never costs a story: calls are retried
 with backoff, and after ``SOLIDOT_DEDUPE_REDIS_TIMEOUT`` a story passes as new
 (writing twice is harmless downstream, losing a story is not).
+
+**When a hash is recorded.** A recorded hash says "this content is stored", so
+it must never be recorded for a story that is not:
+
+- *Shared crawl* (the leasing scheduler, with the Redis index): a passed
+  story's hash is kept in this worker's memory and recorded only when the
+  scheduler acknowledges the request that produced it
+  (:data:`~solidot_spider.scheduling.signals.requests_acknowledged`, sent after
+  the store made the items durable). A story is compared with Redis *and* this
+  memory. A worker killed before the acknowledgement has recorded nothing, so
+  the worker that redoes the request passes the story again instead of dropping
+  it as unchanged; a worker killed between acknowledging and recording only
+  costs a rewrite of the same content at the next crawl.
+- *Alone* (Scrapy's scheduler: nothing is ever acknowledged): compare and
+  record in one atomic call as the story passes; a story lost downstream
+  (dropped or failed in a later pipeline) is forgotten again.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from time import monotonic
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import redis
 from itemadapter import ItemAdapter
@@ -26,11 +43,17 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from scrapy import signals
 from scrapy.crawler import Crawler
+from scrapy.http import Response
 from scrapy.utils.asyncio import run_in_thread, sleep
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
 from solidot_spider.content import content_hash
 from solidot_spider.pipelines.drops import ItemDropper
 from solidot_spider.redact import redact_uri
+from solidot_spider.scheduling.scheduler import is_shared_crawl
+from solidot_spider.scheduling.signals import requests_acknowledged
 from solidot_spider.signals import story_unchanged
 
 logger = logging.getLogger(__name__)
@@ -72,6 +95,20 @@ class ContentHashIndex(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class AcknowledgedContentHashIndex(ContentHashIndex, Protocol):
+    """An index that compares without recording, and records later: for a shared crawl, where a
+    hash may be recorded only once its request is acknowledged (see the module docstring)."""
+
+    async def compare(self, sid: int, digest: str) -> Outcome:
+        """How ``digest`` compares with the hash recorded for ``sid``; records nothing."""
+        ...
+
+    async def record(self, hashes: Mapping[int, str]) -> None:
+        """Record these hashes (sid → digest) in one call."""
+        ...
 
 
 class MemoryContentHashIndex:
@@ -139,22 +176,32 @@ class RedisContentHashIndex:
         return f"Redis at {redact_uri(self.url)}, key {self.key}"
 
     async def compare_and_set(self, sid: int, digest: str) -> Outcome:
-        result = await self._run(self._compare_and_set, sid, digest)
+        result = await self._run(self._compare_and_set, keys=[self.key], args=[sid, digest])
         answer = result.decode() if isinstance(result, bytes) else str(result)
         for outcome in _OUTCOMES:
             if answer == outcome:
                 return outcome
         raise IndexUnavailable(f"unexpected answer {result!r} from the compare-and-set script", False)
 
+    async def compare(self, sid: int, digest: str) -> Outcome:
+        previous = await self._run(self.client.hget, self.key, sid)
+        if previous is None:
+            return "new"
+        return "unchanged" if previous == digest.encode() else "changed"
+
+    async def record(self, hashes: Mapping[int, str]) -> None:
+        if hashes:
+            await self._run(self.client.hset, self.key, mapping=dict(hashes))
+
     async def forget(self, sid: int, digest: str) -> None:
-        await self._run(self._forget, sid, digest)
+        await self._run(self._forget, keys=[self.key], args=[sid, digest])
 
     async def close(self) -> None:
         self.client.close()
 
-    async def _run(self, script: Any, sid: int, digest: str) -> Any:
+    async def _run(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return await run_in_thread(script, keys=[self.key], args=[sid, digest])
+            return await run_in_thread(call, *args, **kwargs)
         except (redis.ConnectionError, redis.TimeoutError) as error:
             raise IndexUnavailable(f"{type(error).__name__}: {error}") from error
         except redis.RedisError as error:  # e.g. WRONGTYPE: another program uses the key
@@ -170,9 +217,14 @@ class DedupePipeline:
         index: ContentHashIndex,
         redis_timeout: float = DEFAULT_REDIS_TIMEOUT,
         retry_max: float = DEFAULT_RETRY_MAX,
+        record_on_ack: bool = False,
     ) -> None:
         self.crawler = crawler
         self.index = index
+        #: The index to record in when requests are acknowledged; None: record as stories pass.
+        self.acked_index: AcknowledgedContentHashIndex | None = (
+            index if record_on_ack and isinstance(index, AcknowledgedContentHashIndex) else None
+        )
         self.redis_timeout = redis_timeout
         self.retry_max = retry_max
         self.dropper = ItemDropper(
@@ -186,9 +238,21 @@ class DedupePipeline:
         #: monotonic time the index stopped answering, None while it answers.
         self._outage_since: float | None = None
         self._outage_reported = False
+        # recording on acknowledgement (shared crawl) only:
+        #: sid → digest passed by this worker and not recorded yet; compared before the index.
+        self._pending: dict[int, str] = {}
+        #: request URL → (sid, digest) of stories its response passed and the store took, unacknowledged.
+        self._unacked: dict[str, list[tuple[int, str]]] = {}
+        #: sid → digest acknowledged, to record in the index.
+        self._to_record: dict[int, str] = {}
+        self._recording: Deferred[bool] | None = None
+        self._record_failing = False
         crawler.signals.connect(self.item_stored, signal=signals.item_scraped)
         crawler.signals.connect(self.item_lost, signal=signals.item_dropped)
         crawler.signals.connect(self.item_lost, signal=signals.item_error)
+        if self.acked_index is not None:
+            crawler.signals.connect(self.requests_acknowledged, signal=requests_acknowledged)
+            crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DedupePipeline:
@@ -217,13 +281,22 @@ class DedupePipeline:
             index,
             redis_timeout=redis_timeout,
             retry_max=settings.getfloat("SOLIDOT_DEDUPE_RETRY_MAX", DEFAULT_RETRY_MAX),
+            record_on_ack=is_shared_crawl(settings),
         )
 
     def open_spider(self) -> None:
-        logger.info("Dedupe: content hashes in %s", self.index.describe())
+        logger.info(
+            "Dedupe: content hashes in %s, recorded %s",
+            self.index.describe(),
+            "when their requests are acknowledged (shared crawl)"
+            if self.acked_index is not None
+            else "as stories pass",
+        )
 
     async def close_spider(self) -> None:
-        await self.index.close()
+        if self.acked_index is None:
+            await self.index.close()
+        # else at spider_closed: the scheduler acknowledges its last requests after the pipelines close
 
     async def process_item(self, item: Any) -> Any:
         adapter = ItemAdapter(item)
@@ -232,17 +305,101 @@ class DedupePipeline:
         if self._seen.get(sid) == digest:
             self.dropper.drop("duplicate", sid, "same content already passed in this run")
         self._seen[sid] = digest  # before awaiting: a concurrent copy of this story is a duplicate
-        outcome = await self._compare_and_set(sid, digest)
+        if self.acked_index is not None:
+            outcome = await self._compare(self.acked_index, sid, digest)
+        else:
+            outcome = await self._ask(self.index.compare_and_set, sid, digest)
         if outcome == "unchanged":
             await self.crawler.signals.send_catch_log_async(story_unchanged, sid=sid, item=item)
             self.dropper.drop("unchanged", sid, "same content as the last time it was written")
         self.crawler.stats.inc_value(f"solidot/dedupe/{outcome or 'new'}")
-        self._in_flight[id(item)] = (sid, digest, outcome is not None)
+        recorded = outcome is not None and self.acked_index is None
+        self._in_flight[id(item)] = (sid, digest, recorded)
+        if self.acked_index is not None:
+            self._pending[sid] = digest
         return item
 
-    def item_stored(self, item: Any) -> None:
-        """``item_scraped``: the story went through every pipeline; its record stands."""
-        self._in_flight.pop(id(item), None)
+    def item_stored(self, item: Any, response: Response | None = None) -> None:
+        """``item_scraped``: the story went through every pipeline. Alone, its record stands; in a
+        shared crawl it waits for the acknowledgement of the request that produced it."""
+        passed = self._in_flight.pop(id(item), None)
+        if passed is None or self.acked_index is None:
+            return
+        sid, digest, _ = passed
+        request = response.request if response is not None else None
+        if request is None:  # not from a leased request (an item from start()): nothing to wait for
+            self._to_record[sid] = digest
+            self._record_soon()
+        else:
+            self._unacked.setdefault(request.url, []).append((sid, digest))
+
+    def requests_acknowledged(self, urls: list[str]) -> None:
+        """The scheduler acknowledged these requests: their stories are durable, record their hashes."""
+        for url in urls:
+            for sid, digest in self._unacked.pop(url, ()):
+                self._to_record[sid] = digest
+        if self._to_record:
+            self._record_soon()
+
+    def _record_soon(self) -> None:
+        if self._recording is None:
+            recording = deferred_from_coro(self._record())
+            self._recording = recording
+            recording.addBoth(self._recorded)
+
+    def _recorded(self, result: Any) -> None:
+        self._recording = None
+        if isinstance(result, Failure):  # a bug, not an outage (those are handled in _record)
+            logger.error("Dedupe: recording content hashes failed: %s", result.getErrorMessage())
+
+    async def _record(self) -> bool:
+        """Record the acknowledged hashes; True once none is left. A failure leaves them for the next
+        acknowledgement (or the close)."""
+        assert self.acked_index is not None
+        while self._to_record:
+            batch = dict(self._to_record)
+            try:
+                await self.acked_index.record(batch)
+            except IndexUnavailable as error:
+                self.crawler.stats.inc_value("solidot/dedupe/record_retries")
+                if not self._record_failing:
+                    self._record_failing = True
+                    logger.warning(
+                        "Dedupe: could not record %d content hashes in %s (%s); trying again with the next "
+                        "acknowledgement",
+                        len(batch),
+                        self.index.describe(),
+                        error,
+                    )
+                return False
+            if self._record_failing:
+                self._record_failing = False
+                logger.info("Dedupe: recording content hashes in %s again", self.index.describe())
+            for sid, digest in batch.items():
+                if self._to_record.get(sid) == digest:
+                    del self._to_record[sid]
+                if self._pending.get(sid) == digest:
+                    del self._pending[sid]
+            self.crawler.stats.inc_value("solidot/dedupe/recorded", len(batch))
+        return True
+
+    async def spider_closed(self) -> None:
+        """Record what the scheduler's last acknowledgements left, then close the index (shared crawl)."""
+        if self._recording is not None:
+            await maybe_deferred_to_future(self._recording)
+        deadline = monotonic() + self.redis_timeout
+        attempt = 0
+        while not await self._record() and monotonic() < deadline:
+            attempt += 1
+            await sleep(min(self.retry_max, RETRY_BASE * 2**attempt))
+        if self._to_record:
+            logger.warning(
+                "Dedupe: %d content hashes of stored stories not recorded in %s: the next crawl writes "
+                "these stories again (same content, harmless)",
+                len(self._to_record),
+                self.index.describe(),
+            )
+        await self.index.close()
 
     async def item_lost(self, item: Any) -> None:
         """``item_dropped`` / ``item_error`` after this stage passed the story: unrecord it,
@@ -253,6 +410,8 @@ class DedupePipeline:
         sid, digest, recorded = passed
         if self._seen.get(sid) == digest:
             del self._seen[sid]
+        if self._pending.get(sid) == digest:
+            del self._pending[sid]
         if not recorded:
             return
         try:
@@ -269,9 +428,16 @@ class DedupePipeline:
         else:
             self.crawler.stats.inc_value("solidot/dedupe/forgotten")
 
-    async def _compare_and_set(self, sid: int, digest: str) -> Outcome | None:
-        """Ask the index, retrying with backoff while it is unreachable; None once the wait is over
-        (the story then passes as new, unrecorded).
+    async def _compare(self, index: AcknowledgedContentHashIndex, sid: int, digest: str) -> Outcome | None:
+        """Compare with what this worker passed but has not recorded yet, else with the index."""
+        previous = self._pending.get(sid)
+        if previous is not None:
+            return "unchanged" if previous == digest else "changed"
+        return await self._ask(index.compare, sid, digest)
+
+    async def _ask(self, call: Any, sid: int, digest: str) -> Outcome | None:
+        """``call(sid, digest)`` on the index, retrying with backoff while it is unreachable; None once
+        the wait is over (the story then passes as new, unrecorded).
 
         The wait is bounded per outage, not per story: once the index has been
         unreachable for ``redis_timeout`` seconds, each story gets a single try.
@@ -279,7 +445,7 @@ class DedupePipeline:
         attempt = 0
         while True:
             try:
-                outcome = await self.index.compare_and_set(sid, digest)
+                outcome: Outcome = await call(sid, digest)
             except IndexUnavailable as error:
                 now = monotonic()
                 if self._outage_since is None:  # the first failure of an outage

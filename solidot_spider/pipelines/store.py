@@ -9,6 +9,15 @@ once ``MONGO_MAX_BUFFER`` items wait, ``process_item`` waits too (backpressure)
 MongoDB has acknowledged every item. Needs an asyncio event loop (Scrapy's
 default reactor).
 
+In a shared crawl the scheduler acknowledges finished requests in batches, and
+an acknowledged request is never redone: before each batch it sends
+:data:`~solidot_spider.scheduling.signals.ack_barrier`, and :meth:`ack_barrier`
+writes what is buffered at once and returns only when MongoDB has acknowledged
+every item received so far. A worker killed at any moment therefore loses no
+item of an acknowledged request (without the barrier: up to
+``MONGO_FLUSH_INTERVAL`` seconds of them). While MongoDB is away the barrier
+gives up after a quarter of the lease time, postponing the acknowledgement.
+
 The URI is never logged or put into stats as given: only :func:`redact_uri`'s form.
 """
 
@@ -35,6 +44,7 @@ from scrapy.utils.asyncio import is_asyncio_available
 
 from solidot_spider import signals as solidot_signals
 from solidot_spider.redact import redact_uri
+from solidot_spider.scheduling import signals as scheduling_signals
 from solidot_spider.storage.documents import StoryWrite, Touch, story_write
 from solidot_spider.storage.mongo import BatchResult, MongoStore
 
@@ -60,6 +70,10 @@ WRITE_ERROR_ATTEMPTS = 5
 
 #: Seconds between two "buffer full" warnings.
 FULL_LOG_INTERVAL = 60.0
+
+#: Share of the scheduler's lease time an acknowledgement barrier waits for MongoDB: leases are
+#: renewed every third of it, after the barrier returns.
+BARRIER_SHARE_OF_LEASE = 0.25
 
 STATS_PREFIX = "solidot/mongo/"
 
@@ -117,6 +131,12 @@ class MongoStorePipeline:
         self.where = redact_uri(config.uri)
         self._queue: deque[StoryWrite | Touch] = deque()
         self._in_flight = 0
+        #: Writes received, and writes settled (acknowledged by MongoDB, or given up on): the store is
+        #: durable up to write number ``_settled`` (writes settle in order).
+        self._received = 0
+        self._settled = 0
+        #: Acknowledgement barriers: (writes that must settle, future to resolve).
+        self._barriers: list[tuple[int, asyncio.Future[None]]] = []
         self._closing = False
         self._full = False
         self._full_logged_at: float | None = None
@@ -138,6 +158,7 @@ class MongoStorePipeline:
             raise NotConfigured
         pipeline = cls(crawler, config)
         crawler.signals.connect(pipeline._story_unchanged, signal=solidot_signals.story_unchanged)
+        crawler.signals.connect(pipeline.ack_barrier, signal=scheduling_signals.ack_barrier)
         return pipeline
 
     @property
@@ -223,10 +244,46 @@ class MongoStorePipeline:
     def _story_unchanged(self, sid: int, **kwargs: Any) -> None:
         self.touch(sid)
 
+    # -- acknowledgements of a shared crawl ------------------------------------------------
+
+    async def ack_barrier(self, scheduler: Any = None) -> None:
+        """Write what is buffered now; return once MongoDB has acknowledged every item received so far.
+
+        Raises :class:`~solidot_spider.scheduling.signals.AckPostponed` after a
+        quarter of the scheduler's lease time (MongoDB away or slow): the
+        scheduler then keeps the requests leased and asks again.
+        """
+        target = self._received
+        if self._settled >= target or self._writer is None or self._writer.done():
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._barriers.append((target, future))
+        self._wake.set()
+        timeout = BARRIER_SHARE_OF_LEASE * float(getattr(scheduler, "lease_seconds", 0) or 120.0)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            raise scheduling_signals.AckPostponed(
+                f"{target - self._settled:,} items still wait for MongoDB at {self.where}"
+            ) from None
+
+    def _settle(self, count: int) -> None:
+        """``count`` more writes are settled (in order): release the barriers they complete."""
+        self._settled += count
+        waiting = []
+        for target, future in self._barriers:
+            if target <= self._settled:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                waiting.append((target, future))
+        self._barriers = waiting
+
     # -- the writer ------------------------------------------------------------------------
 
     def _enqueue(self, write: StoryWrite | Touch) -> None:
         self._queue.append(write)
+        self._received += 1
         self.stats.max_value(STATS_PREFIX + "buffer_max", self.buffered)
         if len(self._queue) >= self.config.batch_size:
             self._wake.set()
@@ -234,7 +291,7 @@ class MongoStorePipeline:
     async def _write_loop(self) -> None:
         """Write a batch when one is full, or every ``flush_interval`` s; on close, until empty."""
         while self._queue or not self._closing:
-            if len(self._queue) < self.config.batch_size and not self._closing:
+            if len(self._queue) < self.config.batch_size and not self._closing and not self._barriers:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):  # the time bound: flush what there is
                     await asyncio.wait_for(self._wake.wait(), self.config.flush_interval)
@@ -246,7 +303,10 @@ class MongoStorePipeline:
                     await self._write_until_acknowledged(batch)
                 finally:
                     self._in_flight = 0
+                self._settle(len(batch))
                 self._release_space()
+            elif self._barriers:  # nothing left to write: every barrier is met
+                self._settle(0)
 
     async def _write_until_acknowledged(self, batch: list[StoryWrite | Touch]) -> None:
         """Write ``batch``; while MongoDB is unreachable, wait and try again, for as long as it takes."""

@@ -1,6 +1,6 @@
 """``solidot-replica``: serve the offline replica, print its ground truth, or describe it.
 
-solidot-replica serve --stories 300 --last-sid 80300 --port 8080
+solidot-replica serve --stories 300 --last-sid 80300 --port 8080 [--crawl-delay 0.5]
 solidot-replica truth --stories 300 --last-sid 80300 --base-url http://www.solidot.test:8080
 solidot-replica info --stories 85572
 """
@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--faults", default="", help="e.g. reset=0.05,burst=50x5,throttle=0.05,slow=0.1")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port (0: any free port)")
+    serve.add_argument(
+        "--crawl-delay", type=float, default=None, help="add 'Crawl-delay: N' (seconds) to robots.txt"
+    )
     truth.add_argument(
         "--base-url", default="http://www.solidot.test:8080", help="SOLIDOT_BASE_URL of the crawl"
     )
@@ -53,12 +56,12 @@ def config_from(options: argparse.Namespace) -> ReplicaConfig:
     )
 
 
-def serve(replica: Replica, host: str, port: int) -> int:
+def serve(replica: Replica, host: str, port: int, crawl_delay: float | None = None) -> int:
     from twisted.internet import reactor
 
     from solidot_spider.replica.server import listen
 
-    listening, _ = listen(replica, host, port)
+    listening, _ = listen(replica, host, port, crawl_delay)
     address: Any = listening.getHost()
     print(f"READY http://{address.host}:{address.port}", flush=True)
     running: Any = reactor
@@ -96,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"solidot-replica: {error}", file=sys.stderr)
         return 2
     if options.command == "serve":
-        return serve(replica, options.host, options.port)
+        return serve(replica, options.host, options.port, options.crawl_delay)
     if options.command == "truth":
         return print_truth(replica, options.base_url)
     return print_info(replica)

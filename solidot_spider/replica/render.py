@@ -26,6 +26,20 @@ ROBOTS_TXT = (
     "User-agent: *\nDisallow: /search\nDisallow: /~\nDisallow: /login\nDisallow: /register\n"
     "Disallow: /comments\n"
 )
+
+
+def robots_txt(crawl_delay: float | None = None) -> str:
+    """The site's robots.txt; with ``crawl_delay``, a ``Crawl-delay`` line too (politeness tests).
+
+    >>> robots_txt(0.5).splitlines()[:2]
+    ['User-agent: *', 'Crawl-delay: 0.5']
+    """
+    if crawl_delay is None:
+        return ROBOTS_TXT
+    first, _, rest = ROBOTS_TXT.partition("\n")
+    return f"{first}\nCrawl-delay: {crawl_delay:g}\n{rest}"
+
+
 COPYRIGHT = (
     "本站提到的所有注册商标属于他们各自的所有人所有，评论属于其发表者所有，"
     "其余内容版权属于 solidot.org(2009-) 所有 。"

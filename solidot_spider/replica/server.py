@@ -1,15 +1,20 @@
 """Serving the replica over HTTP with Twisted web, with faults injected and counted.
 
 ``/__replica__/stats`` answers JSON (requests, by status, injected faults) so
-tests can compare a crawler's stats with what the site really did. Access
-logging is off: a benchmark's server should not spend its time writing logs.
+tests can compare a crawler's stats with what the site really did, and
+``arrivals``: per host name, the last :data:`ARRIVALS_KEPT` requests as
+``[arrival time (Unix s), status, path]`` (status 0: connection reset), so
+politeness tests measure the rate the site really saw. Access logging is off: a
+benchmark's server should not spend its time writing logs.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections import Counter
+import time
+from collections import Counter, defaultdict, deque
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -17,6 +22,7 @@ from twisted.internet import reactor as _reactor
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
+from solidot_spider.replica import render
 from solidot_spider.replica.faults import Decision, Fault, FaultInjector
 from solidot_spider.replica.model import Replica
 from solidot_spider.replica.pages import Page, SitePages
@@ -24,6 +30,8 @@ from solidot_spider.replica.pages import Page, SitePages
 STATS_PATH = "/__replica__/stats"
 REASONS = {200: b"OK", 404: b"Not Found", 429: b"Too Many Requests", 500: b"Internal Server Error"}
 REASONS[503] = b"Service Unavailable"
+#: Requests remembered per host for ``arrivals`` (the oldest are forgotten).
+ARRIVALS_KEPT = 10_000
 #: Twisted's reactor module is typed as interfaces mypy can't bind; use it untyped.
 reactor: Any = _reactor
 
@@ -33,12 +41,16 @@ class ReplicaResource(Resource):
 
     isLeaf = True  # noqa: N815 (Twisted's name)
 
-    def __init__(self, replica: Replica) -> None:
+    def __init__(self, replica: Replica, crawl_delay: float | None = None) -> None:
         super().__init__()
         self.pages = SitePages(replica)
         self.faults = FaultInjector(replica.config.faults)
         self.statuses: Counter[int] = Counter()
         self.requests = 0
+        self.arrivals: defaultdict[str, deque[tuple[float, int, str]]] = defaultdict(
+            lambda: deque(maxlen=ARRIVALS_KEPT)
+        )
+        self.robots = render.robots_txt(crawl_delay).encode()
         self._truncate_random = random.Random(f"truncate:{replica.config.faults.seed}")
 
     def render_HEAD(self, request: Request) -> bytes | int:  # noqa: N802
@@ -49,15 +61,17 @@ class ReplicaResource(Resource):
         if path == STATS_PATH:
             return self._json(request, self.stats())
         self.requests += 1
+        arrived = time.time()
         host = (request.getHeader("host") or "www").strip()
         query = tuple(parse_qsl(request.uri.decode("utf-8", "replace").partition("?")[2]))
         page = self.pages.answer(host, path, query)
         if page.kind == "malformed":
             self.faults.count_malformed()
         if page.kind == "robots":
-            return self._send(request, page, Decision())
+            return self._send(request, replace(page, body=self.robots), Decision(), arrived)
         decision = self.faults.decide(is_page=page.status == 200, is_story=page.kind == "story")
         if decision.resets:
+            self._arrived(request, arrived, 0)
             request.channel.transport.abortConnection()  # type: ignore[union-attr]
             return NOT_DONE_YET
         if decision.delay:
@@ -67,24 +81,31 @@ class ReplicaResource(Resource):
                 finished.append(result)
 
             request.notifyFinish().addBoth(gone)
-            reactor.callLater(decision.delay, self._send_later, request, page, decision, finished)
+            reactor.callLater(decision.delay, self._send_later, request, page, decision, finished, arrived)
             return NOT_DONE_YET
-        return self._send(request, page, decision)
+        return self._send(request, page, decision, arrived)
 
     def stats(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
             "by_status": {str(k): v for k, v in sorted(self.statuses.items())},
             "faults": dict(self.faults.counts),
+            "arrivals": {host: [list(entry) for entry in seen] for host, seen in self.arrivals.items()},
         }
 
-    def _send_later(self, request: Request, page: Page, decision: Decision, finished: list[object]) -> None:
+    def _arrived(self, request: Request, arrived: float, status: int) -> None:
+        host = (request.getHeader("host") or "www").strip().lower().rsplit(":", 1)[0]
+        self.arrivals[host].append((arrived, status, request.path.decode("utf-8", "replace")))
+
+    def _send_later(
+        self, request: Request, page: Page, decision: Decision, finished: list[object], arrived: float
+    ) -> None:
         if finished:  # the client gave up (a timeout) and closed the connection
             return
-        request.write(self._send(request, page, decision))
+        request.write(self._send(request, page, decision, arrived))
         request.finish()
 
-    def _send(self, request: Request, page: Page, decision: Decision) -> bytes:
+    def _send(self, request: Request, page: Page, decision: Decision, arrived: float) -> bytes:
         status, body, charset = page.status, page.body, "utf-8"
         if decision.fault in (Fault.ERROR_BURST, Fault.THROTTLE):
             status, body = decision.status, b"<html><body><h1>Service busy</h1></body></html>\n"
@@ -95,6 +116,7 @@ class ReplicaResource(Resource):
         elif decision.fault is Fault.WRONG_CHARSET:
             charset = "iso-8859-1"
         self.statuses[status] += 1
+        self._arrived(request, arrived, status)
         request.setResponseCode(status, REASONS.get(status))
         request.setHeader(b"content-type", f"{page.media_type}; charset={charset}".encode())
         request.setHeader(b"content-length", str(len(body)).encode())
@@ -119,9 +141,14 @@ class QuietSite(Site):
         return None
 
 
-def listen(replica: Replica, host: str = "127.0.0.1", port: int = 0) -> tuple[Any, ReplicaResource]:
-    """Start serving ``replica`` on ``host:port`` (0: a free port) in the running reactor."""
-    resource = ReplicaResource(replica)
+def listen(
+    replica: Replica, host: str = "127.0.0.1", port: int = 0, crawl_delay: float | None = None
+) -> tuple[Any, ReplicaResource]:
+    """Start serving ``replica`` on ``host:port`` (0: a free port) in the running reactor.
+
+    ``crawl_delay``: robots.txt asks for that many seconds between requests.
+    """
+    resource = ReplicaResource(replica, crawl_delay)
     site = QuietSite(resource)
     site.displayTracebacks = False
     listening = reactor.listenTCP(port, site, interface=host)

@@ -15,6 +15,7 @@ SHARED_SETTINGS: dict[str, str] = {
     "SCHEDULER": "solidot_spider.scheduling.scheduler.LeasingScheduler",
     "DUPEFILTER_CLASS": "solidot_spider.scheduling.dupefilter.CompactRFPDupeFilter",
     "SCHEDULER_SERIALIZER": "solidot_spider.scheduling.serialization",
+    "STATS_CLASS": "solidot_spider.scheduling.stats.RedisStatsCollector",
 }
 
 

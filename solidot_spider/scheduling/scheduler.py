@@ -16,9 +16,13 @@ dupefilter) where scrapy-redis 0.9.1 falls short with Scrapy 2.19:
   killed at any moment leaves every unfinished request leased in Redis, to be
   requeued when its lease runs out;
 - a heartbeat renews this worker's leases every ``SOLIDOT_LEASE_SECONDS / 3``;
-- a closing worker never deletes the shared queue or dupefilter unless the
-  crawl is finished (nothing queued or leased anywhere) and
-  ``SCHEDULER_PERSIST`` is off (stock deletes them whenever a worker closes);
+- a worker knows when the *shared* crawl is over (:mod:`.finishing`): it waits
+  for a seed (``SOLIDOT_WAIT_FOR_SEED``), closes once the crawl is seeded and
+  nothing is queued or leased anywhere, or keeps waiting for new seeds
+  (``SOLIDOT_CONTINUOUS``); idle, it polls Redis with backoff
+  (``SOLIDOT_IDLE_POLL_MAX``). Exactly one worker then deletes the shared
+  queue and dupefilter, atomically, unless ``SCHEDULER_PERSIST`` is on (stock
+  deletes them whenever a worker closes);
 - stats are counted without the ``spider=`` argument Scrapy 2.19 deprecates;
 - Redis going away is ridden out: requests are held locally, ``next_request``
   answers None (the engine asks again), and everything is stored once Redis is
@@ -37,9 +41,10 @@ is pinned below 2.20).
 thread, bounded by a 5 s socket timeout): ``next_request`` 1 (pop, which also
 requeues expired leases); ``enqueue_request`` 1 (dupefilter check + push);
 acknowledgements 1 per batch (every ``SOLIDOT_ACK_INTERVAL`` s); lease renewal
-1 per ``SOLIDOT_LEASE_SECONDS / 3`` s; ``has_pending_requests`` 1, only when the
-engine is idle. A page costs 1 + (requests it yields) + a share of a batch;
-the ``scheduler/redis/round_trips`` stat counts them.
+1 per ``SOLIDOT_LEASE_SECONDS / 3`` s; an idle worker 2 per poll (a pop and the
+cluster status), polls spaced by :class:`~.finishing.IdlePolls`. A page costs
+1 + (requests it yields) + a share of a batch; the ``scheduler/redis/round_trips``
+stat counts them.
 """
 
 from __future__ import annotations
@@ -55,10 +60,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from scrapy import Request, Spider
+from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.dupefilters import BaseDupeFilter
+from scrapy.exceptions import CloseSpider
 from scrapy.extensions.feedexport import FeedExporter
+from scrapy.settings import BaseSettings
 from scrapy.statscollectors import StatsCollector
 from scrapy.utils.asyncio import create_looping_call, run_in_thread, sleep
 from scrapy.utils.defer import deferred_from_coro
@@ -68,9 +75,15 @@ from twisted.internet.defer import Deferred
 
 from solidot_spider.scheduling import serialization
 from solidot_spider.scheduling.connection import UNREACHABLE, Outage, describe, redis_from_settings
-from solidot_spider.scheduling.dupefilter import CompactRFPDupeFilter
+from solidot_spider.scheduling.dupefilter import CompactRFPDupeFilter, Layout
+from solidot_spider.scheduling.finishing import CrawlState, Finisher, IdlePolls, Verdict
 from solidot_spider.scheduling.queue import DEFAULT_KEY, Encoded, LeasedPriorityQueue
-from solidot_spider.scheduling.signals import ack_barrier, requests_acknowledged
+from solidot_spider.scheduling.signals import (
+    AckPostponed,
+    ack_barrier,
+    requests_acknowledged,
+    start_requests_scheduled,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -84,11 +97,24 @@ DEFAULTS: dict[str, Any] = {
     "SOLIDOT_LEASE_SECONDS": 120.0,
     "SOLIDOT_ACK_INTERVAL": 1.0,
     "SOLIDOT_REDIS_RETRY_MAX": 10.0,
+    "SOLIDOT_CONTINUOUS": False,
+    "SOLIDOT_WAIT_FOR_SEED": 300.0,
+    "SOLIDOT_IDLE_POLL_MAX": 30.0,
 }
 #: Requests stored per round trip when Redis is back.
 FLUSH_BATCH = 500
 
 STATS = "scheduler/"
+
+
+def is_shared_crawl(settings: BaseSettings) -> bool:
+    """True when the crawl's scheduler is :class:`LeasingScheduler` (``REDIS_URL`` set, via the add-on)."""
+    scheduler = settings.get("SCHEDULER")
+    try:
+        scheduler_class = load_object(scheduler) if isinstance(scheduler, str) else scheduler
+    except (ImportError, NameError, ValueError):
+        return False
+    return isinstance(scheduler_class, type) and issubclass(scheduler_class, LeasingScheduler)
 
 
 class LeasingScheduler(StockScheduler):
@@ -108,6 +134,9 @@ class LeasingScheduler(StockScheduler):
         lease_seconds: float = 120.0,
         ack_interval: float = 1.0,
         retry_max: float = 10.0,
+        continuous: bool = False,
+        wait_for_seed: float = 300.0,
+        idle_poll_max: float = 30.0,
     ) -> None:
         if lease_seconds <= 0 or ack_interval <= 0:
             raise ValueError("SOLIDOT_LEASE_SECONDS and SOLIDOT_ACK_INTERVAL must be positive")
@@ -131,14 +160,26 @@ class LeasingScheduler(StockScheduler):
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.where = describe(crawler.settings)
         self.outage = Outage(self.where, retry_max=retry_max)
+        self.finisher = Finisher(
+            self.where,
+            continuous=continuous,
+            wait_for_seed=wait_for_seed,
+            idle_before_close=idle_before_close,
+        )
+        self.polls = IdlePolls(idle_poll_max)
         self.queue: LeasedPriorityQueue
+        self.state: CrawlState
+        self._verdict: Verdict | None = None  # the last judgement of the cluster's status
+        self._seed_pending = False  # this worker's start requests are in, the crawl not marked yet
+        self._postponed = False  # acknowledgements wait for an ack_barrier handler
+        self._next_adopt = 0.0
+        self._tick_interval = min(ack_interval, lease_seconds / 3)
         self._leased: dict[Request, str] = {}  # handed to the engine, not done yet
         self._done: list[tuple[str, str]] = []  # (id, url) done, acknowledgement pending
         self._held: deque[Encoded] = deque()  # pushes waiting for Redis
         self._memory: list[tuple[int, int, Request]] = []  # requests that can't be serialized
         self._memory_seq = itertools.count()
         self._logged_unserializable = False
-        self._empty_since: float | None = None
         self._next_renew = 0.0
         self._ticker: Any = None
         self._engine_slot: Any = None
@@ -169,6 +210,9 @@ class LeasingScheduler(StockScheduler):
             lease_seconds=float(get("SOLIDOT_LEASE_SECONDS")),
             ack_interval=float(get("SOLIDOT_ACK_INTERVAL")),
             retry_max=float(get("SOLIDOT_REDIS_RETRY_MAX")),
+            continuous=settings.getbool("SOLIDOT_CONTINUOUS", DEFAULTS["SOLIDOT_CONTINUOUS"]),
+            wait_for_seed=float(get("SOLIDOT_WAIT_FOR_SEED")),
+            idle_poll_max=float(get("SOLIDOT_IDLE_POLL_MAX")),
         )
 
     @classmethod
@@ -195,6 +239,7 @@ class LeasingScheduler(StockScheduler):
             fingerprint=self.crawler.request_fingerprinter.fingerprint,
             lua_check_and_add=self.compact.lua_check_and_add if self.compact else None,
         )
+        self.state = CrawlState(self.server, self.queue.key, self.queue.queue_key, self.queue.leases_key)
         if self.compact is None:
             logger.warning(
                 "DUPEFILTER_CLASS %s is not a CompactRFPDupeFilter: checking and queueing a request are "
@@ -206,20 +251,24 @@ class LeasingScheduler(StockScheduler):
                 "SCHEDULER_FLUSH_ON_START: deleting the shared queue and dupefilter at %s", self.where
             )
             self.flush()
-        queued, leased = self.queue.pending()
-        if queued or leased:
+        status = self.state.status()
+        self.finisher.reference_ms = status.server_ms  # a crawl finished after now is one this worker awaited
+        if status.busy:
             logger.info(
                 "Joining a shared crawl at %s: %d requests queued, %d leased to workers (this one: %s)",
                 self.where,
-                queued,
-                leased,
+                status.queued,
+                status.leased,
                 self.worker_id,
             )
+        self.finisher.adopt(status.seeded)
+        self.crawler.signals.connect(self._start_requests_scheduled, signal=start_requests_scheduled)
+        self.crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
         engine = getattr(self.crawler, "_engine", None)  # Scrapy's way to ask before the crawl runs
         if engine is not None:  # None when used outside a crawl (tests, tools)
             self._watch_completion(engine)
             self._ticker = create_looping_call(self._tick_soon)
-            self._ticker.start(min(self.ack_interval, self.lease_seconds / 3), now=False)
+            self._ticker.start(self._tick_interval, now=False)
 
     def _watch_completion(self, engine: Any) -> None:
         """Call :meth:`request_done` whenever the engine is finished with a request (module docstring)."""
@@ -259,9 +308,8 @@ class LeasingScheduler(StockScheduler):
                 released = self.queue.release(self.worker_id, self._leased.values())
                 self.stats.inc_value(f"{STATS}released", released)
                 self._leased.clear()
-            if not self.persist and reason == "finished" and not self._held and self.queue.clear_if_idle():
-                self._clear_dupefilter()
-                logger.info("Crawl finished: deleted the shared queue and dupefilter at %s", self.where)
+            if reason == "finished" and not self._held and self.finisher.should_finalize:
+                self._finalize()
         except UNREACHABLE as error:
             logger.warning(
                 "Redis unreachable at %s while closing (%s): %d leases will return to the queue when "
@@ -299,9 +347,10 @@ class LeasingScheduler(StockScheduler):
             )
 
     def flush(self) -> None:
-        """Delete the shared queue and dupefilter (SCHEDULER_FLUSH_ON_START)."""
+        """Delete the shared queue, dupefilter and seed marker (SCHEDULER_FLUSH_ON_START)."""
         self.queue.clear()
         self._clear_dupefilter()
+        self.server.delete(self.state.seeded_key)
 
     def _clear_dupefilter(self) -> None:
         clear = getattr(self.df, "clear", None)
@@ -337,6 +386,8 @@ class LeasingScheduler(StockScheduler):
             return False
         self.stats.inc_value(f"{STATS}enqueued/redis")
         self.stats.inc_value(f"{STATS}enqueued")
+        self.polls.busy()  # pushed by this worker: pop at once, not at the next idle poll
+        self.finisher.saw_work()
         return True
 
     def next_request(self) -> Request | None:
@@ -346,6 +397,8 @@ class LeasingScheduler(StockScheduler):
             return heapq.heappop(self._memory)[2]
         if not self.outage.may_try() or (self._held and not self._store_held()):
             return None
+        if not self._leased and not self.polls.due(time.monotonic()):
+            return None  # idle: Redis is asked again at the next poll (the heartbeat wakes the engine)
         try:
             popped = self.queue.pop(self.worker_id, self.lease_seconds)
         except UNREACHABLE as error:
@@ -358,7 +411,11 @@ class LeasingScheduler(StockScheduler):
         for request_id, reason in popped.undecodable:
             self._bury(request_id, reason)
         if not popped.leased:
+            if not self._leased:
+                self.polls.missed()
             return None
+        self.polls.busy()
+        self.finisher.saw_work()
         request_id, request = popped.leased[0]
         self._leased[request] = request_id
         self.stats.inc_value(f"{STATS}dequeued/redis")
@@ -366,26 +423,105 @@ class LeasingScheduler(StockScheduler):
         return request
 
     def has_pending_requests(self) -> bool:
-        """True while anything is queued or leased anywhere in the cluster (or this worker holds requests).
+        """True while the shared crawl is not over for this worker (see :mod:`.finishing`).
 
-        With ``SCHEDULER_IDLE_BEFORE_CLOSE`` > 0, the cluster must look empty
-        that many seconds in a row: another worker may still be about to push.
+        Work of this worker (requests held, in memory or leased; a seed not yet
+        marked) and an unreachable Redis count as pending. Otherwise the
+        cluster's status decides: something queued or leased anywhere, or no
+        seed yet (finite mode: for up to ``SOLIDOT_WAIT_FOR_SEED`` s; continuous:
+        always) is pending. An idle worker reads the status once per poll and
+        answers the engine's calls in between from the last verdict.
         """
-        if self._memory or self._held or self._leased or not self.outage.may_try():
+        if self._memory or self._held or self._leased or self._seed_pending or not self.outage.may_try():
             return True
+        now = time.monotonic()
+        if self._verdict is not None and not self.polls.status_due and not self.polls.due(now):
+            return self._verdict in (Verdict.BUSY, Verdict.WAIT)
         try:
-            queued, leased = self.queue.pending()
+            status = self.state.status(self.finisher.crawl_id, self.finisher.reference_ms or 0)
+            verdict = self.finisher.judge(status)
+            if verdict is Verdict.FINISHED:
+                if not self.finisher.should_finalize:
+                    logger.info(
+                        "Crawl %s finished at %s (another worker cleaned up)",
+                        self.finisher.crawl_id or "(seeded while this worker waited)",
+                        self.where,
+                    )
+                elif self.finisher.continuous:
+                    self._finalize()  # in finite mode: at close, after the last acknowledgements
+                if self.finisher.continuous:
+                    self.finisher.restart_waiting(status.server_ms)
+                    verdict = Verdict.WAIT
         except UNREACHABLE as error:
             self.outage.failed(error, len(self._held))
             return True
         self.outage.recovered(0)
-        if queued or leased:
-            self._empty_since = None
-            return True
-        now = time.monotonic()
-        if self._empty_since is None:
-            self._empty_since = now
-        return now - self._empty_since < self.idle_before_close
+        self.stats.inc_value(f"{STATS}idle/polls")
+        self.polls.polled(now, patient=verdict is Verdict.WAIT)
+        if status.queued:  # pushed since this worker's pop found nothing: take it now
+            self.polls.busy()
+            self._wake_engine()
+        self._verdict = verdict
+        return verdict in (Verdict.BUSY, Verdict.WAIT)
+
+    def _spider_idle(self) -> None:
+        """``spider_idle``: name the finish reason when no seed came (otherwise Scrapy's ``finished``)."""
+        if self._verdict is Verdict.NO_SEED:
+            raise CloseSpider(reason="no_seed")
+
+    # -- seeding and finishing ---------------------------------------------------------
+
+    def _start_requests_scheduled(self) -> None:
+        """The spider's own start requests are all in: mark the crawl seeded once they are in Redis."""
+        self._seed_pending = True
+        self._mark_seeded()
+
+    def _mark_seeded(self) -> None:
+        if self._held or not self.outage.may_try():
+            return  # the heartbeat tries again once the held requests are stored
+        try:
+            crawl_id = self.state.mark_seeded()
+        except UNREACHABLE as error:
+            self.outage.failed(error, len(self._held))
+            return
+        self._seed_pending = False
+        logger.info("This worker's start requests are in the shared queue: crawl %s is seeded", crawl_id)
+        self.finisher.adopt(crawl_id)
+
+    def _finalize(self) -> bool:
+        """The crawl is over: record it as finished and, unless ``SCHEDULER_PERSIST``, delete its queue and
+        dupefilter — one atomic script, so exactly one worker does it, and only if the cluster is idle."""
+        crawl_id = self.finisher.crawl_id
+        done = self.state.finalize(crawl_id, keep=self.persist, state_keys=self._state_keys())
+        if self.compact is not None:
+            self.compact.layout = None  # deleted or not, agree on it again before the next push
+        if done:
+            self.stats.set_value(f"{STATS}finalized", 1)
+            logger.info(
+                "Crawl %s finished: nothing queued or leased at %s; %s",
+                crawl_id or "(not marked)",
+                self.where,
+                "kept its queue and dupefilter (SCHEDULER_PERSIST)"
+                if self.persist
+                else "deleted its queue and dupefilter",
+            )
+        else:
+            logger.info("Crawl %s finished at %s", crawl_id or "(not marked)", self.where)
+        return done
+
+    def _state_keys(self) -> list[str]:
+        """Every Redis key of the crawl's state but the seed marker and dead letters."""
+        keys = [*self.queue.keys, self.queue.seq_key]
+        if self.compact is not None:
+            if self.compact.layout is None:  # read the stored layout, never create one just to delete it
+                stored = self.server.hgetall(self.compact.meta_key)
+                self.compact.layout = Layout.from_redis(stored) if stored else None
+            if self.compact.layout is not None:
+                keys += self.compact.shard_keys()
+            keys.append(self.compact.meta_key)
+        elif isinstance(key := getattr(self.df, "key", None), str):
+            keys.append(key)  # scrapy-redis's own filter: one set
+        return keys
 
     def __len__(self) -> int:
         return len(self.queue) + len(self._memory) + len(self._held)
@@ -403,12 +539,24 @@ class LeasingScheduler(StockScheduler):
         if not self._done or self._held or not self.outage.may_try():
             return 0  # a held request's parent stays leased until the request is stored
         batch, self._done = self._done, []
-        results = await self.crawler.signals.send_catch_log_async(signal=ack_barrier, scheduler=self)
+        results = await self.crawler.signals.send_catch_log_async(
+            signal=ack_barrier, scheduler=self, dont_log=AckPostponed
+        )
         failed = [result for _, result in results if isinstance(result, BaseException)]
         if failed:
-            logger.warning("Acknowledgement postponed: an ack_barrier handler failed (%s)", failed[0])
             self._done[:0] = batch
+            self.stats.inc_value(f"{STATS}acks/postponed")
+            if not self._postponed:  # once per streak: a database outage postpones every tick
+                self._postponed = True
+                logger.warning(
+                    "Acknowledgements postponed: %s (%d requests stay leased, renewed meanwhile)",
+                    failed[0],
+                    len(self._done),
+                )
             return 0
+        if self._postponed:
+            self._postponed = False
+            logger.info("Acknowledgements resumed")
         self._flush_feeds()
         try:
             result = self.queue.ack(self.worker_id, [request_id for request_id, _ in batch])
@@ -479,11 +627,21 @@ class LeasingScheduler(StockScheduler):
             self.outage.recovered(0)
             if was_down:
                 self._wake_engine()
+            if self._seed_pending:
+                self._mark_seeded()
             await self.acknowledge()
             now = time.monotonic()
             if now >= self._next_renew and not self._closing:
                 self.renew_leases()
                 self._next_renew = now + self.lease_seconds / 3
+            if self.finisher.crawl_id is None and self._leased and now >= self._next_adopt:
+                # working without knowing the crawl's id: learn it, to tell "finished" from "lost" later
+                self.finisher.adopt(self.state.seeded())
+                self._next_adopt = now + self.lease_seconds / 3
+            if self.polls.idle and not self._leased and self.polls.due(now + self._tick_interval / 2):
+                # an idle worker's poll (due before the next tick): next_request pops, has_pending reads
+                self.polls.poll_now()
+                self._wake_engine()
             self._record_round_trips()
         except UNREACHABLE as error:
             self.outage.failed(error, len(self._held))
@@ -566,6 +724,6 @@ class LeasingScheduler(StockScheduler):
             self.outage.failed(error, len(self._held))
 
     def _record_round_trips(self) -> None:
-        self.stats.set_value(f"{STATS}redis/round_trips", self.queue.round_trips)
+        self.stats.set_value(f"{STATS}redis/round_trips", self.queue.round_trips + self.state.round_trips)
         if self.outage.outages:
             self.stats.set_value(f"{STATS}redis/outages", self.outage.outages)

@@ -1,8 +1,10 @@
-"""Put requests into the shared queue from outside a crawl (seeding tools, tests).
+"""Put requests into the shared queue from outside a crawl (``solidot-crawl seed``, tests).
 
 The requests go through the same atomic check-and-push as a worker's, in
 pipelined batches: seeding twice queues nothing new, and a request the crawl
-has already seen is skipped.
+has already seen is skipped. Once they are all in, the crawl is marked as
+seeded (:mod:`.finishing`), which tells waiting workers that an empty queue
+from then on means "finished", not "not started yet".
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from scrapy import Request, Spider
 
 from solidot_spider.scheduling.dupefilter import CompactRFPDupeFilter
+from solidot_spider.scheduling.finishing import ClusterStatus, CrawlState
 from solidot_spider.scheduling.queue import Encoded, LeasedPriorityQueue
 
 #: Requests per round trip.
@@ -21,10 +24,12 @@ BATCH = 500
 
 @dataclass(frozen=True)
 class SeedResult:
-    """How many requests were queued, and how many were skipped as seen (or already queued)."""
+    """How many requests were queued, how many were skipped as seen (or already queued), and the
+    id of the crawl they belong to (None when not marked)."""
 
     queued: int
     seen: int
+    crawl_id: str | None = None
 
 
 class Seeder:
@@ -37,11 +42,14 @@ class Seeder:
         if scheduler.compact is None:
             raise TypeError("seeding needs DUPEFILTER_CLASS = CompactRFPDupeFilter")
         scheduler.open(spider)
+        self.where = scheduler.where
         self.queue: LeasedPriorityQueue = scheduler.queue
         self.dupefilter: CompactRFPDupeFilter = scheduler.compact
+        self.state: CrawlState = scheduler.state
 
-    def seed(self, requests: Iterable[Request]) -> SeedResult:
-        """Check and push ``requests``, one round trip per :data:`BATCH`."""
+    def seed(self, requests: Iterable[Request], mark: bool = True) -> SeedResult:
+        """Check and push ``requests``, one round trip per :data:`BATCH`; then, if ``mark``, mark the
+        crawl as seeded (``mark=False`` to seed in several calls, marking with the last)."""
         queued = seen = 0
         batch: list[Encoded] = []
         for request in requests:
@@ -51,7 +59,12 @@ class Seeder:
                 pushed = self._push(batch)
                 queued, seen, batch = queued + pushed, seen + len(batch) - pushed, []
         pushed = self._push(batch)
-        return SeedResult(queued + pushed, seen + len(batch) - pushed)
+        crawl_id = self.state.mark_seeded() if mark else None
+        return SeedResult(queued + pushed, seen + len(batch) - pushed, crawl_id)
+
+    def status(self) -> ClusterStatus:
+        """The shared crawl right now (queued, leased, the crawl marked as seeded)."""
+        return self.state.status()
 
     def _push(self, batch: list[Encoded]) -> int:
         return sum(status == 1 for status, _ in self.queue.push_many(batch))

@@ -6,7 +6,8 @@ from __future__ import annotations
 #: before it acknowledges a batch of finished requests, which removes them from Redis for good.
 #: A component that holds items in memory before writing them (a batching store) must return
 #: only once every item it received so far is durable; it may be ``async def``. A handler that
-#: raises postpones the acknowledgement (the requests stay leased and are renewed meanwhile).
+#: raises postpones the acknowledgement (the requests stay leased and are renewed meanwhile);
+#: raising :class:`AckPostponed` does so without a traceback in the log.
 #: Feed exports need nothing: the scheduler flushes their files itself.
 ack_barrier = object()
 
@@ -15,5 +16,16 @@ ack_barrier = object()
 #: component that records "already done" state shared between workers (the dedupe pipeline's
 #: content hashes) must record it for these URLs only now: recorded earlier, a worker killed
 #: before acknowledging would leave the state saying "done" for a request that is redone — and
-#: then wrongly skipped. Handlers must be quick and synchronous.
+#: then wrongly skipped. Handlers must be quick and synchronous (start a task for slow work).
 requests_acknowledged = object()
+
+#: Sent by a spider (with ``spider``) once every one of its own start requests is in the
+#: scheduler. A worker that seeded a shared crawl with its own arguments then marks the crawl
+#: as seeded (see :mod:`~solidot_spider.scheduling.finishing`): marked earlier, another worker
+#: could find the queue empty and the crawl "finished" before the seed was in.
+start_requests_scheduled = object()
+
+
+class AckPostponed(Exception):
+    """Raised by an :data:`ack_barrier` handler whose items are not durable yet (an expected
+    condition, e.g. the database is away): the batch waits for the next try, no traceback logged."""

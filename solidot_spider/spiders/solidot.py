@@ -15,6 +15,8 @@ from twisted.python.failure import Failure
 
 from solidot_spider.discovery import Discovery
 from solidot_spider.parsing import MalformedPage, is_truncated, parse_list_page, parse_rss, parse_story
+from solidot_spider.scheduling.scheduler import is_shared_crawl
+from solidot_spider.scheduling.signals import start_requests_scheduled
 from solidot_spider.site import CATEGORIES, SiteMap, story_sid
 
 logger = logging.getLogger(__name__)
@@ -24,7 +26,14 @@ STORY_PRIORITY = 10
 
 
 class SolidotSpider(scrapy.Spider):
-    """Crawl Solidot: ``-a since=YYYY-MM-DD -a until=YYYY-MM-DD``, ``-a sids=A-B``, or the latest."""
+    """Crawl Solidot: ``-a since=YYYY-MM-DD -a until=YYYY-MM-DD``, ``-a sids=A-B``, or the latest.
+
+    In a shared crawl (``REDIS_URL`` set) a worker started without any of these
+    arguments seeds nothing: it takes its work from the shared queue, which
+    ``solidot-crawl seed`` fills. Given arguments, it seeds the shared crawl
+    with them (deduplicated against what the crawl has seen) and then works
+    like the others.
+    """
 
     name = "solidot"
     site: SiteMap
@@ -41,6 +50,8 @@ class SolidotSpider(scrapy.Spider):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.discovery = Discovery.from_arguments(since=since, until=until, sids=sids, latest=latest)
+        #: The crawl's scope was given (without arguments the scope defaults to the latest stories).
+        self.scope_given = any(value is not None for value in (since, until, sids, latest))
         self._logged_drop_reasons: set[str] = set()
 
     @classmethod
@@ -53,8 +64,16 @@ class SolidotSpider(scrapy.Spider):
     # -- discovery ---------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
+        if is_shared_crawl(self.crawler.settings) and not self.scope_given:
+            logger.info(
+                "Shared crawl without -a since/until/sids/latest: this worker seeds nothing and takes its "
+                "requests from the shared queue (fill it with `solidot-crawl seed`)"
+            )
+            return
         for request in self.start_requests_for(self.discovery):
             yield request
+        # every start request is in the scheduler now: a shared crawl marks itself seeded
+        await self.crawler.signals.send_catch_log_async(signal=start_requests_scheduled, spider=self)
 
     def start_requests_for(self, discovery: Discovery) -> Iterator[scrapy.Request]:
         """The first requests of a crawl with this scope (also used by seeding tools)."""

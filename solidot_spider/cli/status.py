@@ -1,0 +1,361 @@
+"""``solidot-crawl status``: a shared crawl at a glance, from Redis, while it runs and after.
+
+solidot-crawl status                 # once, for people
+solidot-crawl status --watch [5]     # again every 5 s (default 2) until the crawl is finished
+solidot-crawl status --json          # for machines (with --watch: one JSON object per line)
+
+Queue, leases and URLs seen are read live from the scheduler's keys; pages,
+items, errors and requests done from the stats every worker adds up in Redis
+(pushed every SOLIDOT_STATS_INTERVAL s, so they lag by that much while the
+crawl runs); workers from their heartbeats. Items are counted in MongoDB when
+MONGO_URI is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from scrapy.settings import Settings
+from tqdm import tqdm
+
+from solidot_spider.redact import redact_uri
+from solidot_spider.scheduling.connection import describe, redis_from_settings
+from solidot_spider.scheduling.dupefilter import CompactRFPDupeFilter, Layout
+from solidot_spider.scheduling.stats import PAGES_STAT, CrawlKeys, is_shared
+from solidot_spider.scheduling.workers import Worker, parse_workers
+
+#: Minutes shown for pages/min.
+RECENT_MINUTES = 5
+#: Shared counters that are errors, by kind (exact names, or prefixes ending in "/").
+ERROR_STATS = (
+    "log_count/ERROR",
+    "log_count/CRITICAL",
+    "downloader/exception_type_count/",
+    "retry/reason_count/",
+    "retry/max_reached",
+    "spider_exceptions/",
+    "scheduler/dead",
+)
+#: Project counters that are errors: ``solidot/…`` with "error" or "failed" in the name.
+SOLIDOT_ERROR = re.compile(r"^solidot/.*(error|failed)")
+#: SCARD calls per round trip when counting a set-mode dupefilter.
+SHARDS_PER_TRIP = 1000
+
+
+@dataclass
+class Status:
+    """Everything ``status`` shows; ``--json`` prints it as is."""
+
+    redis: str
+    spider: str
+    state: str  # running, finished, stalled (work left, no live worker), idle, no crawl
+    now: str
+    started_at: str | None
+    updated_at: str | None
+    finished_at: str | None
+    queued: int
+    leased: int
+    done: int
+    progress: float | None  # done / (done + queued + leased)
+    seen: int | None
+    seen_exact: bool
+    items: int
+    items_source: str
+    pages: int
+    pages_per_minute: float | None
+    recent_minutes: list[dict[str, Any]]
+    errors: dict[str, int | float]
+    workers: list[dict[str, Any]]
+    stats: dict[str, int | float] = field(repr=False)
+
+
+def register(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "status",
+        help="show a shared crawl: queue, leases, seen, items, pages/min, errors, workers",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--watch",
+        nargs="?",
+        const=2.0,
+        type=float,
+        metavar="SECONDS",
+        help="refresh every SECONDS (default 2) until the crawl is finished",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--spider", default="solidot", help="the crawl's spider name (default solidot)")
+    parser.add_argument("--redis-url", help="default: the REDIS_URL setting / environment variable")
+    parser.add_argument("--mongo-uri", help="count items here (default: MONGO_URI; none: the crawl's stats)")
+    parser.set_defaults(run=run)
+
+
+def run(options: argparse.Namespace, settings: Settings) -> int:
+    if options.redis_url:
+        settings.set("REDIS_URL", options.redis_url, priority="cmdline")
+    if not is_shared(settings):
+        raise ValueError("REDIS_URL is not set: status reads a shared crawl from its Redis (or --redis-url)")
+    if options.watch is not None and options.watch <= 0:
+        raise ValueError("--watch needs a positive number of seconds")
+    reader = StatusReader(settings, options.spider, options.mongo_uri or settings.get("MONGO_URI") or "")
+    try:
+        while True:
+            status = reader.read()
+            if options.json:
+                print(json.dumps(asdict(status), indent=None if options.watch else 2), flush=True)
+            else:
+                if options.watch and sys.stdout.isatty():
+                    sys.stdout.write("\x1b[H\x1b[2J")  # redraw in place
+                print(render(status) + ("\n" if options.watch else ""), flush=True)
+            if options.watch is None or status.state == "finished":
+                return 0
+            time.sleep(options.watch)  # a command-line loop: waiting is its job
+    except KeyboardInterrupt:
+        return 0
+    except redis.RedisError as error:
+        raise ValueError(
+            f"Redis unreachable at {reader.where} ({type(error).__name__}: {error}): is it running, and is "
+            "REDIS_URL (or --redis-url) the crawl's?"
+        ) from None
+
+
+class StatusReader:
+    """Reads a crawl's state from Redis (and MongoDB): one atomic read, then the slow counts."""
+
+    def __init__(self, settings: Settings, spider: str, mongo_uri: str = "") -> None:
+        self.server = redis_from_settings(settings)
+        self.where = describe(settings)
+        self.keys = CrawlKeys.from_settings(settings, spider)
+        self.mongo_uri = mongo_uri
+        self.mongo_database = settings.get("MONGO_DATABASE", "solidot")
+        self.mongo_collection = settings.get("MONGO_COLLECTION", "stories")
+
+    def read(self) -> Status:
+        keys = self.keys
+        pipe = self.server.pipeline(transaction=True)  # one consistent moment
+        pipe.time()
+        pipe.zcard(keys.queued)
+        pipe.zcard(keys.leases)
+        pipe.hgetall(keys.stats)
+        pipe.hgetall(keys.meta)
+        pipe.zrange(keys.workers, 0, -1, withscores=True)
+        pipe.hgetall(keys.worker_info)
+        pipe.hgetall(keys.seen_meta)
+        (seconds, micros), queued, leased, raw_stats, raw_meta, beats, info, seen_meta = pipe.execute()
+        now = seconds + micros / 1e6
+        stats = {_text(name): _number(value) for name, value in raw_stats.items()}
+        meta = {_text(name): _text(value) for name, value in raw_meta.items()}
+        workers = parse_workers(now * 1000, beats, info)
+        started, updated, finished = (
+            _float(meta.get(name)) for name in ("started_at", "updated_at", "finished_at")
+        )
+        done = int(stats.get("scheduler/acked", 0) + stats.get("scheduler/acked/late", 0))
+        total = done + queued + leased
+        if workers:
+            state = "running"
+        elif finished is not None:
+            state = "finished"
+        elif queued or leased:
+            state = "stalled"
+        elif started is not None:
+            state = "idle"
+        else:
+            state = "no crawl"
+        seen, exact = self.seen(seen_meta)
+        if seen is None and meta.get("seen"):  # recorded when the crawl's dupefilter was deleted
+            seen = int(meta["seen"])
+        items, source = self.items(stats)
+        until = now if workers or updated is None else updated
+        rate, recent = self.pages(until, started)
+        return Status(
+            redis=self.where,
+            spider=keys.spider,
+            state=state,
+            now=_iso(now) or "",
+            started_at=_iso(started),
+            updated_at=_iso(updated),
+            finished_at=_iso(finished),
+            queued=int(queued),
+            leased=int(leased),
+            done=done,
+            progress=done / total if total else None,
+            seen=seen,
+            seen_exact=exact,
+            items=items,
+            items_source=source,
+            pages=int(stats.get(PAGES_STAT, 0)),
+            pages_per_minute=rate,
+            recent_minutes=recent,
+            errors=errors_by_kind(stats),
+            workers=[_worker_row(worker) for worker in workers],
+            stats=dict(sorted(stats.items())),
+        )
+
+    def seen(self, stored: dict[bytes, bytes]) -> tuple[int | None, bool]:
+        """URLs in the dupefilter: exact (SCARD over the shards) or a Bloom filter's estimate."""
+        if not stored:
+            return None, True  # no filter (yet, or deleted when the crawl finished)
+        dupefilter = CompactRFPDupeFilter(self.server, key=self.keys.seen)
+        dupefilter.layout = layout = Layout.from_redis(stored)  # read, never created, by status
+        shard_keys = dupefilter.shard_keys()
+        if layout.mode == "bloom":
+            ones = int(self.server.bitcount(shard_keys[0]))
+            if ones >= layout.bits:
+                return layout.capacity, False
+            return round(-layout.bits / layout.hashes * math.log(1 - ones / layout.bits)), False
+        count = 0
+        for start in range(0, len(shard_keys), SHARDS_PER_TRIP):
+            pipe = self.server.pipeline(transaction=False)
+            for key in shard_keys[start : start + SHARDS_PER_TRIP]:
+                pipe.scard(key)
+            count += sum(pipe.execute())
+        return count, True
+
+    def items(self, stats: dict[str, int | float]) -> tuple[int, str]:
+        """Stories stored: MongoDB's count when it is the store, else the items the workers scraped."""
+        if self.mongo_uri:
+            from pymongo.errors import PyMongoError
+
+            from solidot_spider.cli.export import MongoSource
+
+            try:
+                count = MongoSource(self.mongo_uri, self.mongo_database, self.mongo_collection).count()
+                return int(count or 0), f"stored in MongoDB {self.mongo_database}.{self.mongo_collection}"
+            except PyMongoError as error:  # unreachable, refused: fall back to the stats, and say why
+                where = redact_uri(self.mongo_uri)
+                return int(stats.get("item_scraped_count", 0)), f"scraped; MongoDB at {where}: {error}"
+        return int(stats.get("item_scraped_count", 0)), "scraped by the workers"
+
+    def pages(self, until: float, started: float | None) -> tuple[float | None, list[dict[str, Any]]]:
+        """Pages per minute over the last minutes up to ``until``, and each minute's count."""
+        last = int(until // 60)
+        minutes = list(range(last - RECENT_MINUTES + 1, last + 1))
+        counts = [int(value or 0) for value in self.server.mget([self.keys.pages(m) for m in minutes])]
+        recent = [{"minute": _iso(m * 60), "pages": c} for m, c in zip(minutes, counts, strict=True)]
+        since = max(minutes[0] * 60, started or 0.0)
+        if started is None or until <= since:
+            return None, recent
+        return round(sum(counts) / max(1.0, until - since) * 60, 1), recent
+
+
+def errors_by_kind(stats: dict[str, int | float]) -> dict[str, int | float]:
+    """The shared counters that count errors (see :data:`ERROR_STATS`), non-zero ones only."""
+    return {
+        name: value
+        for name, value in sorted(stats.items())
+        if value
+        and (
+            any(name == kind or (kind.endswith("/") and name.startswith(kind)) for kind in ERROR_STATS)
+            or SOLIDOT_ERROR.match(name)
+        )
+    }
+
+
+def render(status: Status) -> str:
+    """The human-readable status: a few labelled lines and the workers table."""
+    lines = [f"{status.spider} crawl at {status.redis}: {status.state}" + _since(status)]
+    if status.progress is not None:
+        lines.append(f"progress   {_bar(status)}")
+    lines.append(
+        f"queue      {status.queued:,} queued · {status.leased:,} leases in flight · {status.done:,} done"
+    )
+    if status.seen is None:
+        lines.append("seen       – (no dupefilter in Redis: not started, or deleted when the crawl finished)")
+    else:
+        lines.append(f"seen       {'' if status.seen_exact else '≈ '}{status.seen:,} URLs")
+    lines.append(f"items      {status.items:,} ({status.items_source})")
+    per_minute = "–" if status.pages_per_minute is None else f"{status.pages_per_minute:,.1f}"
+    minutes = " · ".join(f"{row['minute'][11:16]} {row['pages']:,}" for row in status.recent_minutes)
+    lines.append(
+        f"pages      {status.pages:,} · {per_minute}/min over the last {RECENT_MINUTES} min ({minutes})"
+    )
+    if status.errors:
+        lines.append(
+            "errors     " + " · ".join(f"{name}: {value:,}" for name, value in status.errors.items())
+        )
+    else:
+        lines.append("errors     none")
+    lines.append(f"workers    {len(status.workers)} live")
+    lines.extend(_table(status.workers))
+    return "\n".join(lines)
+
+
+def _since(status: Status) -> str:
+    if status.started_at is None:
+        return ""
+    text = f", started {status.started_at}"
+    if status.finished_at is not None and status.state == "finished":
+        text += f", finished {status.finished_at}"
+    return text
+
+
+def _bar(status: Status) -> str:
+    started = _parse_iso(status.started_at)
+    now = _parse_iso(status.finished_at if status.state == "finished" else status.now)
+    elapsed = max(0.0, now - started) if started is not None and now is not None else 0.0
+    total = status.done + status.queued + status.leased
+    return tqdm.format_meter(status.done, total, elapsed, ncols=72, unit=" requests")
+
+
+def _table(workers: Iterable[dict[str, Any]]) -> list[str]:
+    rows = [
+        (w["host"], str(w["pid"]), f"{w['heartbeat_age']:.1f} s ago", f"{w['pages']:,}", f"{w['items']:,}")
+        for w in workers
+    ]
+    if not rows:
+        return []
+    header = ("host", "pid", "heartbeat", "pages", "items")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return [
+        "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in [header, *rows]
+    ]
+
+
+def _worker_row(worker: Worker) -> dict[str, Any]:
+    return {
+        "id": worker.id,
+        "host": worker.host,
+        "pid": worker.pid,
+        "started_at": _iso(worker.started_at),
+        "heartbeat_age": round(worker.heartbeat_age, 3),
+        "pages": worker.pages,
+        "items": worker.items,
+    }
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _number(value: bytes | str) -> int | float:
+    text = _text(value)
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _float(value: str | None) -> float | None:
+    return float(value) if value else None
+
+
+def _iso(moment: float | None) -> str | None:
+    if moment is None:
+        return None
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _parse_iso(text: str | None) -> float | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else None

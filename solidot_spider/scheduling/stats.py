@@ -1,0 +1,345 @@
+"""Stats shared by every worker of a crawl: Scrapy's counters summed in Redis, and pages per minute.
+
+:class:`RedisStatsCollector` (``STATS_CLASS`` when ``REDIS_URL`` is set) is
+Scrapy's in-memory collector — each worker's own stats, its stats dump and
+``SOLIDOT_STATS_FILE`` stay exactly as they were — that also remembers what
+every ``inc_value`` added since its last push. Every ``SOLIDOT_STATS_INTERVAL``
+seconds (in a thread, never blocking the crawl) and once more at close it adds
+those deltas to the crawl's shared hash ``{<spider>}:stats`` and the responses
+received to per-minute counters ``{<spider>}:pages:<Unix minute>``, in one Lua
+call. Gauges (``set_value``, ``max_value``: start times, memory) stay per worker.
+
+One push is applied at most once: each carries the worker's sequence number and
+Redis ignores one it has already applied, so a push retried after a lost reply
+doesn't count twice; a push that failed (Redis away) is retried as it was, and
+new deltas wait behind it.
+
+The crawl's life is kept in ``{<spider>}:stats:meta``: ``started_at`` (first
+worker, Redis time), ``updated_at`` (last push) and ``finished_at``, set by a
+worker that closes with reason ``finished`` while nothing is queued or leased.
+The shared stats outlive the crawl by ``SOLIDOT_STATS_TTL`` (7 days) so that
+``solidot-crawl status`` shows the totals afterwards; the first worker of the
+*next* crawl (it finds ``finished_at`` set, or starts with
+``SCHEDULER_FLUSH_ON_START``) starts them afresh.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from scrapy import Spider
+from scrapy.crawler import Crawler
+from scrapy.settings import BaseSettings
+from scrapy.statscollectors import MemoryStatsCollector
+from scrapy.utils.asyncio import create_looping_call, run_in_thread
+from scrapy.utils.defer import deferred_from_coro
+
+from solidot_spider.scheduling.connection import describe, redis_from_settings
+from solidot_spider.scheduling.dupefilter import DEFAULTS as DUPEFILTER_DEFAULTS
+from solidot_spider.scheduling.queue import DEFAULT_KEY as QUEUE_KEY
+
+logger = logging.getLogger(__name__)
+
+#: Every setting of the shared stats with its default.
+DEFAULTS: dict[str, Any] = {
+    "SOLIDOT_STATS_KEY": "{%(spider)s}",
+    "SOLIDOT_STATS_INTERVAL": 5.0,
+    "SOLIDOT_STATS_TTL": 7 * 24 * 3600.0,
+}
+#: The stat counted per minute for pages/min.
+PAGES_STAT = "response_received_count"
+#: How long a per-minute page counter is kept (s).
+PAGES_TTL = 24 * 3600
+#: Per-minute counters deleted when a new crawl starts: the last this many minutes.
+PAGES_RESET_MINUTES = 120
+
+
+def is_shared(settings: BaseSettings) -> bool:
+    """Whether this crawl is shared through Redis (``REDIS_URL`` set): the components here switch on."""
+    return bool(str(settings.get("REDIS_URL") or "").strip())
+
+
+@functools.cache
+def this_worker() -> str:
+    """This process's name in the shared stats and the worker registry: ``host:pid:random``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+def setting(settings: BaseSettings, name: str, defaults: dict[str, Any] = DEFAULTS) -> Any:
+    """``settings[name]``, or its declared default when unset or empty."""
+    value = settings.get(name)
+    return defaults[name] if value is None or value == "" else value
+
+
+@dataclass(frozen=True)
+class CrawlKeys:
+    """The Redis keys of one crawl (one spider name), for the components that write them and ``status``.
+
+    The queue's and dupefilter's come from their settings; the rest share the
+    ``SOLIDOT_STATS_KEY`` prefix, a hash tag like the queue's, so Lua scripts
+    may touch several of them on Redis Cluster.
+    """
+
+    spider: str
+    queue: str  # the leased queue's base key (``:queue``, ``:leases`` … under it)
+    seen: str  # the dupefilter's base key (``:meta`` and shards under it)
+    prefix: str
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings, spider: str) -> CrawlKeys:
+        names = {"spider": spider}
+        return cls(
+            spider=spider,
+            queue=str(settings.get("SCHEDULER_QUEUE_KEY") or QUEUE_KEY) % names,
+            seen=str(setting(settings, "SCHEDULER_DUPEFILTER_KEY", DUPEFILTER_DEFAULTS)) % names,
+            prefix=str(setting(settings, "SOLIDOT_STATS_KEY")) % names,
+        )
+
+    @property
+    def stats(self) -> str:
+        """HASH: counter → sum over every worker."""
+        return f"{self.prefix}:stats"
+
+    @property
+    def meta(self) -> str:
+        """HASH: started_at, updated_at, finished_at (Unix s, Redis time), seq:<worker>; and ``seen``,
+        the URL count, for whoever deletes the dupefilter at the end of a crawl to leave behind."""
+        return f"{self.prefix}:stats:meta"
+
+    def pages(self, minute: int) -> str:
+        """STRING: responses received during Unix minute ``minute`` (``time // 60``) by every worker."""
+        return f"{self.prefix}:pages:{minute}"
+
+    @property
+    def workers(self) -> str:
+        """ZSET: worker id → last heartbeat (ms, Redis time)."""
+        return f"{self.prefix}:workers"
+
+    @property
+    def worker_info(self) -> str:
+        """HASH: worker id → JSON (host, pid, start, pages, items)."""
+        return f"{self.prefix}:workers:info"
+
+    @property
+    def queued(self) -> str:
+        return f"{self.queue}:queue"
+
+    @property
+    def leases(self) -> str:
+        return f"{self.queue}:leases"
+
+    @property
+    def seen_meta(self) -> str:
+        return f"{self.seen}:meta"
+
+
+#: Add one worker's deltas. KEYS: 1 stats, 2 meta, 3… per-minute page counters. ARGV: 1 worker,
+#: 2 sequence number, 3 TTL (ms), 4 page TTL (ms), 5 number of counters, then (name, i|f, delta) per
+#: counter, then one page delta per KEYS[3…]. → 1 applied, 0 already applied (a retried push).
+_LUA_PUSH = """
+local field = 'seq:' .. ARGV[1]
+if tonumber(ARGV[2]) <= tonumber(redis.call('HGET', KEYS[2], field) or '0') then return 0 end
+redis.call('HSET', KEYS[2], field, ARGV[2])
+local i = 6
+for _ = 1, tonumber(ARGV[5]) do
+  if ARGV[i + 1] == 'f' then
+    redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 2])
+  else
+    redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 2])
+  end
+  i = i + 3
+end
+for k = 3, #KEYS do
+  redis.call('INCRBY', KEYS[k], ARGV[i])
+  redis.call('PEXPIRE', KEYS[k], ARGV[4])
+  i = i + 1
+end
+local t = redis.call('TIME')
+redis.call('HSET', KEYS[2], 'updated_at', t[1] .. '.' .. string.format('%06d', tonumber(t[2])))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
+#: A worker opens. KEYS: 1 stats, 2 meta, 3… page counters of recent minutes. ARGV: 1 "1" to start
+#: afresh whatever the state, 2 TTL (ms). A finished crawl's stats are deleted (this is a new crawl);
+#: started_at is set once. → 1 if the stats were started afresh.
+_LUA_BEGIN = """
+local fresh = ARGV[1] == '1' or redis.call('HEXISTS', KEYS[2], 'finished_at') == 1
+if fresh then redis.call('DEL', unpack(KEYS)) end
+local t = redis.call('TIME')
+redis.call('HSETNX', KEYS[2], 'started_at', t[1] .. '.' .. string.format('%06d', tonumber(t[2])))
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return fresh and 1 or 0
+"""
+
+#: A worker closes with reason "finished". KEYS: 1 meta, 2 queue, 3 leases. → 1 if the crawl is over
+#: (nothing queued or leased) and is now marked finished.
+_LUA_FINISH = """
+if redis.call('ZCARD', KEYS[2]) > 0 or redis.call('ZCARD', KEYS[3]) > 0 then return 0 end
+local t = redis.call('TIME')
+redis.call('HSET', KEYS[1], 'finished_at', t[1] .. '.' .. string.format('%06d', tonumber(t[2])))
+return 1
+"""
+
+
+@dataclass
+class Push:
+    """Counters and page counts to add to the shared stats, under one sequence number."""
+
+    seq: int
+    counters: dict[str, int | float]
+    pages: dict[int, int]
+
+
+class RedisStatsCollector(MemoryStatsCollector):
+    """Scrapy's stats, with every counter also summed over the crawl's workers in Redis (module docstring)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        settings = crawler.settings
+        spider = crawler.spidercls.name if crawler.spidercls is not None else "default"
+        self.keys = CrawlKeys.from_settings(settings, spider)
+        self.where = describe(settings)
+        self.server: redis.Redis | None = redis_from_settings(settings) if is_shared(settings) else None
+        self.interval = float(setting(settings, "SOLIDOT_STATS_INTERVAL"))
+        self.ttl_ms = round(float(setting(settings, "SOLIDOT_STATS_TTL")) * 1000)
+        self.flush_on_start = settings.getbool("SCHEDULER_FLUSH_ON_START")
+        self.worker_id = this_worker()
+        self._counters: dict[str, int | float] = {}
+        self._pages: dict[int, int] = {}
+        self._unsent: Push | None = None  # a push that failed: retried as is, before anything new
+        self._seq = 0
+        self._loop: Any = None
+        self._pushing = False
+        self._down = False
+        if self.server is not None:
+            self._push_script = self.server.register_script(_LUA_PUSH)
+            self._begin_script = self.server.register_script(_LUA_BEGIN)
+            self._finish_script = self.server.register_script(_LUA_FINISH)
+
+    # -- counting (the only hot path: a dict update per call) --------------------------
+
+    def inc_value(self, key: str, count: int = 1, start: int = 0, spider: Spider | None = None) -> None:
+        added = count if key in self._stats else start + count
+        super().inc_value(key, count, start)
+        if isinstance(added, int | float) and added:
+            self._counters[key] = self._counters.get(key, 0) + added
+            if key == PAGES_STAT:
+                minute = int(time.time() // 60)
+                self._pages[minute] = self._pages.get(minute, 0) + int(added)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def open_spider(self, spider: Spider | None = None) -> None:
+        super().open_spider()
+        if self.server is None:
+            return
+        try:
+            minute = int(time.time() // 60)
+            recent = [self.keys.pages(m) for m in range(minute - PAGES_RESET_MINUTES, minute + 2)]
+            fresh = self._begin_script(
+                keys=[self.keys.stats, self.keys.meta, *recent], args=[int(self.flush_on_start), self.ttl_ms]
+            )
+            if fresh:
+                logger.info("Shared stats of a new crawl at %s (%s)", self.where, self.keys.stats)
+        except redis.RedisError as error:
+            self._failed(error)
+        self._loop = create_looping_call(self._push_soon)
+        self._loop.start(self.interval, now=False)
+
+    def close_spider(self, spider: Spider | None = None, reason: str | None = None) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        if self.server is not None:
+            self.push()  # on the reactor thread: the crawl is over, nothing else waits
+            if reason == "finished" and not self._down:
+                try:
+                    if self._finish_script(keys=[self.keys.meta, self.keys.queued, self.keys.leases]):
+                        logger.info("Crawl finished: shared stats kept at %s", self.keys.stats)
+                except redis.RedisError as error:
+                    self._failed(error)
+            if self._unsent is not None:
+                logger.warning(
+                    "Shared stats at %s miss this worker's last %d counter updates (Redis unreachable)",
+                    self.where,
+                    len(self._unsent.counters),
+                )
+        super().close_spider(reason=reason)
+
+    # -- pushing -------------------------------------------------------------------------
+
+    def _push_soon(self) -> None:
+        """Every interval: take the deltas here, on the reactor thread, and send them from a thread."""
+        if self._pushing or (batch := self.take()) is None:
+            return
+        self._pushing = True
+        deferred_from_coro(self._push_in_thread(batch)).addErrback(
+            lambda failure: logger.error("Pushing shared stats failed: %s", failure.getErrorMessage())
+        )
+
+    async def _push_in_thread(self, batch: Push) -> None:
+        try:
+            await run_in_thread(self._push, batch)
+        except redis.RedisError as error:
+            self._failed(error)
+        else:
+            self._pushed(batch)
+        finally:
+            self._pushing = False
+
+    def take(self) -> Push | None:
+        """What to push next: the failed push if any, else the deltas counted since the last one.
+
+        Only on the reactor thread, which also counts: the deltas are swapped out, not copied.
+        """
+        if self._unsent is None and (self._counters or self._pages):
+            counters, self._counters = self._counters, {}
+            pages, self._pages = self._pages, {}
+            self._seq += 1
+            self._unsent = Push(self._seq, counters, pages)
+        return self._unsent
+
+    def push(self) -> bool:
+        """Push everything counted so far, now, on this thread; True once nothing is left."""
+        while (batch := self.take()) is not None:
+            try:
+                self._push(batch)
+            except redis.RedisError as error:
+                self._failed(error)
+                return False
+            self._pushed(batch)
+        return True
+
+    def _pushed(self, batch: Push) -> None:
+        if self._unsent is batch:
+            self._unsent = None
+        if self._down:
+            self._down = False
+            logger.info("Shared stats: Redis at %s is back, counts pushed", self.where)
+
+    def _push(self, batch: Push) -> None:
+        assert self.server is not None
+        args: list[Any] = [self.worker_id, batch.seq, self.ttl_ms, PAGES_TTL * 1000, len(batch.counters)]
+        for name, delta in batch.counters.items():
+            args += [name, "f" if isinstance(delta, float) else "i", repr(delta)]
+        minutes = sorted(batch.pages)
+        args += [batch.pages[minute] for minute in minutes]
+        keys = [self.keys.stats, self.keys.meta, *(self.keys.pages(minute) for minute in minutes)]
+        self._push_script(keys=keys, args=args)
+
+    def _failed(self, error: BaseException) -> None:
+        if not self._down:
+            self._down = True
+            logger.warning(
+                "Shared stats: Redis at %s is unreachable (%s) — counting locally, pushing when it is back",
+                self.where,
+                type(error).__name__,
+            )

@@ -1,0 +1,222 @@
+"""Which workers are crawling right now: a registry in Redis with a heartbeat, for ``solidot-crawl status``.
+
+:class:`WorkerRegistry` (an extension, on when ``REDIS_URL`` is set) enters
+this worker at spider open and beats every ``SOLIDOT_WORKER_HEARTBEAT`` seconds:
+
+- ``{<spider>}:workers`` (ZSET): worker id → time of its last beat (ms, Redis
+  time, so workers' clocks don't matter);
+- ``{<spider>}:workers:info`` (HASH): worker id → JSON ``{host, pid,
+  started_at, pages, items, heartbeat}`` (pages: responses received, items:
+  items scraped, both this worker's own).
+
+A worker is *live* while its last beat is younger than three beats
+(:func:`live_workers`); a closing worker removes itself once its engine has
+stopped (after the stats collector's last push, so that a worker gone from the
+registry has all its counts in the shared stats), and a killed one
+simply stops beating: it is no longer live after three beats, and its entry is
+deleted by any other worker's beat after :data:`FORGET_AFTER` seconds. Beats
+run in a thread: a slow or vanished Redis never stalls the crawl (a beat that
+fails is logged once and tried again next time).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.asyncio import create_looping_call, run_in_thread
+from scrapy.utils.defer import deferred_from_coro
+
+from solidot_spider.scheduling.connection import describe, redis_from_settings
+from solidot_spider.scheduling.stats import CrawlKeys, is_shared, this_worker
+
+logger = logging.getLogger(__name__)
+
+#: Every setting of the registry with its default.
+DEFAULTS: dict[str, Any] = {"SOLIDOT_WORKER_HEARTBEAT": 5.0}
+#: A worker is live while its last beat is younger than this many beats.
+LIVE_BEATS = 3
+#: Entries of workers silent this long (s) are deleted.
+FORGET_AFTER = 24 * 3600
+
+#: KEYS: 1 workers ZSET, 2 info HASH. ARGV: 1 id, 2 JSON, 3 forget after (ms), 4 key TTL (ms).
+#: Beat, and forget workers silent too long. → Redis time (ms).
+_LUA_BEAT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))
+for _, id in ipairs(gone) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('HDEL', KEYS[2], id)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return now
+"""
+
+
+@dataclass(frozen=True)
+class Worker:
+    """One worker as the registry knows it."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: float  # Unix s
+    pages: int
+    items: int
+    heartbeat_age: float  # s since its last beat
+    heartbeat_interval: float
+
+    @property
+    def live(self) -> bool:
+        return self.heartbeat_age <= LIVE_BEATS * self.heartbeat_interval
+
+
+class WorkerRegistry:
+    """Extension: this worker in the crawl's registry while it runs (see the module docstring)."""
+
+    def __init__(self, crawler: Crawler, server: redis.Redis, interval: float) -> None:
+        if interval <= 0:
+            raise ValueError("SOLIDOT_WORKER_HEARTBEAT must be positive")
+        self.crawler = crawler
+        self.server = server
+        self.interval = interval
+        assert crawler.spidercls is not None
+        self.keys = CrawlKeys.from_settings(crawler.settings, crawler.spidercls.name)
+        self.where = describe(crawler.settings)
+        self.worker_id = this_worker()
+        self.started_at = time.time()
+        self._beat_script = server.register_script(_LUA_BEAT)
+        self._loop: Any = None
+        self._beating = False
+        self._down = False
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> WorkerRegistry:
+        settings = crawler.settings
+        if not is_shared(settings):
+            raise NotConfigured  # no message: not a shared crawl, nothing to say
+        interval = settings.getfloat("SOLIDOT_WORKER_HEARTBEAT", DEFAULTS["SOLIDOT_WORKER_HEARTBEAT"])
+        registry = cls(crawler, redis_from_settings(settings), interval)
+        crawler.signals.connect(registry.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(registry.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(registry.engine_stopped, signal=signals.engine_stopped)
+        return registry
+
+    def describe(self) -> dict[str, Any]:
+        """This worker's entry: who it is and what it has done so far."""
+        stats = self.crawler.stats
+        assert stats is not None
+        return {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "pages": int(stats.get_value("response_received_count", 0)),
+            "items": int(stats.get_value("item_scraped_count", 0)),
+            "heartbeat": self.interval,
+        }
+
+    async def spider_opened(self) -> None:
+        await self._beat()
+        self._loop = create_looping_call(self._beat_soon)
+        self._loop.start(self.interval, now=False)
+
+    def spider_closed(self) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+
+    async def engine_stopped(self) -> None:
+        """Leave the registry: the stats collector has pushed this worker's last counts by now."""
+        if self._loop is None:
+            return  # never opened a spider, never entered
+        try:
+            await run_in_thread(self._leave)
+        except redis.RedisError as error:
+            logger.warning(
+                "Could not leave the worker registry at %s (%s): the entry ages out in %.0f s",
+                self.where,
+                type(error).__name__,
+                LIVE_BEATS * self.interval,
+            )
+
+    def _beat_soon(self) -> None:
+        if self._beating:
+            return
+        deferred_from_coro(self._beat()).addErrback(
+            lambda failure: logger.error("Worker heartbeat failed: %s", failure.getErrorMessage())
+        )
+
+    async def _beat(self) -> None:
+        """One heartbeat, sent from a thread (the entry is built here, on the reactor thread)."""
+        self._beating = True
+        entry = json.dumps(self.describe())
+        args: list[str | int] = [self.worker_id, entry, FORGET_AFTER * 1000, FORGET_AFTER * 1000]
+        try:
+            await run_in_thread(self._beat_script, keys=[self.keys.workers, self.keys.worker_info], args=args)
+        except redis.RedisError as error:
+            if not self._down:
+                self._down = True
+                logger.warning(
+                    "Worker heartbeat: Redis at %s is unreachable (%s) — status may show this worker as gone",
+                    self.where,
+                    type(error).__name__,
+                )
+        else:
+            if self._down:
+                self._down = False
+                logger.info("Worker heartbeat: Redis at %s is back", self.where)
+        finally:
+            self._beating = False
+
+    def _leave(self) -> None:
+        pipe = self.server.pipeline(transaction=True)
+        pipe.zrem(self.keys.workers, self.worker_id)
+        pipe.hdel(self.keys.worker_info, self.worker_id)
+        pipe.execute()
+
+
+def live_workers(server: redis.Redis, keys: CrawlKeys, include_gone: bool = False) -> list[Worker]:
+    """The registry's workers (live ones only unless ``include_gone``), oldest first, in one round trip."""
+    pipe = server.pipeline(transaction=True)
+    pipe.time()
+    pipe.zrange(keys.workers, 0, -1, withscores=True)
+    pipe.hgetall(keys.worker_info)
+    (seconds, micros), beats, info = pipe.execute()
+    return parse_workers(seconds * 1000 + micros // 1000, beats, info, include_gone)
+
+
+def parse_workers(
+    now_ms: float, beats: list[tuple[bytes, float]], info: dict[bytes, bytes], include_gone: bool = False
+) -> list[Worker]:
+    """Workers from a read of the registry: ``ZRANGE … WITHSCORES``, ``HGETALL`` and Redis time (ms)."""
+    workers = []
+    for raw_id, beat_ms in beats:
+        raw = info.get(raw_id)
+        if raw is None:
+            continue
+        entry = json.loads(raw)
+        worker = Worker(
+            id=raw_id.decode() if isinstance(raw_id, bytes) else raw_id,
+            host=str(entry.get("host", "?")),
+            pid=int(entry.get("pid", 0)),
+            started_at=float(entry.get("started_at", 0)),
+            pages=int(entry.get("pages", 0)),
+            items=int(entry.get("items", 0)),
+            heartbeat_age=max(0.0, (now_ms - beat_ms) / 1000),
+            heartbeat_interval=float(entry.get("heartbeat", DEFAULTS["SOLIDOT_WORKER_HEARTBEAT"])),
+        )
+        if include_gone or worker.live:
+            workers.append(worker)
+    return sorted(workers, key=lambda worker: worker.started_at)

@@ -1,0 +1,234 @@
+"""Helpers for shared-crawl tests: worker processes of one crawl, the seed command, what they left.
+
+Everything is real: ``scrapy crawl solidot`` worker processes and ``solidot-crawl seed``
+against a replica server, a private redis-server and a MongoDB wire-protocol server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import redis
+from harness import ROOT, ReplicaServer, crawl_command, crawl_env
+from pymongo import MongoClient
+from truth import mismatches
+
+from solidot_spider.replica import Replica
+from solidot_spider.storage.documents import stored_item
+
+#: Settings of every worker in these tests: short leases (a killed worker's requests come back
+#: fast), quick polls, MongoDB batches flushed often.
+WORKER_SETTINGS: dict[str, str] = {
+    "SOLIDOT_LEASE_SECONDS": "3",
+    "SOLIDOT_IDLE_POLL_MAX": "1",
+    "SOLIDOT_WAIT_FOR_SEED": "120",
+    "MONGO_FLUSH_INTERVAL": "0.5",
+    "CONCURRENT_REQUESTS": "4",
+    "CONCURRENT_REQUESTS_PER_DOMAIN": "4",
+}
+#: The shared crawl's keys (the default SCHEDULER_QUEUE_KEY / SCHEDULER_DUPEFILTER_KEY of the spider).
+QUEUE_KEY = "{solidot}:requests"
+SEEN_KEY = "{solidot}:seen"
+CONTENT_HASH_KEY = "solidot:content_hash"
+
+
+@dataclass
+class Worker:
+    """One ``scrapy crawl solidot`` process of the shared crawl."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    workdir: Path
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"{self.name}.log"
+
+    @property
+    def stats_path(self) -> Path:
+        return self.workdir / f"{self.name}.stats.json"
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8") if self.log_path.exists() else ""
+
+    def stats(self) -> dict[str, Any]:
+        return json.loads(self.stats_path.read_text()) if self.stats_path.exists() else {}
+
+    def wait(self, timeout: float) -> int:
+        return self.process.wait(timeout=timeout)
+
+    def interrupt(self) -> None:
+        """SIGINT, as Ctrl-C: Scrapy shuts down gracefully."""
+        self.process.send_signal(signal.SIGINT)
+
+    def owns(self, worker_ids: Iterable[str]) -> int:
+        """How many of these scheduler worker ids (``host:pid:tag``) are this process's."""
+        return sum(f":{self.process.pid}:" in worker_id for worker_id in worker_ids)
+
+
+@dataclass(frozen=True)
+class SeedRun:
+    """What ``solidot-crawl seed`` said."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        """(pushed, already seen) from its summary line."""
+        found = re.search(r"(\d+) requests pushed, (\d+) already seen", self.stdout)
+        assert found, self.stdout + self.stderr
+        return int(found[1]), int(found[2])
+
+
+@dataclass
+class Cluster:
+    """A shared crawl of ``server`` through ``redis_url``, storing into ``database``."""
+
+    server: ReplicaServer
+    workdir: Path
+    redis_url: str
+    mongo_uri: str
+    database: str
+    settings: dict[str, str] = field(default_factory=dict)
+    workers: list[Worker] = field(default_factory=list)
+
+    def start_worker(self, name: str, spider_args: dict[str, str] | None = None, **settings: str) -> Worker:
+        all_settings = {
+            **WORKER_SETTINGS,
+            "REDIS_URL": self.redis_url,
+            "MONGO_URI": self.mongo_uri,
+            "MONGO_DATABASE": self.database,
+            "LOG_FILE": str(self.workdir / f"{name}.log"),
+            **self.settings,
+            **settings,
+        }
+        command = crawl_command(self.workdir / f"{name}.jsonl", spider_args or {}, all_settings)
+        env = crawl_env(self.server, self.workdir / f"{name}.stats.json")
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+        worker = Worker(name, process, self.workdir)
+        self.workers.append(worker)
+        return worker
+
+    def seed(self, *arguments: str) -> SeedRun:
+        """Run ``solidot-crawl seed ARGUMENTS`` against this crawl's Redis."""
+        command = [sys.executable, "-m", "solidot_spider.cli", "seed", "--redis-url", self.redis_url]
+        for name, value in self.settings.items():
+            command += ["-s", f"{name}={value}"]
+        env = crawl_env(self.server, self.workdir / "seed.stats.json")
+        done = subprocess.run(
+            [*command, *arguments], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+        return SeedRun(done.returncode, done.stdout, done.stderr)
+
+    def stored(self) -> list[dict[str, Any]]:
+        return stored(self.mongo_uri, self.database)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {w.name}\n{w.log()[-3000:]}" for w in self.workers)
+
+    def stop_all(self) -> None:
+        """Kill whatever still runs (a failed test must not leave workers behind)."""
+        for worker in self.workers:
+            if worker.process.poll() is None:
+                worker.process.kill()
+                worker.process.wait(timeout=30)
+
+
+@contextmanager
+def cluster(
+    server: ReplicaServer, workdir: Path, redis_url: str, mongo_uri: str, database: str, **settings: str
+) -> Iterator[Cluster]:
+    """A :class:`Cluster` whose worker processes are all gone when the block ends."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    crawl = Cluster(server, workdir, redis_url, mongo_uri, database, dict(settings))
+    try:
+        yield crawl
+    finally:
+        crawl.stop_all()
+
+
+def stored(mongo_uri: str, database: str) -> list[dict[str, Any]]:
+    """The stories in MongoDB, by sid."""
+    with MongoClient(mongo_uri, serverSelectionTimeoutMS=5000, tz_aware=True) as client:
+        return list(client[database]["stories"].find({}, sort=[("sid", 1)]))
+
+
+def assert_store_matches(
+    documents: list[dict[str, Any]],
+    model: Replica,
+    base_url: str,
+    categories: Literal["exact", "subset"] = "exact",
+) -> None:
+    """One document per served story, each (bookkeeping aside) equal to the replica's truth
+    (``categories="subset"`` when seeded by sid: a story page alone doesn't list its categories)."""
+    sids = [doc["sid"] for doc in documents]
+    assert sids == sorted(set(sids)), "a story is stored twice"
+    assert sids == model.sids(), f"missing {sorted(set(model.sids()) - set(sids))[:20]}"
+    for doc in documents:
+        problems = mismatches(stored_item(doc), model.truth(doc["sid"], base_url), categories)
+        assert not problems, (doc["sid"], problems)
+
+
+def shared_keys(client: redis.Redis) -> set[str]:
+    """The keys of the shared crawl's queue and dupefilter that exist."""
+    return {
+        key.decode() if isinstance(key, bytes) else key
+        for pattern in (f"{QUEUE_KEY}*", f"{SEEN_KEY}*")
+        for key in client.scan_iter(match=pattern.replace("{", "\\{").replace("}", "\\}"))
+    }
+
+
+def lease_owners(client: redis.Redis) -> list[str]:
+    """The worker id of every lease out right now."""
+    owners = client.hvals(f"{QUEUE_KEY}:owners")
+    return [(o.decode() if isinstance(o, bytes) else o).split("|", 1)[1] for o in owners]
+
+
+def monitor(port: int, seconds: float) -> list[str]:
+    """Every command Redis runs for ``seconds``, as MONITOR prints it (``+time [db client] "cmd" …``),
+    commands run by scripts included (their client is ``lua``). The call is the measurement window."""
+    lines: list[str] = []
+    buffer = b""
+    deadline = time.monotonic() + seconds
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(b"MONITOR\r\n")
+        while (left := deadline - time.monotonic()) > 0:
+            connection.settimeout(left)
+            try:
+                chunk = connection.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            buffer += chunk
+            *complete, buffer = buffer.split(b"\r\n")
+            lines += [line.decode(errors="replace") for line in complete]
+    return [line for line in lines if line != "+OK"]
+
+
+def shared_spider(redis_url: str, base_url: str = "http://www.solidot.test:8080", **settings: Any) -> Any:
+    """A ``solidot`` spider whose crawler is set up for the shared scheduler, in this process (no crawl)."""
+    from scrapy.utils.test import get_crawler
+
+    from solidot_spider.scheduling.addon import SHARED_SETTINGS
+    from solidot_spider.spiders.solidot import SolidotSpider
+
+    crawler = get_crawler(
+        SolidotSpider, {"REDIS_URL": redis_url, "SOLIDOT_BASE_URL": base_url, **SHARED_SETTINGS, **settings}
+    )
+    spider = SolidotSpider.from_crawler(crawler, latest="0")
+    crawler.spider = spider
+    return spider

@@ -1,0 +1,188 @@
+"""``solidot-crawl status`` against a real shared crawl: while it runs, its numbers are Redis's at that
+moment; after it, its totals are the true counts (pages the replica served, stories, injected
+faults). Real redis-server, real replica, real ``scrapy crawl`` workers, the real command."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import redis
+from harness import ROOT, replica_server, wait_for
+from test_politeness import LAST_SID, STORIES, seed_stories, wait_all, workers
+from test_scheduling import make_spider, open_scheduler
+
+#: Small dupefilter (27 shards) so a test can count it directly; quick pushes and heartbeats.
+SETTINGS = {
+    "SOLIDOT_DUPEFILTER_CAPACITY": "10000",
+    "SOLIDOT_STATS_INTERVAL": "0.5",
+    "SOLIDOT_WORKER_HEARTBEAT": "0.5",
+    "SOLIDOT_HOST_RATE": "0",
+}
+
+
+def status(redis_url: str, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "solidot_spider.cli", "status", "--redis-url", redis_url, *options],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def status_json(redis_url: str) -> dict[str, Any]:
+    done = status(redis_url, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def read_redis(client: redis.Redis, shard_keys: list[str]) -> dict[str, Any]:
+    """What the crawl's keys hold right now, read directly (one MULTI/EXEC)."""
+    pipe = client.pipeline(transaction=True)
+    pipe.zcard("{solidot}:requests:queue")
+    pipe.zcard("{solidot}:requests:leases")
+    pipe.hgetall("{solidot}:workers:info")
+    pipe.hgetall("{solidot}:stats")
+    for key in shard_keys:
+        pipe.scard(key)
+    queued, leased, info, stats, *shards = pipe.execute()
+    return {
+        "queued": queued,
+        "leased": leased,
+        "seen": sum(shards),
+        "pids": sorted(json.loads(entry)["pid"] for entry in info.values()),
+        "pages": int(stats.get(b"response_received_count", 0)),
+        "done": int(stats.get(b"scheduler/acked", 0)),
+    }
+
+
+def test_status_during_a_crawl_is_redis_at_that_moment_and_after_it_the_true_totals(
+    tmp_path: Path, redis_url: str
+) -> None:
+    # every story page takes 2 s: between waves of responses the crawl stands still
+    with replica_server(STORIES, LAST_SID, faults="slow=1,slow_delay=2") as server:
+        sids = seed_stories(redis_url, server, 48, SOLIDOT_DUPEFILTER_CAPACITY=10_000)
+        shard_keys = open_scheduler(make_spider(redis_url, server.base_url)).compact.shard_keys()  # type: ignore[union-attr]
+        settings = {**SETTINGS, "CONCURRENT_REQUESTS": "8", "SCHEDULER_PERSIST": "True"}
+        client = redis.Redis.from_url(redis_url)
+        with workers(tmp_path, redis_url, server, 2, settings) as running:
+            pids = sorted(worker.process.pid for worker in running)
+            wait_for(
+                lambda: (
+                    read_redis(client, shard_keys)["pids"] == pids
+                    and client.zcard("{solidot}:requests:leases") >= 16
+                ),
+                timeout=60,
+                what="both workers registered, each with 8 requests in flight",
+            )
+            seen_during: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+            def status_while_redis_stands_still() -> bool:
+                before = read_redis(client, shard_keys)
+                shown = status_json(redis_url)
+                if read_redis(client, shard_keys) != before:
+                    return False  # a wave of responses came in meanwhile: look again
+                seen_during.append((before, shown))
+                return True
+
+            wait_for(status_while_redis_stands_still, timeout=60, interval=0.1, what="a still moment")
+            wait_all(running)
+        served = server.stats()
+
+    truth, shown = seen_during[0]
+    assert shown["state"] == "running"
+    assert (shown["queued"], shown["leased"], shown["seen"]) == (
+        truth["queued"],
+        truth["leased"],
+        truth["seen"],
+    )
+    assert truth["seen"] == 48 and truth["leased"] >= 16 and truth["queued"] + truth["leased"] <= 48
+    assert sorted(worker["pid"] for worker in shown["workers"]) == pids
+    assert {worker["host"] for worker in shown["workers"]} == {socket.gethostname()}
+    assert all(worker["heartbeat_age"] < 2 for worker in shown["workers"])
+    assert shown["pages"] == truth["pages"]
+    assert shown["done"] == truth["done"] < 48
+    assert shown["progress"] == truth["done"] / (truth["done"] + truth["queued"] + truth["leased"])
+
+    after = status_json(redis_url)
+    pages = sum(worker.stats["response_received_count"] for worker in running)
+    items = [item["sid"] for worker in running for item in worker.items]
+    assert sorted(items) == sorted(sids)
+    assert after["state"] == "finished" and after["finished_at"] is not None
+    assert (after["queued"], after["leased"], after["done"], after["progress"]) == (0, 0, 48, 1.0)
+    assert after["seen"] == 48  # SCHEDULER_PERSIST keeps the dupefilter
+    assert after["items"] == 48 and after["items_source"] == "scraped by the workers"
+    assert after["pages"] == pages == served["requests"] == 48 + 2  # and one robots.txt per worker
+    assert sum(minute["pages"] for minute in after["recent_minutes"]) == pages
+    assert after["errors"] == {}
+    assert after["workers"] == []
+
+
+def test_watching_a_crawl_with_faults_to_its_end(tmp_path: Path, redis_url: str) -> None:
+    with replica_server(STORIES, LAST_SID, faults="throttle=0.08,retry_after=1,seed=3") as server:
+        seed_stories(redis_url, server, 60)
+        watch = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "solidot_spider.cli",
+                "status",
+                "--watch",
+                "0.3",
+                "--redis-url",
+                redis_url,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            with workers(tmp_path, redis_url, server, 2, SETTINGS) as running:
+                wait_all(running)
+            out, err = watch.communicate(timeout=30)  # it stops by itself once the crawl is finished
+        finally:
+            if watch.poll() is None:
+                watch.kill()
+        served = server.stats()
+    throttled = served["faults"]["throttle"]
+    assert throttled >= 2 and watch.returncode == 0, err
+    frames = out.strip().split("\n\n")
+    print(frames[-1])
+    assert any(
+        "crawl at" in frame and ": running" in frame and "workers    2 live" in frame for frame in frames
+    )
+    final = frames[-1].splitlines()
+    assert final[0].startswith("solidot crawl at redis://127.0.0.1:") and ": finished, started " in final[0]
+    requests = 60 + throttled  # a 429'd request is done once its retry is queued
+    assert final[1].startswith("progress   100%|") and f"| {requests}/{requests} [" in final[1]
+    assert final[2:] == [
+        f"queue      0 queued · 0 leases in flight · {requests} done",
+        "seen       – (no dupefilter in Redis: not started, or deleted when the crawl finished)",
+        "items      60 (scraped by the workers)",
+        final[5],  # pages: checked below
+        f"errors     retry/reason_count/429 Unknown Status: {throttled}",
+        "workers    0 live",
+    ]
+    # pages: responses that reached the spider (the 429s were turned into retries before it)
+    assert final[5].startswith(f"pages      {served['requests'] - throttled} · ")
+    assert "/min over the last 5 min (" in final[5]
+    stats = [worker.stats for worker in running]
+    assert sum(s.get("retry/reason_count/429 Unknown Status", 0) for s in stats) == throttled
+
+
+def test_status_says_when_redis_is_unreachable() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "solidot_spider.cli", "status", "--redis-url", "redis://127.0.0.1:1/0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("solidot-crawl status: Redis unreachable at redis://127.0.0.1:1/0")
