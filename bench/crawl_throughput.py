@@ -66,6 +66,20 @@ def run_measured(name: str, command: list[str], cwd: Path, env: dict[str, str], 
     )
 
 
+def print_runs(runs: list[Run]) -> None:
+    """One line per crawl: pages, items, seconds, pages/s, peak RSS."""
+    print(f"{'crawl':8} {'pages':>7} {'items':>7} {'seconds':>8} {'pages/s':>8} {'peak RSS MB':>12}")
+    for run in runs:
+        print(
+            f"{run.name:8} {run.pages:7d} {run.items:7d} {run.seconds:8.1f} "
+            f"{run.pages_per_s:8.1f} {run.peak_rss_mb:12.1f}"
+        )
+
+
+def median_rate(runs: list[Run], name: str) -> float:
+    return statistics.median(run.pages_per_s for run in runs if run.name == name)
+
+
 def settings_args(settings: dict[str, str]) -> list[str]:
     return [arg for name, value in settings.items() for arg in ("-s", f"{name}={value}")]
 
@@ -124,14 +138,8 @@ def main() -> None:
         f"replica: {options.stories} sid slots, {len(model.sids())} stories; "
         f"{options.rounds} rounds, alternating"
     )
-    print(f"{'crawl':8} {'pages':>7} {'items':>7} {'seconds':>8} {'pages/s':>8} {'peak RSS MB':>12}")
-    for run in runs:
-        print(
-            f"{run.name:8} {run.pages:7d} {run.items:7d} {run.seconds:8.1f} "
-            f"{run.pages_per_s:8.1f} {run.peak_rss_mb:12.1f}"
-        )
-    solidot_rate = statistics.median(r.pages_per_s for r in runs if r.name == "solidot")
-    plain_rate = statistics.median(r.pages_per_s for r in runs if r.name == "plain")
+    print_runs(runs)
+    solidot_rate, plain_rate = median_rate(runs, "solidot"), median_rate(runs, "plain")
     print(
         f"median pages/s: solidot {solidot_rate:.1f}, plain {plain_rate:.1f}, "
         f"ratio {solidot_rate / plain_rate:.2f}x"

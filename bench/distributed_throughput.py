@@ -25,7 +25,15 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
 sys.path.insert(0, str(BENCH))
 
-from crawl_throughput import ROOT, SPEED_SETTINGS, Run, run_measured, settings_args  # noqa: E402
+from crawl_throughput import (  # noqa: E402
+    ROOT,
+    SPEED_SETTINGS,
+    Run,
+    median_rate,
+    print_runs,
+    run_measured,
+    settings_args,
+)
 from harness import DOMAIN, replica_server  # noqa: E402
 from redis_server import redis_server  # noqa: E402
 
@@ -95,14 +103,8 @@ def main() -> None:
             runs.append(run_measured("default", command, ROOT, env, stats))
 
     print(f"replica: {options.stories} sid slots, {len(model.sids())} stories; {options.rounds} rounds")
-    print(f"{'crawl':8} {'pages':>7} {'items':>7} {'seconds':>8} {'pages/s':>8} {'peak RSS MB':>12}")
-    for run in runs:
-        print(
-            f"{run.name:8} {run.pages:7d} {run.items:7d} {run.seconds:8.1f} "
-            f"{run.pages_per_s:8.1f} {run.peak_rss_mb:12.1f}"
-        )
-    shared_rate = statistics.median(r.pages_per_s for r in runs if r.name == "redis")
-    default_rate = statistics.median(r.pages_per_s for r in runs if r.name == "default")
+    print_runs(runs)
+    shared_rate, default_rate = median_rate(runs, "redis"), median_rate(runs, "default")
     print(
         f"median pages/s: 1 worker on Redis {shared_rate:.1f}, default scheduler {default_rate:.1f}, "
         f"ratio {shared_rate / default_rate:.2f}x"
