@@ -113,7 +113,7 @@ _LUA_POP = (
     _LUA_COMMON
     + """
 local now = server_ms()
-local result = {requeue_expired(now, tonumber(ARGV[4]))}
+local result = {requeue_expired(now, tonumber(ARGV[4])), 0}
 local popped = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[3]))
 for i = 1, #popped, 2 do
   local id, score = popped[i], popped[i + 1]
@@ -125,6 +125,7 @@ for i = 1, #popped, 2 do
     result[#result + 1] = payload
   end
 end
+result[2] = redis.call('ZCARD', KEYS[1])
 return result
 """
 )
@@ -236,6 +237,8 @@ class Popped:
     leased: list[tuple[str, Request]] = field(default_factory=list)
     undecodable: list[tuple[str, str]] = field(default_factory=list)
     requeued: int = 0
+    #: Requests left in the queue after this pop (so an empty queue needs no second pop to be known).
+    remaining: int = -1
 
 
 @dataclass(frozen=True)
@@ -337,8 +340,8 @@ class LeasedPriorityQueue(Base):
         """Lease up to ``count`` requests to ``worker_id`` (expired leases go back first)."""
         self.round_trips += 1
         reply = self._pop(keys=self.keys, args=[worker_id, _ms(lease_seconds), max(1, count), REQUEUE_BATCH])
-        popped = Popped(requeued=int(reply[0]))
-        for raw_id, payload in zip(reply[1::2], reply[2::2], strict=True):
+        popped = Popped(requeued=int(reply[0]), remaining=int(reply[1]))
+        for raw_id, payload in zip(reply[2::2], reply[3::2], strict=True):
             request_id = _text(raw_id)
             try:
                 popped.leased.append((request_id, self._decode_request(payload)))
