@@ -80,6 +80,22 @@ def median_rate(runs: list[Run], name: str) -> float:
     return statistics.median(run.pages_per_s for run in runs if run.name == name)
 
 
+def solidot_crawl(work: Path, name: str, low: int, high: int, extra: dict[str, str]) -> list[str]:
+    """``scrapy crawl solidot`` of sids low..high at full speed, items to ``<work>/<name>.jsonl``."""
+    return [
+        sys.executable,
+        "-m",
+        "scrapy",
+        "crawl",
+        "solidot",
+        "-a",
+        f"sids={low}-{high}",
+        "-O",
+        str(work / f"{name}.jsonl"),
+        *settings_args({**SPEED_SETTINGS, **extra}),
+    ]
+
+
 def settings_args(settings: dict[str, str]) -> list[str]:
     return [arg for name, value in settings.items() for arg in ("-s", f"{name}={value}")]
 
@@ -100,18 +116,7 @@ def main() -> None:
         env = {**os.environ, "SOLIDOT_BASE_URL": server.base_url, "SOLIDOT_RESOLVE": f"{DOMAIN}=127.0.0.1"}
         for round_no in range(options.rounds):
             stats = work / f"solidot-{round_no}.json"
-            solidot = [
-                sys.executable,
-                "-m",
-                "scrapy",
-                "crawl",
-                "solidot",
-                "-a",
-                f"sids={low}-{high}",
-                "-O",
-                str(work / "solidot.jsonl"),
-                *settings_args({**SPEED_SETTINGS, "SOLIDOT_STATS_FILE": str(stats)}),
-            ]
+            solidot = solidot_crawl(work, "solidot", low, high, {"SOLIDOT_STATS_FILE": str(stats)})
             runs.append(run_measured("solidot", solidot, ROOT, env, stats))
             stats = work / f"plain-{round_no}.json"
             plain = [

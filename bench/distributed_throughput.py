@@ -27,32 +27,16 @@ sys.path.insert(0, str(BENCH))
 
 from crawl_throughput import (  # noqa: E402
     ROOT,
-    SPEED_SETTINGS,
     Run,
     median_rate,
     print_runs,
     run_measured,
-    settings_args,
+    solidot_crawl,
 )
 from harness import DOMAIN, replica_server  # noqa: E402
 from redis_server import redis_server  # noqa: E402
 
 from solidot_spider.replica import Replica, ReplicaConfig  # noqa: E402
-
-
-def crawl(work: Path, name: str, low: int, high: int, extra: dict[str, str]) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "scrapy",
-        "crawl",
-        "solidot",
-        "-a",
-        f"sids={low}-{high}",
-        "-O",
-        str(work / f"{name}.jsonl"),
-        *settings_args({**SPEED_SETTINGS, **extra}),
-    ]
 
 
 def dupefilter_bytes_per_url(client: redis.Redis) -> float:
@@ -92,14 +76,14 @@ def main() -> None:
                 "SOLIDOT_STATS_FILE": str(stats),
                 "SCHEDULER_PERSIST": "True",
             }
-            command = crawl(work, "redis", low, high, shared_settings)
+            command = solidot_crawl(work, "redis", low, high, shared_settings)
             run = run_measured("redis", command, ROOT, env, stats)
             runs.append(run)
             raw = json.loads(stats.read_text())
             round_trips.append(raw.get("scheduler/redis/round_trips", 0) / max(run.pages, 1))
             seen_bytes.append(dupefilter_bytes_per_url(client))
             stats = work / f"default-{round_no}.json"
-            command = crawl(work, "default", low, high, {"SOLIDOT_STATS_FILE": str(stats)})
+            command = solidot_crawl(work, "default", low, high, {"SOLIDOT_STATS_FILE": str(stats)})
             runs.append(run_measured("default", command, ROOT, env, stats))
 
     print(f"replica: {options.stories} sid slots, {len(model.sids())} stories; {options.rounds} rounds")
