@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import redis
-from harness import ROOT, ReplicaServer, crawl_command, crawl_env
+from harness import ROOT, ReplicaServer, crawl_command, crawl_env, read_jsonl
 from pymongo import MongoClient
 from truth import mismatches
 
@@ -64,6 +64,10 @@ class Worker:
 
     def stats(self) -> dict[str, Any]:
         return json.loads(self.stats_path.read_text()) if self.stats_path.exists() else {}
+
+    def items(self) -> list[dict[str, Any]]:
+        """What the worker wrote to its JSON Lines feed."""
+        return read_jsonl(self.workdir / f"{self.name}.jsonl")
 
     def wait(self, timeout: float) -> int:
         return self.process.wait(timeout=timeout)

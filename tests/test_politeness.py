@@ -5,64 +5,25 @@ replica (which timestamps every request it receives), real ``scrapy crawl`` work
 from __future__ import annotations
 
 import itertools
-import json
 import subprocess
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from harness import ROOT, ReplicaServer, crawl_command, crawl_env, read_jsonl, replica_server, wait_for
+from cluster import Worker
+from harness import ROOT, ReplicaServer, crawl_command, crawl_env, replica_server, wait_for
 from redis_server import redis_server
 from test_scheduling import make_spider
 
-from solidot_spider import settings as project
 from solidot_spider.replica import Replica, ReplicaConfig
-from solidot_spider.scheduling.addon import SHARED_SETTINGS
 from solidot_spider.scheduling.seeding import Seeder
 
 STORIES, LAST_SID = 300, 80300
 WWW = "www.solidot.test"
-
-#: What a shared crawl runs with (the add-on and settings.py may switch some of these on already:
-#: the dicts are merged, so this stays right either way).
-CLUSTER_SETTINGS: dict[str, str] = {
-    **SHARED_SETTINGS,
-    "STATS_CLASS": "solidot_spider.scheduling.stats.RedisStatsCollector",
-    "DOWNLOADER_MIDDLEWARES": json.dumps(
-        {
-            **project.DOWNLOADER_MIDDLEWARES,
-            "solidot_spider.middlewares.cluster_rate.ClusterRateLimitMiddleware": 950,
-        }
-    ),
-    "EXTENSIONS": json.dumps({**project.EXTENSIONS, "solidot_spider.scheduling.workers.WorkerRegistry": 500}),
-}
-
-
-@dataclass
-class Worker:
-    """One ``scrapy crawl`` worker process and the files it writes."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    workdir: Path
-
-    @property
-    def log(self) -> str:
-        path = self.workdir / f"{self.name}.log"
-        return path.read_text(encoding="utf-8") if path.exists() else ""
-
-    @property
-    def stats(self) -> dict[str, Any]:
-        return json.loads((self.workdir / f"{self.name}.json").read_text())
-
-    @property
-    def items(self) -> list[dict[str, Any]]:
-        return read_jsonl(self.workdir / f"{self.name}.jsonl")
 
 
 @contextmanager
@@ -77,14 +38,13 @@ def workers(
         for index in range(count):
             name = f"w{index}"
             options = {
-                **CLUSTER_SETTINGS,
                 "REDIS_URL": redis_url,
                 "SOLIDOT_DEDUPE_KEY": f"test:{crawl}:content_hash",
                 "LOG_FILE": str(workdir / f"{name}.log"),
                 **(settings or {}),
             }
             command = crawl_command(workdir / f"{name}.jsonl", {"latest": "0"}, options)
-            env = crawl_env(server, workdir / f"{name}.json")
+            env = crawl_env(server, workdir / f"{name}.stats.json")
             started.append(Worker(name, subprocess.Popen(command, cwd=ROOT, env=env), workdir))
         yield started
     finally:
@@ -97,9 +57,9 @@ def workers(
 def wait_all(running: Sequence[Worker], timeout: float = 90) -> None:
     """Wait for every worker to exit; each must have finished the crawl cleanly."""
     for worker in running:
-        assert worker.process.wait(timeout=timeout) == 0, worker.log[-3000:]
-        assert worker.stats["finish_reason"] == "finished", worker.log[-3000:]
-        assert "Traceback" not in worker.log and "Deprecation" not in worker.log, worker.log[-3000:]
+        assert worker.process.wait(timeout=timeout) == 0, worker.log()[-3000:]
+        assert worker.stats()["finish_reason"] == "finished", worker.log()[-3000:]
+        assert "Traceback" not in worker.log() and "Deprecation" not in worker.log(), worker.log()[-3000:]
 
 
 def seed_stories(redis_url: str, server: ReplicaServer, count: int, **settings: Any) -> list[int]:
@@ -152,8 +112,8 @@ def test_three_workers_together_hold_the_host_rate(
     assert abs(rate - RATE) <= 0.1 * RATE
     assert len(times) / (times[-1] - times[0]) <= 1.1 * RATE  # the whole run too, not just its middle
     # all three took part, and every story was crawled once
-    assert all(worker.stats["solidot/cluster_rate/waits"] > 10 for worker in running)
-    assert sorted(item["sid"] for worker in running for item in worker.items) == sorted(sids)
+    assert all(worker.stats()["solidot/cluster_rate/waits"] > 10 for worker in running)
+    assert sorted(item["sid"] for worker in running for item in worker.items()) == sorted(sids)
 
 
 def test_without_a_rate_the_same_workers_go_far_faster(
@@ -180,7 +140,7 @@ def test_robots_crawl_delay_paces_the_cluster(tmp_path: Path, redis_url: str) ->
     assert len(times) == 40
     assert min(gaps(times)) >= 0.1 - 0.005  # the server's own timing jitter
     assert abs(steady_rate(times) - 10) <= 1
-    assert "asks for Crawl-delay: 0.1 s; the cluster sends it one request every 0.1 s" in running[0].log
+    assert "asks for Crawl-delay: 0.1 s; the cluster sends it one request every 0.1 s" in running[0].log()
 
 
 def test_a_huge_crawl_delay_is_capped(tmp_path: Path, redis_url: str) -> None:
@@ -193,7 +153,7 @@ def test_a_huge_crawl_delay_is_capped(tmp_path: Path, redis_url: str) -> None:
     assert len(times) == 20
     assert min(gaps(times)) >= 0.2 - 0.005
     assert abs(steady_rate(times, trim=0) - 5) <= 0.5
-    assert "Crawl-delay: 3600 s (capped at SOLIDOT_CRAWL_DELAY_MAX = 0.2 s)" in running[0].log
+    assert "Crawl-delay: 3600 s (capped at SOLIDOT_CRAWL_DELAY_MAX = 0.2 s)" in running[0].log()
 
 
 RETRY_AFTER = 2
@@ -219,7 +179,7 @@ def test_a_429_seen_by_one_worker_pauses_them_all(tmp_path: Path, redis_url: str
         assert during == [], f"{len(during)} requests reached the host during the pause after {start:.3f}"
     print(f"{throttled} 429s, each paused all 3 workers; {len(in_flight)} requests were already in flight")
     assert len(in_flight) <= len(pauses)
-    stats = [worker.stats for worker in running]
+    stats = [worker.stats() for worker in running]
     assert sum(s.get("solidot/cluster_rate/pauses_published", 0) for s in stats) >= 1
     # workers that saw no 429 themselves waited for the pause another one published
     bystanders = [s for s in stats if not s.get("solidot/backoff/retry_after")]
@@ -235,16 +195,16 @@ def test_without_redis_each_worker_paces_alone_and_the_crawl_goes_on(tmp_path: P
             # 16 requests leased, most of them waiting for their turn at the limiter: then Redis goes
             wait_for(lambda: client.zcard("{solidot}:requests:leases") >= 16, timeout=60, what="16 leased")
             durable.stop()
-            wait_for(lambda: "Host pacing: Redis at" in worker.log, timeout=30, what="the outage logged")
+            wait_for(lambda: "Host pacing: Redis at" in worker.log(), timeout=30, what="the outage logged")
             outage = story_arrivals(server)[-1][0]
             wait_for(lambda: len(story_arrivals(server, outage)) >= 5, timeout=30, what="5 more stories")
             durable.start()
             wait_all([worker])
         times = [t for t, _ in story_arrivals(server)]
-    log = worker.log
-    assert sorted(item["sid"] for item in worker.items) == sorted(sids)
+    log = worker.log()
+    assert sorted(item["sid"] for item in worker.items()) == sorted(sids)
     assert log.count("Host pacing: Redis at") == 2, log[-3000:]  # one line when it goes, one when back
     assert "each worker paces hosts alone, at the cluster's rate" in log
     assert "hosts are paced for the whole cluster again" in log
-    assert worker.stats["solidot/cluster_rate/redis_errors"] >= 1
+    assert worker.stats()["solidot/cluster_rate/redis_errors"] >= 1
     assert min(gaps(times)) >= 0.1 - 0.01  # the same interval, kept locally meanwhile

@@ -110,8 +110,8 @@ def test_status_during_a_crawl_is_redis_at_that_moment_and_after_it_the_true_tot
     assert shown["progress"] == truth["done"] / (truth["done"] + truth["queued"] + truth["leased"])
 
     after = status_json(redis_url)
-    pages = sum(worker.stats["response_received_count"] for worker in running)
-    items = [item["sid"] for worker in running for item in worker.items]
+    pages = sum(worker.stats()["response_received_count"] for worker in running)
+    items = [item["sid"] for worker in running for item in worker.items()]
     assert sorted(items) == sorted(sids)
     assert after["state"] == "finished" and after["finished_at"] is not None
     assert (after["queued"], after["leased"], after["done"], after["progress"]) == (0, 0, 48, 1.0)
@@ -172,7 +172,7 @@ def test_watching_a_crawl_with_faults_to_its_end(tmp_path: Path, redis_url: str)
     # pages: responses that reached the spider (the 429s were turned into retries before it)
     assert final[5].startswith(f"pages      {served['requests'] - throttled} · ")
     assert "/min over the last 5 min (" in final[5]
-    stats = [worker.stats for worker in running]
+    stats = [worker.stats() for worker in running]
     assert sum(s.get("retry/reason_count/429 Unknown Status", 0) for s in stats) == throttled
 
 
