@@ -107,6 +107,60 @@ def test_three_workers_wait_for_the_seed_share_the_crawl_and_exit_by_themselves(
     assert_clean_logs(logs)
 
 
+def test_a_worker_given_a_range_seeds_it_at_once_for_all(
+    tmp_path: Path,
+    redis_url: str,
+    mongo: MongoServer,
+    mongo_db_name: str,
+    model: Replica,
+) -> None:
+    requests = max(model.sids()) - min(model.sids()) + 1
+    with (
+        replica_server(STORIES, LAST_SID, faults="slow=1,slow_delay=0.2") as server,
+        cluster(server, tmp_path, redis_url, mongo.uri, mongo_db_name) as crawl,
+    ):
+        helpers = [crawl.start_worker(name) for name in ("two", "three")]
+        wait_for(
+            lambda: all("No crawl seeded" in worker.log() for worker in helpers),
+            timeout=60,
+            what="two workers waiting for a seed",
+        )
+        seeding = crawl.start_worker("one", {"sids": sid_range(model)})
+        workers = [seeding, *helpers]
+        codes = [worker.wait(timeout=120) for worker in workers]
+        stats = [worker.stats() for worker in workers]
+        logs = crawl.logs()
+        base_url = server.base_url
+
+    assert codes == [0, 0, 0], logs
+    assert_store_matches(crawl.stored(), model, base_url, categories="subset")
+    shares = [s.get("scheduler/dequeued", 0) for s in stats]
+    print(f"requests per worker: {shares}")
+    assert sum(shares) == requests and min(shares) >= 10, shares  # the waiting workers took their share
+    assert stats[0]["scheduler/enqueued/redis"] == requests
+    assert_clean_logs(logs)
+
+
+def test_start_requests_and_pops_go_in_batches(
+    tmp_path: Path, redis_url: str, mongo: MongoServer, mongo_db_name: str, model: Replica
+) -> None:
+    """A fast crawl: the engine would take one start request per turn, each costing a push and a pop."""
+    requests = max(model.sids()) - min(model.sids()) + 1
+    with (
+        replica_server(STORIES, LAST_SID) as server,
+        cluster(server, tmp_path, redis_url, mongo.uri, mongo_db_name) as crawl,
+    ):
+        worker = crawl.start_worker("one", {"sids": sid_range(model)}, CONCURRENT_REQUESTS="16")
+        assert worker.wait(timeout=120) == 0, crawl.logs()
+        stats = worker.stats()
+    trips = stats["scheduler/redis/round_trips"]
+    print(f"{trips} Redis round trips for {requests} requests")
+    assert stats["scheduler/enqueued/redis"] == stats["scheduler/acked"] == requests
+    # pushes in pipelined batches, pops of SOLIDOT_PREFETCH (8): well under one round trip a request
+    assert trips < requests / 4
+    assert_clean_logs(crawl.logs())
+
+
 def test_a_worker_killed_with_requests_in_flight_loses_and_duplicates_nothing(
     tmp_path: Path,
     redis_url: str,

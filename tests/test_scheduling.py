@@ -27,6 +27,7 @@ from redis_server import RedisServer, redis_server
 from scrapy.crawler import Crawler
 from scrapy.http import FormRequest
 from scrapy.settings import Settings
+from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.test import get_crawler
 from scrapy_redis.queue import PriorityQueue as StockPriorityQueue
 from truth import assert_items_match, mismatches
@@ -88,6 +89,11 @@ def test_the_spiders_requests_round_trip_as_json(spider: SolidotSpider) -> None:
         cookies={"session": "1"},
         meta={"tuple": (1, 2), "ints": {1: "one"}, "$b": "looks like a tag", "raw": b"\x80abc"},
     )
+    other = SolidotSpider.from_crawler(spider.crawler, latest="0")  # same class, another instance
+    elsewhere = scrapy.Request("http://x.test/", callback=other.parse_list)
+    for request in (story, listing, retry, form, elsewhere):
+        # built without listing the spider's attributes, the same dict as Scrapy's own to_dict
+        assert serialization.request_to_dict(request, spider) == request.to_dict(spider=spider)
     for request in (story, listing, retry, form):
         payload = serialization.request_to_bytes(request, spider)
         assert b"pickle" not in payload and payload.startswith(b"{")
@@ -237,16 +243,50 @@ def test_push_checks_the_dupefilter_in_the_same_call(
     queue: LeasedPriorityQueue, spider: SolidotSpider
 ) -> None:
     scheduler = open_scheduler(spider)
+    dropped: list[str] = []
+
+    def on_dropped(request: scrapy.Request, spider: scrapy.Spider) -> None:
+        dropped.append(request.url)
+
+    spider.crawler.signals.connect(on_dropped, signal=scrapy.signals.request_dropped)
     story = spider.story_request(80222)
-    assert scheduler.enqueue_request(story)
-    assert not scheduler.enqueue_request(spider.story_request(80222))  # seen
     retry = story.replace(dont_filter=True)
-    assert scheduler.enqueue_request(retry) and scheduler.enqueue_request(retry.replace())
+    batch = [story, spider.story_request(80222, categories=["linux"]), retry, retry.replace()]
+    assert all(scheduler.enqueue_request(request) for request in batch)  # answered before Redis is asked
+    assert len(scheduler.queue) == 0 and len(scheduler) == 4  # waiting in this worker: still pending
+    before = scheduler.queue.round_trips
+    assert scheduler.push_unsent() and scheduler.queue.round_trips == before + 1  # one for all four
     assert len(scheduler.queue) == 3  # the original and two dont_filter copies, each with its own id
+    assert dropped == [story.url]  # the seen one is announced as Scrapy's scheduler would
+    assert scheduler.stats.get_value("dupefilter/filtered") == 1
+    assert scheduler.stats.get_value("scheduler/enqueued/redis") == 3
     entry = scheduler.queue.encode(spider.story_request(1), scheduler.compact.check(spider.story_request(1)))  # type: ignore[union-attr]
     assert scheduler.queue.push_encoded(entry) == 1
     assert scheduler.queue.push_encoded(entry) == 0  # a retried push (lost reply) queues nothing twice
-    assert scheduler.stats.get_value("dupefilter/filtered") == 1
+
+
+def test_pushes_ride_with_a_pop_that_leases_several(redis_url: str, spider: SolidotSpider) -> None:
+    scheduler = open_scheduler(make_spider(redis_url, SOLIDOT_PREFETCH=3))
+    for sid in range(1, 6):
+        scheduler.enqueue_request(spider.story_request(sid))
+    before = scheduler.queue.round_trips
+    first = scheduler.next_request()  # pushes the five and leases three: one round trip
+    assert first is not None and scheduler.queue.round_trips == before + 1
+    assert scheduler.queue.pending() == (2, 3) and len(scheduler) == 2 + 2
+    before = scheduler.queue.round_trips
+    handed = [first, scheduler.next_request(), scheduler.next_request()]
+    assert scheduler.queue.round_trips == before  # the two others came from this worker's leases
+    assert [story_sid(request.url) for request in handed if request] == [1, 2, 3]
+    assert scheduler.renew_leases() == 3
+    fourth = scheduler.next_request()
+    assert fourth is not None and scheduler.queue.pending() == (0, 5)
+
+    async def shut_down() -> None:
+        await maybe_deferred_to_future(scheduler.close("shutdown"))
+
+    asyncio.run(shut_down())  # the prefetched one and those in progress go back
+    assert scheduler.queue.pending() == (5, 0)
+    assert scheduler.stats.get_value("scheduler/released") == 5
 
 
 def test_has_pending_requests_counts_leases_held_by_any_worker(redis_url: str, spider: SolidotSpider) -> None:

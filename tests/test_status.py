@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from harness import ROOT, replica_server, wait_for
+from harness import ROOT, crawl_command, crawl_env, replica_server, wait_for
 from test_politeness import LAST_SID, STORIES, seed_stories, wait_all, workers
 from test_scheduling import make_spider, open_scheduler
+
+from solidot_spider.scheduling.finishing import CrawlState, SeenRecord
 
 #: Small dupefilter (27 shards) so a test can count it directly; quick pushes and heartbeats.
 SETTINGS = {
@@ -59,6 +61,14 @@ def read_redis(client: redis.Redis, shard_keys: list[str]) -> dict[str, Any]:
         "pages": int(stats.get(b"response_received_count", 0)),
         "done": int(stats.get(b"scheduler/acked", 0)),
     }
+
+
+def urls_seen(sids: list[int], stats: list[dict[str, Any]]) -> int:
+    """The URLs a crawl's dupefilter took in, counted without it: the stories seeded (the seeder found
+    each new) and whatever the workers queued, but their retries (``dont_filter``: never in the filter)."""
+    queued = sum(s.get("scheduler/enqueued", 0) for s in stats)
+    retried = sum(s.get("retry/count", 0) for s in stats)
+    return len(set(sids)) + queued - retried
 
 
 def test_status_during_a_crawl_is_redis_at_that_moment_and_after_it_the_true_totals(
@@ -115,7 +125,9 @@ def test_status_during_a_crawl_is_redis_at_that_moment_and_after_it_the_true_tot
     assert sorted(items) == sorted(sids)
     assert after["state"] == "finished" and after["finished_at"] is not None
     assert (after["queued"], after["leased"], after["done"], after["progress"]) == (0, 0, 48, 1.0)
-    assert after["seen"] == 48  # SCHEDULER_PERSIST keeps the dupefilter
+    assert after["seen"] == 48 and after["seen_exact"]  # SCHEDULER_PERSIST keeps the dupefilter
+    # recorded all the same (status reads the live filter while there is one)
+    assert client.hmget("{solidot}:stats:meta", "seen", "seen_exact") == [b"48", b"1"]
     assert after["items"] == 48 and after["items_source"] == "scraped by the workers"
     assert after["pages"] == pages == served["requests"] == 48 + 2  # and one robots.txt per worker
     assert sum(minute["pages"] for minute in after["recent_minutes"]) == pages
@@ -125,7 +137,7 @@ def test_status_during_a_crawl_is_redis_at_that_moment_and_after_it_the_true_tot
 
 def test_watching_a_crawl_with_faults_to_its_end(tmp_path: Path, redis_url: str) -> None:
     with replica_server(STORIES, LAST_SID, faults="throttle=0.08,retry_after=1,seed=3") as server:
-        seed_stories(redis_url, server, 60)
+        sids = seed_stories(redis_url, server, 60)
         watch = subprocess.Popen(
             [
                 sys.executable,
@@ -157,13 +169,16 @@ def test_watching_a_crawl_with_faults_to_its_end(tmp_path: Path, redis_url: str)
     assert any(
         "crawl at" in frame and ": running" in frame and "workers    2 live" in frame for frame in frames
     )
+    stats = [worker.stats() for worker in running]
     final = frames[-1].splitlines()
     assert final[0].startswith("solidot crawl at redis://127.0.0.1:") and ": finished, started " in final[0]
     requests = 60 + throttled  # a 429'd request is done once its retry is queued
     assert final[1].startswith("progress   100%|") and f"| {requests}/{requests} [" in final[1]
+    # the dupefilter was deleted at the end (no SCHEDULER_PERSIST), its count recorded first
+    assert redis.Redis.from_url(redis_url).keys("{solidot}:seen*") == []
     assert final[2:] == [
         f"queue      0 queued · 0 leases in flight · {requests} done",
-        "seen       – (no dupefilter in Redis: not started, or deleted when the crawl finished)",
+        f"seen       {urls_seen(sids, stats):,} URLs",
         "items      60 (scraped by the workers)",
         final[5],  # pages: checked below
         f"errors     retry/reason_count/429 Unknown Status: {throttled}",
@@ -172,8 +187,72 @@ def test_watching_a_crawl_with_faults_to_its_end(tmp_path: Path, redis_url: str)
     # pages: responses that reached the spider (the 429s were turned into retries before it)
     assert final[5].startswith(f"pages      {served['requests'] - throttled} · ")
     assert "/min over the last 5 min (" in final[5]
-    stats = [worker.stats() for worker in running]
     assert sum(s.get("retry/reason_count/429 Unknown Status", 0) for s in stats) == throttled
+
+
+def test_a_bloom_filters_estimate_outlives_it_until_the_next_crawl(tmp_path: Path, redis_url: str) -> None:
+    """Status shows "–" before a crawl; the finishing worker leaves the estimate status showed live (≈),
+    and the next crawl's first worker starts the shared stats afresh without it."""
+    bloom = {"SOLIDOT_DUPEFILTER": "bloom", "SOLIDOT_DUPEFILTER_CAPACITY": "10000"}
+    client = redis.Redis.from_url(redis_url)
+    nothing = status(redis_url)
+    assert nothing.returncode == 0, nothing.stderr
+    assert (
+        "seen       – (no dupefilter in Redis, no count recorded: not started)" in nothing.stdout.splitlines()
+    )
+    with replica_server(STORIES, LAST_SID) as server:
+        sids = seed_stories(redis_url, server, 20, **bloom)
+        live = status_json(redis_url)
+        with workers(tmp_path, redis_url, server, 1, {**SETTINGS, **bloom}) as running:
+            wait_all(running)
+        after = status_json(redis_url)
+        shown = status(redis_url).stdout.splitlines()
+        assert client.keys("{solidot}:seen*") == []  # deleted at the end (no SCHEDULER_PERSIST)
+        # a worker of the next crawl: no arguments, so it waits for a seed; none comes, it closes
+        stats_file = tmp_path / "next.stats.json"
+        settings = {
+            "REDIS_URL": redis_url,
+            "SOLIDOT_WAIT_FOR_SEED": "1",
+            "LOG_FILE": str(tmp_path / "next.log"),
+        }
+        command = crawl_command(tmp_path / "next.jsonl", {}, settings)
+        subprocess.run(command, cwd=ROOT, env=crawl_env(server, stats_file), check=True, timeout=60)
+        assert json.loads(stats_file.read_text())["finish_reason"] == "no_seed"
+    truth = urls_seen(sids, [worker.stats() for worker in running])
+    assert (live["seen"], live["seen_exact"]) == (truth, False)  # 20 URLs in a 10k filter: spot on
+    assert after["state"] == "finished"
+    assert (after["seen"], after["seen_exact"]) == (live["seen"], False)
+    assert f"seen       ≈ {truth:,} URLs" in shown
+    assert client.hmget("{solidot}:stats:meta", "seen", "seen_exact") == [None, None]
+    following = status_json(redis_url)
+    assert (following["seen"], following["seen_exact"]) == (0, True)  # the new crawl's own (empty) filter
+
+
+def test_finalize_records_the_urls_seen_next_to_the_stats_and_never_over_a_count(redis_url: str) -> None:
+    """The record is made only where shared stats exist, and a second finalize of the same crawl (a
+    crawl never marked is finalized by each worker in turn) leaves the first one's count alone."""
+    client = redis.Redis.from_url(redis_url)
+    meta, layout = "{solidot}:stats:meta", "{solidot}:seen:meta"
+    shards = ["{solidot}:seen:0", "{solidot}:seen:1"]
+    state = CrawlState(client, "{solidot}:requests", "{solidot}:requests:queue", "{solidot}:requests:leases")
+    record = SeenRecord(meta, layout, sets=shards)
+    client.sadd(shards[0], 1, 2, 3)
+    client.sadd(shards[1], -4)
+    client.hset(layout, "mode", "set")
+    assert state.finalize(None, keep=True, state_keys=[*shards, layout], seen=record)
+    assert not client.exists(meta)  # no shared stats: no hash without a TTL left behind
+    client.hset(meta, "started_at", "1")
+    assert state.finalize(None, keep=False, state_keys=[*shards, layout], seen=record)
+    assert client.hmget(meta, "seen", "seen_exact") == [b"4", b"1"]
+    assert client.exists(*shards, layout) == 0
+    assert state.finalize(None, keep=False, state_keys=[*shards, layout], seen=record)
+    assert client.hmget(meta, "seen", "seen_exact") == [b"4", b"1"]  # the filter was gone: kept
+    client.hset(layout, "mode", "bloom")
+    estimate = SeenRecord(meta, layout, counted=(7, False))  # a Bloom filter's, counted by the caller
+    assert state.finalize(None, keep=False, state_keys=[layout], seen=estimate)
+    assert client.hmget(meta, "seen", "seen_exact") == [b"7", b"0"]
+    assert state.finalize(None, keep=False, state_keys=[], seen=SeenRecord(meta))  # a filter not shared
+    assert client.hmget(meta, "seen", "seen_exact") == [None, None]
 
 
 def test_status_says_when_redis_is_unreachable() -> None:

@@ -4,18 +4,19 @@ solidot-crawl status                 # once, for people
 solidot-crawl status --watch [5]     # again every 5 s (default 2) until the crawl is finished
 solidot-crawl status --json          # for machines (with --watch: one JSON object per line)
 
-Queue, leases and URLs seen are read live from the scheduler's keys; pages,
-items, errors and requests done from the stats every worker adds up in Redis
-(pushed every SOLIDOT_STATS_INTERVAL s, so they lag by that much while the
-crawl runs); workers from their heartbeats. Items are counted in MongoDB when
-MONGO_URI is set.
+Queue, leases and URLs seen are read live from the scheduler's keys (URLs seen,
+once the crawl is over and its dupefilter deleted: the count the finishing
+worker recorded in the shared stats); pages, items, errors and requests done
+from the stats every worker adds up in Redis (pushed every
+SOLIDOT_STATS_INTERVAL s, so they lag by that much while the crawl runs);
+workers from their heartbeats. Items are counted in MongoDB when MONGO_URI is
+set.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import sys
 import time
@@ -48,8 +49,6 @@ ERROR_STATS = (
 )
 #: Project counters that are errors: ``solidot/…`` with "error" or "failed" in the name.
 SOLIDOT_ERROR = re.compile(r"^solidot/.*(error|failed)")
-#: SCARD calls per round trip when counting a set-mode dupefilter.
-SHARDS_PER_TRIP = 1000
 
 
 @dataclass
@@ -174,7 +173,7 @@ class StatusReader:
             state = "no crawl"
         seen, exact = self.seen(seen_meta)
         if seen is None and meta.get("seen"):  # recorded when the crawl's dupefilter was deleted
-            seen = int(meta["seen"])
+            seen, exact = int(meta["seen"]), meta.get("seen_exact") != "0"
         items, source = self.items(stats)
         until = now if workers or updated is None else updated
         rate, recent = self.pages(until, started)
@@ -207,20 +206,8 @@ class StatusReader:
         if not stored:
             return None, True  # no filter (yet, or deleted when the crawl finished)
         dupefilter = CompactRFPDupeFilter(self.server, key=self.keys.seen)
-        dupefilter.layout = layout = Layout.from_redis(stored)  # read, never created, by status
-        shard_keys = dupefilter.shard_keys()
-        if layout.mode == "bloom":
-            ones = int(self.server.bitcount(shard_keys[0]))
-            if ones >= layout.bits:
-                return layout.capacity, False
-            return round(-layout.bits / layout.hashes * math.log(1 - ones / layout.bits)), False
-        count = 0
-        for start in range(0, len(shard_keys), SHARDS_PER_TRIP):
-            pipe = self.server.pipeline(transaction=False)
-            for key in shard_keys[start : start + SHARDS_PER_TRIP]:
-                pipe.scard(key)
-            count += sum(pipe.execute())
-        return count, True
+        dupefilter.layout = Layout.from_redis(stored)  # read, never created, by status
+        return dupefilter.count()  # the same count the finishing worker records (CrawlState.finalize)
 
     def items(self, stats: dict[str, int | float]) -> tuple[int, str]:
         """Stories stored: MongoDB's count when it is the store, else the items the workers scraped."""
@@ -271,7 +258,7 @@ def render(status: Status) -> str:
         f"queue      {status.queued:,} queued · {status.leased:,} leases in flight · {status.done:,} done"
     )
     if status.seen is None:
-        lines.append("seen       – (no dupefilter in Redis: not started, or deleted when the crawl finished)")
+        lines.append("seen       – (no dupefilter in Redis, no count recorded: not started)")
     else:
         lines.append(f"seen       {'' if status.seen_exact else '≈ '}{status.seen:,} URLs")
     lines.append(f"items      {status.items:,} ({status.items_source})")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from scrapy.settings import BaseSettings
 
+from solidot_spider.scheduling import start
+
 #: What the add-on sets when REDIS_URL is set.
 SHARED_SETTINGS: dict[str, str] = {
     "SCHEDULER": "solidot_spider.scheduling.scheduler.LeasingScheduler",
@@ -27,3 +29,6 @@ class RedisScheduling:
             return
         for name, value in SHARED_SETTINGS.items():
             settings.set(name, value, "addon")
+        settings.setdefault_in_component_priority_dict(
+            "SPIDER_MIDDLEWARES", start.BulkStartMiddleware, start.ORDER
+        )

@@ -72,6 +72,8 @@ SHARD_FILL = 0.75
 WARN_FILL = 0.9
 #: A Redis string holds at most 2³² bits.
 MAX_BLOOM_BITS = 2**32
+#: SCARD calls per round trip when counting a set-mode filter.
+COUNT_BATCH = 1000
 
 #: ``check_and_add(keys, args)`` → seen (boolean), fill (members of the shard after adding, 0 if
 #: unknown). Set mode: keys = {shard}, args = {fingerprint as a signed int64}.
@@ -142,6 +144,13 @@ class Layout:
             )
         hashes = max(1, round(bits / capacity * math.log(2)))
         return cls(mode, bits=bits, hashes=hashes, capacity=capacity)
+
+    def estimate(self, ones: int) -> int:
+        """URLs in a Bloom filter with ``ones`` of its bits set: n ≈ −m/k·ln(1 − ones/m); its capacity
+        once every bit is set (where the estimate has no bound)."""
+        if ones >= self.bits:
+            return self.capacity
+        return round(-self.bits / self.hashes * math.log(1 - ones / self.bits))
 
     def to_redis(self) -> list[str]:
         fields = {
@@ -305,6 +314,22 @@ class CompactRFPDupeFilter(RFPDupeFilter):
         if layout.mode == "bloom":
             return [f"{self.key}:bloom"]
         return [f"{self.key}:{shard}" for shard in range(layout.shards)]
+
+    def count(self) -> tuple[int, bool]:
+        """URLs in the filter, and whether that is exact: the shards' sizes summed (set mode), or the
+        Bloom filter's estimate from the bits set. Uses :meth:`ensure_layout`: to count a stored filter
+        without ever creating one, set ``layout`` from the stored one first."""
+        shard_keys = self.shard_keys()
+        layout = self.ensure_layout()
+        if layout.mode == "bloom":
+            return layout.estimate(int(self.server.bitcount(shard_keys[0]))), False
+        count = 0
+        for start in range(0, len(shard_keys), COUNT_BATCH):
+            pipe = self.server.pipeline(transaction=False)
+            for key in shard_keys[start : start + COUNT_BATCH]:
+                pipe.scard(key)
+            count += sum(pipe.execute())
+        return count, True
 
     # -- checking ------------------------------------------------------------------
 

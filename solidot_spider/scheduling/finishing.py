@@ -10,8 +10,10 @@ decides from one atomic read of Redis (:meth:`CrawlState.status`):
   seconds in a row → the crawl is finished. In the default finite mode the
   worker closes (reason ``finished``), and the first worker to close deletes the
   crawl's state (:meth:`CrawlState.finalize`, one script: exactly one worker
-  does it, and only while the cluster is still idle); the others then find
-  the crawl in the ``finished`` record and close too;
+  does it, and only while the cluster is still idle), first leaving the number
+  of URLs seen in the shared stats (:class:`SeenRecord`) so that ``status``
+  still shows it; the others then find the crawl in the ``finished`` record
+  and close too;
 - nothing seeded → the worker waits for a seed, up to ``SOLIDOT_WAIT_FOR_SEED``
   seconds, then closes with reason ``no_seed``.
 
@@ -54,6 +56,8 @@ from typing import Any
 
 import redis
 
+from solidot_spider.scheduling.dupefilter import CompactRFPDupeFilter
+
 logger = logging.getLogger(__name__)
 
 #: First pause (s) between polls of an idle worker; it doubles up to the cap.
@@ -87,9 +91,13 @@ redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]
 """
 
-#: KEYS: 1 queue, 2 leases, 3 seeded, 4 finished, 5… state to delete. ARGV: 1 crawl id ("" = a crawl
-#: that was never marked), 2 "1" to keep the state (SCHEDULER_PERSIST), 3 finished ids kept,
-#: 4 keys per UNLINK.
+#: KEYS: 1 queue, 2 leases, 3 seeded, 4 finished, 5…(4 + ARGV[5]) state to delete, the first ARGV[6] of
+#: them SETs holding one URL a member (the dupefilter's shards); then optionally the shared stats' meta
+#: hash, where the URLs seen are recorded (``seen``, ``seen_exact``) if it exists, and a key that exists
+#: while the dupefilter does (none: the filter is not shared, nothing to record).
+#: ARGV: 1 crawl id ("" = a crawl that was never marked), 2 "1" to keep the state (SCHEDULER_PERSIST),
+#: 3 finished ids kept, 4 keys per UNLINK, 5 state keys, 6 SETs to count, 7 the URLs seen as counted by
+#: the caller ("" = the SETs' sizes summed here), 8 "1" if that count is exact.
 #: → 1 if this call finished the crawl, 0 if the cluster is busy or another worker finished it.
 _LUA_FINALIZE = """
 if redis.call('ZCARD', KEYS[1]) > 0 or redis.call('ZCARD', KEYS[2]) > 0 then return 0 end
@@ -103,10 +111,25 @@ else
   redis.call('ZADD', KEYS[4], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[1])
   redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -1 - tonumber(ARGV[3]))
 end
+local last = 4 + tonumber(ARGV[5])
+local meta, filter = KEYS[last + 1], KEYS[last + 2]
+if meta and redis.call('EXISTS', meta) == 1 then
+  if not filter then
+    redis.call('HDEL', meta, 'seen', 'seen_exact')  -- no shared filter: no figure, not an older crawl's
+  elseif redis.call('EXISTS', filter) == 1 then  -- gone: an earlier finalize counted it, its figure stays
+    local seen, exact = ARGV[7], ARGV[8]
+    if seen == '' then
+      local n = 0
+      for i = 5, 4 + tonumber(ARGV[6]) do n = n + redis.call('SCARD', KEYS[i]) end
+      seen, exact = string.format('%d', n), '1'
+    end
+    redis.call('HSET', meta, 'seen', seen, 'seen_exact', exact)
+  end
+end
 if ARGV[2] ~= '1' then
   local chunk = tonumber(ARGV[4])
-  for i = 5, #KEYS, chunk do
-    redis.call('UNLINK', unpack(KEYS, i, math.min(i + chunk - 1, #KEYS)))
+  for i = 5, last, chunk do
+    redis.call('UNLINK', unpack(KEYS, i, math.min(i + chunk - 1, last)))
   end
 end
 return 1
@@ -136,6 +159,39 @@ class ClusterStatus:
     @property
     def busy(self) -> bool:
         return bool(self.queued or self.leased)
+
+
+@dataclass(frozen=True)
+class SeenRecord:
+    """How :meth:`CrawlState.finalize` counts the URLs the dupefilter holds, to leave them in the shared
+    stats before it deletes the filter: ``solidot-crawl status`` shows them after the crawl."""
+
+    #: The shared stats' meta hash (:attr:`.stats.CrawlKeys.meta`). Written only if it exists: the
+    #: figure lives and expires with the stats it belongs to.
+    meta_key: str
+    #: A key that exists while the filter does (its layout hash): without it there is nothing to count,
+    #: and the figure an earlier finalize left stays. None: the filter is not shared (no figure at all).
+    filter_key: str | None = None
+    #: SETs holding one URL a member (the dupefilter's shards), summed in the script: exact. Part of
+    #: the crawl's state (deleted with it).
+    sets: Sequence[str] = ()
+    #: Or the URLs as counted by the caller, and whether that is exact (a Bloom filter's estimate).
+    counted: tuple[int, bool] | None = None
+
+    @classmethod
+    def of(cls, dupefilter: object, meta_key: str) -> SeenRecord:
+        """How to count ``dupefilter``. A :class:`.CompactRFPDupeFilter` must have its stored layout
+        read (``layout``): without one it holds nothing, and none is created just to count it."""
+        if isinstance(dupefilter, CompactRFPDupeFilter):
+            layout = dupefilter.layout
+            if layout is None:
+                return cls(meta_key, dupefilter.meta_key)
+            if layout.mode == "bloom":  # its estimate needs Python: counted now, the cluster is idle
+                return cls(meta_key, dupefilter.meta_key, counted=dupefilter.count())
+            return cls(meta_key, dupefilter.meta_key, sets=dupefilter.shard_keys())
+        if isinstance(key := getattr(dupefilter, "key", None), str):
+            return cls(meta_key, key, sets=[key])  # scrapy-redis's own filter: one SET of fingerprints
+        return cls(meta_key)  # a process-local filter (Scrapy's own): nothing shared to count
 
 
 class CrawlState:
@@ -173,15 +229,43 @@ class CrawlState:
         self.round_trips += 1
         return _text(self.server.get(self.seeded_key))
 
-    def finalize(self, crawl_id: str | None, keep: bool, state_keys: Sequence[str]) -> bool:
+    def finalize(
+        self,
+        crawl_id: str | None,
+        keep: bool,
+        state_keys: Sequence[str],
+        seen: SeenRecord | None = None,
+    ) -> bool:
         """Record ``crawl_id`` as finished and delete ``state_keys`` (unless ``keep``), atomically, if
         nothing is queued or leased and the crawl is still marked; True if this call did it.
 
         ``crawl_id`` None: a crawl that was never marked; its state is deleted only if no crawl is marked.
+        ``seen``: first record the URLs the dupefilter holds in the shared stats, in the same script (kept
+        or deleted, the figure is the finished crawl's; nothing new can arrive while the cluster is idle).
         """
         self.round_trips += 1
-        keys = [self.queue_key, self.leases_key, self.seeded_key, self.finished_key, *state_keys]
-        args = [crawl_id or "", "1" if keep else "0", FINISHED_KEPT, _UNLINK_CHUNK]
+        sets = list(seen.sets) if seen is not None else []
+        counted = set(sets)
+        delete = [*sets, *(key for key in state_keys if key not in counted)]
+        keys = [self.queue_key, self.leases_key, self.seeded_key, self.finished_key, *delete]
+        count: int | str = ""
+        exact = True
+        if seen is not None:
+            keys.append(seen.meta_key)
+            if seen.filter_key is not None:
+                keys.append(seen.filter_key)
+            if seen.counted is not None:
+                count, exact = seen.counted
+        args = [
+            crawl_id or "",
+            "1" if keep else "0",
+            FINISHED_KEPT,
+            _UNLINK_CHUNK,
+            len(delete),
+            len(sets),
+            count,
+            "1" if exact else "0",
+        ]
         return bool(self._finalize(keys=keys, args=args))
 
 

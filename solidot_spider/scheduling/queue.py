@@ -285,6 +285,12 @@ class LeasedPriorityQueue(Base):
         #: The shard size the dupefilter reported at the last push (0 when unknown).
         self.last_fill = 0
 
+    def _encode_request(self, request: Request) -> bytes:
+        """scrapy-redis's encoding (the serializer's ``dumps`` over the request dict), with the dict built
+        by :func:`.serialization.request_to_dict`, which names callbacks without listing the spider."""
+        encoded: bytes = self.serializer.dumps(serialization.request_to_dict(request, self.spider))
+        return encoded
+
     # -- pushing ---------------------------------------------------------------------
 
     def request_id(self, request: Request) -> str:
@@ -320,12 +326,26 @@ class LeasedPriorityQueue(Base):
         """Push several in one round trip; (status, shard fill) per entry, as :meth:`push_encoded`."""
         if not entries:
             return []
+        return self.push_and_pop(entries, None)[0]
+
+    def push_and_pop(
+        self, entries: Sequence[Encoded], worker_id: str | None, lease_seconds: float = 0, count: int = 1
+    ) -> tuple[list[tuple[int, int]], Popped | None]:
+        """Push ``entries`` then, if ``worker_id`` is given, lease up to ``count`` requests to it: one
+        round trip (a pipeline, not a transaction: each push and the pop stay atomic on their own, and a
+        push retried after a lost reply is a no-op). Returns the pushes' (status, fill) and the pop."""
         pipe = self.server.pipeline(transaction=False)
         for entry in entries:
             keys, args = self._push_arguments(entry)
             self._push(keys=keys, args=args, client=pipe)
+        if worker_id is not None:
+            self._pop(keys=self.keys, args=self._pop_arguments(worker_id, lease_seconds, count), client=pipe)
         self.round_trips += 1
-        return [(int(status), int(fill)) for status, fill in pipe.execute()]
+        replies = pipe.execute()
+        pushed = [(int(status), int(fill)) for status, fill in replies[: len(entries)]]
+        if pushed:
+            self.last_fill = max(fill for _, fill in pushed)
+        return pushed, self._popped(replies[-1]) if worker_id is not None else None
 
     def _push_arguments(self, entry: Encoded) -> tuple[list[Any], list[Any]]:
         check_keys = list(entry.check.keys) if entry.check else []
@@ -339,7 +359,15 @@ class LeasedPriorityQueue(Base):
     def pop(self, worker_id: str, lease_seconds: float, count: int = 1) -> Popped:
         """Lease up to ``count`` requests to ``worker_id`` (expired leases go back first)."""
         self.round_trips += 1
-        reply = self._pop(keys=self.keys, args=[worker_id, _ms(lease_seconds), max(1, count), REQUEUE_BATCH])
+        return self._popped(
+            self._pop(keys=self.keys, args=self._pop_arguments(worker_id, lease_seconds, count))
+        )
+
+    @staticmethod
+    def _pop_arguments(worker_id: str, lease_seconds: float, count: int) -> list[Any]:
+        return [worker_id, _ms(lease_seconds), max(1, count), REQUEUE_BATCH]
+
+    def _popped(self, reply: list[Any]) -> Popped:
         popped = Popped(requeued=int(reply[0]), remaining=int(reply[1]))
         for raw_id, payload in zip(reply[2::2], reply[3::2], strict=True):
             request_id = _text(raw_id)

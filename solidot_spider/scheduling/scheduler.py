@@ -37,14 +37,23 @@ the request, so the scheduler wraps that method of the running engine's slot
 (checked at open: the scheduler refuses to run on an engine without it; Scrapy
 is pinned below 2.20).
 
-**Redis round trips** (each a single command or Lua call, on the reactor
-thread, bounded by a 5 s socket timeout): ``next_request`` 1 (pop, which also
-requeues expired leases); ``enqueue_request`` 1 (dupefilter check + push);
-acknowledgements 1 per batch (every ``SOLIDOT_ACK_INTERVAL`` s); lease renewal
-1 per ``SOLIDOT_LEASE_SECONDS / 3`` s; an idle worker 2 per poll (a pop and the
-cluster status), polls spaced by :class:`~.finishing.IdlePolls`. A page costs
-1 + (requests it yields) + a share of a batch; the ``scheduler/redis/round_trips``
-stat counts them.
+**Redis round trips** (each a single command, Lua call or pipeline, on the reactor
+thread, bounded by a 5 s socket timeout): the engine asks for one request at a
+time, but a pop leases up to ``SOLIDOT_PREFETCH`` (8) and the next ones are
+handed out from this worker's leases; the requests a callback yields wait in
+this process and ride along with the next pop (one pipeline), or go alone after
+``PUSH_DELAY`` when the engine is not asking (downloader full), up to
+``PUSH_BATCH`` per round trip; acknowledgements 1 per batch (every
+``SOLIDOT_ACK_INTERVAL`` s); lease renewal 1 per ``SOLIDOT_LEASE_SECONDS / 3``
+s; an idle worker 2 per poll (a pop and the cluster status), polls spaced by
+:class:`~.finishing.IdlePolls`. Start requests reach the scheduler in bulk
+(:mod:`.start`). The ``scheduler/redis/round_trips`` stat counts them all: about
+0.13 per page on a story crawl (``bench/distributed_throughput.py``).
+
+**Prefetch and fairness**: a worker holds at most ``SOLIDOT_PREFETCH`` leases it
+has not started, so at the end of a crawl another worker may wait while this one
+works through them; they are renewed like the others, released at shutdown, and
+requeued if the worker dies.
 """
 
 from __future__ import annotations
@@ -70,20 +79,22 @@ from scrapy.statscollectors import StatsCollector
 from scrapy.utils.asyncio import create_looping_call, run_in_thread, sleep
 from scrapy.utils.defer import deferred_from_coro
 from scrapy.utils.misc import build_from_crawler, load_object
+from scrapy.utils.reactor import CallLaterOnce
 from scrapy_redis.scheduler import Scheduler as StockScheduler
 from twisted.internet.defer import Deferred
 
 from solidot_spider.scheduling import serialization
 from solidot_spider.scheduling.connection import UNREACHABLE, Outage, describe, redis_from_settings
 from solidot_spider.scheduling.dupefilter import CompactRFPDupeFilter, Layout
-from solidot_spider.scheduling.finishing import CrawlState, Finisher, IdlePolls, Verdict
-from solidot_spider.scheduling.queue import DEFAULT_KEY, Encoded, LeasedPriorityQueue
+from solidot_spider.scheduling.finishing import CrawlState, Finisher, IdlePolls, SeenRecord, Verdict
+from solidot_spider.scheduling.queue import DEFAULT_KEY, Encoded, LeasedPriorityQueue, Popped
 from solidot_spider.scheduling.signals import (
     AckPostponed,
     ack_barrier,
     requests_acknowledged,
     start_requests_scheduled,
 )
+from solidot_spider.scheduling.stats import CrawlKeys
 
 logger = logging.getLogger(__name__)
 
@@ -103,9 +114,13 @@ DEFAULTS: dict[str, Any] = {
     "SOLIDOT_CONTINUOUS": False,
     "SOLIDOT_WAIT_FOR_SEED": 300.0,
     "SOLIDOT_IDLE_POLL_MAX": 30.0,
+    "SOLIDOT_PREFETCH": 8,
 }
-#: Requests stored per round trip when Redis is back.
-FLUSH_BATCH = 500
+#: Requests pushed per round trip at most (a burst of start requests, or the backlog of an outage).
+PUSH_BATCH = 500
+#: How long (s) a request waits to ride along with the engine's next pop before it is pushed alone
+#: (the downloader is full, so the engine is not asking).
+PUSH_DELAY = 0.005
 
 STATS = "scheduler/"
 
@@ -140,9 +155,12 @@ class LeasingScheduler(StockScheduler):
         continuous: bool = False,
         wait_for_seed: float = 300.0,
         idle_poll_max: float = 30.0,
+        prefetch: int = 8,
     ) -> None:
         if lease_seconds <= 0 or ack_interval <= 0:
             raise ValueError("SOLIDOT_LEASE_SECONDS and SOLIDOT_ACK_INTERVAL must be positive")
+        if prefetch < 1:
+            raise ValueError("SOLIDOT_PREFETCH must be at least 1")
         super().__init__(
             server,
             persist=persist,
@@ -159,6 +177,8 @@ class LeasingScheduler(StockScheduler):
         assert crawler.stats is not None
         self.stats: StatsCollector = crawler.stats
         self.lease_seconds = lease_seconds
+        #: Requests leased per pop: the engine asks for one at a time, Redis hands out a few per round trip.
+        self.prefetch = prefetch
         #: After a pop finds the queue empty while this worker still has requests in progress, Redis is
         #: not asked again before this worker pushes something or EMPTY_POP_PAUSE passes (another
         #: worker's pushes are seen then): the engine asks for a request after every event, and an
@@ -184,7 +204,9 @@ class LeasingScheduler(StockScheduler):
         self._tick_interval = min(ack_interval, lease_seconds / 3)
         self._leased: dict[Request, str] = {}  # handed to the engine, not done yet
         self._done: list[tuple[str, str]] = []  # (id, url) done, acknowledgement pending
-        self._held: deque[Encoded] = deque()  # pushes waiting for Redis
+        self._unsent: deque[tuple[Encoded, Request]] = deque()  # pushes waiting for a round trip
+        self._prefetched: deque[tuple[str, Request]] = deque()  # leased, not handed to the engine yet
+        self._pusher: CallLaterOnce[None] | None = None  # pushes the waiting requests after PUSH_DELAY
         self._memory: list[tuple[int, int, Request]] = []  # requests that can't be serialized
         self._memory_seq = itertools.count()
         self._logged_unserializable = False
@@ -221,6 +243,7 @@ class LeasingScheduler(StockScheduler):
             continuous=settings.getbool("SOLIDOT_CONTINUOUS", DEFAULTS["SOLIDOT_CONTINUOUS"]),
             wait_for_seed=float(get("SOLIDOT_WAIT_FOR_SEED")),
             idle_poll_max=float(get("SOLIDOT_IDLE_POLL_MAX")),
+            prefetch=int(get("SOLIDOT_PREFETCH")),
         )
 
     @classmethod
@@ -275,6 +298,7 @@ class LeasingScheduler(StockScheduler):
         engine = getattr(self.crawler, "_engine", None)  # Scrapy's way to ask before the crawl runs
         if engine is not None:  # None when used outside a crawl (tests, tools)
             self._watch_completion(engine)
+            self._pusher = CallLaterOnce(self._push_soon)
             self._ticker = create_looping_call(self._tick_soon)
             self._ticker.start(self._tick_interval, now=False)
 
@@ -308,15 +332,19 @@ class LeasingScheduler(StockScheduler):
         self._closing = True  # a heartbeat still running finds nothing more to do
         if self._ticker is not None and self._ticker.running:
             self._ticker.stop()
-        if self._held:
-            await self._store_held_before_closing()
+        if self._pusher is not None:
+            self._pusher.cancel()
+        if self._unsent and not (self.outage.may_try() and self.push_unsent()):
+            await self._push_before_closing()
         await self.acknowledge()
         try:
-            if self._leased:  # handed out but never finished (a forced shutdown): back to the queue now
-                released = self.queue.release(self.worker_id, self._leased.values())
+            unused = [*self._leased.values(), *(request_id for request_id, _ in self._prefetched)]
+            if unused:  # never finished, or never started (a forced shutdown): back to the queue now
+                released = self.queue.release(self.worker_id, unused)
                 self.stats.inc_value(f"{STATS}released", released)
                 self._leased.clear()
-            if reason == "finished" and not self._held and self.finisher.should_finalize:
+                self._prefetched.clear()
+            if reason == "finished" and not self._unsent and self.finisher.should_finalize:
                 self._finalize()
         except UNREACHABLE as error:
             logger.warning(
@@ -332,25 +360,25 @@ class LeasingScheduler(StockScheduler):
             logger.warning("Closing with %d unserializable requests not crawled", len(self._memory))
         self.df.close(reason)
 
-    async def _store_held_before_closing(self) -> None:
+    async def _push_before_closing(self) -> None:
         """Try to store held requests for up to one lease time; past it their parents are redone anyway."""
         deadline = time.monotonic() + self.lease_seconds
         logger.warning(
             "Waiting up to %.0f s for Redis at %s to store %d held requests before closing",
             self.lease_seconds,
             self.where,
-            len(self._held),
+            len(self._unsent),
         )
-        while self._held and time.monotonic() < deadline:
+        while self._unsent and time.monotonic() < deadline:
             if self.outage.may_try():
-                self._store_held()
-            if self._held:
+                self.push_unsent()
+            if self._unsent:
                 await sleep(min(1.0, max(0.0, self.outage.retry_at - time.monotonic())) or 0.1)
-        if self._held:
+        if self._unsent:
             logger.error(
                 "Closing with %d requests never stored in Redis at %s: those found by requests this worker "
                 "leased will be found again when the leases expire; start requests need the crawl rerun",
-                len(self._held),
+                len(self._unsent),
                 self.where,
             )
 
@@ -368,6 +396,14 @@ class LeasingScheduler(StockScheduler):
     # -- the engine's calls -----------------------------------------------------------
 
     def enqueue_request(self, request: Request) -> bool:
+        """Queue ``request`` with this worker's next round trip to Redis; True unless it is kept nowhere.
+
+        The push rides along with the engine's next pop (one pipelined round trip), or goes within
+        ``PUSH_DELAY`` if the engine is not asking. So the shared dupefilter's verdict comes after this
+        returns: a request it finds seen is then logged, counted (``dupefilter/filtered``) and announced
+        with ``request_dropped``, as Scrapy's scheduler does at once. A request stays in this process
+        until it is in Redis, and its parent stays leased until then (see :meth:`acknowledge`).
+        """
         compact = self.compact
         check = compact.check(request) if compact and not request.dont_filter else None
         try:
@@ -380,21 +416,13 @@ class LeasingScheduler(StockScheduler):
                     self.df.log(request, self.spider)
                     return False
             except UNREACHABLE as error:
-                return self._hold(entry, error)
-        if self._held or not self.outage.may_try():
-            return self._hold(entry)
-        try:
-            status = self.queue.push_encoded(entry)
-        except UNREACHABLE as error:
-            return self._hold(entry, error)
-        if compact:
-            compact.note_fill(self.queue.last_fill)
-        if status == 0:
-            self.df.log(request, self.spider)
-            return False
-        self.stats.inc_value(f"{STATS}enqueued/redis")
-        self.stats.inc_value(f"{STATS}enqueued")
-        self.polls.busy()  # pushed by this worker: pop at once, not at the next idle poll
+                self.outage.failed(error, len(self._unsent) + 1)
+        self._unsent.append((entry, request))
+        if len(self._unsent) >= PUSH_BATCH and self.outage.may_try():
+            self.push_unsent()
+        elif self._pusher is not None:
+            self._pusher.schedule(PUSH_DELAY)
+        self.polls.busy()  # work of this worker: pop at once, not at the next idle poll
         self._empty_until = 0.0
         self.finisher.saw_work()
         return True
@@ -404,18 +432,23 @@ class LeasingScheduler(StockScheduler):
             self.stats.inc_value(f"{STATS}dequeued/memory")
             self.stats.inc_value(f"{STATS}dequeued")
             return heapq.heappop(self._memory)[2]
-        if not self.outage.may_try() or (self._held and not self._store_held()):
+        if self._prefetched:
+            return self._hand_out()
+        if not self.outage.may_try():
+            return None
+        if len(self._unsent) > PUSH_BATCH and not self.push_unsent():
             return None
         if self._leased and time.monotonic() < self._empty_until:
             return None
         if not self._leased and not self.polls.due(time.monotonic()):
             return None  # idle: Redis is asked again at the next poll (the heartbeat wakes the engine)
         try:
-            popped = self.queue.pop(self.worker_id, self.lease_seconds)
+            pushed, popped = self._push_batch(pop=self.prefetch)
         except UNREACHABLE as error:
-            self.outage.failed(error, len(self._held))
+            self.outage.failed(error, len(self._unsent))
             return None
-        self.outage.recovered(0)
+        self.outage.recovered(pushed)
+        assert popped is not None
         if popped.requeued:
             self.stats.inc_value(f"{STATS}requeued", popped.requeued)
             logger.info("Returned %d expired leases to the queue (their worker stopped)", popped.requeued)
@@ -431,7 +464,12 @@ class LeasingScheduler(StockScheduler):
         self.finisher.saw_work()
         if popped.remaining == 0:  # known empty: don't ask again at once (see _empty_until)
             self._empty_until = time.monotonic() + EMPTY_POP_PAUSE
-        request_id, request = popped.leased[0]
+        self._prefetched.extend(popped.leased)
+        return self._hand_out()
+
+    def _hand_out(self) -> Request:
+        """The next prefetched request, now in the engine's hands."""
+        request_id, request = self._prefetched.popleft()
         self._leased[request] = request_id
         self.stats.inc_value(f"{STATS}dequeued/redis")
         self.stats.inc_value(f"{STATS}dequeued")
@@ -447,7 +485,14 @@ class LeasingScheduler(StockScheduler):
         always) is pending. An idle worker reads the status once per poll and
         answers the engine's calls in between from the last verdict.
         """
-        if self._memory or self._held or self._leased or self._seed_pending or not self.outage.may_try():
+        if (
+            self._memory
+            or self._unsent
+            or self._prefetched
+            or self._leased
+            or self._seed_pending
+            or not self.outage.may_try()
+        ):
             return True
         now = time.monotonic()
         if self._verdict is not None and not self.polls.status_due and not self.polls.due(now):
@@ -468,7 +513,7 @@ class LeasingScheduler(StockScheduler):
                     self.finisher.restart_waiting(status.server_ms)
                     verdict = Verdict.WAIT
         except UNREACHABLE as error:
-            self.outage.failed(error, len(self._held))
+            self.outage.failed(error, len(self._unsent))
             return True
         self.outage.recovered(0)
         self.stats.inc_value(f"{STATS}idle/polls")
@@ -492,12 +537,12 @@ class LeasingScheduler(StockScheduler):
         self._mark_seeded()
 
     def _mark_seeded(self) -> None:
-        if self._held or not self.outage.may_try():
+        if not self.outage.may_try() or not self.push_unsent():
             return  # the heartbeat tries again once the held requests are stored
         try:
             crawl_id = self.state.mark_seeded()
         except UNREACHABLE as error:
-            self.outage.failed(error, len(self._held))
+            self.outage.failed(error, len(self._unsent))
             return
         self._seed_pending = False
         logger.info("This worker's start requests are in the shared queue: crawl %s is seeded", crawl_id)
@@ -505,9 +550,12 @@ class LeasingScheduler(StockScheduler):
 
     def _finalize(self) -> bool:
         """The crawl is over: record it as finished and, unless ``SCHEDULER_PERSIST``, delete its queue and
-        dupefilter — one atomic script, so exactly one worker does it, and only if the cluster is idle."""
+        dupefilter — one atomic script, so exactly one worker does it, and only if the cluster is idle. The
+        script first leaves the URLs seen in the shared stats (``status`` shows them after the filter)."""
         crawl_id = self.finisher.crawl_id
-        done = self.state.finalize(crawl_id, keep=self.persist, state_keys=self._state_keys())
+        state_keys = self._state_keys()  # reads the dupefilter's stored layout, which SeenRecord counts by
+        seen = SeenRecord.of(self.df, CrawlKeys.from_crawler(self.crawler).meta)
+        done = self.state.finalize(crawl_id, keep=self.persist, state_keys=state_keys, seen=seen)
         if self.compact is not None:
             self.compact.layout = None  # deleted or not, agree on it again before the next push
         if done:
@@ -539,7 +587,7 @@ class LeasingScheduler(StockScheduler):
         return keys
 
     def __len__(self) -> int:
-        return len(self.queue) + len(self._memory) + len(self._held)
+        return len(self.queue) + len(self._memory) + len(self._unsent) + len(self._prefetched)
 
     # -- completion and acknowledgement ------------------------------------------------
 
@@ -551,7 +599,7 @@ class LeasingScheduler(StockScheduler):
 
     async def acknowledge(self) -> int:
         """Acknowledge the finished requests: barrier, flush feeds, then one Redis call. Returns how many."""
-        if not self._done or self._held or not self.outage.may_try():
+        if not self._done or self._unsent or not self.outage.may_try():
             return 0  # a held request's parent stays leased until the request is stored
         batch, self._done = self._done, []
         results = await self.crawler.signals.send_catch_log_async(
@@ -577,7 +625,7 @@ class LeasingScheduler(StockScheduler):
             result = self.queue.ack(self.worker_id, [request_id for request_id, _ in batch])
         except UNREACHABLE as error:
             self._done[:0] = batch
-            self.outage.failed(error, len(self._held))
+            self.outage.failed(error, len(self._unsent))
             return 0
         self.crawler.signals.send_catch_log(
             signal=requests_acknowledged, scheduler=self, urls=[url for _, url in batch]
@@ -603,7 +651,11 @@ class LeasingScheduler(StockScheduler):
 
     def renew_leases(self) -> int:
         """Extend every lease this worker holds (in progress or awaiting acknowledgement); how many."""
-        ids = [*self._leased.values(), *(request_id for request_id, _ in self._done)]
+        ids = [
+            *self._leased.values(),
+            *(request_id for request_id, _ in self._prefetched),
+            *(request_id for request_id, _ in self._done),
+        ]
         lost = set(self.queue.renew(self.worker_id, ids, self.lease_seconds))
         if lost:
             # another worker may redo these: they will be acknowledged late or counted stale
@@ -634,10 +686,10 @@ class LeasingScheduler(StockScheduler):
                 try:
                     await run_in_thread(self.server.ping)  # in a thread: a vanished host may take seconds
                 except UNREACHABLE as error:
-                    self.outage.failed(error, len(self._held))
+                    self.outage.failed(error, len(self._unsent))
                     return
             was_down = self.outage.down
-            if self._held and not self._store_held():
+            if self._unsent and not self.push_unsent():
                 return
             self.outage.recovered(0)
             if was_down:
@@ -659,7 +711,7 @@ class LeasingScheduler(StockScheduler):
                 self._wake_engine()
             self._record_round_trips()
         except UNREACHABLE as error:
-            self.outage.failed(error, len(self._held))
+            self.outage.failed(error, len(self._unsent))
         finally:
             self._ticking = False
 
@@ -668,39 +720,57 @@ class LeasingScheduler(StockScheduler):
         try:
             self.server.ping()
         except UNREACHABLE as error:
-            self.outage.failed(error, len(self._held))
+            self.outage.failed(error, len(self._unsent))
             return False
-        return self._store_held() or not self._held
+        return self.push_unsent()
 
-    # -- holding requests while Redis is away -------------------------------------------
+    # -- pushing: batched, and held while Redis is away ---------------------------------
 
-    def _hold(self, entry: Encoded, error: BaseException | None = None) -> bool:
-        self._held.append(entry)
-        self.stats.inc_value(f"{STATS}held")
-        if error is not None:
-            self.outage.failed(error, len(self._held))
-        return True
-
-    def _store_held(self) -> bool:
-        """Push held requests in batches, oldest first; True once none is left."""
+    def push_unsent(self) -> bool:
+        """Push every request waiting in this process, oldest first; True once none is left."""
         stored = 0
-        while self._held:
-            batch = list(itertools.islice(self._held, FLUSH_BATCH))
+        while self._unsent:
             try:
-                results = self.queue.push_many(batch)
+                stored += self._push_batch()[0]
             except UNREACHABLE as error:
-                self.outage.failed(error, len(self._held))
+                self.outage.failed(error, len(self._unsent))
                 return False
-            for _ in batch:
-                self._held.popleft()
-            pushed = sum(status != 0 for status, _ in results)
-            self.stats.inc_value(f"{STATS}enqueued/redis", pushed)
-            self.stats.inc_value(f"{STATS}enqueued", pushed)
-            if len(batch) - pushed:
-                self.stats.inc_value("dupefilter/filtered", len(batch) - pushed)
-            stored += pushed
         self.outage.recovered(stored)
         return True
+
+    def _push_soon(self) -> None:
+        """``PUSH_DELAY`` after a request came with no pop to carry it: push it alone."""
+        if self._unsent and not self._closing and self.outage.may_try():
+            self.push_unsent()
+
+    def _push_batch(self, pop: int = 0) -> tuple[int, Popped | None]:
+        """One round trip: push up to ``PUSH_BATCH`` waiting requests, then lease up to ``pop`` requests
+        if ``pop``. Returns how many were queued (not found seen) and the pop. Raises on a connection
+        error, the requests still waiting."""
+        batch = list(itertools.islice(self._unsent, PUSH_BATCH))
+        held = self.outage.down  # these waited through an outage
+        results, popped = self.queue.push_and_pop(
+            [entry for entry, _ in batch], self.worker_id if pop else None, self.lease_seconds, pop
+        )
+        for _ in batch:
+            self._unsent.popleft()
+        pushed = 0
+        for (_, request), (status, _) in zip(batch, results, strict=True):
+            if status == 0:  # the shared dupefilter has seen it
+                self.df.log(request, self.spider)
+                self.crawler.signals.send_catch_log(
+                    signal=signals.request_dropped, request=request, spider=self.spider
+                )
+            else:
+                pushed += 1
+        if batch:
+            self.stats.inc_value(f"{STATS}enqueued/redis", pushed)
+            self.stats.inc_value(f"{STATS}enqueued", pushed)
+            if held:
+                self.stats.inc_value(f"{STATS}held", len(batch))
+            if self.compact:
+                self.compact.note_fill(self.queue.last_fill)
+        return pushed, popped
 
     def _enqueue_in_memory(self, request: Request, error: Exception) -> bool:
         """Like Scrapy's scheduler with a JOBDIR: a request that can't be stored is kept in this process."""
@@ -736,7 +806,7 @@ class LeasingScheduler(StockScheduler):
         try:
             self.queue.bury(request_id, reason)
         except UNREACHABLE as error:
-            self.outage.failed(error, len(self._held))
+            self.outage.failed(error, len(self._unsent))
 
     def _record_round_trips(self) -> None:
         self.stats.set_value(f"{STATS}redis/round_trips", self.queue.round_trips + self.state.round_trips)

@@ -16,7 +16,10 @@ new deltas wait behind it.
 
 The crawl's life is kept in ``{<spider>}:stats:meta``: ``started_at`` (first
 worker, Redis time), ``updated_at`` (last push) and ``finished_at``, set by a
-worker that closes with reason ``finished`` while nothing is queued or leased.
+worker that closes with reason ``finished`` while nothing is queued or leased;
+and ``seen`` (``seen_exact``: "0" for a Bloom filter's estimate), the URLs the
+dupefilter held when the crawl finished, left by the worker that cleans up
+(:meth:`.finishing.CrawlState.finalize`), which deletes the filter itself.
 The shared stats outlive the crawl by ``SOLIDOT_STATS_TTL`` (7 days) so that
 ``solidot-crawl status`` shows the totals afterwards; the first worker of the
 *next* crawl (it finds ``finished_at`` set, or starts with
@@ -102,6 +105,12 @@ class CrawlKeys:
             prefix=str(setting(settings, "SOLIDOT_STATS_KEY")) % names,
         )
 
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CrawlKeys:
+        """The keys of ``crawler``'s crawl, as its stats collector names them."""
+        spider = crawler.spidercls.name if crawler.spidercls is not None else "default"
+        return cls.from_settings(crawler.settings, spider)
+
     @property
     def stats(self) -> str:
         """HASH: counter → sum over every worker."""
@@ -110,7 +119,7 @@ class CrawlKeys:
     @property
     def meta(self) -> str:
         """HASH: started_at, updated_at, finished_at (Unix s, Redis time), seq:<worker>; and ``seen``,
-        the URL count, for whoever deletes the dupefilter at the end of a crawl to leave behind."""
+        ``seen_exact``: the URL count the worker that deletes the dupefilter at the end leaves behind."""
         return f"{self.prefix}:stats:meta"
 
     def pages(self, minute: int) -> str:
@@ -169,8 +178,8 @@ return 1
 """
 
 #: A worker opens. KEYS: 1 stats, 2 meta, 3… page counters of recent minutes. ARGV: 1 "1" to start
-#: afresh whatever the state, 2 TTL (ms). A finished crawl's stats are deleted (this is a new crawl);
-#: started_at is set once. → 1 if the stats were started afresh.
+#: afresh whatever the state, 2 TTL (ms). A finished crawl's stats are deleted (this is a new crawl),
+#: meta and all: its ``seen`` count goes too. started_at is set once. → 1 if the stats were started afresh.
 _LUA_BEGIN = """
 local fresh = ARGV[1] == '1' or redis.call('HEXISTS', KEYS[2], 'finished_at') == 1
 if fresh then redis.call('DEL', unpack(KEYS)) end
@@ -205,8 +214,7 @@ class RedisStatsCollector(MemoryStatsCollector):
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         settings = crawler.settings
-        spider = crawler.spidercls.name if crawler.spidercls is not None else "default"
-        self.keys = CrawlKeys.from_settings(settings, spider)
+        self.keys = CrawlKeys.from_crawler(crawler)
         self.where = describe(settings)
         self.server: redis.Redis | None = redis_from_settings(settings) if is_shared(settings) else None
         self.interval = float(setting(settings, "SOLIDOT_STATS_INTERVAL"))
@@ -226,6 +234,13 @@ class RedisStatsCollector(MemoryStatsCollector):
             self._finish_script = self.server.register_script(_LUA_FINISH)
 
     # -- counting (the only hot path: a dict update per call) --------------------------
+
+    #: Scrapy 2.19's ``StatsCollector.__getattribute__`` wraps the public methods to warn about their
+    #: deprecated ``spider`` argument, and on the way makes *every* attribute lookup first try
+    #: ``_cached_<name>``, raising and catching an AttributeError: 411k calls, 1.2 s of a 5,000-page
+    #: crawl under cProfile. These methods take ``spider`` and ignore it (Scrapy no longer passes it),
+    #: so plain lookup; a third-party caller still passing it gets no warning from this collector.
+    __getattribute__ = object.__getattribute__
 
     def inc_value(self, key: str, count: int = 1, start: int = 0, spider: Spider | None = None) -> None:
         added = count if key in self._stats else start + count
