@@ -56,6 +56,11 @@ def sid_range(model: Replica) -> str:
     return f"{min(model.sids())}-{max(model.sids())}"
 
 
+def range_requests(model: Replica) -> int:
+    """Requests a crawl of :func:`sid_range` makes: one per sid, gaps included."""
+    return max(model.sids()) - min(model.sids()) + 1
+
+
 def day_range(model: Replica) -> list[str]:
     days = model.days()
     return ["--since", days[0].isoformat(), "--until", days[-1].isoformat()]
@@ -74,7 +79,7 @@ def test_three_workers_wait_for_the_seed_share_the_crawl_and_exit_by_themselves(
     mongo_db_name: str,
     model: Replica,
 ) -> None:
-    requests = max(model.sids()) - min(model.sids()) + 1  # one per sid of the range, gaps included
+    requests = range_requests(model)
     with (
         replica_server(STORIES, LAST_SID, faults="slow=1,slow_delay=0.5") as server,
         cluster(server, tmp_path, redis_url, mongo.uri, mongo_db_name) as crawl,
@@ -108,13 +113,9 @@ def test_three_workers_wait_for_the_seed_share_the_crawl_and_exit_by_themselves(
 
 
 def test_a_worker_given_a_range_seeds_it_at_once_for_all(
-    tmp_path: Path,
-    redis_url: str,
-    mongo: MongoServer,
-    mongo_db_name: str,
-    model: Replica,
+    tmp_path: Path, redis_url: str, mongo: MongoServer, mongo_db_name: str, model: Replica
 ) -> None:
-    requests = max(model.sids()) - min(model.sids()) + 1
+    requests = range_requests(model)
     with (
         replica_server(STORIES, LAST_SID, faults="slow=1,slow_delay=0.2") as server,
         cluster(server, tmp_path, redis_url, mongo.uri, mongo_db_name) as crawl,
@@ -145,7 +146,7 @@ def test_start_requests_and_pops_go_in_batches(
     tmp_path: Path, redis_url: str, mongo: MongoServer, mongo_db_name: str, model: Replica
 ) -> None:
     """A fast crawl: the engine would take one start request per turn, each costing a push and a pop."""
-    requests = max(model.sids()) - min(model.sids()) + 1
+    requests = range_requests(model)
     with (
         replica_server(STORIES, LAST_SID) as server,
         cluster(server, tmp_path, redis_url, mongo.uri, mongo_db_name) as crawl,
@@ -169,7 +170,7 @@ def test_a_worker_killed_with_requests_in_flight_loses_and_duplicates_nothing(
     mongo_db_name: str,
     model: Replica,
 ) -> None:
-    requests = max(model.sids()) - min(model.sids()) + 1
+    requests = range_requests(model)
     with (
         replica_server(STORIES, LAST_SID, faults="slow=1,slow_delay=0.5") as server,
         cluster(server, tmp_path, redis_url, mongo.uri, mongo_db_name) as crawl,

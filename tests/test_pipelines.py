@@ -23,6 +23,7 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from scrapy.pipelines import ItemPipelineManager
+from scrapy.settings import Settings
 from scrapy.utils.misc import build_from_crawler, load_object
 from scrapy.utils.reactor import is_reactor_installed
 from scrapy.utils.test import get_crawler
@@ -35,6 +36,7 @@ from solidot_spider.pipelines.dedupe import (
     RedisContentHashIndex,
 )
 from solidot_spider.pipelines.validate import unsafe_markup
+from solidot_spider.scheduling.connection import describe, redis_from_settings
 from solidot_spider.signals import story_unchanged
 
 T = TypeVar("T")
@@ -325,7 +327,8 @@ def test_a_body_size_limit_comes_from_the_setting() -> None:
 def index(request: pytest.FixtureRequest) -> ContentHashIndex:
     if request.param == "memory":
         return MemoryContentHashIndex()
-    return RedisContentHashIndex(request.getfixturevalue("redis_url"), key="test:hashes")
+    settings = Settings({"REDIS_URL": request.getfixturevalue("redis_url")})
+    return RedisContentHashIndex(redis_from_settings(settings), describe(settings), key="test:hashes")
 
 
 def test_the_index_compares_and_sets_atomically(index: ContentHashIndex) -> None:

@@ -39,8 +39,6 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import redis
 from itemadapter import ItemAdapter
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.http import Response
@@ -51,7 +49,7 @@ from twisted.python.failure import Failure
 
 from solidot_spider.content import content_hash
 from solidot_spider.pipelines.drops import ItemDropper
-from solidot_spider.redact import redact_uri
+from solidot_spider.scheduling.connection import describe, redis_from_settings
 from solidot_spider.scheduling.scheduler import is_shared_crawl
 from solidot_spider.scheduling.signals import requests_acknowledged
 from solidot_spider.signals import story_unchanged
@@ -160,20 +158,15 @@ class RedisContentHashIndex:
     reactor; the pipeline owns retrying, so redis-py's own retries are off.
     """
 
-    def __init__(self, url: str, key: str = DEFAULT_KEY, socket_timeout: float = SOCKET_TIMEOUT_MAX) -> None:
-        self.url = url
+    def __init__(self, client: redis.Redis, where: str, key: str = DEFAULT_KEY) -> None:
+        self.client = client
+        self.where = where
         self.key = key
-        self.client = redis.Redis.from_url(
-            url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            retry=Retry(NoBackoff(), 0),
-        )
         self._compare_and_set = self.client.register_script(_COMPARE_AND_SET)
         self._forget = self.client.register_script(_FORGET)
 
     def describe(self) -> str:
-        return f"Redis at {redact_uri(self.url)}, key {self.key}"
+        return f"Redis at {self.where}, key {self.key}"
 
     async def compare_and_set(self, sid: int, digest: str) -> Outcome:
         result = await self._run(self._compare_and_set, keys=[self.key], args=[sid, digest])
@@ -259,11 +252,11 @@ class DedupePipeline:
         settings = crawler.settings
         redis_timeout = settings.getfloat("SOLIDOT_DEDUPE_REDIS_TIMEOUT", DEFAULT_REDIS_TIMEOUT)
         index: ContentHashIndex
-        if redis_url := settings.get("REDIS_URL"):
+        if settings.get("REDIS_URL"):
             index = RedisContentHashIndex(
-                redis_url,
+                redis_from_settings(settings, timeout=min(SOCKET_TIMEOUT_MAX, redis_timeout)),
+                describe(settings),
                 key=settings.get("SOLIDOT_DEDUPE_KEY") or DEFAULT_KEY,
-                socket_timeout=min(SOCKET_TIMEOUT_MAX, redis_timeout),
             )
         elif mongo_uri := settings.get("MONGO_URI"):
             from solidot_spider.storage.seen import StoredContentHashIndex

@@ -38,11 +38,11 @@ UNREACHABLE: tuple[type[Exception], ...] = (
 )
 
 
-def redis_from_settings(settings: BaseSettings) -> redis.Redis:
+def redis_from_settings(settings: BaseSettings, timeout: float = DEFAULT_SOCKET_TIMEOUT) -> redis.Redis:
     """A client from scrapy-redis's settings (``REDIS_URL`` or ``REDIS_HOST``/``PORT``, ``REDIS_PARAMS``).
 
-    Responses stay bytes (payloads are binary-safe JSON), timeouts are short and
-    redis-py does not retry: see the module docstring.
+    Responses stay bytes (payloads are binary-safe JSON), timeouts are short (at
+    most ``timeout`` s) and redis-py does not retry: see the module docstring.
     """
     params: dict[str, Any] = dict(stock_defaults.REDIS_PARAMS)
     params.update(settings.getdict("REDIS_PARAMS"))
@@ -51,11 +51,11 @@ def redis_from_settings(settings: BaseSettings) -> redis.Redis:
         if value:
             params[param] = value
     params.update(
-        socket_timeout=min(
-            float(params.get("socket_timeout") or DEFAULT_SOCKET_TIMEOUT), DEFAULT_SOCKET_TIMEOUT
-        ),
+        socket_timeout=min(float(params.get("socket_timeout") or timeout), timeout),
         socket_connect_timeout=min(
-            float(params.get("socket_connect_timeout") or DEFAULT_CONNECT_TIMEOUT), DEFAULT_CONNECT_TIMEOUT
+            float(params.get("socket_connect_timeout") or DEFAULT_CONNECT_TIMEOUT),
+            DEFAULT_CONNECT_TIMEOUT,
+            timeout,
         ),
         retry_on_timeout=False,
         retry=Retry(NoBackoff(), 0),

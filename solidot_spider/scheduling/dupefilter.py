@@ -51,6 +51,7 @@ from scrapy.statscollectors import StatsCollector
 from scrapy.utils.request import RequestFingerprinter, RequestFingerprinterProtocol
 from scrapy_redis.dupefilter import RFPDupeFilter
 
+from solidot_spider.scheduling.config import setting
 from solidot_spider.scheduling.connection import redis_from_settings
 
 logger = logging.getLogger(__name__)
@@ -251,8 +252,7 @@ class CompactRFPDupeFilter(RFPDupeFilter):
         cls, settings: BaseSettings, spider_name: str, crawler: Crawler | None
     ) -> CompactRFPDupeFilter:
         def get(name: str) -> Any:
-            value = settings.get(name)
-            return DEFAULTS[name] if value is None or value == "" else value
+            return setting(settings, name, DEFAULTS)
 
         return cls(
             redis_from_settings(settings),

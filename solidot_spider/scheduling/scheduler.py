@@ -84,6 +84,7 @@ from scrapy_redis.scheduler import Scheduler as StockScheduler
 from twisted.internet.defer import Deferred
 
 from solidot_spider.scheduling import serialization
+from solidot_spider.scheduling.config import setting
 from solidot_spider.scheduling.connection import UNREACHABLE, Outage, describe, redis_from_settings
 from solidot_spider.scheduling.dupefilter import CompactRFPDupeFilter, Layout
 from solidot_spider.scheduling.finishing import CrawlState, Finisher, IdlePolls, SeenRecord, Verdict
@@ -221,8 +222,7 @@ class LeasingScheduler(StockScheduler):
         settings = crawler.settings
 
         def get(name: str) -> Any:
-            value = settings.get(name)
-            return DEFAULTS[name] if value is None or value == "" else value
+            return setting(settings, name, DEFAULTS)
 
         serializer = get("SCHEDULER_SERIALIZER")
         if isinstance(serializer, str):

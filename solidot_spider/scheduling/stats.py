@@ -44,6 +44,7 @@ from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.asyncio import create_looping_call, run_in_thread
 from scrapy.utils.defer import deferred_from_coro
 
+from solidot_spider.scheduling.config import setting
 from solidot_spider.scheduling.connection import describe, redis_from_settings
 from solidot_spider.scheduling.dupefilter import DEFAULTS as DUPEFILTER_DEFAULTS
 from solidot_spider.scheduling.queue import DEFAULT_KEY as QUEUE_KEY
@@ -75,12 +76,6 @@ def this_worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
 
 
-def setting(settings: BaseSettings, name: str, defaults: dict[str, Any] = DEFAULTS) -> Any:
-    """``settings[name]``, or its declared default when unset or empty."""
-    value = settings.get(name)
-    return defaults[name] if value is None or value == "" else value
-
-
 @dataclass(frozen=True)
 class CrawlKeys:
     """The Redis keys of one crawl (one spider name), for the components that write them and ``status``.
@@ -102,7 +97,7 @@ class CrawlKeys:
             spider=spider,
             queue=str(settings.get("SCHEDULER_QUEUE_KEY") or QUEUE_KEY) % names,
             seen=str(setting(settings, "SCHEDULER_DUPEFILTER_KEY", DUPEFILTER_DEFAULTS)) % names,
-            prefix=str(setting(settings, "SOLIDOT_STATS_KEY")) % names,
+            prefix=str(setting(settings, "SOLIDOT_STATS_KEY", DEFAULTS)) % names,
         )
 
     @classmethod
@@ -217,8 +212,8 @@ class RedisStatsCollector(MemoryStatsCollector):
         self.keys = CrawlKeys.from_crawler(crawler)
         self.where = describe(settings)
         self.server: redis.Redis | None = redis_from_settings(settings) if is_shared(settings) else None
-        self.interval = float(setting(settings, "SOLIDOT_STATS_INTERVAL"))
-        self.ttl_ms = round(float(setting(settings, "SOLIDOT_STATS_TTL")) * 1000)
+        self.interval = float(setting(settings, "SOLIDOT_STATS_INTERVAL", DEFAULTS))
+        self.ttl_ms = round(float(setting(settings, "SOLIDOT_STATS_TTL", DEFAULTS)) * 1000)
         self.flush_on_start = settings.getbool("SCHEDULER_FLUSH_ON_START")
         self.worker_id = this_worker()
         self._counters: dict[str, int | float] = {}
