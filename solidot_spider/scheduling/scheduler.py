@@ -62,8 +62,6 @@ import heapq
 import importlib
 import itertools
 import logging
-import os
-import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -95,7 +93,7 @@ from solidot_spider.scheduling.signals import (
     requests_acknowledged,
     start_requests_scheduled,
 )
-from solidot_spider.scheduling.stats import CrawlKeys
+from solidot_spider.scheduling.stats import CrawlKeys, this_worker
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +184,7 @@ class LeasingScheduler(StockScheduler):
         #: empty pop per page was a third of the crawl's Redis round trips.
         self._empty_until = 0.0
         self.ack_interval = ack_interval
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.worker_id = this_worker()
         self.where = describe(crawler.settings)
         self.outage = Outage(self.where, retry_max=retry_max)
         self.finisher = Finisher(
@@ -445,7 +443,7 @@ class LeasingScheduler(StockScheduler):
         try:
             pushed, popped = self._push_batch(pop=self.prefetch)
         except UNREACHABLE as error:
-            self.outage.failed(error, len(self._unsent))
+            self._unreachable(error)
             return None
         self.outage.recovered(pushed)
         assert popped is not None
@@ -513,7 +511,7 @@ class LeasingScheduler(StockScheduler):
                     self.finisher.restart_waiting(status.server_ms)
                     verdict = Verdict.WAIT
         except UNREACHABLE as error:
-            self.outage.failed(error, len(self._unsent))
+            self._unreachable(error)
             return True
         self.outage.recovered(0)
         self.stats.inc_value(f"{STATS}idle/polls")
@@ -542,7 +540,7 @@ class LeasingScheduler(StockScheduler):
         try:
             crawl_id = self.state.mark_seeded()
         except UNREACHABLE as error:
-            self.outage.failed(error, len(self._unsent))
+            self._unreachable(error)
             return
         self._seed_pending = False
         logger.info("This worker's start requests are in the shared queue: crawl %s is seeded", crawl_id)
@@ -625,7 +623,7 @@ class LeasingScheduler(StockScheduler):
             result = self.queue.ack(self.worker_id, [request_id for request_id, _ in batch])
         except UNREACHABLE as error:
             self._done[:0] = batch
-            self.outage.failed(error, len(self._unsent))
+            self._unreachable(error)
             return 0
         self.crawler.signals.send_catch_log(
             signal=requests_acknowledged, scheduler=self, urls=[url for _, url in batch]
@@ -686,7 +684,7 @@ class LeasingScheduler(StockScheduler):
                 try:
                     await run_in_thread(self.server.ping)  # in a thread: a vanished host may take seconds
                 except UNREACHABLE as error:
-                    self.outage.failed(error, len(self._unsent))
+                    self._unreachable(error)
                     return
             was_down = self.outage.down
             if self._unsent and not self.push_unsent():
@@ -711,7 +709,7 @@ class LeasingScheduler(StockScheduler):
                 self._wake_engine()
             self._record_round_trips()
         except UNREACHABLE as error:
-            self.outage.failed(error, len(self._unsent))
+            self._unreachable(error)
         finally:
             self._ticking = False
 
@@ -720,11 +718,15 @@ class LeasingScheduler(StockScheduler):
         try:
             self.server.ping()
         except UNREACHABLE as error:
-            self.outage.failed(error, len(self._unsent))
+            self._unreachable(error)
             return False
         return self.push_unsent()
 
     # -- pushing: batched, and held while Redis is away ---------------------------------
+
+    def _unreachable(self, error: BaseException) -> None:
+        """A Redis call failed for want of Redis: the outage logs it once and backs off."""
+        self.outage.failed(error, len(self._unsent))
 
     def push_unsent(self) -> bool:
         """Push every request waiting in this process, oldest first; True once none is left."""
@@ -733,7 +735,7 @@ class LeasingScheduler(StockScheduler):
             try:
                 stored += self._push_batch()[0]
             except UNREACHABLE as error:
-                self.outage.failed(error, len(self._unsent))
+                self._unreachable(error)
                 return False
         self.outage.recovered(stored)
         return True
@@ -806,7 +808,7 @@ class LeasingScheduler(StockScheduler):
         try:
             self.queue.bury(request_id, reason)
         except UNREACHABLE as error:
-            self.outage.failed(error, len(self._unsent))
+            self._unreachable(error)
 
     def _record_round_trips(self) -> None:
         self.stats.set_value(f"{STATS}redis/round_trips", self.queue.round_trips + self.state.round_trips)

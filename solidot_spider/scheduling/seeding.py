@@ -17,9 +17,7 @@ from scrapy import Request, Spider
 from solidot_spider.scheduling.dupefilter import CompactRFPDupeFilter
 from solidot_spider.scheduling.finishing import ClusterStatus, CrawlState
 from solidot_spider.scheduling.queue import Encoded, LeasedPriorityQueue
-
-#: Requests per round trip.
-BATCH = 500
+from solidot_spider.scheduling.scheduler import PUSH_BATCH, LeasingScheduler
 
 
 @dataclass(frozen=True)
@@ -36,8 +34,6 @@ class Seeder:
     """The queue and dupefilter a worker of ``spider``'s crawl uses (same settings, same keys)."""
 
     def __init__(self, spider: Spider) -> None:
-        from solidot_spider.scheduling.scheduler import LeasingScheduler
-
         scheduler = LeasingScheduler.from_crawler(spider.crawler)
         if scheduler.compact is None:
             raise TypeError("seeding needs DUPEFILTER_CLASS = CompactRFPDupeFilter")
@@ -48,14 +44,15 @@ class Seeder:
         self.state: CrawlState = scheduler.state
 
     def seed(self, requests: Iterable[Request], mark: bool = True) -> SeedResult:
-        """Check and push ``requests``, one round trip per :data:`BATCH`; then, if ``mark``, mark the
-        crawl as seeded (``mark=False`` to seed in several calls, marking with the last)."""
+        """Check and push ``requests``, one round trip per :data:`.scheduler.PUSH_BATCH` (as a worker
+        pushes); then, if ``mark``, mark the crawl as seeded (``mark=False`` to seed in several calls,
+        marking with the last)."""
         queued = seen = 0
         batch: list[Encoded] = []
         for request in requests:
             check = None if request.dont_filter else self.dupefilter.check(request)
             batch.append(self.queue.encode(request, check))
-            if len(batch) >= BATCH:
+            if len(batch) >= PUSH_BATCH:
                 pushed = self._push(batch)
                 queued, seen, batch = queued + pushed, seen + len(batch) - pushed, []
         pushed = self._push(batch)

@@ -93,8 +93,7 @@ class WorkerRegistry:
         self.crawler = crawler
         self.server = server
         self.interval = interval
-        assert crawler.spidercls is not None
-        self.keys = CrawlKeys.from_settings(crawler.settings, crawler.spidercls.name)
+        self.keys = CrawlKeys.from_crawler(crawler)
         self.where = describe(crawler.settings)
         self.worker_id = this_worker()
         self.started_at = time.time()
