@@ -160,3 +160,5 @@ SOLIDOT_STATS_INTERVAL = 5.0
 SOLIDOT_STATS_TTL = 604800.0
 #: Seconds between worker heartbeats; a worker is gone after 3 missed.
 SOLIDOT_WORKER_HEARTBEAT = 5.0
+#: This machine's name in the fleet, shown by `status` (empty: the host name); `workers up` sets it.
+SOLIDOT_NODE_NAME = _env("SOLIDOT_NODE_NAME", "")

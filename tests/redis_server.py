@@ -48,18 +48,23 @@ def redis_binary() -> str:
 class RedisServer:
     """One redis-server process on 127.0.0.1; ``stop()`` and ``start()`` keep its port and directory."""
 
-    def __init__(self, port: int, directory: Path, persistence: Persistence = "none") -> None:
+    def __init__(
+        self, port: int, directory: Path, persistence: Persistence = "none", password: str | None = None
+    ) -> None:
         if port == SYSTEM_PORT:
             raise ValueError("tests never use the machine's Redis on port 6379")
         self.port = port
         self.directory = directory
         self.persistence = persistence
+        self.password = password
         self.log_path = directory / "redis.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The URL clients connect with (the password in it, when the server has one)."""
+        userinfo = f":{self.password}@" if self.password else ""
+        return f"redis://{userinfo}127.0.0.1:{self.port}/0"
 
     @property
     def running(self) -> bool:
@@ -67,7 +72,9 @@ class RedisServer:
 
     def client(self) -> redis.Redis:
         """A new client (``decode_responses=True``): close it or use it in a ``with`` block."""
-        return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True, socket_timeout=5)
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, password=self.password, decode_responses=True, socket_timeout=5
+        )
 
     def command(self) -> list[str]:
         return [
@@ -79,6 +86,7 @@ class RedisServer:
             "--appendonly", "yes" if self.persistence == "aof" else "no",
             "--daemonize", "no",
             "--logfile", str(self.log_path),
+            *(["--requirepass", self.password] if self.password else []),
         ]  # fmt: skip
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
@@ -126,10 +134,13 @@ class RedisServer:
 
 
 @contextmanager
-def redis_server(port: int = 0, persistence: Persistence = "none") -> Iterator[RedisServer]:
-    """Run a private redis-server (on a free port when ``port`` is 0) and stop it at exit."""
+def redis_server(
+    port: int = 0, persistence: Persistence = "none", password: str | None = None
+) -> Iterator[RedisServer]:
+    """Run a private redis-server (on a free port when ``port`` is 0, with ``password`` required
+    when given) and stop it at exit."""
     with tempfile.TemporaryDirectory(prefix="solidot-redis-") as directory:
-        server = RedisServer(port or free_port(), Path(directory), persistence)
+        server = RedisServer(port or free_port(), Path(directory), persistence, password)
         try:
             server.start()
         except RuntimeError:

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 from scrapy.settings import Settings
 
-from solidot_spider.cli import export, seed, status
+from solidot_spider.cli import export, seed, status, workers
+from solidot_spider.fleet.api import ScrapydError
 
 
 def project_settings() -> Settings:
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.register(commands)
     seed.register(commands)
     status.register(commands)
+    workers.register(commands)
     return parser
 
 
@@ -36,6 +38,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
     try:
         return int(options.run(options, project_settings()))
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, ScrapydError) as error:
         print(f"solidot-crawl {options.command}: {error}", file=sys.stderr)
         return 2

@@ -20,6 +20,7 @@ from typing import Any
 from scrapy.crawler import Crawler
 from scrapy.settings import Settings
 
+from solidot_spider.cli.options import assignments
 from solidot_spider.scheduling.connection import UNREACHABLE, describe, redis_from_settings
 from solidot_spider.scheduling.seeding import Seeder
 from solidot_spider.spiders.solidot import SolidotSpider
@@ -72,11 +73,8 @@ def seeding_spider(settings: Settings, **arguments: str | None) -> SolidotSpider
 
 
 def run(options: argparse.Namespace, settings: Settings) -> int:
-    for assignment in options.settings:
-        name, sep, value = assignment.partition("=")
-        if not sep or not name:
-            raise ValueError(f"settings look like NAME=VALUE, got {assignment!r}")
-        settings.set(name.strip(), value, priority="cmdline")
+    for name, value in assignments(options.settings).items():
+        settings.set(name, value, priority="cmdline")
     if options.redis_url:
         settings.set("REDIS_URL", options.redis_url, priority="cmdline")
     if not str(settings.get("REDIS_URL") or "").strip():

@@ -20,7 +20,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -297,15 +297,26 @@ def _bar(status: Status) -> str:
 
 def _table(workers: Iterable[dict[str, Any]]) -> list[str]:
     rows = [
-        (w["host"], str(w["pid"]), f"{w['heartbeat_age']:.1f} s ago", f"{w['pages']:,}", f"{w['items']:,}")
+        (
+            w["node"],
+            w["job"] or "–",
+            str(w["pid"]),
+            f"{w['heartbeat_age']:.1f} s ago",
+            f"{w['pages']:,}",
+            f"{w['items']:,}",
+        )
         for w in workers
     ]
+    return table(("node", "scrapyd job", "pid", "heartbeat", "pages", "items"), rows)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows under a header, columns padded to their widest cell, indented by two spaces (none: no lines)."""
     if not rows:
         return []
-    header = ("host", "pid", "heartbeat", "pages", "items")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     return [
-        "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in [header, *rows]
     ]
 
@@ -314,6 +325,9 @@ def _worker_row(worker: Worker) -> dict[str, Any]:
     return {
         "id": worker.id,
         "host": worker.host,
+        "node": worker.node,
+        "job": worker.job,
+        "version": worker.version,
         "pid": worker.pid,
         "started_at": _iso(worker.started_at),
         "heartbeat_age": round(worker.heartbeat_age, 3),

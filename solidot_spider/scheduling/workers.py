@@ -6,8 +6,10 @@ this worker at spider open and beats every ``SOLIDOT_WORKER_HEARTBEAT`` seconds:
 - ``{<spider>}:workers`` (ZSET): worker id → time of its last beat (ms, Redis
   time, so workers' clocks don't matter);
 - ``{<spider>}:workers:info`` (HASH): worker id → JSON ``{host, pid,
-  started_at, pages, items, heartbeat}`` (pages: responses received, items:
-  items scraped, both this worker's own).
+  started_at, pages, items, heartbeat, node, job, version}`` (pages: responses
+  received, items: items scraped, both this worker's own; node: the
+  ``SOLIDOT_NODE_NAME`` setting, else the host name; job and version: the
+  scrapyd job id and egg version when scrapyd runs the worker, else null).
 
 A worker is *live* while its last beat is younger than three beats
 (:func:`live_workers`); a closing worker removes itself once its engine has
@@ -27,6 +29,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -36,13 +39,14 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import create_looping_call, run_in_thread
 from scrapy.utils.defer import deferred_from_coro
 
+from solidot_spider.scheduling.config import setting
 from solidot_spider.scheduling.connection import describe, redis_from_settings
 from solidot_spider.scheduling.stats import CrawlKeys, is_shared, this_worker
 
 logger = logging.getLogger(__name__)
 
 #: Every setting of the registry with its default.
-DEFAULTS: dict[str, Any] = {"SOLIDOT_WORKER_HEARTBEAT": 5.0}
+DEFAULTS: dict[str, Any] = {"SOLIDOT_WORKER_HEARTBEAT": 5.0, "SOLIDOT_NODE_NAME": ""}
 #: A worker is live while its last beat is younger than this many beats.
 LIVE_BEATS = 3
 #: Entries of workers silent this long (s) are deleted.
@@ -78,6 +82,9 @@ class Worker:
     items: int
     heartbeat_age: float  # s since its last beat
     heartbeat_interval: float
+    node: str = ""  # the fleet's name of its machine (SOLIDOT_NODE_NAME, else its host name)
+    job: str | None = None  # scrapyd's job id
+    version: str | None = None  # the scrapyd egg version it runs
 
     @property
     def live(self) -> bool:
@@ -97,6 +104,7 @@ class WorkerRegistry:
         self.where = describe(crawler.settings)
         self.worker_id = this_worker()
         self.started_at = time.time()
+        self.node = str(setting(crawler.settings, "SOLIDOT_NODE_NAME", DEFAULTS)) or socket.gethostname()
         self._beat_script = server.register_script(_LUA_BEAT)
         self._loop: Any = None
         self._beating = False
@@ -125,9 +133,12 @@ class WorkerRegistry:
             "pages": int(stats.get_value("response_received_count", 0)),
             "items": int(stats.get_value("item_scraped_count", 0)),
             "heartbeat": self.interval,
+            "node": self.node,
+            **scrapyd_job(self.crawler.spider),
         }
 
     async def spider_opened(self) -> None:
+        log_code_origin(self.worker_id, self.node, scrapyd_job(self.crawler.spider))
         await self._beat()
         self._loop = create_looping_call(self._beat_soon)
         self._loop.start(self.interval, now=False)
@@ -186,6 +197,41 @@ class WorkerRegistry:
         pipe.execute()
 
 
+def scrapyd_job(spider: Any) -> dict[str, str | None]:
+    """The scrapyd job running this process, if any: scrapyd passes its id as the spider argument
+    ``_job`` and names the egg version it chose in ``SCRAPYD_EGG_VERSION`` (when it was asked for one)."""
+    job = getattr(spider, "_job", None)
+    return {
+        "job": job if isinstance(job, str) and job else None,
+        "version": os.environ.get("SCRAPYD_EGG_VERSION") or None,
+    }
+
+
+def log_code_origin(worker_id: str, node: str, job: dict[str, str | None]) -> None:
+    """Say which code this worker runs; warn when a scrapyd job runs an installed copy, not its egg.
+
+    scrapyd's runner *appends* the egg to ``sys.path``: a copy of the project installed
+    in the node's environment the ordinary way (not editable) comes first, and every
+    deploy is then silently ignored.
+    """
+    import solidot_spider
+
+    origin = str(Path(solidot_spider.__file__).parent.parent)
+    if job["job"] is None:
+        logger.info("Worker %s on %s runs solidot_spider from %s", worker_id, node, origin)
+    elif ".egg" in Path(origin).name:
+        logger.info(
+            "Worker %s on %s: scrapyd job %s, egg version %s (%s)",
+            worker_id, node, job["job"], job["version"] or "newest", origin,
+        )  # fmt: skip
+    else:
+        logger.warning(
+            "Worker %s on %s: scrapyd job %s runs solidot_spider installed at %s, not the deployed egg: "
+            "install the project on scrapyd nodes with `pip install -e` (or not at all) so deploys count",
+            worker_id, node, job["job"], origin,
+        )  # fmt: skip
+
+
 def live_workers(server: redis.Redis, keys: CrawlKeys, include_gone: bool = False) -> list[Worker]:
     """The registry's workers (live ones only unless ``include_gone``), oldest first, in one round trip."""
     pipe = server.pipeline(transaction=True)
@@ -215,7 +261,14 @@ def parse_workers(
             items=int(entry.get("items", 0)),
             heartbeat_age=max(0.0, (now_ms - beat_ms) / 1000),
             heartbeat_interval=float(entry.get("heartbeat", DEFAULTS["SOLIDOT_WORKER_HEARTBEAT"])),
+            node=str(entry.get("node") or entry.get("host", "?")),
+            job=_optional_text(entry.get("job")),
+            version=_optional_text(entry.get("version")),
         )
         if include_gone or worker.live:
             workers.append(worker)
     return sorted(workers, key=lambda worker: worker.started_at)
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else str(value)

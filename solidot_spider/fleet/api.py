@@ -1,0 +1,179 @@
+"""One scrapyd node's HTTP API (scrapyd 1.6), with the errors an operator can act on.
+
+scrapyd-client's ``ScrapydClient`` sends requests without a timeout (a node
+that stopped answering hangs the caller for good) and turns a 401 into a
+"malformed response"; so this is a small client of our own on ``requests``:
+every call has a timeout, every failure is a :class:`ScrapydError` that names
+the node and says what to do, and every answer is checked before it is used
+(a node is a network peer, not trusted code).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from solidot_spider.fleet.nodes import PASSWORD_ENV, USERNAME_ENV, Node
+
+#: Seconds to connect to a node, and to wait for its answer (schedule.json lists the egg's spiders
+#: in a subprocess: a few seconds on a busy node).
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 60.0
+USER_AGENT = "solidot-crawl-workers"
+
+
+class ScrapydError(Exception):
+    """A node could not do what was asked; the message names the node and the way out."""
+
+
+class NodeUnreachable(ScrapydError):
+    pass
+
+
+class CredentialsRefused(ScrapydError):
+    pass
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job of a node, as listjobs.json reports it."""
+
+    node: str
+    id: str
+    state: str  # pending, running or finished
+    spider: str
+    pid: int | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    version: str | None = None  # pending jobs only: scrapyd doesn't report a running job's egg
+
+
+class ScrapydApi:
+    """The calls ``solidot-crawl workers`` makes to one node."""
+
+    def __init__(self, node: Node, session: requests.Session | None = None) -> None:
+        self.node = node
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+
+    @property
+    def label(self) -> str:
+        return f"node {self.node.name} ({self.node.url})"
+
+    def daemon_status(self) -> dict[str, Any]:
+        """``{running, pending, finished, node_name}``: every project's jobs on this node."""
+        answer = self._call("GET", "daemonstatus")
+        return {
+            "node_name": str(answer.get("node_name", "")),
+            **{key: _count(answer.get(key), key, self.label) for key in ("running", "pending", "finished")},
+        }
+
+    def projects(self) -> list[str]:
+        return _strings(self._call("GET", "listprojects").get("projects"), "projects", self.label)
+
+    def versions(self, project: str) -> list[str]:
+        """The project's egg versions, oldest first (the last is what a job without ``_version`` runs)."""
+        answer = self._call("GET", "listversions", params={"project": project})
+        return _strings(answer.get("versions"), "versions", self.label)
+
+    def jobs(self, project: str) -> list[Job]:
+        answer = self._call("GET", "listjobs", params={"project": project})
+        jobs = []
+        for state in ("pending", "running", "finished"):
+            entries = answer.get(state, [])
+            if not isinstance(entries, list):
+                raise ScrapydError(f"{self.label} answered listjobs.json without a {state} list")
+            for entry in entries:
+                if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+                    raise ScrapydError(f"{self.label} answered listjobs.json with a job that has no id")
+                pid = entry.get("pid")
+                jobs.append(
+                    Job(
+                        node=self.node.name,
+                        id=entry["id"],
+                        state=state,
+                        spider=str(entry.get("spider", "")),
+                        pid=pid if isinstance(pid, int) else None,
+                        start_time=_optional_text(entry.get("start_time")),
+                        end_time=_optional_text(entry.get("end_time")),
+                        version=_optional_text(entry.get("version")),
+                    )
+                )
+        return jobs
+
+    def schedule(
+        self, project: str, spider: str, version: str | None, settings: dict[str, str], args: dict[str, str]
+    ) -> str:
+        """Queue a job; scrapyd starts it at its next poll. → the job id."""
+        data: list[tuple[str, str]] = [("project", project), ("spider", spider)]
+        if version:
+            data.append(("_version", version))
+        data += [("setting", f"{name}={value}") for name, value in settings.items()]
+        data += list(args.items())
+        job = self._call("POST", "schedule", data=data).get("jobid")
+        if not isinstance(job, str) or not job:
+            raise ScrapydError(f"{self.label} scheduled a job but gave no job id")
+        return job
+
+    def cancel(self, project: str, job: str, signal: str = "TERM") -> str | None:
+        """Remove a pending job, or send ``signal`` to a running one. → its state before, or None."""
+        answer = self._call("POST", "cancel", data=[("project", project), ("job", job), ("signal", signal)])
+        return _optional_text(answer.get("prevstate"))
+
+    def _call(self, method: str, endpoint: str, **kwargs: Any) -> dict[str, Any]:
+        url = f"{self.node.url}/{endpoint}.json"
+        try:
+            response = self.session.request(
+                method, url, auth=self.node.auth, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), **kwargs
+            )
+        except requests.Timeout:
+            raise NodeUnreachable(f"{self.label} did not answer {endpoint}.json in time") from None
+        except requests.RequestException as error:
+            raise NodeUnreachable(f"{self.label} is unreachable ({_reason(error)})") from None
+        if response.status_code == 401:
+            who = "without credentials" if self.node.auth is None else f"for user {self.node.username!r}"
+            raise CredentialsRefused(
+                f"{self.label} refused the credentials {who} (HTTP 401): set {USERNAME_ENV} and "
+                f"{PASSWORD_ENV} to the node's"
+            )
+        if response.status_code != 200:
+            raise ScrapydError(f"{self.label} answered {endpoint}.json with HTTP {response.status_code}")
+        try:
+            answer = response.json()
+        except ValueError:
+            raise ScrapydError(
+                f"{self.label} answered {endpoint}.json with something that is not JSON"
+            ) from None
+        if not isinstance(answer, dict):
+            raise ScrapydError(f"{self.label} answered {endpoint}.json with something that is not an object")
+        if answer.get("status") != "ok":
+            message = str(answer.get("message", "no message"))[:300].strip()
+            raise ScrapydError(f"{self.label} refused {endpoint}.json: {message}")
+        return answer
+
+
+def _reason(error: requests.RequestException) -> str:
+    """The innermost cause of a connection error, in a few words (``Connection refused``)."""
+    cause: BaseException = error
+    while cause.__context__ is not None and not isinstance(cause, OSError | ConnectionError):
+        cause = cause.__context__
+    text = str(cause.args[-1] if isinstance(cause, OSError) and cause.args else cause)
+    return text.rsplit("] ", 1)[-1][:200] or type(error).__name__
+
+
+def _count(value: Any, key: str, label: str) -> int:
+    if not isinstance(value, int) or value < 0:
+        raise ScrapydError(f"{label} answered daemonstatus.json without a {key} count")
+    return value
+
+
+def _strings(value: Any, key: str, label: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ScrapydError(f"{label} answered without a list of {key}")
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else str(value)
