@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
-# Set up solidot-crawler in ./.venv: a Python >= 3.11 (3.13 preferred) and the
-# project with its test tools; then what the tests start themselves: redis-server
-# (Debian's package, when missing) and a MongoDB wire-protocol server (mongoeco, in
-# its own .venv-mongoeco). Safe to run again.
+# Set up solidot-crawler in ./.venv (a Python >= 3.11, 3.13 preferred). Safe to run again.
+#
+#   bash deploy/setup.sh          # development and CI: the project editable with its test tools,
+#                                 # scrapyd and scrapyd-client, and what the tests start themselves:
+#                                 # redis-server (Debian's package, when missing), a MongoDB
+#                                 # wire-protocol server (mongoeco, in .venv-mongoeco), and the
+#                                 # deploy-file checkers (systemd-analyze, docker-compose)
+#   bash deploy/setup.sh --node   # a crawl machine or scrapyd node: the project and scrapyd only
+#
+# The project is installed editable on purpose: scrapyd appends a deployed egg to the end of
+# sys.path, so a regular install would shadow every egg that scrapyd-deploy uploads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+mode=${1:-dev}
+case "$mode" in
+    dev | --node) ;;
+    *) echo "usage: bash deploy/setup.sh [--node]" >&2; exit 2 ;;
+esac
 
 source deploy/python.sh
 
@@ -14,7 +27,13 @@ if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
-echo "ready: $(.venv/bin/python --version), $(.venv/bin/scrapy version)"
+if [ "$mode" = --node ]; then
+    .venv/bin/python -m pip install --quiet -e '.[scrapyd]'
+else
+    .venv/bin/python -m pip install --quiet -e '.[test]'
+fi
+echo "ready: $(.venv/bin/python --version), $(.venv/bin/scrapy version), $(.venv/bin/scrapyd --version)"
+[ "$mode" = --node ] && exit 0
 bash deploy/setup-redis.sh
 bash deploy/setup-mongoeco.sh
+bash deploy/setup-deploy-checks.sh

@@ -1,8 +1,10 @@
 """Scrapy settings of the solidot-crawler project.
 
-Every project setting is declared here with its default; the ones an operator
-sets per deployment are also read from the environment (the README's table
-lists them). ``-s NAME=VALUE`` on the command line overrides both.
+Every project setting is declared here with its default; each ``SOLIDOT_*``,
+``REDIS_*``, ``MONGO_*`` and ``SCHEDULER_*`` one can also be given as an
+environment variable of the same name (see the end of this module), and
+``SOLIDOT_LOG_LEVEL`` sets ``LOG_LEVEL``. ``-s NAME=VALUE`` on the command line
+(schedule.json's ``setting=`` on scrapyd) overrides both.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ NEWSPIDER_MODULE = "solidot_spider.spiders"
 
 # --- The site --------------------------------------------------------------
 #: Base URL of the site; category hosts are derived from it (linux.<domain> …).
-SOLIDOT_BASE_URL = _env("SOLIDOT_BASE_URL", "https://www.solidot.org")
+SOLIDOT_BASE_URL = "https://www.solidot.org"
 #: "DOMAIN=ADDRESS,…": DOMAIN and every name under it resolve to ADDRESS.
-SOLIDOT_RESOLVE = _env("SOLIDOT_RESOLVE", "")
+SOLIDOT_RESOLVE = ""
 TWISTED_DNS_RESOLVER = "solidot_spider.resolver.OverrideResolver"
 #: The site is UTF-8: re-read responses that claim another charset but are UTF-8.
 SOLIDOT_FORCE_UTF8 = True
@@ -68,18 +70,18 @@ ITEM_PIPELINES = {
 #: Largest story body kept (UTF-8 bytes of body_html or body_text); larger ones are dropped.
 SOLIDOT_MAX_BODY_BYTES = 2_000_000
 #: Shared Redis (the scheduler uses it too); dedupe keeps its content hashes there when set.
-REDIS_URL = _env("REDIS_URL", "")
+REDIS_URL = ""
 #: Redis hash of sid → content hash.
-SOLIDOT_DEDUPE_KEY = _env("SOLIDOT_DEDUPE_KEY", "solidot:content_hash")
+SOLIDOT_DEDUPE_KEY = "solidot:content_hash"
 #: Seconds stories wait for an unreachable Redis (per outage) before passing as new.
 SOLIDOT_DEDUPE_REDIS_TIMEOUT = 60.0
 #: Longest pause between Redis retries (s); pauses start at 0.1 s and double.
 SOLIDOT_DEDUPE_RETRY_MAX = 5.0
 
 # --- Store: MongoDB (off while MONGO_URI is empty: items go to the feed file) -----
-MONGO_URI = _env("MONGO_URI", "")
-MONGO_DATABASE = _env("MONGO_DATABASE", "solidot")
-MONGO_COLLECTION = _env("MONGO_COLLECTION", "stories")
+MONGO_URI = ""
+MONGO_DATABASE = "solidot"
+MONGO_COLLECTION = "stories"
 #: Stories per bulk write, and the longest wait (s) before a partial batch is written.
 MONGO_BATCH_SIZE = 500
 MONGO_FLUSH_INTERVAL = 2.0
@@ -100,7 +102,7 @@ DOWNLOADER_MIDDLEWARES = {
 
 # --- Output: the embedded default writes JSON Lines -----------------------------
 #: Where items go when neither -o/-O nor MONGO_URI says otherwise ("" turns the file off).
-SOLIDOT_OUTPUT = _env("SOLIDOT_OUTPUT", "output/%(name)s.jsonl")
+SOLIDOT_OUTPUT = "output/%(name)s.jsonl"
 ADDONS = {
     "solidot_spider.addons.DefaultOutput": 0,
     # the shared crawl through Redis, switched on by REDIS_URL (see below)
@@ -108,7 +110,7 @@ ADDONS = {
 }
 FEED_EXPORT_ENCODING = "utf-8"
 #: Write the final stats as JSON to this file ("" for none).
-SOLIDOT_STATS_FILE = _env("SOLIDOT_STATS_FILE", "")
+SOLIDOT_STATS_FILE = ""
 #: With JOBDIR set, clear its resume state when a crawl finishes (kept on Ctrl-C).
 SOLIDOT_JOBDIR_CLEAR_ON_FINISH = True
 
@@ -119,7 +121,11 @@ EXTENSIONS = {
     "solidot_spider.scheduling.workers.WorkerRegistry": 500,
 }
 
+# A worker exposes no control surface: no telnet console, and not Scrapy 2.19's RemoteControl
+# extension either (it runs Python code sent to it on localhost by anyone holding its token).
+# `-s REMOTE_CONTROL_ENABLED=True` turns it back on for a debugging session.
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = _env("SOLIDOT_LOG_LEVEL", "INFO")
 
 # --- Shared crawl through Redis: on when REDIS_URL is set --------------------------
@@ -142,7 +148,7 @@ SCHEDULER_PERSIST = False
 #: (the check is atomic: 0 is safe).
 SCHEDULER_IDLE_BEFORE_CLOSE = 0
 #: Keep workers running when a crawl is finished, waiting for the next `solidot-crawl seed`.
-SOLIDOT_CONTINUOUS = _env("SOLIDOT_CONTINUOUS", "False")
+SOLIDOT_CONTINUOUS = "False"
 #: Seconds a worker started before any seed waits for one, then closes (finish reason no_seed).
 SOLIDOT_WAIT_FOR_SEED = 300.0
 #: Longest pause (s) between an idle worker's polls of Redis (from 0.25 s, doubling).
@@ -150,7 +156,7 @@ SOLIDOT_IDLE_POLL_MAX = 30.0
 SCHEDULER_QUEUE_KEY = "{%(spider)s}:requests"
 SCHEDULER_DUPEFILTER_KEY = "{%(spider)s}:seen"
 #: Requests/s per host for all workers together (empty: 1 / DOWNLOAD_DELAY; 0: no limit).
-SOLIDOT_HOST_RATE = _env("SOLIDOT_HOST_RATE", "")
+SOLIDOT_HOST_RATE = ""
 #: Longest robots.txt Crawl-delay honoured (s).
 SOLIDOT_CRAWL_DELAY_MAX = 30.0
 SOLIDOT_HOST_KEY = "{%(spider)s}:host:%(host)s"
@@ -161,4 +167,18 @@ SOLIDOT_STATS_TTL = 604800.0
 #: Seconds between worker heartbeats; a worker is gone after 3 missed.
 SOLIDOT_WORKER_HEARTBEAT = 5.0
 #: This machine's name in the fleet, shown by `status` (empty: the host name); `workers up` sets it.
-SOLIDOT_NODE_NAME = _env("SOLIDOT_NODE_NAME", "")
+SOLIDOT_NODE_NAME = ""
+
+
+# --- Any project setting from the environment ------------------------------------------
+#: Settings declared above with one of these prefixes can also be given as an environment variable
+#: of the same name (a scrapyd node's or a systemd unit's EnvironmentFile): jobs inherit it.
+#: ``-s NAME=VALUE`` (on scrapyd: schedule.json's ``setting=NAME=VALUE``) still wins.
+_environment_prefixes = ("SOLIDOT_", "REDIS_", "MONGO_", "SCHEDULER_")
+globals().update(
+    {
+        name: os.environ[name].strip()
+        for name in [name for name in globals() if name.startswith(_environment_prefixes)]
+        if os.environ.get(name, "").strip()
+    }
+)
