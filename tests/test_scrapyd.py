@@ -270,6 +270,29 @@ def test_a_redeploy_mid_crawl_new_jobs_take_it_running_ones_keep_theirs(
     assert dequeued and int(dequeued[1]) > 0, logs[new][-3000:]  # r2 read what r1 queued
 
 
+def test_drain_stops_every_worker_job_of_one_node_and_leaves_the_others(
+    tmp_path: Path, locked_redis: RedisServer, locked_mongo: MongoServer, mongo_db_name: str
+) -> None:
+    with fleet(tmp_path, locked_redis, locked_mongo, mongo_db_name) as crew:
+        jobs = crew.up(4)  # two on each node, all waiting for a seed
+        placed = crew.jobs("running")
+        drained = crew.workers("drain", "node2", "--wait", "60")
+        running = crew.jobs("running")
+        finished = crew.jobs("finished")
+        logs = {job: finished[job].job_log(job) for job in finished}
+        unknown = crew.workers("drain", "node9")
+        assert crew.workers("down", "0").returncode == 0
+        wait_for(lambda: crew.all_finished(jobs), timeout=60, what="every worker job ended", interval=0.5)
+
+    assert drained.returncode == 0, drained.stdout + drained.stderr
+    assert "node2 drained after" in drained.stdout
+    on_node2 = {job for job in jobs if placed[job].name == "node2"}
+    assert len(on_node2) == 2 and set(finished) == on_node2
+    assert {node.name for node in running.values()} == {"node1"} and len(running) == 2
+    assert all(finish_reason(log) == "shutdown" for log in logs.values()), logs
+    assert unknown.returncode == 2 and "no node named 'node9'" in unknown.stderr
+
+
 def test_nodes_refuse_strangers_and_workers_says_why_in_one_line_and_changes_nothing(
     tmp_path: Path, locked_redis: RedisServer, locked_mongo: MongoServer, mongo_db_name: str
 ) -> None:

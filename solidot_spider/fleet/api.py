@@ -10,6 +10,7 @@ the node and says what to do, and every answer is checked before it is used
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from solidot_spider.fleet.nodes import PASSWORD_ENV, USERNAME_ENV, Node
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 60.0
 USER_AGENT = "solidot-crawl-workers"
+_ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\"\)\]]+)")
 
 
 class ScrapydError(Exception):
@@ -155,12 +157,13 @@ class ScrapydApi:
 
 
 def _reason(error: requests.RequestException) -> str:
-    """The innermost cause of a connection error, in a few words (``Connection refused``)."""
-    cause: BaseException = error
-    while cause.__context__ is not None and not isinstance(cause, OSError | ConnectionError):
-        cause = cause.__context__
-    text = str(cause.args[-1] if isinstance(cause, OSError) and cause.args else cause)
-    return text.rsplit("] ", 1)[-1][:200] or type(error).__name__
+    """The operating system's words for a connection error (``Connection refused``), else its kind.
+
+    requests nests urllib3's errors inside its own, each repr'd into the next message;
+    the ``[Errno N] text`` of the socket error at the bottom is what an operator needs.
+    """
+    found = _ERRNO_TEXT.search(str(error))
+    return found[1].strip() if found else type(error).__name__
 
 
 def _count(value: Any, key: str, label: str) -> int:
