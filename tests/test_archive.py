@@ -139,9 +139,13 @@ def test_mongodb_away_for_20_seconds_loses_nothing(model: Replica, tmp_path: Pat
 
 
 def front_matter_and_lines(path: Path) -> tuple[dict[str, str], list[str]]:
-    """A Markdown story's front matter fields (in order) and its non-blank text lines."""
+    """A Markdown story's front matter fields (in order) and its non-blank text lines.
+
+    The export quotes every value (a JSON string, which is YAML); the saved page does not.
+    """
     front, _, text = path.read_text(encoding="utf-8").removeprefix("---\n").partition("\n---\n")
-    fields = dict(line.split(": ", 1) for line in front.splitlines())
+    pairs = (line.split(": ", 1) for line in front.splitlines())
+    fields = {key: json.loads(value) if value.startswith('"') else value for key, value in pairs}
     return fields, [line for line in text.splitlines() if line.strip()]
 
 

@@ -2,6 +2,10 @@
 
 solidot-crawl export --format md --out archive/            # from MONGO_URI
 solidot-crawl export --format csv --out stories.csv --from stories.jsonl
+
+A story that can't be exported as it is (no valid sid, a missing field, a line
+that is not JSON) is skipped with one line on stderr and counted in the summary;
+an --out that would overwrite --from is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 from scrapy.settings import Settings
 from tqdm import tqdm
 
-from solidot_spider.export import FORMATS, Exporter, JsonLinesSource, StorySource
+from solidot_spider.export import FORMATS, Exporter, JsonLinesSource, Skips, StorySource
 from solidot_spider.redact import redact_uri
 
 
@@ -52,9 +56,9 @@ def register(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def source_for(options: argparse.Namespace, settings: Settings) -> StorySource:
+def source_for(options: argparse.Namespace, settings: Settings, skips: Skips) -> StorySource:
     if options.source:
-        return JsonLinesSource(options.source)
+        return JsonLinesSource(options.source, skips)
     uri = options.mongo_uri or settings.get("MONGO_URI")
     if not uri:
         raise ValueError("nothing to export from: set MONGO_URI (or --mongo-uri), or give --from FILE")
@@ -65,8 +69,16 @@ def source_for(options: argparse.Namespace, settings: Settings) -> StorySource:
     )
 
 
+def _warn(line: str) -> None:
+    """A skip's line on stderr, above the progress bar rather than through it."""
+    tqdm.write(line, file=sys.stderr)
+
+
 def run(options: argparse.Namespace, settings: Settings) -> int:
-    source = source_for(options, settings)
+    skips = Skips(_warn)
+    # the output is checked first: a refusal must come before a source is opened or a file written
+    exporter = Exporter(options.out, options.format, skips, source=options.source)
+    source = source_for(options, settings, skips)
     where = str(options.source) if options.source else redact_uri(getattr(source, "uri", ""))
     stories = tqdm(
         source.stories(),
@@ -76,6 +88,15 @@ def run(options: argparse.Namespace, settings: Settings) -> int:
         disable=True if options.quiet else None,  # None: only on a terminal
         file=sys.stderr,
     )
-    written = Exporter(options.out, options.format).write(stories)
-    print(f"exported {written} stories from {where} to {options.out} ({options.format})", file=sys.stderr)
+    try:
+        written = exporter.write(stories)
+    except KeyboardInterrupt:
+        stories.close()
+        kept = "every story file is whole" if options.format == "md" else f"{options.out} is as it was"
+        print(f"solidot-crawl export: interrupted; {kept}", file=sys.stderr)
+        return 130
+    print(
+        f"exported {written} stories from {where} to {options.out} ({options.format}), {skips.count} skipped",
+        file=sys.stderr,
+    )
     return 0
