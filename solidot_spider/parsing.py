@@ -2,6 +2,14 @@
 
 The site facts behind every rule are in ``shared/solidot-site.md``; the
 selectors are in :mod:`solidot_spider.selectors`.
+
+Hostile pages cost one story, never the worker: :func:`parse_story` raises
+nothing but :class:`MalformedPage`. The walks over a body or a comment thread
+are iterative, so nesting as deep as libxml2 keeps (2,048 elements) parses; a
+page deeper than that, which libxml2 stops reading at that depth, is dropped
+as ``too_deep`` rather than turned into an item missing everything below.
+Numbers are read exactly (validate drops those BSON can't hold), except digit
+runs too long to be any number (``int_out_of_range/<field>``).
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 from urllib.parse import urljoin
 
@@ -37,6 +46,9 @@ _SCORE_RE = re.compile(r"^(.*?)\s*\(\s*得分\s*[:：]\s*(-?\d+)\s*\)\s*$", re.S
 _CID_RE = re.compile(r"(\d+)$")
 _URL_RE = re.compile(r"https?://[^\s<>\"'，。、；：！？）】」]+")
 _MORE_MARKER = "more"
+#: Longest number the parser reads (significant digits): far beyond 64 bits (validate drops those),
+#: far below what makes ``int()`` slow or refuse (Python's 4,300-digit limit).
+MAX_NUMBER_DIGITS = 100
 
 
 class MalformedPage(ValueError):
@@ -60,12 +72,47 @@ def is_truncated(body: bytes) -> bool:
     return b"</html>" not in body[-4096:].lower()
 
 
+def html_root(html_text: str) -> tuple[etree._Element, str | None]:
+    """The page's lxml tree, as parsel builds it, and the resource limit libxml2 hit, if any.
+
+    libxml2 (huge_tree) stops reading a document at 2,048 nested elements:
+    what follows is missing from the tree, so the second value says
+    ``too_deep`` (or ``resource_limit`` for another of its limits).
+    The page is always read as HTML, never sniffed as JSON or XML.
+    """
+    body = html_text.strip().replace("\x00", "").encode("utf-8", "replace") or b"<html/>"
+    parser = lxml_html.HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
+    try:
+        root = etree.fromstring(body, parser=parser)
+    except etree.LxmlError:
+        root = None
+    if root is None:  # nothing but comments or whitespace: an empty document, as parsel makes it
+        root = etree.fromstring(b"<html/>", parser=parser)
+    limit = None
+    for error in parser.error_log:
+        if error.type == etree.ErrorTypes.ERR_RESOURCE_LIMIT:
+            limit = "too_deep" if "depth" in error.message else "resource_limit"
+            break
+    return root, limit
+
+
+def _page(html_text: str) -> tuple[Selector, str | None]:
+    root, limit = html_root(html_text)
+    return Selector(root=root, type="html"), limit
+
+
 def parse_story(html_text: str, url: str, site: SiteMap, fetched_at: str) -> Story:
-    """Turn a story page into a :class:`Story`; raise :class:`MalformedPage` if it can't."""
+    """Turn a story page into a :class:`Story`; raise :class:`MalformedPage` if it can't.
+
+    Nothing else escapes: every other error hostile markup could cause is one of
+    the drops below (``too_deep``, ``int_out_of_range/<field>`` …).
+    """
     sid = story_sid(url)
     if sid is None:
         raise MalformedPage("not_a_story_url", url)
-    page = Selector(text=html_text)
+    page, limit = _page(html_text)
+    if limit is not None:
+        raise MalformedPage(limit, "libxml2 stopped reading the page")
     blocks = page.css(css.STORY_BLOCKS) or page.css(css.STORY_BLOCK_FALLBACK)
     if not blocks:
         raise MalformedPage("missing_story_block", url)
@@ -91,14 +138,14 @@ def parse_story(html_text: str, url: str, site: SiteMap, fetched_at: str) -> Sto
         raise MalformedPage("missing_body", url)
     body = bodies[0].root
     body_inner = _inner_html(body)
-    comments = list(_parse_comments(page))
+    comments = _parse_comments(page)
 
     return Story(
         sid=sid,
         url=site.story_url(sid),
         title=title,
         author=author,
-        author_uid=_first_int(_UID_RE, byline.xpath(css.AUTHOR_UID_TEXT).get("")),
+        author_uid=_first_int(_UID_RE, byline.xpath(css.AUTHOR_UID_TEXT).get(""), "author_uid"),
         published_at=published_at,
         topics=_parse_topics(byline),
         department=_parse_department(byline.xpath(css.DEPARTMENT).xpath("string(.)").get()),
@@ -118,19 +165,21 @@ def parse_list_page(html_text: str, url: str, site: SiteMap) -> list[ListEntry]:
     The h2 may hold a category link before the story link: the story link is
     the last anchor, the others name the story's category.
     """
-    page = Selector(text=html_text)
+    page, _ = _page(html_text)  # a list cut short by libxml2 still lists what it holds
     page_category = site.category_of_url(url)
     entries: list[ListEntry] = []
     for block in page.css(css.STORY_BLOCKS):
         anchors = block.css(css.TITLE_H2).css("a")
         if not anchors:
             continue
-        sid = story_sid(urljoin(url, anchors[-1].attrib.get("href", "")))
+        link = _urljoin(url, anchors[-1].attrib.get("href", ""))
+        sid = story_sid(link) if link is not None else None
         if sid is None:
             continue
         categories = {page_category} if page_category else set()
         for anchor in anchors[:-1]:
-            category = site.category_of_url(urljoin(url, anchor.attrib.get("href", "")))
+            link = _urljoin(url, anchor.attrib.get("href", ""))
+            category = site.category_of_url(link) if link is not None else None
             if category:
                 categories.add(category)
         entries.append(ListEntry(sid=sid, categories=sorted(categories)))
@@ -157,28 +206,51 @@ def extract_references(body: etree._Element, base_url: str) -> list[str]:
         if kind == "more":
             seen_more = True
         elif kind == "href":
-            (after_more if seen_more else inline).append(urljoin(base_url, value))
+            link = _urljoin(base_url, value)
+            if link is not None:  # a link urllib can't read ("http://[x") is no reference
+                (after_more if seen_more else inline).append(link)
         elif seen_more:
             after_more.extend(_URL_RE.findall(value))
     urls = after_more if seen_more else inline
     return list(dict.fromkeys(u for u in urls if u.startswith(("http://", "https://"))))
 
 
+def _urljoin(base: str, link: str) -> str | None:
+    """``urljoin``, or None for a link urllib refuses (an unbalanced IPv6 bracket…)."""
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return None
+
+
 def _walk_links(element: etree._Element) -> Iterator[tuple[str, str]]:
-    """("more", ""), ("href", url) and ("text", str) events in document order."""
-    for node in element:
+    """("more", ""), ("href", url) and ("text", str) events in document order.
+
+    Iterative (a stack of child iterators, each with the tail to emit after
+    it): a body nested thousands of tags deep must not exhaust Python's stack.
+    """
+    stack: list[tuple[Iterator[etree._Element], str | None]] = [(iter(element), None)]
+    while stack:
+        children, tail = stack[-1]
+        node = next(children, None)
+        if node is None:
+            stack.pop()
+            if tail:
+                yield "text", tail
+            continue
+        tag = node.tag
         if isinstance(node, etree._Comment):
             if (node.text or "").strip() == _MORE_MARKER:
                 yield "more", ""
-        elif node.tag == "a" and node.get("href"):
+        elif tag == "a" and node.get("href"):
             yield "href", node.get("href", "").strip()
-        elif isinstance(node.tag, str) and node.tag not in ("script", "style"):
+        elif isinstance(tag, str) and tag not in ("script", "style"):
             if node.text:
                 yield "text", node.text
-            yield from _walk_links(node)
+            stack.append((iter(node), node.tail))
+            continue
         if node.tail:
             yield "text", node.tail
-    return
 
 
 def _inner_html(element: etree._Element) -> str:
@@ -187,15 +259,28 @@ def _inner_html(element: etree._Element) -> str:
     return "".join(parts)
 
 
-def _first_int(pattern: re.Pattern[str], text: str | None) -> int | None:
+def _to_int(digits: str, field: str) -> int:
+    """``int(digits)`` (an optional ``-`` sign, then decimal digits), exactly, however large.
+
+    A run of more than :data:`MAX_NUMBER_DIGITS` significant digits is no
+    number a page means: the page is dropped as ``int_out_of_range/<field>``.
+    """
+    sign, magnitude = ("-", digits[1:]) if digits.startswith("-") else ("", digits)
+    significant = magnitude.lstrip("0") or "0"
+    if len(significant) > MAX_NUMBER_DIGITS:
+        raise MalformedPage(f"int_out_of_range/{field}", f"a {len(significant)}-digit number")
+    return int(sign + significant)
+
+
+def _first_int(pattern: re.Pattern[str], text: str | None, field: str) -> int | None:
     match = pattern.search(text or "")
-    return int(match.group(1)) if match else None
+    return _to_int(match.group(1), field) if match else None
 
 
 def _parse_topics(byline: Selector) -> list[Topic]:
     topics: list[Topic] = []
     for link in byline.css(css.TOPIC_LINKS):
-        tid = _first_int(_TID_RE, link.attrib.get("href"))
+        tid = _first_int(_TID_RE, link.attrib.get("href"), "topics.tid")
         name = normalize_space(link.attrib.get("title", "") or link.xpath("string(.)").get(""))
         if tid is not None and all(t.tid != tid for t in topics):
             topics.append(Topic(tid=tid, name=name))
@@ -213,7 +298,7 @@ def _parse_department(text: str | None) -> str | None:
 
 def _parse_views(page: Selector) -> int | None:
     for text in page.css(css.VIEW_COUNTER).xpath("string(.)").getall():
-        views = _first_int(_VIEWS_RE, text)
+        views = _first_int(_VIEWS_RE, text, "views")
         if views is not None:
             return views
     return None
@@ -223,7 +308,7 @@ def _json_ld_time(page: Selector) -> str | None:
     for raw in page.css(css.JSON_LD).getall():
         try:
             data = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
             continue
         if isinstance(data, dict) and isinstance(data.get("pubDate"), str):
             return parse_iso_local(data["pubDate"])
@@ -231,9 +316,9 @@ def _json_ld_time(page: Selector) -> str | None:
 
 
 def _parse_comment_count(page: Selector, parsed: int) -> int:
-    announced = page.css(css.COMMENT_COUNT).get()
-    if announced and announced.strip().isdigit():
-        return int(announced.strip())
+    announced = (page.css(css.COMMENT_COUNT).get() or "").strip()
+    if announced.isdecimal():  # not isdigit(): "²" is a digit int() refuses
+        return _to_int(announced, "comment_count")
     return parsed
 
 
@@ -263,33 +348,46 @@ def _string(elements: list[Any]) -> str:
     return "".join(elements[0].itertext()) if elements else ""
 
 
-def _parse_comments(page: Selector) -> Iterator[Comment]:
+def _parse_comments(page: Selector) -> list[Comment]:
+    """Comments in page order: each followed by its replies (depth first).
+
+    Iterative (a stack of comment-item iterators, each with its parent cid):
+    a thread nested a thousand replies deep must not exhaust Python's stack.
+    """
     roots = _COMMENT_ROOT_LIST(page.root)
-    if roots:
-        yield from _parse_thread(roots[0], parent_cid=None)
-
-
-def _parse_thread(thread: etree._Element, parent_cid: int | None) -> Iterator[Comment]:
-    for item in _COMMENT_ITEMS(thread):
+    if not roots:
+        return []
+    comments: list[Comment] = []
+    stack: list[tuple[Iterator[etree._Element], int | None]] = [(iter(_COMMENT_ITEMS(roots[0])), None)]
+    while stack:
+        items, parent_cid = stack[-1]
+        item = next(items, None)
+        if item is None:
+            stack.pop()
+            continue
         boxes = _COMMENT_BOX(item)
         if not boxes:
             continue
         comment = _parse_comment(boxes[0], item, parent_cid)
         if comment is None:
             continue
-        yield comment
-        for replies in _COMMENT_REPLIES(item):
-            yield from _parse_thread(replies, parent_cid=comment.cid)
+        comments.append(comment)
+        replies = _COMMENT_REPLIES(item)
+        if replies:
+            stack.append((chain.from_iterable(_COMMENT_ITEMS(ul) for ul in replies), comment.cid))
+    return comments
 
 
 def _parse_comment(box: etree._Element, item: etree._Element, parent_cid: int | None) -> Comment | None:
-    cid = _first_int(_CID_RE, box.get("id") or item.get("id"))
+    cid = _first_int(_CID_RE, box.get("id") or item.get("id"), "comments.cid")
     if cid is None:
         return None
     raw_title = clean_title(_string(_COMMENT_TITLE(box)))
     score_match = _SCORE_RE.match(raw_title)
     title, score = (
-        (score_match.group(1).strip(), int(score_match.group(2))) if score_match else (raw_title, None)
+        (score_match.group(1).strip(), _to_int(score_match.group(2), "comments.score"))
+        if score_match
+        else (raw_title, None)
     )
     author_links = _COMMENT_AUTHOR(box)
     author = normalize_space(_string(author_links))
@@ -299,7 +397,7 @@ def _parse_comment(box: etree._Element, item: etree._Element, parent_cid: int | 
         cid=cid,
         parent_cid=parent_cid,
         author=author,
-        author_uid=_first_int(_UID_RE, uid_text),
+        author_uid=_first_int(_UID_RE, uid_text, "comments.author_uid"),
         title=title,
         score=score,
         published_at=parse_cn_time(_string(_COMMENT_BYLINE(box))),

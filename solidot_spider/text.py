@@ -38,6 +38,9 @@ BLOCK_TAGS = frozenset(
     ]
 )
 SILENT_TAGS = frozenset({"script", "style", "noscript", "template"})
+#: lxml.html's parser with libxml2's depth limit raised from 256 to 2,048 nested elements, as
+#: parsel reads pages: the default one stops 256 elements deep and silently drops the rest.
+_FRAGMENT_PARSER = lxml_html.HTMLParser(huge_tree=True)
 
 
 def normalize_space(text: str) -> str:
@@ -71,31 +74,58 @@ def parse_iso_local(text: str) -> str | None:
     """JSON-LD's ``2025-01-03T14:01:00`` (Beijing, no offset) → ISO 8601 with +08:00."""
     try:
         moment = datetime.fromisoformat(text.strip())
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=BEIJING)
+        return moment.astimezone(BEIJING).replace(second=0, microsecond=0).isoformat()
+    except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved across the date line
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=BEIJING)
-    return moment.astimezone(BEIJING).replace(second=0, microsecond=0).isoformat()
 
 
-def _walk(element: etree._Element, is_root: bool = False) -> Iterator[str]:
-    """Text of an element in document order, with "\\n" for <br> and "\\n\\n" around blocks."""
-    tag = element.tag if isinstance(element.tag, str) else None  # None: comment / PI
-    if tag is not None and tag not in SILENT_TAGS:
-        if tag == "br":
-            yield "\n"
-        else:
-            block = tag in BLOCK_TAGS and not is_root
-            if block:
-                yield "\n\n"
-            if element.text:
-                yield _SPACE_RE.sub(" ", element.text)
-            for child in element:
-                yield from _walk(child)
-            if block:
-                yield "\n\n"
-    if element.tail and not is_root:
-        yield _SPACE_RE.sub(" ", element.tail)
+def _text_parts(root: etree._Element) -> list[str]:
+    """Text of an element in document order, with "\\n" for <br> and "\\n\\n" around blocks.
+
+    Iterative, with a stack of child iterators (each with what to emit once its
+    children are done): a body nested thousands of tags deep must not exhaust
+    Python's stack. The root's own tail is not its text; the root is no block.
+    """
+    tag = root.tag
+    if not isinstance(tag, str) or tag in SILENT_TAGS:  # a comment / PI, or silent
+        return []
+    if tag == "br":
+        return ["\n"]
+    parts: list[str] = []
+    append, space = parts.append, _SPACE_RE.sub
+    if root.text:
+        append(space(" ", root.text))
+    stack: list[tuple[Iterator[etree._Element], str]] = [(iter(root), "")]
+    while stack:
+        children, after = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            if after:
+                append(after)
+            continue
+        tag, tail = child.tag, child.tail
+        if isinstance(tag, str) and tag not in SILENT_TAGS:
+            if tag == "br":
+                append("\n")
+            else:
+                block = tag in BLOCK_TAGS
+                if block:
+                    append("\n\n")
+                if child.text:
+                    append(space(" ", child.text))
+                if len(child):  # its children first, then its end and tail
+                    stack.append(
+                        (iter(child), ("\n\n" if block else "") + (space(" ", tail) if tail else ""))
+                    )
+                    continue
+                if block:
+                    append("\n\n")
+        if tail:
+            append(space(" ", tail))
+    return parts
 
 
 def element_text(element: etree._Element) -> str:
@@ -104,7 +134,7 @@ def element_text(element: etree._Element) -> str:
     Source whitespace counts as a space; ``<br>`` ends a line; block elements
     (``<p>``, ``<div>`` …) and ``<br><br>`` make paragraph breaks.
     """
-    lines = [normalize_space(line) for line in "".join(_walk(element, is_root=True)).split("\n")]
+    lines = [normalize_space(line) for line in "".join(_text_parts(element)).split("\n")]
     out: list[str] = []
     for line in lines:
         if line or (out and out[-1]):
@@ -118,5 +148,5 @@ def fragment_text(fragment_html: str) -> str:
     """Readable text of an HTML fragment (see :func:`element_text`)."""
     if not fragment_html.strip():
         return ""
-    wrapper = lxml_html.fragment_fromstring(fragment_html, create_parent="div")
+    wrapper = lxml_html.fragment_fromstring(fragment_html, create_parent="div", parser=_FRAGMENT_PARSER)
     return element_text(wrapper)

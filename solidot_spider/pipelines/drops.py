@@ -19,6 +19,19 @@ _logger = logging.getLogger(__name__)
 DETAIL_MAX = 200
 
 
+def loggable(value: object) -> object:
+    """``value`` as a log line can show it: an int past 40 digits by its size, a long text cut.
+
+    ``str()`` of an int over 4,300 digits raises ValueError, and a hostile item's
+    sid may be anything: dropping it must not fail on the log line.
+    """
+    if isinstance(value, int) and value.bit_length() > 132:
+        return f"<a {value.bit_length()}-bit integer>"
+    if isinstance(value, str) and len(value) > DETAIL_MAX:
+        return value[:DETAIL_MAX] + "…"
+    return value
+
+
 class ItemDropper:
     """Drops items for one pipeline stage.
 
@@ -56,6 +69,7 @@ class ItemDropper:
         here at ``log_level`` instead, with ``exc_info``'s traceback if given.
         """
         self.crawler.stats.inc_value(self.stat_key(reason))
+        sid = loggable(sid)
         detail = detail if len(detail) <= DETAIL_MAX else detail[:DETAIL_MAX] + "…"
         explained = f"{reason} ({detail})" if detail else reason
         if reason not in self._logged:

@@ -4,11 +4,17 @@ A story that breaks the schema is dropped with a short reason, counted in
 ``solidot/validate/dropped/<reason>`` and logged once per reason with a
 sample sid. Nothing here raises anything but :class:`~scrapy.exceptions.DropItem`:
 a broken item costs one item, never the worker.
+
+Every integer anywhere in the item (``sid``, ``views``, a topic's ``tid``, a
+comment's ``cid``, ``score`` …) must fit BSON's signed 64 bits, or the store's
+``bulk_write`` would raise OverflowError for the whole batch: such an item is
+dropped as ``int_out_of_range/<field>`` (``comments.cid``, ``topics.tid``).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
@@ -45,6 +51,10 @@ _TOPIC_FIELDS = frozenset(Topic.__dataclass_fields__)
 _COMMENT_FIELDS = frozenset(Comment.__dataclass_fields__)
 #: C0 controls lxml refuses; dropping them for the check can only reveal more markup, never hide it.
 _CONTROLS = dict.fromkeys(c for c in range(32) if chr(c) not in "\t\n\r")
+#: A URL scheme (RFC 3986), ASCII only: browsers read anything else before a colon as a relative URL.
+_SCHEME_RE = re.compile(r"[a-z][a-z0-9+.-]*", re.ASCII)
+#: The integers BSON (MongoDB) can hold: signed 64 bits. pymongo raises OverflowError beyond them.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -63,34 +73,79 @@ def unsafe_markup(fragment_html: str) -> str | None:
     >>> unsafe_markup('<img src="x" onerror="alert(1)">')
     'onerror attribute on <img>'
     """
+    problem = markup_problem(fragment_html)
+    return problem.detail if problem is not None else None
+
+
+def markup_problem(fragment_html: str) -> Problem | None:
+    """``unsafe_body`` with what makes a fragment executable, ``too_deep`` if it can't all be checked."""
     if not fragment_html.strip():
         return None
+    # libxml2 stops reading 256 elements deep (2,048 with huge_tree) and silently drops the rest:
+    # the rest would go unchecked, so markup it can't read to the end is not safe
+    parser = lxml_html.HTMLParser(huge_tree=True)
     try:
-        root = lxml_html.fragment_fromstring(fragment_html.translate(_CONTROLS), create_parent="div")
+        root = lxml_html.fragment_fromstring(
+            fragment_html.translate(_CONTROLS), create_parent="div", parser=parser
+        )
     except (ValueError, etree.ParserError) as error:
-        return f"markup lxml can't parse ({error})"
+        return Problem("unsafe_body", f"markup lxml can't parse ({error})")
+    for entry in parser.error_log:
+        if entry.type == etree.ErrorTypes.ERR_RESOURCE_LIMIT:
+            return Problem("too_deep", f"body_html: lxml can't read it to the end ({entry.message.strip()})")
     for element in root.iter():
         tag = element.tag
         if not isinstance(tag, str):
             continue  # comments and processing instructions are inert
         if tag.lower() in UNSAFE_TAGS:
-            return f"<{tag}> element"
+            return Problem("unsafe_body", f"<{tag}> element")
         for name, value in element.attrib.items():
             name = name.lower()
             if name.startswith("on") or name == "style":
-                return f"{name} attribute on <{tag}>"
+                return Problem("unsafe_body", f"{name} attribute on <{tag}>")
             if name in URL_ATTRIBUTES and not _safe_url_value(value):
-                return f"{name}={value[:60]!r} on <{tag}>"
+                return Problem("unsafe_body", f"{name}={value[:60]!r} on <{tag}>")
     return None
 
 
 def _safe_url_value(value: str) -> bool:
-    """A relative URL or one whose scheme the sanitizer allows (browsers ignore spaces in a scheme)."""
+    """A relative URL or one whose scheme the sanitizer allows (browsers ignore spaces in a scheme).
+
+    What precedes the first colon is a scheme only in a scheme's syntax (a letter, then
+    letters, digits, ``+ - .``); anything else, like nh3's ``java%09script:``, browsers
+    read as a relative URL.
+    """
     compact = "".join(ch for ch in value if ch > " ").lower()
     scheme, colon, _ = compact.partition(":")
-    if not colon or any(ch in scheme for ch in "/?#"):
+    if not colon or not _SCHEME_RE.fullmatch(scheme):
         return True  # relative: no scheme
     return scheme in ALLOWED_URL_SCHEMES
+
+
+def int_out_of_range(story: dict[str, Any]) -> Problem | None:
+    """The first integer anywhere in the item (topics, comments included) BSON can't hold, else None.
+
+    The reason names the field: ``int_out_of_range/views``, ``…/comments.cid``, ``…/topics.tid``.
+    Iterative, and it looks at every int, whatever field or depth it is in.
+    """
+    stack: list[tuple[str, Any]] = [(name, value) for name, value in reversed(story.items())]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, int) and not isinstance(value, bool):
+            if not INT64_MIN <= value <= INT64_MAX:
+                return Problem(f"int_out_of_range/{path}", f"{path}={_int_repr(value)}")
+        elif isinstance(value, dict):
+            stack.extend((f"{path}.{key}", nested) for key, nested in reversed(value.items()))
+        elif isinstance(value, list | tuple):
+            stack.extend((path, nested) for nested in reversed(value))
+    return None
+
+
+def _int_repr(value: int) -> str:
+    """An int for a log line: exact up to 40 digits, its size beyond (str() refuses 4,300+ digits)."""
+    if value.bit_length() <= 132:
+        return str(value)
+    return f"a {'negative ' if value < 0 else ''}{value.bit_length()}-bit integer"
 
 
 def _is_int(value: Any) -> bool:
@@ -155,6 +210,8 @@ def find_problem(item: Any, site: SiteMap, max_body_bytes: int = DEFAULT_MAX_BOD
     for name in STORY_FIELDS:
         if name not in story:
             return Problem(f"missing_{name}", f"no {name} field")
+    if (out_of_range := int_out_of_range(story)) is not None:
+        return out_of_range
 
     sid = story["sid"]
     if not (_is_int(sid) and sid > 0):
@@ -185,8 +242,8 @@ def find_problem(item: Any, site: SiteMap, max_body_bytes: int = DEFAULT_MAX_BOD
         return Problem("bad_type/body_html", f"body_html is {type(body_html).__name__}")
     if exceeds_bytes(body_html, max_body_bytes):
         return Problem("body_too_large", f"body_html over SOLIDOT_MAX_BODY_BYTES={max_body_bytes}")
-    if (unsafe := unsafe_markup(body_html)) is not None:
-        return Problem("unsafe_body", unsafe)
+    if (unsafe := markup_problem(body_html)) is not None:
+        return unsafe
     if not isinstance(story["body_text"], str):
         return Problem("bad_type/body_text", f"body_text is {type(story['body_text']).__name__}")
     if exceeds_bytes(story["body_text"], max_body_bytes):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--revision", type=int, default=0, help="later visits: some stories changed")
         command.add_argument("--home-size", type=int, default=20, help="stories on home and category pages")
         command.add_argument("--domain", default="solidot.test", help="serve www.<domain>, linux.<domain> …")
-        command.add_argument("--faults", default="", help="e.g. reset=0.05,burst=50x5,throttle=0.05,slow=0.1")
+        command.add_argument(
+            "--faults", default="", help="e.g. reset=0.05,burst=50x5,throttle=0.05,slow=0.1,hostile=25"
+        )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port (0: any free port)")
     serve.add_argument(
@@ -70,6 +73,7 @@ def serve(replica: Replica, host: str, port: int, crawl_delay: float | None = No
 
 
 def print_truth(replica: Replica, base_url: str) -> int:
+    """Every item a correct crawl yields; malformed pages and hostile ones it drops yield none."""
     unserved = set(replica.unserved_sids())
     for sid in replica.sids():
         if sid not in unserved:
@@ -83,7 +87,8 @@ def print_info(replica: Replica) -> int:
         "sids": [replica.first_sid, replica.config.last_sid],
         "stories": len(replica.sids()),
         "gaps": len(replica.gap_sids()),
-        "malformed": len(replica.unserved_sids()),
+        "malformed": sum(replica.config.faults.is_malformed(sid) for sid in replica.sids()),
+        "hostile": dict(Counter(replica.hostile_sids().values())),
         "days": [days[0].isoformat(), days[-1].isoformat(), len(days)],
         "changed_since_revision_0": len(replica.changed_sids()),
     }

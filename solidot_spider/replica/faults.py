@@ -25,6 +25,14 @@ class Fault(StrEnum):
     TRUNCATE = "truncate"  # a story page cut short, with a matching Content-Length
     WRONG_CHARSET = "wrong_charset"  # Content-Type says iso-8859-1, the body is UTF-8
     MALFORMED = "malformed"  # a story page without title and byline (per sid, every time)
+    HOSTILE = "hostile"  # a story page carrying one hostile value (per sid, every time)
+
+
+#: What a hostile story carries, in the order sids cycle through them (see ``FaultConfig.hostile_kind``):
+#: ``huge_views``: 本文已被查看 10^20 次; ``huge_cid``: a comment whose cid is 10^20;
+#: ``deep_body``: the body nested 1,200 ``<div>`` deep; ``deep_thread``: replies nested 1,000 deep;
+#: ``too_deep``: replies nested 1,200 deep (2,400+ elements: deeper than libxml2 reads).
+HOSTILE_KINDS: tuple[str, ...] = ("huge_views", "huge_cid", "deep_body", "deep_thread", "too_deep")
 
 
 #: ``FaultConfig.parse`` keys → field names.
@@ -35,6 +43,7 @@ _ALIASES = {
     "slow": "slow_rate",
     "charset": "wrong_charset_rate",
     "malformed": "malformed_rate",
+    "hostile": "hostile_every",
 }
 
 
@@ -52,6 +61,7 @@ class FaultConfig:
     truncate_rate: float = 0.0
     wrong_charset_rate: float = 0.0
     malformed_rate: float = 0.0  # share of sids whose page is malformed
+    hostile_every: int = 0  # every sid divisible by it serves a hostile page (0: none)
     seed: int = 0
 
     @classmethod
@@ -86,6 +96,18 @@ class FaultConfig:
         if not self.malformed_rate or sid == 80222:
             return False
         return random.Random(f"malformed:{self.seed}:{sid}").random() < self.malformed_rate
+
+    def hostile_kind(self, sid: int) -> str | None:
+        """The hostile value sid's page carries (``hostile=N``: every sid with ``sid % N == 0``), or None.
+
+        Deterministic, never sid 80222; consecutive hostile sids cycle through
+        :data:`HOSTILE_KINDS`. :meth:`Replica.hostile_kind` also leaves out
+        gaps and malformed pages.
+        """
+        every = self.hostile_every
+        if every <= 0 or sid % every or sid == 80222:
+            return None
+        return HOSTILE_KINDS[(sid // every) % len(HOSTILE_KINDS)]
 
 
 @dataclass(frozen=True)
@@ -139,6 +161,9 @@ class FaultInjector:
 
     def count_malformed(self) -> None:
         self.counts[Fault.MALFORMED.value] += 1
+
+    def count_hostile(self) -> None:
+        self.counts[Fault.HOSTILE.value] += 1
 
     def _count(self, decision: Decision) -> Decision:
         assert decision.fault is not None

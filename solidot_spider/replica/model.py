@@ -4,6 +4,13 @@ A replica holds a window of the real history: the ``stories`` sid slots ending
 at ``last_sid``. Sids outside the window and gap sids answer 404, day archives
 list only the window's stories, and :meth:`Replica.truth` gives the exact item
 a correct crawler must produce for each served sid.
+
+With ``--faults hostile=N`` every N-th sid serves a page carrying one hostile
+value (see :data:`~solidot_spider.replica.faults.HOSTILE_KINDS`). For each,
+:meth:`Replica.truth` says what a correct crawler does: the exact item when it
+can read the page whole (``deep_body``, ``deep_thread``), else it raises
+:class:`DroppedStory` naming the stats key the crawl counts the drop in
+(:data:`HOSTILE_DROPS`); :meth:`Replica.unserved_sids` lists those sids.
 """
 
 from __future__ import annotations
@@ -16,11 +23,28 @@ from typing import Any
 
 from solidot_spider.replica import render, timeline
 from solidot_spider.replica.faults import FaultConfig
-from solidot_spider.replica.stories import FIXTURE_SID, StoryRecord, generate, revised
+from solidot_spider.replica.stories import FIXTURE_SID, StoryRecord, generate, make_hostile, revised
 from solidot_spider.site import CATEGORIES
 
 FULL_HISTORY_LAST_SID = 85572
 RSS_SIZE = 20
+#: Hostile kinds no correct crawl turns into an item → the stats key that counts the drop.
+HOSTILE_DROPS: dict[str, str] = {
+    "huge_views": "solidot/validate/dropped/int_out_of_range/views",  # BSON can't hold 10^20
+    "huge_cid": "solidot/validate/dropped/int_out_of_range/comments.cid",
+    "too_deep": "solidot/dropped/too_deep",  # libxml2 stops reading 2,048 elements deep
+}
+
+
+class DroppedStory(KeyError):
+    """:meth:`Replica.truth` of a sid a correct crawl drops: ``stat`` is the stats key it counts it in."""
+
+    def __init__(self, sid: int, kind: str, stat: str) -> None:
+        super().__init__(sid)
+        self.sid, self.kind, self.stat = sid, kind, stat
+
+    def __str__(self) -> str:
+        return f"sid {self.sid} ({self.kind}) is dropped by a correct crawl, counted in {self.stat}"
 
 
 @dataclass(frozen=True)
@@ -72,8 +96,30 @@ class Replica:
         return [sid for sid in range(self.first_sid, self.config.last_sid + 1) if self.is_gap(sid)]
 
     def unserved_sids(self) -> list[int]:
-        """Served sids whose page is malformed: no correct item can come from them."""
-        return [sid for sid in self.sids() if self.config.faults.is_malformed(sid)]
+        """Served sids no correct item can come from: malformed pages and dropped hostile ones."""
+        faults = self.config.faults
+        return [
+            sid
+            for sid in self.sids()
+            if faults.is_malformed(sid) or faults.hostile_kind(sid) in HOSTILE_DROPS
+        ]
+
+    def hostile_kind(self, sid: int) -> str | None:
+        """The hostile value sid's page carries (``--faults hostile=N``), or None (gaps, malformed pages)."""
+        if not self.serves(sid) or self.config.faults.is_malformed(sid):
+            return None
+        return self.config.faults.hostile_kind(sid)
+
+    def hostile_sids(self) -> dict[int, str]:
+        """Every served sid with a hostile page → its kind, oldest first."""
+        kinds = ((sid, self.hostile_kind(sid)) for sid in self.sids())
+        return {sid: kind for sid, kind in kinds if kind is not None}
+
+    def dropped_sids(self) -> dict[int, str]:
+        """Hostile sids a correct crawl drops → the stats key it counts each in."""
+        return {
+            sid: HOSTILE_DROPS[kind] for sid, kind in self.hostile_sids().items() if kind in HOSTILE_DROPS
+        }
 
     def changed_sids(self) -> list[int]:
         """Sids whose content differs from revision 0 (views, comments)."""
@@ -127,16 +173,22 @@ class Replica:
     # -- content -------------------------------------------------------------------
 
     def _story(self, sid: int) -> StoryRecord:
-        return generate(sid, seed=self.config.seed, revision=self.config.revision)
+        story = generate(sid, seed=self.config.seed, revision=self.config.revision)
+        kind = self.hostile_kind(sid)
+        return make_hostile(story, kind) if kind is not None else story
 
     def truth(self, sid: int, base_url: str) -> dict[str, Any]:
         """The exact item a correct crawl yields for ``sid`` (all fields but ``fetched_at``).
 
         ``categories`` is what a crawl of the day archives finds (the h2
-        category link); other discovery modes may find less.
+        category link); other discovery modes may find less. A hostile sid a
+        correct crawl drops raises :class:`DroppedStory` (a KeyError).
         """
         if not self.serves(sid):
             raise KeyError(f"sid {sid} is not served by this replica")
+        kind = self.hostile_kind(sid)
+        if kind is not None and kind in HOSTILE_DROPS:
+            raise DroppedStory(sid, kind, HOSTILE_DROPS[kind])
         story = self.story(sid)
         return {
             "sid": sid,

@@ -9,7 +9,8 @@ under any host the crawler reaches it by.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.utils import format_datetime
@@ -103,6 +104,13 @@ def body_html(story: StoryRecord, served: bool = True) -> str:
     ending ``<!--more--><br>URL<br>URL``. Era C (2024–): paragraphs split by
     ``<br><br>``, then ``<!--more-->`` and one reference per line.
     """
+    inner = _body_inner(story, served)
+    if story.body_depth:  # a hostile page: the body nested that many <div>s deep
+        return "<div>" * story.body_depth + inner + "</div>" * story.body_depth
+    return inner
+
+
+def _body_inner(story: StoryRecord, served: bool) -> str:
     paragraphs = [_inline(paragraph, served) for paragraph in story.paragraphs]
     more = "<!--more-->" if served else ""
     refs = "".join(
@@ -189,33 +197,67 @@ def story_block(story: StoryRecord, chrome: Chrome, listed: bool = False) -> str
     return f'<div class="block_m">\n{_title_bar(title)}\n{_byline(story, chrome)}\n{body}\n</div>'
 
 
-def _comment_tree(comments: Sequence[CommentRecord], parent: int | None) -> str:
-    items = []
+def _children(comments: Sequence[CommentRecord]) -> dict[int | None, list[CommentRecord]]:
+    """Each parent cid (None: the top) → its replies, in list order."""
+    children: defaultdict[int | None, list[CommentRecord]] = defaultdict(list)
     for comment in comments:
-        if comment.parent_cid != parent:
+        children[comment.parent_cid].append(comment)
+    return children
+
+
+def _comment_item(comment: CommentRecord) -> str:
+    """A comment's ``li`` up to its replies (the caller closes it)."""
+    lines = "<br>".join(text(line) for line in comment.lines)
+    return (
+        f'<li id="tree_{comment.cid}"><div id="comment_{comment.cid}" class="list_com">'
+        f"{_title_bar(f'{text(comment.title)}(得分:{comment.score} )')}"
+        f'<div class="talk_time"><a class="same_the" href="/~{quote(comment.author)}">'
+        f"{text(comment.author)}</a>({comment.author_uid})"
+        f'<span class="expression"></span><span>{cn_time(comment.published_at, space=False)}</span></div>'
+        f'<div class="p_text"> {lines} </div>'
+        f'<div class="reply_chice">[ <a href="/comments/?sid={comment.cid // 16}&op=reply&type=story'
+        f'&pid={comment.cid}">回复本条</a> ]</div></div>'
+    )
+
+
+def _comment_tree(comments: Sequence[CommentRecord], parent: int | None) -> str:
+    """The ``ul.reply_ul`` of ``parent``'s replies, each ``li`` holding its own replies' ``ul``.
+
+    Iterative (hostile pages nest replies 1,200 deep): a stack of reply iterators.
+    """
+    children = _children(comments)
+    if not children.get(parent):
+        return ""
+    out = ['<ul class="reply_ul">']
+    stack: list[Iterator[CommentRecord]] = [iter(children[parent])]
+    while stack:
+        comment = next(stack[-1], None)
+        if comment is None:
+            stack.pop()
+            out.append("</ul></li>" if stack else "</ul>")
             continue
-        replies = _comment_tree(comments, comment.cid)
-        lines = "<br>".join(text(line) for line in comment.lines)
-        items.append(
-            f'<li id="tree_{comment.cid}"><div id="comment_{comment.cid}" class="list_com">'
-            f"{_title_bar(f'{text(comment.title)}(得分:{comment.score} )')}"
-            f'<div class="talk_time"><a class="same_the" href="/~{quote(comment.author)}">'
-            f"{text(comment.author)}</a>({comment.author_uid})"
-            f'<span class="expression"></span><span>{cn_time(comment.published_at, space=False)}</span></div>'
-            f'<div class="p_text"> {lines} </div>'
-            f'<div class="reply_chice">[ <a href="/comments/?sid={comment.cid // 16}&op=reply&type=story'
-            f'&pid={comment.cid}">回复本条</a> ]</div></div>{replies}</li>'
-        )
-    return f'<ul class="reply_ul">{"".join(items)}</ul>' if items else ""
+        out.append(_comment_item(comment))
+        if children.get(comment.cid):
+            out.append('<ul class="reply_ul">')
+            stack.append(iter(children[comment.cid]))
+        else:
+            out.append("</li>")
+    return "".join(out)
 
 
 def thread_order(comments: Sequence[CommentRecord], parent: int | None = None) -> list[CommentRecord]:
     """Comments in page order: each one followed by its replies (depth first)."""
+    children = _children(comments)
     ordered: list[CommentRecord] = []
-    for comment in comments:
-        if comment.parent_cid == parent:
-            ordered.append(comment)
-            ordered.extend(thread_order(comments, comment.cid))
+    stack: list[Iterator[CommentRecord]] = [iter(children.get(parent, ()))]
+    while stack:
+        comment = next(stack[-1], None)
+        if comment is None:
+            stack.pop()
+            continue
+        ordered.append(comment)
+        if children.get(comment.cid):
+            stack.append(iter(children[comment.cid]))
     return ordered
 
 

@@ -8,7 +8,7 @@ era. sid 80222 is the one real story we hold (``shared/fixtures/story-80222.md``
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from solidot_spider.replica import timeline
@@ -74,6 +74,7 @@ class StoryRecord:
     inline_script: str | None = None  # a stray script between paragraphs (sanitized away)
     views: int = 0
     comments: list[CommentRecord] = field(default_factory=list)
+    body_depth: int = 0  # hostile pages: the body wrapped in this many <div>s
 
 
 EDITORS: tuple[tuple[str, int], ...] = (
@@ -226,6 +227,52 @@ def _comments(rng: random.Random, sid: int, published: datetime, extra: int) -> 
         comments.append(
             CommentRecord(sid * 16 + number, parent, author, uid, title, rng.randint(-1, 5), moment, lines)
         )
+    return comments
+
+
+#: Hostile values (``--faults hostile=N``): a number no 64-bit integer holds, and nesting depths.
+HUGE_NUMBER = 10**20
+DEEP_BODY = 1200  # <div>s around the body: today's crawler parses it (iteratively)
+DEEP_THREAD = 1000  # replies to replies: 2,000+ elements deep, within what libxml2 reads (2,048)
+TOO_DEEP_THREAD = 1200  # 2,400+ elements: libxml2 stops reading the page there
+_THREAD_CID_BASE = 10**9  # the deep threads' cids, clear of every other story's
+
+
+def make_hostile(story: StoryRecord, kind: str) -> StoryRecord:
+    """A copy of ``story`` carrying one hostile value (``kind``: see ``faults.HOSTILE_KINDS``)."""
+    if kind == "huge_views":
+        return replace(story, views=HUGE_NUMBER)
+    if kind == "huge_cid":
+        comments = story.comments or _comments(
+            random.Random(f"hostile:{story.sid}"), story.sid, story.published_at, 1
+        )
+        first = comments[0]
+        moved = [replace(first, cid=HUGE_NUMBER)]
+        moved += [
+            replace(c, parent_cid=HUGE_NUMBER) if c.parent_cid == first.cid else c for c in comments[1:]
+        ]
+        return replace(story, comments=moved)
+    if kind == "deep_body":
+        return replace(story, body_depth=DEEP_BODY)
+    if kind in ("deep_thread", "too_deep"):
+        depth = DEEP_THREAD if kind == "deep_thread" else TOO_DEEP_THREAD
+        return replace(story, comments=_thread_chain(story, depth))
+    raise ValueError(f"unknown hostile kind {kind!r}")
+
+
+def _thread_chain(story: StoryRecord, depth: int) -> list[CommentRecord]:
+    """``depth`` comments, each replying to the one before: a thread ``depth`` levels deep."""
+    rng = random.Random(f"thread:{story.sid}")
+    comments: list[CommentRecord] = []
+    moment = story.published_at
+    for number in range(depth):
+        author, uid = rng.choice(COMMENTERS)
+        moment += timedelta(minutes=rng.randint(1, 30))
+        line = _sentence(rng)
+        parent = comments[-1].cid if comments else None
+        cid = _THREAD_CID_BASE + story.sid * 2000 + number
+        title = _short(line, 8, "Re:" if parent else "")
+        comments.append(CommentRecord(cid, parent, author, uid, title, rng.randint(-1, 5), moment, (line,)))
     return comments
 
 
