@@ -1,14 +1,42 @@
-"""Credentials out of anything logged: URIs of MongoDB, Redis or HTTP services without secrets."""
+"""Credentials out of anything logged: URIs of MongoDB, Redis or HTTP services without secrets.
+
+A URI's userinfo is everything between ``scheme://`` and the *last* ``@``
+before its host, as :func:`urllib.parse.urlsplit` reads it
+(``netloc.rpartition("@")``). Passwords are meant to be percent-encoded, but
+the text being redacted may hold one that is not (an error message quoting a
+URI as typed): a password may then contain ``@``, ``:``, ``/``, ``#``, ``?``
+or a space, all of which would end the authority for ``urlsplit``. So the
+userinfo is taken up to the last ``@`` before the end of the line or the next
+URI, whatever comes between: hiding too much (an e-mail address later on the
+same line goes too) is better than showing a password.
+
+Query options that hold secrets (``password=``, ``…Password=``, ``secret``,
+``token``, ``authMechanismProperties=`` …) lose their values too.
+"""
 
 from __future__ import annotations
 
 import re
 
-_USERINFO = re.compile(r"([a-z][a-z0-9+.-]*://)[^@/?#\s]*@", re.IGNORECASE)
+#: Where a URI starts: ``scheme://``, not inside a longer word.
+_URI_START = re.compile(r"(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_LINE_END = re.compile(r"[\r\n]")
 _SECRET_PARAMETER = re.compile(
-    r"([?&](?:[^=&#\s]*(?:password|secret|token)[^=&#\s]*|authMechanismProperties)=)[^&#\s]*",
+    r"([?&;](?:[^=&;#\s]*(?:password|passwd|pwd|secret|token)[^=&;#\s]*|authMechanismProperties)=)"
+    r"[^&;#\s]*",
     re.IGNORECASE,
 )
+MASK = "***"
+
+
+def _redact_one(uri: str) -> str:
+    """One URI (``scheme://`` up to the end of the line or the next URI): userinfo and secret options
+    replaced by ``***``."""
+    scheme, _, rest = uri.partition("://")
+    _, at, hosts_and_more = rest.rpartition("@")
+    if at:
+        rest = f"{MASK}@{hosts_and_more}"
+    return _SECRET_PARAMETER.sub(rf"\1{MASK}", f"{scheme}://{rest}")
 
 
 def redact_uri(uri: str) -> str:
@@ -18,9 +46,19 @@ def redact_uri(uri: str) -> str:
     'mongodb://***@db1:27017,db2/solidot?authSource=admin'
     >>> redact_uri("mongodb+srv://u:p@cluster.example.net/?tlsCertificateKeyFilePassword=x")
     'mongodb+srv://***@cluster.example.net/?tlsCertificateKeyFilePassword=***'
-    >>> redact_uri("redis://:secret@redis.internal:6379/0")
+    >>> redact_uri("redis://:pa@ss@redis.internal:6379/0")
     'redis://***@redis.internal:6379/0'
     >>> redact_uri("mongodb://127.0.0.1:27017")
     'mongodb://127.0.0.1:27017'
     """
-    return _SECRET_PARAMETER.sub(r"\1***", _USERINFO.sub(r"\1***@", uri))
+    starts = [match.start() for match in _URI_START.finditer(uri)]
+    if not starts:
+        return uri
+    pieces = [uri[: starts[0]]]
+    for index, start in enumerate(starts):
+        end = starts[index + 1] if index + 1 < len(starts) else len(uri)
+        line_end = _LINE_END.search(uri, start, end)
+        stop = line_end.start() if line_end else end
+        pieces.append(_redact_one(uri[start:stop]))
+        pieces.append(uri[stop:end])
+    return "".join(pieces)

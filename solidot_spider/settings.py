@@ -29,6 +29,10 @@ SOLIDOT_RESOLVE = ""
 TWISTED_DNS_RESOLVER = "solidot_spider.resolver.OverrideResolver"
 #: The site is UTF-8: re-read responses that claim another charset but are UTF-8.
 SOLIDOT_FORCE_UTF8 = True
+#: Largest scope a crawl or `solidot-crawl seed` accepts: story ids named by -a sids= / --sids
+#: (the whole site is ≈ 85.6k) and days named by since/until (≈ 30 years); more is refused at start-up.
+SOLIDOT_MAX_SIDS = 200_000
+SOLIDOT_MAX_DAYS = 11_000
 
 # --- Politeness (defaults for the real site; tests and benchmarks turn them down)
 SOLIDOT_CONTACT_URL = _env("SOLIDOT_CONTACT_URL", "https://github.com/solidot-crawler/solidot-crawler")
@@ -45,6 +49,10 @@ DOWNLOAD_DELAY = 1.0
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
 DOWNLOAD_TIMEOUT = 30
+#: A story page is tens of kB: Scrapy's default 1 GiB would let one bad answer fill the memory.
+#: Larger responses are cancelled (and logged); those over DOWNLOAD_WARNSIZE are logged.
+DOWNLOAD_MAXSIZE = 16 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
 #: Scrapy starts CONCURRENT_ITEMS worker tasks for *every* response's output (100 by default);
 #: a story page yields one item and a list page ~20 requests, so 8 keeps the parallelism and
 #: saves ~100 asyncio tasks per page (≈ 10 % of the crawl's CPU, measured with cProfile).

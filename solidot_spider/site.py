@@ -32,38 +32,76 @@ CATEGORIES: dict[str, str] = {
 _SID_RE = re.compile(r"^\d{1,9}$")
 
 
+#: A DNS host name: dot-separated labels of letters, digits and hyphens.
+_LABEL_RE = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)", re.ASCII)
+
+
 @dataclass(frozen=True)
 class SiteMap:
     """URLs of one Solidot deployment (the real site or a replica).
+
+    The base URL's host is the site's main host; category hosts are subdomains
+    of the site's domain: the host without its ``www`` label
+    (``www.solidot.org`` → ``linux.solidot.org``), or the host itself when it
+    has none (``solidot.org`` → ``linux.solidot.org``). A host of three or more
+    labels whose first is not ``www`` or a category (``solidot.com.cn``) is
+    taken as the domain itself too.
 
     >>> site = SiteMap.from_base_url("http://www.solidot.test:8080")
     >>> site.category_home("linux")
     'http://linux.solidot.test:8080/'
     >>> site.story_url(80222)
     'http://www.solidot.test:8080/story?sid=80222'
+    >>> SiteMap.from_base_url("https://solidot.org").category_home("apple")
+    'https://apple.solidot.org/'
     """
 
     scheme: str
-    domain: str  # the registrable part under www, with port: "solidot.org"
-    www_label: str = "www"
+    domain: str  # the site's domain, with port: "solidot.org", "solidot.test:8080"
+    www_label: str = "www"  # the main host's label under the domain; "" when it is the domain itself
 
     @classmethod
     def from_base_url(cls, base_url: str) -> SiteMap:
-        parts = urlsplit(base_url.strip().rstrip("/"))
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"SOLIDOT_BASE_URL must be an http(s) URL, got {base_url!r}")
-        netloc = parts.netloc.rsplit("@", 1)[-1].lower()
-        label, _, rest = netloc.partition(".")
-        if not rest:
-            raise ValueError(f"SOLIDOT_BASE_URL needs a host like www.<domain>, got {base_url!r}")
-        return cls(scheme=parts.scheme, domain=rest, www_label=label)
+        text = str(base_url or "").strip()
+        parts = urlsplit(text.rstrip("/"))
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"SOLIDOT_BASE_URL must be an http(s) URL like https://www.solidot.org, got {text!r}"
+            )
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"SOLIDOT_BASE_URL has a bad port, got {text!r}") from None
+        host = parts.hostname.lower().rstrip(".")
+        labels = host.split(".")
+        if len(labels) < 2 or not all(_LABEL_RE.fullmatch(label) for label in labels) or labels[-1].isdigit():
+            raise ValueError(
+                "SOLIDOT_BASE_URL needs a host name with a dot-separated domain (like www.solidot.org; "
+                f"category hosts are subdomains of it), got {text!r}"
+            )
+        suffix = f":{port}" if port is not None else ""
+        if len(labels) >= 3 and (labels[0] == "www" or labels[0] in CATEGORIES):
+            return cls(scheme=parts.scheme.lower(), domain=".".join(labels[1:]) + suffix, www_label=labels[0])
+        return cls(scheme=parts.scheme.lower(), domain=host + suffix, www_label="")
+
+    @property
+    def domain_name(self) -> str:
+        """The domain without port: ``solidot.test``."""
+        return self.domain.rsplit(":", 1)[0]
+
+    def allowed_domains(self) -> list[str]:
+        """The spider's ``allowed_domains``: the domain covers every host this map derives."""
+        return [self.domain_name]
+
+    def _netloc(self, label: str) -> str:
+        return f"{label}.{self.domain}" if label else self.domain
 
     @property
     def base_url(self) -> str:
-        return f"{self.scheme}://{self.www_label}.{self.domain}"
+        return f"{self.scheme}://{self._netloc(self.www_label)}"
 
     def host_url(self, label: str) -> str:
-        return f"{self.scheme}://{label}.{self.domain}/"
+        return f"{self.scheme}://{self._netloc(label)}/"
 
     def home(self) -> str:
         return self.host_url(self.www_label)
@@ -81,8 +119,10 @@ class SiteMap:
         return f"{self.base_url}/?issue={day:%Y%m%d}"
 
     def host_label(self, url: str) -> str | None:
-        """The first host label of a URL on this site ('linux', 'www'), else None."""
+        """The first host label of a URL on this site ('linux', 'www'; '' for the bare domain), else None."""
         netloc = urlsplit(url).netloc.rsplit("@", 1)[-1].lower()
+        if netloc == self.domain:
+            return ""
         label, _, rest = netloc.partition(".")
         return label if rest == self.domain else None
 

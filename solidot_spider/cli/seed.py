@@ -9,6 +9,11 @@ same way. The requests go through the crawl's dupefilter, so seeding the same
 range twice queues nothing new. Workers (``scrapy crawl solidot`` with
 ``REDIS_URL`` set) may be running already or start later; no crawl needs to
 run for seeding. Redis is ``REDIS_URL`` (or ``--redis-url``).
+
+The scope is checked before Redis is even asked, as a worker checks it at
+start-up: dates from 2000-01-01 to tomorrow in Beijing, at most
+SOLIDOT_MAX_SIDS story ids and SOLIDOT_MAX_DAYS days (``-s NAME=VALUE`` raises
+them); a refused scope pushes nothing.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ shared crawl can pause the host for every worker, not just this process
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from time import monotonic
@@ -23,6 +24,8 @@ from time import monotonic
 from scrapy.crawler import Crawler
 from scrapy.http import Request, Response
 from scrapy.utils.asyncio import call_later
+
+from solidot_spider.scheduling.config import float_setting
 
 logger = logging.getLogger(__name__)
 
@@ -32,27 +35,42 @@ RETRY_AFTER_STATUSES = frozenset({429, 503})
 #: Handlers must be quick and synchronous.
 host_paused = object()
 BACKOFF_STATUSES = frozenset({500, 502, 503, 504, 522, 524})
+#: The settings read here, with their defaults (as in :mod:`solidot_spider.settings`).
+DEFAULTS = {"SOLIDOT_RETRY_AFTER_MAX": 120.0, "SOLIDOT_BACKOFF_BASE": 0.25, "SOLIDOT_BACKOFF_MAX": 30.0}
+
+
+_DELTA_SECONDS = re.compile(r"[0-9]+", re.ASCII)
+#: Longest delta-seconds read (more digits are still "very long": the pause is capped anyway).
+_DELTA_DIGITS_MAX = 12
 
 
 def parse_retry_after(value: bytes | str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date).
+    """Seconds to wait from a Retry-After header: ASCII delta-seconds or an HTTP date; None when
+    absent or anything else (``３``, ``٣`` and ``²`` are digits to Python, not to HTTP).
 
     >>> parse_retry_after(b"3")
     3.0
+    >>> parse_retry_after("３") is None
+    True
     """
     if value is None:
         return None
     text = value.decode("latin-1") if isinstance(value, bytes) else value
-    text = text.strip()
-    if text.isdigit():
-        return float(text)
+    text = text.strip(" \t")
+    if _DELTA_SECONDS.fullmatch(text):
+        return float(text) if len(text) <= _DELTA_DIGITS_MAX else 10.0**_DELTA_DIGITS_MAX
+    if not text.isascii() or not any(c.isalpha() for c in text):
+        return None  # an HTTP date names its month; no digits-only or non-ASCII junk
     try:
         moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
+    try:
+        return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
+    except OverflowError:
+        return None
 
 
 class HostBackoffMiddleware:
@@ -61,9 +79,25 @@ class HostBackoffMiddleware:
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
         self.crawler = crawler
-        self.retry_after_max = settings.getfloat("SOLIDOT_RETRY_AFTER_MAX")
-        self.backoff_base = settings.getfloat("SOLIDOT_BACKOFF_BASE")
-        self.backoff_max = settings.getfloat("SOLIDOT_BACKOFF_MAX")
+        # checked at start-up: nan or inf here would make every pause (and so every request) fail
+        self.retry_after_max = float_setting(
+            settings,
+            "SOLIDOT_RETRY_AFTER_MAX",
+            DEFAULTS["SOLIDOT_RETRY_AFTER_MAX"],
+            at_least=0,
+            meaning="seconds; 0: ignore Retry-After",
+        )
+        self.backoff_base = float_setting(
+            settings,
+            "SOLIDOT_BACKOFF_BASE",
+            DEFAULTS["SOLIDOT_BACKOFF_BASE"],
+            at_least=0,
+            meaning="seconds; 0: no pause after errors",
+        )
+        self.backoff_max = float_setting(
+            settings, "SOLIDOT_BACKOFF_MAX", DEFAULTS["SOLIDOT_BACKOFF_MAX"], at_least=0, meaning="seconds"
+        )
+        self._bad_retry_after_logged = False
         self._failures: dict[str, int] = {}
         self._paused_until: dict[str, float] = {}
 
@@ -75,7 +109,10 @@ class HostBackoffMiddleware:
         slot_key = self._slot_key(request)
         retry_after = None
         if response.status in RETRY_AFTER_STATUSES:
-            retry_after = parse_retry_after(response.headers.get(b"Retry-After"))
+            header = response.headers.get(b"Retry-After")
+            retry_after = parse_retry_after(header)
+            if header is not None and retry_after is None:
+                self._bad_retry_after(request, header)
         if retry_after is not None:
             self.crawler.stats.inc_value("solidot/backoff/retry_after")
             seconds = min(retry_after, self.retry_after_max)
@@ -86,6 +123,19 @@ class HostBackoffMiddleware:
             self._failures.pop(slot_key, None)
         return response
 
+    def _bad_retry_after(self, request: Request, header: bytes) -> None:
+        """A Retry-After that is neither ASCII delta-seconds nor an HTTP date: the normal backoff
+        applies; counted, logged the first time."""
+        self.crawler.stats.inc_value("solidot/backoff/bad_retry_after")
+        if not self._bad_retry_after_logged:
+            self._bad_retry_after_logged = True
+            logger.warning(
+                "Unreadable Retry-After %r from %s: backing off as after an error instead; later ones "
+                "are only counted (stats solidot/backoff/bad_retry_after)",
+                header[:100],
+                request.url,
+            )
+
     def process_exception(self, request: Request, exception: Exception) -> None:
         self._failed(request, self._slot_key(request), type(exception).__name__)
 
@@ -93,7 +143,8 @@ class HostBackoffMiddleware:
         count = self._failures.get(slot_key, 0) + 1
         self._failures[slot_key] = count
         self.crawler.stats.inc_value("solidot/backoff/errors")
-        delay = min(self.backoff_max, self.backoff_base * 2 ** (count - 1))
+        # the exponent is capped: 2 ** 1100 is too large a float after a long enough run of errors
+        delay = min(self.backoff_max, self.backoff_base * 2.0 ** min(count - 1, 64))
         self._pause(request, slot_key, delay, f"{why}, {count} in a row")
 
     def _slot_key(self, request: Request) -> str:

@@ -52,6 +52,7 @@ from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import DeferredLock
 
 from solidot_spider.middlewares.backoff import host_paused
+from solidot_spider.scheduling.config import float_setting
 from solidot_spider.scheduling.connection import describe, redis_from_settings
 from solidot_spider.scheduling.stats import is_shared
 
@@ -113,15 +114,28 @@ class HostState:
 
 
 def host_rate(settings: Any) -> float:
-    """Requests per second per host for the cluster: ``SOLIDOT_HOST_RATE`` or ``1 / DOWNLOAD_DELAY``."""
+    """Requests per second per host for the cluster: ``SOLIDOT_HOST_RATE`` or ``1 / DOWNLOAD_DELAY``.
+
+    Both are checked (finite, ≥ 0): a nan rate would make every request's turn fail.
+    """
     value = settings.get("SOLIDOT_HOST_RATE")
     if value is None or value == "":
-        delay = settings.getfloat("DOWNLOAD_DELAY")
+        delay = float_setting(settings, "DOWNLOAD_DELAY", 0.0, at_least=0, meaning="seconds")
         return 1 / delay if delay > 0 else 0.0
-    rate = float(value)
-    if rate < 0:
-        raise ValueError(f"SOLIDOT_HOST_RATE must be ≥ 0 (0: no limit), got {rate}")
-    return rate
+    return float_setting(
+        settings, "SOLIDOT_HOST_RATE", 0.0, at_least=0, meaning="requests/s per host; 0: no limit"
+    )
+
+
+def crawl_delay_max(settings: Any) -> float:
+    """``SOLIDOT_CRAWL_DELAY_MAX``, checked (finite, ≥ 0)."""
+    return float_setting(
+        settings,
+        "SOLIDOT_CRAWL_DELAY_MAX",
+        DEFAULTS["SOLIDOT_CRAWL_DELAY_MAX"],
+        at_least=0,
+        meaning="seconds; 0: ignore robots.txt Crawl-delay",
+    )
 
 
 class ClusterRateLimitMiddleware:
@@ -158,14 +172,16 @@ class ClusterRateLimitMiddleware:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ClusterRateLimitMiddleware:
         settings = crawler.settings
+        # checked in every crawl, shared or not: a bad value is refused at start-up, not when
+        # REDIS_URL is set some day
+        rate, delay_max = host_rate(settings), crawl_delay_max(settings)
         if not is_shared(settings):
             raise NotConfigured  # no message: a crawl alone keeps Scrapy's per-process politeness
-        crawl_delay_max = settings.getfloat("SOLIDOT_CRAWL_DELAY_MAX", DEFAULTS["SOLIDOT_CRAWL_DELAY_MAX"])
         middleware = cls(
             crawler,
             redis_from_settings(settings),
-            host_rate(settings),
-            crawl_delay_max,
+            rate,
+            delay_max,
             str(settings.get("SOLIDOT_HOST_KEY") or DEFAULTS["SOLIDOT_HOST_KEY"]),
         )
         crawler.signals.connect(middleware.robots_parsed, signal=signals.robots_parsed)

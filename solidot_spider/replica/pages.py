@@ -25,8 +25,13 @@ from solidot_spider.site import CATEGORIES
 HTML = "text/html"
 XML = "application/xml"
 TEXT = "text/plain"
-_DAY_RE = re.compile(r"^\d{8}$")
-_SID_RE = re.compile(r"^\d{1,9}$")
+_DAY_RE = re.compile(r"^\d{8}$", re.ASCII)
+_SID_RE = re.compile(r"^\d{1,9}$", re.ASCII)
+#: A well-formed Host header: DNS labels, an optional port.
+_HOST_RE = re.compile(
+    r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?::[0-9]{1,5})?",
+    re.ASCII,
+)
 #: How far back a topic listing looks (keeps a full-size replica's topic pages cheap).
 TOPIC_SCAN = 3000
 
@@ -46,21 +51,33 @@ class SitePages:
 
     def __init__(self, replica: Replica, cache_size: int = 4096) -> None:
         self.replica = replica
-        self.answer = lru_cache(maxsize=cache_size)(self._answer)
+        self._cached = lru_cache(maxsize=cache_size)(self._answer)
+
+    def answer(self, host: str, path: str, query: tuple[tuple[str, str], ...]) -> Page:
+        """The page for a request's ``Host`` header (as sent: anything), path and query."""
+        label, domain = self.host_parts(host)
+        return self._cached(label, domain, path, query)
 
     def host_parts(self, host: str) -> tuple[str, str]:
-        """``linux.solidot.test:8080`` → (``linux``, ``solidot.test:8080``); unknown hosts → www."""
+        """``linux.solidot.test:8080`` → (``linux``, ``solidot.test:8080``); unknown hosts → www.
+
+        The domain ends up in every link of the page, so only a well-formed ``host[:port]`` is
+        taken from the request; anything else (markup, spaces, a bad port) is answered as
+        ``www`` of the replica's own domain.
+        """
         host = host.lower().strip()
-        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if not _HOST_RE.fullmatch(host):
+            return "www", self.replica.config.domain
+        name = host.rsplit(":", 1)[0]
         label, _, rest = host.partition(".")
         if name.endswith("." + self.replica.config.domain) and label:
             return label, rest
         return "www", host
 
-    def _answer(self, host: str, path: str, query: tuple[tuple[str, str], ...]) -> Page:
-        label, domain = self.host_parts(host)
+    def _answer(self, label: str, domain: str, path: str, query: tuple[tuple[str, str], ...]) -> Page:
         category = label if label in CATEGORIES else None
-        chrome = Chrome(domain=domain, today=self.replica.today())
+        # checked by host_parts already; escaped all the same, as everything put into markup
+        chrome = Chrome(domain=escape(domain), today=self.replica.today())
         params = dict(query)
         if path == "/robots.txt":
             return Page(200, TEXT, render.ROBOTS_TXT.encode(), "robots")
@@ -72,7 +89,7 @@ class SitePages:
             return self._story(params.get("sid", ""), chrome)
         if path == "/index.rss":
             return self._rss(chrome)
-        if path == "/search" and params.get("tid", "").isdigit():
+        if path == "/search" and _SID_RE.match(params.get("tid", "")):
             return self._topic(int(params["tid"]), chrome)
         if path.startswith("/~") and len(path) > 2:
             author = escape(unquote(path[2:]))

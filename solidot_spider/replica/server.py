@@ -4,8 +4,11 @@
 tests can compare a crawler's stats with what the site really did, and
 ``arrivals``: per host name, the last :data:`ARRIVALS_KEPT` requests as
 ``[arrival time (Unix s), status, path]`` (status 0: connection reset), so
-politeness tests measure the rate the site really saw. Access logging is off: a
-benchmark's server should not spend its time writing logs.
+politeness tests measure the rate the site really saw. Only the site's own
+hosts (``www``, the categories and the bare domain) are kept apart; requests
+for any other ``Host`` share one :data:`OTHER_HOSTS` entry, so a client
+sending a new Host each time can't grow the server's memory. Access logging
+is off: a benchmark's server should not spend its time writing logs.
 """
 
 from __future__ import annotations
@@ -26,12 +29,15 @@ from solidot_spider.replica import render
 from solidot_spider.replica.faults import Decision, Fault, FaultInjector
 from solidot_spider.replica.model import Replica
 from solidot_spider.replica.pages import Page, SitePages
+from solidot_spider.site import CATEGORIES
 
 STATS_PATH = "/__replica__/stats"
 REASONS = {200: b"OK", 404: b"Not Found", 429: b"Too Many Requests", 500: b"Internal Server Error"}
 REASONS[503] = b"Service Unavailable"
 #: Requests remembered per host for ``arrivals`` (the oldest are forgotten).
 ARRIVALS_KEPT = 10_000
+#: The ``arrivals`` entry of every request whose Host is not one of the site's.
+OTHER_HOSTS = "(other)"
 #: Twisted's reactor module is typed as interfaces mypy can't bind; use it untyped.
 reactor: Any = _reactor
 
@@ -50,6 +56,9 @@ class ReplicaResource(Resource):
         self.arrivals: defaultdict[str, deque[tuple[float, int, str]]] = defaultdict(
             lambda: deque(maxlen=ARRIVALS_KEPT)
         )
+        domain = replica.config.domain.lower()
+        #: The host names ``arrivals`` keeps apart; every other Host counts as OTHER_HOSTS.
+        self.site_hosts = frozenset({domain, f"www.{domain}", *(f"{label}.{domain}" for label in CATEGORIES)})
         self.robots = render.robots_txt(crawl_delay).encode()
         self._truncate_random = random.Random(f"truncate:{replica.config.faults.seed}")
 
@@ -95,6 +104,8 @@ class ReplicaResource(Resource):
 
     def _arrived(self, request: Request, arrived: float, status: int) -> None:
         host = (request.getHeader("host") or "www").strip().lower().rsplit(":", 1)[0]
+        if host not in self.site_hosts:
+            host = OTHER_HOSTS
         self.arrivals[host].append((arrived, status, request.path.decode("utf-8", "replace")))
 
     def _send_later(

@@ -1,11 +1,17 @@
-"""Reading the shared crawl's settings against the defaults each module declares."""
+"""Reading settings: the shared crawl's against the defaults each module declares, and numbers
+checked at start-up against the range that makes sense for them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from scrapy.settings import BaseSettings
+
+
+class SettingError(ValueError):
+    """A setting whose value can't work: raised at start-up, naming the setting and what it allows."""
 
 
 def setting(settings: BaseSettings, name: str, defaults: Mapping[str, Any]) -> Any:
@@ -13,3 +19,114 @@ def setting(settings: BaseSettings, name: str, defaults: Mapping[str, Any]) -> A
     as scrapy-redis reads its own settings)."""
     value = settings.get(name)
     return defaults[name] if value is None or value == "" else value
+
+
+def _allowed(at_least: float | None, above: float | None, at_most: float | None, kind: str) -> str:
+    """``a finite number ≥ 0``, ``an integer within 1..1,000``…: what a bounded setting accepts."""
+
+    def shown(bound: float) -> str:
+        return f"{bound:,}" if kind == "integer" else f"{bound:.12g}"
+
+    if at_least is not None and at_most is not None:
+        return f"{'an' if kind == 'integer' else 'a'} {kind} within {shown(at_least)}..{shown(at_most)}"
+    bounds = [
+        f"{sign} {shown(bound)}"
+        for sign, bound in (("≥", at_least), (">", above), ("≤", at_most))
+        if bound is not None
+    ]
+    what = "an integer" if kind == "integer" else "a finite number"
+    return " ".join([what, " and ".join(bounds)]).strip()
+
+
+def float_setting(
+    settings: BaseSettings,
+    name: str,
+    default: float,
+    *,
+    at_least: float | None = None,
+    above: float | None = None,
+    at_most: float | None = None,
+    meaning: str = "",
+) -> float:
+    """``settings[name]`` as a finite float within the bounds (``default`` when unset or empty).
+
+    Anything else (not a number, nan, ±inf, out of range) raises :class:`SettingError` naming the
+    setting, the allowed range and what was given: a crawl must not start with a value that makes
+    every request fail or a loop spin. ``meaning`` is added to the message (``"0: no limit"``).
+
+    >>> from scrapy.settings import Settings
+    >>> float_setting(Settings({"X": "2.5"}), "X", 1.0, above=0)
+    2.5
+    >>> float_setting(Settings({"X": "nan"}), "X", 1.0, above=0)
+    Traceback (most recent call last):
+    ...
+    solidot_spider.scheduling.config.SettingError: X must be a finite number > 0, got 'nan'
+    """
+    return _bounded(settings, name, default, _finite_float, "number", at_least, above, at_most, meaning)
+
+
+def int_setting(
+    settings: BaseSettings,
+    name: str,
+    default: int,
+    *,
+    at_least: int | None = None,
+    at_most: int | None = None,
+    meaning: str = "",
+) -> int:
+    """``settings[name]`` as an integer within the bounds (``default`` when unset or empty); anything
+    else (``"1.5"``, ``"lots"``, out of range) raises :class:`SettingError` as :func:`float_setting`."""
+    return _bounded(settings, name, default, _integer, "integer", at_least, None, at_most, meaning)
+
+
+_Number = TypeVar("_Number", int, float)
+
+
+def _bounded(
+    settings: BaseSettings,
+    name: str,
+    default: _Number,
+    parse: Callable[[Any], _Number | None],
+    kind: str,
+    at_least: float | None,
+    above: float | None,
+    at_most: float | None,
+    meaning: str,
+) -> _Number:
+    """The checks :func:`float_setting` and :func:`int_setting` share: ``parse`` reads the value
+    (None: not one), then the bounds; one message names the setting, its range and what was given."""
+    raw = settings.get(name)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return default
+    value = parse(raw)
+    if (
+        value is None
+        or (at_least is not None and value < at_least)
+        or (above is not None and value <= above)
+        or (at_most is not None and value > at_most)
+    ):
+        allowed = _allowed(at_least, above, at_most, kind)
+        raise SettingError(f"{name} must be {allowed}{f' ({meaning})' if meaning else ''}, got {raw!r}")
+    return value
+
+
+def _finite_float(raw: Any) -> float | None:
+    if isinstance(raw, bool):
+        return None
+    try:
+        value = float(raw.strip() if isinstance(raw, str) else raw)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _integer(raw: Any) -> int | None:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    if isinstance(raw, str):
+        text = raw.strip().replace("_", "")
+        if text.isascii() and text.lstrip("+-").isdigit() and len(text) <= 30:
+            return int(text)
+    return None

@@ -44,7 +44,7 @@ from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.asyncio import create_looping_call, run_in_thread
 from scrapy.utils.defer import deferred_from_coro
 
-from solidot_spider.scheduling.config import setting
+from solidot_spider.scheduling.config import float_setting, setting
 from solidot_spider.scheduling.connection import describe, redis_from_settings
 from solidot_spider.scheduling.dupefilter import DEFAULTS as DUPEFILTER_DEFAULTS
 from solidot_spider.scheduling.queue import DEFAULT_KEY as QUEUE_KEY
@@ -68,6 +68,33 @@ PAGES_RESET_MINUTES = 120
 def is_shared(settings: BaseSettings) -> bool:
     """Whether this crawl is shared through Redis (``REDIS_URL`` set): the components here switch on."""
     return bool(str(settings.get("REDIS_URL") or "").strip())
+
+
+#: Bounds of SOLIDOT_STATS_INTERVAL (s): a shorter interval makes the push loop spin.
+STATS_INTERVAL_MIN, STATS_INTERVAL_MAX = 0.1, 3600.0
+#: Bounds of SOLIDOT_STATS_TTL (s): Redis expires the stats at once with a TTL of 0.
+STATS_TTL_MIN, STATS_TTL_MAX = 1.0, 366 * 24 * 3600.0
+
+
+def stats_timing(settings: BaseSettings) -> tuple[float, float]:
+    """``SOLIDOT_STATS_INTERVAL`` and ``SOLIDOT_STATS_TTL`` (s), checked: SettingError when out of range."""
+    interval = float_setting(
+        settings,
+        "SOLIDOT_STATS_INTERVAL",
+        DEFAULTS["SOLIDOT_STATS_INTERVAL"],
+        at_least=STATS_INTERVAL_MIN,
+        at_most=STATS_INTERVAL_MAX,
+        meaning="seconds between pushes",
+    )
+    ttl = float_setting(
+        settings,
+        "SOLIDOT_STATS_TTL",
+        DEFAULTS["SOLIDOT_STATS_TTL"],
+        at_least=STATS_TTL_MIN,
+        at_most=STATS_TTL_MAX,
+        meaning="seconds",
+    )
+    return interval, ttl
 
 
 @functools.cache
@@ -212,8 +239,8 @@ class RedisStatsCollector(MemoryStatsCollector):
         self.keys = CrawlKeys.from_crawler(crawler)
         self.where = describe(settings)
         self.server: redis.Redis | None = redis_from_settings(settings) if is_shared(settings) else None
-        self.interval = float(setting(settings, "SOLIDOT_STATS_INTERVAL", DEFAULTS))
-        self.ttl_ms = round(float(setting(settings, "SOLIDOT_STATS_TTL", DEFAULTS)) * 1000)
+        self.interval, ttl = stats_timing(settings)
+        self.ttl_ms = round(ttl * 1000)
         self.flush_on_start = settings.getbool("SCHEDULER_FLUSH_ON_START")
         self.worker_id = this_worker()
         self._counters: dict[str, int | float] = {}

@@ -13,8 +13,9 @@ from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
-from solidot_spider.discovery import Discovery
+from solidot_spider.discovery import DEFAULT_MAX_DAYS, DEFAULT_MAX_SIDS, Discovery
 from solidot_spider.parsing import MalformedPage, is_truncated, parse_list_page, parse_rss, parse_story
+from solidot_spider.scheduling.config import int_setting
 from solidot_spider.scheduling.scheduler import is_shared_crawl
 from solidot_spider.scheduling.signals import start_requests_scheduled
 from solidot_spider.site import CATEGORIES, SiteMap, story_sid
@@ -36,6 +37,12 @@ class SolidotSpider(scrapy.Spider):
     """
 
     name = "solidot"
+    #: What a request read from the shared queue may name (scheduling/admission.py): these callbacks
+    #: and errbacks, and this meta key besides the ones Scrapy carries from try to try.
+    shared_callbacks = frozenset({"parse_list", "parse_rss", "parse_story", "story_failed"})
+    shared_meta = frozenset({"solidot_from_range"})
+    #: Set from SOLIDOT_BASE_URL in :meth:`from_crawler`: the site's domain (every host under it).
+    allowed_domains: list[str]
     site: SiteMap
     truncated_retries: int
 
@@ -57,7 +64,15 @@ class SolidotSpider(scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SolidotSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
-        spider.site = SiteMap.from_base_url(crawler.settings.get("SOLIDOT_BASE_URL"))
+        settings = crawler.settings
+        # the scope's size, checked before a single request exists (a worker's start-up, `seed`)
+        spider.discovery.check_limits(
+            int_setting(settings, "SOLIDOT_MAX_SIDS", DEFAULT_MAX_SIDS, at_least=1),
+            int_setting(settings, "SOLIDOT_MAX_DAYS", DEFAULT_MAX_DAYS, at_least=1),
+        )
+        spider.site = SiteMap.from_base_url(settings.get("SOLIDOT_BASE_URL"))
+        # Scrapy's OffsiteMiddleware drops any request for a host outside the site (and its subdomains)
+        spider.allowed_domains = spider.site.allowed_domains()
         spider.truncated_retries = crawler.settings.getint("SOLIDOT_TRUNCATED_RETRIES")
         return spider
 
