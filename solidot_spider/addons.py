@@ -5,9 +5,17 @@ feeds, so a default file declared in the settings module would be written on
 every crawl, next to the file the operator asked for. An add-on sees the final
 settings: it adds the default file only when no feed was asked for and no
 MongoDB store is configured.
+
+In a shared crawl (``REDIS_URL`` set) every worker gets a file of its own
+(``output/solidot-<host>-<pid>.jsonl``): several workers on one machine
+appending to one file could interleave their lines.
 """
 
 from __future__ import annotations
+
+import os
+import re
+import socket
 
 from scrapy.settings import Settings
 
@@ -19,5 +27,20 @@ class DefaultOutput:
         output = settings.get("SOLIDOT_OUTPUT")
         if not output or settings.getdict("FEEDS") or settings.get("MONGO_URI"):
             return
+        if str(settings.get("REDIS_URL") or "").strip():
+            output = per_worker(str(output))
         feed = {"format": "jsonlines", "encoding": "utf8", "overwrite": False}
         settings.set("FEEDS", {output: feed}, priority="addon")
+
+
+def per_worker(path: str) -> str:
+    """``path`` made this process's own: ``output/solidot.jsonl`` → ``output/solidot-host-1234.jsonl``.
+
+    >>> per_worker("out/%(name)s.jsonl").startswith("out/%(name)s-")
+    True
+    """
+    directory, _, name = path.rpartition("/")
+    stem, dot, extension = name.partition(".")
+    host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname())
+    mine = f"{stem}-{host}-{os.getpid()}{dot}{extension}"
+    return f"{directory}/{mine}" if directory else mine

@@ -7,3 +7,8 @@ from __future__ import annotations
 #: and ``item`` (the story); the store connects to it to record that the story
 #: was seen (``last_seen``, ``fetch_count``). Handlers may be ``async def``.
 story_unchanged = object()
+
+#: MongoDB refused a story for good (a document it can't hold, a write error that won't pass):
+#: the story is not stored. Sent by the store with ``sid`` (int) and ``reason`` (str), before the
+#: request that produced it is acknowledged, so that nothing records the story as stored.
+story_rejected = object()

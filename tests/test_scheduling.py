@@ -166,7 +166,7 @@ def test_higher_priority_first_then_first_in_first_out(
         ("f", 2**40),  # clamped, still first
     ]
     for name, priority in pushed:
-        assert queue.push(scrapy.Request(f"http://x.test/{name}", priority=priority))
+        assert queue.push(scrapy.Request(f"http://www.solidot.test/{name}", priority=priority))
     order = []
     while popped := queue.pop("w1", 60).leased:
         order.append(popped[0][1].url.rsplit("/", 1)[1])
@@ -207,8 +207,8 @@ def test_a_late_ack_removes_the_requeued_copy(queue: LeasedPriorityQueue, spider
 
 
 def test_released_leases_go_back_with_their_priority(queue: LeasedPriorityQueue) -> None:
-    queue.push(scrapy.Request("http://x.test/high", priority=5))
-    queue.push(scrapy.Request("http://x.test/low", priority=1))
+    queue.push(scrapy.Request("http://www.solidot.test/high", priority=5))
+    queue.push(scrapy.Request("http://www.solidot.test/low", priority=1))
     (request_id, _), *_ = queue.pop("w", 30).leased
     assert queue.release("w", [request_id]) == 1
     assert queue.pop("w", 30).leased[0][1].url.endswith("/high")

@@ -46,6 +46,9 @@ ERROR_STATS = (
     "retry/max_reached",
     "spider_exceptions/",
     "scheduler/dead",
+    "scheduler/dead/",
+    "scheduler/refused/",
+    "scheduler/payload_missing",
 )
 #: Project counters that are errors: ``solidot/…`` with "error" or "failed" in the name.
 SOLIDOT_ERROR = re.compile(r"^solidot/.*(error|failed)")
@@ -65,6 +68,7 @@ class Status:
     queued: int
     leased: int
     done: int
+    dead_letters: int  # payloads refused from the queue, kept for inspection, never retried
     progress: float | None  # done / (done + queued + leased)
     seen: int | None
     seen_exact: bool
@@ -151,7 +155,8 @@ class StatusReader:
         pipe.zrange(keys.workers, 0, -1, withscores=True)
         pipe.hgetall(keys.worker_info)
         pipe.hgetall(keys.seen_meta)
-        (seconds, micros), queued, leased, raw_stats, raw_meta, beats, info, seen_meta = pipe.execute()
+        pipe.hlen(f"{keys.queue}:dead")
+        (seconds, micros), queued, leased, raw_stats, raw_meta, beats, info, seen_meta, dead = pipe.execute()
         now = seconds + micros / 1e6
         stats = {_text(name): _number(value) for name, value in raw_stats.items()}
         meta = {_text(name): _text(value) for name, value in raw_meta.items()}
@@ -188,6 +193,7 @@ class StatusReader:
             queued=int(queued),
             leased=int(leased),
             done=done,
+            dead_letters=int(dead),
             progress=done / total if total else None,
             seen=seen,
             seen_exact=exact,
@@ -267,9 +273,15 @@ def render(status: Status) -> str:
     lines.append(
         f"pages      {status.pages:,} · {per_minute}/min over the last {RECENT_MINUTES} min ({minutes})"
     )
+    if status.dead_letters:
+        lines.append(
+            f"dead       {status.dead_letters:,} refused requests in {status.spider}'s dead letters "
+            "(never retried; reasons under errors: scheduler/dead/…)"
+        )
     if status.errors:
         lines.append(
-            "errors     " + " · ".join(f"{name}: {value:,}" for name, value in status.errors.items())
+            "errors     "
+            + " · ".join(f"{printable(name)}: {value:,}" for name, value in status.errors.items())
         )
     else:
         lines.append("errors     none")
@@ -314,11 +326,26 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """Rows under a header, columns padded to their widest cell, indented by two spaces (none: no lines)."""
     if not rows:
         return []
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    cells = [[printable(cell) for cell in row] for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     return [
         "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
+        for row in cells
     ]
+
+
+#: Characters that move a terminal's cursor, change its colours or reorder text: C0 and C1 controls,
+#: DEL, and Unicode's bidirectional overrides and isolates.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` read from Redis, safe to print on a terminal: every control character shown as ``?``.
+
+    >>> printable("host\x1b[2Jname")
+    'host?[2Jname'
+    """
+    return _UNPRINTABLE.sub("?", text)
 
 
 def _worker_row(worker: Worker) -> dict[str, Any]:

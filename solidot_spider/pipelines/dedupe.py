@@ -52,7 +52,7 @@ from solidot_spider.pipelines.drops import ItemDropper
 from solidot_spider.scheduling.connection import describe, redis_from_settings
 from solidot_spider.scheduling.scheduler import is_shared_crawl
 from solidot_spider.scheduling.signals import requests_acknowledged
-from solidot_spider.signals import story_unchanged
+from solidot_spider.signals import story_rejected, story_unchanged
 
 logger = logging.getLogger(__name__)
 
@@ -243,6 +243,7 @@ class DedupePipeline:
         crawler.signals.connect(self.item_stored, signal=signals.item_scraped)
         crawler.signals.connect(self.item_lost, signal=signals.item_dropped)
         crawler.signals.connect(self.item_lost, signal=signals.item_error)
+        crawler.signals.connect(self.story_rejected, signal=story_rejected)
         if self.acked_index is not None:
             crawler.signals.connect(self.requests_acknowledged, signal=requests_acknowledged)
             crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
@@ -325,6 +326,23 @@ class DedupePipeline:
             self._record_soon()
         else:
             self._unacked.setdefault(request.url, []).append((sid, digest))
+
+    def story_rejected(self, sid: int, reason: str = "") -> None:
+        """The store could not store ``sid``: never record its hash (a later crawl must write it), and
+        let a later copy in this run pass again."""
+        self._pending.pop(sid, None)
+        self._to_record.pop(sid, None)
+        digest = self._seen.pop(sid, None)
+        for url, passed in list(self._unacked.items()):
+            kept = [(story, story_digest) for story, story_digest in passed if story != sid]
+            if kept:
+                self._unacked[url] = kept
+            else:
+                del self._unacked[url]
+        if self.acked_index is None and digest is not None:  # recorded as it passed: unrecord it
+            deferred_from_coro(self.index.forget(sid, digest)).addErrback(
+                lambda failure: logger.error("Dedupe could not forget sid=%s: %s", sid, failure.value)
+            )
 
     def requests_acknowledged(self, urls: list[str]) -> None:
         """The scheduler acknowledged these requests: their stories are durable, record their hashes."""

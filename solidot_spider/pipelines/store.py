@@ -193,6 +193,7 @@ class MongoStorePipeline:
             )
             raise RuntimeError(message) from None  # the original message may quote the URI
         self._writer = asyncio.create_task(self._write_loop(), name="mongo-store-writer")
+        self._writer.add_done_callback(self._writer_done)
         logger.info(
             "Storing stories in MongoDB at %s, %s.%s (batches of %d)",
             self.where,
@@ -254,8 +255,12 @@ class MongoStorePipeline:
         scheduler then keeps the requests leased and asks again.
         """
         target = self._received
-        if self._settled >= target or self._writer is None or self._writer.done():
+        if self._settled >= target:
             return
+        if self._writer is None or self._writer.done():  # fail closed: nothing more will be written
+            raise scheduling_signals.AckPostponed(
+                f"the MongoDB writer has stopped with {target - self._settled:,} items not stored"
+            )
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._barriers.append((target, future))
         self._wake.set()
@@ -266,6 +271,23 @@ class MongoStorePipeline:
             raise scheduling_signals.AckPostponed(
                 f"{target - self._settled:,} items still wait for MongoDB at {self.where}"
             ) from None
+
+    def _writer_done(self, task: asyncio.Task[None]) -> None:
+        """The writer ends at close; ending otherwise is a bug, said once: the barrier now fails closed,
+        so the requests of the items it did not write stay leased and are crawled again."""
+        if task.cancelled() or task.exception() is None:
+            if self._closing:
+                return
+            logger.error("MongoDB store writer stopped before the crawl closed: nothing more is stored")
+            return
+        error = task.exception()
+        logger.error(
+            "MongoDB store writer failed (%s: %s): nothing more is stored, and the requests of the "
+            "%s items it holds stay leased, to be crawled again",
+            type(error).__name__,
+            redact_uri(str(error))[:300],
+            f"{self.buffered:,}",
+        )
 
     def _settle(self, count: int) -> None:
         """``count`` more writes are settled (in order): release the barriers they complete."""
@@ -378,7 +400,6 @@ class MongoStorePipeline:
             if count := getattr(result, name):
                 self.stats.inc_value(STATS_PREFIX + name, count)
         for rejected in result.rejected:
-            self.stats.inc_value(STATS_PREFIX + "rejected")
             self.stats.inc_value(STATS_PREFIX + f"errors/{rejected.error}")
             logger.error(
                 "MongoDB rejected story sid=%s (%s%s): %s — not retried",
@@ -387,11 +408,17 @@ class MongoStorePipeline:
                 "" if rejected.code is None else f" {rejected.code}",
                 redact_uri(rejected.message),
             )
+            self._rejected(rejected.sid, rejected.error)
 
     def _give_up(self, batch: list[StoryWrite | Touch], why: str) -> None:
         for write in batch:
-            self.stats.inc_value(STATS_PREFIX + "rejected")
             logger.error("MongoDB store gave up on story sid=%s (%s) — not retried", write.sid, why)
+            self._rejected(write.sid, why)
+
+    def _rejected(self, sid: int, reason: str) -> None:
+        """A story that is not stored: counted, and announced so that nothing records it as stored."""
+        self.stats.inc_value(STATS_PREFIX + "rejected")
+        self.crawler.signals.send_catch_log(signal=solidot_signals.story_rejected, sid=sid, reason=reason)
 
     def _log_full(self) -> None:
         if self._full:

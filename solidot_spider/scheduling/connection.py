@@ -10,6 +10,7 @@ scheduler decides what to do (hold requests locally, back off, probe).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,13 +30,71 @@ logger = logging.getLogger(__name__)
 DEFAULT_SOCKET_TIMEOUT = 5.0
 DEFAULT_CONNECT_TIMEOUT = 2.0
 
-#: What "Redis is unreachable" looks like to redis-py (a restarting server answers LOADING, a
-#: demoted primary READONLY: both pass).
-UNREACHABLE: tuple[type[Exception], ...] = (
-    redis.ConnectionError,
-    redis.TimeoutError,
-    redis.exceptions.ReadOnlyError,
+#: Every failure of a Redis call the scheduler holds its requests through and retries, as an
+#: outage: the server gone (connection errors, timeouts, LOADING), and errors the server answers
+#: while it can't take the crawl's commands: OOM under ``noeviction``, BUSY, NOPERM, READONLY,
+#: MOVED/ASK or CLUSTERDOWN, MASTERDOWN. Each holds for a while or until an operator acts;
+#: none of them may cost the requests a worker holds (:func:`redis_trouble` names the cause).
+UNREACHABLE: tuple[type[Exception], ...] = (redis.RedisError,)
+
+#: What an operator should do about a refusal, by the error's first word.
+_ADVICE = {
+    "OOM": "Redis is full: raise maxmemory (the crawl's keys must never be evicted: keep "
+    "maxmemory-policy noeviction)",
+    "BUSY": "Redis is busy running a script: wait, or SCRIPT KILL it",
+    "NOPERM": "the Redis user lacks a permission the crawl needs: grant it (ACL)",
+    "NOAUTH": "Redis wants a password: put it in REDIS_URL",
+    "WRONGPASS": "Redis refused the password in REDIS_URL",
+    "READONLY": "REDIS_URL points at a read-only replica: point it at the primary",
+    "MOVED": "REDIS_URL points at a Redis Cluster node: the crawl needs a standalone Redis",
+    "ASK": "REDIS_URL points at a Redis Cluster node: the crawl needs a standalone Redis",
+    "CLUSTERDOWN": "REDIS_URL points at a Redis Cluster node: the crawl needs a standalone Redis",
+    "MASTERDOWN": "the replica lost its primary: point REDIS_URL at the primary",
+    "LOADING": "Redis is loading its data set after a restart",
+    "WRONGTYPE": "a key of the crawl holds another type: another program uses the crawl's keys",
+}
+
+
+#: redis-py's exception classes for the error codes of :data:`_ADVICE`.
+_CODES: tuple[tuple[type[Exception], str], ...] = (
+    (redis.exceptions.OutOfMemoryError, "OOM"),
+    (redis.exceptions.NoPermissionError, "NOPERM"),
+    (redis.exceptions.ReadOnlyError, "READONLY"),
+    (redis.exceptions.MovedError, "MOVED"),
+    (redis.exceptions.AskError, "ASK"),
+    (redis.exceptions.ClusterDownError, "CLUSTERDOWN"),
+    (redis.exceptions.MasterDownError, "MASTERDOWN"),
+    (redis.exceptions.BusyLoadingError, "LOADING"),
+    (redis.exceptions.AuthenticationError, "WRONGPASS"),
 )
+
+
+def is_connection_failure(error: BaseException) -> bool:
+    """Whether Redis could not be reached at all (rather than answering with a refusal)."""
+    return isinstance(error, redis.ConnectionError | redis.TimeoutError) and not isinstance(
+        error, redis.exceptions.BusyLoadingError | redis.exceptions.AuthenticationError
+    )
+
+
+def redis_trouble(error: BaseException) -> str:
+    """A Redis failure in a few words, with what to do about it when Redis refused a command.
+
+    >>> redis_trouble(redis.ResponseError("BUSY Redis is busy running a script."))
+    'BUSY Redis is busy running a script. — Redis is busy running a script: wait, or SCRIPT KILL it'
+    >>> redis_trouble(redis.ConnectionError("Connection refused"))
+    'ConnectionError'
+    """
+    if is_connection_failure(error):
+        return type(error).__name__
+    text = " ".join(str(error).split())[:200] or type(error).__name__
+    # redis-py turns most codes into exception classes (dropping the code from the message); the
+    # rest lead the message, or follow "ERR Error running script" when a script hit them
+    code = next((code for cls, code in _CODES if isinstance(error, cls)), None) or next(
+        (word for word in re.findall(r"\b[A-Z]{3,}\b", text) if word in _ADVICE), None
+    )
+    if code is None:
+        return f"{type(error).__name__}: {text}"
+    return f"{code} {text} — {_ADVICE[code]}" if not text.startswith(code) else f"{text} — {_ADVICE[code]}"
 
 
 def redis_from_settings(settings: BaseSettings, timeout: float = DEFAULT_SOCKET_TIMEOUT) -> redis.Redis:
@@ -99,7 +158,7 @@ class Outage:
         return self.since is None or self._clock() >= self.retry_at
 
     def failed(self, error: BaseException, held: int) -> None:
-        """A call failed for want of Redis: log the first failure of an outage, back off."""
+        """A call failed (see :data:`UNREACHABLE`): log the first failure of an outage, back off."""
         now = self._clock()
         self.attempts += 1
         pause = min(self.retry_max, self.retry_base * 2 ** (self.attempts - 1))
@@ -108,11 +167,12 @@ class Outage:
             self.since = now
             self.outages += 1
             logger.warning(
-                "Redis unreachable at %s — retrying in %.1f s, %d requests held locally (%s)",
+                "Redis %s at %s — retrying in %.1f s, %d requests held locally (%s)",
+                "unreachable" if is_connection_failure(error) else "refuses the crawl's commands",
                 self.where,
                 pause,
                 held,
-                type(error).__name__,
+                redis_trouble(error),
             )
 
     def recovered(self, flushed: int) -> None:
@@ -126,3 +186,27 @@ class Outage:
             flushed,
         )
         self.since, self.attempts, self.retry_at = None, 0, 0.0
+
+
+def warn_unless_noeviction(server: redis.Redis, where: str) -> bool:
+    """Warn when Redis may evict keys: an evicted payload or lease is a lost request. → True if it warned.
+
+    A managed Redis may refuse CONFIG: then nothing is known and nothing said.
+    """
+    try:
+        answer = server.config_get("maxmemory-policy")
+    except redis.RedisError:
+        return False
+    policy = answer.get("maxmemory-policy") or answer.get(b"maxmemory-policy")  # type: ignore[call-overload]
+    if isinstance(policy, bytes):
+        policy = policy.decode(errors="replace")
+    if policy in (None, "noeviction"):
+        return False
+    logger.warning(
+        "Redis at %s has maxmemory-policy %s: when full it will evict the crawl's keys, and every evicted "
+        "request is lost; set maxmemory-policy noeviction (a full Redis then refuses writes, which the "
+        "workers hold and retry)",
+        where,
+        policy,
+    )
+    return True

@@ -42,9 +42,11 @@ from typing import Any
 
 import redis
 from scrapy import Request, Spider
+from scrapy.utils.request import request_from_dict
 from scrapy_redis.queue import Base
 
 from solidot_spider.scheduling import serialization
+from solidot_spider.scheduling.admission import MAX_PAYLOAD_BYTES, RefusedRequest, RequestPolicy
 from solidot_spider.scheduling.dupefilter import DupeCheck
 
 #: Priorities are clamped to ±MAX_PRIORITY so that score = -priority·2³² + seq stays exact.
@@ -108,12 +110,13 @@ local function check_and_add(keys, args) return false, 0 end
 """
 
 #: Lease up to ARGV[3] requests to worker ARGV[1] for ARGV[2] ms, after requeueing expired leases.
-#: KEYS: 1 queue, 2 payloads, 3 leases, 4 owners. → {requeued, id1, payload1, id2, payload2, …}
+#: KEYS: 1 queue, 2 payloads, 3 leases, 4 owners. → {requeued, remaining, missing, id1, payload1, …}:
+#: missing = queued ids whose payload is gone (only eviction does that: a wrong maxmemory-policy).
 _LUA_POP = (
     _LUA_COMMON
     + """
 local now = server_ms()
-local result = {requeue_expired(now, tonumber(ARGV[4])), 0}
+local result = {requeue_expired(now, tonumber(ARGV[4])), 0, 0}
 local popped = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[3]))
 for i = 1, #popped, 2 do
   local id, score = popped[i], popped[i + 1]
@@ -123,6 +126,8 @@ for i = 1, #popped, 2 do
     redis.call('HSET', KEYS[4], id, score .. '|' .. ARGV[1])
     result[#result + 1] = id
     result[#result + 1] = payload
+  else
+    result[3] = result[3] + 1
   end
 end
 result[2] = redis.call('ZCARD', KEYS[1])
@@ -208,7 +213,7 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[4], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
-if payload then redis.call('HSET', KEYS[5], ARGV[1], ARGV[2] .. '\\n' .. payload) end
+if payload then redis.call('HSET', KEYS[5], ARGV[1], ARGV[2] .. '\\n' .. string.sub(payload, 1, 4096)) end
 return payload and 1 or 0
 """
 
@@ -239,6 +244,8 @@ class Popped:
     requeued: int = 0
     #: Requests left in the queue after this pop (so an empty queue needs no second pop to be known).
     remaining: int = -1
+    #: Queued ids this pop found without a payload (evicted: they are lost, and must be said so).
+    missing: int = 0
 
 
 @dataclass(frozen=True)
@@ -268,6 +275,8 @@ class LeasedPriorityQueue(Base):
     ) -> None:
         super().__init__(server, spider, key, serializer=serializer or serialization)
         self._fingerprint = fingerprint
+        #: What a request of the shared queue may be (:mod:`.admission`), pushing and popping.
+        self.policy = RequestPolicy.for_spider(spider)
         self.keys = [f"{self.key}:{name}" for name in ("queue", "payloads", "leases", "owners")]
         self.queue_key, self.payloads_key, self.leases_key, self.owners_key = self.keys
         self.seq_key = f"{self.key}:seq"
@@ -287,9 +296,26 @@ class LeasedPriorityQueue(Base):
 
     def _encode_request(self, request: Request) -> bytes:
         """scrapy-redis's encoding (the serializer's ``dumps`` over the request dict), with the dict built
-        by :func:`.serialization.request_to_dict`, which names callbacks without listing the spider."""
-        encoded: bytes = self.serializer.dumps(serialization.request_to_dict(request, self.spider))
+        by :func:`.serialization.request_to_dict`, which names callbacks without listing the spider, and
+        only the meta that travels; raises :class:`~.admission.RefusedRequest` for what the policy refuses."""
+        obj = serialization.request_to_dict(request, self.spider)
+        obj["meta"] = self.policy.kept_meta(obj.get("meta") or {})
+        self.policy.check(obj)
+        encoded: bytes = self.serializer.dumps(obj)
+        if len(encoded) > MAX_PAYLOAD_BYTES:
+            raise RefusedRequest("size", f"payload of {len(encoded)} bytes (at most {MAX_PAYLOAD_BYTES})")
         return encoded
+
+    def _decode_request(self, encoded_request: bytes) -> Request:
+        """A request from a payload read from Redis: untrusted input, checked by the policy before
+        anything is built from it (raises :class:`~.serialization.UnserializableRequest`)."""
+        if len(encoded_request) > MAX_PAYLOAD_BYTES:
+            raise RefusedRequest("size", f"payload of {len(encoded_request)} bytes")
+        obj = self.serializer.loads(encoded_request)
+        if not isinstance(obj, dict):
+            raise serialization.UnserializableRequest("payload: not a request dict")
+        self.policy.check(obj, len(encoded_request))
+        return request_from_dict(obj, spider=self.spider)
 
     # -- pushing ---------------------------------------------------------------------
 
@@ -368,13 +394,17 @@ class LeasedPriorityQueue(Base):
         return [worker_id, _ms(lease_seconds), max(1, count), REQUEUE_BATCH]
 
     def _popped(self, reply: list[Any]) -> Popped:
-        popped = Popped(requeued=int(reply[0]), remaining=int(reply[1]))
-        for raw_id, payload in zip(reply[2::2], reply[3::2], strict=True):
+        popped = Popped(requeued=int(reply[0]), remaining=int(reply[1]), missing=int(reply[2]))
+        for raw_id, payload in zip(reply[3::2], reply[4::2], strict=True):
             request_id = _text(raw_id)
             try:
                 popped.leased.append((request_id, self._decode_request(payload)))
-            except (ValueError, TypeError, KeyError) as error:
-                popped.undecodable.append((request_id, f"{type(error).__name__}: {error}"))
+            except RefusedRequest as error:
+                popped.undecodable.append((request_id, str(error)[:300]))
+            except serialization.UnserializableRequest as error:
+                popped.undecodable.append((request_id, f"payload: {error}"[:300]))
+            except Exception as error:  # a payload is untrusted input: any failure to rebuild it is its own
+                popped.undecodable.append((request_id, f"payload: {type(error).__name__}: {error}"[:300]))
         return popped
 
     def ack(self, worker_id: str, request_ids: Iterable[str]) -> AckResult:

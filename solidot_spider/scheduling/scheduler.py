@@ -82,8 +82,15 @@ from scrapy_redis.scheduler import Scheduler as StockScheduler
 from twisted.internet.defer import Deferred
 
 from solidot_spider.scheduling import serialization
+from solidot_spider.scheduling.admission import RefusedRequest
 from solidot_spider.scheduling.config import setting
-from solidot_spider.scheduling.connection import UNREACHABLE, Outage, describe, redis_from_settings
+from solidot_spider.scheduling.connection import (
+    UNREACHABLE,
+    Outage,
+    describe,
+    redis_from_settings,
+    warn_unless_noeviction,
+)
 from solidot_spider.scheduling.dupefilter import CompactRFPDupeFilter, Layout
 from solidot_spider.scheduling.finishing import CrawlState, Finisher, IdlePolls, SeenRecord, Verdict
 from solidot_spider.scheduling.queue import DEFAULT_KEY, Encoded, LeasedPriorityQueue, Popped
@@ -209,6 +216,8 @@ class LeasingScheduler(StockScheduler):
         self._memory: list[tuple[int, int, Request]] = []  # requests that can't be serialized
         self._memory_seq = itertools.count()
         self._logged_unserializable = False
+        self._buried_kinds: set[str] = set()
+        self._refused_kinds: set[str] = set()
         self._next_renew = 0.0
         self._ticker: Any = None
         self._engine_slot: Any = None
@@ -269,6 +278,7 @@ class LeasingScheduler(StockScheduler):
             lua_check_and_add=self.compact.lua_check_and_add if self.compact else None,
         )
         self.state = CrawlState(self.server, self.queue.key, self.queue.queue_key, self.queue.leases_key)
+        warn_unless_noeviction(self.server, self.where)
         if self.compact is None:
             logger.warning(
                 "DUPEFILTER_CLASS %s is not a CompactRFPDupeFilter: checking and queueing a request are "
@@ -406,6 +416,8 @@ class LeasingScheduler(StockScheduler):
         check = compact.check(request) if compact and not request.dont_filter else None
         try:
             entry = self.queue.encode(request, check)
+        except RefusedRequest as error:
+            return self._refuse(request, error)
         except serialization.UnserializableRequest as error:
             return self._enqueue_in_memory(request, error)
         if not compact and not request.dont_filter:
@@ -452,6 +464,8 @@ class LeasingScheduler(StockScheduler):
             logger.info("Returned %d expired leases to the queue (their worker stopped)", popped.requeued)
         for request_id, reason in popped.undecodable:
             self._bury(request_id, reason)
+        if popped.missing:
+            self._payloads_missing(popped.missing)
         if not popped.leased:
             if not self._leased:
                 self.polls.missed()
@@ -774,6 +788,25 @@ class LeasingScheduler(StockScheduler):
                 self.compact.note_fill(self.queue.last_fill)
         return pushed, popped
 
+    def _refuse(self, request: Request, error: RefusedRequest) -> bool:
+        """A request the shared queue does not take (:mod:`.admission`): dropped, as Scrapy's offsite
+        filter drops a request for another site; counted per reason, logged once per reason."""
+        self.stats.inc_value(f"{STATS}refused/{error.reason}")
+        if error.reason not in self._refused_kinds:
+            self._refused_kinds.add(error.reason)
+            logger.warning(
+                "Request %s not queued (%s); later ones refused for this reason are only counted "
+                "(stats %srefused/%s)",
+                request,
+                error,
+                STATS,
+                error.reason,
+            )
+        self.crawler.signals.send_catch_log(
+            signal=signals.request_dropped, request=request, spider=self.spider
+        )
+        return False
+
     def _enqueue_in_memory(self, request: Request, error: Exception) -> bool:
         """Like Scrapy's scheduler with a JOBDIR: a request that can't be stored is kept in this process."""
         if not self._logged_unserializable:
@@ -798,17 +831,37 @@ class LeasingScheduler(StockScheduler):
         return True
 
     def _bury(self, request_id: str, reason: str) -> None:
-        logger.error(
-            "Queued request %s can't be decoded (%s): moved to %s for inspection",
-            request_id,
-            reason,
-            self.queue.dead_key,
-        )
+        """A payload read from the queue that is not a request this spider may run: into the dead
+        letters, never retried (:mod:`.admission`); logged once per kind, counted per kind."""
+        kind = reason.split(":", 1)[0].strip() or "payload"
         self.stats.inc_value(f"{STATS}dead")
+        self.stats.inc_value(f"{STATS}dead/{kind}")
+        if kind not in self._buried_kinds:
+            self._buried_kinds.add(kind)
+            logger.error(
+                "Queued request %s refused (%s): moved to the dead letters %s, never retried; later ones "
+                "of this kind are only counted (stats %sdead/%s, `solidot-crawl status`)",
+                request_id,
+                reason,
+                self.queue.dead_key,
+                STATS,
+                kind,
+            )
         try:
             self.queue.bury(request_id, reason)
         except UNREACHABLE as error:
             self._unreachable(error)
+
+    def _payloads_missing(self, count: int) -> None:
+        """Queued ids whose payload Redis no longer has: only eviction does that, and they are lost."""
+        self.stats.inc_value(f"{STATS}payload_missing", count)
+        logger.error(
+            "%d queued requests had lost their payload in Redis at %s (evicted: maxmemory-policy is not "
+            "noeviction?): they are lost; seed the crawl again to find them (stats %spayload_missing)",
+            count,
+            self.where,
+            STATS,
+        )
 
     def _record_round_trips(self) -> None:
         self.stats.set_value(f"{STATS}redis/round_trips", self.queue.round_trips + self.state.round_trips)

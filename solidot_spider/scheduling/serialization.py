@@ -95,6 +95,8 @@ def loads(data: bytes | str) -> dict[str, Any]:
         decoded = json.loads(data, parse_constant=_refuse_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UnserializableRequest(f"payload is not JSON: {error}") from None
+    except RecursionError:  # thousands of nested brackets: no request looks like that
+        raise UnserializableRequest("payload is nested too deeply to be a request") from None
     obj = _decode(decoded)
     if not isinstance(obj, dict) or not isinstance(obj.get("url"), str):
         raise UnserializableRequest("payload is not a request dict (no url)")
