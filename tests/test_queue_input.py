@@ -54,6 +54,8 @@ HOSTILE: list[tuple[str, dict[str, Any], str]] = [
     ("foreign errback", {"errback": "close"}, "callback"),
     ("unknown argument", {"cb_kwargs": {"categories": [], "evil": 1}}, "cb_kwargs"),
     ("POST", {"method": "POST"}, "method"),
+    ("method of the wrong kind", {"method": ["GET"]}, "method"),
+    ("class of the wrong kind", {"_class": {"a": 1}}, "payload"),
     ("another class", {"_class": "scrapy.http.request.form.FormRequest"}, "class"),
     ("unknown encoding", {"encoding": "no-such-codec"}, "encoding"),
 ]

@@ -136,9 +136,11 @@ class RequestPolicy:
             raise RefusedRequest("size", f"payload of {size} bytes (at most {MAX_PAYLOAD_BYTES})")
         self._check_url(obj.get("url"))
         method = obj.get("method", "GET")
-        if method not in METHODS:
+        if not isinstance(method, str) or method not in METHODS:
             raise RefusedRequest("method", f"{str(method)[:20]!r} is not GET or HEAD")
-        if "_class" in obj and obj["_class"] not in self.request_classes:
+        if "_class" in obj and (
+            not isinstance(obj["_class"], str) or obj["_class"] not in self.request_classes
+        ):
             raise RefusedRequest("class", f"request class {str(obj['_class'])[:100]!r} is not allowed")
         encoding = obj.get("encoding", "utf-8")
         try:
@@ -150,7 +152,7 @@ class RequestPolicy:
         if not isinstance(meta, Mapping):
             raise RefusedRequest("meta", "meta is not a mapping")
         for key, value in meta.items():
-            check = self.meta.get(key)
+            check = self.meta.get(key) if isinstance(key, str) else None
             if check is None:
                 raise RefusedRequest("meta", f"meta key {str(key)[:60]!r} is not allowed")
             if not check(value):
@@ -174,7 +176,7 @@ class RequestPolicy:
     def _check_callbacks(self, obj: Mapping[str, Any]) -> None:
         for key in ("callback", "errback"):
             name = obj.get(key)
-            if name is not None and name not in self.callbacks:
+            if name is not None and (not isinstance(name, str) or name not in self.callbacks):
                 raise RefusedRequest(
                     "callback", f"{key} {str(name)[:60]!r} is not one of the spider's callbacks"
                 )
