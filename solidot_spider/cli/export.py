@@ -20,6 +20,7 @@ from scrapy.settings import Settings
 from tqdm import tqdm
 
 from solidot_spider.export import FORMATS, Exporter, JsonLinesSource, Skips, StorySource
+from solidot_spider.pipelines.store import StoreConfig
 from solidot_spider.redact import redact_uri
 
 
@@ -59,14 +60,11 @@ def register(commands: Any) -> None:
 def source_for(options: argparse.Namespace, settings: Settings, skips: Skips) -> StorySource:
     if options.source:
         return JsonLinesSource(options.source, skips)
-    uri = options.mongo_uri or settings.get("MONGO_URI")
+    store = StoreConfig.from_settings(settings)
+    uri = options.mongo_uri or store.uri
     if not uri:
         raise ValueError("nothing to export from: set MONGO_URI (or --mongo-uri), or give --from FILE")
-    return MongoSource(
-        uri,
-        options.database or settings.get("MONGO_DATABASE", "solidot"),
-        options.collection or settings.get("MONGO_COLLECTION", "stories"),
-    )
+    return MongoSource(uri, options.database or store.database, options.collection or store.collection)
 
 
 def _warn(line: str) -> None:

@@ -26,6 +26,7 @@ from scrapy.crawler import Crawler
 from scrapy.settings import Settings
 
 from solidot_spider.cli.options import assignments
+from solidot_spider.compat import configure_crawler
 from solidot_spider.scheduling.connection import UNREACHABLE, describe, redis_from_settings
 from solidot_spider.scheduling.seeding import Seeder
 from solidot_spider.spiders.solidot import SolidotSpider
@@ -64,14 +65,14 @@ def seeding_spider(settings: Settings, **arguments: str | None) -> SolidotSpider
     """A ``solidot`` spider configured exactly as a worker's would be, without running a crawl.
 
     The crawler is configured the way ``scrapy shell`` configures one
-    (``Crawler._apply_settings``): add-ons run (the shared scheduler's), and the
+    (:func:`~solidot_spider.compat.configure_crawler`): add-ons run (the shared scheduler's), and the
     stats and request fingerprinter the dupefilter needs exist. No reactor: none
     is needed to push requests.
     """
     settings = settings.copy()
     settings.set("TWISTED_REACTOR_ENABLED", False, priority="cmdline")
     crawler = Crawler(SolidotSpider, settings)
-    crawler._apply_settings()
+    configure_crawler(crawler)
     spider = SolidotSpider.from_crawler(crawler, **arguments)
     crawler.spider = spider
     return spider

@@ -29,6 +29,7 @@ import redis
 from scrapy.settings import Settings
 from tqdm import tqdm
 
+from solidot_spider.pipelines.store import StoreConfig
 from solidot_spider.redact import redact_uri
 from solidot_spider.scheduling.connection import describe, redis_from_settings
 from solidot_spider.scheduling.dupefilter import CompactRFPDupeFilter, Layout
@@ -141,8 +142,8 @@ class StatusReader:
         self.where = describe(settings)
         self.keys = CrawlKeys.from_settings(settings, spider)
         self.mongo_uri = mongo_uri
-        self.mongo_database = settings.get("MONGO_DATABASE", "solidot")
-        self.mongo_collection = settings.get("MONGO_COLLECTION", "stories")
+        store = StoreConfig.from_settings(settings)
+        self.mongo_database, self.mongo_collection = store.database, store.collection
 
     def read(self) -> Status:
         keys = self.keys

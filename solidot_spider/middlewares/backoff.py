@@ -23,8 +23,8 @@ from time import monotonic
 
 from scrapy.crawler import Crawler
 from scrapy.http import Request, Response
-from scrapy.utils.asyncio import call_later
 
+from solidot_spider.compat import pause_download_slot
 from solidot_spider.scheduling.config import float_setting
 
 logger = logging.getLogger(__name__)
@@ -170,9 +170,4 @@ class HostBackoffMiddleware:
         self.crawler.stats.inc_value("solidot/backoff/pauses")
         self.crawler.stats.inc_value("solidot/backoff/paused_ms", round(seconds * 1000))
         logger.info("Pausing %s for %.1f s: %s", slot_key, seconds, why)
-        # The downloader holds a slot's queue while slot.latercall is set and
-        # resumes it in _latercall(); Scrapy has no public "pause slot" call,
-        # so this borrows that mechanism (checked against Scrapy 2.19).
-        if slot.latercall is not None:
-            slot.latercall.cancel()
-        slot.latercall = call_later(seconds, downloader._latercall, slot)
+        pause_download_slot(downloader, slot, seconds)  # Scrapy has no public "pause slot" call

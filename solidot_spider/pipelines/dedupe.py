@@ -49,6 +49,7 @@ from twisted.python.failure import Failure
 
 from solidot_spider.content import content_hash
 from solidot_spider.pipelines.drops import ItemDropper
+from solidot_spider.pipelines.store import StoreConfig
 from solidot_spider.scheduling.connection import describe, redis_from_settings
 from solidot_spider.scheduling.scheduler import is_shared_crawl
 from solidot_spider.scheduling.signals import requests_acknowledged
@@ -259,14 +260,11 @@ class DedupePipeline:
                 describe(settings),
                 key=settings.get("SOLIDOT_DEDUPE_KEY") or DEFAULT_KEY,
             )
-        elif mongo_uri := settings.get("MONGO_URI"):
+        elif (store := StoreConfig.from_settings(settings)).uri:
             from solidot_spider.storage.seen import StoredContentHashIndex
 
             index = StoredContentHashIndex(
-                mongo_uri,
-                settings.get("MONGO_DATABASE", "solidot"),
-                settings.get("MONGO_COLLECTION", "stories"),
-                timeout_ms=settings.getint("MONGO_SERVER_SELECTION_TIMEOUT", 5000),
+                store.uri, store.database, store.collection, timeout_ms=store.server_selection_timeout_ms
             )
         else:
             index = MemoryContentHashIndex()

@@ -45,6 +45,7 @@ from scrapy.utils.asyncio import is_asyncio_available
 from solidot_spider import signals as solidot_signals
 from solidot_spider.redact import redact_uri
 from solidot_spider.scheduling import signals as scheduling_signals
+from solidot_spider.scheduling.scheduler import DEFAULTS as SCHEDULER_DEFAULTS
 from solidot_spider.storage.documents import StoryWrite, Touch, story_write
 from solidot_spider.storage.mongo import BatchResult, MongoStore
 
@@ -264,7 +265,8 @@ class MongoStorePipeline:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._barriers.append((target, future))
         self._wake.set()
-        timeout = BARRIER_SHARE_OF_LEASE * float(getattr(scheduler, "lease_seconds", 0) or 120.0)
+        lease = getattr(scheduler, "lease_seconds", 0) or SCHEDULER_DEFAULTS["SOLIDOT_LEASE_SECONDS"]
+        timeout = BARRIER_SHARE_OF_LEASE * float(lease)
         try:
             await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:

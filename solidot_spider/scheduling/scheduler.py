@@ -64,7 +64,6 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 from scrapy import Request, Spider, signals
@@ -81,6 +80,7 @@ from scrapy.utils.reactor import CallLaterOnce
 from scrapy_redis.scheduler import Scheduler as StockScheduler
 from twisted.internet.defer import Deferred
 
+from solidot_spider.compat import on_request_finished, running_engine, wake_engine
 from solidot_spider.scheduling import serialization
 from solidot_spider.scheduling.admission import RefusedRequest
 from solidot_spider.scheduling.config import setting
@@ -155,7 +155,7 @@ class LeasingScheduler(StockScheduler):
         persist: bool = False,
         flush_on_start: bool = False,
         idle_before_close: float = 0,
-        lease_seconds: float = 120.0,
+        lease_seconds: float = DEFAULTS["SOLIDOT_LEASE_SECONDS"],
         ack_interval: float = 1.0,
         retry_max: float = 10.0,
         continuous: bool = False,
@@ -303,35 +303,16 @@ class LeasingScheduler(StockScheduler):
         self.finisher.adopt(status.seeded)
         self.crawler.signals.connect(self._start_requests_scheduled, signal=start_requests_scheduled)
         self.crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
-        engine = getattr(self.crawler, "_engine", None)  # Scrapy's way to ask before the crawl runs
+        engine = running_engine(self.crawler)
         if engine is not None:  # None when used outside a crawl (tests, tools)
-            self._watch_completion(engine)
+            self._engine_slot = on_request_finished(engine, self.request_done)
             self._pusher = CallLaterOnce(self._push_soon)
             self._ticker = create_looping_call(self._tick_soon)
             self._ticker.start(self._tick_interval, now=False)
 
-    def _watch_completion(self, engine: Any) -> None:
-        """Call :meth:`request_done` whenever the engine is finished with a request (module docstring)."""
-        slot = getattr(engine, "_slot", None)
-        remove: Callable[[Request], None] | None = getattr(slot, "remove_request", None)
-        if slot is None or not callable(remove) or not isinstance(getattr(slot, "inprogress", None), set):
-            raise RuntimeError(
-                "LeasingScheduler can't see when requests finish in this Scrapy version "
-                "(ExecutionEngine._slot.remove_request is gone); it supports Scrapy 2.19"
-            )
-
-        def remove_request(request: Request) -> None:
-            self.request_done(request)
-            remove(request)
-
-        slot.remove_request = remove_request
-        self._engine_slot = slot
-
     def _wake_engine(self) -> None:
         """Ask the engine for requests now rather than at its next 5 s heartbeat (Redis is back)."""
-        schedule = getattr(getattr(self._engine_slot, "nextcall", None), "schedule", None)
-        if callable(schedule):
-            schedule()
+        wake_engine(self._engine_slot)
 
     def close(self, reason: str) -> Deferred[None]:
         return deferred_from_coro(self._close(reason))
@@ -654,12 +635,10 @@ class LeasingScheduler(StockScheduler):
 
         Scrapy's feed exporter has no flush API; its slots' files are public attributes.
         """
-        extensions = getattr(self.crawler, "_extensions", None)
-        for extension in extensions.middlewares if extensions is not None else ():
-            if isinstance(extension, FeedExporter):
-                for slot in extension.slots:
-                    if slot.file is not None and not slot.file.closed:
-                        slot.file.flush()
+        exporter = self.crawler.get_extension(FeedExporter) if self._engine_slot is not None else None
+        for slot in exporter.slots if exporter is not None else ():
+            if slot.file is not None and not slot.file.closed:
+                slot.file.flush()
 
     def renew_leases(self) -> int:
         """Extend every lease this worker holds (in progress or awaiting acknowledgement); how many."""

@@ -1,0 +1,84 @@
+"""Every private Scrapy API the project borrows, in one place, behind one version check.
+
+Scrapy 2.19 has no public way to see when the engine is done with a request, to
+reach the engine while a component opens, to pause one downloader slot, or to
+configure a crawler (add-ons, stats) without running it. The few attributes that
+do these are used here and nowhere else, so an upgrade of Scrapy is one module to
+read: pyproject.toml pins ``scrapy<2.20``, and :func:`require_supported_scrapy`
+refuses any other version with a clear error the first time a borrow is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import scrapy
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.utils.asyncio import call_later
+
+#: The Scrapy version whose private attributes this module was written against.
+SUPPORTED_SCRAPY = "2.19"
+
+
+def require_supported_scrapy() -> None:
+    """Raise unless Scrapy is :data:`SUPPORTED_SCRAPY`: the borrowed attributes may be gone elsewhere."""
+    if not scrapy.__version__.startswith(f"{SUPPORTED_SCRAPY}."):
+        raise RuntimeError(
+            f"solidot-crawler borrows private APIs of Scrapy {SUPPORTED_SCRAPY} (solidot_spider/compat.py); "
+            f"this is Scrapy {scrapy.__version__}: install scrapy>={SUPPORTED_SCRAPY},<2.20"
+        )
+
+
+def running_engine(crawler: Crawler) -> Any | None:
+    """The crawler's engine while it is being built (``crawler.engine`` is set only once it runs);
+    None outside a crawl (a component built by a test or a tool)."""
+    require_supported_scrapy()
+    return getattr(crawler, "_engine", None)
+
+
+def on_request_finished(engine: Any, callback: Callable[[Request], None]) -> Any:
+    """Call ``callback(request)`` whenever ``engine`` is finished with a request, on every path (its
+    callback and items done, an errback run, a replacement queued). → the engine's slot.
+
+    Every path ends in ``engine._slot.remove_request``, so that method is wrapped.
+    """
+    require_supported_scrapy()
+    slot = getattr(engine, "_slot", None)
+    remove: Callable[[Request], None] | None = getattr(slot, "remove_request", None)
+    if slot is None or not callable(remove) or not isinstance(getattr(slot, "inprogress", None), set):
+        raise RuntimeError(
+            "can't see when requests finish in this Scrapy version (ExecutionEngine._slot.remove_request "
+            f"is gone); solidot-crawler supports Scrapy {SUPPORTED_SCRAPY}"
+        )
+
+    def remove_request(request: Request) -> None:
+        callback(request)
+        remove(request)
+
+    slot.remove_request = remove_request
+    return slot
+
+
+def wake_engine(slot: Any) -> None:
+    """Have the engine ask its scheduler for requests now rather than at its next heartbeat (5 s)."""
+    schedule = getattr(getattr(slot, "nextcall", None), "schedule", None)
+    if callable(schedule):
+        schedule()
+
+
+def pause_download_slot(downloader: Any, slot: Any, seconds: float) -> None:
+    """Hold a downloader slot's queue for ``seconds``: the downloader keeps a slot's queue while
+    ``slot.latercall`` is set and resumes it in ``_latercall()``; this borrows that mechanism."""
+    require_supported_scrapy()
+    if slot.latercall is not None:
+        slot.latercall.cancel()
+    slot.latercall = call_later(seconds, downloader._latercall, slot)
+
+
+def configure_crawler(crawler: Crawler) -> None:
+    """Configure ``crawler`` as ``scrapy shell`` does, without running it: add-ons applied, stats and
+    the request fingerprinter built (for tools that push requests, such as ``solidot-crawl seed``)."""
+    require_supported_scrapy()
+    crawler._apply_settings()
