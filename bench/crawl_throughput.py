@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from harness import DOMAIN, replica_server  # noqa: E402
 
-from solidot_spider.replica import Replica, ReplicaConfig  # noqa: E402
+from solidot_replica import Replica, ReplicaConfig  # noqa: E402
 
 SPEED_SETTINGS = {
     "AUTOTHROTTLE_ENABLED": "False",

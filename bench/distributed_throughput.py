@@ -36,7 +36,7 @@ from crawl_throughput import (  # noqa: E402
 from harness import DOMAIN, replica_server  # noqa: E402
 from redis_server import redis_server  # noqa: E402
 
-from solidot_spider.replica import Replica, ReplicaConfig  # noqa: E402
+from solidot_replica import Replica, ReplicaConfig  # noqa: E402
 
 
 def dupefilter_bytes_per_url(client: redis.Redis) -> float:

@@ -36,7 +36,7 @@ from harness import DOMAIN, FAST_SETTINGS, ROOT, ReplicaServer, replica_server, 
 from redis_server import redis_server  # noqa: E402
 from scrapyd_node import deploy, fleet_config, run_workers, scrapyd_nodes  # noqa: E402
 
-from solidot_spider.replica import Replica, ReplicaConfig  # noqa: E402
+from solidot_replica import Replica, ReplicaConfig  # noqa: E402
 
 WORKERS = (1, 2, 4)
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import bson
 
-from solidot_spider.replica import Replica, ReplicaConfig
+from solidot_replica import Replica, ReplicaConfig
 from solidot_spider.storage.documents import story_write
 
 FULL_HISTORY = 85572

@@ -24,7 +24,7 @@ from harness import ROOT, ReplicaServer, crawl_command, crawl_env, read_jsonl
 from pymongo import MongoClient
 from truth import mismatches
 
-from solidot_spider.replica import Replica
+from solidot_replica import Replica
 from solidot_spider.storage.documents import stored_item
 
 #: Settings of every worker in these tests: short leases (a killed worker's requests come back

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from harness import ReplicaServer, replica_server
 
-from solidot_spider.replica import Replica, ReplicaConfig
+from solidot_replica import Replica, ReplicaConfig
 
 #: fixtures mongo / mongo_db_name (a MongoDB wire-protocol server) and redis_srv / redis_url (a private Redis)
 pytest_plugins = ("mongo_fixtures", "redis_fixtures")

@@ -67,11 +67,11 @@ def read_line(process: subprocess.Popen[str], timeout: float) -> str:
 def replica_server(
     stories: int = 300, last_sid: int = 80300, faults: str = "", extra: Sequence[str] = ()
 ) -> Iterator[ReplicaServer]:
-    """Start ``python -m solidot_spider.replica serve`` on a free port; stop it afterwards."""
+    """Start ``python -m solidot_replica serve`` on a free port; stop it afterwards."""
     command = [
         sys.executable,
         "-m",
-        "solidot_spider.replica",
+        "solidot_replica",
         "serve",
         "--stories",
         str(stories),

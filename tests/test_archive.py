@@ -26,7 +26,7 @@ from mongo_server import MongoServer, mongo_server
 from pymongo import MongoClient
 from truth import mismatches
 
-from solidot_spider.replica import Replica, ReplicaConfig
+from solidot_replica import Replica, ReplicaConfig
 from solidot_spider.storage.documents import stored_item
 
 STORIES, LAST_SID = 120, 80300

@@ -32,7 +32,7 @@ from mongo_server import MongoServer
 from redis_server import RedisServer, redis_server
 from scrapy.utils.defer import maybe_deferred_to_future
 
-from solidot_spider.replica import Replica, ReplicaConfig
+from solidot_replica import Replica, ReplicaConfig
 from solidot_spider.scheduling.finishing import ClusterStatus, Finisher, IdlePolls, Verdict
 from solidot_spider.scheduling.scheduler import LeasingScheduler
 from solidot_spider.scheduling.seeding import Seeder

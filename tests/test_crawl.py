@@ -8,7 +8,7 @@ import pytest
 from harness import CrawlResult, ReplicaServer, run_crawl
 from truth import assert_items_match
 
-from solidot_spider.replica import Replica
+from solidot_replica import Replica
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 from harness import CrawlResult, ReplicaServer, replica_server, run_crawl
 from truth import assert_items_match
 
-from solidot_spider.replica import FaultConfig, Replica, ReplicaConfig
+from solidot_replica import FaultConfig, Replica, ReplicaConfig
 
 STORIES, LAST_SID = 120, 80300
 

@@ -27,11 +27,11 @@ from hypothesis import HealthCheck, event, given, seed, settings
 from hypothesis import strategies as st
 from scrapy.utils.test import get_crawler
 
+from solidot_replica import Replica, ReplicaConfig
+from solidot_replica.pages import SitePages
 from solidot_spider.parsing import MalformedPage, parse_story
 from solidot_spider.pipelines.clean import CleanPipeline
 from solidot_spider.pipelines.validate import find_problem
-from solidot_spider.replica import Replica, ReplicaConfig
-from solidot_spider.replica.pages import SitePages
 from solidot_spider.site import SiteMap
 
 BASE_URL = "http://www.solidot.test:8080"

@@ -18,7 +18,7 @@ from mongo_server import MongoServer
 from redis_server import RedisServer
 from truth import mismatches
 
-from solidot_spider.replica import FaultConfig, Replica, ReplicaConfig
+from solidot_replica import FaultConfig, Replica, ReplicaConfig
 from solidot_spider.storage.documents import stored_item
 
 STORIES, LAST_SID, HOSTILE = 120, 80300, "hostile=6"

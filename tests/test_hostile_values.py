@@ -18,14 +18,14 @@ from scrapy.http import HtmlResponse, Request
 from scrapy.utils.test import get_crawler
 from test_parsing import COMMENTS, story_page
 
+from solidot_replica import FaultConfig, Replica, ReplicaConfig
+from solidot_replica.faults import HOSTILE_KINDS
+from solidot_replica.model import DroppedStory
+from solidot_replica.pages import SitePages
 from solidot_spider.items import Comment, Story, Topic
 from solidot_spider.parsing import MalformedPage, parse_story
 from solidot_spider.pipelines.clean import CleanPipeline
 from solidot_spider.pipelines.validate import ValidatePipeline, find_problem, unsafe_markup
-from solidot_spider.replica import FaultConfig, Replica, ReplicaConfig
-from solidot_spider.replica.faults import HOSTILE_KINDS
-from solidot_spider.replica.model import DroppedStory
-from solidot_spider.replica.pages import SitePages
 from solidot_spider.site import SiteMap
 from solidot_spider.spiders.solidot import SolidotSpider
 from solidot_spider.text import fragment_text

@@ -9,14 +9,15 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from harness import replica_server
 from parsel import Selector
 
-from solidot_spider.replica import FaultConfig, Replica, ReplicaConfig, timeline
-from solidot_spider.replica.faults import Fault, FaultInjector
-from solidot_spider.replica.pages import SitePages
+from solidot_replica import FaultConfig, Replica, ReplicaConfig, timeline
+from solidot_replica.faults import Fault, FaultInjector
+from solidot_replica.pages import SitePages
 
 DOMAIN = "solidot.test:8080"
 
@@ -259,3 +260,16 @@ def test_the_server_routes_by_host_and_faults_over_http() -> None:
         served = server.stats()
     assert served["faults"] == {"truncate": 1, "wrong_charset": 1}
     assert served["by_status"] == {"200": 3, "404": 1}
+
+
+def test_the_crawler_imports_nothing_from_the_replica() -> None:
+    """The replica is a test tool: the product (and the egg scrapyd runs) must work without it."""
+    import solidot_spider
+
+    package = Path(solidot_spider.__file__).resolve().parent
+    importing = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if "solidot_replica" in path.read_text(encoding="utf-8")
+    ]
+    assert importing == []

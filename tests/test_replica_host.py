@@ -10,9 +10,9 @@ import pytest
 from harness import replica_server
 from parsel import Selector
 
-from solidot_spider.replica import Replica, ReplicaConfig
-from solidot_spider.replica.pages import SitePages
-from solidot_spider.replica.server import OTHER_HOSTS
+from solidot_replica import Replica, ReplicaConfig
+from solidot_replica.pages import SitePages
+from solidot_replica.server import OTHER_HOSTS
 from solidot_spider.site import CATEGORIES
 
 MARKER = "<script>alert(1)</script>"

@@ -15,12 +15,12 @@ import pytest
 from harness import replica_server
 from parsel import Selector
 
-from solidot_spider.replica import FaultConfig, Replica, ReplicaConfig
-from solidot_spider.replica.cli import main as replica_cli
-from solidot_spider.replica.faults import HOSTILE_KINDS
-from solidot_spider.replica.model import HOSTILE_DROPS, DroppedStory
-from solidot_spider.replica.pages import SitePages
-from solidot_spider.replica.stories import DEEP_BODY, DEEP_THREAD, HUGE_NUMBER, TOO_DEEP_THREAD
+from solidot_replica import FaultConfig, Replica, ReplicaConfig
+from solidot_replica.cli import main as replica_cli
+from solidot_replica.faults import HOSTILE_KINDS
+from solidot_replica.model import HOSTILE_DROPS, DroppedStory
+from solidot_replica.pages import SitePages
+from solidot_replica.stories import DEEP_BODY, DEEP_THREAD, HUGE_NUMBER, TOO_DEEP_THREAD
 
 DOMAIN = "solidot.test:8080"
 BASE_URL = f"http://www.{DOMAIN}"

@@ -9,7 +9,7 @@ from pathlib import Path
 from harness import ROOT, crawl_command, crawl_env, read_jsonl, replica_server, wait_for
 from truth import assert_items_match
 
-from solidot_spider.replica import Replica, ReplicaConfig
+from solidot_replica import Replica, ReplicaConfig
 
 STORIES, LAST_SID = 300, 80300
 

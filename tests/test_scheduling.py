@@ -32,7 +32,7 @@ from scrapy.utils.test import get_crawler
 from scrapy_redis.queue import PriorityQueue as StockPriorityQueue
 from truth import assert_items_match, mismatches
 
-from solidot_spider.replica import Replica, ReplicaConfig
+from solidot_replica import Replica, ReplicaConfig
 from solidot_spider.scheduling import serialization
 from solidot_spider.scheduling.addon import SHARED_SETTINGS, RedisScheduling
 from solidot_spider.scheduling.queue import LeasedPriorityQueue

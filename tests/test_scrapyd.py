@@ -37,7 +37,7 @@ from scrapyd_node import (
     scrapyd_nodes,
 )
 
-from solidot_spider.replica import Replica, ReplicaConfig
+from solidot_replica import Replica, ReplicaConfig
 
 pytestmark = pytest.mark.scrapyd
 

@@ -35,7 +35,7 @@ heartbeat, and our own ticker between). A ``spider_idle`` handler raising
 engine's idle check would say "idle" while the cluster is busy. The scheduler
 connects to ``spider_idle`` only to name the finish reason (``no_seed``).
 
-Keys, next to the queue's (same hash tag, so the scripts also run on Redis Cluster):
+Keys, next to the queue's (same hash tag, so every script's keys share one slot):
 
 - ``<queue key>:seeded`` (STRING): the id of the crawl in progress. Set (if
   absent) by ``solidot-crawl seed`` and by a worker that seeded with its own

@@ -30,7 +30,9 @@ a URL while its first copy is still leased (a retry of a request is pushed
 before that request is acknowledged). The id is chosen once per push and kept
 while the push is retried, so retries stay idempotent.
 
-Keys share the hash tag ``{<spider>}`` so the scripts also run on Redis Cluster.
+Keys share the hash tag ``{<spider>}``, so each script's keys would share one Redis Cluster slot;
+but the crawl runs on a standalone Redis (the client is a plain ``redis.Redis``: a Cluster node
+answers MOVED, which the scheduler logs with that advice).
 """
 
 from __future__ import annotations

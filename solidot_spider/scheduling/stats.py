@@ -109,7 +109,8 @@ class CrawlKeys:
 
     The queue's and dupefilter's come from their settings; the rest share the
     ``SOLIDOT_STATS_KEY`` prefix, a hash tag like the queue's, so Lua scripts
-    may touch several of them on Redis Cluster.
+    may touch several of them should the crawl ever run on Redis Cluster (today it needs a
+    standalone Redis: the client is a plain ``redis.Redis``).
     """
 
     spider: str

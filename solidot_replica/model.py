@@ -6,7 +6,7 @@ list only the window's stories, and :meth:`Replica.truth` gives the exact item
 a correct crawler must produce for each served sid.
 
 With ``--faults hostile=N`` every N-th sid serves a page carrying one hostile
-value (see :data:`~solidot_spider.replica.faults.HOSTILE_KINDS`). For each,
+value (see :data:`~solidot_replica.faults.HOSTILE_KINDS`). For each,
 :meth:`Replica.truth` says what a correct crawler does: the exact item when it
 can read the page whole (``deep_body``, ``deep_thread``), else it raises
 :class:`DroppedStory` naming the stats key the crawl counts the drop in
@@ -21,9 +21,9 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
-from solidot_spider.replica import render, timeline
-from solidot_spider.replica.faults import FaultConfig
-from solidot_spider.replica.stories import FIXTURE_SID, StoryRecord, generate, make_hostile, revised
+from solidot_replica import render, timeline
+from solidot_replica.faults import FaultConfig
+from solidot_replica.stories import FIXTURE_SID, StoryRecord, generate, make_hostile, revised
 from solidot_spider.site import CATEGORIES
 
 FULL_HISTORY_LAST_SID = 85572

@@ -17,7 +17,7 @@ from email.utils import format_datetime
 from html import escape
 from urllib.parse import quote
 
-from solidot_spider.replica.stories import QUOTES, CommentRecord, Inline, Link, StoryRecord
+from solidot_replica.stories import QUOTES, CommentRecord, Inline, Link, StoryRecord
 from solidot_spider.site import CATEGORIES
 
 WEEKDAYS = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")

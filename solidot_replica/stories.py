@@ -1,7 +1,7 @@
 """What each story says: generated from its sid, deterministic, era-faithful.
 
 A :class:`StoryRecord` holds the facts (what a correct crawler must extract);
-:mod:`solidot_spider.replica.render` turns them into the markup of the story's
+:mod:`solidot_replica.render` turns them into the markup of the story's
 era. sid 80222 is the one real story we hold (``shared/fixtures/story-80222.md``).
 """
 
@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from solidot_spider.replica import timeline
+from solidot_replica import timeline
 from solidot_spider.site import CATEGORIES
 
 

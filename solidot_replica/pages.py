@@ -16,10 +16,10 @@ from functools import lru_cache
 from html import escape
 from urllib.parse import unquote
 
-from solidot_spider.replica import render, timeline
-from solidot_spider.replica.model import Replica
-from solidot_spider.replica.render import Chrome
-from solidot_spider.replica.stories import TOPICS, StoryRecord
+from solidot_replica import render, timeline
+from solidot_replica.model import Replica
+from solidot_replica.render import Chrome
+from solidot_replica.stories import TOPICS, StoryRecord
 from solidot_spider.site import CATEGORIES
 
 HTML = "text/html"

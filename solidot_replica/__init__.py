@@ -7,7 +7,7 @@ saved real page. Stories are generated lazily from their sid, so a full-size
 site (85.6k stories) starts in a second and serves with little memory.
 """
 
-from solidot_spider.replica.faults import FaultConfig
-from solidot_spider.replica.model import Replica, ReplicaConfig
+from solidot_replica.faults import FaultConfig
+from solidot_replica.model import Replica, ReplicaConfig
 
 __all__ = ["FaultConfig", "Replica", "ReplicaConfig"]

@@ -25,10 +25,10 @@ from twisted.internet import reactor as _reactor
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
-from solidot_spider.replica import render
-from solidot_spider.replica.faults import Decision, Fault, FaultInjector
-from solidot_spider.replica.model import Replica
-from solidot_spider.replica.pages import Page, SitePages
+from solidot_replica import render
+from solidot_replica.faults import Decision, Fault, FaultInjector
+from solidot_replica.model import Replica
+from solidot_replica.pages import Page, SitePages
 from solidot_spider.site import CATEGORIES
 
 STATS_PATH = "/__replica__/stats"

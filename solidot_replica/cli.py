@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from solidot_spider.replica.faults import FaultConfig
-from solidot_spider.replica.model import FULL_HISTORY_LAST_SID, Replica, ReplicaConfig
+from solidot_replica.faults import FaultConfig
+from solidot_replica.model import FULL_HISTORY_LAST_SID, Replica, ReplicaConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +62,7 @@ def config_from(options: argparse.Namespace) -> ReplicaConfig:
 def serve(replica: Replica, host: str, port: int, crawl_delay: float | None = None) -> int:
     from twisted.internet import reactor
 
-    from solidot_spider.replica.server import listen
+    from solidot_replica.server import listen
 
     listening, _ = listen(replica, host, port, crawl_delay)
     address: Any = listening.getHost()
