@@ -19,6 +19,8 @@ import socket
 
 from scrapy.settings import Settings
 
+from solidot_spider.scheduling.config import redis_configured
+
 
 class DefaultOutput:
     """Items to ``SOLIDOT_OUTPUT`` (JSON Lines, appended) when nothing else stores them."""
@@ -27,7 +29,7 @@ class DefaultOutput:
         output = settings.get("SOLIDOT_OUTPUT")
         if not output or settings.getdict("FEEDS") or settings.get("MONGO_URI"):
             return
-        if str(settings.get("REDIS_URL") or "").strip():
+        if redis_configured(settings):
             output = per_worker(str(output))
         feed = {"format": "jsonlines", "encoding": "utf8", "overwrite": False}
         settings.set("FEEDS", {output: feed}, priority="addon")

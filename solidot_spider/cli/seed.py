@@ -27,6 +27,7 @@ from scrapy.settings import Settings
 
 from solidot_spider.cli.options import assignments
 from solidot_spider.compat import configure_crawler
+from solidot_spider.scheduling.config import redis_configured
 from solidot_spider.scheduling.connection import UNREACHABLE, describe, redis_from_settings
 from solidot_spider.scheduling.seeding import Seeder
 from solidot_spider.spiders.solidot import SolidotSpider
@@ -83,7 +84,7 @@ def run(options: argparse.Namespace, settings: Settings) -> int:
         settings.set(name, value, priority="cmdline")
     if options.redis_url:
         settings.set("REDIS_URL", options.redis_url, priority="cmdline")
-    if not str(settings.get("REDIS_URL") or "").strip():
+    if not redis_configured(settings):
         raise ValueError("no shared crawl to seed: set REDIS_URL (or --redis-url) to the workers' Redis")
     latest = None if options.latest is None else "1"
     spider = seeding_spider(

@@ -31,9 +31,10 @@ from tqdm import tqdm
 
 from solidot_spider.pipelines.store import StoreConfig
 from solidot_spider.redact import redact_uri
+from solidot_spider.scheduling.config import redis_configured
 from solidot_spider.scheduling.connection import describe, redis_from_settings
 from solidot_spider.scheduling.dupefilter import CompactRFPDupeFilter, Layout
-from solidot_spider.scheduling.stats import PAGES_STAT, CrawlKeys, is_shared
+from solidot_spider.scheduling.stats import PAGES_STAT, CrawlKeys
 from solidot_spider.scheduling.workers import Worker, parse_workers
 
 #: Minutes shown for pages/min.
@@ -108,7 +109,7 @@ def register(commands: Any) -> None:
 def run(options: argparse.Namespace, settings: Settings) -> int:
     if options.redis_url:
         settings.set("REDIS_URL", options.redis_url, priority="cmdline")
-    if not is_shared(settings):
+    if not redis_configured(settings):
         raise ValueError("REDIS_URL is not set: status reads a shared crawl from its Redis (or --redis-url)")
     if options.watch is not None and options.watch <= 0:
         raise ValueError("--watch needs a positive number of seconds")

@@ -37,8 +37,9 @@ from solidot_spider.fleet.nodes import (
     nodes_from_config,
     nodes_from_urls,
 )
+from solidot_spider.scheduling.config import redis_configured
 from solidot_spider.scheduling.connection import UNREACHABLE, describe, redis_from_settings
-from solidot_spider.scheduling.stats import CrawlKeys, is_shared
+from solidot_spider.scheduling.stats import CrawlKeys
 from solidot_spider.scheduling.workers import Worker, live_workers
 
 #: Seconds between looks while --wait waits.
@@ -219,7 +220,7 @@ class Registry:
     """The crawl's worker registry in Redis, when there is one to read (it is optional for ``workers``)."""
 
     def __init__(self, settings: Settings, spider: str) -> None:
-        self.shared = is_shared(settings)
+        self.shared = redis_configured(settings)
         self.note = "" if self.shared else "no REDIS_URL: pages and heartbeats unknown"
         self.server = redis_from_settings(settings) if self.shared else None
         self.where = describe(settings) if self.shared else ""

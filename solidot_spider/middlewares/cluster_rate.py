@@ -52,9 +52,8 @@ from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import DeferredLock
 
 from solidot_spider.middlewares.backoff import host_paused
-from solidot_spider.scheduling.config import float_setting
+from solidot_spider.scheduling.config import float_setting, redis_configured
 from solidot_spider.scheduling.connection import describe, redis_from_settings
-from solidot_spider.scheduling.stats import is_shared
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +174,7 @@ class ClusterRateLimitMiddleware:
         # checked in every crawl, shared or not: a bad value is refused at start-up, not when
         # REDIS_URL is set some day
         rate, delay_max = host_rate(settings), crawl_delay_max(settings)
-        if not is_shared(settings):
+        if not redis_configured(settings):
             raise NotConfigured  # no message: a crawl alone keeps Scrapy's per-process politeness
         middleware = cls(
             crawler,

@@ -50,8 +50,8 @@ from twisted.python.failure import Failure
 from solidot_spider.content import content_hash
 from solidot_spider.pipelines.drops import ItemDropper
 from solidot_spider.pipelines.store import StoreConfig
+from solidot_spider.scheduling.config import is_shared_crawl, redis_configured
 from solidot_spider.scheduling.connection import describe, redis_from_settings
-from solidot_spider.scheduling.scheduler import is_shared_crawl
 from solidot_spider.scheduling.signals import requests_acknowledged
 from solidot_spider.signals import story_rejected, story_unchanged
 
@@ -254,7 +254,7 @@ class DedupePipeline:
         settings = crawler.settings
         redis_timeout = settings.getfloat("SOLIDOT_DEDUPE_REDIS_TIMEOUT", DEFAULT_REDIS_TIMEOUT)
         index: ContentHashIndex
-        if settings.get("REDIS_URL"):
+        if redis_configured(settings):
             index = RedisContentHashIndex(
                 redis_from_settings(settings, timeout=min(SOCKET_TIMEOUT_MAX, redis_timeout)),
                 describe(settings),

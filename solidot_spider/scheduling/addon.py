@@ -11,6 +11,7 @@ from __future__ import annotations
 from scrapy.settings import BaseSettings
 
 from solidot_spider.scheduling import start
+from solidot_spider.scheduling.config import redis_configured
 
 #: What the add-on sets when REDIS_URL is set.
 SHARED_SETTINGS: dict[str, str] = {
@@ -25,7 +26,7 @@ class RedisScheduling:
     """``ADDONS = {"solidot_spider.scheduling.addon.RedisScheduling": 0}``: shared crawl iff REDIS_URL."""
 
     def update_settings(self, settings: BaseSettings) -> None:
-        if not str(settings.get("REDIS_URL") or "").strip():
+        if not redis_configured(settings):
             return
         for name, value in SHARED_SETTINGS.items():
             settings.set(name, value, "addon")

@@ -8,10 +8,38 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from scrapy.settings import BaseSettings
+from scrapy.utils.misc import load_object
 
 
 class SettingError(ValueError):
     """A setting whose value can't work: raised at start-up, naming the setting and what it allows."""
+
+
+#: The scheduler that makes a crawl shared (see :func:`is_shared_crawl`).
+LEASING_SCHEDULER = "solidot_spider.scheduling.scheduler.LeasingScheduler"
+
+
+def redis_configured(settings: BaseSettings) -> bool:
+    """Whether a Redis is configured (``REDIS_URL``): what the add-on switches the shared crawl on by,
+    what the components that only need Redis (shared stats, worker registry, host rate, content
+    hashes) switch on by, and what the command-line tools (``seed``, ``status``, ``workers``) read."""
+    return bool(str(settings.get("REDIS_URL") or "").strip())
+
+
+def is_shared_crawl(settings: BaseSettings) -> bool:
+    """Whether this crawl is shared through Redis: a Redis is configured and the crawl runs on the
+    leasing scheduler (the add-on's choice; a project that sets another ``SCHEDULER`` opts out).
+    What the components that need the leasing scheduler itself ask (dedupe records hashes when it
+    acknowledges; a worker without arguments waits for its seed)."""
+    if not redis_configured(settings):
+        return False
+    scheduler = settings.get("SCHEDULER")
+    try:
+        scheduler_class = load_object(scheduler) if isinstance(scheduler, str) else scheduler
+        leasing = load_object(LEASING_SCHEDULER)
+    except (ImportError, NameError, ValueError, AttributeError):
+        return False
+    return isinstance(scheduler_class, type) and issubclass(scheduler_class, leasing)
 
 
 def setting(settings: BaseSettings, name: str, defaults: Mapping[str, Any]) -> Any:

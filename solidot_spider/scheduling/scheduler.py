@@ -71,7 +71,6 @@ from scrapy.crawler import Crawler
 from scrapy.dupefilters import BaseDupeFilter
 from scrapy.exceptions import CloseSpider
 from scrapy.extensions.feedexport import FeedExporter
-from scrapy.settings import BaseSettings
 from scrapy.statscollectors import StatsCollector
 from scrapy.utils.asyncio import create_looping_call, run_in_thread, sleep
 from scrapy.utils.defer import deferred_from_coro
@@ -129,16 +128,6 @@ PUSH_BATCH = 500
 PUSH_DELAY = 0.005
 
 STATS = "scheduler/"
-
-
-def is_shared_crawl(settings: BaseSettings) -> bool:
-    """True when the crawl's scheduler is :class:`LeasingScheduler` (``REDIS_URL`` set, via the add-on)."""
-    scheduler = settings.get("SCHEDULER")
-    try:
-        scheduler_class = load_object(scheduler) if isinstance(scheduler, str) else scheduler
-    except (ImportError, NameError, ValueError):
-        return False
-    return isinstance(scheduler_class, type) and issubclass(scheduler_class, LeasingScheduler)
 
 
 class LeasingScheduler(StockScheduler):

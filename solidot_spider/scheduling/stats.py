@@ -44,7 +44,7 @@ from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.asyncio import create_looping_call, run_in_thread
 from scrapy.utils.defer import deferred_from_coro
 
-from solidot_spider.scheduling.config import float_setting, setting
+from solidot_spider.scheduling.config import float_setting, redis_configured, setting
 from solidot_spider.scheduling.connection import describe, redis_from_settings
 from solidot_spider.scheduling.dupefilter import DEFAULTS as DUPEFILTER_DEFAULTS
 from solidot_spider.scheduling.queue import DEFAULT_KEY as QUEUE_KEY
@@ -63,11 +63,6 @@ PAGES_STAT = "response_received_count"
 PAGES_TTL = 24 * 3600
 #: Per-minute counters deleted when a new crawl starts: the last this many minutes.
 PAGES_RESET_MINUTES = 120
-
-
-def is_shared(settings: BaseSettings) -> bool:
-    """Whether this crawl is shared through Redis (``REDIS_URL`` set): the components here switch on."""
-    return bool(str(settings.get("REDIS_URL") or "").strip())
 
 
 #: Bounds of SOLIDOT_STATS_INTERVAL (s): a shorter interval makes the push loop spin.
@@ -239,7 +234,9 @@ class RedisStatsCollector(MemoryStatsCollector):
         settings = crawler.settings
         self.keys = CrawlKeys.from_crawler(crawler)
         self.where = describe(settings)
-        self.server: redis.Redis | None = redis_from_settings(settings) if is_shared(settings) else None
+        self.server: redis.Redis | None = (
+            redis_from_settings(settings) if redis_configured(settings) else None
+        )
         self.interval, ttl = stats_timing(settings)
         self.ttl_ms = round(ttl * 1000)
         self.flush_on_start = settings.getbool("SCHEDULER_FLUSH_ON_START")

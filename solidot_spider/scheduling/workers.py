@@ -39,9 +39,9 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import create_looping_call, run_in_thread
 from scrapy.utils.defer import deferred_from_coro
 
-from solidot_spider.scheduling.config import setting
+from solidot_spider.scheduling.config import redis_configured, setting
 from solidot_spider.scheduling.connection import describe, redis_from_settings
-from solidot_spider.scheduling.stats import CrawlKeys, is_shared, this_worker
+from solidot_spider.scheduling.stats import CrawlKeys, this_worker
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class WorkerRegistry:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WorkerRegistry:
         settings = crawler.settings
-        if not is_shared(settings):
+        if not redis_configured(settings):
             raise NotConfigured  # no message: not a shared crawl, nothing to say
         interval = settings.getfloat("SOLIDOT_WORKER_HEARTBEAT", DEFAULTS["SOLIDOT_WORKER_HEARTBEAT"])
         registry = cls(crawler, redis_from_settings(settings), interval)
