@@ -145,7 +145,7 @@ SOLIDOT_LEASE_SECONDS = 120.0
 SOLIDOT_ACK_INTERVAL = 1.0
 #: Longest pause between reconnect tries while Redis is away (requests are held meanwhile).
 SOLIDOT_REDIS_RETRY_MAX = 10.0
-#: "set" (exact, ≈ 9 bytes per URL) or "bloom" (≈ 3.7 bytes per URL, false positives ≤ the error rate).
+#: "set" (exact, 8.9–12.7 bytes per URL) or "bloom" (≈ 3.9 bytes per URL, false positives ≤ the error rate).
 SOLIDOT_DUPEFILTER = "set"
 SOLIDOT_DUPEFILTER_CAPACITY = 2_000_000
 SOLIDOT_DUPEFILTER_ERROR_RATE = 1e-6
