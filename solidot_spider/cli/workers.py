@@ -19,7 +19,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -220,10 +220,10 @@ class Registry:
     """The crawl's worker registry in Redis, when there is one to read (it is optional for ``workers``)."""
 
     def __init__(self, settings: Settings, spider: str) -> None:
-        self.shared = redis_configured(settings)
-        self.note = "" if self.shared else "no REDIS_URL: pages and heartbeats unknown"
-        self.server = redis_from_settings(settings) if self.shared else None
-        self.where = describe(settings) if self.shared else ""
+        shared = redis_configured(settings)
+        self.note = "" if shared else "no REDIS_URL: pages and heartbeats unknown"
+        self.server = redis_from_settings(settings) if shared else None
+        self.where = describe(settings) if shared else ""
         self.keys = CrawlKeys.from_settings(settings, spider)
 
     def workers(self) -> list[Worker] | None:
@@ -242,32 +242,47 @@ class Registry:
         """Wait until every job in ``jobs`` is a live worker of the registry; say how long it took."""
         if self.server is None:
             raise ValueError("--wait reads the crawl's worker registry: set REDIS_URL (or --redis-url)")
-        started = time.monotonic()
-        while True:
-            live = {worker.job for worker in self.workers() or () if worker.live} & jobs
-            if live == jobs:
-                print(f"{len(jobs)} new workers crawling after {time.monotonic() - started:.1f} s")
-                return 0
-            if time.monotonic() - started > timeout:
-                print(
-                    f"only {len(live)} of {len(jobs)} new workers started within {timeout:g} s",
-                    file=sys.stderr,
-                )
-                return 1
-            time.sleep(WAIT_POLL)  # a command-line wait: polling is its job
+        live: set[str] = set()
+
+        def all_live() -> bool:
+            live.clear()
+            live.update({worker.job for worker in self.workers() or () if worker.live and worker.job} & jobs)
+            return live == jobs
+
+        took = poll_until(all_live, timeout)
+        if took is None:
+            print(
+                f"only {len(live)} of {len(jobs)} new workers started within {timeout:g} s", file=sys.stderr
+            )
+            return 1
+        print(f"{len(jobs)} new workers crawling after {took:.1f} s")
+        return 0
 
 
 def wait_drained(fleet: Fleet, node: str, timeout: float) -> int:
+    left: list[Job] = []
+
+    def drained() -> bool:
+        left[:] = [job for job in Fleet.jobs(fleet.survey()) if job.node == node]
+        return not left
+
+    took = poll_until(drained, timeout)
+    if took is None:
+        print(f"{node}: {len(left)} worker jobs still running after {timeout:g} s", file=sys.stderr)
+        return 1
+    print(f"{node} drained after {took:.1f} s")
+    return 0
+
+
+def poll_until(condition: Callable[[], bool], timeout: float) -> float | None:
+    """Ask ``condition`` every :data:`WAIT_POLL` s until it holds (→ seconds it took) or ``timeout``
+    passes (→ None): a command-line wait, where polling is the job."""
     started = time.monotonic()
-    while True:
-        left = [job for job in Fleet.jobs(fleet.survey()) if job.node == node]
-        if not left:
-            print(f"{node} drained after {time.monotonic() - started:.1f} s")
-            return 0
+    while not condition():
         if time.monotonic() - started > timeout:
-            print(f"{node}: {len(left)} worker jobs still running after {timeout:g} s", file=sys.stderr)
-            return 1
+            return None
         time.sleep(WAIT_POLL)
+    return time.monotonic() - started
 
 
 def _count(text: str) -> int:

@@ -130,10 +130,15 @@ class RequestPolicy:
         """The part of a request's meta that travels: allowed keys only (see the module docstring)."""
         return {key: value for key, value in meta.items() if key in self.meta}
 
-    def check(self, obj: Mapping[str, Any], size: int = 0) -> None:
-        """Raise :class:`RefusedRequest` unless the request dict ``obj`` (``size`` bytes) is allowed."""
+    @staticmethod
+    def check_size(size: int) -> None:
+        """Raise :class:`RefusedRequest` for a payload of more than :data:`MAX_PAYLOAD_BYTES`."""
         if size > MAX_PAYLOAD_BYTES:
             raise RefusedRequest("size", f"payload of {size} bytes (at most {MAX_PAYLOAD_BYTES})")
+
+    def check(self, obj: Mapping[str, Any]) -> None:
+        """Raise :class:`RefusedRequest` unless the request dict ``obj`` is allowed (its size is
+        :meth:`check_size`'s, checked on the payload)."""
         self._check_url(obj.get("url"))
         method = obj.get("method", "GET")
         if not isinstance(method, str) or method not in METHODS:

@@ -48,7 +48,7 @@ from scrapy.utils.request import request_from_dict
 from scrapy_redis.queue import Base
 
 from solidot_spider.scheduling import serialization
-from solidot_spider.scheduling.admission import MAX_PAYLOAD_BYTES, RefusedRequest, RequestPolicy
+from solidot_spider.scheduling.admission import RefusedRequest, RequestPolicy
 from solidot_spider.scheduling.dupefilter import DupeCheck
 
 #: Priorities are clamped to ±MAX_PRIORITY so that score = -priority·2³² + seq stays exact.
@@ -304,19 +304,17 @@ class LeasedPriorityQueue(Base):
         obj["meta"] = self.policy.kept_meta(obj.get("meta") or {})
         self.policy.check(obj)
         encoded: bytes = self.serializer.dumps(obj)
-        if len(encoded) > MAX_PAYLOAD_BYTES:
-            raise RefusedRequest("size", f"payload of {len(encoded)} bytes (at most {MAX_PAYLOAD_BYTES})")
+        self.policy.check_size(len(encoded))
         return encoded
 
     def _decode_request(self, encoded_request: bytes) -> Request:
         """A request from a payload read from Redis: untrusted input, checked by the policy before
         anything is built from it (raises :class:`~.serialization.UnserializableRequest`)."""
-        if len(encoded_request) > MAX_PAYLOAD_BYTES:
-            raise RefusedRequest("size", f"payload of {len(encoded_request)} bytes")
+        self.policy.check_size(len(encoded_request))  # before parsing it
         obj = self.serializer.loads(encoded_request)
         if not isinstance(obj, dict):
             raise serialization.UnserializableRequest("payload: not a request dict")
-        self.policy.check(obj, len(encoded_request))
+        self.policy.check(obj)
         return request_from_dict(obj, spider=self.spider)
 
     # -- pushing ---------------------------------------------------------------------

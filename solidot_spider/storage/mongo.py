@@ -106,7 +106,7 @@ class MongoStore:
 
     def _write_stories(self, stories: Sequence[StoryWrite], isolate_invalid: bool = True) -> BatchResult:
         too_large = []
-        if isolate_invalid:  # (the one-by-one path checks each story itself)
+        if isolate_invalid:  # (not again for the stories written one by one)
             fitting = []
             for story in stories:
                 try:
@@ -153,8 +153,7 @@ class MongoStore:
         """Write each story alone, to find the one(s) BSON cannot hold (see :data:`ENCODING_ERRORS`)."""
         result = BatchResult()
         for story in stories:
-            try:
-                check_document_size(story)
+            try:  # (sizes were checked by _write_stories before the batch)
                 result.add(self._write_stories([story], isolate_invalid=False))
             except ENCODING_ERRORS as error:
                 result.rejected.append(Rejected(story.sid, type(error).__name__, None, str(error)[:200]))
