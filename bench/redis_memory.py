@@ -37,10 +37,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from redis_server import redis_server  # noqa: E402
 
-from solidot_spider.scheduling import serialization  # noqa: E402
-from solidot_spider.scheduling.addon import SHARED_SETTINGS  # noqa: E402
-from solidot_spider.scheduling.dupefilter import CompactRFPDupeFilter, Mode  # noqa: E402
-from solidot_spider.scheduling.queue import LeasedPriorityQueue  # noqa: E402
+from scrapy_sharedcrawl import serialization  # noqa: E402
+from scrapy_sharedcrawl.addon import SHARED_SETTINGS  # noqa: E402
+from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter, Mode  # noqa: E402
+from scrapy_sharedcrawl.queue import LeasedPriorityQueue  # noqa: E402
 from solidot_spider.spiders.solidot import SolidotSpider  # noqa: E402
 
 PIPELINE = 5_000

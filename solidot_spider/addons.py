@@ -19,7 +19,7 @@ import socket
 
 from scrapy.settings import Settings
 
-from solidot_spider.scheduling.config import redis_configured
+from scrapy_sharedcrawl.config import redis_configured
 
 
 class DefaultOutput:

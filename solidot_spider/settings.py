@@ -102,10 +102,10 @@ MONGO_RETRY_MAX = 30.0
 MONGO_SERVER_SELECTION_TIMEOUT = 5000
 
 DOWNLOADER_MIDDLEWARES = {
-    "solidot_spider.middlewares.backoff.HostBackoffMiddleware": 560,
+    "scrapy_sharedcrawl.backoff.HostBackoffMiddleware": 560,
     "solidot_spider.middlewares.charset.SiteCharsetMiddleware": 600,
     # after robots.txt (a forbidden request takes no turn) and the HTTP cache; off without REDIS_URL
-    "solidot_spider.middlewares.cluster_rate.ClusterRateLimitMiddleware": 950,
+    "scrapy_sharedcrawl.cluster_rate.ClusterRateLimitMiddleware": 950,
 }
 
 # --- Output: the embedded default writes JSON Lines -----------------------------
@@ -114,7 +114,7 @@ SOLIDOT_OUTPUT = "output/%(name)s.jsonl"
 ADDONS = {
     "solidot_spider.addons.DefaultOutput": 0,
     # the shared crawl through Redis, switched on by REDIS_URL (see below)
-    "solidot_spider.scheduling.addon.RedisScheduling": 0,
+    "scrapy_sharedcrawl.addon.RedisScheduling": 0,
 }
 FEED_EXPORT_ENCODING = "utf-8"
 #: Write the final stats as JSON to this file ("" for none).
@@ -126,7 +126,7 @@ EXTENSIONS = {
     "solidot_spider.extensions.stats_file.StatsFile": 500,
     "solidot_spider.extensions.jobdir.ClearFinishedJobdir": 500,
     # the shared crawl's registry of live workers (off without REDIS_URL)
-    "solidot_spider.scheduling.workers.WorkerRegistry": 500,
+    "scrapy_sharedcrawl.workers.WorkerRegistry": 500,
 }
 
 # A worker exposes no control surface: no telnet console, and not Scrapy 2.19's RemoteControl

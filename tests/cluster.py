@@ -227,7 +227,7 @@ def shared_spider(redis_url: str, base_url: str = "http://www.solidot.test:8080"
     """A ``solidot`` spider whose crawler is set up for the shared scheduler, in this process (no crawl)."""
     from scrapy.utils.test import get_crawler
 
-    from solidot_spider.scheduling.addon import SHARED_SETTINGS
+    from scrapy_sharedcrawl.addon import SHARED_SETTINGS
     from solidot_spider.spiders.solidot import SolidotSpider
 
     crawler = get_crawler(

@@ -32,10 +32,10 @@ from mongo_server import MongoServer
 from redis_server import RedisServer, redis_server
 from scrapy.utils.defer import maybe_deferred_to_future
 
+from scrapy_sharedcrawl.finishing import ClusterStatus, Finisher, IdlePolls, Verdict
+from scrapy_sharedcrawl.scheduler import LeasingScheduler
+from scrapy_sharedcrawl.seeding import Seeder
 from solidot_replica import Replica, ReplicaConfig
-from solidot_spider.scheduling.finishing import ClusterStatus, Finisher, IdlePolls, Verdict
-from solidot_spider.scheduling.scheduler import LeasingScheduler
-from solidot_spider.scheduling.seeding import Seeder
 
 STORIES, LAST_SID = 120, 80300
 

@@ -1,4 +1,4 @@
-"""The private Scrapy APIs the project borrows are all in solidot_spider/compat.py, behind one check."""
+"""The private Scrapy APIs the project borrows are all in scrapy_sharedcrawl/compat.py, behind one check."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 import scrapy
 
-from solidot_spider import compat
+import solidot_spider
+from scrapy_sharedcrawl import compat
 
-PACKAGE = Path(compat.__file__).resolve().parent
+#: The packages that must borrow only through compat.py: the framework and the project on it.
+PACKAGES = [Path(compat.__file__).resolve().parent, Path(solidot_spider.__file__).resolve().parent]
 #: The private attributes compat.py borrows: no other module may touch them.
 BORROWED = re.compile(r"\._latercall\b|\._apply_settings\b|[\"']_engine[\"']|[\"']_slot[\"']|\._extensions\b")
 
@@ -24,8 +26,9 @@ def test_another_scrapy_version_is_refused_with_what_to_install(monkeypatch: pyt
 
 def test_no_other_module_touches_the_borrowed_attributes() -> None:
     offenders = [
-        f"{path.relative_to(PACKAGE)}:{number}"
-        for path in PACKAGE.rglob("*.py")
+        f"{path.relative_to(package.parent)}:{number}"
+        for package in PACKAGES
+        for path in package.rglob("*.py")
         if path.name != "compat.py"
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if BORROWED.search(line)

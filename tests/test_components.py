@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from scrapy.settings import Settings
 
+from scrapy_sharedcrawl.backoff import parse_retry_after
 from solidot_spider.addons import DefaultOutput
 from solidot_spider.discovery import Discovery, parse_sid_ranges
-from solidot_spider.middlewares.backoff import parse_retry_after
 from solidot_spider.resolver import lookup_override, parse_resolve
 from solidot_spider.site import SiteMap, story_sid
 

@@ -28,6 +28,7 @@ from scrapy.utils.misc import build_from_crawler, load_object
 from scrapy.utils.reactor import is_reactor_installed
 from scrapy.utils.test import get_crawler
 
+from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from solidot_spider.content import content_hash
 from solidot_spider.items import Comment, Story, Topic
 from solidot_spider.pipelines.dedupe import (
@@ -36,7 +37,6 @@ from solidot_spider.pipelines.dedupe import (
     RedisContentHashIndex,
 )
 from solidot_spider.pipelines.validate import unsafe_markup
-from solidot_spider.scheduling.connection import describe, redis_from_settings
 from solidot_spider.signals import story_unchanged
 
 T = TypeVar("T")

@@ -20,8 +20,8 @@ from harness import ROOT, ReplicaServer, crawl_command, crawl_env, replica_serve
 from redis_server import redis_server
 from test_scheduling import make_spider
 
+from scrapy_sharedcrawl.seeding import Seeder
 from solidot_replica import Replica, ReplicaConfig
-from solidot_spider.scheduling.seeding import Seeder
 
 STORIES, LAST_SID = 300, 80300
 WWW = "www.solidot.test"

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from redis_server import RedisServer
 from test_scheduling import make_spider, open_scheduler
 
-from solidot_spider.scheduling.admission import RequestPolicy
-from solidot_spider.scheduling.connection import redis_trouble, warn_unless_noeviction
-from solidot_spider.scheduling.queue import LeasedPriorityQueue
+from scrapy_sharedcrawl.admission import RequestPolicy
+from scrapy_sharedcrawl.connection import redis_trouble, warn_unless_noeviction
+from scrapy_sharedcrawl.queue import LeasedPriorityQueue
 from solidot_spider.spiders.solidot import SolidotSpider
 
 SITE = "http://www.solidot.test:8080"

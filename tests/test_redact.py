@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from solidot_spider.redact import redact_uri
+from scrapy_sharedcrawl.redact import redact_uri
 
 
 @pytest.mark.parametrize(

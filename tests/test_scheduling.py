@@ -32,13 +32,13 @@ from scrapy.utils.test import get_crawler
 from scrapy_redis.queue import PriorityQueue as StockPriorityQueue
 from truth import assert_items_match, mismatches
 
+from scrapy_sharedcrawl import serialization
+from scrapy_sharedcrawl.addon import SHARED_SETTINGS, RedisScheduling
+from scrapy_sharedcrawl.queue import LeasedPriorityQueue
+from scrapy_sharedcrawl.scheduler import LeasingScheduler
+from scrapy_sharedcrawl.seeding import Seeder
+from scrapy_sharedcrawl.signals import ack_barrier, requests_acknowledged
 from solidot_replica import Replica, ReplicaConfig
-from solidot_spider.scheduling import serialization
-from solidot_spider.scheduling.addon import SHARED_SETTINGS, RedisScheduling
-from solidot_spider.scheduling.queue import LeasedPriorityQueue
-from solidot_spider.scheduling.scheduler import LeasingScheduler
-from solidot_spider.scheduling.seeding import Seeder
-from solidot_spider.scheduling.signals import ack_barrier, requests_acknowledged
 from solidot_spider.site import story_sid
 from solidot_spider.spiders.solidot import SolidotSpider
 

@@ -358,6 +358,8 @@ def test_the_egg_holds_the_project_and_nothing_secret(tmp_path: Path) -> None:
         entry_points = archive.read("EGG-INFO/entry_points.txt").decode()
     assert {"solidot_spider/settings.py", "solidot_spider/spiders/solidot.py"} <= set(names)
     assert "settings = solidot_spider.settings" in entry_points  # how scrapyd finds the project's settings
-    assert all(name.startswith(("solidot_spider/", "EGG-INFO/")) for name in names), names
+    assert all(name.startswith(("solidot_spider/", "scrapy_sharedcrawl/", "EGG-INFO/")) for name in names), (
+        names
+    )
     assert secret.encode() not in contents
     assert after == before  # the build leaves the checkout as it was (no setup.py written into it)

@@ -17,10 +17,10 @@ from scrapy.http import Request, Response
 from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 
-from solidot_spider.middlewares.backoff import HostBackoffMiddleware, parse_retry_after
-from solidot_spider.middlewares.cluster_rate import ClusterRateLimitMiddleware
-from solidot_spider.scheduling.config import SettingError, float_setting, int_setting
-from solidot_spider.scheduling.stats import RedisStatsCollector
+from scrapy_sharedcrawl.backoff import HostBackoffMiddleware, parse_retry_after
+from scrapy_sharedcrawl.cluster_rate import ClusterRateLimitMiddleware
+from scrapy_sharedcrawl.config import SettingError, float_setting, int_setting
+from scrapy_sharedcrawl.stats import RedisStatsCollector
 from solidot_spider.site import CATEGORIES, SiteMap
 from solidot_spider.spiders.solidot import SolidotSpider
 
@@ -194,7 +194,7 @@ def test_a_junk_retry_after_falls_back_to_the_normal_backoff_counted_and_logged_
 ) -> None:
     middleware = backoff_middleware()
     request = Request("https://www.solidot.org/story?sid=1")
-    caplog.set_level(logging.WARNING, logger="solidot_spider.middlewares.backoff")
+    caplog.set_level(logging.WARNING, logger="scrapy_sharedcrawl.backoff")
     for value in ("３", "²", "soon"):
         response = Response(request.url, status=503, headers={"Retry-After": value.encode()}, request=request)
         assert middleware.process_response(request, response) is response

@@ -16,7 +16,7 @@ from harness import ROOT, crawl_command, crawl_env, replica_server, wait_for
 from test_politeness import LAST_SID, STORIES, seed_stories, wait_all, workers
 from test_scheduling import make_spider, open_scheduler
 
-from solidot_spider.scheduling.finishing import CrawlState, SeenRecord
+from scrapy_sharedcrawl.finishing import CrawlState, SeenRecord
 
 #: Small dupefilter (27 shards) so a test can count it directly; quick pushes and heartbeats.
 SETTINGS = {

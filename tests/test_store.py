@@ -25,9 +25,9 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.test import get_crawler
 from store_spider import make_story
 
+from scrapy_sharedcrawl.redact import redact_uri
 from solidot_spider.content import content_hash
 from solidot_spider.pipelines.store import MongoStorePipeline
-from solidot_spider.redact import redact_uri
 from solidot_spider.storage.documents import (
     HASH_HISTORY,
     bson_time,

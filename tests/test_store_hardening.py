@@ -17,8 +17,8 @@ from test_pipelines import DEDUPE, Worker, reason, run
 from test_pipelines import good_story as pipeline_story
 from test_store import crawl, documents
 
+from scrapy_sharedcrawl.signals import AckPostponed
 from solidot_spider.pipelines.store import MongoStorePipeline, StoreConfig
-from solidot_spider.scheduling.signals import AckPostponed
 from solidot_spider.signals import story_rejected
 from solidot_spider.storage.documents import story_write
 from solidot_spider.storage.mongo import MAX_DOCUMENT_BYTES, MongoStore

@@ -19,9 +19,9 @@ from typing import Any
 from scrapy.settings import Settings
 from tqdm import tqdm
 
+from scrapy_sharedcrawl.redact import redact_uri
 from solidot_spider.export import FORMATS, Exporter, JsonLinesSource, Skips, StorySource
 from solidot_spider.pipelines.store import StoreConfig
-from solidot_spider.redact import redact_uri
 
 
 class MongoSource:

@@ -25,11 +25,11 @@ from typing import Any
 from scrapy.crawler import Crawler
 from scrapy.settings import Settings
 
+from scrapy_sharedcrawl.compat import configure_crawler
+from scrapy_sharedcrawl.config import redis_configured
+from scrapy_sharedcrawl.connection import UNREACHABLE, describe, redis_from_settings
+from scrapy_sharedcrawl.seeding import Seeder
 from solidot_spider.cli.options import assignments
-from solidot_spider.compat import configure_crawler
-from solidot_spider.scheduling.config import redis_configured
-from solidot_spider.scheduling.connection import UNREACHABLE, describe, redis_from_settings
-from solidot_spider.scheduling.seeding import Seeder
 from solidot_spider.spiders.solidot import SolidotSpider
 
 
@@ -66,7 +66,7 @@ def seeding_spider(settings: Settings, **arguments: str | None) -> SolidotSpider
     """A ``solidot`` spider configured exactly as a worker's would be, without running a crawl.
 
     The crawler is configured the way ``scrapy shell`` configures one
-    (:func:`~solidot_spider.compat.configure_crawler`): add-ons run (the shared scheduler's), and the
+    (:func:`~scrapy_sharedcrawl.compat.configure_crawler`): add-ons run (the shared scheduler's), and the
     stats and request fingerprinter the dupefilter needs exist. No reactor: none
     is needed to push requests.
     """

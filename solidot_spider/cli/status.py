@@ -29,13 +29,13 @@ import redis
 from scrapy.settings import Settings
 from tqdm import tqdm
 
+from scrapy_sharedcrawl.config import redis_configured
+from scrapy_sharedcrawl.connection import describe, redis_from_settings
+from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter, Layout
+from scrapy_sharedcrawl.redact import redact_uri
+from scrapy_sharedcrawl.stats import PAGES_STAT, CrawlKeys
+from scrapy_sharedcrawl.workers import Worker, parse_workers
 from solidot_spider.pipelines.store import StoreConfig
-from solidot_spider.redact import redact_uri
-from solidot_spider.scheduling.config import redis_configured
-from solidot_spider.scheduling.connection import describe, redis_from_settings
-from solidot_spider.scheduling.dupefilter import CompactRFPDupeFilter, Layout
-from solidot_spider.scheduling.stats import PAGES_STAT, CrawlKeys
-from solidot_spider.scheduling.workers import Worker, parse_workers
 
 #: Minutes shown for pages/min.
 RECENT_MINUTES = 5

@@ -26,6 +26,10 @@ from typing import Any
 
 from scrapy.settings import Settings
 
+from scrapy_sharedcrawl.config import redis_configured
+from scrapy_sharedcrawl.connection import UNREACHABLE, describe, redis_from_settings
+from scrapy_sharedcrawl.stats import CrawlKeys
+from scrapy_sharedcrawl.workers import Worker, live_workers
 from solidot_spider.cli.options import assignments
 from solidot_spider.cli.status import table
 from solidot_spider.fleet.api import Job
@@ -37,10 +41,6 @@ from solidot_spider.fleet.nodes import (
     nodes_from_config,
     nodes_from_urls,
 )
-from solidot_spider.scheduling.config import redis_configured
-from solidot_spider.scheduling.connection import UNREACHABLE, describe, redis_from_settings
-from solidot_spider.scheduling.stats import CrawlKeys
-from solidot_spider.scheduling.workers import Worker, live_workers
 
 #: Seconds between looks while --wait waits.
 WAIT_POLL = 0.5

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 
 import requests
 
+from scrapy_sharedcrawl.redact import redact_uri
 from solidot_spider.fleet.api import Job, ScrapydApi, ScrapydError
 from solidot_spider.fleet.nodes import DEFAULT_SPIDER, Node
 from solidot_spider.fleet.plan import NodeLoad, place, to_cancel
-from solidot_spider.redact import redact_uri
 
 #: The setting that tells a worker job which node of the fleet it runs on.
 NODE_SETTING = "SOLIDOT_NODE_NAME"

@@ -19,7 +19,7 @@ it must never be recorded for a story that is not:
 - *Shared crawl* (the leasing scheduler, with the Redis index): a passed
   story's hash is kept in this worker's memory and recorded only when the
   scheduler acknowledges the request that produced it
-  (:data:`~solidot_spider.scheduling.signals.requests_acknowledged`, sent after
+  (:data:`~scrapy_sharedcrawl.signals.requests_acknowledged`, sent after
   the store made the items durable). A story is compared with Redis *and* this
   memory. A worker killed before the acknowledgement has recorded nothing, so
   the worker that redoes the request passes the story again instead of dropping
@@ -47,12 +47,12 @@ from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
+from scrapy_sharedcrawl.config import is_shared_crawl, redis_configured
+from scrapy_sharedcrawl.connection import describe, redis_from_settings
+from scrapy_sharedcrawl.signals import requests_acknowledged
 from solidot_spider.content import content_hash
 from solidot_spider.pipelines.drops import ItemDropper
 from solidot_spider.pipelines.store import StoreConfig
-from solidot_spider.scheduling.config import is_shared_crawl, redis_configured
-from solidot_spider.scheduling.connection import describe, redis_from_settings
-from solidot_spider.scheduling.signals import requests_acknowledged
 from solidot_spider.signals import story_rejected, story_unchanged
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ default reactor).
 
 In a shared crawl the scheduler acknowledges finished requests in batches, and
 an acknowledged request is never redone: before each batch it sends
-:data:`~solidot_spider.scheduling.signals.ack_barrier`, and :meth:`ack_barrier`
+:data:`~scrapy_sharedcrawl.signals.ack_barrier`, and :meth:`ack_barrier`
 writes what is buffered at once and returns only when MongoDB has acknowledged
 every item received so far. A worker killed at any moment therefore loses no
 item of an acknowledged request (without the barrier: up to
@@ -42,10 +42,10 @@ from scrapy.exceptions import NotConfigured
 from scrapy.settings import BaseSettings
 from scrapy.utils.asyncio import is_asyncio_available
 
+from scrapy_sharedcrawl import signals as scheduling_signals
+from scrapy_sharedcrawl.redact import redact_uri
+from scrapy_sharedcrawl.scheduler import DEFAULTS as SCHEDULER_DEFAULTS
 from solidot_spider import signals as solidot_signals
-from solidot_spider.redact import redact_uri
-from solidot_spider.scheduling import signals as scheduling_signals
-from solidot_spider.scheduling.scheduler import DEFAULTS as SCHEDULER_DEFAULTS
 from solidot_spider.storage.documents import StoryWrite, Touch, story_write
 from solidot_spider.storage.mongo import BatchResult, MongoStore
 
@@ -251,7 +251,7 @@ class MongoStorePipeline:
     async def ack_barrier(self, scheduler: Any = None) -> None:
         """Write what is buffered now; return once MongoDB has acknowledged every item received so far.
 
-        Raises :class:`~solidot_spider.scheduling.signals.AckPostponed` after a
+        Raises :class:`~scrapy_sharedcrawl.signals.AckPostponed` after a
         quarter of the scheduler's lease time (MongoDB away or slow): the
         scheduler then keeps the requests leased and asks again.
         """

@@ -13,10 +13,10 @@ from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
+from scrapy_sharedcrawl.config import int_setting, is_shared_crawl
+from scrapy_sharedcrawl.signals import start_requests_scheduled
 from solidot_spider.discovery import DEFAULT_MAX_DAYS, DEFAULT_MAX_SIDS, Discovery
 from solidot_spider.parsing import MalformedPage, is_truncated, parse_list_page, parse_rss, parse_story
-from solidot_spider.scheduling.config import int_setting, is_shared_crawl
-from solidot_spider.scheduling.signals import start_requests_scheduled
 from solidot_spider.site import CATEGORIES, SiteMap, story_sid
 
 logger = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 from scrapy.utils.asyncio import run_in_thread
 
+from scrapy_sharedcrawl.redact import redact_uri
 from solidot_spider.pipelines.dedupe import MemoryContentHashIndex, Outcome
-from solidot_spider.redact import redact_uri
 
 logger = logging.getLogger(__name__)
 

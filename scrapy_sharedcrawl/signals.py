@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-#: Sent by :class:`~solidot_spider.scheduling.scheduler.LeasingScheduler` (with ``scheduler``)
+#: Sent by :class:`~scrapy_sharedcrawl.scheduler.LeasingScheduler` (with ``scheduler``)
 #: before it acknowledges a batch of finished requests, which removes them from Redis for good.
 #: A component that holds items in memory before writing them (a batching store) must return
 #: only once every item it received so far is durable; it may be ``async def``. A handler that
@@ -21,7 +21,7 @@ requests_acknowledged = object()
 
 #: Sent by a spider (with ``spider``) once every one of its own start requests is in the
 #: scheduler. A worker that seeded a shared crawl with its own arguments then marks the crawl
-#: as seeded (see :mod:`~solidot_spider.scheduling.finishing`): marked earlier, another worker
+#: as seeded (see :mod:`~scrapy_sharedcrawl.finishing`): marked earlier, another worker
 #: could find the queue empty and the crawl "finished" before the seed was in.
 start_requests_scheduled = object()
 

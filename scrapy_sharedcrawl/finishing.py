@@ -56,7 +56,7 @@ from typing import Any
 
 import redis
 
-from solidot_spider.scheduling.dupefilter import CompactRFPDupeFilter
+from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
 
 logger = logging.getLogger(__name__)
 

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 from scrapy.settings import BaseSettings
 
-from solidot_spider.scheduling import start
-from solidot_spider.scheduling.config import redis_configured
+from scrapy_sharedcrawl import start
+from scrapy_sharedcrawl.config import redis_configured
 
 #: What the add-on sets when REDIS_URL is set.
 SHARED_SETTINGS: dict[str, str] = {
-    "SCHEDULER": "solidot_spider.scheduling.scheduler.LeasingScheduler",
-    "DUPEFILTER_CLASS": "solidot_spider.scheduling.dupefilter.CompactRFPDupeFilter",
-    "SCHEDULER_SERIALIZER": "solidot_spider.scheduling.serialization",
-    "STATS_CLASS": "solidot_spider.scheduling.stats.RedisStatsCollector",
+    "SCHEDULER": "scrapy_sharedcrawl.scheduler.LeasingScheduler",
+    "DUPEFILTER_CLASS": "scrapy_sharedcrawl.dupefilter.CompactRFPDupeFilter",
+    "SCHEDULER_SERIALIZER": "scrapy_sharedcrawl.serialization",
+    "STATS_CLASS": "scrapy_sharedcrawl.stats.RedisStatsCollector",
 }
 
 
 class RedisScheduling:
-    """``ADDONS = {"solidot_spider.scheduling.addon.RedisScheduling": 0}``: shared crawl iff REDIS_URL."""
+    """``ADDONS = {"scrapy_sharedcrawl.addon.RedisScheduling": 0}``: shared crawl iff REDIS_URL."""
 
     def update_settings(self, settings: BaseSettings) -> None:
         if not redis_configured(settings):

@@ -47,9 +47,9 @@ from scrapy import Request, Spider
 from scrapy.utils.request import request_from_dict
 from scrapy_redis.queue import Base
 
-from solidot_spider.scheduling import serialization
-from solidot_spider.scheduling.admission import RefusedRequest, RequestPolicy
-from solidot_spider.scheduling.dupefilter import DupeCheck
+from scrapy_sharedcrawl import serialization
+from scrapy_sharedcrawl.admission import RefusedRequest, RequestPolicy
+from scrapy_sharedcrawl.dupefilter import DupeCheck
 
 #: Priorities are clamped to ±MAX_PRIORITY so that score = -priority·2³² + seq stays exact.
 MAX_PRIORITY = 2**20 - 1

@@ -26,7 +26,7 @@ def require_supported_scrapy() -> None:
     """Raise unless Scrapy is :data:`SUPPORTED_SCRAPY`: the borrowed attributes may be gone elsewhere."""
     if not scrapy.__version__.startswith(f"{SUPPORTED_SCRAPY}."):
         raise RuntimeError(
-            f"solidot-crawler borrows private APIs of Scrapy {SUPPORTED_SCRAPY} (solidot_spider/compat.py); "
+            f"scrapy_sharedcrawl borrows private APIs of Scrapy {SUPPORTED_SCRAPY} (its compat.py); "
             f"this is Scrapy {scrapy.__version__}: install scrapy>={SUPPORTED_SCRAPY},<2.20"
         )
 
@@ -50,7 +50,7 @@ def on_request_finished(engine: Any, callback: Callable[[Request], None]) -> Any
     if slot is None or not callable(remove) or not isinstance(getattr(slot, "inprogress", None), set):
         raise RuntimeError(
             "can't see when requests finish in this Scrapy version (ExecutionEngine._slot.remove_request "
-            f"is gone); solidot-crawler supports Scrapy {SUPPORTED_SCRAPY}"
+            f"is gone); scrapy_sharedcrawl supports Scrapy {SUPPORTED_SCRAPY}"
         )
 
     def remove_request(request: Request) -> None:

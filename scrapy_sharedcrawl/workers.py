@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +40,9 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import create_looping_call, run_in_thread
 from scrapy.utils.defer import deferred_from_coro
 
-from solidot_spider.scheduling.config import redis_configured, setting
-from solidot_spider.scheduling.connection import describe, redis_from_settings
-from solidot_spider.scheduling.stats import CrawlKeys, this_worker
+from scrapy_sharedcrawl.config import redis_configured, setting
+from scrapy_sharedcrawl.connection import describe, redis_from_settings
+from scrapy_sharedcrawl.stats import CrawlKeys, this_worker
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +139,8 @@ class WorkerRegistry:
         }
 
     async def spider_opened(self) -> None:
-        log_code_origin(self.worker_id, self.node, scrapyd_job(self.crawler.spider))
+        spider = self.crawler.spider
+        log_code_origin(self.worker_id, self.node, scrapyd_job(spider), type(spider).__module__)
         await self._beat()
         self._loop = create_looping_call(self._beat_soon)
         self._loop.start(self.interval, now=False)
@@ -207,18 +209,21 @@ def scrapyd_job(spider: Any) -> dict[str, str | None]:
     }
 
 
-def log_code_origin(worker_id: str, node: str, job: dict[str, str | None]) -> None:
+def log_code_origin(worker_id: str, node: str, job: dict[str, str | None], spider_module: str) -> None:
     """Say which code this worker runs; warn when a scrapyd job runs an installed copy, not its egg.
 
     scrapyd's runner *appends* the egg to ``sys.path``: a copy of the project installed
     in the node's environment the ordinary way (not editable) comes first, and every
     deploy is then silently ignored.
     """
-    import solidot_spider
-
-    origin = str(Path(solidot_spider.__file__).parent.parent)
+    project = spider_module.partition(".")[0]
+    module = sys.modules.get(project)
+    where = getattr(module, "__file__", None)
+    if not where:
+        return
+    origin = str(Path(where).parent.parent)
     if job["job"] is None:
-        logger.info("Worker %s on %s runs solidot_spider from %s", worker_id, node, origin)
+        logger.info("Worker %s on %s runs %s from %s", worker_id, node, project, origin)
     elif ".egg" in Path(origin).name:
         logger.info(
             "Worker %s on %s: scrapyd job %s, egg version %s (%s)",
@@ -226,9 +231,9 @@ def log_code_origin(worker_id: str, node: str, job: dict[str, str | None]) -> No
         )  # fmt: skip
     else:
         logger.warning(
-            "Worker %s on %s: scrapyd job %s runs solidot_spider installed at %s, not the deployed egg: "
+            "Worker %s on %s: scrapyd job %s runs %s installed at %s, not the deployed egg: "
             "install the project on scrapyd nodes with `pip install -e` (or not at all) so deploys count",
-            worker_id, node, job["job"], origin,
+            worker_id, node, job["job"], project, origin,
         )  # fmt: skip
 
 

@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 from scrapy import Spider
 
-from solidot_spider.scheduling.serialization import UnserializableRequest
+from scrapy_sharedcrawl.serialization import UnserializableRequest
 
 #: Longest URL accepted (browsers and servers commonly stop around 8 kB).
 MAX_URL_LENGTH = 8192

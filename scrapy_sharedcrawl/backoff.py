@@ -10,7 +10,7 @@ simply waits in the paused slot.
 
 Each pause is also announced with the :data:`host_paused` signal, so that a
 shared crawl can pause the host for every worker, not just this process
-(:mod:`solidot_spider.middlewares.cluster_rate` publishes it in Redis).
+(:mod:`scrapy_sharedcrawl.cluster_rate` publishes it in Redis).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from time import monotonic
 from scrapy.crawler import Crawler
 from scrapy.http import Request, Response
 
-from solidot_spider.compat import pause_download_slot
-from solidot_spider.scheduling.config import float_setting
+from scrapy_sharedcrawl.compat import pause_download_slot
+from scrapy_sharedcrawl.config import float_setting
 
 logger = logging.getLogger(__name__)
 

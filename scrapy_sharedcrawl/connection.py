@@ -22,7 +22,7 @@ from scrapy.settings import BaseSettings
 from scrapy_redis import connection as stock_connection
 from scrapy_redis import defaults as stock_defaults
 
-from solidot_spider.redact import redact_uri
+from scrapy_sharedcrawl.redact import redact_uri
 
 logger = logging.getLogger(__name__)
 

@@ -79,27 +79,27 @@ from scrapy.utils.reactor import CallLaterOnce
 from scrapy_redis.scheduler import Scheduler as StockScheduler
 from twisted.internet.defer import Deferred
 
-from solidot_spider.compat import on_request_finished, running_engine, wake_engine
-from solidot_spider.scheduling import serialization
-from solidot_spider.scheduling.admission import RefusedRequest
-from solidot_spider.scheduling.config import setting
-from solidot_spider.scheduling.connection import (
+from scrapy_sharedcrawl import serialization
+from scrapy_sharedcrawl.admission import RefusedRequest
+from scrapy_sharedcrawl.compat import on_request_finished, running_engine, wake_engine
+from scrapy_sharedcrawl.config import setting
+from scrapy_sharedcrawl.connection import (
     UNREACHABLE,
     Outage,
     describe,
     redis_from_settings,
     warn_unless_noeviction,
 )
-from solidot_spider.scheduling.dupefilter import CompactRFPDupeFilter, Layout
-from solidot_spider.scheduling.finishing import CrawlState, Finisher, IdlePolls, SeenRecord, Verdict
-from solidot_spider.scheduling.queue import DEFAULT_KEY, Encoded, LeasedPriorityQueue, Popped
-from solidot_spider.scheduling.signals import (
+from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter, Layout
+from scrapy_sharedcrawl.finishing import CrawlState, Finisher, IdlePolls, SeenRecord, Verdict
+from scrapy_sharedcrawl.queue import DEFAULT_KEY, Encoded, LeasedPriorityQueue, Popped
+from scrapy_sharedcrawl.signals import (
     AckPostponed,
     ack_barrier,
     requests_acknowledged,
     start_requests_scheduled,
 )
-from solidot_spider.scheduling.stats import CrawlKeys, this_worker
+from scrapy_sharedcrawl.stats import CrawlKeys, this_worker
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ EMPTY_POP_PAUSE = 0.05
 #: Every setting of the scheduler with its default (scrapy-redis's names where it has one).
 DEFAULTS: dict[str, Any] = {
     "SCHEDULER_QUEUE_KEY": DEFAULT_KEY,
-    "SCHEDULER_SERIALIZER": "solidot_spider.scheduling.serialization",
+    "SCHEDULER_SERIALIZER": "scrapy_sharedcrawl.serialization",
     "SCHEDULER_PERSIST": False,
     "SCHEDULER_FLUSH_ON_START": False,
     "SCHEDULER_IDLE_BEFORE_CLOSE": 0,
@@ -161,7 +161,7 @@ class LeasingScheduler(StockScheduler):
             persist=persist,
             flush_on_start=flush_on_start,
             queue_key=queue_key,
-            queue_cls="solidot_spider.scheduling.queue.LeasedPriorityQueue",
+            queue_cls="scrapy_sharedcrawl.queue.LeasedPriorityQueue",
             dupefilter=dupefilter,
             idle_before_close=idle_before_close,
             serializer=serializer,

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from scrapy import Request, Spider
 
-from solidot_spider.scheduling.dupefilter import CompactRFPDupeFilter
-from solidot_spider.scheduling.finishing import ClusterStatus, CrawlState
-from solidot_spider.scheduling.queue import Encoded, LeasedPriorityQueue
-from solidot_spider.scheduling.scheduler import PUSH_BATCH, LeasingScheduler
+from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
+from scrapy_sharedcrawl.finishing import ClusterStatus, CrawlState
+from scrapy_sharedcrawl.queue import Encoded, LeasedPriorityQueue
+from scrapy_sharedcrawl.scheduler import PUSH_BATCH, LeasingScheduler
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ empty body, no headers, ``GET``…): a story request takes 217 bytes instead
 of 323 pickled (``bench/redis_memory.py``).
 
 The module is also a scrapy-redis serializer (``loads``/``dumps`` over the
-request dict), so ``SCHEDULER_SERIALIZER = "solidot_spider.scheduling.serialization"``
+request dict), so ``SCHEDULER_SERIALIZER = "scrapy_sharedcrawl.serialization"``
 removes pickle from the stock scrapy-redis queues too.
 """
 

@@ -16,7 +16,7 @@ class SettingError(ValueError):
 
 
 #: The scheduler that makes a crawl shared (see :func:`is_shared_crawl`).
-LEASING_SCHEDULER = "solidot_spider.scheduling.scheduler.LeasingScheduler"
+LEASING_SCHEDULER = "scrapy_sharedcrawl.scheduler.LeasingScheduler"
 
 
 def redis_configured(settings: BaseSettings) -> bool:
@@ -88,7 +88,7 @@ def float_setting(
     >>> float_setting(Settings({"X": "nan"}), "X", 1.0, above=0)
     Traceback (most recent call last):
     ...
-    solidot_spider.scheduling.config.SettingError: X must be a finite number > 0, got 'nan'
+    scrapy_sharedcrawl.config.SettingError: X must be a finite number > 0, got 'nan'
     """
     return _bounded(settings, name, default, _finite_float, "number", at_least, above, at_most, meaning)
 

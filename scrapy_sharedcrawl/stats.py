@@ -44,10 +44,10 @@ from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.asyncio import create_looping_call, run_in_thread
 from scrapy.utils.defer import deferred_from_coro
 
-from solidot_spider.scheduling.config import float_setting, redis_configured, setting
-from solidot_spider.scheduling.connection import describe, redis_from_settings
-from solidot_spider.scheduling.dupefilter import DEFAULTS as DUPEFILTER_DEFAULTS
-from solidot_spider.scheduling.queue import DEFAULT_KEY as QUEUE_KEY
+from scrapy_sharedcrawl.config import float_setting, redis_configured, setting
+from scrapy_sharedcrawl.connection import describe, redis_from_settings
+from scrapy_sharedcrawl.dupefilter import DEFAULTS as DUPEFILTER_DEFAULTS
+from scrapy_sharedcrawl.queue import DEFAULT_KEY as QUEUE_KEY
 
 logger = logging.getLogger(__name__)
 

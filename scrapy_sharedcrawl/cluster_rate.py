@@ -51,9 +51,9 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import DeferredLock
 
-from solidot_spider.middlewares.backoff import host_paused
-from solidot_spider.scheduling.config import float_setting, redis_configured
-from solidot_spider.scheduling.connection import describe, redis_from_settings
+from scrapy_sharedcrawl.backoff import host_paused
+from scrapy_sharedcrawl.config import float_setting, redis_configured
+from scrapy_sharedcrawl.connection import describe, redis_from_settings
 
 logger = logging.getLogger(__name__)
 

@@ -51,8 +51,8 @@ from scrapy.statscollectors import StatsCollector
 from scrapy.utils.request import RequestFingerprinter, RequestFingerprinterProtocol
 from scrapy_redis.dupefilter import RFPDupeFilter
 
-from solidot_spider.scheduling.config import setting
-from solidot_spider.scheduling.connection import redis_from_settings
+from scrapy_sharedcrawl.config import setting
+from scrapy_sharedcrawl.connection import redis_from_settings
 
 logger = logging.getLogger(__name__)
 
