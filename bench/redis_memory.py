@@ -146,8 +146,12 @@ def main() -> None:
             ratio = per_item / baseline[kind][2]
             print(f"{kind:11}{label:58}{per_item:>8.1f} {unit}{growth_per_item:>7.1f} {unit}{ratio:>7.2f}x")
         pickled = len(PriorityQueue(client, spider, "x")._encode_request(stories[0]))
+        stored = LeasedPriorityQueue(client, spider).encode(stories[0])
+        member = f"{stored.request_id} ".encode() + stored.payload
         print(f"\none story request: {len(sample)} bytes as our JSON, {pickled} bytes pickled")
         print(f"  {sample.decode()}")
+        print(f"in the leased queue (the spider's shared_request_defaults left out): {len(member)} bytes")
+        print(f"  {member.decode()}")
 
 
 if __name__ == "__main__":

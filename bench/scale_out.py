@@ -46,9 +46,9 @@ def job_settings(concurrency: int) -> list[str]:
         **FAST_SETTINGS,
         "CONCURRENT_REQUESTS": str(concurrency),
         "CONCURRENT_REQUESTS_PER_DOMAIN": str(concurrency),
-        "SOLIDOT_HOST_RATE": "0",  # no cluster-wide limit: it must not bind here
+        "CLUSTER_HOST_RATE": "0",  # no cluster-wide limit: it must not bind here
         "SOLIDOT_OUTPUT": "",  # items are not the measure; no shared feed file between jobs
-        "SOLIDOT_WAIT_FOR_SEED": "300",
+        "SCHEDULER_WAIT_FOR_SEED": "300",
         "LOG_LEVEL": "WARNING",
     }
     return [f"--set={name}={value}" for name, value in settings.items()]

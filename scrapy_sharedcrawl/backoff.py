@@ -26,17 +26,16 @@ from scrapy.http import Request, Response
 
 from scrapy_sharedcrawl.compat import pause_download_slot
 from scrapy_sharedcrawl.config import float_setting
+from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 #: Sent (with ``request``, ``seconds`` and ``reason``) whenever this middleware decides to pause the
-#: request's host: ``seconds`` already capped by SOLIDOT_RETRY_AFTER_MAX / SOLIDOT_BACKOFF_MAX.
+#: request's host: ``seconds`` already capped by RETRY_AFTER_MAX / HOST_BACKOFF_MAX.
 #: Handlers must be quick and synchronous.
 host_paused = object()
 BACKOFF_STATUSES = frozenset({500, 502, 503, 504, 522, 524})
-#: The settings read here, with their defaults (as in :mod:`solidot_spider.settings`).
-DEFAULTS = {"SOLIDOT_RETRY_AFTER_MAX": 120.0, "SOLIDOT_BACKOFF_BASE": 0.25, "SOLIDOT_BACKOFF_MAX": 30.0}
 
 
 _DELTA_SECONDS = re.compile(r"[0-9]+", re.ASCII)
@@ -82,20 +81,20 @@ class HostBackoffMiddleware:
         # checked at start-up: nan or inf here would make every pause (and so every request) fail
         self.retry_after_max = float_setting(
             settings,
-            "SOLIDOT_RETRY_AFTER_MAX",
-            DEFAULTS["SOLIDOT_RETRY_AFTER_MAX"],
+            "RETRY_AFTER_MAX",
+            DEFAULTS["RETRY_AFTER_MAX"],
             at_least=0,
             meaning="seconds; 0: ignore Retry-After",
         )
         self.backoff_base = float_setting(
             settings,
-            "SOLIDOT_BACKOFF_BASE",
-            DEFAULTS["SOLIDOT_BACKOFF_BASE"],
+            "HOST_BACKOFF_BASE",
+            DEFAULTS["HOST_BACKOFF_BASE"],
             at_least=0,
             meaning="seconds; 0: no pause after errors",
         )
         self.backoff_max = float_setting(
-            settings, "SOLIDOT_BACKOFF_MAX", DEFAULTS["SOLIDOT_BACKOFF_MAX"], at_least=0, meaning="seconds"
+            settings, "HOST_BACKOFF_MAX", DEFAULTS["HOST_BACKOFF_MAX"], at_least=0, meaning="seconds"
         )
         self._bad_retry_after_logged = False
         self._failures: dict[str, int] = {}

@@ -10,8 +10,8 @@ request wait for its turn at a limiter kept in Redis, one hash per host
   a request may go. Taking a turn is one Lua call that reserves
   ``max(tat, now)`` and moves ``tat`` one interval on (GCRA without burst):
   however many workers ask, turns are one interval apart. The interval is
-  ``max(1 / SOLIDOT_HOST_RATE, robots.txt Crawl-delay capped at
-  SOLIDOT_CRAWL_DELAY_MAX)``; ``SOLIDOT_HOST_RATE`` defaults to
+  ``max(1 / CLUSTER_HOST_RATE, robots.txt Crawl-delay capped at
+  CLUSTER_CRAWL_DELAY_MAX)``; ``CLUSTER_HOST_RATE`` defaults to
   ``1 / DOWNLOAD_DELAY`` (none when that is 0).
 - ``pause_until``: when any worker's backoff middleware pauses the host
   (Retry-After on 429/503, a run of errors: its :data:`~.backoff.host_paused`
@@ -54,15 +54,11 @@ from twisted.internet.defer import DeferredLock
 from scrapy_sharedcrawl.backoff import host_paused
 from scrapy_sharedcrawl.config import float_setting, redis_configured
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
+from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
+from scrapy_sharedcrawl.outage import Outage
 
 logger = logging.getLogger(__name__)
 
-#: Every setting of the limiter with its default (SOLIDOT_HOST_RATE None: 1 / DOWNLOAD_DELAY).
-DEFAULTS: dict[str, Any] = {
-    "SOLIDOT_HOST_RATE": None,
-    "SOLIDOT_CRAWL_DELAY_MAX": 30.0,
-    "SOLIDOT_HOST_KEY": "{%(spider)s}:host:%(host)s",
-}
 #: Hosts without a rate: how often (s) a worker looks for a cluster-wide pause.
 PAUSE_CHECK_INTERVAL = 0.25
 #: A host's limiter is forgotten this long (ms) after its last use.
@@ -113,25 +109,25 @@ class HostState:
 
 
 def host_rate(settings: Any) -> float:
-    """Requests per second per host for the cluster: ``SOLIDOT_HOST_RATE`` or ``1 / DOWNLOAD_DELAY``.
+    """Requests per second per host for the cluster: ``CLUSTER_HOST_RATE`` or ``1 / DOWNLOAD_DELAY``.
 
     Both are checked (finite, ≥ 0): a nan rate would make every request's turn fail.
     """
-    value = settings.get("SOLIDOT_HOST_RATE")
+    value = settings.get("CLUSTER_HOST_RATE")
     if value is None or value == "":
         delay = float_setting(settings, "DOWNLOAD_DELAY", 0.0, at_least=0, meaning="seconds")
         return 1 / delay if delay > 0 else 0.0
     return float_setting(
-        settings, "SOLIDOT_HOST_RATE", 0.0, at_least=0, meaning="requests/s per host; 0: no limit"
+        settings, "CLUSTER_HOST_RATE", 0.0, at_least=0, meaning="requests/s per host; 0: no limit"
     )
 
 
 def crawl_delay_max(settings: Any) -> float:
-    """``SOLIDOT_CRAWL_DELAY_MAX``, checked (finite, ≥ 0)."""
+    """``CLUSTER_CRAWL_DELAY_MAX``, checked (finite, ≥ 0)."""
     return float_setting(
         settings,
-        "SOLIDOT_CRAWL_DELAY_MAX",
-        DEFAULTS["SOLIDOT_CRAWL_DELAY_MAX"],
+        "CLUSTER_CRAWL_DELAY_MAX",
+        DEFAULTS["CLUSTER_CRAWL_DELAY_MAX"],
         at_least=0,
         meaning="seconds; 0: ignore robots.txt Crawl-delay",
     )
@@ -164,9 +160,16 @@ class ClusterRateLimitMiddleware:
         self.hosts: defaultdict[str, HostState] = defaultdict(HostState)
         self._turn = server.register_script(_LUA_TURN)
         self._pause = server.register_script(_LUA_PAUSE)
-        self._down_since: float | None = None
-        self._retry_at = 0.0
-        self._attempts = 0
+        self.outage = Outage(
+            self.where,
+            gone="Host pacing: Redis at {where} is unreachable ({error}) — each worker paces hosts alone, at "
+            "the cluster's rate, until it is back",
+            back="Host pacing: Redis at {where} is back after {seconds:.1f} s: hosts are paced for the whole "
+            "cluster again",
+            logger=logger,
+            retry_base=RETRY_BASE,
+            retry_max=RETRY_MAX,
+        )
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ClusterRateLimitMiddleware:
@@ -181,7 +184,7 @@ class ClusterRateLimitMiddleware:
             redis_from_settings(settings),
             rate,
             delay_max,
-            str(settings.get("SOLIDOT_HOST_KEY") or DEFAULTS["SOLIDOT_HOST_KEY"]),
+            str(settings.get("CLUSTER_HOST_KEY") or DEFAULTS["CLUSTER_HOST_KEY"]),
         )
         crawler.signals.connect(middleware.robots_parsed, signal=signals.robots_parsed)
         crawler.signals.connect(middleware.host_paused, signal=host_paused)
@@ -208,7 +211,7 @@ class ClusterRateLimitMiddleware:
             "robots.txt of %s asks for Crawl-delay: %g s%s; the cluster sends it one request every %.3g s",
             host,
             delay,
-            f" (capped at SOLIDOT_CRAWL_DELAY_MAX = {self.crawl_delay_max:g} s)" if capped < delay else "",
+            f" (capped at CLUSTER_CRAWL_DELAY_MAX = {self.crawl_delay_max:g} s)" if capped < delay else "",
             self.interval(host),
         )
 
@@ -217,12 +220,12 @@ class ClusterRateLimitMiddleware:
         host = urlparse_cached(request).hostname or ""
         state = self.hosts[host]
         state.paused_until = max(state.paused_until, time.monotonic() + seconds)
-        if self._down_since is not None:
+        if self.outage.down:
             return
         try:
             published = self._pause(keys=[self.key(host)], args=[round(seconds * 1e6), reason, KEY_TTL_MS])
         except redis.RedisError as error:
-            self._failed(error)
+            self._unreachable(error)
             return
         if published:
             self.stats.inc_value(f"{STATS}pauses_published")
@@ -308,37 +311,18 @@ class ClusterRateLimitMiddleware:
     async def _call(self, script: Callable[..., Any], host: str, *args: Any) -> tuple[int, int] | None:
         """One script call; None while Redis is unreachable (tried again from a thread, now and then)."""
         try:
-            if self._down_since is None:
+            if not self.outage.down:
                 reply = script(keys=[self.key(host)], args=[*args, KEY_TTL_MS])
-            elif time.monotonic() < self._retry_at:
+            elif not self.outage.may_try():
                 return None
             else:  # in a thread: a vanished host may take the whole connect timeout
                 reply = await run_in_thread(script, keys=[self.key(host)], args=[*args, KEY_TTL_MS])
-                self._recovered()
+                self.outage.recovered()
         except redis.RedisError as error:
-            self._failed(error)
+            self._unreachable(error)
             return None
         return int(reply[0]), int(reply[1])
 
-    def _failed(self, error: BaseException) -> None:
+    def _unreachable(self, error: BaseException) -> None:
         self.stats.inc_value(f"{STATS}redis_errors")
-        now = time.monotonic()
-        self._attempts += 1
-        self._retry_at = now + min(RETRY_MAX, RETRY_BASE * 2 ** (self._attempts - 1))
-        if self._down_since is None:
-            self._down_since = now
-            logger.warning(
-                "Host pacing: Redis at %s is unreachable (%s) — each worker paces hosts alone, at the "
-                "cluster's rate, until it is back",
-                self.where,
-                type(error).__name__,
-            )
-
-    def _recovered(self) -> None:
-        if self._down_since is not None:
-            logger.info(
-                "Host pacing: Redis at %s is back after %.1f s: hosts are paced for the whole cluster again",
-                self.where,
-                time.monotonic() - self._down_since,
-            )
-        self._down_since, self._attempts, self._retry_at = None, 0, 0.0
+        self.outage.failed(error)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -22,6 +20,8 @@ from scrapy.settings import BaseSettings
 from scrapy_redis import connection as stock_connection
 from scrapy_redis import defaults as stock_defaults
 
+from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
+from scrapy_sharedcrawl.outage import Outage
 from scrapy_sharedcrawl.redact import redact_uri
 
 logger = logging.getLogger(__name__)
@@ -132,60 +132,26 @@ def describe(settings: BaseSettings) -> str:
     return f"redis://{settings.get('REDIS_HOST') or 'localhost'}:{settings.get('REDIS_PORT') or 6379}"
 
 
-@dataclass
-class Outage:
-    """Whether Redis is reachable, and when to try it again (doubling pauses, capped).
+class RedisOutage(Outage):
+    """The scheduler's view of Redis: requests are held in the worker while it is away."""
 
-    Calls are not attempted while ``retry_at`` is in the future: a dead server
-    costs one failed call per pause, not one per scheduler call.
-    """
-
-    where: str
-    retry_base: float = 0.5
-    retry_max: float = 10.0
-    since: float | None = None
-    retry_at: float = 0.0
-    attempts: int = 0
-    outages: int = 0
-    _clock: Any = field(default=time.monotonic, repr=False)
-
-    @property
-    def down(self) -> bool:
-        return self.since is not None
-
-    def may_try(self) -> bool:
-        """True when Redis is up, or when a failed server is due for another try."""
-        return self.since is None or self._clock() >= self.retry_at
-
-    def failed(self, error: BaseException, held: int) -> None:
-        """A call failed (see :data:`UNREACHABLE`): log the first failure of an outage, back off."""
-        now = self._clock()
-        self.attempts += 1
-        pause = min(self.retry_max, self.retry_base * 2 ** (self.attempts - 1))
-        self.retry_at = now + pause
-        if self.since is None:
-            self.since = now
-            self.outages += 1
-            logger.warning(
-                "Redis %s at %s — retrying in %.1f s, %d requests held locally (%s)",
-                "unreachable" if is_connection_failure(error) else "refuses the crawl's commands",
-                self.where,
-                pause,
-                held,
-                redis_trouble(error),
-            )
-
-    def recovered(self, flushed: int) -> None:
-        """A call succeeded after an outage: say so once."""
-        if self.since is None:
-            return
-        logger.info(
-            "Redis reachable again at %s after %.1f s; %d held requests stored",
-            self.where,
-            self._clock() - self.since,
-            flushed,
+    def __init__(self, where: str, retry_max: float = DEFAULTS["REDIS_RETRY_MAX"], **clock: Any) -> None:
+        super().__init__(
+            where,
+            gone="Redis {state} at {where} — retrying in {pause:.1f} s, {held} requests held locally "
+            "({advice})",
+            back="Redis reachable again at {where} after {seconds:.1f} s; {flushed} held requests stored",
+            logger=logger,
+            retry_max=retry_max,
+            **clock,
         )
-        self.since, self.attempts, self.retry_at = None, 0, 0.0
+
+    def failed(self, error: BaseException, held: int = 0, **details: Any) -> bool:
+        state = "unreachable" if is_connection_failure(error) else "refuses the crawl's commands"
+        return super().failed(error, held=held, state=state, advice=redis_trouble(error), **details)
+
+    def recovered(self, flushed: int = 0, **details: Any) -> float | None:
+        return super().recovered(flushed=flushed, **details)
 
 
 def warn_unless_noeviction(server: redis.Redis, where: str) -> bool:

@@ -8,7 +8,7 @@ many small SETs (shards) so that Redis stores every shard as an *intset* (a
 sorted array of int64, 8 bytes an entry). A shard stays an intset only up to
 ``set-max-intset-entries`` members (512 by default; read with CONFIG GET at
 open where the server allows it), so the shard count is sized from
-``SOLIDOT_DUPEFILTER_CAPACITY``: at capacity the average shard holds 75 % of
+``DUPEFILTER_CAPACITY``: at capacity the average shard holds 75 % of
 the limit, and the fullest of thousands of shards stays below it (binomial
 spread: the limit is ≈ 6 standard deviations away). The layout is stored in
 Redis (``<key>:meta``) at first use, so every worker of a crawl shards alike
@@ -18,9 +18,9 @@ Collisions: two different URLs sharing 64 bits make the second look seen, so
 it is skipped. With n URLs the chance that this happens at all is
 ≈ n²/2⁶⁵: 2.7·10⁻¹⁰ at 100k URLs, 2.7·10⁻⁸ at 1M, 2.7·10⁻⁶ at 10M.
 
-``SOLIDOT_DUPEFILTER = "bloom"`` uses a Bloom filter instead (one Redis bitmap,
+``DUPEFILTER_MODE = "bloom"`` uses a Bloom filter instead (one Redis bitmap,
 k bit positions per URL by double hashing of the fingerprint, SETBIT in Lua):
-sized from the capacity and ``SOLIDOT_DUPEFILTER_ERROR_RATE`` (default 10⁻⁶)
+sized from the capacity and ``DUPEFILTER_ERROR_RATE`` (default 10⁻⁶)
 it takes 3.6 bytes per URL; a new URL is wrongly taken as seen with
 probability ≤ the error rate while the filter holds at most its capacity
 (≈ 0.13 URLs expected to be skipped over a 2M-URL crawl), rising beyond.
@@ -53,18 +53,13 @@ from scrapy_redis.dupefilter import RFPDupeFilter
 
 from scrapy_sharedcrawl.config import setting
 from scrapy_sharedcrawl.connection import redis_from_settings
+from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
+from scrapy_sharedcrawl.keys import dupefilter_meta
 
 logger = logging.getLogger(__name__)
 
 Mode = Literal["set", "bloom"]
 
-#: Every setting of the filter with its default.
-DEFAULTS: dict[str, Any] = {
-    "SCHEDULER_DUPEFILTER_KEY": "{%(spider)s}:seen",
-    "SOLIDOT_DUPEFILTER": "set",
-    "SOLIDOT_DUPEFILTER_CAPACITY": 2_000_000,
-    "SOLIDOT_DUPEFILTER_ERROR_RATE": 1e-6,
-}
 #: Redis's default ``set-max-intset-entries``, used when CONFIG GET is not allowed.
 DEFAULT_INTSET_LIMIT = 512
 #: Average shard size at capacity, as a share of the intset limit.
@@ -136,7 +131,7 @@ class Layout:
             shards = max(1, math.ceil(capacity / (SHARD_FILL * intset_limit)))
             return cls(mode, shards=shards, intset_limit=intset_limit, capacity=capacity)
         if not 0 < error_rate < 1:
-            raise ValueError(f"SOLIDOT_DUPEFILTER_ERROR_RATE must be between 0 and 1, got {error_rate}")
+            raise ValueError(f"DUPEFILTER_ERROR_RATE must be between 0 and 1, got {error_rate}")
         bits = math.ceil(-capacity * math.log(error_rate) / math.log(2) ** 2)
         if bits > MAX_BLOOM_BITS:
             raise ValueError(
@@ -215,13 +210,13 @@ class CompactRFPDupeFilter(RFPDupeFilter):
         *,
         fingerprinter: RequestFingerprinterProtocol | None = None,
         mode: Mode = "set",
-        capacity: int = DEFAULTS["SOLIDOT_DUPEFILTER_CAPACITY"],
-        error_rate: float = DEFAULTS["SOLIDOT_DUPEFILTER_ERROR_RATE"],
+        capacity: int = DEFAULTS["DUPEFILTER_CAPACITY"],
+        error_rate: float = DEFAULTS["DUPEFILTER_ERROR_RATE"],
         stats: StatsCollector | None = None,
     ) -> None:
         super().__init__(server, key, debug=debug)
         if mode not in ("set", "bloom"):
-            raise ValueError(f"SOLIDOT_DUPEFILTER must be 'set' or 'bloom', got {mode!r}")
+            raise ValueError(f"DUPEFILTER_MODE must be 'set' or 'bloom', got {mode!r}")
         self.fingerprinter: RequestFingerprinterProtocol = fingerprinter or RequestFingerprinter()
         self.mode: Mode = mode
         self.capacity = capacity
@@ -259,9 +254,9 @@ class CompactRFPDupeFilter(RFPDupeFilter):
             key=str(get("SCHEDULER_DUPEFILTER_KEY")) % {"spider": spider_name},
             debug=settings.getbool("DUPEFILTER_DEBUG"),
             fingerprinter=crawler.request_fingerprinter if crawler is not None else None,
-            mode=str(get("SOLIDOT_DUPEFILTER")).strip().lower(),  # type: ignore[arg-type]
-            capacity=int(get("SOLIDOT_DUPEFILTER_CAPACITY")),
-            error_rate=float(get("SOLIDOT_DUPEFILTER_ERROR_RATE")),
+            mode=str(get("DUPEFILTER_MODE")).strip().lower(),  # type: ignore[arg-type]
+            capacity=int(get("DUPEFILTER_CAPACITY")),
+            error_rate=float(get("DUPEFILTER_ERROR_RATE")),
             stats=crawler.stats if crawler is not None else None,
         )
 
@@ -269,7 +264,24 @@ class CompactRFPDupeFilter(RFPDupeFilter):
 
     @property
     def meta_key(self) -> str:
-        return f"{self.key}:meta"
+        return dupefilter_meta(self.key)
+
+    def adopt_stored(self, stored: dict[bytes, bytes] | None) -> Layout | None:
+        """Take the layout from ``HGETALL <meta_key>`` read by the caller (None or empty: no filter
+        stored). Readers (``status``, the finishing worker) use this: they never create a filter."""
+        self.layout = Layout.from_redis(stored) if stored else None
+        return self.layout
+
+    def read_stored_layout(self) -> Layout | None:
+        """The layout stored in Redis, if any (read, never created)."""
+        if self.layout is None:
+            self.adopt_stored(self.server.hgetall(self.meta_key))
+        return self.layout
+
+    def state_keys(self) -> list[str]:
+        """Every key of this filter's state in Redis (shards and layout), to delete with the crawl."""
+        shards = self.shard_keys() if self.read_stored_layout() is not None else []
+        return [*shards, self.meta_key]
 
     def open(self) -> None:
         """Agree on the layout with Redis (the first worker's plan wins); a mode mismatch is an error."""
@@ -283,7 +295,7 @@ class CompactRFPDupeFilter(RFPDupeFilter):
         layout = Layout.from_redis(dict(zip(stored[::2], stored[1::2], strict=True)))
         if layout.mode != self.mode:
             raise ValueError(
-                f"the dupefilter at {self.key} is in {layout.mode!r} mode but SOLIDOT_DUPEFILTER is "
+                f"the dupefilter at {self.key} is in {layout.mode!r} mode but DUPEFILTER_MODE is "
                 f"{self.mode!r}: use the crawl's mode, or a new key for a new crawl"
             )
         if layout.capacity != planned.capacity:
@@ -396,7 +408,7 @@ class CompactRFPDupeFilter(RFPDupeFilter):
         logger.warning(
             "Dupefilter %s: a shard holds %d fingerprints, near Redis's set-max-intset-entries (%d); past "
             "it shards turn into hashtables (≈ 8x the memory). The filter was sized for %s URLs: start "
-            "a larger crawl with a higher SOLIDOT_DUPEFILTER_CAPACITY (new key), or raise "
+            "a larger crawl with a higher DUPEFILTER_CAPACITY (new key), or raise "
             "set-max-intset-entries",
             self.key,
             fill,

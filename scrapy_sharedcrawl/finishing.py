@@ -14,14 +14,14 @@ decides from one atomic read of Redis (:meth:`CrawlState.status`):
   of URLs seen in the shared stats (:class:`SeenRecord`) so that ``status``
   still shows it; the others then find the crawl in the ``finished`` record
   and close too;
-- nothing seeded → the worker waits for a seed, up to ``SOLIDOT_WAIT_FOR_SEED``
+- nothing seeded → the worker waits for a seed, up to ``SCHEDULER_WAIT_FOR_SEED``
   seconds, then closes with reason ``no_seed``.
 
-In continuous mode (``SOLIDOT_CONTINUOUS``) a finished crawl is cleaned up the
+In continuous mode (``SCHEDULER_CONTINUOUS``) a finished crawl is cleaned up the
 same way but no worker closes: they wait for the next seed, forever.
 
 Idle workers poll with exponential backoff (:class:`IdlePolls`): from
-:data:`POLL_BASE` up to ``SOLIDOT_IDLE_POLL_MAX`` seconds while no crawl is
+:data:`POLL_BASE` up to ``SCHEDULER_IDLE_POLL_MAX`` seconds while no crawl is
 seeded, and up to :data:`BUSY_POLL_MAX` while other workers hold leases (their
 pages may yield requests any moment). A poll costs two Redis calls (a pop, then
 the status).
@@ -56,7 +56,9 @@ from typing import Any
 
 import redis
 
+from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
+from scrapy_sharedcrawl.keys import QueueKeys
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +168,7 @@ class SeenRecord:
     """How :meth:`CrawlState.finalize` counts the URLs the dupefilter holds, to leave them in the shared
     stats before it deletes the filter: ``solidot-crawl status`` shows them after the crawl."""
 
-    #: The shared stats' meta hash (:attr:`.stats.CrawlKeys.meta`). Written only if it exists: the
+    #: The shared stats' meta hash (:attr:`.keys.CrawlKeys.meta`). Written only if it exists: the
     #: figure lives and expires with the stats it belongs to.
     meta_key: str
     #: A key that exists while the filter does (its layout hash): without it there is nothing to count,
@@ -180,10 +182,10 @@ class SeenRecord:
 
     @classmethod
     def of(cls, dupefilter: object, meta_key: str) -> SeenRecord:
-        """How to count ``dupefilter``. A :class:`.CompactRFPDupeFilter` must have its stored layout
-        read (``layout``): without one it holds nothing, and none is created just to count it."""
+        """How to count ``dupefilter``. A :class:`.CompactRFPDupeFilter` without a stored layout holds
+        nothing, and none is created just to count it."""
         if isinstance(dupefilter, CompactRFPDupeFilter):
-            layout = dupefilter.layout
+            layout = dupefilter.read_stored_layout()
             if layout is None:
                 return cls(meta_key, dupefilter.meta_key)
             if layout.mode == "bloom":  # its estimate needs Python: counted now, the cluster is idle
@@ -200,8 +202,8 @@ class CrawlState:
     def __init__(self, server: redis.Redis, queue_key: str, queue: str, leases: str) -> None:
         self.server = server
         self.queue_key, self.leases_key = queue, leases
-        self.seeded_key = f"{queue_key}:seeded"
-        self.finished_key = f"{queue_key}:finished"
+        self.seeded_key = QueueKeys(queue_key).seeded
+        self.finished_key = QueueKeys(queue_key).finished
         self._status = server.register_script(_LUA_STATUS)
         self._mark = server.register_script(_LUA_MARK_SEEDED)
         self._finalize = server.register_script(_LUA_FINALIZE)
@@ -278,7 +280,7 @@ class Verdict(StrEnum):
     WAIT = "wait"
     #: The crawl is over: close (finite mode) or clean up and wait for the next (continuous).
     FINISHED = "finished"
-    #: Finite mode: no crawl was seeded within ``SOLIDOT_WAIT_FOR_SEED``: close.
+    #: Finite mode: no crawl was seeded within ``SCHEDULER_WAIT_FOR_SEED``: close.
     NO_SEED = "no_seed"
 
 
@@ -289,9 +291,9 @@ class Finisher:
         self,
         where: str,
         *,
-        continuous: bool = False,
-        wait_for_seed: float = 300.0,
-        idle_before_close: float = 0.0,
+        continuous: bool = DEFAULTS["SCHEDULER_CONTINUOUS"],
+        wait_for_seed: float = DEFAULTS["SCHEDULER_WAIT_FOR_SEED"],
+        idle_before_close: float = DEFAULTS["SCHEDULER_IDLE_BEFORE_CLOSE"],
         clock: Any = time.monotonic,
     ) -> None:
         self.where = where
@@ -362,7 +364,7 @@ class Finisher:
     def _wait(self, now: float) -> Verdict:
         if not self.continuous and now - self._waiting_since >= self.wait_for_seed:
             logger.warning(
-                "No crawl was seeded at %s within %.0f s (SOLIDOT_WAIT_FOR_SEED): closing (finish reason "
+                "No crawl was seeded at %s within %.0f s (SCHEDULER_WAIT_FOR_SEED): closing (finish reason "
                 "no_seed). Seed one with `solidot-crawl seed`, then start workers",
                 self.where,
                 self.wait_for_seed,
@@ -377,7 +379,7 @@ class Finisher:
                 )
             else:
                 logger.info(
-                    "No crawl seeded at %s yet: waiting up to %.0f s (SOLIDOT_WAIT_FOR_SEED) for "
+                    "No crawl seeded at %s yet: waiting up to %.0f s (SCHEDULER_WAIT_FOR_SEED) for "
                     "`solidot-crawl seed`",
                     self.where,
                     max(0.0, self.wait_for_seed - (now - self._waiting_since)),
@@ -405,7 +407,7 @@ class IdlePolls:
 
     def __init__(self, cap: float, busy_cap: float = BUSY_POLL_MAX, base: float = POLL_BASE) -> None:
         if cap <= 0:
-            raise ValueError("SOLIDOT_IDLE_POLL_MAX must be positive")
+            raise ValueError("SCHEDULER_IDLE_POLL_MAX must be positive")
         self.cap = cap
         self.busy_cap = min(busy_cap, cap)
         self.base = min(base, self.busy_cap)

@@ -16,8 +16,9 @@ from scrapy import Request, Spider
 
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
 from scrapy_sharedcrawl.finishing import ClusterStatus, CrawlState
+from scrapy_sharedcrawl.push_buffer import PUSH_BATCH
 from scrapy_sharedcrawl.queue import Encoded, LeasedPriorityQueue
-from scrapy_sharedcrawl.scheduler import PUSH_BATCH, LeasingScheduler
+from scrapy_sharedcrawl.scheduler import LeasingScheduler
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Seeder:
         self.state: CrawlState = scheduler.state
 
     def seed(self, requests: Iterable[Request], mark: bool = True) -> SeedResult:
-        """Check and push ``requests``, one round trip per :data:`.scheduler.PUSH_BATCH` (as a worker
+        """Check and push ``requests``, one round trip per :data:`.push_buffer.PUSH_BATCH` (as a worker
         pushes); then, if ``mark``, mark the crawl as seeded (``mark=False`` to seed in several calls,
         marking with the last)."""
         queued = seen = 0

@@ -17,8 +17,11 @@ refused with :class:`UnserializableRequest`, a :class:`ValueError` as
 Scrapy's own disk queues raise for requests they cannot store.
 
 Values equal to a plain :class:`scrapy.Request`'s defaults are left out (an
-empty body, no headers, ``GET``…): a story request takes 217 bytes instead
-of 323 pickled (``bench/redis_memory.py``).
+empty body, no headers, ``GET``…), the request dict's keys travel as one letter
+(:data:`SHORT_KEYS`; :func:`loads` reads the long names too), and a queue leaves
+out what equals its spider's ``shared_request_defaults`` (``keep`` names what
+must travel even when it equals a plain Request's default): a Solidot story
+request takes 90 bytes instead of 323 pickled (``bench/redis_memory.py``).
 
 The module is also a scrapy-redis serializer (``loads``/``dumps`` over the
 request dict), so ``SCHEDULER_SERIALIZER = "scrapy_sharedcrawl.serialization"``
@@ -30,7 +33,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from scrapy import Request, Spider
@@ -57,15 +60,36 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
+#: One-letter names of a request dict's keys in a payload (other keys travel as they are).
+SHORT_KEYS: dict[str, str] = {
+    "url": "u",
+    "callback": "c",
+    "errback": "e",
+    "headers": "h",
+    "body": "b",
+    "cookies": "C",
+    "meta": "m",
+    "encoding": "E",
+    "priority": "p",
+    "dont_filter": "d",
+    "flags": "f",
+    "cb_kwargs": "k",
+    "method": "M",
+    "_class": "t",
+}
+_LONG_KEYS = {short: long for long, short in SHORT_KEYS.items()}
+
+
 class UnserializableRequest(ValueError):
     """A request (or a payload read back) that is not plain data."""
 
 
-def dumps(obj: dict[str, Any]) -> bytes:
+def dumps(obj: dict[str, Any], keep: Collection[str] = ()) -> bytes:
     """JSON bytes of a request dict (``Request.to_dict(spider=…)``); refuses anything but plain data.
+    Keys named in ``keep`` travel even when their value is a plain Request's default.
 
     >>> dumps({"url": "https://example.org/", "body": b"", "method": "GET", "priority": 10})
-    b'{"url":"https://example.org/","priority":10}'
+    b'{"u":"https://example.org/","p":10}'
     """
     if not isinstance(obj, dict) or not isinstance(obj.get("url"), str):
         raise UnserializableRequest(f"not a request dict: {type(obj).__name__}")
@@ -73,12 +97,15 @@ def dumps(obj: dict[str, Any]) -> bytes:
     compact = {
         key: value
         for key, value in obj.items()
-        if not (plain and key in _DEFAULTS and value == _DEFAULTS[key])
+        if key in keep or not (plain and key in _DEFAULTS and value == _DEFAULTS[key])
     }
+    reserved = sorted(_LONG_KEYS.keys() & obj.keys())  # a request class attribute named like a short key
+    if reserved:
+        raise UnserializableRequest(f"request dict key {reserved[0]!r} is reserved")
     try:
-        return json.dumps(
-            _encode(compact, "request"), ensure_ascii=False, allow_nan=False, separators=(",", ":")
-        ).encode("utf-8")
+        encoded = _encode(compact, "request")  # long names in its error messages
+        short = {SHORT_KEYS.get(key, key): value for key, value in encoded.items()}
+        return json.dumps(short, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
     except ValueError as error:
         if isinstance(error, UnserializableRequest):
             raise
@@ -97,7 +124,7 @@ def loads(data: bytes | str) -> dict[str, Any]:
         raise UnserializableRequest(f"payload is not JSON: {error}") from None
     except RecursionError:  # thousands of nested brackets: no request looks like that
         raise UnserializableRequest("payload is nested too deeply to be a request") from None
-    obj = _decode(decoded)
+    obj = _decode(long_keys(decoded))
     if not isinstance(obj, dict) or not isinstance(obj.get("url"), str):
         raise UnserializableRequest("payload is not a request dict (no url)")
     for key in ("callback", "errback"):
@@ -107,6 +134,49 @@ def loads(data: bytes | str) -> dict[str, Any]:
     if "_class" in obj:
         _request_class(obj["_class"])
     return obj
+
+
+def long_keys(decoded: Any) -> Any:
+    """A payload's top-level keys by their long names; a key given both ways is refused."""
+    if not isinstance(decoded, dict):
+        return decoded
+    named = {_LONG_KEYS.get(key, key): value for key, value in decoded.items()}
+    if len(named) != len(decoded):
+        raise UnserializableRequest("payload names a key twice (short and long)")
+    return named
+
+
+def without_defaults(obj: dict[str, Any], defaults: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """``obj`` without the values equal to ``defaults`` (a spider's ``shared_request_defaults``), and
+    the keys of ``defaults`` it differs in, which must travel even as a plain Request's default
+    (an errback of None where the spider's default is a method).
+
+    >>> without_defaults({"url": "u", "errback": None}, {"errback": "failed"})
+    ({'url': 'u', 'errback': None}, {'errback'})
+    """
+    kept = dict(obj)
+    differing = set()
+    for key, default in defaults.items():
+        value = kept.get(key, _DEFAULTS.get(key))
+        if value == default:
+            kept.pop(key, None)
+        else:
+            kept[key] = value
+            differing.add(key)
+    return kept, differing
+
+
+def check_defaults(defaults: Any, owner: str) -> dict[str, Any]:
+    """A spider's ``shared_request_defaults``, checked: request dict keys with plain-data values."""
+    if defaults is None:
+        return {}
+    if not isinstance(defaults, Mapping):
+        raise ValueError(f"{owner}: shared_request_defaults must be a dict, not {type(defaults).__name__}")
+    unknown = sorted(set(defaults) - set(_DEFAULTS))
+    if unknown:
+        raise ValueError(f"{owner}: shared_request_defaults names {unknown[0]!r}, not a request field")
+    _encode(dict(defaults), "shared_request_defaults")  # plain data, or UnserializableRequest
+    return dict(defaults)
 
 
 def request_to_bytes(request: Request, spider: Spider) -> bytes:

@@ -3,7 +3,7 @@
 :class:`RedisStatsCollector` (``STATS_CLASS`` when ``REDIS_URL`` is set) is
 Scrapy's in-memory collector — each worker's own stats, its stats dump and
 ``SOLIDOT_STATS_FILE`` stay exactly as they were — that also remembers what
-every ``inc_value`` added since its last push. Every ``SOLIDOT_STATS_INTERVAL``
+every ``inc_value`` added since its last push. Every ``STATS_PUSH_INTERVAL``
 seconds (in a thread, never blocking the crawl) and once more at close it adds
 those deltas to the crawl's shared hash ``{<spider>}:stats`` and the responses
 received to per-minute counters ``{<spider>}:pages:<Unix minute>``, in one Lua
@@ -20,7 +20,7 @@ worker that closes with reason ``finished`` while nothing is queued or leased;
 and ``seen`` (``seen_exact``: "0" for a Bloom filter's estimate), the URLs the
 dupefilter held when the crawl finished, left by the worker that cleans up
 (:meth:`.finishing.CrawlState.finalize`), which deletes the filter itself.
-The shared stats outlive the crawl by ``SOLIDOT_STATS_TTL`` (7 days) so that
+The shared stats outlive the crawl by ``STATS_TTL`` (7 days) so that
 ``solidot-crawl status`` shows the totals afterwards; the first worker of the
 *next* crawl (it finds ``finished_at`` set, or starts with
 ``SCHEDULER_FLUSH_ON_START``) starts them afresh.
@@ -28,10 +28,7 @@ The shared stats outlive the crawl by ``SOLIDOT_STATS_TTL`` (7 days) so that
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -44,19 +41,14 @@ from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.asyncio import create_looping_call, run_in_thread
 from scrapy.utils.defer import deferred_from_coro
 
-from scrapy_sharedcrawl.config import float_setting, redis_configured, setting
+from scrapy_sharedcrawl.config import float_setting, redis_configured
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
-from scrapy_sharedcrawl.dupefilter import DEFAULTS as DUPEFILTER_DEFAULTS
-from scrapy_sharedcrawl.queue import DEFAULT_KEY as QUEUE_KEY
+from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
+from scrapy_sharedcrawl.keys import CrawlKeys, this_worker
+from scrapy_sharedcrawl.outage import Outage
 
 logger = logging.getLogger(__name__)
 
-#: Every setting of the shared stats with its default.
-DEFAULTS: dict[str, Any] = {
-    "SOLIDOT_STATS_KEY": "{%(spider)s}",
-    "SOLIDOT_STATS_INTERVAL": 5.0,
-    "SOLIDOT_STATS_TTL": 7 * 24 * 3600.0,
-}
 #: The stat counted per minute for pages/min.
 PAGES_STAT = "response_received_count"
 #: How long a per-minute page counter is kept (s).
@@ -65,106 +57,31 @@ PAGES_TTL = 24 * 3600
 PAGES_RESET_MINUTES = 120
 
 
-#: Bounds of SOLIDOT_STATS_INTERVAL (s): a shorter interval makes the push loop spin.
+#: Bounds of STATS_PUSH_INTERVAL (s): a shorter interval makes the push loop spin.
 STATS_INTERVAL_MIN, STATS_INTERVAL_MAX = 0.1, 3600.0
-#: Bounds of SOLIDOT_STATS_TTL (s): Redis expires the stats at once with a TTL of 0.
+#: Bounds of STATS_TTL (s): Redis expires the stats at once with a TTL of 0.
 STATS_TTL_MIN, STATS_TTL_MAX = 1.0, 366 * 24 * 3600.0
 
 
 def stats_timing(settings: BaseSettings) -> tuple[float, float]:
-    """``SOLIDOT_STATS_INTERVAL`` and ``SOLIDOT_STATS_TTL`` (s), checked: SettingError when out of range."""
+    """``STATS_PUSH_INTERVAL`` and ``STATS_TTL`` (s), checked: SettingError when out of range."""
     interval = float_setting(
         settings,
-        "SOLIDOT_STATS_INTERVAL",
-        DEFAULTS["SOLIDOT_STATS_INTERVAL"],
+        "STATS_PUSH_INTERVAL",
+        DEFAULTS["STATS_PUSH_INTERVAL"],
         at_least=STATS_INTERVAL_MIN,
         at_most=STATS_INTERVAL_MAX,
         meaning="seconds between pushes",
     )
     ttl = float_setting(
         settings,
-        "SOLIDOT_STATS_TTL",
-        DEFAULTS["SOLIDOT_STATS_TTL"],
+        "STATS_TTL",
+        DEFAULTS["STATS_TTL"],
         at_least=STATS_TTL_MIN,
         at_most=STATS_TTL_MAX,
         meaning="seconds",
     )
     return interval, ttl
-
-
-@functools.cache
-def this_worker() -> str:
-    """This process's name in the shared stats and the worker registry: ``host:pid:random``."""
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
-
-
-@dataclass(frozen=True)
-class CrawlKeys:
-    """The Redis keys of one crawl (one spider name), for the components that write them and ``status``.
-
-    The queue's and dupefilter's come from their settings; the rest share the
-    ``SOLIDOT_STATS_KEY`` prefix, a hash tag like the queue's, so Lua scripts
-    may touch several of them should the crawl ever run on Redis Cluster (today it needs a
-    standalone Redis: the client is a plain ``redis.Redis``).
-    """
-
-    spider: str
-    queue: str  # the leased queue's base key (``:queue``, ``:leases`` … under it)
-    seen: str  # the dupefilter's base key (``:meta`` and shards under it)
-    prefix: str
-
-    @classmethod
-    def from_settings(cls, settings: BaseSettings, spider: str) -> CrawlKeys:
-        names = {"spider": spider}
-        return cls(
-            spider=spider,
-            queue=str(settings.get("SCHEDULER_QUEUE_KEY") or QUEUE_KEY) % names,
-            seen=str(setting(settings, "SCHEDULER_DUPEFILTER_KEY", DUPEFILTER_DEFAULTS)) % names,
-            prefix=str(setting(settings, "SOLIDOT_STATS_KEY", DEFAULTS)) % names,
-        )
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> CrawlKeys:
-        """The keys of ``crawler``'s crawl, as its stats collector names them."""
-        spider = crawler.spidercls.name if crawler.spidercls is not None else "default"
-        return cls.from_settings(crawler.settings, spider)
-
-    @property
-    def stats(self) -> str:
-        """HASH: counter → sum over every worker."""
-        return f"{self.prefix}:stats"
-
-    @property
-    def meta(self) -> str:
-        """HASH: started_at, updated_at, finished_at (Unix s, Redis time), seq:<worker>; and ``seen``,
-        ``seen_exact``: the URL count the worker that deletes the dupefilter at the end leaves behind."""
-        return f"{self.prefix}:stats:meta"
-
-    def pages(self, minute: int) -> str:
-        """STRING: responses received during Unix minute ``minute`` (``time // 60``) by every worker."""
-        return f"{self.prefix}:pages:{minute}"
-
-    @property
-    def workers(self) -> str:
-        """ZSET: worker id → last heartbeat (ms, Redis time)."""
-        return f"{self.prefix}:workers"
-
-    @property
-    def worker_info(self) -> str:
-        """HASH: worker id → JSON (host, pid, start, pages, items)."""
-        return f"{self.prefix}:workers:info"
-
-    @property
-    def queued(self) -> str:
-        return f"{self.queue}:queue"
-
-    @property
-    def leases(self) -> str:
-        return f"{self.queue}:leases"
-
-    @property
-    def seen_meta(self) -> str:
-        return f"{self.seen}:meta"
 
 
 #: Add one worker's deltas. KEYS: 1 stats, 2 meta, 3… per-minute page counters. ARGV: 1 worker,
@@ -247,7 +164,15 @@ class RedisStatsCollector(MemoryStatsCollector):
         self._seq = 0
         self._loop: Any = None
         self._pushing = False
-        self._down = False
+        #: Pushes fail while Redis is away and are retried at the next interval: no backoff of its own.
+        self.outage = Outage(
+            self.where,
+            gone="Shared stats: Redis at {where} is unreachable ({error}) — counting locally, pushing when "
+            "it is back",
+            back="Shared stats: Redis at {where} is back, counts pushed",
+            logger=logger,
+            retry_base=0.0,
+        )
         if self.server is not None:
             self._push_script = self.server.register_script(_LUA_PUSH)
             self._begin_script = self.server.register_script(_LUA_BEGIN)
@@ -295,7 +220,7 @@ class RedisStatsCollector(MemoryStatsCollector):
             self._loop.stop()
         if self.server is not None:
             self.push()  # on the reactor thread: the crawl is over, nothing else waits
-            if reason == "finished" and not self._down:
+            if reason == "finished" and not self.outage.down:
                 try:
                     if self._finish_script(keys=[self.keys.meta, self.keys.queued, self.keys.leases]):
                         logger.info("Crawl finished: shared stats kept at %s", self.keys.stats)
@@ -356,9 +281,7 @@ class RedisStatsCollector(MemoryStatsCollector):
     def _pushed(self, batch: Push) -> None:
         if self._unsent is batch:
             self._unsent = None
-        if self._down:
-            self._down = False
-            logger.info("Shared stats: Redis at %s is back, counts pushed", self.where)
+        self.outage.recovered()
 
     def _push(self, batch: Push) -> None:
         assert self.server is not None
@@ -371,10 +294,4 @@ class RedisStatsCollector(MemoryStatsCollector):
         self._push_script(keys=keys, args=args)
 
     def _failed(self, error: BaseException) -> None:
-        if not self._down:
-            self._down = True
-            logger.warning(
-                "Shared stats: Redis at %s is unreachable (%s) — counting locally, pushing when it is back",
-                self.where,
-                type(error).__name__,
-            )
+        self.outage.failed(error)

@@ -1,14 +1,14 @@
 """Which workers are crawling right now: a registry in Redis with a heartbeat, for ``solidot-crawl status``.
 
 :class:`WorkerRegistry` (an extension, on when ``REDIS_URL`` is set) enters
-this worker at spider open and beats every ``SOLIDOT_WORKER_HEARTBEAT`` seconds:
+this worker at spider open and beats every ``WORKER_HEARTBEAT`` seconds:
 
 - ``{<spider>}:workers`` (ZSET): worker id → time of its last beat (ms, Redis
   time, so workers' clocks don't matter);
 - ``{<spider>}:workers:info`` (HASH): worker id → JSON ``{host, pid,
   started_at, pages, items, heartbeat, node, job, version}`` (pages: responses
   received, items: items scraped, both this worker's own; node: the
-  ``SOLIDOT_NODE_NAME`` setting, else the host name; job and version: the
+  ``WORKER_NODE_NAME`` setting, else the host name; job and version: the
   scrapyd job id and egg version when scrapyd runs the worker, else null).
 
 A worker is *live* while its last beat is younger than three beats
@@ -42,12 +42,12 @@ from scrapy.utils.defer import deferred_from_coro
 
 from scrapy_sharedcrawl.config import redis_configured, setting
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
-from scrapy_sharedcrawl.stats import CrawlKeys, this_worker
+from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
+from scrapy_sharedcrawl.keys import CrawlKeys, this_worker
+from scrapy_sharedcrawl.outage import Outage
 
 logger = logging.getLogger(__name__)
 
-#: Every setting of the registry with its default.
-DEFAULTS: dict[str, Any] = {"SOLIDOT_WORKER_HEARTBEAT": 5.0, "SOLIDOT_NODE_NAME": ""}
 #: A worker is live while its last beat is younger than this many beats.
 LIVE_BEATS = 3
 #: Entries of workers silent this long (s) are deleted.
@@ -83,7 +83,7 @@ class Worker:
     items: int
     heartbeat_age: float  # s since its last beat
     heartbeat_interval: float
-    node: str = ""  # the fleet's name of its machine (SOLIDOT_NODE_NAME, else its host name)
+    node: str = ""  # the fleet's name of its machine (WORKER_NODE_NAME, else its host name)
     job: str | None = None  # scrapyd's job id
     version: str | None = None  # the scrapyd egg version it runs
 
@@ -97,7 +97,7 @@ class WorkerRegistry:
 
     def __init__(self, crawler: Crawler, server: redis.Redis, interval: float) -> None:
         if interval <= 0:
-            raise ValueError("SOLIDOT_WORKER_HEARTBEAT must be positive")
+            raise ValueError("WORKER_HEARTBEAT must be positive")
         self.crawler = crawler
         self.server = server
         self.interval = interval
@@ -105,18 +105,25 @@ class WorkerRegistry:
         self.where = describe(crawler.settings)
         self.worker_id = this_worker()
         self.started_at = time.time()
-        self.node = str(setting(crawler.settings, "SOLIDOT_NODE_NAME", DEFAULTS)) or socket.gethostname()
+        self.node = str(setting(crawler.settings, "WORKER_NODE_NAME", DEFAULTS)) or socket.gethostname()
         self._beat_script = server.register_script(_LUA_BEAT)
         self._loop: Any = None
         self._beating = False
-        self._down = False
+        self.outage = Outage(
+            self.where,
+            gone="Worker heartbeat: Redis at {where} is unreachable ({error}) — status may show this worker "
+            "as gone",
+            back="Worker heartbeat: Redis at {where} is back",
+            logger=logger,
+            retry_base=0.0,
+        )
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WorkerRegistry:
         settings = crawler.settings
         if not redis_configured(settings):
             raise NotConfigured  # no message: not a shared crawl, nothing to say
-        interval = settings.getfloat("SOLIDOT_WORKER_HEARTBEAT", DEFAULTS["SOLIDOT_WORKER_HEARTBEAT"])
+        interval = settings.getfloat("WORKER_HEARTBEAT", DEFAULTS["WORKER_HEARTBEAT"])
         registry = cls(crawler, redis_from_settings(settings), interval)
         crawler.signals.connect(registry.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(registry.spider_closed, signal=signals.spider_closed)
@@ -178,17 +185,9 @@ class WorkerRegistry:
         try:
             await run_in_thread(self._beat_script, keys=[self.keys.workers, self.keys.worker_info], args=args)
         except redis.RedisError as error:
-            if not self._down:
-                self._down = True
-                logger.warning(
-                    "Worker heartbeat: Redis at %s is unreachable (%s) — status may show this worker as gone",
-                    self.where,
-                    type(error).__name__,
-                )
+            self.outage.failed(error)
         else:
-            if self._down:
-                self._down = False
-                logger.info("Worker heartbeat: Redis at %s is back", self.where)
+            self.outage.recovered()
         finally:
             self._beating = False
 
@@ -265,7 +264,7 @@ def parse_workers(
             pages=int(entry.get("pages", 0)),
             items=int(entry.get("items", 0)),
             heartbeat_age=max(0.0, (now_ms - beat_ms) / 1000),
-            heartbeat_interval=float(entry.get("heartbeat", DEFAULTS["SOLIDOT_WORKER_HEARTBEAT"])),
+            heartbeat_interval=float(entry.get("heartbeat", DEFAULTS["WORKER_HEARTBEAT"])),
             node=str(entry.get("node") or entry.get("host", "?")),
             job=_optional_text(entry.get("job")),
             version=_optional_text(entry.get("version")),

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import os
 
+# lower-case names: Scrapy reads only the upper-case ones of this module as settings
+from scrapy_sharedcrawl import defaults as shared_crawl_defaults
+from scrapy_sharedcrawl import legacy as shared_crawl_legacy
+
 
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
@@ -62,11 +66,8 @@ CONCURRENT_ITEMS = 8
 RETRY_TIMES = 6
 #: Extra fetches of a page that arrived cut off before </html>.
 SOLIDOT_TRUNCATED_RETRIES = 3
-#: Longest Retry-After honoured (seconds); longer values are capped.
-SOLIDOT_RETRY_AFTER_MAX = 120.0
-#: Pause after the first 5xx/connection error in a row (doubles each time) and its cap.
-SOLIDOT_BACKOFF_BASE = 0.25
-SOLIDOT_BACKOFF_MAX = 30.0
+# Longest Retry-After honoured and the pause after errors in a row: RETRY_AFTER_MAX,
+# HOST_BACKOFF_BASE and HOST_BACKOFF_MAX (scrapy_sharedcrawl.defaults).
 
 # --- Item pipelines: clean → validate → deduplicate → store ----------------------
 ITEM_PIPELINES = {
@@ -77,8 +78,8 @@ ITEM_PIPELINES = {
 }
 #: Largest story body kept (UTF-8 bytes of body_html or body_text); larger ones are dropped.
 SOLIDOT_MAX_BODY_BYTES = 2_000_000
-#: Shared Redis (the scheduler uses it too); dedupe keeps its content hashes there when set.
-REDIS_URL = ""
+# REDIS_URL (the shared crawl's switch, scrapy_sharedcrawl.defaults): dedupe keeps its content
+# hashes in that Redis too when it is set.
 #: Redis hash of sid → content hash.
 SOLIDOT_DEDUPE_KEY = "solidot:content_hash"
 #: Seconds stories wait for an unreachable Redis (per outage) before passing as new.
@@ -101,12 +102,8 @@ MONGO_RETRY_MAX = 30.0
 #: Milliseconds pymongo waits for a server before an attempt fails.
 MONGO_SERVER_SELECTION_TIMEOUT = 5000
 
-DOWNLOADER_MIDDLEWARES = {
-    "scrapy_sharedcrawl.backoff.HostBackoffMiddleware": 560,
-    "solidot_spider.middlewares.charset.SiteCharsetMiddleware": 600,
-    # after robots.txt (a forbidden request takes no turn) and the HTTP cache; off without REDIS_URL
-    "scrapy_sharedcrawl.cluster_rate.ClusterRateLimitMiddleware": 950,
-}
+# The shared-crawl add-on adds its host backoff (560) and cluster rate limit (950).
+DOWNLOADER_MIDDLEWARES = {"solidot_spider.middlewares.charset.SiteCharsetMiddleware": 600}
 
 # --- Output: the embedded default writes JSON Lines -----------------------------
 #: Where items go when neither -o/-O nor MONGO_URI says otherwise ("" turns the file off).
@@ -114,7 +111,7 @@ SOLIDOT_OUTPUT = "output/%(name)s.jsonl"
 ADDONS = {
     "solidot_spider.addons.DefaultOutput": 0,
     # the shared crawl through Redis, switched on by REDIS_URL (see below)
-    "scrapy_sharedcrawl.addon.RedisScheduling": 0,
+    "scrapy_sharedcrawl.addon.SharedCrawl": 0,
 }
 FEED_EXPORT_ENCODING = "utf-8"
 #: Write the final stats as JSON to this file ("" for none).
@@ -125,8 +122,6 @@ SOLIDOT_JOBDIR_CLEAR_ON_FINISH = True
 EXTENSIONS = {
     "solidot_spider.extensions.stats_file.StatsFile": 500,
     "solidot_spider.extensions.jobdir.ClearFinishedJobdir": 500,
-    # the shared crawl's registry of live workers (off without REDIS_URL)
-    "scrapy_sharedcrawl.workers.WorkerRegistry": 500,
 }
 
 # A worker exposes no control surface: no telnet console, and not Scrapy 2.19's RemoteControl
@@ -137,56 +132,24 @@ REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = _env("SOLIDOT_LOG_LEVEL", "INFO")
 
 # --- Shared crawl through Redis: on when REDIS_URL is set --------------------------
-# The RedisScheduling add-on then sets SCHEDULER, DUPEFILTER_CLASS and SCHEDULER_SERIALIZER
-# (at "addon" priority, so -s REDIS_URL=… works and explicit settings still win).
-#: How long a worker holds a request; a dead worker's requests return to the queue after it.
-SOLIDOT_LEASE_SECONDS = 120.0
-#: Seconds between acknowledgement batches (items are flushed first).
-SOLIDOT_ACK_INTERVAL = 1.0
-#: Longest pause between reconnect tries while Redis is away (requests are held meanwhile).
-SOLIDOT_REDIS_RETRY_MAX = 10.0
-#: "set" (exact, 8.9–12.7 bytes per URL) or "bloom" (≈ 3.9 bytes per URL, false positives ≤ the error rate).
-SOLIDOT_DUPEFILTER = "set"
-SOLIDOT_DUPEFILTER_CAPACITY = 2_000_000
-SOLIDOT_DUPEFILTER_ERROR_RATE = 1e-6
-#: False: one worker deletes the queue and dupefilter when the crawl is finished; True keeps them
-#: (a re-seed then queues nothing already crawled).
-SCHEDULER_PERSIST = False
-#: Seconds a seeded crawl must show nothing queued or leased anywhere before workers close
-#: (the check is atomic: 0 is safe).
-SCHEDULER_IDLE_BEFORE_CLOSE = 0
-#: Keep workers running when a crawl is finished, waiting for the next `solidot-crawl seed`.
-SOLIDOT_CONTINUOUS = "False"
-#: Seconds a worker started before any seed waits for one, then closes (finish reason no_seed).
-SOLIDOT_WAIT_FOR_SEED = 300.0
-#: Longest pause (s) between an idle worker's polls of Redis (from 0.25 s, doubling).
-SOLIDOT_IDLE_POLL_MAX = 30.0
-SCHEDULER_QUEUE_KEY = "{%(spider)s}:requests"
-SCHEDULER_DUPEFILTER_KEY = "{%(spider)s}:seen"
-#: Requests/s per host for all workers together (empty: 1 / DOWNLOAD_DELAY; 0: no limit).
-SOLIDOT_HOST_RATE = ""
-#: Longest robots.txt Crawl-delay honoured (s).
-SOLIDOT_CRAWL_DELAY_MAX = 30.0
-SOLIDOT_HOST_KEY = "{%(spider)s}:host:%(host)s"
-#: Shared stats: key prefix, seconds between pushes, how long they outlive the crawl.
-SOLIDOT_STATS_KEY = "{%(spider)s}"
-SOLIDOT_STATS_INTERVAL = 5.0
-SOLIDOT_STATS_TTL = 604800.0
-#: Seconds between worker heartbeats; a worker is gone after 3 missed.
-SOLIDOT_WORKER_HEARTBEAT = 5.0
-#: This machine's name in the fleet, shown by `status` (empty: the host name); `workers up` sets it.
-SOLIDOT_NODE_NAME = ""
+# The SharedCrawl add-on then sets SCHEDULER, DUPEFILTER_CLASS, SCHEDULER_SERIALIZER and
+# STATS_CLASS (at "addon" priority, so -s REDIS_URL=… works and explicit settings still win).
+# Its settings (leases, acknowledgements, the dupefilter, finishing, shared stats, the worker
+# registry, the cluster-wide host rate) and their defaults are declared once, in
+# scrapy_sharedcrawl/defaults.py, and listed in the README; set here only what differs.
 
 
 # --- Any project setting from the environment ------------------------------------------
 #: Settings declared above with one of these prefixes can also be given as an environment variable
 #: of the same name (a scrapyd node's or a systemd unit's EnvironmentFile): jobs inherit it.
 #: ``-s NAME=VALUE`` (on scrapyd: schedule.json's ``setting=NAME=VALUE``) still wins.
+#: The shared crawl's settings (and their old names, still read) can be given the same way.
 _environment_prefixes = ("SOLIDOT_", "REDIS_", "MONGO_", "SCHEDULER_")
+_environment_names = [
+    *(name for name in globals() if name.startswith(_environment_prefixes)),
+    *shared_crawl_defaults.SETTINGS,
+    *shared_crawl_legacy.RENAMED,
+]
 globals().update(
-    {
-        name: os.environ[name].strip()
-        for name in [name for name in globals() if name.startswith(_environment_prefixes)]
-        if os.environ.get(name, "").strip()
-    }
+    {name: os.environ[name].strip() for name in _environment_names if os.environ.get(name, "").strip()}
 )

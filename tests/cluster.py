@@ -30,9 +30,9 @@ from solidot_spider.storage.documents import stored_item
 #: Settings of every worker in these tests: short leases (a killed worker's requests come back
 #: fast), quick polls, MongoDB batches flushed often.
 WORKER_SETTINGS: dict[str, str] = {
-    "SOLIDOT_LEASE_SECONDS": "3",
-    "SOLIDOT_IDLE_POLL_MAX": "1",
-    "SOLIDOT_WAIT_FOR_SEED": "120",
+    "SCHEDULER_LEASE_SECONDS": "3",
+    "SCHEDULER_IDLE_POLL_MAX": "1",
+    "SCHEDULER_WAIT_FOR_SEED": "120",
     "MONGO_FLUSH_INTERVAL": "0.5",
     "CONCURRENT_REQUESTS": "4",
     "CONCURRENT_REQUESTS_PER_DOMAIN": "4",

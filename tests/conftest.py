@@ -14,6 +14,30 @@ pytest_plugins = ("mongo_fixtures", "redis_fixtures")
 
 STORIES, LAST_SID = 300, 80300
 
+#: Test modules whose tests run crawls as separate processes (workers, scrapyd nodes): marked
+#: ``integration`` so that ``-m "not integration"`` selects the quick unit tests of the modules.
+INTEGRATION_MODULES = frozenset(
+    {
+        "test_archive",
+        "test_cluster",
+        "test_crawl",
+        "test_faults",
+        "test_generic_crawl",
+        "test_hostile_crawl",
+        "test_politeness",
+        "test_resume",
+        "test_scrapyd",
+        "test_store",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = getattr(item, "module", None)  # doctests have none
+        if module is not None and module.__name__ in INTEGRATION_MODULES:
+            item.add_marker(pytest.mark.integration)
+
 
 @pytest.fixture(scope="session")
 def replica_model() -> Replica:

@@ -162,7 +162,7 @@ def test_start_requests_and_pops_go_in_batches(
     trips = stats["scheduler/redis/round_trips"]
     print(f"{trips} Redis round trips for {requests} requests")
     assert stats["scheduler/enqueued/redis"] == stats["scheduler/acked"] == requests
-    # pushes in pipelined batches, pops of SOLIDOT_PREFETCH (8): well under one round trip a request
+    # pushes in pipelined batches, pops of SCHEDULER_PREFETCH (8): well under one round trip a request
     assert trips < requests / 4
     assert_clean_logs(crawl.logs())
 
@@ -223,7 +223,7 @@ def test_redis_restarted_mid_crawl_the_crawl_completes(
         cluster(server, tmp_path, durable_redis.url, mongo.uri, mongo_db_name) as crawl,
     ):
         assert crawl.seed(*day_range(model)).returncode == 0  # day pages: discovery is shared too
-        workers = [crawl.start_worker(name, SOLIDOT_LEASE_SECONDS="30") for name in ("one", "two")]
+        workers = [crawl.start_worker(name, SCHEDULER_LEASE_SECONDS="30") for name in ("one", "two")]
         wait_for(lambda: len(crawl.stored()) >= 15, timeout=90, what="15 stories stored")
         durable_redis.stop()
         wait_for(
@@ -263,7 +263,7 @@ def test_a_continuous_worker_waits_quietly_for_the_next_seed(
         cluster(server, tmp_path, redis_url, mongo.uri, mongo_db_name) as crawl,
     ):
         worker = crawl.start_worker(
-            "continuous", SOLIDOT_CONTINUOUS="True", SOLIDOT_IDLE_POLL_MAX=str(poll_max)
+            "continuous", SCHEDULER_CONTINUOUS="True", SCHEDULER_IDLE_POLL_MAX=str(poll_max)
         )
         assert crawl.seed("--sids", f"{first[0]}-{first[-1]}").returncode == 0
         wait_for(lambda: len(crawl.stored()) == len(first), timeout=60, what="the first seed stored")
@@ -307,11 +307,11 @@ def test_a_worker_gives_up_waiting_for_a_seed(
         replica_server(STORIES, LAST_SID) as server,
         cluster(server, tmp_path, redis_url, mongo.uri, mongo_db_name) as crawl,
     ):
-        worker = crawl.start_worker("lonely", SOLIDOT_WAIT_FOR_SEED="2")
+        worker = crawl.start_worker("lonely", SCHEDULER_WAIT_FOR_SEED="2")
         assert worker.wait(timeout=60) == 0
     assert worker.stats()["finish_reason"] == "no_seed"
     assert re.search(
-        r"No crawl was seeded at redis://127\.0\.0\.1:\d+/0 within 2 s \(SOLIDOT_WAIT_FOR_SEED\): closing",
+        r"No crawl was seeded at redis://127\.0\.0\.1:\d+/0 within 2 s \(SCHEDULER_WAIT_FOR_SEED\): closing",
         worker.log(),
     )
 

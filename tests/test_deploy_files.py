@@ -202,7 +202,7 @@ def test_seed_timer_starts_the_oneshot_seed_service():
     assert service["Type"] == ["oneshot"]
     assert service["ExecStart"] == [f"{INSTALL_ROOT}/.venv/bin/solidot-crawl seed --latest"]
     assert service["EnvironmentFile"] == ["/etc/solidot-crawler/crawl.env"]
-    assert "SOLIDOT_CONTINUOUS=True" in (SYSTEMD / "solidot-seed-latest.timer").read_text()
+    assert "SCHEDULER_CONTINUOUS=True" in (SYSTEMD / "solidot-seed-latest.timer").read_text()
 
 
 # -- docker-compose ------------------------------------------------------------------------------------

@@ -40,8 +40,7 @@ PLANTED: dict[str, tuple[dict | bytes, str]] = {
 def plant(client: redis.Redis) -> None:
     for request_id, (payload, _) in PLANTED.items():
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        client.hset(f"{QUEUE_KEY}:payloads", request_id, data)
-        client.zadd(f"{QUEUE_KEY}:queue", {request_id: -(10**6)})  # first in line
+        client.zadd(f"{QUEUE_KEY}:queue", {request_id.encode() + b" " + data: -(10**6)})  # first in line
 
 
 def test_hostile_pages_planted_requests_and_a_full_redis_cost_only_themselves(

@@ -119,12 +119,12 @@ def test_three_workers_together_hold_the_host_rate(
 ) -> None:
     sids = seed_stories(redis_url, replica, 180)
     since = replica.stats()["arrivals"].get(WWW, [[0]])[-1][0]
-    with workers(tmp_path, redis_url, replica, 3, {"SOLIDOT_HOST_RATE": str(RATE)}) as running:
+    with workers(tmp_path, redis_url, replica, 3, {"CLUSTER_HOST_RATE": str(RATE)}) as running:
         wait_all(running)
     times = [t for t, _ in story_arrivals(replica, since)]
     rate = steady_rate(times)
     print(
-        f"3 workers at SOLIDOT_HOST_RATE={RATE:g}: the replica saw {rate:.2f} requests/s ({len(times)} stories)"
+        f"3 workers at CLUSTER_HOST_RATE={RATE:g}: the replica saw {rate:.2f} requests/s ({len(times)} stories)"
     )
     assert abs(rate - RATE) <= 0.1 * RATE
     assert len(times) / (times[-1] - times[0]) <= 1.1 * RATE  # the whole run too, not just its middle
@@ -138,7 +138,7 @@ def test_without_a_rate_the_same_workers_go_far_faster(
 ) -> None:
     seed_stories(redis_url, replica, 180)
     since = replica.stats()["arrivals"].get(WWW, [[0]])[-1][0]
-    with workers(tmp_path, redis_url, replica, 3, {"SOLIDOT_HOST_RATE": "0"}) as running:
+    with workers(tmp_path, redis_url, replica, 3, {"CLUSTER_HOST_RATE": "0"}) as running:
         wait_all(running)
     rate = steady_rate([t for t, _ in story_arrivals(replica, since)])
     print(f"3 workers without a host rate: {rate:.0f} requests/s")
@@ -148,7 +148,7 @@ def test_without_a_rate_the_same_workers_go_far_faster(
 def test_robots_crawl_delay_paces_the_cluster(tmp_path: Path, redis_url: str) -> None:
     with replica_server(STORIES, LAST_SID, extra=["--crawl-delay", "0.1"]) as server:
         seed_stories(redis_url, server, 40)
-        with workers(tmp_path, redis_url, server, 3, {"SOLIDOT_HOST_RATE": "0"}) as running:
+        with workers(tmp_path, redis_url, server, 3, {"CLUSTER_HOST_RATE": "0"}) as running:
             wait_all(running)
         times = [t for t, _ in story_arrivals(server)]
     print(
@@ -166,7 +166,7 @@ def test_robots_crawl_delay_paces_the_cluster(tmp_path: Path, redis_url: str) ->
 def test_a_huge_crawl_delay_is_capped(tmp_path: Path, redis_url: str) -> None:
     with replica_server(STORIES, LAST_SID, extra=["--crawl-delay", "3600"]) as server:
         seed_stories(redis_url, server, 20)
-        settings = {"SOLIDOT_HOST_RATE": "0", "SOLIDOT_CRAWL_DELAY_MAX": "0.2"}
+        settings = {"CLUSTER_HOST_RATE": "0", "CLUSTER_CRAWL_DELAY_MAX": "0.2"}
         with workers(tmp_path, redis_url, server, 2, settings) as running:
             wait_all(running, timeout=60)
         times = [t for t, _ in story_arrivals(server)]
@@ -175,7 +175,7 @@ def test_a_huge_crawl_delay_is_capped(tmp_path: Path, redis_url: str) -> None:
     assert abs(steady_rate(times, trim=0) - 5) <= 0.5
     # every worker that took stories logged the cap (a late starter may find them all taken)
     crawling = [worker for worker in running if worker.items()]
-    line = "Crawl-delay: 3600 s (capped at SOLIDOT_CRAWL_DELAY_MAX = 0.2 s)"
+    line = "Crawl-delay: 3600 s (capped at CLUSTER_CRAWL_DELAY_MAX = 0.2 s)"
     assert crawling and all(line in worker.log() for worker in crawling)
 
 
@@ -186,7 +186,7 @@ def test_a_429_seen_by_one_worker_pauses_them_all(tmp_path: Path, redis_url: str
     faults = f"throttle=0.03,retry_after={RETRY_AFTER},seed=11"
     with replica_server(STORIES, LAST_SID, faults=faults) as server:
         seed_stories(redis_url, server, 150)
-        with workers(tmp_path, redis_url, server, 3, {"SOLIDOT_HOST_RATE": str(RATE)}) as running:
+        with workers(tmp_path, redis_url, server, 3, {"CLUSTER_HOST_RATE": str(RATE)}) as running:
             wait_all(running)
         arrivals = story_arrivals(server)
         throttled = server.stats()["faults"].get("throttle", 0)
@@ -214,7 +214,7 @@ def test_without_redis_each_worker_paces_alone_and_the_crawl_goes_on(tmp_path: P
     with redis_server(persistence="aof") as durable, replica_server(STORIES, LAST_SID) as server:
         sids = seed_stories(durable.url, server, 60)
         client = redis.Redis.from_url(durable.url)
-        with workers(tmp_path, durable.url, server, 1, {"SOLIDOT_HOST_RATE": "10"}) as (worker,):
+        with workers(tmp_path, durable.url, server, 1, {"CLUSTER_HOST_RATE": "10"}) as (worker,):
             # 16 requests leased, most of them waiting for their turn at the limiter: then Redis goes
             wait_for(lambda: client.zcard("{solidot}:requests:leases") >= 16, timeout=60, what="16 leased")
             outage = time.time()  # the replica records arrivals in Unix time, on this machine's clock

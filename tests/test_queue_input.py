@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from redis_server import RedisServer
 from test_scheduling import make_spider, open_scheduler
 
+from scrapy_sharedcrawl import serialization
 from scrapy_sharedcrawl.admission import RequestPolicy
 from scrapy_sharedcrawl.connection import redis_trouble, warn_unless_noeviction
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
@@ -29,10 +30,10 @@ SITE = "http://www.solidot.test:8080"
 
 
 def plant(queue: LeasedPriorityQueue, request_id: str, payload: bytes | None) -> None:
-    """Put ``payload`` into the queue under ``request_id`` as a stranger with Redis access would."""
-    if payload is not None:
-        queue.server.hset(queue.payloads_key, request_id, payload)
-    queue.server.zadd(queue.queue_key, {request_id: 0})
+    """Put ``payload`` into the queue under ``request_id`` as a stranger with Redis access would (a
+    member ``"<id> <payload>"``; without a payload, a member that is only an id)."""
+    member = request_id.encode() if payload is None else request_id.encode() + b" " + payload
+    queue.server.zadd(queue.queue_key, {member: 0})
 
 
 def _encode(spider: SolidotSpider, request: scrapy.Request) -> bytes:
@@ -67,7 +68,7 @@ def test_a_hostile_payload_goes_to_the_dead_letters_with_its_reason(
 ) -> None:
     spider = make_spider(redis_url)
     scheduler = open_scheduler(spider)
-    payload = {**json.loads(_encode(spider, spider.story_request(80222))), **change}
+    payload = {**serialization.long_keys(json.loads(_encode(spider, spider.story_request(80222)))), **change}
     plant(scheduler.queue, "hostile", json.dumps(payload).encode())
     scheduler.enqueue_request(spider.story_request(80221))
     assert scheduler.push_unsent()
@@ -81,7 +82,8 @@ def test_a_hostile_payload_goes_to_the_dead_letters_with_its_reason(
     assert dead is not None and dead.decode().startswith(f"{reason}: "), dead
     assert scheduler.stats.get_value(f"scheduler/dead/{reason}") == 1
     # never retried: gone from the queue, the payloads and the leases
-    assert not scheduler.server.zscore(scheduler.queue.queue_key, "hostile")
+    queued = scheduler.server.zrange(scheduler.queue.queue_key, 0, -1)
+    assert not [member for member in queued if member.split(b" ", 1)[0] == b"hostile"]
     assert not scheduler.server.hexists(scheduler.queue.payloads_key, "hostile")
     assert scheduler.queue.leased_count() == 1  # only the good one
 
@@ -174,7 +176,8 @@ def test_fuzzed_payloads_decode_to_allowed_requests_or_go_to_the_dead_letters(
     if popped.leased:
         ((_, request),) = popped.leased
         # what came through is a request the policy allows
-        policy.check(json.loads(payload))
+        obj = serialization.loads(payload)  # as the queue reads it: short keys, the spider's defaults
+        policy.check({**queue.defaults, **obj})
         assert request.url.startswith(("http://", "https://"))
         assert request.callback is None or request.callback.__name__ in spider.shared_callbacks
     else:

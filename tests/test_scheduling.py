@@ -33,7 +33,7 @@ from scrapy_redis.queue import PriorityQueue as StockPriorityQueue
 from truth import assert_items_match, mismatches
 
 from scrapy_sharedcrawl import serialization
-from scrapy_sharedcrawl.addon import SHARED_SETTINGS, RedisScheduling
+from scrapy_sharedcrawl.addon import SHARED_SETTINGS, SharedCrawl
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
 from scrapy_sharedcrawl.scheduler import LeasingScheduler
 from scrapy_sharedcrawl.seeding import Seeder
@@ -266,7 +266,7 @@ def test_push_checks_the_dupefilter_in_the_same_call(
 
 
 def test_pushes_ride_with_a_pop_that_leases_several(redis_url: str, spider: SolidotSpider) -> None:
-    scheduler = open_scheduler(make_spider(redis_url, SOLIDOT_PREFETCH=3))
+    scheduler = open_scheduler(make_spider(redis_url, SCHEDULER_PREFETCH=3))
     for sid in range(1, 6):
         scheduler.enqueue_request(spider.story_request(sid))
     before = scheduler.queue.round_trips
@@ -296,7 +296,7 @@ def test_has_pending_requests_counts_leases_held_by_any_worker(redis_url: str, s
     assert request is not None and len(mine) == 0
     assert mine.has_pending_requests()  # queue empty, but a lease is out: other may yet find more
     other.request_done(request)
-    other.queue.ack(other.worker_id, [request_id for request_id, _ in other._done])
+    other.queue.ack(other.worker_id, [request_id for request_id, _ in other.leases.done])
     assert not mine.has_pending_requests()
 
 
@@ -363,9 +363,9 @@ def test_dupefilter_stays_in_intsets_at_under_30_bytes_per_url(redis_url: str, s
 def test_a_shard_nearing_the_intset_limit_is_logged_and_the_layout_is_shared(
     redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    small = open_scheduler(make_spider(redis_url, SOLIDOT_DUPEFILTER_CAPACITY=384)).compact
+    small = open_scheduler(make_spider(redis_url, DUPEFILTER_CAPACITY=384)).compact
     assert small is not None and small.layout is not None and small.layout.shards == 1
-    other = open_scheduler(make_spider(redis_url, SOLIDOT_DUPEFILTER_CAPACITY=10**7)).compact
+    other = open_scheduler(make_spider(redis_url, DUPEFILTER_CAPACITY=10**7)).compact
     assert other is not None and other.layout == small.layout  # the first worker's layout wins
     with caplog.at_level(logging.WARNING):
         small.add_fingerprints(random_fingerprints(470))
@@ -376,7 +376,7 @@ def test_a_shard_nearing_the_intset_limit_is_logged_and_the_layout_is_shared(
 
 def test_bloom_mode(redis_url: str) -> None:
     dupefilter = open_scheduler(
-        make_spider(redis_url, SOLIDOT_DUPEFILTER="bloom", SOLIDOT_DUPEFILTER_CAPACITY=50_000)
+        make_spider(redis_url, DUPEFILTER_MODE="bloom", DUPEFILTER_CAPACITY=50_000)
     ).compact
     assert dupefilter is not None and dupefilter.layout is not None and dupefilter.layout.hashes == 20
     fingerprints = random_fingerprints(50_001)
@@ -447,7 +447,7 @@ def worker_command(
         "REDIS_URL": redis_url,
         "CONCURRENT_REQUESTS": "32",
         "CONCURRENT_REQUESTS_PER_DOMAIN": "32",
-        "SOLIDOT_LEASE_SECONDS": "4",
+        "SCHEDULER_LEASE_SECONDS": "4",
         # each worker its own content-hash record: this test is about requests, and a shared one
         # would drop a re-fetched story as "unchanged" (see the report on dedupe vs. leases)
         "SOLIDOT_DEDUPE_KEY": f"test:{name}:content_hash",
@@ -482,13 +482,14 @@ def test_a_sigkilled_worker_loses_no_request(tmp_path: Path, redis_url: str) -> 
         finally:
             first.kill()  # SIGKILL: no cleanup of any kind
             first.wait(timeout=30)
-        leased_at_kill, queued_at_kill = (
-            {
-                story_sid(json.loads(queue.server.hget(queue.payloads_key, request_id))["url"])
-                for request_id in ids
-            }
-            for ids in (queue.lease_ids(), queue.server.zrange(queue.queue_key, 0, -1))
-        )
+        leased_at_kill = {
+            story_sid(serialization.loads(queue.server.hget(queue.payloads_key, request_id))["url"])
+            for request_id in queue.lease_ids()
+        }
+        queued_at_kill = {  # queue members are "<id> <payload>"
+            story_sid(serialization.loads(member.split(b" ", 1)[1])["url"])
+            for member in queue.server.zrange(queue.queue_key, 0, -1)
+        }
         first_items = complete_items(tmp_path / "first.jsonl")
 
         second = subprocess.run(
@@ -547,7 +548,7 @@ def test_a_worker_rides_out_a_redis_restart_mid_crawl(tmp_path: Path, durable_re
         )
         assert seeded.queued == len(model.days()) >= 30
         worker = subprocess.Popen(
-            worker_command(tmp_path, durable_redis.url, "worker", {"SOLIDOT_LEASE_SECONDS": "30"}),
+            worker_command(tmp_path, durable_redis.url, "worker", {"SCHEDULER_LEASE_SECONDS": "30"}),
             cwd=ROOT,
             env=crawl_env(server, tmp_path / "stats.json"),
         )
@@ -577,11 +578,11 @@ def test_a_worker_rides_out_a_redis_restart_mid_crawl(tmp_path: Path, durable_re
 
 def test_the_addon_switches_on_with_redis_url_only() -> None:
     plain, shared = Settings(), Settings({"REDIS_URL": "redis://127.0.0.1:1/0"})
-    RedisScheduling().update_settings(plain)
-    RedisScheduling().update_settings(shared)
+    SharedCrawl().update_settings(plain)
+    SharedCrawl().update_settings(shared)
     assert plain.get("SCHEDULER") == "scrapy.core.scheduler.Scheduler"
     assert shared.get("SCHEDULER") == SHARED_SETTINGS["SCHEDULER"]
     assert shared.get("DUPEFILTER_CLASS") == SHARED_SETTINGS["DUPEFILTER_CLASS"]
     explicit = Settings({"REDIS_URL": "redis://x", "SCHEDULER": "my.Scheduler"}, priority="project")
-    RedisScheduling().update_settings(explicit)
+    SharedCrawl().update_settings(explicit)
     assert explicit.get("SCHEDULER") == "my.Scheduler"

@@ -218,7 +218,7 @@ def test_a_cancelled_and_a_killed_worker_job_lose_nothing(
         running = crew.jobs("running")
         victim = next(job for job in jobs if job != cancelled and job in running)
         pid = next(j["pid"] for j in running[victim].jobs()["running"] if j["id"] == victim)
-        os.kill(pid, 9)  # SIGKILL: its leases come back to the queue after SOLIDOT_LEASE_SECONDS
+        os.kill(pid, 9)  # SIGKILL: its leases come back to the queue after SCHEDULER_LEASE_SECONDS
         wait_for(lambda: crew.all_finished(jobs), timeout=180, what="every worker job ended", interval=0.5)
         finished = crew.jobs("finished")
         logs = {job: finished[job].job_log(job) for job in jobs}

@@ -69,12 +69,12 @@ def test_float_and_int_settings_in_range() -> None:
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("SOLIDOT_HOST_RATE", "nan"),
-        ("SOLIDOT_HOST_RATE", "-1"),
-        ("SOLIDOT_HOST_RATE", "inf"),
-        ("SOLIDOT_CRAWL_DELAY_MAX", "nan"),
-        ("SOLIDOT_CRAWL_DELAY_MAX", "-5"),
-        ("DOWNLOAD_DELAY", "nan"),  # read for the host rate when SOLIDOT_HOST_RATE is empty
+        ("CLUSTER_HOST_RATE", "nan"),
+        ("CLUSTER_HOST_RATE", "-1"),
+        ("CLUSTER_HOST_RATE", "inf"),
+        ("CLUSTER_CRAWL_DELAY_MAX", "nan"),
+        ("CLUSTER_CRAWL_DELAY_MAX", "-5"),
+        ("DOWNLOAD_DELAY", "nan"),  # read for the host rate when CLUSTER_HOST_RATE is empty
     ],
 )
 def test_the_cluster_rate_refuses_bad_numbers_at_start_up(name: str, value: str, shared: bool) -> None:
@@ -93,12 +93,12 @@ def test_the_cluster_rate_refuses_bad_numbers_at_start_up(name: str, value: str,
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("SOLIDOT_STATS_INTERVAL", "0"),  # the push loop would spin
-        ("SOLIDOT_STATS_INTERVAL", "-5"),
-        ("SOLIDOT_STATS_INTERVAL", "nan"),
-        ("SOLIDOT_STATS_INTERVAL", "inf"),
-        ("SOLIDOT_STATS_TTL", "0"),  # Redis would expire the shared stats at once
-        ("SOLIDOT_STATS_TTL", "nan"),
+        ("STATS_PUSH_INTERVAL", "0"),  # the push loop would spin
+        ("STATS_PUSH_INTERVAL", "-5"),
+        ("STATS_PUSH_INTERVAL", "nan"),
+        ("STATS_PUSH_INTERVAL", "inf"),
+        ("STATS_TTL", "0"),  # Redis would expire the shared stats at once
+        ("STATS_TTL", "nan"),
     ],
 )
 def test_the_shared_stats_refuse_bad_intervals_at_start_up(name: str, value: str) -> None:
@@ -109,7 +109,7 @@ def test_the_shared_stats_refuse_bad_intervals_at_start_up(name: str, value: str
     assert (collector.interval, collector.ttl_ms) in ((60.0, 7 * 24 * 3600 * 1000), (5.0, 60_000))
 
 
-@pytest.mark.parametrize("name", ["SOLIDOT_RETRY_AFTER_MAX", "SOLIDOT_BACKOFF_BASE", "SOLIDOT_BACKOFF_MAX"])
+@pytest.mark.parametrize("name", ["RETRY_AFTER_MAX", "HOST_BACKOFF_BASE", "HOST_BACKOFF_MAX"])
 @pytest.mark.parametrize("value", ["nan", "inf", "-1", "soon"])
 def test_the_backoff_refuses_bad_numbers_at_start_up(name: str, value: str) -> None:
     with pytest.raises(SettingError, match=rf"^{name} must be a finite number ≥ 0"):
@@ -119,10 +119,10 @@ def test_the_backoff_refuses_bad_numbers_at_start_up(name: str, value: str) -> N
 @pytest.mark.parametrize(
     ("environment", "message"),
     [
-        ({"SOLIDOT_HOST_RATE": "nan"}, "SOLIDOT_HOST_RATE must be a finite number ≥ 0"),
+        ({"CLUSTER_HOST_RATE": "nan"}, "CLUSTER_HOST_RATE must be a finite number ≥ 0"),
         (
-            {"SOLIDOT_STATS_INTERVAL": "0", "REDIS_URL": NO_REDIS},
-            "SOLIDOT_STATS_INTERVAL must be a number within",
+            {"STATS_PUSH_INTERVAL": "0", "REDIS_URL": NO_REDIS},
+            "STATS_PUSH_INTERVAL must be a number within",
         ),
         ({"SOLIDOT_BASE_URL": "https://localhost"}, "SOLIDOT_BASE_URL needs a host name"),
     ],
@@ -169,7 +169,7 @@ def test_retry_after_is_ascii_delta_seconds_only(value: str) -> None:
 
 def test_retry_after_good_values_and_other_junk() -> None:
     assert parse_retry_after(b" 30 ") == 30.0
-    assert parse_retry_after(b"9" * 400) == 1e12  # capped by SOLIDOT_RETRY_AFTER_MAX later, never inf
+    assert parse_retry_after(b"9" * 400) == 1e12  # capped by RETRY_AFTER_MAX later, never inf
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: go now
     for junk in ("3.5", "-3", "1e3", "0x10", "soon", "", "Mon, 99 Foo 2026"):
         assert parse_retry_after(junk) is None

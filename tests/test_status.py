@@ -20,10 +20,10 @@ from scrapy_sharedcrawl.finishing import CrawlState, SeenRecord
 
 #: Small dupefilter (27 shards) so a test can count it directly; quick pushes and heartbeats.
 SETTINGS = {
-    "SOLIDOT_DUPEFILTER_CAPACITY": "10000",
-    "SOLIDOT_STATS_INTERVAL": "0.5",
-    "SOLIDOT_WORKER_HEARTBEAT": "0.5",
-    "SOLIDOT_HOST_RATE": "0",
+    "DUPEFILTER_CAPACITY": "10000",
+    "STATS_PUSH_INTERVAL": "0.5",
+    "WORKER_HEARTBEAT": "0.5",
+    "CLUSTER_HOST_RATE": "0",
 }
 
 
@@ -76,7 +76,7 @@ def test_status_during_a_crawl_is_redis_at_that_moment_and_after_it_the_true_tot
 ) -> None:
     # every story page takes 2 s: between waves of responses the crawl stands still
     with replica_server(STORIES, LAST_SID, faults="slow=1,slow_delay=2") as server:
-        sids = seed_stories(redis_url, server, 48, SOLIDOT_DUPEFILTER_CAPACITY=10_000)
+        sids = seed_stories(redis_url, server, 48, DUPEFILTER_CAPACITY=10_000)
         shard_keys = open_scheduler(make_spider(redis_url, server.base_url)).compact.shard_keys()  # type: ignore[union-attr]
         settings = {**SETTINGS, "CONCURRENT_REQUESTS": "8", "SCHEDULER_PERSIST": "True"}
         client = redis.Redis.from_url(redis_url)
@@ -193,7 +193,7 @@ def test_watching_a_crawl_with_faults_to_its_end(tmp_path: Path, redis_url: str)
 def test_a_bloom_filters_estimate_outlives_it_until_the_next_crawl(tmp_path: Path, redis_url: str) -> None:
     """Status shows "–" before a crawl; the finishing worker leaves the estimate status showed live (≈),
     and the next crawl's first worker starts the shared stats afresh without it."""
-    bloom = {"SOLIDOT_DUPEFILTER": "bloom", "SOLIDOT_DUPEFILTER_CAPACITY": "10000"}
+    bloom = {"DUPEFILTER_MODE": "bloom", "DUPEFILTER_CAPACITY": "10000"}
     client = redis.Redis.from_url(redis_url)
     nothing = status(redis_url)
     assert nothing.returncode == 0, nothing.stderr
@@ -212,7 +212,7 @@ def test_a_bloom_filters_estimate_outlives_it_until_the_next_crawl(tmp_path: Pat
         stats_file = tmp_path / "next.stats.json"
         settings = {
             "REDIS_URL": redis_url,
-            "SOLIDOT_WAIT_FOR_SEED": "1",
+            "SCHEDULER_WAIT_FOR_SEED": "1",
             "LOG_FILE": str(tmp_path / "next.log"),
         }
         command = crawl_command(tmp_path / "next.jsonl", {}, settings)

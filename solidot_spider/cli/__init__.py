@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from scrapy.settings import Settings
 
+from scrapy_sharedcrawl.legacy import apply_legacy_names
 from solidot_spider.cli import export, seed, status, workers
 from solidot_spider.fleet.api import ScrapydError
 
@@ -21,6 +22,7 @@ def project_settings() -> Settings:
     """The project's settings, environment variables applied, as ``scrapy crawl`` sees them."""
     settings = Settings()
     settings.setmodule("solidot_spider.settings", priority="project")
+    apply_legacy_names(settings)  # what the add-on does for a crawl: tools build no crawler
     return settings
 
 

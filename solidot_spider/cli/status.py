@@ -8,7 +8,7 @@ Queue, leases and URLs seen are read live from the scheduler's keys (URLs seen,
 once the crawl is over and its dupefilter deleted: the count the finishing
 worker recorded in the shared stats); pages, items, errors and requests done
 from the stats every worker adds up in Redis (pushed every
-SOLIDOT_STATS_INTERVAL s, so they lag by that much while the crawl runs);
+STATS_PUSH_INTERVAL s, so they lag by that much while the crawl runs);
 workers from their heartbeats. Items are counted in MongoDB when MONGO_URI is
 set.
 """
@@ -31,9 +31,10 @@ from tqdm import tqdm
 
 from scrapy_sharedcrawl.config import redis_configured
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
-from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter, Layout
+from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
+from scrapy_sharedcrawl.keys import CrawlKeys
 from scrapy_sharedcrawl.redact import redact_uri
-from scrapy_sharedcrawl.stats import PAGES_STAT, CrawlKeys
+from scrapy_sharedcrawl.stats import PAGES_STAT
 from scrapy_sharedcrawl.workers import Worker, parse_workers
 from solidot_spider.pipelines.store import StoreConfig
 
@@ -211,10 +212,9 @@ class StatusReader:
 
     def seen(self, stored: dict[bytes, bytes]) -> tuple[int | None, bool]:
         """URLs in the dupefilter: exact (SCARD over the shards) or a Bloom filter's estimate."""
-        if not stored:
-            return None, True  # no filter (yet, or deleted when the crawl finished)
         dupefilter = CompactRFPDupeFilter(self.server, key=self.keys.seen)
-        dupefilter.layout = Layout.from_redis(stored)  # read, never created, by status
+        if dupefilter.adopt_stored(stored) is None:
+            return None, True  # no filter (yet, or deleted when the crawl finished)
         return dupefilter.count()  # the same count the finishing worker records (CrawlState.finalize)
 
     def items(self, stats: dict[str, int | float]) -> tuple[int, str]:

@@ -28,7 +28,7 @@ from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.config import redis_configured
 from scrapy_sharedcrawl.connection import UNREACHABLE, describe, redis_from_settings
-from scrapy_sharedcrawl.stats import CrawlKeys
+from scrapy_sharedcrawl.keys import CrawlKeys
 from scrapy_sharedcrawl.workers import Worker, live_workers
 from solidot_spider.cli.options import assignments
 from solidot_spider.cli.status import table

@@ -8,7 +8,7 @@ has been changed anywhere. Only then are jobs scheduled or cancelled.
 A worker job is scheduled on the node's newest egg version, named explicitly
 (``_version``) so the job knows which version it runs (``SCRAPYD_EGG_VERSION``,
 shown by ``workers list`` and ``status``), with the setting
-``SOLIDOT_NODE_NAME`` set to the node's name in the fleet. Cancelling sends
+``WORKER_NODE_NAME`` set to the node's name in the fleet. Cancelling sends
 SIGTERM: the worker finishes what it is fetching, acknowledges it, and hands
 the requests it holds back to the shared queue.
 """
@@ -26,7 +26,7 @@ from solidot_spider.fleet.nodes import DEFAULT_SPIDER, Node
 from solidot_spider.fleet.plan import NodeLoad, place, to_cancel
 
 #: The setting that tells a worker job which node of the fleet it runs on.
-NODE_SETTING = "SOLIDOT_NODE_NAME"
+NODE_SETTING = "WORKER_NODE_NAME"
 ACTIVE = ("pending", "running")
 
 

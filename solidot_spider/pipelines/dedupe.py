@@ -49,6 +49,7 @@ from twisted.python.failure import Failure
 
 from scrapy_sharedcrawl.config import is_shared_crawl, redis_configured
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
+from scrapy_sharedcrawl.outage import Outage
 from scrapy_sharedcrawl.signals import requests_acknowledged
 from solidot_spider.content import content_hash
 from solidot_spider.pipelines.drops import ItemDropper
@@ -230,7 +231,15 @@ class DedupePipeline:
         #: or lost downstream.
         self._in_flight: dict[int, tuple[int, str, bool]] = {}
         #: monotonic time the index stopped answering, None while it answers.
-        self._outage_since: float | None = None
+        #: The index's outages: logged once each way. Each story's own retries back off from
+        #: RETRY_BASE; the outage bounds the wait of all of them together (``redis_timeout``).
+        self.outage = Outage(
+            "",
+            gone="Dedupe: {where} unreachable ({detail}) — retrying with backoff up to {cap:.1f} s apart; "
+            "after {timeout:.0f} s stories pass as new",
+            back="Dedupe: {where} answers again after {seconds:.1f} s",
+            logger=logger,
+        )
         self._outage_reported = False
         # recording on acknowledgement (shared crawl) only:
         #: sid → digest passed by this worker and not recorded yet; compared before the index.
@@ -457,33 +466,20 @@ class DedupePipeline:
                 outcome: Outcome = await call(sid, digest)
             except IndexUnavailable as error:
                 now = monotonic()
-                if self._outage_since is None:  # the first failure of an outage
-                    self._outage_since = now
-                    if error.retriable:
-                        logger.warning(
-                            "Dedupe: %s unreachable (%s) — retrying with backoff up to %.1f s apart; "
-                            "after %.0f s stories pass as new",
-                            self.index.describe(),
-                            error,
-                            self.retry_max,
-                            self.redis_timeout,
-                        )
+                if not self.outage.down and error.retriable:  # the first failure of an outage
+                    self.outage.where = self.index.describe()
+                    self.outage.failed(error, detail=error, cap=self.retry_max, timeout=self.redis_timeout)
+                since = self.outage.since if self.outage.since is not None else now
                 delay = min(self.retry_max, RETRY_BASE * 2**attempt)
-                if not error.retriable or now + delay > self._outage_since + self.redis_timeout:
+                if not error.retriable or now + delay > since + self.redis_timeout:
                     self._give_up(sid, error)
                     return None
                 attempt += 1
                 self.crawler.stats.inc_value("solidot/dedupe/redis_retries")
                 await sleep(delay)
             else:
-                if self._outage_since is not None:
-                    logger.info(
-                        "Dedupe: %s answers again after %.1f s",
-                        self.index.describe(),
-                        monotonic() - self._outage_since,
-                    )
-                    self._outage_since = None
-                    self._outage_reported = False
+                self.outage.recovered()
+                self._outage_reported = False
                 return outcome
 
     def _give_up(self, sid: int, error: IndexUnavailable) -> None:

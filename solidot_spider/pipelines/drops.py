@@ -13,6 +13,8 @@ from typing import NoReturn
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
+from scrapy_sharedcrawl.outage import OncePerReason
+
 _logger = logging.getLogger(__name__)
 
 #: Longest detail kept in a log line or a DropItem message (values can be megabytes).
@@ -54,7 +56,7 @@ class ItemDropper:
         self.stats_prefix = stats_prefix if stats_prefix is not None else f"solidot/{stage}/dropped/"
         self.log_level = log_level
         self.logger = logger or _logger
-        self._logged: set[str] = set()
+        self._once = OncePerReason(crawler.stats, self.stats_prefix, self.logger, log_level)
 
     def stat_key(self, reason: str) -> str:
         return self.stats_prefix + reason
@@ -68,19 +70,8 @@ class ItemDropper:
         whole item, body included); the first drop of each reason is logged
         here at ``log_level`` instead, with ``exc_info``'s traceback if given.
         """
-        self.crawler.stats.inc_value(self.stat_key(reason))
         sid = loggable(sid)
         detail = detail if len(detail) <= DETAIL_MAX else detail[:DETAIL_MAX] + "…"
         explained = f"{reason} ({detail})" if detail else reason
-        if reason not in self._logged:
-            self._logged.add(reason)
-            self.logger.log(
-                self.log_level,
-                "%s: dropped story sid=%s: %s; further drops for this reason are counted in %s",
-                self.stage,
-                sid,
-                explained,
-                self.stat_key(reason),
-                exc_info=exc_info,
-            )
+        self._once(reason, "%s: dropped story sid=%s: %s", self.stage, sid, explained, exc_info=exc_info)
         raise DropItem(f"{self.stage}: {explained} sid={sid}", log_level="DEBUG")

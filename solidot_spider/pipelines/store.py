@@ -43,6 +43,7 @@ from scrapy.settings import BaseSettings
 from scrapy.utils.asyncio import is_asyncio_available
 
 from scrapy_sharedcrawl import signals as scheduling_signals
+from scrapy_sharedcrawl.outage import Outage
 from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.scheduler import DEFAULTS as SCHEDULER_DEFAULTS
 from solidot_spider import signals as solidot_signals
@@ -141,8 +142,16 @@ class MongoStorePipeline:
         self._closing = False
         self._full = False
         self._full_logged_at: float | None = None
-        self._outage_since: float | None = None
-        self._outage_retries = 0
+        self.outage = Outage(
+            self.where,
+            gone="MongoDB unreachable at {where} — retrying in {pause:g} s (doubling up to {cap:g} s), "
+            "{buffered:,} items buffered ({error}: {detail})",
+            back="MongoDB reachable again at {where} after {seconds:.0f} s and {retries} retries; "
+            "{buffered:,} items buffered",
+            logger=logger,
+            retry_base=config.retry_base,
+            retry_max=config.retry_max,
+        )
         self._indexes_ready = False
         self._wake = asyncio.Event()
         self._space = asyncio.Event()
@@ -265,7 +274,7 @@ class MongoStorePipeline:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._barriers.append((target, future))
         self._wake.set()
-        lease = getattr(scheduler, "lease_seconds", 0) or SCHEDULER_DEFAULTS["SOLIDOT_LEASE_SECONDS"]
+        lease = getattr(scheduler, "lease_seconds", 0) or SCHEDULER_DEFAULTS["SCHEDULER_LEASE_SECONDS"]
         timeout = BARRIER_SHARE_OF_LEASE * float(lease)
         try:
             await asyncio.wait_for(asyncio.shield(future), timeout)
@@ -368,33 +377,13 @@ class MongoStorePipeline:
         name = type(error).__name__
         self.stats.inc_value(STATS_PREFIX + "retries")
         self.stats.inc_value(STATS_PREFIX + f"errors/{name}")
-        if self._outage_since is None:
-            self._outage_since = time.monotonic()
-        self._outage_retries += 1
         # after an outage the server may be a new one (a restarted test server has no indexes)
         self._indexes_ready = False
-        logger.warning(
-            "MongoDB unreachable at %s — retrying in %s s, %s items buffered (%s: %s)",
-            self.where,
-            f"{delay:g}",
-            f"{self.buffered:,}",
-            name,
-            _short(error),
-        )
+        self.outage.failed(error, cap=self.config.retry_max, buffered=self.buffered, detail=_short(error))
         await asyncio.sleep(delay)
 
     def _reachable_again(self) -> None:
-        if self._outage_since is None:
-            return
-        logger.info(
-            "MongoDB reachable again at %s after %.0f s and %d retries; %s items buffered",
-            self.where,
-            time.monotonic() - self._outage_since,
-            self._outage_retries,
-            f"{self.buffered:,}",
-        )
-        self._outage_since = None
-        self._outage_retries = 0
+        self.outage.recovered(retries=self.outage.attempts, buffered=self.buffered)
 
     def _count(self, result: BatchResult) -> None:
         self.stats.inc_value(STATS_PREFIX + "batches")

@@ -14,6 +14,7 @@ from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
 from scrapy_sharedcrawl.config import int_setting, is_shared_crawl
+from scrapy_sharedcrawl.outage import OncePerReason
 from scrapy_sharedcrawl.signals import start_requests_scheduled
 from solidot_spider.discovery import DEFAULT_MAX_DAYS, DEFAULT_MAX_SIDS, Discovery
 from solidot_spider.parsing import MalformedPage, is_truncated, parse_list_page, parse_rss, parse_story
@@ -40,6 +41,13 @@ class SolidotSpider(scrapy.Spider):
     #: and errbacks, and this meta key besides the ones Scrapy carries from try to try.
     shared_callbacks = frozenset({"parse_list", "parse_rss", "parse_story", "story_failed"})
     shared_meta = frozenset({"solidot_from_range"})
+    #: What a story request (most of the queue) has, left out of its payload in the shared queue.
+    shared_request_defaults = {
+        "callback": "parse_story",
+        "errback": "story_failed",
+        "priority": STORY_PRIORITY,
+        "meta": {"handle_httpstatus_list": [404], "solidot_from_range": False},
+    }
     #: Set from SOLIDOT_BASE_URL in :meth:`from_crawler`: the site's domain (every host under it).
     allowed_domains: list[str]
     site: SiteMap
@@ -58,7 +66,7 @@ class SolidotSpider(scrapy.Spider):
         self.discovery = Discovery.from_arguments(since=since, until=until, sids=sids, latest=latest)
         #: The crawl's scope was given (without arguments the scope defaults to the latest stories).
         self.scope_given = any(value is not None for value in (since, until, sids, latest))
-        self._logged_drop_reasons: set[str] = set()
+        self._drops: OncePerReason | None = None  # built at the first drop: the crawler is set by then
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SolidotSpider:
@@ -191,17 +199,9 @@ class SolidotSpider(scrapy.Spider):
 
     def _count_drop(self, reason: str, url: str) -> None:
         """A page that yields no item: counted per reason, logged once per reason."""
-        self.crawler.stats.inc_value(f"solidot/dropped/{reason}")
-        if reason not in self._logged_drop_reasons:
-            self._logged_drop_reasons.add(reason)
-            logger.warning(
-                "Dropped a page (%s), sid=%s: %s; later ones with this reason are only counted "
-                "(stats solidot/dropped/%s)",
-                reason,
-                story_sid(url),
-                url,
-                reason,
-            )
+        if self._drops is None:
+            self._drops = OncePerReason(self.crawler.stats, "solidot/dropped/", logger)
+        self._drops(reason, "Dropped a page (%s), sid=%s: %s", reason, story_sid(url), url)
 
     @staticmethod
     def _text(response: Response) -> str:

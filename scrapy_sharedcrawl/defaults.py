@@ -1,0 +1,77 @@
+"""Every setting of the shared crawl with its default, declared here and nowhere else.
+
+Components read them through :func:`scrapy_sharedcrawl.config.setting` (or the checked
+``float_setting`` / ``int_setting``) against this table, so a project sets only what it
+changes. Names are scrapy-redis's where scrapy-redis has the setting (``REDIS_URL``,
+``SCHEDULER_PERSIST``, ``SCHEDULER_QUEUE_KEY``, ``REDIS_START_URLS_KEY``…); the others
+are prefixed by the component they tune. Names used before the framework had its own
+package are still read, with a warning (:mod:`.legacy`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SETTINGS: dict[str, Any] = {
+    # -- Redis ------------------------------------------------------------------------------
+    #: The shared crawl is on when this is set (the add-on switches it on).
+    "REDIS_URL": "",
+    #: Longest pause (s) between reconnect tries while Redis is away (requests are held meanwhile).
+    "REDIS_RETRY_MAX": 10.0,
+    # -- the scheduler and its queue -----------------------------------------------------------
+    "SCHEDULER_QUEUE_KEY": "{%(spider)s}:requests",
+    "SCHEDULER_SERIALIZER": "scrapy_sharedcrawl.serialization",
+    #: False: the worker that finds the crawl finished deletes its queue and dupefilter.
+    "SCHEDULER_PERSIST": False,
+    "SCHEDULER_FLUSH_ON_START": False,
+    #: Seconds a seeded crawl must show nothing queued or leased before workers close.
+    "SCHEDULER_IDLE_BEFORE_CLOSE": 0,
+    #: How long a worker holds a request; a dead worker's requests return to the queue after it.
+    "SCHEDULER_LEASE_SECONDS": 120.0,
+    #: Seconds between acknowledgement batches (the ack_barrier signal is sent first).
+    "SCHEDULER_ACK_INTERVAL": 1.0,
+    #: Requests leased per pop (the engine is handed them one by one).
+    "SCHEDULER_PREFETCH": 8,
+    #: Keep workers running when a crawl is finished, waiting for the next seed.
+    "SCHEDULER_CONTINUOUS": False,
+    #: Seconds a worker started before any seed waits for one, then closes (reason no_seed).
+    "SCHEDULER_WAIT_FOR_SEED": 300.0,
+    #: Longest pause (s) between an idle worker's polls of Redis (from 0.25 s, doubling).
+    "SCHEDULER_IDLE_POLL_MAX": 30.0,
+    #: How to seed this crawl, named in the log lines of a worker waiting for a seed.
+    "SCHEDULER_SEED_HINT": "`LPUSH <spider>:start_urls URL` (or a worker given start requests)",
+    # -- start URLs pushed by hand (scrapy-redis's RedisSpider habit) ------------------------------
+    #: ``LPUSH <spider>:start_urls URL…`` (or SADD with REDIS_START_URLS_AS_SET) feeds the crawl.
+    "REDIS_START_URLS_KEY": "%(name)s:start_urls",
+    "REDIS_START_URLS_AS_SET": False,
+    #: URLs taken from the key per round trip.
+    "REDIS_START_URLS_BATCH_SIZE": 100,
+    # -- the duplicate filter -------------------------------------------------------------------
+    "SCHEDULER_DUPEFILTER_KEY": "{%(spider)s}:seen",
+    #: "set" (exact, 8.9–12.7 bytes per URL) or "bloom" (≈ 3.9 bytes per URL, false positives).
+    "DUPEFILTER_MODE": "set",
+    "DUPEFILTER_CAPACITY": 2_000_000,
+    "DUPEFILTER_ERROR_RATE": 1e-6,
+    # -- shared stats and the worker registry ----------------------------------------------------
+    #: Prefix of the crawl's other keys: stats, per-minute pages, the worker registry.
+    "CRAWL_KEY_PREFIX": "{%(spider)s}",
+    #: Seconds between pushes of a worker's stats into the shared ones.
+    "STATS_PUSH_INTERVAL": 5.0,
+    #: How long (s) the shared stats outlive the crawl.
+    "STATS_TTL": 7 * 24 * 3600.0,
+    #: Seconds between worker heartbeats; a worker is gone after 3 missed.
+    "WORKER_HEARTBEAT": 5.0,
+    #: This machine's name in the fleet (empty: the host name).
+    "WORKER_NODE_NAME": "",
+    # -- politeness shared by every worker -------------------------------------------------------
+    #: Requests/s per host for all workers together (None or "": 1 / DOWNLOAD_DELAY; 0: no limit).
+    "CLUSTER_HOST_RATE": None,
+    #: Longest robots.txt Crawl-delay honoured (s).
+    "CLUSTER_CRAWL_DELAY_MAX": 30.0,
+    "CLUSTER_HOST_KEY": "{%(spider)s}:host:%(host)s",
+    #: Longest Retry-After honoured (s); longer ones are capped.
+    "RETRY_AFTER_MAX": 120.0,
+    #: Pause after the first 5xx/connection error in a row (doubling) and its cap (s).
+    "HOST_BACKOFF_BASE": 0.25,
+    "HOST_BACKOFF_MAX": 30.0,
+}

@@ -1,0 +1,148 @@
+"""The requests this worker holds leases on, from the pop to the acknowledgement.
+
+A request is *prefetched* (leased in a pop, not yet handed to the engine), then
+*in progress* (the engine has it), then *done* (the engine is finished with it:
+see :mod:`.engine_hooks`), then acknowledged in a batch, which removes it from
+Redis for good. Before a batch the :data:`~.signals.ack_barrier` signal lets a
+batching store make its items durable, and feed files are flushed; a handler
+that raises postpones the batch (the leases are renewed meanwhile). After it,
+:data:`~.signals.requests_acknowledged` names the URLs now done for good.
+Every lease held in any of the three states is renewed every third of the lease
+time; at close those never finished are released back to the queue at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.extensions.feedexport import FeedExporter
+
+from scrapy_sharedcrawl.queue import LeasedPriorityQueue
+from scrapy_sharedcrawl.signals import AckPostponed, ack_barrier, requests_acknowledged
+
+logger = logging.getLogger(__name__)
+
+STATS = "scheduler/"
+
+
+class LeaseLedger:
+    """Leases of one worker by state; acknowledges, renews and releases them."""
+
+    def __init__(self, crawler: Crawler, worker_id: str, lease_seconds: float) -> None:
+        self.crawler = crawler
+        assert crawler.stats is not None
+        self.stats = crawler.stats
+        self.worker_id = worker_id
+        self.lease_seconds = lease_seconds
+        self.queue: LeasedPriorityQueue | None = None  # set at open
+        #: Whether feed files are flushed before acknowledging (in a running crawl).
+        self.flush_feeds = False
+        self.prefetched: deque[tuple[str, Request]] = deque()  # leased, not handed to the engine yet
+        self.in_progress: dict[Request, str] = {}  # handed to the engine, not done yet
+        self.done: list[tuple[str, str]] = []  # (id, url) done, acknowledgement pending
+        self._postponed = False  # acknowledgements wait for an ack_barrier handler
+
+    @property
+    def holding(self) -> bool:
+        """Whether this worker has requests it has not finished."""
+        return bool(self.prefetched or self.in_progress)
+
+    def take(self, leased: list[tuple[str, Request]]) -> None:
+        self.prefetched.extend(leased)
+
+    def hand_out(self) -> Request:
+        """The next prefetched request, now in the engine's hands."""
+        request_id, request = self.prefetched.popleft()
+        self.in_progress[request] = request_id
+        self.stats.inc_value(f"{STATS}dequeued/redis")
+        self.stats.inc_value(f"{STATS}dequeued")
+        return request
+
+    def request_done(self, request: Request) -> None:
+        """The engine is finished with ``request``: acknowledge it with the next batch."""
+        request_id = self.in_progress.pop(request, None)
+        if request_id is not None:
+            self.done.append((request_id, request.url))
+
+    async def acknowledge(self, scheduler: object) -> int:
+        """Barrier, flush feeds, then one Redis call for the done requests; how many were acknowledged.
+        Raises on a connection error, the batch still pending."""
+        assert self.queue is not None
+        if not self.done:
+            return 0
+        batch, self.done = self.done, []
+        results = await self.crawler.signals.send_catch_log_async(
+            signal=ack_barrier, scheduler=scheduler, dont_log=AckPostponed
+        )
+        failed = [result for _, result in results if isinstance(result, BaseException)]
+        if failed:
+            self.done[:0] = batch
+            self.stats.inc_value(f"{STATS}acks/postponed")
+            if not self._postponed:  # once per streak: a database outage postpones every tick
+                self._postponed = True
+                logger.warning(
+                    "Acknowledgements postponed: %s (%d requests stay leased, renewed meanwhile)",
+                    failed[0],
+                    len(self.done),
+                )
+            return 0
+        if self._postponed:
+            self._postponed = False
+            logger.info("Acknowledgements resumed")
+        self._flush_feeds()
+        try:
+            result = self.queue.ack(self.worker_id, [request_id for request_id, _ in batch])
+        except BaseException:
+            self.done[:0] = batch
+            raise
+        self.crawler.signals.send_catch_log(
+            signal=requests_acknowledged, scheduler=scheduler, urls=[url for _, url in batch]
+        )
+        self.stats.inc_value(f"{STATS}acked", result.acked)
+        if result.late:
+            self.stats.inc_value(f"{STATS}acked/late", result.late)
+        if result.stale:
+            self.stats.inc_value(f"{STATS}acked/stale", result.stale)
+        return result.acked + result.late
+
+    def _flush_feeds(self) -> None:
+        """Push feed-export buffers to the OS, so the items of acknowledged requests survive a SIGKILL.
+
+        Scrapy's feed exporter has no flush API; its slots' files are public attributes.
+        """
+        exporter = self.crawler.get_extension(FeedExporter) if self.flush_feeds else None
+        for slot in exporter.slots if exporter is not None else ():
+            if slot.file is not None and not slot.file.closed:
+                slot.file.flush()
+
+    def renew(self) -> int:
+        """Extend every lease this worker holds (prefetched, in progress, awaiting acknowledgement)."""
+        assert self.queue is not None
+        ids = [
+            *self.in_progress.values(),
+            *(request_id for request_id, _ in self.prefetched),
+            *(request_id for request_id, _ in self.done),
+        ]
+        lost = set(self.queue.renew(self.worker_id, ids, self.lease_seconds))
+        if lost:
+            # another worker may redo these: they will be acknowledged late or counted stale
+            self.stats.inc_value(f"{STATS}leases/lost", len(lost))
+            logger.warning(
+                "%d leases of this worker expired before renewal (a stall longer than %.0f s?)",
+                len(lost),
+                self.lease_seconds,
+            )
+        return len(ids) - len(lost)
+
+    def release_unfinished(self) -> None:
+        """Closing: requests never finished, or never started, go back to the queue now."""
+        assert self.queue is not None
+        unused = [*self.in_progress.values(), *(request_id for request_id, _ in self.prefetched)]
+        if unused:
+            released = self.queue.release(self.worker_id, unused)
+            self.stats.inc_value(f"{STATS}released", released)
+            self.in_progress.clear()
+            self.prefetched.clear()
