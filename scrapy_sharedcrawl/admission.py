@@ -26,7 +26,7 @@ Pushing, a worker keeps only allowed meta keys (the others, such as
 ``download_timeout`` or ``proxy``, are set again by the middlewares that own them)
 and refuses a request the policy refuses; popping, a payload the policy refuses
 was not written by a worker: it goes to the dead-letter hash with its reason.
-``solidot-crawl seed`` pushes through the same queue, so it refuses the same.
+A seeding tool (:mod:`.seeding`) pushes through the same queue, so it refuses the same.
 """
 
 from __future__ import annotations

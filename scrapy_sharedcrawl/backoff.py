@@ -113,7 +113,7 @@ class HostBackoffMiddleware:
             if header is not None and retry_after is None:
                 self._bad_retry_after(request, header)
         if retry_after is not None:
-            self.crawler.stats.inc_value("solidot/backoff/retry_after")
+            self.crawler.stats.inc_value("backoff/retry_after")
             seconds = min(retry_after, self.retry_after_max)
             self._pause(request, slot_key, seconds, f"Retry-After ({response.status})")
         elif response.status in BACKOFF_STATUSES or response.status == 429:
@@ -125,12 +125,12 @@ class HostBackoffMiddleware:
     def _bad_retry_after(self, request: Request, header: bytes) -> None:
         """A Retry-After that is neither ASCII delta-seconds nor an HTTP date: the normal backoff
         applies; counted, logged the first time."""
-        self.crawler.stats.inc_value("solidot/backoff/bad_retry_after")
+        self.crawler.stats.inc_value("backoff/bad_retry_after")
         if not self._bad_retry_after_logged:
             self._bad_retry_after_logged = True
             logger.warning(
                 "Unreadable Retry-After %r from %s: backing off as after an error instead; later ones "
-                "are only counted (stats solidot/backoff/bad_retry_after)",
+                "are only counted (stats backoff/bad_retry_after)",
                 header[:100],
                 request.url,
             )
@@ -141,7 +141,7 @@ class HostBackoffMiddleware:
     def _failed(self, request: Request, slot_key: str, why: str) -> None:
         count = self._failures.get(slot_key, 0) + 1
         self._failures[slot_key] = count
-        self.crawler.stats.inc_value("solidot/backoff/errors")
+        self.crawler.stats.inc_value("backoff/errors")
         # the exponent is capped: 2 ** 1100 is too large a float after a long enough run of errors
         delay = min(self.backoff_max, self.backoff_base * 2.0 ** min(count - 1, 64))
         self._pause(request, slot_key, delay, f"{why}, {count} in a row")
@@ -166,7 +166,7 @@ class HostBackoffMiddleware:
         if slot is None:
             return
         self._paused_until[slot_key] = resume_at
-        self.crawler.stats.inc_value("solidot/backoff/pauses")
-        self.crawler.stats.inc_value("solidot/backoff/paused_ms", round(seconds * 1000))
+        self.crawler.stats.inc_value("backoff/pauses")
+        self.crawler.stats.inc_value("backoff/paused_ms", round(seconds * 1000))
         logger.info("Pausing %s for %.1f s: %s", slot_key, seconds, why)
         pause_download_slot(downloader, slot, seconds)  # Scrapy has no public "pause slot" call

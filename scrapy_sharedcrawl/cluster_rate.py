@@ -65,7 +65,7 @@ PAUSE_CHECK_INTERVAL = 0.25
 KEY_TTL_MS = 3600 * 1000
 #: Pauses between tries (s) while Redis is unreachable: doubling from the first, capped.
 RETRY_BASE, RETRY_MAX = 0.5, 10.0
-STATS = "solidot/cluster_rate/"
+STATS = "cluster_rate/"
 
 #: Take a turn. KEYS[1] = the host's hash. ARGV: 1 interval (µs), 2 "1" to reserve a turn (else only
 #: check for a pause), 3 earliest turn from now (µs: this worker's own schedule, which leads after an

@@ -79,6 +79,6 @@ def pause_download_slot(downloader: Any, slot: Any, seconds: float) -> None:
 
 def configure_crawler(crawler: Crawler) -> None:
     """Configure ``crawler`` as ``scrapy shell`` does, without running it: add-ons applied, stats and
-    the request fingerprinter built (for tools that push requests, such as ``solidot-crawl seed``)."""
+    the request fingerprinter built (for tools that push requests, such as a seeding tool)."""
     require_supported_scrapy()
     crawler._apply_settings()

@@ -38,8 +38,9 @@ connects to ``spider_idle`` only to name the finish reason (``no_seed``).
 Keys, next to the queue's (same hash tag, so every script's keys share one slot):
 
 - ``<queue key>:seeded`` (STRING): the id of the crawl in progress. Set (if
-  absent) by ``solidot-crawl seed`` and by a worker that seeded with its own
-  arguments, each *after* its requests were pushed.
+  absent) by a seeding tool (:mod:`.seeding`), by a worker that took entries of the
+  start-URLs key or seeded with its own start requests, each *after* its requests
+  were pushed.
 - ``<queue key>:finished`` (ZSET): ids of finished crawls by finish time (Redis
   server ms), the last :data:`FINISHED_KEPT`.
 """
@@ -166,7 +167,7 @@ class ClusterStatus:
 @dataclass(frozen=True)
 class SeenRecord:
     """How :meth:`CrawlState.finalize` counts the URLs the dupefilter holds, to leave them in the shared
-    stats before it deletes the filter: ``solidot-crawl status`` shows them after the crawl."""
+    stats before it deletes the filter: a status tool shows them after the crawl."""
 
     #: The shared stats' meta hash (:attr:`.keys.CrawlKeys.meta`). Written only if it exists: the
     #: figure lives and expires with the stats it belongs to.
@@ -294,9 +295,12 @@ class Finisher:
         continuous: bool = DEFAULTS["SCHEDULER_CONTINUOUS"],
         wait_for_seed: float = DEFAULTS["SCHEDULER_WAIT_FOR_SEED"],
         idle_before_close: float = DEFAULTS["SCHEDULER_IDLE_BEFORE_CLOSE"],
+        seed_hint: str = DEFAULTS["SCHEDULER_SEED_HINT"],
         clock: Any = time.monotonic,
     ) -> None:
         self.where = where
+        #: How an operator seeds this crawl, named in the log lines of a waiting worker.
+        self.seed_hint = seed_hint
         self.continuous = continuous
         self.wait_for_seed = wait_for_seed
         self.idle_before_close = idle_before_close
@@ -365,24 +369,26 @@ class Finisher:
         if not self.continuous and now - self._waiting_since >= self.wait_for_seed:
             logger.warning(
                 "No crawl was seeded at %s within %.0f s (SCHEDULER_WAIT_FOR_SEED): closing (finish reason "
-                "no_seed). Seed one with `solidot-crawl seed`, then start workers",
+                "no_seed). Seed one with %s, then start workers",
                 self.where,
                 self.wait_for_seed,
+                self.seed_hint,
             )
             return Verdict.NO_SEED
         if not self._logged_wait:
             self._logged_wait = True
             if self.continuous:
                 logger.info(
-                    "Waiting for a seed at %s (continuous mode: seed with `solidot-crawl seed` any time)",
+                    "Waiting for a seed at %s (continuous mode: seed with %s any time)",
                     self.where,
+                    self.seed_hint,
                 )
             else:
                 logger.info(
-                    "No crawl seeded at %s yet: waiting up to %.0f s (SCHEDULER_WAIT_FOR_SEED) for "
-                    "`solidot-crawl seed`",
+                    "No crawl seeded at %s yet: waiting up to %.0f s (SCHEDULER_WAIT_FOR_SEED) for %s",
                     self.where,
                     max(0.0, self.wait_for_seed - (now - self._waiting_since)),
+                    self.seed_hint,
                 )
         return Verdict.WAIT
 

@@ -21,7 +21,7 @@ empty body, no headers, ``GET``…), the request dict's keys travel as one lette
 (:data:`SHORT_KEYS`; :func:`loads` reads the long names too), and a queue leaves
 out what equals its spider's ``shared_request_defaults`` (``keep`` names what
 must travel even when it equals a plain Request's default): a Solidot story
-request takes 90 bytes instead of 323 pickled (``bench/redis_memory.py``).
+request takes 76 bytes instead of 323 pickled (``bench/redis_memory.py``).
 
 The module is also a scrapy-redis serializer (``loads``/``dumps`` over the
 request dict), so ``SCHEDULER_SERIALIZER = "scrapy_sharedcrawl.serialization"``

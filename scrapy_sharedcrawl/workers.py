@@ -1,4 +1,4 @@
-"""Which workers are crawling right now: a registry in Redis with a heartbeat, for ``solidot-crawl status``.
+"""Which workers are crawling right now: a registry in Redis with a heartbeat, for status tools.
 
 :class:`WorkerRegistry` (an extension, on when ``REDIS_URL`` is set) enters
 this worker at spider open and beats every ``WORKER_HEARTBEAT`` seconds:

@@ -56,7 +56,7 @@ def test_connection_resets_are_retried(tmp_path: Path) -> None:
 def test_5xx_bursts_are_retried_with_backoff(tmp_path: Path) -> None:
     result, served, _, _ = crawl_with_faults("burst=25x0.3,seed=4", tmp_path)
     assert result.stats.get("retry/count", 0) == injected(served, "error_burst")
-    assert result.stats.get("solidot/backoff/pauses", 0) > 0
+    assert result.stats.get("backoff/pauses", 0) > 0
     assert result.stats.get("retry/max_reached", 0) == 0
 
 
@@ -64,7 +64,7 @@ def test_429_honours_retry_after(tmp_path: Path) -> None:
     result, served, _, _ = crawl_with_faults("throttle=0.04,retry_after=1,seed=5", tmp_path)
     throttled = injected(served, "throttle")
     assert reason_count(result.stats, "429 ") == throttled
-    assert result.stats.get("solidot/backoff/retry_after") == throttled
+    assert result.stats.get("backoff/retry_after") == throttled
 
 
 def test_slow_responses_within_the_timeout_cost_nothing(tmp_path: Path) -> None:

@@ -58,10 +58,12 @@ def urls_in(path: Path) -> list[str]:
 def test_a_generic_spider_fed_by_lpush_shares_its_crawl_and_survives_a_sigkill(
     tmp_path: Path, redis_url: str, redis_srv: RedisServer
 ) -> None:
-    with link_site(pages=120, delay=0.05) as site:
+    with link_site(pages=400, delay=0.2) as site:
         workers = {name: start_worker(name, tmp_path, redis_url) for name in ("victim", "two", "three")}
         try:
             with redis_srv.client() as client:
+                # all three registered (waiting for a seed) before the crawl is fed: each gets a share
+                wait_for(lambda: client.zcard("{links}:workers") == 3, timeout=60, what="three workers up")
                 client.lpush("links:start_urls", f"{site.base_url}/")
                 victim = f":{workers['victim'].pid}:"
 

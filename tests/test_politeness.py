@@ -129,7 +129,7 @@ def test_three_workers_together_hold_the_host_rate(
     assert abs(rate - RATE) <= 0.1 * RATE
     assert len(times) / (times[-1] - times[0]) <= 1.1 * RATE  # the whole run too, not just its middle
     # all three took part, and every story was crawled once
-    assert all(worker.stats()["solidot/cluster_rate/waits"] > 10 for worker in running)
+    assert all(worker.stats()["cluster_rate/waits"] > 10 for worker in running)
     assert sorted(item["sid"] for worker in running for item in worker.items()) == sorted(sids)
 
 
@@ -203,11 +203,11 @@ def test_a_429_seen_by_one_worker_pauses_them_all(tmp_path: Path, redis_url: str
     print(f"{throttled} 429s, each paused all 3 workers; {len(in_flight)} requests were already in flight")
     assert len(in_flight) <= len(pauses)
     stats = [worker.stats() for worker in running]
-    assert sum(s.get("solidot/cluster_rate/pauses_published", 0) for s in stats) >= 1
+    assert sum(s.get("cluster_rate/pauses_published", 0) for s in stats) >= 1
     # workers that saw no 429 themselves waited for the pause another one published
-    bystanders = [s for s in stats if not s.get("solidot/backoff/retry_after")]
-    assert all(s.get("solidot/cluster_rate/paused_by_cluster", 0) > 0 for s in bystanders)
-    assert all(s.get("solidot/cluster_rate/paused_by_cluster", 0) > 0 for s in stats)
+    bystanders = [s for s in stats if not s.get("backoff/retry_after")]
+    assert all(s.get("cluster_rate/paused_by_cluster", 0) > 0 for s in bystanders)
+    assert all(s.get("cluster_rate/paused_by_cluster", 0) > 0 for s in stats)
 
 
 def test_without_redis_each_worker_paces_alone_and_the_crawl_goes_on(tmp_path: Path) -> None:
@@ -229,5 +229,5 @@ def test_without_redis_each_worker_paces_alone_and_the_crawl_goes_on(tmp_path: P
     assert log.count("Host pacing: Redis at") == 2, log[-3000:]  # one line when it goes, one when back
     assert "each worker paces hosts alone, at the cluster's rate" in log
     assert "hosts are paced for the whole cluster again" in log
-    assert worker.stats()["solidot/cluster_rate/redis_errors"] >= 1
+    assert worker.stats()["cluster_rate/redis_errors"] >= 1
     assert min(gaps(times)) >= 0.1 - 0.01  # the same interval, kept locally meanwhile

@@ -199,11 +199,11 @@ def test_a_junk_retry_after_falls_back_to_the_normal_backoff_counted_and_logged_
         response = Response(request.url, status=503, headers={"Retry-After": value.encode()}, request=request)
         assert middleware.process_response(request, response) is response
     stats = middleware.crawler.stats
-    assert stats.get_value("solidot/backoff/bad_retry_after") == 3
-    assert stats.get_value("solidot/backoff/errors") == 3  # the normal backoff, each time
-    assert stats.get_value("solidot/backoff/retry_after") is None
+    assert stats.get_value("backoff/bad_retry_after") == 3
+    assert stats.get_value("backoff/errors") == 3  # the normal backoff, each time
+    assert stats.get_value("backoff/retry_after") is None
     warnings = [record for record in caplog.records if "Retry-After" in record.getMessage()]
-    assert len(warnings) == 1 and "solidot/backoff/bad_retry_after" in warnings[0].getMessage()
+    assert len(warnings) == 1 and "backoff/bad_retry_after" in warnings[0].getMessage()
 
 
 def test_a_long_run_of_errors_keeps_a_finite_pause() -> None:
@@ -211,7 +211,7 @@ def test_a_long_run_of_errors_keeps_a_finite_pause() -> None:
     request = Request("https://www.solidot.org/story?sid=1")
     for _ in range(1100):
         middleware.process_exception(request, ConnectionError())
-    assert middleware.crawler.stats.get_value("solidot/backoff/errors") == 1100
+    assert middleware.crawler.stats.get_value("backoff/errors") == 1100
 
 
 # -- the site's base URL, and nothing requested outside the site -------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import scrapy
 from scrapy.crawler import Crawler
@@ -42,7 +42,7 @@ class SolidotSpider(scrapy.Spider):
     shared_callbacks = frozenset({"parse_list", "parse_rss", "parse_story", "story_failed"})
     shared_meta = frozenset({"solidot_from_range"})
     #: What a story request (most of the queue) has, left out of its payload in the shared queue.
-    shared_request_defaults = {
+    shared_request_defaults: ClassVar[dict[str, Any]] = {
         "callback": "parse_story",
         "errback": "story_failed",
         "priority": STORY_PRIORITY,
