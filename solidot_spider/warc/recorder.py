@@ -6,11 +6,11 @@ retries act: every fetch is kept, a 503 or a truncated page included (a web
 archive records what the site answered, not only what the crawl used).
 Responses served from Scrapy's HTTP cache are not recorded again.
 
-Per fetch: a ``response`` record (or a ``revisit`` when this worker already
-stored an identical payload, ``SOLIDOT_WARC_REVISITS``), the ``request``
-record, and a ``metadata`` record with what the crawl knew of the fetch
-(:func:`.records.crawl_context`). One file per worker process (:mod:`.writer`),
-rotated at ``SOLIDOT_WARC_MAX_SIZE``.
+Per fetch, appended at once: a ``response`` record (or a ``revisit`` when this
+worker already stored an identical payload, ``SOLIDOT_WARC_REVISITS``), a
+``metadata`` record with what the crawl knew of the fetch
+(:func:`.records.crawl_context`), and the ``request`` record, last. One file
+per worker process (:mod:`.writer`), rotated at ``SOLIDOT_WARC_MAX_SIZE``.
 
 **Durable before acknowledged**: the records of a response are appended before
 its callback runs, so before its request can be done; the shared scheduler's
@@ -147,7 +147,7 @@ class WarcRecorder:
         settings = crawler.settings
         directory = str(setting(settings, "SOLIDOT_WARC_DIR", DEFAULTS)).strip()
         if not directory:
-            raise NotConfigured("SOLIDOT_WARC_DIR is empty")
+            raise NotConfigured  # off: no warning on every crawl without WARC
         recorder = cls(
             crawler,
             Path(directory),
@@ -192,12 +192,13 @@ class WarcRecorder:
                 self._seen.popitem(last=False)
         response_id = records.record_id(record)
         members = [records.serialize(record)]
-        members.append(records.serialize(records.request_record(request, date, response_id)))
         context = records.crawl_context(request)
         if context:
             members.append(
                 records.serialize(records.metadata_record(response.url, date, response_id, context))
             )
+        # the request comes last: a reader knows a fetch is whole when its request record is there
+        members.append(records.serialize(records.request_record(request, date, response_id)))
         return b"".join(members)
 
     def _warcinfo(self, filename: str) -> bytes:
