@@ -150,7 +150,7 @@ def _fields(record: ArcWarcRecord) -> dict[str, str]:
 class WarcReader:
     """Yields every stored response of the files, counting what it skips (``skipped[reason]``)."""
 
-    progress: Callable[[int], None] = lambda nbytes: None
+    progress: Callable[[int], object] = lambda nbytes: None
     skipped: Counter[str] = field(default_factory=Counter)
 
     def responses(self, paths: Iterable[Path]) -> Iterator[StoredResponse]:
