@@ -153,7 +153,7 @@ class WarcRecorder:
             Path(directory),
             str(setting(settings, "SOLIDOT_WARC_PREFIX", DEFAULTS)),
             int_setting(
-                settings, "SOLIDOT_WARC_MAX_SIZE", DEFAULTS["SOLIDOT_WARC_MAX_SIZE"], at_least=1_000_000
+                settings, "SOLIDOT_WARC_MAX_SIZE", DEFAULTS["SOLIDOT_WARC_MAX_SIZE"], at_least=100_000
             ),
             settings.getbool("SOLIDOT_WARC_REVISITS", DEFAULTS["SOLIDOT_WARC_REVISITS"]),
         )
