@@ -27,9 +27,11 @@ WARCIO = [sys.executable, "-m", "warcio.cli"]
 SECRET = "hunter2-not-for-warc"
 
 
-def reparse(paths: list[Path], server: ReplicaServer, workdir: Path, *arguments: str) -> tuple[str, str]:
+def reparse(
+    paths: list[Path], server: ReplicaServer, workdir: Path, *arguments: str, **environment: str
+) -> tuple[str, str]:
     """``solidot-crawl reparse`` in its own process, with the crawl's SOLIDOT_BASE_URL and no network."""
-    env = crawl_env(server, workdir / "reparse.stats.json")
+    env = {**crawl_env(server, workdir / "reparse.stats.json"), **environment}
     del env["SOLIDOT_RESOLVE"]  # nothing to resolve: a replay fetches nothing
     done = subprocess.run(
         [sys.executable, "-m", "solidot_spider.cli", "reparse", *map(str, paths), *arguments],
@@ -207,7 +209,8 @@ def test_a_killed_worker_leaves_no_acknowledged_request_without_its_records(
         assert reader.skipped["damaged"] == 0
 
         # the archive re-derived from the WARC files alone equals what the crawl stored
-        stdout, _ = reparse(files, server, tmp_path, "-s", f"MONGO_DATABASE={mongo_db_name}_re", "--quiet")
+        database = f"{mongo_db_name}_re"
+        stdout, _ = reparse(files, server, tmp_path, "--quiet", MONGO_URI=mongo.uri, MONGO_DATABASE=database)
     reparsed = stored(mongo.uri, f"{mongo_db_name}_re")
     with MongoClient(mongo.uri) as client:
         client.drop_database(f"{mongo_db_name}_re")
