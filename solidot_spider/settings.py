@@ -103,7 +103,21 @@ MONGO_RETRY_MAX = 30.0
 MONGO_SERVER_SELECTION_TIMEOUT = 5000
 
 # The shared-crawl add-on adds its host backoff (560) and cluster rate limit (950).
-DOWNLOADER_MIDDLEWARES = {"solidot_spider.middlewares.charset.SiteCharsetMiddleware": 600}
+DOWNLOADER_MIDDLEWARES = {
+    "solidot_spider.middlewares.charset.SiteCharsetMiddleware": 600,
+    # every fetch as the network gave it, below the HTTP cache; off while SOLIDOT_WARC_DIR is empty
+    "solidot_spider.warc.recorder.WarcRecorder": 890,
+}
+
+# --- WARC: the raw pages, every fetch (off while SOLIDOT_WARC_DIR is empty) ----------
+#: Directory of this crawl's WARC files (one set per worker process).
+SOLIDOT_WARC_DIR = ""
+#: File names: PREFIX-STARTED-SERIAL-PID~HOST.warc.gz.
+SOLIDOT_WARC_PREFIX = "solidot"
+#: Bytes after which a WARC file is completed and the next one started.
+SOLIDOT_WARC_MAX_SIZE = 1_000_000_000
+#: A fetch whose payload this worker already stored (same digest) becomes a short revisit record.
+SOLIDOT_WARC_REVISITS = True
 
 # --- Output: the embedded default writes JSON Lines -----------------------------
 #: Where items go when neither -o/-O nor MONGO_URI says otherwise ("" turns the file off).

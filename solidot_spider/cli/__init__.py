@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.legacy import apply_legacy_names
-from solidot_spider.cli import export, seed, status, workers
+from solidot_spider.cli import export, reparse, seed, status, workers
 from solidot_spider.fleet.api import ScrapydError
 
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="solidot-crawl", description="Operate solidot-crawler.")
     commands = parser.add_subparsers(dest="command", required=True)
     export.register(commands)
+    reparse.register(commands)
     seed.register(commands)
     status.register(commands)
     workers.register(commands)

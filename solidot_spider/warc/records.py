@@ -1,0 +1,210 @@
+"""A Scrapy request and its response as WARC/1.1 records, each its own gzip member.
+
+Scrapy hands over a response already parsed: its status line, headers and
+body (de-chunked by Twisted; still content-encoded, since the recorder sits
+below ``HttpCompressionMiddleware``). The records rebuild the HTTP message as
+it crossed the wire, minus ``Transfer-Encoding`` (the body is no longer chunked,
+and a reader would try to de-chunk it). The request record holds the request as
+sent (``Host`` first, then Scrapy's headers); both share the response's
+``WARC-Date`` and are linked by ``WARC-Concurrent-To``.
+
+A ``metadata`` record (``application/warc-fields``, concurrent to the response)
+keeps what the crawl knew about the fetch besides the URL: ``via`` (the
+referring page), the callback and its JSON keyword arguments (e.g. the story's
+categories, found on a list page). ``solidot-crawl reparse`` needs them to give
+the very items the crawl gave.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import zlib
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy import Request
+from scrapy.http import Response
+from warcio.recordloader import ArcWarcRecord
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.timeutils import datetime_to_iso_date
+from warcio.warcwriter import WARCWriter
+
+WARC_VERSION = "WARC/1.1"
+#: zlib level 1: about half the CPU of level 6 or warcio's 9 (0.4 vs 0.75 ms a story fetch), ≈ 3 % more bytes.
+GZIP_LEVEL = 1
+#: Hop-by-hop framing that no longer describes the stored body.
+_DROPPED_RESPONSE_HEADERS = frozenset({b"transfer-encoding"})
+
+#: Fields of a metadata record (warc-fields), read back by :mod:`.reader`.
+VIA, CALLBACK, CB_KWARGS = "via", "scrapy-callback", "scrapy-cb-kwargs"
+
+
+class _Writer(WARCWriter):
+    """warcio's writer into a buffer, one record at a time, uncompressed (we gzip each member)."""
+
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO(), gzip=False, warc_version=WARC_VERSION)
+
+    def serialize(self, record: ArcWarcRecord) -> bytes:
+        out = io.BytesIO()
+        self._write_warc_record(out, record)
+        return out.getvalue()
+
+
+_BUILDER = _Writer()
+
+
+def gzip_member(data: bytes, level: int = GZIP_LEVEL) -> bytes:
+    """``data`` as one complete gzip member: members concatenate into a valid ``.warc.gz``."""
+    compressor = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    return compressor.compress(data) + compressor.flush()
+
+
+def serialize(record: ArcWarcRecord, level: int = GZIP_LEVEL) -> bytes:
+    """``record`` as a gzip member (its digests and Content-Length computed by warcio)."""
+    return gzip_member(_BUILDER.serialize(record), level)
+
+
+def warc_date(moment: datetime) -> str:
+    """WARC/1.1's date, with microseconds: ``2026-11-10T12:00:00.123456Z``."""
+    return str(datetime_to_iso_date(moment.astimezone(UTC).replace(tzinfo=None), use_micros=True))
+
+
+def _text(value: bytes) -> str:
+    return value.decode("latin-1")
+
+
+def _header_lines(headers: Any, dropped: frozenset[bytes] = frozenset()) -> list[tuple[str, str]]:
+    return [
+        (_text(name), _text(value))
+        for name, values in headers.items()
+        if name.lower() not in dropped
+        for value in values
+    ]
+
+
+def request_headers(request: Request) -> StatusAndHeaders:
+    """The HTTP/1.1 request line and headers as sent (Twisted adds ``Host``; Scrapy the rest)."""
+    parts = urlsplit(request.url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    lines = [("Host", parts.netloc), *_header_lines(request.headers)]
+    return StatusAndHeaders(f"{request.method} {target} HTTP/1.1", lines, is_http_request=True)
+
+
+def response_headers(response: Response) -> StatusAndHeaders:
+    """The status line and headers as received (``Transfer-Encoding`` dropped: the body is de-chunked)."""
+    try:
+        reason = HTTPStatus(response.status).phrase
+    except ValueError:
+        reason = ""
+    protocol = response.protocol or "HTTP/1.1"
+    lines = _header_lines(response.headers, _DROPPED_RESPONSE_HEADERS)
+    return StatusAndHeaders(f"{response.status} {reason}".strip(), lines, protocol=protocol)
+
+
+def _common(uri: str, date: str, response: Response | None = None) -> dict[str, str]:
+    headers = {"WARC-Target-URI": uri, "WARC-Date": date}
+    if response is not None and response.ip_address is not None:
+        headers["WARC-IP-Address"] = str(response.ip_address)
+    return headers
+
+
+def response_record(response: Response, date: str) -> ArcWarcRecord:
+    body = response.body
+    return _BUILDER.create_warc_record(
+        response.url,
+        "response",
+        payload=io.BytesIO(body),
+        length=len(body),
+        http_headers=response_headers(response),
+        warc_headers_dict=_common(response.url, date, response),
+    )
+
+
+def revisit_record(
+    response: Response, date: str, digest: str, refers_to: tuple[str, str, str]
+) -> ArcWarcRecord:
+    """A fetch whose payload is identical to an earlier one (``refers_to``: its URI, date, record id)."""
+    uri, refers_date, record_id = refers_to
+    record = _BUILDER.create_revisit_record(
+        response.url,
+        digest,
+        uri,
+        refers_date,
+        http_headers=response_headers(response),
+        warc_headers_dict=_common(response.url, date, response),
+    )
+    record.rec_headers.add_header("WARC-Refers-To", record_id)
+    return record
+
+
+def request_record(request: Request, date: str, concurrent_to: str) -> ArcWarcRecord:
+    body = request.body or b""
+    record = _BUILDER.create_warc_record(
+        request.url,
+        "request",
+        payload=io.BytesIO(body),
+        length=len(body),
+        http_headers=request_headers(request),
+        warc_headers_dict=_common(request.url, date),
+    )
+    record.rec_headers.add_header("WARC-Concurrent-To", concurrent_to)
+    return record
+
+
+def fields_payload(fields: Iterable[tuple[str, str]]) -> bytes:
+    """``application/warc-fields``: ``name: value`` lines (values on one line)."""
+    return "".join(f"{name}: {' '.join(value.split())}\r\n" for name, value in fields).encode("utf-8")
+
+
+def crawl_context(request: Request) -> list[tuple[str, str]]:
+    """What the crawl knew of this fetch besides its URL (empty: no metadata record is needed)."""
+    fields: list[tuple[str, str]] = []
+    referer = request.headers.get(b"Referer")
+    if referer:
+        fields.append((VIA, _text(referer)))
+    callback = getattr(request.callback, "__name__", None)
+    if callback:
+        fields.append((CALLBACK, str(callback)))
+    if request.cb_kwargs:
+        with contextlib.suppress(TypeError, ValueError):  # not JSON: a replay can't use it anyway
+            fields.append((CB_KWARGS, json.dumps(request.cb_kwargs, ensure_ascii=False, sort_keys=True)))
+    return fields
+
+
+def metadata_record(uri: str, date: str, concurrent_to: str, fields: list[tuple[str, str]]) -> ArcWarcRecord:
+    payload = fields_payload(fields)
+    record = _BUILDER.create_warc_record(
+        uri,
+        "metadata",
+        payload=io.BytesIO(payload),
+        length=len(payload),
+        warc_headers_dict=_common(uri, date),
+    )
+    record.rec_headers.add_header("WARC-Concurrent-To", concurrent_to)
+    return record
+
+
+def warcinfo_record(filename: str, fields: list[tuple[str, str]]) -> ArcWarcRecord:
+    """The first record of every file: who wrote it, how (settings without credentials)."""
+    payload = fields_payload(fields)
+    return _BUILDER.create_warc_record(
+        "",
+        "warcinfo",
+        payload=io.BytesIO(payload),
+        length=len(payload),
+        warc_headers_dict={"WARC-Filename": filename, "WARC-Date": warc_date(datetime.now(UTC))},
+    )
+
+
+def record_id(record: ArcWarcRecord) -> str:
+    return str(record.rec_headers.get_header("WARC-Record-ID"))
+
+
+def payload_digest(record: ArcWarcRecord) -> str:
+    return str(record.rec_headers.get_header("WARC-Payload-Digest"))
