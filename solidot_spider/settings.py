@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+from solidot_spider.refresh.policy import DEFAULTS as _REFRESH_DEFAULTS
+
 
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
@@ -176,6 +178,12 @@ SOLIDOT_STATS_TTL = 604800.0
 SOLIDOT_WORKER_HEARTBEAT = 5.0
 #: This machine's name in the fleet, shown by `status` (empty: the host name); `workers up` sets it.
 SOLIDOT_NODE_NAME = ""
+
+# --- Keeping the archive current: the refresh policy (`seed --refresh`, `-a refresh=true`) -----
+#: SOLIDOT_REFRESH_MIN_INTERVAL, _MAX_INTERVAL, _AGE_FACTOR, _GROW, _SHRINK, _MAX_PER_RUN,
+#: _GAP_RETRIES, _GAP_INTERVAL, _CLAIM, _NOW: declared with their defaults and meanings in
+#: solidot_spider/refresh/policy.py (DEFAULTS), documented in the README.
+globals().update(_REFRESH_DEFAULTS)
 
 
 # --- Any project setting from the environment ------------------------------------------

@@ -162,9 +162,15 @@ class RefreshPolicy:
             min_interval=seconds("SOLIDOT_REFRESH_MIN_INTERVAL", at_least=60.0),
             max_interval=seconds("SOLIDOT_REFRESH_MAX_INTERVAL", at_least=60.0),
             age_factor=float_setting(
-                settings, "SOLIDOT_REFRESH_AGE_FACTOR", DEFAULTS["SOLIDOT_REFRESH_AGE_FACTOR"], above=0, at_most=100
+                settings,
+                "SOLIDOT_REFRESH_AGE_FACTOR",
+                DEFAULTS["SOLIDOT_REFRESH_AGE_FACTOR"],
+                above=0,
+                at_most=100,
             ),
-            grow=float_setting(settings, "SOLIDOT_REFRESH_GROW", DEFAULTS["SOLIDOT_REFRESH_GROW"], at_least=1, at_most=10),
+            grow=float_setting(
+                settings, "SOLIDOT_REFRESH_GROW", DEFAULTS["SOLIDOT_REFRESH_GROW"], at_least=1, at_most=10
+            ),
             shrink=float_setting(
                 settings, "SOLIDOT_REFRESH_SHRINK", DEFAULTS["SOLIDOT_REFRESH_SHRINK"], above=0, at_most=1
             ),
@@ -172,7 +178,11 @@ class RefreshPolicy:
                 settings, "SOLIDOT_REFRESH_MAX_PER_RUN", DEFAULTS["SOLIDOT_REFRESH_MAX_PER_RUN"], at_least=1
             ),
             gap_retries=int_setting(
-                settings, "SOLIDOT_REFRESH_GAP_RETRIES", DEFAULTS["SOLIDOT_REFRESH_GAP_RETRIES"], at_least=0, at_most=30
+                settings,
+                "SOLIDOT_REFRESH_GAP_RETRIES",
+                DEFAULTS["SOLIDOT_REFRESH_GAP_RETRIES"],
+                at_least=0,
+                at_most=30,
             ),
             gap_interval=seconds("SOLIDOT_REFRESH_GAP_INTERVAL", at_least=60.0),
             claim=seconds("SOLIDOT_REFRESH_CLAIM", at_least=60.0),
