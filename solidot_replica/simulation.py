@@ -193,10 +193,8 @@ def run_round_robin(world: World, period_days: float, run_every: float) -> Repor
             first += period
         for moment in world.changes.get(sid, ()):
             at = moment.timestamp()
-            if at <= begin:  # before its first fetch (a new story): seen by that fetch
-                seen = begin
-            else:
-                seen = phase + math.ceil(max(0.0, at - phase) / period) * period
+            # a change before a new story's first fetch is seen by that fetch
+            seen = begin if at <= begin else phase + math.ceil(max(0.0, at - phase) / period) * period
             report.stale.append(Stale(sid, at - world.published[sid].timestamp(), seen - at))
     return report
 
