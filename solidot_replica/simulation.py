@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from solidot_replica import timeline
 from solidot_replica.model import Replica
 from solidot_replica.stories import change_days, change_moment
-from solidot_spider.refresh.policy import AGE_CLASSES, DAY, RefreshPolicy, age_class, spread
+from solidot_spider.refresh.policy import AGE_CLASSES, DAY, Outcome, RefreshPolicy, age_class, spread
 from solidot_spider.text import BEIJING
 
 
@@ -130,7 +130,7 @@ def run_policy(world: World, policy: RefreshPolicy, run_every: float, settle: fl
                 Stale(sid, (moment - world.published[sid]).total_seconds(), (now - moment).total_seconds())
             )
         pending[sid] = seen
-        outcome = "new" if first else ("changed" if seen > index else "unchanged")
+        outcome: Outcome = "new" if first else ("changed" if seen > index else "unchanged")
         schedule = policy.after_fetch(outcome, sid, world.published[sid], now, interval.get(sid))
         interval[sid] = schedule.interval
         heapq.heappush(due, (schedule.next_due, sid))
