@@ -104,9 +104,9 @@ def clock_from_settings(settings: BaseSettings) -> Clock:
 
 
 def spread(sid: int) -> float:
-    """A share in ``[SPREAD_FLOOR, 1)`` fixed by the sid: a new story's first interval is its bound
-    times this, so that the 85k stories of a historical crawl, stored within a day or two, don't all
-    come due on the same day ``MAX_INTERVAL`` later (consecutive sids land far apart).
+    """A share in ``[SPREAD_FLOOR, 1)`` fixed by the sid: an old story is first due after
+    ``MAX_INTERVAL`` times this, so that the 85k stories of a historical crawl, stored within a day
+    or two, don't all come due on the same day ``MAX_INTERVAL`` later (consecutive sids land far apart).
 
     >>> round(spread(1), 3), round(spread(2), 3)
     (0.637, 0.224)
@@ -203,20 +203,25 @@ class RefreshPolicy:
     ) -> Schedule:
         """The schedule after a fetch at ``fetched`` that found the story new, changed or unchanged.
 
-        A new story (or one stored before it had a schedule) starts at its bound times
-        :func:`spread`; then a change shrinks the interval and no change grows it, within
-        ``[min_interval, bound(age)]``. A story without a publication time counts as new today.
+        A new story (or one stored before it had a schedule) starts at its bound; then a change
+        shrinks the interval and no change grows it, within ``[min_interval, bound(age)]``. An old
+        new story (bound ``max_interval``) is first due after :func:`spread` of it, so that the old
+        stories of a historical crawl come due spread over the whole interval, not all on one day
+        (younger ones differ in age, so in bound, already). A story without a publication time
+        counts as new today.
         """
         age = (fetched - published).total_seconds() if published is not None else 0.0
         highest = self.bound(age)
-        if outcome == "new" or previous_interval is None:
-            interval = highest * spread(sid)
+        first = outcome == "new" or previous_interval is None
+        if first or previous_interval is None:
+            interval = highest
         elif outcome == "changed":
             interval = previous_interval * self.shrink
         else:
             interval = previous_interval * self.grow
         interval = min(highest, max(self.min_interval, interval))
-        return Schedule(interval, fetched + timedelta(seconds=interval))
+        wait = interval * spread(sid) if first and interval >= self.max_interval else interval
+        return Schedule(interval, fetched + timedelta(seconds=wait))
 
     def after_miss(self, misses: int, now: datetime) -> datetime | None:
         """When a sid that has answered 404 ``misses`` times is tried again (``gap_interval``, then
