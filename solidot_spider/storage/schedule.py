@@ -230,22 +230,23 @@ class Schedules:
         """The sids due by now, the most overdue first, at most ``limit`` (stories and gaps together)."""
         now = bson_time(self.clock())
         found: list[tuple[datetime, int, bool]] = []
+        more = False
         for collection, gap in ((self.stories, False), (self.gaps, True)):
             cursor = (
-                collection.find({NEXT_DUE: {"$lte": now}}, {"_id": 0, "sid": 1, NEXT_DUE: 1})
+                collection.find({NEXT_DUE: {"$type": "date", "$lte": now}}, {"_id": 0, "sid": 1, NEXT_DUE: 1})
                 .sort(NEXT_DUE, ASCENDING)
                 .limit(limit)
             )
+            read = 0
             for document in cursor:
+                read += 1
                 sid, when = valid_sid(document.get("sid")), valid_time(document.get(NEXT_DUE))
                 if sid is not None and when is not None:
                     found.append((when, sid, gap))
+            more = more or read >= limit  # the query stopped at the limit: it may have left some
         found.sort()
         picked = found[:limit]
-        # each query stopped at the limit: one that reached it may have left more
-        more = len(found) > limit or any(
-            sum(1 for *_, gap in found if gap == kind) >= limit for kind in (False, True)
-        )
+        more = more or len(found) > limit
         return Due(
             stories=[sid for _, sid, gap in picked if not gap],
             gaps=[sid for _, sid, gap in picked if gap],
