@@ -242,7 +242,9 @@ def test_seed_refresh_queues_the_due_stories_for_the_workers_and_claims_them(
         store.close()
     clock.advance(DAY)
     due = sorted(
-        sid for sid in sids if POLICY.bound((clock.moment - timedelta(days=1) - published[sid]).total_seconds()) <= DAY
+        sid
+        for sid in sids
+        if POLICY.bound((clock.moment - timedelta(days=1) - published[sid]).total_seconds()) <= DAY
     )
     assert 0 < len(due) < len(sids)
 

@@ -29,9 +29,7 @@ class RefreshPicker:
     """The store's schedules, opened from the crawl's settings (``MONGO_URI``, ``SOLIDOT_REFRESH_*``)."""
 
     def __init__(self, settings: BaseSettings) -> None:
-        config = StoreConfig.from_settings(settings)
-        if not config.uri:
-            raise ValueError("a refresh needs MONGO_URI: the stories it re-fetches are the stored ones")
+        config = self.check(settings)
         self.policy = RefreshPolicy.from_settings(settings)
         self.where = f"{redact_uri(config.uri)} {config.database}.{config.collection}"
         self.client: MongoClient[dict[str, Any]] = MongoClient(
@@ -43,6 +41,17 @@ class RefreshPicker:
         collection = self.client[config.database][config.collection]
         self.schedules = Schedules(collection, self.policy, clock_from_settings(settings))
         self.backfilled = 0
+
+    @staticmethod
+    def check(settings: BaseSettings) -> StoreConfig:
+        """The store's settings, if a refresh can run with them (ValueError naming what is missing);
+        the policy's settings are checked too."""
+        config = StoreConfig.from_settings(settings)
+        if not config.uri:
+            raise ValueError("a refresh needs MONGO_URI: the stories it re-fetches are the stored ones")
+        RefreshPolicy.from_settings(settings)
+        clock_from_settings(settings)
+        return config
 
     def pick(self) -> Due:
         """The sids due now (see the module docstring), logged in one line."""

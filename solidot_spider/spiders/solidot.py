@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import scrapy
+from pymongo.errors import PyMongoError
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.http import Response, TextResponse
@@ -15,12 +16,14 @@ from scrapy.utils.asyncio import run_in_thread
 from twisted.python.failure import Failure
 
 from scrapy_sharedcrawl.config import int_setting, is_shared_crawl
+from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.signals import start_requests_scheduled
 from solidot_spider.discovery import DEFAULT_MAX_DAYS, DEFAULT_MAX_SIDS, Discovery
 from solidot_spider.parsing import MalformedPage, is_truncated, parse_list_page, parse_rss, parse_story
-from solidot_spider.refresh.selection import pick_and_claim
+from solidot_spider.refresh.selection import RefreshPicker, pick_and_claim
 from solidot_spider.signals import story_missing
 from solidot_spider.site import CATEGORIES, SiteMap, story_sid
+from solidot_spider.storage.schedule import Due
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +83,8 @@ class SolidotSpider(scrapy.Spider):
         # Scrapy's OffsiteMiddleware drops any request for a host outside the site (and its subdomains)
         spider.allowed_domains = spider.site.allowed_domains()
         spider.truncated_retries = crawler.settings.getint("SOLIDOT_TRUNCATED_RETRIES")
+        if spider.discovery.refresh:
+            RefreshPicker.check(settings)  # MONGO_URI and the policy's settings, before anything runs
         return spider
 
     # -- discovery ---------------------------------------------------------------
@@ -94,7 +99,16 @@ class SolidotSpider(scrapy.Spider):
         for request in self.start_requests_for(self.discovery):
             yield request
         if self.discovery.refresh:
-            due, backfilled = await run_in_thread(pick_and_claim, self.crawler.settings)
+            try:
+                due, backfilled = await run_in_thread(pick_and_claim, self.crawler.settings)
+            except PyMongoError as error:
+                self.crawler.stats.inc_value("solidot/refresh/store_unreachable")
+                logger.error(
+                    "Refresh: nothing picked, MongoDB unreachable (%s): %s",
+                    type(error).__name__,
+                    redact_uri(str(error))[:200],
+                )
+                due, backfilled = Due([], [], False, datetime.now(UTC)), 0
             stats = self.crawler.stats
             stats.set_value("solidot/refresh/picked_stories", len(due.stories))
             stats.set_value("solidot/refresh/picked_gaps", len(due.gaps))
