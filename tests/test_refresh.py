@@ -11,12 +11,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from harness import ROOT, replica_server, run_crawl
 from mongo_server import MongoServer
 from pymongo import MongoClient
 from truth import mismatches
 
 from solidot_replica import Replica, ReplicaConfig
+from solidot_spider.discovery import Discovery
 from solidot_spider.refresh.policy import DAY, HOUR, RefreshPolicy
 from solidot_spider.storage.documents import Touch, stored_item, story_write
 from solidot_spider.storage.mongo import MongoStore
@@ -273,3 +275,22 @@ def test_seed_refresh_queues_the_due_stories_for_the_workers_and_claims_them(
         env={"PATH": "/usr/bin:/bin"},
     )
     assert refused.returncode == 2 and "a refresh needs MONGO_URI" in refused.stderr
+
+
+def test_refresh_is_a_scope_of_its_own_and_needs_the_store(tmp_path: Path) -> None:
+    alone = Discovery.from_arguments(refresh="true")
+    assert alone.refresh and not alone.latest  # no latest stories unless asked for
+    both = Discovery.from_arguments(refresh="yes", latest="1")
+    assert both.refresh and both.latest
+    assert not Discovery.from_arguments().refresh
+    with pytest.raises(ValueError, match="refresh must be true/false"):
+        Discovery.from_arguments(refresh="often")
+    refused = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "solidot", "-a", "refresh=true", "-s", "MONGO_URI="],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode != 0
+    assert "a refresh needs MONGO_URI" in refused.stderr
