@@ -118,6 +118,7 @@ class LeasingScheduler(StockScheduler):
             continuous=continuous,
             wait_for_seed=wait_for_seed,
             idle_before_close=idle_before_close,
+            seed_hint=str(setting(crawler.settings, "SCHEDULER_SEED_HINT", DEFAULTS)),
         )
         self.polls = IdlePolls(idle_poll_max)
         self.leases = LeaseLedger(crawler, self.worker_id, lease_seconds)

@@ -58,7 +58,9 @@ class ReplicaConfig:
     domain: str = "solidot.test"
     home_size: int = 20
     faults: FaultConfig = field(default_factory=FaultConfig)
-    #: Bump to change some stories (views, new comments) as a later visit would see them.
+    #: A later visit, this many days after the newest story's day: the stories that changed in
+    #: between (young ones often, old ones rarely: ``stories.change_probability``) have more views
+    #: and new comments.
     revision: int = 0
 
     def __post_init__(self) -> None:
@@ -122,9 +124,10 @@ class Replica:
         }
 
     def changed_sids(self) -> list[int]:
-        """Sids whose content differs from revision 0 (views, comments)."""
+        """Sids whose content differs from revision 0 (views, comments), oldest first."""
         revisions = range(1, self.config.revision + 1)
-        return [sid for sid in self.sids() if any(revised(sid, r) for r in revisions)]
+        today = self.today()
+        return [sid for sid in self.sids() if any(revised(sid, r, today) for r in revisions)]
 
     # -- days and lists ------------------------------------------------------------
 
@@ -173,7 +176,7 @@ class Replica:
     # -- content -------------------------------------------------------------------
 
     def _story(self, sid: int) -> StoryRecord:
-        story = generate(sid, seed=self.config.seed, revision=self.config.revision)
+        story = generate(sid, seed=self.config.seed, revision=self.config.revision, today=self.today())
         kind = self.hostile_kind(sid)
         return make_hostile(story, kind) if kind is not None else story
 

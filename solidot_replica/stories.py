@@ -7,12 +7,14 @@ era. sid 80222 is the one real story we hold (``shared/fixtures/story-80222.md``
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from solidot_replica import timeline
 from solidot_spider.site import CATEGORIES
+from solidot_spider.text import BEIJING
 
 
 @dataclass(frozen=True)
@@ -276,13 +278,93 @@ def _thread_chain(story: StoryRecord, depth: int) -> list[CommentRecord]:
     return comments
 
 
-def revised(sid: int, revision: int) -> bool:
-    """Whether ``sid`` changed (more views, new comments) at ``revision`` (0: never)."""
-    return revision > 0 and random.Random(f"revision:{revision}:{sid}").random() < 0.1
+#: How likely a story is to change (more views, a new comment) during one day of its life:
+#: ``CHANGE_YOUNG × ½^(age / CHANGE_HALF_LIFE) + CHANGE_FLOOR``, age in days, and just
+#: ``CHANGE_FLOOR`` from ``CHANGE_OLD_AGE`` on. Young stories change often, old ones almost never:
+#: about 10 % of a 300-story window (33 days) changes in a day, 0.06 % of the whole history, and
+#: most changes are of stories less than a month old.
+CHANGE_YOUNG = 0.35
+CHANGE_HALF_LIFE = 7.0
+CHANGE_FLOOR = 0.0002
+CHANGE_OLD_AGE = 180
+
+_MASK = (1 << 64) - 1
 
 
-def generate(sid: int, seed: int = 1, revision: int = 0) -> StoryRecord:
-    """The story with this sid, as the replica serves it at ``revision``."""
+def change_probability(age_days: float) -> float:
+    """The chance that a story ``age_days`` old changes during one day (see :data:`CHANGE_YOUNG`)."""
+    if age_days >= CHANGE_OLD_AGE:
+        return CHANGE_FLOOR
+    return CHANGE_YOUNG * 0.5 ** (max(0.0, age_days) / CHANGE_HALF_LIFE) + CHANGE_FLOOR
+
+
+def _unit(sid: int, number: int, salt: int) -> float:
+    """A uniform number in [0, 1) fixed by its arguments (splitmix64: cheap enough to draw for every
+    day of every young story of a month-long simulation)."""
+    x = (sid * 0x9E3779B97F4A7C15 + number * 0xD1B54A32D192ED03 + salt * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return (x ^ (x >> 31)) / 2.0**64
+
+
+def change_days(sid: int, first: date, last: date, published: date | None = None) -> list[date]:
+    """The Beijing days from ``first`` to ``last`` on which story ``sid`` changes (never before it
+    is published; never sid 80222, the real page we hold).
+
+    A young story gets one draw a day; from ``CHANGE_OLD_AGE`` on the days between two changes
+    are drawn instead (geometric, at ``CHANGE_FLOOR``), so an old story costs a draw per change,
+    not per day, and 85k stories over a month are quick to enumerate. ``published``: the sid's
+    day, when the caller knows it (:func:`timeline.days_of`).
+    """
+    if sid == FIXTURE_SID:
+        return []
+    published = published or timeline.day_of(sid)
+    old_from = published + timedelta(days=CHANGE_OLD_AGE)
+    days = []
+    day = max(first, published)
+    while day <= last and day < old_from:
+        age = (day - published).days
+        if _unit(sid, day.toordinal(), 1) < change_probability(age):
+            days.append(day)
+        day += timedelta(days=1)
+    if last >= old_from:
+        day, number = old_from - timedelta(days=1), 0
+        while day <= last:
+            number += 1
+            failures = math.floor(math.log(1.0 - _unit(sid, number, 2)) / math.log(1.0 - CHANGE_FLOOR))
+            day += timedelta(days=1 + min(failures, 1_000_000))
+            if first <= day <= last:
+                days.append(day)
+    return days
+
+
+def changes_on(sid: int, day: date) -> bool:
+    """Whether story ``sid`` changes on Beijing ``day`` (see :func:`change_days`)."""
+    return bool(change_days(sid, day, day))
+
+
+def change_moment(sid: int, day: date, published: datetime | None = None) -> datetime:
+    """When on ``day`` a change of :func:`change_days` happens (after the story's publication,
+    ``published`` when the caller knows it)."""
+    midnight = datetime(day.year, day.month, day.day, tzinfo=BEIJING)
+    start = max(midnight, published or timeline.published_at(sid))
+    return start + (midnight + timedelta(days=1) - start) * _unit(sid, day.toordinal(), 3)
+
+
+def visit_day(today: date, revision: int) -> date:
+    """The day a visit at ``revision`` sees: ``revision`` days after the replica's ``today``."""
+    return today + timedelta(days=revision)
+
+
+def revised(sid: int, revision: int, today: date) -> bool:
+    """Whether ``sid`` changed (more views, a new comment) at ``revision`` (0: never) of a replica
+    whose newest story is of ``today``: whether it changed on that revision's visit day."""
+    return revision > 0 and changes_on(sid, visit_day(today, revision))
+
+
+def generate(sid: int, seed: int = 1, revision: int = 0, today: date | None = None) -> StoryRecord:
+    """The story with this sid, as the replica serves it at ``revision`` (``today``: the replica's
+    newest day, which revisions count from; default the sid's own day)."""
     if sid == FIXTURE_SID:
         return _fixture()
     rng = random.Random(f"story:{seed}:{sid}")
@@ -323,7 +405,7 @@ def generate(sid: int, seed: int = 1, revision: int = 0) -> StoryRecord:
         ]
     extra = 0
     for number in range(1, revision + 1):
-        if revised(sid, number):
+        if revised(sid, number, today or timeline.day_of(sid)):
             story.views += 31 * number
             extra += 1
     story.comments = _comments(rng, sid, published, extra)

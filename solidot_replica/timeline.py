@@ -84,9 +84,10 @@ def sid_range(day: date) -> range:
     return range(sids_until(day - timedelta(days=1)) + 1, sids_until(day) + 1)
 
 
-def published_at(sid: int) -> datetime:
-    """Publication time of ``sid`` (Beijing, whole minutes): spread over the day in sid order."""
-    day = day_of(sid)
+def published_at(sid: int, day: date | None = None) -> datetime:
+    """Publication time of ``sid`` (Beijing, whole minutes): spread over the day in sid order.
+    ``day``: its :func:`day_of`, when the caller already knows it (walking days is much faster)."""
+    day = day or day_of(sid)
     if sid in FIXED_TIMES:
         hour, minute = FIXED_TIMES[sid]
         return datetime(day.year, day.month, day.day, hour, minute, tzinfo=BEIJING)
@@ -95,3 +96,17 @@ def published_at(sid: int) -> datetime:
     offset = random.Random(f"minute:{sid}").randrange(max(step, 1))
     minute = FIRST_MINUTE + (sid - sids.start) * step + offset
     return datetime(day.year, day.month, day.day, tzinfo=BEIJING) + timedelta(minutes=minute)
+
+
+def days_of(first_sid: int, last_sid: int) -> dict[int, date]:
+    """:func:`day_of` of every sid from ``first_sid`` to ``last_sid``, found by walking the days
+    (a whole history in well under a second, where 85k binary searches take seconds)."""
+    days: dict[int, date] = {}
+    day = day_of(first_sid)
+    while True:
+        for sid in sid_range(day):
+            if sid > last_sid:
+                return days
+            if sid >= first_sid:
+                days[sid] = day
+        day += timedelta(days=1)

@@ -1,4 +1,4 @@
-"""What the spider's arguments ask for: day ranges, sid ranges, the latest stories.
+"""What the spider's arguments ask for: day ranges, sid ranges, the latest stories, a refresh.
 
 Every argument is checked here, with an error that says what was wrong: dates
 within :data:`FIRST_DAY` and tomorrow in Beijing, sids of at most nine ASCII
@@ -118,16 +118,18 @@ def days_between(since: date, until: date) -> Iterator[date]:
 
 @dataclass(frozen=True)
 class Discovery:
-    """The crawl's scope, from ``-a since= -a until= -a sids= -a latest=``.
+    """The crawl's scope, from ``-a since= -a until= -a sids= -a latest= -a refresh=``.
 
     With no argument at all, the scope is the latest stories; arguments combine.
-    ``sid_ranges`` are merged (no overlaps), highest first.
+    ``sid_ranges`` are merged (no overlaps), highest first. ``refresh``: the
+    stored stories due for a re-fetch (picked from the store when the crawl starts).
     """
 
     since: date | None = None
     until: date | None = None
     sid_ranges: tuple[tuple[int, int], ...] = ()
     latest: bool = True
+    refresh: bool = False
 
     @classmethod
     def from_arguments(
@@ -136,6 +138,7 @@ class Discovery:
         until: str | None = None,
         sids: str | None = None,
         latest: str | bool | None = None,
+        refresh: str | bool | None = None,
         *,
         max_sids: int | None = None,
         max_days: int | None = None,
@@ -152,9 +155,16 @@ class Discovery:
         if since_day and until_day and since_day > until_day:
             raise ValueError(f"since ({since_day}) is after until ({until_day})")
         ranges = merge_ranges(parse_sid_ranges(sids)) if sids else ()
+        wants_refresh = parse_bool("refresh", refresh) if refresh is not None else False
         # without latest=, the latest stories are the scope only when nothing else is asked for
-        wants_latest = parse_bool("latest", latest) if latest is not None else not since_day and not ranges
-        scope = cls(since=since_day, until=until_day, sid_ranges=ranges, latest=wants_latest)
+        wants_latest = (
+            parse_bool("latest", latest)
+            if latest is not None
+            else not since_day and not ranges and not wants_refresh
+        )
+        scope = cls(
+            since=since_day, until=until_day, sid_ranges=ranges, latest=wants_latest, refresh=wants_refresh
+        )
         scope.check_limits(max_sids, max_days)
         return scope
 

@@ -14,6 +14,7 @@ import os
 # lower-case names: Scrapy reads only the upper-case ones of this module as settings
 from scrapy_sharedcrawl import defaults as shared_crawl_defaults
 from scrapy_sharedcrawl import legacy as shared_crawl_legacy
+from solidot_spider.refresh import policy as refresh_policy
 
 
 def _env(name: str, default: str) -> str:
@@ -151,6 +152,14 @@ LOG_LEVEL = _env("SOLIDOT_LOG_LEVEL", "INFO")
 # Its settings (leases, acknowledgements, the dupefilter, finishing, shared stats, the worker
 # registry, the cluster-wide host rate) and their defaults are declared once, in
 # scrapy_sharedcrawl/defaults.py, and listed in the README; set here only what differs.
+#: How an operator seeds this crawl (named by a worker waiting for a seed).
+SCHEDULER_SEED_HINT = "`solidot-crawl seed`"
+
+# --- Keeping the archive current: the refresh policy (`seed --refresh`, `-a refresh=true`) -----
+#: SOLIDOT_REFRESH_MIN_INTERVAL, _MAX_INTERVAL, _AGE_FACTOR, _GROW, _SHRINK, _MAX_PER_RUN,
+#: _GAP_RETRIES, _GAP_INTERVAL, _CLAIM, _NOW: declared with their defaults and meanings in
+#: solidot_spider/refresh/policy.py (DEFAULTS), documented in the README.
+globals().update(refresh_policy.DEFAULTS)
 
 
 # --- Any project setting from the environment ------------------------------------------

@@ -12,3 +12,8 @@ story_unchanged = object()
 #: the story is not stored. Sent by the store with ``sid`` (int) and ``reason`` (str), before the
 #: request that produced it is acknowledged, so that nothing records the story as stored.
 story_rejected = object()
+
+#: A story page answered 404 (a gap in the sids, a story not published yet, or one taken down).
+#: Sent by the spider with ``sid`` (int); the store records it so that the sid is tried again a
+#: few times over the following days, then left alone (``SOLIDOT_REFRESH_GAP_*``).
+story_missing = object()

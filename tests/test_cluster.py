@@ -314,6 +314,7 @@ def test_a_worker_gives_up_waiting_for_a_seed(
         r"No crawl was seeded at redis://127\.0\.0\.1:\d+/0 within 2 s \(SCHEDULER_WAIT_FOR_SEED\): closing",
         worker.log(),
     )
+    assert "Seed one with `solidot-crawl seed`, then start workers" in worker.log()  # the project's hint
 
 
 def test_seeding_needs_redis() -> None:

@@ -200,7 +200,7 @@ def test_seed_timer_starts_the_oneshot_seed_service():
     assert timer["Install"]["WantedBy"] == ["timers.target"]
     service = directives(SYSTEMD / "solidot-seed-latest.service")["Service"]
     assert service["Type"] == ["oneshot"]
-    assert service["ExecStart"] == [f"{INSTALL_ROOT}/.venv/bin/solidot-crawl seed --latest"]
+    assert service["ExecStart"] == [f"{INSTALL_ROOT}/.venv/bin/solidot-crawl seed --latest --refresh"]
     assert service["EnvironmentFile"] == ["/etc/solidot-crawler/crawl.env"]
     assert "SCHEDULER_CONTINUOUS=True" in (SYSTEMD / "solidot-seed-latest.timer").read_text()
 
@@ -308,7 +308,7 @@ def test_compose_services(tmp_path):
     seeder = services["seeder"]
     assert "seed" in seeder.get("profiles", []) or seeder.get("restart") == "no"
     assert seeder["entrypoint"] == ["solidot-crawl", "seed"]
-    assert shlex.split(seeder["command"]) == ["--latest"]
+    assert shlex.split(seeder["command"]) == ["--latest", "--refresh"]
     assert urlsplit(seeder["environment"]["REDIS_URL"]).password == COMPOSE_ENV["REDIS_PASSWORD"]
     # nothing is published on anything but the host's loopback
     for name, service in services.items():

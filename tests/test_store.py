@@ -175,7 +175,7 @@ def test_works_without_the_twisted_reactor(mongo: MongoServer, mongo_db_name: st
     assert result.mongo_stat("upserted") == 50
 
 
-def test_the_same_stories_again_change_only_last_seen_and_fetch_count(
+def test_the_same_stories_again_change_only_last_seen_fetch_count_and_the_schedule(
     mongo: MongoServer, mongo_db_name: str, tmp_path: Path
 ) -> None:
     stories = [make_story(sid) for sid in range(1, 301)]
@@ -191,7 +191,10 @@ def test_the_same_stories_again_change_only_last_seen_and_fetch_count(
         old = before[sid]
         assert doc["fetch_count"] == 2
         assert doc["last_seen"] > old["last_seen"]
-        assert {**doc, "fetch_count": 1, "last_seen": old["last_seen"]} == old
+        # unchanged: due later, at a longer (or the longest) interval
+        assert doc["next_due"] > old["next_due"] and doc["refresh_interval"] >= old["refresh_interval"]
+        moved = {"last_seen", "next_due", "refresh_interval"}
+        assert {**doc, "fetch_count": 1, **{name: old[name] for name in moved}} == old
 
 
 def test_changed_stories_are_modified_and_keep_their_old_hash(
@@ -242,7 +245,7 @@ def test_hash_history_is_bounded(mongo: MongoServer, mongo_db_name: str, tmp_pat
     assert result.mongo_stat("modified") == HASH_HISTORY + 4
 
 
-def test_touch_moves_only_last_seen_and_fetch_count(
+def test_touch_moves_only_last_seen_fetch_count_and_the_schedule(
     mongo: MongoServer, mongo_db_name: str, tmp_path: Path
 ) -> None:
     crawl(tmp_path / "first", mongo.uri, mongo_db_name, [make_story(sid) for sid in range(1, 11)])
@@ -258,7 +261,9 @@ def test_touch_moves_only_last_seen_and_fetch_count(
     for sid in (3, 4):
         assert after[sid]["fetch_count"] == 2
         assert after[sid]["last_seen"] > before[sid]["last_seen"]
-        assert {**after[sid], "fetch_count": 1, "last_seen": before[sid]["last_seen"]} == before[sid]
+        assert after[sid]["next_due"] > before[sid]["next_due"]  # unchanged: due later
+        moved = {"last_seen", "next_due", "refresh_interval"}
+        assert {**after[sid], "fetch_count": 1, **{name: before[sid][name] for name in moved}} == before[sid]
     assert after[5] == before[5]
 
 

@@ -3,12 +3,18 @@
 solidot-crawl seed --since 2025-01-01 --until 2025-01-31   # every story of these days
 solidot-crawl seed --sids 80000-80300,80400                # story pages by sid
 solidot-crawl seed --latest                                # home page, categories, RSS (the default)
+solidot-crawl seed --latest --refresh                      # and the stored stories due for a re-fetch
 
 The arguments mean what the spider's ``-a`` arguments mean, and combine the
 same way. The requests go through the crawl's dupefilter, so seeding the same
 range twice queues nothing new. Workers (``scrapy crawl solidot`` with
 ``REDIS_URL`` set) may be running already or start later; no crawl needs to
 run for seeding. Redis is ``REDIS_URL`` (or ``--redis-url``).
+
+``--refresh`` reads the store (``MONGO_URI``): the stories and gaps due now by
+the refresh policy (``SOLIDOT_REFRESH_*``), the most overdue first, at most
+``SOLIDOT_REFRESH_MAX_PER_RUN``; once they are pushed, they are claimed so the
+next run does not pick them again before they are fetched.
 
 The scope is checked before Redis is even asked, as a worker checks it at
 start-up: dates from 2000-01-01 to tomorrow in Beijing, at most
@@ -20,16 +26,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
+from itertools import chain
 from typing import Any
 
+from pymongo.errors import PyMongoError
+from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.compat import configure_crawler
 from scrapy_sharedcrawl.config import redis_configured
 from scrapy_sharedcrawl.connection import UNREACHABLE, describe, redis_from_settings
+from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.seeding import Seeder
 from solidot_spider.cli.options import assignments
+from solidot_spider.refresh.selection import RefreshPicker
 from solidot_spider.spiders.solidot import SolidotSpider
 
 
@@ -48,6 +60,11 @@ def register(commands: Any) -> None:
         action="store_true",
         default=None,
         help="the home page, every category and the RSS feed (the default without --since/--sids)",
+    )
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="the stored stories due for a re-fetch by the refresh policy (needs MONGO_URI)",
     )
     parser.add_argument("--redis-url", help="default: the REDIS_URL setting / environment variable")
     parser.add_argument(
@@ -87,8 +104,9 @@ def run(options: argparse.Namespace, settings: Settings) -> int:
     if not redis_configured(settings):
         raise ValueError("no shared crawl to seed: set REDIS_URL (or --redis-url) to the workers' Redis")
     latest = None if options.latest is None else "1"
+    refresh = "1" if options.refresh else None
     spider = seeding_spider(
-        settings, since=options.since, until=options.until, sids=options.sids, latest=latest
+        settings, since=options.since, until=options.until, sids=options.sids, latest=latest, refresh=refresh
     )
     client = redis_from_settings(settings)
     try:
@@ -103,11 +121,38 @@ def run(options: argparse.Namespace, settings: Settings) -> int:
     finally:
         client.close()
     seeder = Seeder(spider)
-    result = seeder.seed(spider.start_requests_for(spider.discovery))
+    requests: Iterable[Request] = spider.start_requests_for(spider.discovery)
+    picker = RefreshPicker(settings) if options.refresh else None
+    due = None
+    try:
+        if picker is not None:
+            try:
+                due = picker.pick()
+            except PyMongoError as error:
+                print(
+                    f"solidot-crawl seed: MongoDB unreachable at {picker.where} "
+                    f"({redact_uri(str(error))[:200]}): nothing seeded; the next run picks what is due",
+                    file=sys.stderr,
+                )
+                return 1
+            requests = chain(requests, spider.refresh_requests(due.sids))
+        result = seeder.seed(requests)
+        if picker is not None and due is not None:
+            picker.claim(due)
+    finally:
+        if picker is not None:
+            picker.close()
     status = seeder.status()
+    refreshed = (
+        ""
+        if due is None
+        else f" ({len(due.stories)} stories and {len(due.gaps)} gaps due for a refresh"
+        + (", more due next run" if due.more else "")
+        + ")"
+    )
     print(
         f"seeded crawl {result.crawl_id} at {seeder.where}: "
-        f"{result.queued} requests pushed, {result.seen} already seen or queued; "
+        f"{result.queued} requests pushed{refreshed}, {result.seen} already seen or queued; "
         f"the queue holds {status.queued} requests, {status.leased} leased to workers"
     )
     return 0

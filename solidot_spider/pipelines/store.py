@@ -47,8 +47,10 @@ from scrapy_sharedcrawl.outage import Outage
 from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.scheduler import DEFAULTS as SCHEDULER_DEFAULTS
 from solidot_spider import signals as solidot_signals
+from solidot_spider.refresh.policy import RefreshPolicy, clock_from_settings
 from solidot_spider.storage.documents import StoryWrite, Touch, story_write
 from solidot_spider.storage.mongo import BatchResult, MongoStore
+from solidot_spider.storage.schedule import Miss
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +80,8 @@ FULL_LOG_INTERVAL = 60.0
 BARRIER_SHARE_OF_LEASE = 0.25
 
 STATS_PREFIX = "solidot/mongo/"
+#: Stats of the re-fetch schedules and gaps the store moves (see storage/schedule.py).
+REFRESH_STATS_PREFIX = "solidot/refresh/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +126,9 @@ class MongoStorePipeline:
 
     :meth:`touch` records a fetch of a story whose content did not change (the
     dedupe pipeline calls it, or sends ``solidot_spider.signals.story_unchanged``),
-    so an unchanged re-crawl moves only ``last_seen`` and ``fetch_count``.
+    so an unchanged re-crawl moves only ``last_seen`` and ``fetch_count``. Every write also moves
+    the story's re-fetch schedule (``SOLIDOT_REFRESH_*``), and a sid that answered 404
+    (``solidot_spider.signals.story_missing``) is recorded as a gap.
     """
 
     def __init__(self, crawler: Crawler, config: StoreConfig) -> None:
@@ -131,7 +137,7 @@ class MongoStorePipeline:
         self.stats = crawler.stats
         self.config = config
         self.where = redact_uri(config.uri)
-        self._queue: deque[StoryWrite | Touch] = deque()
+        self._queue: deque[StoryWrite | Touch | Miss] = deque()
         self._in_flight = 0
         #: Writes received, and writes settled (acknowledged by MongoDB, or given up on): the store is
         #: durable up to write number ``_settled`` (writes settle in order).
@@ -158,6 +164,8 @@ class MongoStorePipeline:
         self._store: MongoStore | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._writer: asyncio.Task[None] | None = None
+        self.policy = RefreshPolicy.from_settings(crawler.settings)
+        self.clock = clock_from_settings(crawler.settings)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MongoStorePipeline:
@@ -168,6 +176,7 @@ class MongoStorePipeline:
             raise NotConfigured
         pipeline = cls(crawler, config)
         crawler.signals.connect(pipeline._story_unchanged, signal=solidot_signals.story_unchanged)
+        crawler.signals.connect(pipeline._story_missing, signal=solidot_signals.story_missing)
         crawler.signals.connect(pipeline.ack_barrier, signal=scheduling_signals.ack_barrier)
         return pipeline
 
@@ -193,6 +202,8 @@ class MongoStorePipeline:
                 self.config.database,
                 self.config.collection,
                 self.config.server_selection_timeout_ms,
+                self.policy,
+                self.clock,
             )
         except (ConfigurationError, InvalidName) as error:  # InvalidURI included
             self._executor.shutdown(wait=False)
@@ -255,6 +266,10 @@ class MongoStorePipeline:
     def _story_unchanged(self, sid: int, **kwargs: Any) -> None:
         self.touch(sid)
 
+    def _story_missing(self, sid: int, **kwargs: Any) -> None:
+        """A sid answered 404: recorded as a gap to try again later (or, stored, looked at later)."""
+        self._enqueue(Miss(sid, datetime.now(UTC)))
+
     # -- acknowledgements of a shared crawl ------------------------------------------------
 
     async def ack_barrier(self, scheduler: Any = None) -> None:
@@ -314,7 +329,7 @@ class MongoStorePipeline:
 
     # -- the writer ------------------------------------------------------------------------
 
-    def _enqueue(self, write: StoryWrite | Touch) -> None:
+    def _enqueue(self, write: StoryWrite | Touch | Miss) -> None:
         self._queue.append(write)
         self._received += 1
         self.stats.max_value(STATS_PREFIX + "buffer_max", self.buffered)
@@ -341,7 +356,7 @@ class MongoStorePipeline:
             elif self._barriers:  # nothing left to write: every barrier is met
                 self._settle(0)
 
-    async def _write_until_acknowledged(self, batch: list[StoryWrite | Touch]) -> None:
+    async def _write_until_acknowledged(self, batch: list[StoryWrite | Touch | Miss]) -> None:
         """Write ``batch``; while MongoDB is unreachable, wait and try again, for as long as it takes."""
         assert self._store is not None
         attempt = 0
@@ -390,6 +405,8 @@ class MongoStorePipeline:
         for name in ("upserted", "modified", "unchanged", "touched"):
             if count := getattr(result, name):
                 self.stats.inc_value(STATS_PREFIX + name, count)
+        for name, count in result.refresh.items():
+            self.stats.inc_value(REFRESH_STATS_PREFIX + name, count)
         for rejected in result.rejected:
             self.stats.inc_value(STATS_PREFIX + f"errors/{rejected.error}")
             logger.error(
@@ -401,7 +418,7 @@ class MongoStorePipeline:
             )
             self._rejected(rejected.sid, rejected.error)
 
-    def _give_up(self, batch: list[StoryWrite | Touch], why: str) -> None:
+    def _give_up(self, batch: list[StoryWrite | Touch | Miss], why: str) -> None:
         for write in batch:
             logger.error("MongoDB store gave up on story sid=%s (%s) — not retried", write.sid, why)
             self._rejected(write.sid, why)

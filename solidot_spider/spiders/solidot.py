@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import scrapy
+from pymongo.errors import PyMongoError
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.http import Response, TextResponse
+from scrapy.utils.asyncio import run_in_thread
 from twisted.python.failure import Failure
 
 from scrapy_sharedcrawl.config import int_setting, is_shared_crawl
 from scrapy_sharedcrawl.outage import OncePerReason
+from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.signals import start_requests_scheduled
 from solidot_spider.discovery import DEFAULT_MAX_DAYS, DEFAULT_MAX_SIDS, Discovery
 from solidot_spider.parsing import MalformedPage, is_truncated, parse_list_page, parse_rss, parse_story
+from solidot_spider.refresh.selection import RefreshPicker, pick_and_claim
+from solidot_spider.signals import story_missing
 from solidot_spider.site import CATEGORIES, SiteMap, story_sid
+from solidot_spider.storage.schedule import Due
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +33,8 @@ STORY_PRIORITY = 10
 
 
 class SolidotSpider(scrapy.Spider):
-    """Crawl Solidot: ``-a since=YYYY-MM-DD -a until=YYYY-MM-DD``, ``-a sids=A-B``, or the latest.
+    """Crawl Solidot: ``-a since=YYYY-MM-DD -a until=YYYY-MM-DD``, ``-a sids=A-B``, the latest, or
+    ``-a refresh=true``: the stored stories due for a re-fetch (needs ``MONGO_URI``).
 
     In a shared crawl (``REDIS_URL`` set) a worker started without any of these
     arguments seeds nothing: it takes its work from the shared queue, which
@@ -59,13 +66,16 @@ class SolidotSpider(scrapy.Spider):
         until: str | None = None,
         sids: str | None = None,
         latest: str | None = None,
+        refresh: str | None = None,
         *args: Any,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.discovery = Discovery.from_arguments(since=since, until=until, sids=sids, latest=latest)
+        self.discovery = Discovery.from_arguments(
+            since=since, until=until, sids=sids, latest=latest, refresh=refresh
+        )
         #: The crawl's scope was given (without arguments the scope defaults to the latest stories).
-        self.scope_given = any(value is not None for value in (since, until, sids, latest))
+        self.scope_given = any(value is not None for value in (since, until, sids, latest, refresh))
         self._drops: OncePerReason | None = None  # built at the first drop: the crawler is set by then
 
     @classmethod
@@ -81,6 +91,8 @@ class SolidotSpider(scrapy.Spider):
         # Scrapy's OffsiteMiddleware drops any request for a host outside the site (and its subdomains)
         spider.allowed_domains = spider.site.allowed_domains()
         spider.truncated_retries = crawler.settings.getint("SOLIDOT_TRUNCATED_RETRIES")
+        if spider.discovery.refresh:
+            RefreshPicker.check(settings)  # MONGO_URI and the policy's settings, before anything runs
         return spider
 
     # -- discovery ---------------------------------------------------------------
@@ -94,6 +106,24 @@ class SolidotSpider(scrapy.Spider):
             return
         for request in self.start_requests_for(self.discovery):
             yield request
+        if self.discovery.refresh:
+            try:
+                due, backfilled = await run_in_thread(pick_and_claim, self.crawler.settings)
+            except PyMongoError as error:
+                self.crawler.stats.inc_value("solidot/refresh/store_unreachable")
+                logger.error(
+                    "Refresh: nothing picked, MongoDB unreachable (%s): %s",
+                    type(error).__name__,
+                    redact_uri(str(error))[:200],
+                )
+                due, backfilled = Due([], [], False, datetime.now(UTC)), 0
+            stats = self.crawler.stats
+            stats.set_value("solidot/refresh/picked_stories", len(due.stories))
+            stats.set_value("solidot/refresh/picked_gaps", len(due.gaps))
+            if backfilled:
+                stats.set_value("solidot/refresh/backfilled", backfilled)
+            for request in self.refresh_requests(due.sids):
+                yield request
         # every start request is in the scheduler now: a shared crawl marks itself seeded
         await self.crawler.signals.send_catch_log_async(signal=start_requests_scheduled, spider=self)
 
@@ -109,17 +139,28 @@ class SolidotSpider(scrapy.Spider):
         for sid in discovery.sids():
             yield self.story_request(sid, from_range=True)
 
+    def refresh_requests(self, sids: Iterable[int]) -> Iterator[scrapy.Request]:
+        """Story requests for a refresh: past the duplicate filter (a persistent shared crawl has seen
+        every URL before), a 404 counted as a gap."""
+        for sid in sids:
+            yield self.story_request(sid, from_range=True, dont_filter=True)
+
     def list_request(self, url: str) -> scrapy.Request:
         return scrapy.Request(url, callback=self.parse_list)
 
     def story_request(
-        self, sid: int, categories: list[str] | None = None, from_range: bool = False
+        self,
+        sid: int,
+        categories: list[str] | None = None,
+        from_range: bool = False,
+        dont_filter: bool = False,
     ) -> scrapy.Request:
         return scrapy.Request(
             self.site.story_url(sid),
             callback=self.parse_story,
             errback=self.story_failed,
             priority=STORY_PRIORITY,
+            dont_filter=dont_filter,
             cb_kwargs={"categories": categories or []},
             # sid ranges cross gaps: their 404s are expected and counted, not errors
             meta={"handle_httpstatus_list": [404], "solidot_from_range": from_range},
@@ -151,6 +192,9 @@ class SolidotSpider(scrapy.Spider):
             stats.inc_value(f"solidot/story_{key}")
             if key == "missing":
                 logger.warning("Story listed but not found (404): %s", response.url)
+            sid = story_sid(response.url)
+            if sid is not None:  # the store records it, to try again later (SOLIDOT_REFRESH_GAP_*)
+                self.crawler.signals.send_catch_log(signal=story_missing, sid=sid)
             return
         if not self._is_complete_html(response, "story"):
             yield from self._retry_truncated(response)

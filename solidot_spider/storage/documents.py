@@ -9,7 +9,9 @@ stay ISO strings) plus bookkeeping:
   current one last, at most :data:`HASH_HISTORY`;
 - ``published``: ``published_at`` as a BSON date (UTC), for range queries;
 - ``first_seen`` / ``last_seen``: when the crawler first and last handed it over;
-- ``fetch_count``: how many times it was handed over (stored or touched).
+- ``fetch_count``: how many times it was handed over (stored or touched);
+- ``next_due`` / ``refresh_interval``: when the refresh policy wants it fetched again, and
+  the interval that put it there (:mod:`solidot_spider.storage.schedule`).
 
 ``categories`` is the exception to "the item as it was": it is the union of the
 categories of every crawl, since each discovery mode sees only some of them.
@@ -58,6 +60,9 @@ BOOKKEEPING_FIELDS: tuple[str, ...] = (
     "first_seen",
     "last_seen",
     "fetch_count",
+    # the re-fetch schedule (storage/schedule.py)
+    "next_due",
+    "refresh_interval",
 )
 
 Document = dict[str, Any]

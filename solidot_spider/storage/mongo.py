@@ -8,7 +8,7 @@ for the caller to retry; a document MongoDB refuses comes back in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,11 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
+from solidot_spider.refresh.policy import Clock, RefreshPolicy, system_clock
 from solidot_spider.storage.documents import StoryWrite, Touch
+from solidot_spider.storage.schedule import Miss, Schedules
+
+Document = dict[str, Any]
 
 #: What encoding one document into BSON can raise: a document BSON can't hold (over 16 MB, a key it
 #: refuses), an integer beyond 64 bits, a string that isn't valid Unicode. One such story must never
@@ -43,7 +47,8 @@ class Rejected:
 
 @dataclass(slots=True)
 class BatchResult:
-    """What a batch did: stories inserted, changed, unchanged; touches applied; writes refused.
+    """What a batch did: stories inserted, changed, unchanged; touches applied; writes refused;
+    ``refresh``: what it did to the schedules and gaps (:class:`~.schedule.Plan` counts).
 
     ``retry`` holds the writes that failed for a reason that may pass (write
     errors with a code in :data:`TRANSIENT_WRITE_CODES`); the rest of the batch
@@ -55,7 +60,8 @@ class BatchResult:
     unchanged: int = 0
     touched: int = 0
     rejected: list[Rejected] = field(default_factory=list)
-    retry: list[StoryWrite | Touch] = field(default_factory=list)
+    retry: list[StoryWrite | Touch | Miss] = field(default_factory=list)
+    refresh: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: BatchResult) -> None:
         self.upserted += other.upserted
@@ -64,13 +70,22 @@ class BatchResult:
         self.touched += other.touched
         self.rejected += other.rejected
         self.retry += other.retry
+        for name, count in other.refresh.items():
+            self.refresh[name] = self.refresh.get(name, 0) + count
 
 
 class MongoStore:
-    """One collection of stories, each document upserted by its unique ``sid``."""
+    """One collection of stories, each document upserted by its unique ``sid``; with a ``policy``,
+    every write also moves the story's re-fetch schedule (:mod:`.schedule`)."""
 
     def __init__(
-        self, uri: str, database: str, collection: str, server_selection_timeout_ms: int = 5000
+        self,
+        uri: str,
+        database: str,
+        collection: str,
+        server_selection_timeout_ms: int = 5000,
+        policy: RefreshPolicy | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         self.client: MongoClient[dict[str, Any]] = MongoClient(
             uri,
@@ -79,32 +94,49 @@ class MongoStore:
             appname="solidot-crawler",
         )
         self.collection: Collection[dict[str, Any]] = self.client[database][collection]
+        self.schedules = None if policy is None else Schedules(self.collection, policy, clock)
 
     def ensure_indexes(self) -> None:
-        """The unique index on ``sid`` (what makes an upsert an upsert) and one on ``published``."""
+        """The unique index on ``sid`` (what makes an upsert an upsert), one on ``published``, and
+        the schedules' (``next_due``, the gaps')."""
         self.collection.create_index([("sid", ASCENDING)], unique=True)
         self.collection.create_index([("published", DESCENDING)])
+        if self.schedules is not None:
+            self.schedules.ensure_indexes()
 
-    def write_batch(self, writes: Sequence[StoryWrite | Touch]) -> BatchResult:
-        """Apply ``writes`` in two unordered bulk writes (stories, then touches).
+    def write_batch(self, writes: Sequence[StoryWrite | Touch | Miss]) -> BatchResult:
+        """Apply ``writes`` in unordered bulk writes (stories, then touches, then gaps), each story's
+        schedule moved with it (one read of the batch's stored schedules first).
 
         Raises ``PyMongoError`` when MongoDB cannot be reached: nothing is known
         to be written then, and writing the whole batch again is safe (at worst
-        ``fetch_count`` counts a fetch twice).
+        ``fetch_count`` counts a fetch twice, or an interval moves twice).
         """
+        plan = self.schedules.plan(writes) if self.schedules is not None else None
+        sets = plan.sets if plan is not None else {}
         stories = [write for write in writes if isinstance(write, StoryWrite)]
-        touches = [write for write in writes if isinstance(write, Touch)]
+        # a 404 of a stored story moves its schedule like an unchanged fetch (the archive keeps it)
+        touches = [
+            write
+            for write in writes
+            if isinstance(write, Touch) or (isinstance(write, Miss) and write.sid in sets)
+        ]
         result = BatchResult()
         if stories:
-            result.add(self._write_stories(stories))
+            result.add(self._write_stories(stories, sets))
         if touches:
-            result.add(self._write_touches(touches))
+            result.add(self._write_touches(touches, sets))
+        if plan is not None and self.schedules is not None:
+            self.schedules.apply_gaps(plan)
+            result.refresh = plan.counts
         return result
 
     def close(self) -> None:
         self.client.close()
 
-    def _write_stories(self, stories: Sequence[StoryWrite], isolate_invalid: bool = True) -> BatchResult:
+    def _write_stories(
+        self, stories: Sequence[StoryWrite], sets: Mapping[int, Document], isolate_invalid: bool = True
+    ) -> BatchResult:
         too_large = []
         if isolate_invalid:  # (not again for the stories written one by one)
             fitting = []
@@ -115,23 +147,29 @@ class MongoStore:
                 except ENCODING_ERRORS as error:
                     too_large.append(Rejected(story.sid, type(error).__name__, None, str(error)[:200]))
             stories = fitting
-        result = self._write_fitting(stories, isolate_invalid)
+        result = self._write_fitting(stories, sets, isolate_invalid)
         result.rejected[:0] = too_large
         return result
 
-    def _write_fitting(self, stories: Sequence[StoryWrite], isolate_invalid: bool) -> BatchResult:
+    def _write_fitting(
+        self, stories: Sequence[StoryWrite], sets: Mapping[int, Document], isolate_invalid: bool
+    ) -> BatchResult:
         if not stories:
             return BatchResult()
         operations = []
         for story in stories:
             operations.append(UpdateOne(story.changed_filter, story.changed_update))
-            operations.append(UpdateOne({"sid": story.sid}, story.upsert_update, upsert=True))
+            operations.append(
+                UpdateOne(
+                    {"sid": story.sid}, _with_set(story.upsert_update, sets.get(story.sid)), upsert=True
+                )
+            )
         try:
             details = _bulk_write(self.collection, operations)
         except ENCODING_ERRORS:
             if not isolate_invalid:
                 raise
-            return self._one_by_one(stories)
+            return self._one_by_one(stories, sets)
         result = BatchResult()
         failed = _sort_write_errors(details, stories, result, operations_per_write=2)
         result.upserted = details.get("nUpserted", 0)
@@ -142,19 +180,25 @@ class MongoStore:
         result.unchanged = max(0, len(stories) - len(failed) - result.upserted - result.modified)
         return result
 
-    def _write_touches(self, touches: Sequence[Touch]) -> BatchResult:
-        operations = [UpdateOne({"sid": touch.sid}, touch.update) for touch in touches]
+    def _write_touches(self, touches: Sequence[Touch | Miss], sets: Mapping[int, Document]) -> BatchResult:
+        operations = [
+            UpdateOne(
+                {"sid": touch.sid},
+                _with_set(touch.update if isinstance(touch, Touch) else {}, sets.get(touch.sid)),
+            )
+            for touch in touches
+        ]
         details = _bulk_write(self.collection, operations)
         result = BatchResult(touched=details.get("nModified", 0))
         _sort_write_errors(details, touches, result, operations_per_write=1)
         return result
 
-    def _one_by_one(self, stories: Sequence[StoryWrite]) -> BatchResult:
+    def _one_by_one(self, stories: Sequence[StoryWrite], sets: Mapping[int, Document]) -> BatchResult:
         """Write each story alone, to find the one(s) BSON cannot hold (see :data:`ENCODING_ERRORS`)."""
         result = BatchResult()
         for story in stories:
             try:  # (sizes were checked by _write_stories before the batch)
-                result.add(self._write_stories([story], isolate_invalid=False))
+                result.add(self._write_stories([story], sets, isolate_invalid=False))
             except ENCODING_ERRORS as error:
                 result.rejected.append(Rejected(story.sid, type(error).__name__, None, str(error)[:200]))
         return result
@@ -169,6 +213,13 @@ def check_document_size(story: StoryWrite) -> None:
         raise InvalidDocument(f"story document of {size:,} bytes is over MongoDB's 16 MB limit")
 
 
+def _with_set(update: Document, fields: Document | None) -> Document:
+    """``update`` with ``fields`` added to its ``$set`` (a story's schedule)."""
+    if not fields:
+        return update
+    return {**update, "$set": {**update.get("$set", {}), **fields}}
+
+
 def _bulk_write(collection: Collection[dict[str, Any]], operations: list[UpdateOne]) -> dict[str, Any]:
     """The server's counts of an unordered bulk write, write errors included rather than raised."""
     try:
@@ -179,7 +230,7 @@ def _bulk_write(collection: Collection[dict[str, Any]], operations: list[UpdateO
 
 def _sort_write_errors(
     details: dict[str, Any],
-    writes: Sequence[StoryWrite] | Sequence[Touch],
+    writes: Sequence[StoryWrite] | Sequence[Touch | Miss],
     result: BatchResult,
     operations_per_write: int,
 ) -> set[int]:
