@@ -37,3 +37,4 @@ echo "ready: $(.venv/bin/python --version), $(.venv/bin/scrapy version), $(.venv
 bash deploy/setup-redis.sh
 bash deploy/setup-mongoeco.sh
 bash deploy/setup-deploy-checks.sh
+bash deploy/setup-browser.sh

@@ -48,6 +48,7 @@ from scrapy_sharedcrawl.config import float_setting, redis_configured, setting
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.dupefilter import DEFAULTS as DUPEFILTER_DEFAULTS
 from scrapy_sharedcrawl.queue import DEFAULT_KEY as QUEUE_KEY
+from scrapy_sharedcrawl.timeseries import SeriesRecorder, series_key, series_points
 
 logger = logging.getLogger(__name__)
 
@@ -252,6 +253,13 @@ class RedisStatsCollector(MemoryStatsCollector):
             self._push_script = self.server.register_script(_LUA_PUSH)
             self._begin_script = self.server.register_script(_LUA_BEGIN)
             self._finish_script = self.server.register_script(_LUA_FINISH)
+            self.series = SeriesRecorder(  # the crawl's time series, pushed with the stats (.timeseries)
+                self.server,
+                keys=self.keys,
+                interval=self.interval,
+                ttl_ms=self.ttl_ms,
+                points=series_points(settings),
+            )
 
     # -- counting (the only hot path: a dict update per call) --------------------------
 
@@ -281,7 +289,8 @@ class RedisStatsCollector(MemoryStatsCollector):
             minute = int(time.time() // 60)
             recent = [self.keys.pages(m) for m in range(minute - PAGES_RESET_MINUTES, minute + 2)]
             fresh = self._begin_script(
-                keys=[self.keys.stats, self.keys.meta, *recent], args=[int(self.flush_on_start), self.ttl_ms]
+                keys=[self.keys.stats, self.keys.meta, *recent, series_key(self.keys.prefix)],
+                args=[int(self.flush_on_start), self.ttl_ms],
             )
             if fresh:
                 logger.info("Shared stats of a new crawl at %s (%s)", self.where, self.keys.stats)
@@ -368,7 +377,7 @@ class RedisStatsCollector(MemoryStatsCollector):
         minutes = sorted(batch.pages)
         args += [batch.pages[minute] for minute in minutes]
         keys = [self.keys.stats, self.keys.meta, *(self.keys.pages(minute) for minute in minutes)]
-        self._push_script(keys=keys, args=args)
+        self.series.run_with(self._push_script, keys, args)  # and a time-series point, same round trip
 
     def _failed(self, error: BaseException) -> None:
         if not self._down:

@@ -172,10 +172,14 @@ SOLIDOT_HOST_KEY = "{%(spider)s}:host:%(host)s"
 SOLIDOT_STATS_KEY = "{%(spider)s}"
 SOLIDOT_STATS_INTERVAL = 5.0
 SOLIDOT_STATS_TTL = 604800.0
+#: Points of the crawl's time series kept in Redis, one per stats interval (0: none).
+SOLIDOT_SERIES_POINTS = 120_000
 #: Seconds between worker heartbeats; a worker is gone after 3 missed.
 SOLIDOT_WORKER_HEARTBEAT = 5.0
 #: This machine's name in the fleet, shown by `status` (empty: the host name); `workers up` sets it.
 SOLIDOT_NODE_NAME = ""
+#: `solidot-crawl dashboard`: token its pages, JSON and /metrics ask for (required off loopback).
+SOLIDOT_DASHBOARD_TOKEN = ""
 
 
 # --- Any project setting from the environment ------------------------------------------
