@@ -62,7 +62,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "err_dead": ("scheduler/dead",),
     "err_refused": ("scheduler/refused/",),
     "err_failed": ("solidot/story_failed/",),
-    "dropped": ("solidot/dropped/", "item_dropped_count"),
+    "dropped": ("solidot/dropped/", "solidot/validate/dropped/"),
     # the host: waits for its shared rate, and pauses (Retry-After, runs of errors)
     "rate_waits": ("solidot/cluster_rate/waits",),
     "rate_waited_ms": ("solidot/cluster_rate/waited_ms",),

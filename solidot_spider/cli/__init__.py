@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from scrapy.settings import Settings
 
-from solidot_spider.cli import export, seed, status, workers
+from solidot_spider.cli import dashboard, export, seed, status, workers
 from solidot_spider.fleet.api import ScrapydError
 
 
@@ -27,6 +27,7 @@ def project_settings() -> Settings:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="solidot-crawl", description="Operate solidot-crawler.")
     commands = parser.add_subparsers(dest="command", required=True)
+    dashboard.register(commands)
     export.register(commands)
     seed.register(commands)
     status.register(commands)

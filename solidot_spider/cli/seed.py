@@ -29,7 +29,9 @@ from scrapy_sharedcrawl.compat import configure_crawler
 from scrapy_sharedcrawl.config import redis_configured
 from scrapy_sharedcrawl.connection import UNREACHABLE, describe, redis_from_settings
 from scrapy_sharedcrawl.seeding import Seeder
+from scrapy_sharedcrawl.stats import CrawlKeys, stats_timing
 from solidot_spider.cli.options import assignments
+from solidot_spider.dashboard.scope import describe_scope, record_seed
 from solidot_spider.spiders.solidot import SolidotSpider
 
 
@@ -105,6 +107,11 @@ def run(options: argparse.Namespace, settings: Settings) -> int:
     seeder = Seeder(spider)
     result = seeder.seed(spider.start_requests_for(spider.discovery))
     status = seeder.status()
+    if result.crawl_id is not None:  # what the dashboard shows as the crawl's scope
+        scope = describe_scope(options.since, options.until, options.sids, options.latest)
+        keys = CrawlKeys.from_settings(settings, spider.name)
+        ttl_ms = round(stats_timing(settings)[1] * 1000)
+        record_seed(redis_from_settings(settings), keys.prefix, result.crawl_id, scope, ttl_ms)
     print(
         f"seeded crawl {result.crawl_id} at {seeder.where}: "
         f"{result.queued} requests pushed, {result.seen} already seen or queued; "

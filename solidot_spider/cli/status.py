@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from scrapy.settings import Settings
@@ -36,6 +36,9 @@ from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.stats import PAGES_STAT, CrawlKeys
 from scrapy_sharedcrawl.workers import Worker, parse_workers
 from solidot_spider.pipelines.store import StoreConfig
+
+if TYPE_CHECKING:
+    from solidot_spider.cli.export import MongoSource
 
 #: Minutes shown for pages/min.
 RECENT_MINUTES = 5
@@ -145,6 +148,15 @@ class StatusReader:
         self.mongo_uri = mongo_uri
         store = StoreConfig.from_settings(settings)
         self.mongo_database, self.mongo_collection = store.database, store.collection
+        self._mongo: MongoSource | None = None  # one client for every read (--watch, the dashboard)
+
+    def mongo(self) -> MongoSource:
+        """The store's collection (``mongo_uri`` must be set), connected on first use."""
+        if self._mongo is None:
+            from solidot_spider.cli.export import MongoSource
+
+            self._mongo = MongoSource(self.mongo_uri, self.mongo_database, self.mongo_collection)
+        return self._mongo
 
     def read(self) -> Status:
         keys = self.keys
@@ -205,7 +217,7 @@ class StatusReader:
             pages_per_minute=rate,
             recent_minutes=recent,
             errors=errors_by_kind(stats),
-            workers=[_worker_row(worker) for worker in workers],
+            workers=[worker_row(worker) for worker in workers],
             stats=dict(sorted(stats.items())),
         )
 
@@ -222,10 +234,8 @@ class StatusReader:
         if self.mongo_uri:
             from pymongo.errors import PyMongoError
 
-            from solidot_spider.cli.export import MongoSource
-
             try:
-                count = MongoSource(self.mongo_uri, self.mongo_database, self.mongo_collection).count()
+                count = self.mongo().count()
                 return int(count or 0), f"stored in MongoDB {self.mongo_database}.{self.mongo_collection}"
             except PyMongoError as error:  # unreachable, refused: fall back to the stats, and say why
                 where = redact_uri(self.mongo_uri)
@@ -350,7 +360,8 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub("?", text)
 
 
-def _worker_row(worker: Worker) -> dict[str, Any]:
+def worker_row(worker: Worker) -> dict[str, Any]:
+    """A worker as ``status --json`` (and the dashboard) shows it."""
     return {
         "id": worker.id,
         "host": worker.host,
