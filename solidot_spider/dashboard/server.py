@@ -159,7 +159,9 @@ def _guard(token: str) -> Any:
                 headers={"WWW-Authenticate": 'Basic realm="solidot-crawl dashboard", charset="UTF-8"'},
             )
         if token and query:  # a link with ?token=: remember it in a cookie, and take it out of the address
-            response: web.StreamResponse = web.HTTPSeeOther(request.rel_url.without_query("token"))
+            response: web.StreamResponse = web.HTTPSeeOther(
+                request.rel_url.with_query({k: v for k, v in request.query.items() if k != "token"})
+            )
             response.set_cookie(auth.COOKIE, token, httponly=True, samesite="Strict", path="/")
             return response
         response = await handler(request)
