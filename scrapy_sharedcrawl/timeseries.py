@@ -105,7 +105,7 @@ for _ = 1, tonumber(ARGV[4]) do
   point[#point + 1] = string.format('%.17g', sum)
   i = i + 2 + k
 end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(point))
+redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '*', unpack(point))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 """
