@@ -51,7 +51,7 @@ class _Reader(StatusReader):
 
     def seen(self, stored: dict[bytes, bytes]) -> tuple[int | None, bool]:
         now = time.monotonic()
-        if not stored or self._seen is None or now - self._seen[0] >= SEEN_EVERY:
+        if not stored or self._seen is None or self._seen[1][0] is None or now - self._seen[0] >= SEEN_EVERY:
             self._seen = (now, super().seen(stored))
         return self._seen[1]
 
