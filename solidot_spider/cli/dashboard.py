@@ -16,8 +16,8 @@ from typing import Any
 
 from scrapy.settings import Settings
 
-from scrapy_sharedcrawl.config import redis_configured
 from scrapy_sharedcrawl.stats import stats_timing
+from solidot_spider.cli.options import add_crawl_arguments, crawl_redis
 from solidot_spider.dashboard.auth import check_token
 
 DEFAULT_PORT = 8470
@@ -38,17 +38,12 @@ def register(commands: Any) -> None:
         metavar="SECONDS",
         help="seconds between readings of Redis and MongoDB (default: SOLIDOT_STATS_INTERVAL, at least 1)",
     )
-    parser.add_argument("--spider", default="solidot", help="the crawl's spider name (default solidot)")
-    parser.add_argument("--redis-url", help="default: the REDIS_URL setting / environment variable")
-    parser.add_argument("--mongo-uri", help="the archive (default: MONGO_URI; none: no archive figures)")
+    add_crawl_arguments(parser, "the archive (default: MONGO_URI; none: no archive figures)")
     parser.set_defaults(run=run)
 
 
 def run(options: argparse.Namespace, settings: Settings) -> int:
-    if options.redis_url:
-        settings.set("REDIS_URL", options.redis_url, priority="cmdline")
-    if not redis_configured(settings):
-        raise ValueError("REDIS_URL is not set: the dashboard reads a crawl from Redis (or --redis-url)")
+    crawl_redis(options, settings, "the dashboard")
     token = str(settings.get("SOLIDOT_DASHBOARD_TOKEN") or "").strip()
     check_token(options.host, token)  # before anything else: refuse an open dashboard on the network
     if not 0 <= options.port <= 65535:

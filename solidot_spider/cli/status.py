@@ -29,12 +29,12 @@ import redis
 from scrapy.settings import Settings
 from tqdm import tqdm
 
-from scrapy_sharedcrawl.config import redis_configured
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter, Layout
 from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.stats import PAGES_STAT, CrawlKeys
 from scrapy_sharedcrawl.workers import Worker, parse_workers
+from solidot_spider.cli.options import add_crawl_arguments, crawl_redis
 from solidot_spider.pipelines.store import StoreConfig
 
 if TYPE_CHECKING:
@@ -103,17 +103,12 @@ def register(commands: Any) -> None:
         help="refresh every SECONDS (default 2) until the crawl is finished",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--spider", default="solidot", help="the crawl's spider name (default solidot)")
-    parser.add_argument("--redis-url", help="default: the REDIS_URL setting / environment variable")
-    parser.add_argument("--mongo-uri", help="count items here (default: MONGO_URI; none: the crawl's stats)")
+    add_crawl_arguments(parser, "count items here (default: MONGO_URI; none: the crawl's stats)")
     parser.set_defaults(run=run)
 
 
 def run(options: argparse.Namespace, settings: Settings) -> int:
-    if options.redis_url:
-        settings.set("REDIS_URL", options.redis_url, priority="cmdline")
-    if not redis_configured(settings):
-        raise ValueError("REDIS_URL is not set: status reads a shared crawl from its Redis (or --redis-url)")
+    crawl_redis(options, settings, "status")
     if options.watch is not None and options.watch <= 0:
         raise ValueError("--watch needs a positive number of seconds")
     reader = StatusReader(settings, options.spider, options.mongo_uri or settings.get("MONGO_URI") or "")
