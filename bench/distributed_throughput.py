@@ -6,7 +6,13 @@ redis-server started here (flushed before each round). Prints pages/s of each
 and their ratio, Redis round trips per page, and the dupefilter's bytes per URL
 as the crawl left them.
 
+With ``--series``, each round also crawls with the time series off
+(``STATS_SERIES_POINTS=0``, "no-series") and with it on while a
+``solidot-crawl dashboard`` reads the crawl every second ("series"): their ratio
+is what the time series and a watching dashboard cost the crawl.
+
     .venv/bin/python bench/distributed_throughput.py --stories 5000 --rounds 2
+    .venv/bin/python bench/distributed_throughput.py --stories 3000 --rounds 3 --series
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -46,11 +53,54 @@ def dupefilter_bytes_per_url(client: redis.Redis) -> float:
     return sum(client.memory_usage(key, samples=0) or 0 for key in keys) / max(urls, 1)
 
 
+#: The dashboard that watches the "series" crawls: reading Redis every second.
+DASHBOARD = ("--port", "0", "--refresh", "1", "--redis-url")
+
+
+def series_rounds(
+    work: Path, round_no: int, redis_url: str, low: int, high: int, env: dict[str, str], client: redis.Redis
+) -> list[Run]:
+    """One crawl with the time series off, one with it on and a dashboard reading every second."""
+    runs = []
+    for name, points in (("no-series", "0"), ("series", "")):
+        client.flushall()
+        stats = work / f"{name}-{round_no}.json"
+        settings = {"REDIS_URL": redis_url, "SOLIDOT_STATS_FILE": str(stats), "STATS_SERIES_POINTS": points}
+        command = solidot_crawl(work, name, low, high, {k: v for k, v in settings.items() if v})
+        if name == "no-series":
+            runs.append(run_measured(name, command, ROOT, env, stats))
+            continue
+        watcher = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "solidot_spider.cli",
+                "dashboard",
+                *("--port", "0", "--refresh", "1", "--redis-url"),
+                redis_url,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            runs.append(run_measured(name, command, ROOT, env, stats))
+        finally:
+            watcher.terminate()
+            watcher.wait(timeout=15)
+        kept, size = client.xlen("{solidot}:series"), client.memory_usage("{solidot}:series")
+        print(f"round {round_no}: {kept} time-series points, {size} bytes in Redis")
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stories", type=int, default=5_000)
     parser.add_argument("--last-sid", type=int, default=85572)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--series", action="store_true", help="also: time series off, and on with a dashboard"
+    )
     options = parser.parse_args()
 
     model = Replica(ReplicaConfig(stories=options.stories, last_sid=options.last_sid))
@@ -85,6 +135,8 @@ def main() -> None:
             stats = work / f"default-{round_no}.json"
             command = solidot_crawl(work, "default", low, high, {"SOLIDOT_STATS_FILE": str(stats)})
             runs.append(run_measured("default", command, ROOT, env, stats))
+            if options.series:
+                runs += series_rounds(work, round_no, shared.url, low, high, env, client)
 
     print(f"replica: {options.stories} sid slots, {len(model.sids())} stories; {options.rounds} rounds")
     print_runs(runs)
@@ -94,6 +146,12 @@ def main() -> None:
         f"ratio {shared_rate / default_rate:.2f}x"
     )
     print(f"Redis round trips per page: {statistics.median(round_trips):.2f}")
+    if options.series:
+        with_series, without = median_rate(runs, "series"), median_rate(runs, "no-series")
+        print(
+            f"median pages/s: time series on + dashboard {with_series:.1f}, off {without:.1f}, "
+            f"ratio {with_series / without:.3f}x"
+        )
     print(f"dupefilter bytes per URL seen: {statistics.median(seen_bytes):.1f}")
 
 

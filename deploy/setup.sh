@@ -5,7 +5,8 @@
 #                                 # scrapyd and scrapyd-client, and what the tests start themselves:
 #                                 # redis-server (Debian's package, when missing), a MongoDB
 #                                 # wire-protocol server (mongoeco, in .venv-mongoeco), and the
-#                                 # deploy-file checkers (systemd-analyze, docker-compose)
+#                                 # deploy-file checkers (systemd-analyze, docker-compose), and
+#                                 # chromium with chromium-driver for the dashboard's browser test
 #   bash deploy/setup.sh --node   # a crawl machine or scrapyd node: the project and scrapyd only
 #
 # The project is installed editable on purpose: scrapyd appends a deployed egg to the end of
@@ -37,3 +38,4 @@ echo "ready: $(.venv/bin/python --version), $(.venv/bin/scrapy version), $(.venv
 bash deploy/setup-redis.sh
 bash deploy/setup-mongoeco.sh
 bash deploy/setup-deploy-checks.sh
+bash deploy/setup-browser.sh

@@ -63,6 +63,12 @@ SETTINGS: dict[str, Any] = {
     "WORKER_HEARTBEAT": 5.0,
     #: This machine's name in the fleet (empty: the host name).
     "WORKER_NODE_NAME": "",
+    #: A gauge of the items a worker's store holds unwritten, shown per worker (empty: none).
+    "WORKER_BUFFER_STAT": "",
+    #: Points of the crawl's time series kept in Redis, one per stats interval (0: none).
+    "STATS_SERIES_POINTS": 120_000,
+    #: A project's own fields of the time series: name → stat names (``…/``: a prefix).
+    "STATS_SERIES_FIELDS": {},
     # -- politeness shared by every worker -------------------------------------------------------
     #: Requests/s per host for all workers together (None or "": 1 / DOWNLOAD_DELAY; 0: no limit).
     "CLUSTER_HOST_RATE": None,

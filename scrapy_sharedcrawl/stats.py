@@ -46,6 +46,7 @@ from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 from scrapy_sharedcrawl.keys import CrawlKeys, this_worker
 from scrapy_sharedcrawl.outage import Outage
+from scrapy_sharedcrawl.timeseries import SeriesRecorder, series_fields, series_key, series_points
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +178,14 @@ class RedisStatsCollector(MemoryStatsCollector):
             self._push_script = self.server.register_script(_LUA_PUSH)
             self._begin_script = self.server.register_script(_LUA_BEGIN)
             self._finish_script = self.server.register_script(_LUA_FINISH)
+            self.series = SeriesRecorder(  # the crawl's time series, pushed with the stats (.timeseries)
+                self.server,
+                keys=self.keys,
+                interval=self.interval,
+                ttl_ms=self.ttl_ms,
+                points=series_points(settings),
+                fields=series_fields(settings),
+            )
 
     # -- counting (the only hot path: a dict update per call) --------------------------
 
@@ -206,7 +215,8 @@ class RedisStatsCollector(MemoryStatsCollector):
             minute = int(time.time() // 60)
             recent = [self.keys.pages(m) for m in range(minute - PAGES_RESET_MINUTES, minute + 2)]
             fresh = self._begin_script(
-                keys=[self.keys.stats, self.keys.meta, *recent], args=[int(self.flush_on_start), self.ttl_ms]
+                keys=[self.keys.stats, self.keys.meta, *recent, series_key(self.keys.prefix)],
+                args=[int(self.flush_on_start), self.ttl_ms],
             )
             if fresh:
                 logger.info("Shared stats of a new crawl at %s (%s)", self.where, self.keys.stats)
@@ -291,7 +301,7 @@ class RedisStatsCollector(MemoryStatsCollector):
         minutes = sorted(batch.pages)
         args += [batch.pages[minute] for minute in minutes]
         keys = [self.keys.stats, self.keys.meta, *(self.keys.pages(minute) for minute in minutes)]
-        self._push_script(keys=keys, args=args)
+        self.series.run_with(self._push_script, keys, args)  # and a time-series point, same round trip
 
     def _failed(self, error: BaseException) -> None:
         self.outage.failed(error)

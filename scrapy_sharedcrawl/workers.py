@@ -52,6 +52,9 @@ logger = logging.getLogger(__name__)
 LIVE_BEATS = 3
 #: Entries of workers silent this long (s) are deleted.
 FORGET_AFTER = 24 * 3600
+#: The worker's own stats its entry carries besides pages and items: errors (failed attempts and
+#: error log lines) and the items its store holds, not yet written (a gauge the store sets).
+ERROR_STATS = ("retry/count", "log_count/ERROR")
 
 #: KEYS: 1 workers ZSET, 2 info HASH. ARGV: 1 id, 2 JSON, 3 forget after (ms), 4 key TTL (ms).
 #: Beat, and forget workers silent too long. → Redis time (ms).
@@ -86,6 +89,8 @@ class Worker:
     node: str = ""  # the fleet's name of its machine (WORKER_NODE_NAME, else its host name)
     job: str | None = None  # scrapyd's job id
     version: str | None = None  # the scrapyd egg version it runs
+    errors: int = 0  # retried failures and error log lines (ERROR_STATS)
+    buffered: int = 0  # items its store holds, not yet written (the WORKER_BUFFER_STAT gauge)
 
     @property
     def live(self) -> bool:
@@ -106,6 +111,8 @@ class WorkerRegistry:
         self.worker_id = this_worker()
         self.started_at = time.time()
         self.node = str(setting(crawler.settings, "WORKER_NODE_NAME", DEFAULTS)) or socket.gethostname()
+        #: The stat of the items this worker's store holds unwritten (shown per worker; empty: none).
+        self.buffer_stat = str(setting(crawler.settings, "WORKER_BUFFER_STAT", DEFAULTS))
         self._beat_script = server.register_script(_LUA_BEAT)
         self._loop: Any = None
         self._beating = False
@@ -140,6 +147,8 @@ class WorkerRegistry:
             "started_at": self.started_at,
             "pages": int(stats.get_value("response_received_count", 0)),
             "items": int(stats.get_value("item_scraped_count", 0)),
+            "errors": sum(int(stats.get_value(name, 0)) for name in ERROR_STATS),
+            "buffered": int(stats.get_value(self.buffer_stat, 0)) if self.buffer_stat else 0,
             "heartbeat": self.interval,
             "node": self.node,
             **scrapyd_job(self.crawler.spider),
@@ -255,23 +264,34 @@ def parse_workers(
         raw = info.get(raw_id)
         if raw is None:
             continue
-        entry = json.loads(raw)
-        worker = Worker(
-            id=raw_id.decode() if isinstance(raw_id, bytes) else raw_id,
-            host=str(entry.get("host", "?")),
-            pid=int(entry.get("pid", 0)),
-            started_at=float(entry.get("started_at", 0)),
-            pages=int(entry.get("pages", 0)),
-            items=int(entry.get("items", 0)),
-            heartbeat_age=max(0.0, (now_ms - beat_ms) / 1000),
-            heartbeat_interval=float(entry.get("heartbeat", DEFAULTS["WORKER_HEARTBEAT"])),
-            node=str(entry.get("node") or entry.get("host", "?")),
-            job=_optional_text(entry.get("job")),
-            version=_optional_text(entry.get("version")),
-        )
+        try:
+            worker = _worker(raw_id, raw, now_ms, beat_ms)
+        except (ValueError, TypeError, AttributeError):  # not an entry a worker wrote: skipped, not fatal
+            logger.warning("Worker registry: unreadable entry for %r skipped", raw_id[:100])
+            continue
         if include_gone or worker.live:
             workers.append(worker)
     return sorted(workers, key=lambda worker: worker.started_at)
+
+
+def _worker(raw_id: bytes, raw: bytes, now_ms: float, beat_ms: float) -> Worker:
+    """One registry entry, read as untrusted JSON."""
+    entry = json.loads(raw)
+    return Worker(
+        id=raw_id.decode() if isinstance(raw_id, bytes) else raw_id,
+        host=str(entry.get("host", "?")),
+        pid=int(entry.get("pid", 0)),
+        started_at=float(entry.get("started_at", 0)),
+        pages=int(entry.get("pages", 0)),
+        items=int(entry.get("items", 0)),
+        heartbeat_age=max(0.0, (now_ms - beat_ms) / 1000),
+        heartbeat_interval=float(entry.get("heartbeat", DEFAULTS["WORKER_HEARTBEAT"])),
+        node=str(entry.get("node") or entry.get("host", "?")),
+        job=_optional_text(entry.get("job")),
+        version=_optional_text(entry.get("version")),
+        errors=int(entry.get("errors", 0)),
+        buffered=int(entry.get("buffered", 0)),
+    )
 
 
 def _optional_text(value: Any) -> str | None:

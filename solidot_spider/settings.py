@@ -154,12 +154,22 @@ LOG_LEVEL = _env("SOLIDOT_LOG_LEVEL", "INFO")
 # scrapy_sharedcrawl/defaults.py, and listed in the README; set here only what differs.
 #: How an operator seeds this crawl (named by a worker waiting for a seed).
 SCHEDULER_SEED_HINT = "`solidot-crawl seed`"
+#: The store's buffer, shown per worker by status and the dashboard.
+WORKER_BUFFER_STAT = "solidot/mongo/buffered"
+#: The project's own fields of the crawl's time series (the dashboard's charts): stories lost for
+#: good, and items or pages dropped.
+STATS_SERIES_FIELDS = {
+    "err_failed": ["solidot/story_failed/"],
+    "dropped": ["solidot/dropped/", "solidot/validate/dropped/"],
+}
 
 # --- Keeping the archive current: the refresh policy (`seed --refresh`, `-a refresh=true`) -----
 #: SOLIDOT_REFRESH_MIN_INTERVAL, _MAX_INTERVAL, _AGE_FACTOR, _GROW, _SHRINK, _MAX_PER_RUN,
 #: _GAP_RETRIES, _GAP_INTERVAL, _CLAIM, _NOW: declared with their defaults and meanings in
 #: solidot_spider/refresh/policy.py (DEFAULTS), documented in the README.
 globals().update(refresh_policy.DEFAULTS)
+#: `solidot-crawl dashboard`: token its pages, JSON and /metrics ask for (required off loopback).
+SOLIDOT_DASHBOARD_TOKEN = ""
 
 
 # --- Any project setting from the environment ------------------------------------------

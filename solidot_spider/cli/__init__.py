@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.legacy import apply_legacy_names
-from solidot_spider.cli import export, reparse, seed, status, workers
+from solidot_spider.cli import dashboard, export, reparse, seed, status, workers
 from solidot_spider.fleet.api import ScrapydError
 
 
@@ -29,6 +29,7 @@ def project_settings() -> Settings:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="solidot-crawl", description="Operate solidot-crawler.")
     commands = parser.add_subparsers(dest="command", required=True)
+    dashboard.register(commands)
     export.register(commands)
     reparse.register(commands)
     seed.register(commands)

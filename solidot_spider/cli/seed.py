@@ -40,7 +40,9 @@ from scrapy_sharedcrawl.config import redis_configured
 from scrapy_sharedcrawl.connection import UNREACHABLE, describe, redis_from_settings
 from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.seeding import Seeder
+from scrapy_sharedcrawl.stats import CrawlKeys, stats_timing
 from solidot_spider.cli.options import assignments
+from solidot_spider.dashboard.scope import describe_scope, record_seed
 from solidot_spider.refresh.selection import RefreshPicker
 from solidot_spider.spiders.solidot import SolidotSpider
 
@@ -143,6 +145,11 @@ def run(options: argparse.Namespace, settings: Settings) -> int:
         if picker is not None:
             picker.close()
     status = seeder.status()
+    if result.crawl_id is not None:  # what the dashboard shows as the crawl's scope
+        scope = describe_scope(options.since, options.until, options.sids, options.latest)
+        keys = CrawlKeys.from_settings(settings, spider.name)
+        ttl_ms = round(stats_timing(settings)[1] * 1000)
+        record_seed(redis_from_settings(settings), keys.prefix, result.crawl_id, scope, ttl_ms)
     refreshed = (
         ""
         if due is None

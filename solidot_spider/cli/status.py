@@ -23,20 +23,23 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from scrapy.settings import Settings
 from tqdm import tqdm
 
-from scrapy_sharedcrawl.config import redis_configured
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
 from scrapy_sharedcrawl.keys import CrawlKeys
 from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.stats import PAGES_STAT
 from scrapy_sharedcrawl.workers import Worker, parse_workers
+from solidot_spider.cli.options import add_crawl_arguments, crawl_redis
 from solidot_spider.pipelines.store import StoreConfig
+
+if TYPE_CHECKING:
+    from solidot_spider.cli.export import MongoSource
 
 #: Minutes shown for pages/min.
 RECENT_MINUTES = 5
@@ -101,17 +104,12 @@ def register(commands: Any) -> None:
         help="refresh every SECONDS (default 2) until the crawl is finished",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--spider", default="solidot", help="the crawl's spider name (default solidot)")
-    parser.add_argument("--redis-url", help="default: the REDIS_URL setting / environment variable")
-    parser.add_argument("--mongo-uri", help="count items here (default: MONGO_URI; none: the crawl's stats)")
+    add_crawl_arguments(parser, "count items here (default: MONGO_URI; none: the crawl's stats)")
     parser.set_defaults(run=run)
 
 
 def run(options: argparse.Namespace, settings: Settings) -> int:
-    if options.redis_url:
-        settings.set("REDIS_URL", options.redis_url, priority="cmdline")
-    if not redis_configured(settings):
-        raise ValueError("REDIS_URL is not set: status reads a shared crawl from its Redis (or --redis-url)")
+    crawl_redis(options, settings, "status")
     if options.watch is not None and options.watch <= 0:
         raise ValueError("--watch needs a positive number of seconds")
     reader = StatusReader(settings, options.spider, options.mongo_uri or settings.get("MONGO_URI") or "")
@@ -146,6 +144,15 @@ class StatusReader:
         self.mongo_uri = mongo_uri
         store = StoreConfig.from_settings(settings)
         self.mongo_database, self.mongo_collection = store.database, store.collection
+        self._mongo: MongoSource | None = None  # one client for every read (--watch, the dashboard)
+
+    def mongo(self) -> MongoSource:
+        """The store's collection (``mongo_uri`` must be set), connected on first use."""
+        if self._mongo is None:
+            from solidot_spider.cli.export import MongoSource
+
+            self._mongo = MongoSource(self.mongo_uri, self.mongo_database, self.mongo_collection)
+        return self._mongo
 
     def read(self) -> Status:
         keys = self.keys
@@ -206,7 +213,7 @@ class StatusReader:
             pages_per_minute=rate,
             recent_minutes=recent,
             errors=errors_by_kind(stats),
-            workers=[_worker_row(worker) for worker in workers],
+            workers=[worker_row(worker) for worker in workers],
             stats=dict(sorted(stats.items())),
         )
 
@@ -222,10 +229,8 @@ class StatusReader:
         if self.mongo_uri:
             from pymongo.errors import PyMongoError
 
-            from solidot_spider.cli.export import MongoSource
-
             try:
-                count = MongoSource(self.mongo_uri, self.mongo_database, self.mongo_collection).count()
+                count = self.mongo().count()
                 return int(count or 0), f"stored in MongoDB {self.mongo_database}.{self.mongo_collection}"
             except PyMongoError as error:  # unreachable, refused: fall back to the stats, and say why
                 where = redact_uri(self.mongo_uri)
@@ -350,7 +355,8 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub("?", text)
 
 
-def _worker_row(worker: Worker) -> dict[str, Any]:
+def worker_row(worker: Worker) -> dict[str, Any]:
+    """A worker as ``status --json`` (and the dashboard) shows it."""
     return {
         "id": worker.id,
         "host": worker.host,

@@ -318,6 +318,7 @@ class MongoStorePipeline:
     def _settle(self, count: int) -> None:
         """``count`` more writes are settled (in order): release the barriers they complete."""
         self._settled += count
+        self.stats.set_value(STATS_PREFIX + "buffered", self.buffered)
         waiting = []
         for target, future in self._barriers:
             if target <= self._settled:
@@ -333,6 +334,7 @@ class MongoStorePipeline:
         self._queue.append(write)
         self._received += 1
         self.stats.max_value(STATS_PREFIX + "buffer_max", self.buffered)
+        self.stats.set_value(STATS_PREFIX + "buffered", self.buffered)  # the heartbeat shows it
         if len(self._queue) >= self.config.batch_size:
             self._wake.set()
 

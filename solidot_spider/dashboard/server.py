@@ -1,0 +1,191 @@
+"""The dashboard's web server (aiohttp): one refresh loop reads the crawl, every request serves its result.
+
+Routes (all behind :mod:`.auth` when a token is set):
+
+- ``GET /``: the page (``static/index.html``), which polls the two JSON routes;
+- ``GET /api/state``: the snapshot (:mod:`.state`) with ``refreshed_at`` (Unix s),
+  ``refresh_interval`` (s) and ``error`` (why the last refresh failed, else null);
+- ``GET /api/series``: the charts' columns (:mod:`.charts`);
+- ``GET /metrics``: Prometheus' text format (:mod:`.metrics`);
+- ``GET /static/…``: the page's script, style and the vendored uPlot.
+
+However many browsers or scrapers ask, Redis and MongoDB are read once per
+``refresh`` seconds, from a thread (the clients are blocking).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from importlib import resources
+from typing import Any
+
+import redis
+from aiohttp import web
+from aiohttp.web_runner import GracefulExit
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from scrapy_sharedcrawl.redact import redact_uri
+from solidot_spider.dashboard import auth
+from solidot_spider.dashboard.metrics import registry
+from solidot_spider.dashboard.state import DashboardReader
+
+logger = logging.getLogger(__name__)
+
+STATIC = resources.files("solidot_spider.dashboard") / "static"
+#: What the page may load and do: its own files only, no inline script, no framing.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class Dashboard:
+    """The latest snapshot and charts, refreshed every ``refresh`` seconds by :meth:`run`."""
+
+    def __init__(self, reader: DashboardReader, refresh: float) -> None:
+        self.reader = reader
+        self.refresh = refresh
+        self.snapshot: dict[str, Any] | None = None
+        self.charts: dict[str, Any] | None = None
+        self.refreshed_at: float | None = None
+        self.error: str | None = None
+        self.refreshes = 0
+        self._changed = asyncio.Event()
+
+    async def run(self) -> None:
+        """Refresh forever; a failed refresh keeps the last snapshot and says why (logged once)."""
+        while True:
+            await self.refresh_once()
+            await asyncio.sleep(self.refresh)  # the loop's pace: a refresh every `refresh` seconds
+
+    async def refresh_once(self) -> None:
+        try:
+            snapshot, charts = await asyncio.to_thread(self._read)
+        except redis.RedisError as error:
+            message = f"Redis unreachable at {self.reader.status_reader.where} ({type(error).__name__})"
+            if self.error != message:
+                logger.warning("Dashboard: %s — showing the last reading, retrying", message)
+            self.error = message
+        except Exception as error:  # anything else: said once, and the server keeps serving
+            message = f"refresh failed: {type(error).__name__}: {redact_uri(str(error))[:300]}"
+            if self.error != message:
+                logger.exception("Dashboard: %s", message)
+            self.error = message
+        else:
+            if self.error is not None:
+                logger.info("Dashboard: reading the crawl again")
+            self.snapshot, self.charts, self.error = snapshot, charts, None
+            self.refreshed_at = time.time()
+        self.refreshes += 1
+
+    def _read(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        snapshot = self.reader.read()
+        return snapshot, self.reader.charts()
+
+    def metrics_source(self) -> tuple[dict[str, Any] | None, float | None, bool]:
+        return self.snapshot, self.refreshed_at, self.error is None and self.snapshot is not None
+
+    def state(self) -> dict[str, Any]:
+        return {
+            **(self.snapshot or {}),
+            "refreshed_at": self.refreshed_at,
+            "refresh_interval": self.refresh,
+            "error": self.error,
+        }
+
+
+def create_app(dashboard: Dashboard, token: str = "") -> web.Application:
+    """The application: routes, the token check, security headers, the refresh loop's life."""
+    app = web.Application(middlewares=[_guard(token)])
+    metrics = registry(dashboard.metrics_source)
+
+    async def index(request: web.Request) -> web.Response:
+        page = (STATIC / "index.html").read_text(encoding="utf-8")
+        return web.Response(text=page, content_type="text/html")
+
+    async def state(request: web.Request) -> web.Response:
+        return web.json_response(dashboard.state())
+
+    async def series(request: web.Request) -> web.Response:
+        return web.json_response(dashboard.charts or {})
+
+    async def prometheus(request: web.Request) -> web.Response:
+        body = generate_latest(metrics)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def static(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        types = {".js": "text/javascript", ".css": "text/css", ".txt": "text/plain"}
+        suffix = name[name.rfind(".") :] if "." in name else ""
+        path = STATIC / name
+        if suffix not in types or "/" in name or name.startswith(".") or not path.is_file():
+            raise web.HTTPNotFound()
+        return web.Response(body=path.read_bytes(), content_type=types[suffix], charset="utf-8")
+
+    app.router.add_get("/", index)
+    app.router.add_get("/api/state", state)
+    app.router.add_get("/api/series", series)
+    app.router.add_get("/metrics", prometheus)
+    app.router.add_get("/static/{name}", static)
+
+    async def refresher(app: web.Application) -> Any:
+        await dashboard.refresh_once()  # the first request finds a snapshot
+        task = asyncio.create_task(dashboard.run())
+        yield
+        task.cancel()
+
+    app.cleanup_ctx.append(refresher)
+    return app
+
+
+def _guard(token: str) -> Any:
+    @web.middleware
+    async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
+        query = request.query.get("token", "")
+        candidates = auth.presented(
+            request.headers.get("Authorization", ""), request.cookies.get(auth.COOKIE, ""), query
+        )
+        if not auth.allowed(token, candidates):
+            raise web.HTTPUnauthorized(
+                text="401: this dashboard needs its token (Bearer, Basic password, or ?token=)\n",
+                headers={"WWW-Authenticate": 'Basic realm="solidot-crawl dashboard", charset="UTF-8"'},
+            )
+        if token and query:  # a link with ?token=: remember it in a cookie, and take it out of the address
+            response: web.StreamResponse = web.HTTPSeeOther(
+                request.rel_url.with_query({k: v for k, v in request.query.items() if k != "token"})
+            )
+            response.set_cookie(auth.COOKIE, token, httponly=True, samesite="Strict", path="/")
+            return response
+        response = await handler(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    return guard
+
+
+def serve(dashboard: Dashboard, host: str, port: int, token: str) -> None:
+    """Run the server until interrupted (Ctrl-C, SIGTERM); print ``dashboard at URL`` once listening."""
+    auth.check_token(host, token)
+    with contextlib.suppress(KeyboardInterrupt, GracefulExit):
+        asyncio.run(_serve(create_app(dashboard, token), host, port))
+
+
+async def _serve(app: web.Application, host: str, port: int) -> None:
+    runner = web.AppRunner(app, handle_signals=True)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        bound_host, bound_port = runner.addresses[0][:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        print(f"dashboard at http://{shown}:{bound_port}/", flush=True)
+        await asyncio.Event().wait()  # serve until a signal ends the loop
+    finally:
+        await runner.cleanup()

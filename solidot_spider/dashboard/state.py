@@ -1,0 +1,268 @@
+"""One refresh of the dashboard: the crawl as ``status`` reads it, and what an operator watches for.
+
+:meth:`DashboardReader.read` builds the snapshot ``GET /api/state`` returns
+(documented in the README): ``status``'s own reading (:class:`~solidot_spider.cli.status.StatusReader`:
+queue, leases, done, seen, pages, items, errors), plus the crawl's phase, seed
+and scope, an estimate of the time left, every worker the registry still
+knows (gone ones too) with its rate, the archive in MongoDB, drops and dead
+letters by reason. Every text read from Redis or MongoDB is shown, never run:
+the page writes it with ``textContent``, and only http(s) links are kept.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from scrapy.settings import Settings
+
+from scrapy_sharedcrawl.redact import redact_uri
+from scrapy_sharedcrawl.timeseries import series_key
+from scrapy_sharedcrawl.workers import LIVE_BEATS, Worker, parse_workers
+from solidot_spider.cli.status import Status, StatusReader, worker_row
+from solidot_spider.dashboard.charts import SERIES_FIELDS, SeriesCache, columns, rate_per_minute
+from solidot_spider.dashboard.scope import seed_key
+
+#: Stories listed as the latest stored.
+LATEST = 8
+#: Window (s) of the rates shown: pages/min, items/min, the estimate of the time left.
+RATE_WINDOW = 300.0
+#: Window (s) of a worker's pages/min, from the dashboard's own readings of its heartbeat.
+WORKER_WINDOW = 60.0
+#: A worker is "late" once its heartbeat is this many beats old (gone: ``LIVE_BEATS``).
+LATE_BEATS = 1.5
+#: Most labels a by-reason table shows; the rest are summed under "other".
+MAX_REASONS = 30
+#: Drops: ``solidot/dropped/<reason>`` (a page without an item), ``solidot/<stage>/dropped/<reason>``.
+_DROP = re.compile(r"^solidot/(?:([a-z_]+)/)?dropped/(.+)$")
+#: Seconds between counts of the URLs seen (one SCARD per dupefilter shard: thousands at 2M URLs).
+SEEN_EVERY = 30.0
+#: The crawl's phases, in the words the page shows.
+PHASES = ("no crawl", "waiting for a seed", "crawling", "finishing", "finished", "stalled", "idle")
+
+
+class _Reader(StatusReader):
+    """``status``'s reader, counting the URLs seen at most every :data:`SEEN_EVERY` seconds."""
+
+    _seen: tuple[float, tuple[int | None, bool]] | None = None
+
+    def seen(self, stored: dict[bytes, bytes]) -> tuple[int | None, bool]:
+        now = time.monotonic()
+        if not stored or self._seen is None or self._seen[1][0] is None or now - self._seen[0] >= SEEN_EVERY:
+            self._seen = (now, super().seen(stored))
+        return self._seen[1]
+
+
+class DashboardReader:
+    """Reads the snapshot; keeps what rates need between refreshes (the series, workers' pages)."""
+
+    def __init__(self, settings: Settings, spider: str = "solidot", mongo_uri: str = "") -> None:
+        self.status_reader = _Reader(settings, spider, mongo_uri)
+        self.server = self.status_reader.server
+        self.keys = self.status_reader.keys
+        self.series = SeriesCache(self.server, series_key(self.keys.prefix))
+        self._beats: dict[str, deque[tuple[float, int]]] = {}
+
+    def read(self) -> dict[str, Any]:
+        """The snapshot (raises ``redis.RedisError`` when Redis can't be read)."""
+        status = self.status_reader.read()
+        pipe = self.server.pipeline(transaction=True)
+        pipe.time()
+        pipe.zrange(self.keys.workers, 0, -1, withscores=True)
+        pipe.hgetall(self.keys.worker_info)
+        pipe.get(f"{self.keys.queue}:seeded")
+        pipe.hgetall(seed_key(self.keys.prefix))
+        (seconds, micros), beats, info, seeded, seed = pipe.execute()
+        now = seconds + micros / 1e6
+        everyone = parse_workers(now * 1000, beats, info, include_gone=True)
+        points = self.series.update(status.started_at)
+        live = [worker for worker in everyone if worker.live]
+        phase = crawl_phase(status, bool(live), seeded is not None)
+        done_rate = rate_per_minute(points, "done", RATE_WINDOW)
+        remaining = status.queued + status.leased
+        seed_info = {_text(k): _text(v) for k, v in seed.items()}
+        return {
+            "crawl": {
+                "spider": status.spider,
+                "redis": status.redis,
+                "phase": phase,
+                "status_state": status.state,
+                "crawl_id": _text(seeded) if seeded is not None else seed_info.get("crawl"),
+                "scope": seed_info.get("scope"),
+                "seeded_at": _float(seed_info.get("seeded_at")),
+                "started_at": status.started_at,
+                "updated_at": status.updated_at,
+                "finished_at": status.finished_at,
+                "now": status.now,
+            },
+            "progress": {
+                "done": status.done,
+                "queued": status.queued,
+                "leased": status.leased,
+                "total": status.done + remaining,
+                "fraction": status.progress,
+                "done_per_min": done_rate,
+                "eta_seconds": round(remaining / done_rate * 60) if done_rate and remaining else None,
+            },
+            "counts": {
+                "seen": status.seen,
+                "seen_exact": status.seen_exact,
+                "pages": status.pages,
+                "items": status.items,
+                "items_source": status.items_source,
+                "pages_per_min": rate_per_minute(points, "pages", RATE_WINDOW),
+                "pages_per_min_status": status.pages_per_minute,
+                "items_per_min": rate_per_minute(points, "items", RATE_WINDOW),
+                "dead_letters": status.dead_letters,
+                "store_buffered": sum(worker.buffered for worker in live),
+                "workers_live": len(live),
+                "workers_gone": len(everyone) - len(live),
+            },
+            "errors": status.errors,
+            "error_kinds": error_kinds(status.stats),
+            "workers": [self._worker(worker, now) for worker in everyone],
+            "archive": self.archive(status),
+            "series_points": len(points),
+        }
+
+    def charts(self) -> dict[str, Any]:
+        """The chart columns of the series read by the last :meth:`read`."""
+        return columns(self.series.points)
+
+    def _worker(self, worker: Worker, now: float) -> dict[str, Any]:
+        beats = self._beats.setdefault(worker.id, deque(maxlen=256))
+        if not beats or beats[-1][1] != worker.pages:
+            beats.append((now - worker.heartbeat_age, worker.pages))
+        while len(beats) > 2 and beats[1][0] <= now - WORKER_WINDOW:
+            beats.popleft()
+        if not worker.live:
+            rate: float | None = 0.0
+        elif len(beats) >= 2 and beats[-1][0] > beats[0][0]:
+            rate = (beats[-1][1] - beats[0][1]) / (beats[-1][0] - beats[0][0]) * 60
+        elif now > worker.started_at:
+            rate = worker.pages / (now - worker.started_at) * 60  # since it started, until two readings
+        else:
+            rate = None
+        age_beats = worker.heartbeat_age / worker.heartbeat_interval if worker.heartbeat_interval > 0 else 0
+        state = "gone" if not worker.live else "late" if age_beats > LATE_BEATS else "live"
+        return {
+            **worker_row(worker),
+            "state": state,
+            "heartbeat_interval": worker.heartbeat_interval,
+            "gone_after": LIVE_BEATS * worker.heartbeat_interval,
+            "pages_per_min": None if rate is None else round(rate, 1),
+            "errors": worker.errors,
+            "buffered": worker.buffered,
+        }
+
+    def archive(self, status: Status) -> dict[str, Any]:
+        """Stories in MongoDB, what this crawl did to them, drops and dead letters by reason."""
+        stats = status.stats
+        result: dict[str, Any] = {
+            "stories": status.items if status.items_source.startswith("stored") else None,
+            "source": status.items_source,
+            "this_crawl": {
+                outcome: int(stats.get(f"solidot/dedupe/{outcome}", 0))
+                for outcome in ("new", "changed", "unchanged", "duplicate")
+            },
+            "drops": bounded(drops_by_reason(stats)),
+            "dead_letters": bounded(
+                {
+                    name.removeprefix("scheduler/dead/"): int(value)
+                    for name, value in stats.items()
+                    if name.startswith("scheduler/dead/")
+                }
+            ),
+            "latest": [],
+            "error": None,
+        }
+        if self.status_reader.mongo_uri:
+            from pymongo.errors import PyMongoError
+
+            fields = {"_id": 0, "sid": 1, "title": 1, "url": 1, "published_at": 1}
+            try:
+                stories = self.status_reader.mongo().collection
+                found = stories.find({}, fields, sort=[("_id", -1)], limit=LATEST)
+                result["latest"] = latest_stories(found)  # newest first stored first: the _id index
+            except PyMongoError as error:
+                where = redact_uri(self.status_reader.mongo_uri)
+                result["error"] = f"MongoDB at {where}: {type(error).__name__}"
+        return result
+
+
+def crawl_phase(status: Status, live: bool, seeded: bool) -> str:
+    """Where the crawl is (one of :data:`PHASES`), from one reading."""
+    if status.queued or status.leased:
+        if not live:
+            return "stalled"  # work left, nobody to do it
+        return "crawling" if status.queued else "finishing"  # the last requests are in flight
+    if status.finished_at is not None:
+        return "finished"
+    if live:
+        return "finishing" if seeded else "waiting for a seed"
+    return "idle" if status.started_at is not None else "no crawl"
+
+
+def error_kinds(stats: dict[str, int | float]) -> dict[str, float]:
+    """The shared error counters summed by kind, as the time series groups them (bounded labels)."""
+    kinds = {}
+    for field, names in SERIES_FIELDS.items():
+        if field.startswith("err_"):
+            kinds[field.removeprefix("err_")] = sum(
+                value
+                for stat, value in stats.items()
+                if any(stat == name or (name.endswith("/") and stat.startswith(name)) for name in names)
+            )
+    return kinds
+
+
+def drops_by_reason(stats: dict[str, int | float]) -> dict[str, int]:
+    """``page/<reason>`` (a page that yielded no item) and ``<stage>/<reason>`` (a pipeline's)."""
+    drops = {}
+    for name, value in stats.items():
+        if found := _DROP.match(name):
+            drops[f"{found[1] or 'page'}/{found[2]}"] = int(value)
+    return drops
+
+
+def bounded(counts: dict[str, int], limit: int = MAX_REASONS) -> dict[str, int]:
+    """The ``limit`` largest counts, the rest summed as ``other``: a table and labels that stay small."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    kept = dict(ranked[:limit])
+    if rest := sum(value for _, value in ranked[limit:]):
+        kept["other"] = kept.get("other", 0) + rest
+    return kept
+
+
+def latest_stories(documents: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored stories as the page lists them; a field of the wrong type is left out, a URL that is not
+    http(s) too (a link must never run script)."""
+    rows = []
+    for document in documents:
+        sid, title, url = document.get("sid"), document.get("title"), document.get("url")
+        if not isinstance(sid, int) or isinstance(sid, bool):
+            continue
+        published = document.get("published_at")
+        rows.append(
+            {
+                "sid": sid,
+                "title": title[:300] if isinstance(title, str) else "",
+                "url": url if isinstance(url, str) and re.match(r"^https?://", url) else None,
+                "published_at": published if isinstance(published, str) else None,
+            }
+        )
+    return rows
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,199 @@
+// The dashboard page: polls /api/state and /api/series at the server's refresh interval and draws them.
+// Every text from the crawl is written with textContent (never as HTML); links only to http(s) URLs.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const charts = {};
+const COLORS = ["#58a6ff", "#3fb950", "#d29922", "#f85149", "#bc8cff", "#39c5cf", "#ff7b72", "#e3b341", "#8b949e", "#56d364"];
+
+function fmt(value, digits = 0) {
+  if (value === null || value === undefined) return "–";
+  return Number(value).toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: 0 });
+}
+
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  const s = Math.round(seconds);
+  const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+  if (d) return `${d} d ${h} h`;
+  if (h) return `${h} h ${m} min`;
+  if (m) return `${m} min ${s % 60} s`;
+  return `${s} s`;
+}
+
+function localTime(iso) {
+  if (!iso) return "–";
+  const when = new Date(iso);
+  return isNaN(when) ? "–" : when.toLocaleString();
+}
+
+function show(id, value, text) {
+  const el = $(id);
+  el.dataset.value = value === null || value === undefined ? "" : String(value);
+  el.textContent = text !== undefined ? text : fmt(value);
+}
+
+function rows(tbody, entries, cells) {
+  const body = tbody.tagName === "TBODY" ? tbody : tbody.querySelector("tbody");
+  body.replaceChildren(...entries.map((entry) => {
+    const tr = document.createElement("tr");
+    for (const cell of cells(entry, tr)) {
+      const td = document.createElement("td");
+      td.textContent = cell;
+      tr.appendChild(td);
+    }
+    return tr;
+  }));
+}
+
+function alerts(state) {
+  const list = [];
+  if (state.error) list.push(["bad", `Last reading failed: ${state.error} — showing the one before.`]);
+  const phase = state.crawl && state.crawl.phase;
+  if (phase === "stalled") list.push(["bad", "Work is left but no worker is alive: start workers."]);
+  const gone = (state.workers || []).filter((w) => w.state === "gone").length;
+  if (gone) list.push(["warn", `${gone} worker${gone > 1 ? "s" : ""} gone silent (leases return to the queue after their lease time).`]);
+  if (state.counts && state.counts.dead_letters) list.push(["warn", `${fmt(state.counts.dead_letters)} requests in the dead letters.`]);
+  if (state.archive && state.archive.error) list.push(["warn", state.archive.error]);
+  $("alerts").replaceChildren(...list.map(([kind, text]) => {
+    const div = document.createElement("div");
+    div.className = kind;
+    div.textContent = text;
+    return div;
+  }));
+}
+
+function render(state) {
+  const crawl = state.crawl || {}, progress = state.progress || {}, counts = state.counts || {}, archive = state.archive || {};
+  $("spider").textContent = crawl.spider || "–";
+  const phase = state.error && !state.crawl ? "unknown" : crawl.phase || "unknown";
+  $("phase").textContent = phase;
+  $("phase").dataset.phase = phase;
+  $("crawl-id").textContent = crawl.crawl_id || "–";
+  $("scope").textContent = crawl.scope || (crawl.crawl_id ? "seeded by a worker" : "–");
+  $("started").textContent = localTime(crawl.started_at);
+  $("finished-wrap").hidden = !crawl.finished_at || phase !== "finished";
+  $("finished").textContent = localTime(crawl.finished_at);
+  $("redis").textContent = crawl.redis || "–";
+  $("refreshed").textContent = state.refreshed_at ? new Date(state.refreshed_at * 1000).toLocaleTimeString() : "–";
+
+  const fraction = progress.fraction;
+  $("bar-fill").style.width = fraction === null || fraction === undefined ? "0" : `${(fraction * 100).toFixed(2)}%`;
+  show("fraction", fraction, fraction === null || fraction === undefined ? "–" : `${(fraction * 100).toFixed(1)} %`);
+  show("done", progress.done);
+  show("total", progress.total);
+  show("eta", progress.eta_seconds, phase === "finished" ? "done" : duration(progress.eta_seconds));
+  show("pages-per-min", counts.pages_per_min, fmt(counts.pages_per_min, 1));
+  show("items-per-min", counts.items_per_min, fmt(counts.items_per_min, 1));
+  show("queued", progress.queued);
+  show("leased", progress.leased);
+  show("seen", counts.seen, counts.seen === null || counts.seen === undefined ? "–" : (counts.seen_exact ? "" : "≈ ") + fmt(counts.seen));
+  show("pages", counts.pages);
+  show("items", counts.items);
+  $("items-source").textContent = counts.items_source ? `(${counts.items_source})` : "";
+  show("workers-live", counts.workers_live);
+  show("buffered", counts.store_buffered);
+  show("dead", counts.dead_letters);
+
+  rows($("workers"), state.workers || [], (w, tr) => {
+    tr.dataset.state = w.state;
+    tr.dataset.pid = String(w.pid);
+    tr.dataset.id = w.id;
+    return [w.state, w.node, String(w.pid), w.job || "–", `${fmt(w.heartbeat_age, 1)} s ago`,
+      fmt(w.pages_per_min, 1), fmt(w.pages), fmt(w.items), fmt(w.errors), fmt(w.buffered)];
+  });
+  const errors = Object.entries(state.errors || {});
+  rows($("errors"), errors.length ? errors : [["none", null]], ([name, value]) => [name, value === null ? "" : fmt(value)]);
+  const outcome = archive.this_crawl || {};
+  show("stories", archive.stories);
+  show("new", outcome.new);
+  show("changed", outcome.changed);
+  show("unchanged", outcome.unchanged);
+  const latest = archive.latest || [];
+  $("latest").replaceChildren(...latest.map((story) => {
+    const li = document.createElement("li");
+    const title = story.title || `story ${story.sid}`;
+    if (story.url && /^https?:\/\//.test(story.url)) {
+      const a = document.createElement("a");
+      a.href = story.url;
+      a.rel = "noopener noreferrer";
+      a.target = "_blank";
+      a.textContent = title;
+      li.appendChild(a);
+    } else {
+      li.textContent = title;
+    }
+    const small = document.createElement("small");
+    small.textContent = ` sid ${story.sid}${story.published_at ? " · " + story.published_at.slice(0, 16).replace("T", " ") : ""}`;
+    li.appendChild(small);
+    return li;
+  }));
+  const drops = Object.entries(archive.drops || {});
+  rows($("drops"), drops.length ? drops : [["none", null]], ([name, value]) => [name, value === null ? "" : fmt(value)]);
+  const dead = Object.entries(archive.dead_letters || {});
+  rows($("dead-reasons"), dead.length ? dead : [["none", null]], ([name, value]) => [name, value === null ? "" : fmt(value)]);
+  alerts(state);
+}
+
+function chart(id, series, data) {
+  const el = $(id);
+  const points = data[0].length;
+  el.dataset.points = String(points);
+  const width = Math.max(300, el.clientWidth || 520);
+  if (!charts[id] || charts[id].series.length !== series.length + 1) {
+    if (charts[id]) charts[id].destroy();
+    const opts = {
+      width, height: 220,
+      series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: s.color || COLORS[i % COLORS.length], width: 1.5, scale: s.scale || "y", spanGaps: false }))],
+      axes: [
+        { stroke: "#8b96a3", grid: { stroke: "#30363d" } },
+        { stroke: "#8b96a3", grid: { stroke: "#30363d" }, size: 60 },
+        ...(series.some((s) => s.scale === "y2") ? [{ scale: "y2", side: 1, stroke: "#8b96a3", grid: { show: false }, size: 60 }] : []),
+      ],
+      scales: { x: { time: true } },
+      legend: { live: true },
+    };
+    charts[id] = new uPlot(opts, data, el);
+  } else {
+    if (Math.abs(charts[id].width - width) > 20) charts[id].setSize({ width, height: 220 });
+    charts[id].setData(data);
+  }
+}
+
+function drawCharts(columns) {
+  if (!columns || !columns.time || typeof uPlot === "undefined") return;
+  const t = columns.time;
+  chart("chart-rates", [{ label: "pages/min" }, { label: "items/min" }], [t, columns.pages_per_min, columns.items_per_min]);
+  chart("chart-queue", [{ label: "queued" }, { label: "leased", scale: "y2" }], [t, columns.queued, columns.leased]);
+  const kinds = Object.keys(columns.errors_per_min || {});
+  chart("chart-errors", kinds.map((k) => ({ label: k })), [t, ...kinds.map((k) => columns.errors_per_min[k])]);
+  chart("chart-host", [
+    { label: "requests/min" },
+    { label: "rate waits/min" },
+    { label: "Retry-After pauses/min", scale: "y2" },
+    { label: "error pauses/min", scale: "y2" },
+    { label: "paused s/min", scale: "y2" },
+  ], [t, columns.requests_per_min, columns.rate_waits_per_min, columns.pauses_retry_after_per_min, columns.pauses_errors_per_min, columns.paused_s_per_min]);
+}
+
+async function getJSON(path) {
+  const response = await fetch(path, { cache: "no-store", credentials: "same-origin" });
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  return response.json();
+}
+
+let interval = 2;
+async function poll() {
+  try {
+    const [state, columns] = await Promise.all([getJSON("/api/state"), getJSON("/api/series")]);
+    interval = Math.max(0.25, Number(state.refresh_interval) || 2);
+    render(state);
+    drawCharts(columns);
+    document.body.dataset.polls = String(Number(document.body.dataset.polls || 0) + 1);
+  } catch (error) {
+    alerts({ error: `the dashboard server did not answer (${error.message})` });
+  }
+  setTimeout(poll, interval * 1000);
+}
+
+window.addEventListener("DOMContentLoaded", poll);
