@@ -53,6 +53,21 @@ class CrawlEnd:
         #: The last judgement of the cluster's status.
         self.verdict: Verdict | None = None
 
+    def join(self, worker_id: str) -> None:
+        """A worker opens: learn the crawl it joins (if any) and the time from which a crawl that
+        finishes is one this worker saw (raises if Redis is away)."""
+        status = self.state.status()
+        self.finisher.reference_ms = status.server_ms
+        if status.busy:
+            logger.info(
+                "Joining a shared crawl at %s: %d requests queued, %d leased to workers (this one: %s)",
+                self.where,
+                status.queued,
+                status.leased,
+                worker_id,
+            )
+        self.finisher.adopt(status.seeded)
+
     def mark_seeded(self) -> None:
         """This worker's start requests are in Redis: mark the crawl seeded (raises if Redis is away)."""
         crawl_id = self.state.mark_seeded()

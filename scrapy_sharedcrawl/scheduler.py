@@ -15,7 +15,6 @@ travels, what each step costs in Redis round trips and what a Redis crash loses:
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from typing import Any
@@ -25,7 +24,6 @@ from scrapy.crawler import Crawler
 from scrapy.dupefilters import BaseDupeFilter
 from scrapy.exceptions import CloseSpider
 from scrapy.statscollectors import StatsCollector
-from scrapy.utils.asyncio import run_in_thread
 from scrapy.utils.defer import deferred_from_coro
 from scrapy.utils.misc import build_from_crawler, load_object
 from scrapy_redis.scheduler import Scheduler as StockScheduler
@@ -33,7 +31,6 @@ from twisted.internet.defer import Deferred
 
 from scrapy_sharedcrawl import serialization
 from scrapy_sharedcrawl.admission import RefusedRequest
-from scrapy_sharedcrawl.config import setting
 from scrapy_sharedcrawl.connection import (
     UNREACHABLE,
     RedisOutage,
@@ -42,17 +39,17 @@ from scrapy_sharedcrawl.connection import (
     warn_unless_noeviction,
 )
 from scrapy_sharedcrawl.crawl_end import CrawlEnd
-from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
 from scrapy_sharedcrawl.engine_hooks import EngineHooks
 from scrapy_sharedcrawl.finishing import CrawlState, Finisher, IdlePolls, Verdict
+from scrapy_sharedcrawl.heartbeat import Heartbeat
 from scrapy_sharedcrawl.keys import CrawlKeys, this_worker
 from scrapy_sharedcrawl.lease_ledger import LeaseLedger
-from scrapy_sharedcrawl.outage import OncePerReason
 from scrapy_sharedcrawl.push_buffer import PUSH_BATCH, LocalRequests, PushBuffer
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
+from scrapy_sharedcrawl.rejects import QueueRejects
+from scrapy_sharedcrawl.scheduler_settings import SchedulerSettings
 from scrapy_sharedcrawl.signals import start_requests_scheduled
-from scrapy_sharedcrawl.start_urls import INTERVAL as START_URLS_INTERVAL
 from scrapy_sharedcrawl.start_urls import StartUrls
 
 logger = logging.getLogger(__name__)
@@ -70,100 +67,62 @@ class LeasingScheduler(StockScheduler):
         crawler: Crawler,
         server: Any,
         dupefilter: BaseDupeFilter,
-        *,
-        queue_key: str = DEFAULTS["SCHEDULER_QUEUE_KEY"],
-        serializer: Any = serialization,
-        persist: bool = DEFAULTS["SCHEDULER_PERSIST"],
-        flush_on_start: bool = DEFAULTS["SCHEDULER_FLUSH_ON_START"],
-        idle_before_close: float = DEFAULTS["SCHEDULER_IDLE_BEFORE_CLOSE"],
-        lease_seconds: float = DEFAULTS["SCHEDULER_LEASE_SECONDS"],
-        ack_interval: float = DEFAULTS["SCHEDULER_ACK_INTERVAL"],
-        retry_max: float = DEFAULTS["REDIS_RETRY_MAX"],
-        continuous: bool = DEFAULTS["SCHEDULER_CONTINUOUS"],
-        wait_for_seed: float = DEFAULTS["SCHEDULER_WAIT_FOR_SEED"],
-        idle_poll_max: float = DEFAULTS["SCHEDULER_IDLE_POLL_MAX"],
-        prefetch: int = DEFAULTS["SCHEDULER_PREFETCH"],
+        config: SchedulerSettings | None = None,
     ) -> None:
-        if lease_seconds <= 0 or ack_interval <= 0:
-            raise ValueError("SCHEDULER_LEASE_SECONDS and SCHEDULER_ACK_INTERVAL must be positive")
-        if prefetch < 1:
-            raise ValueError("SCHEDULER_PREFETCH must be at least 1")
+        config = config or SchedulerSettings()
         super().__init__(
             server,
-            persist=persist,
-            flush_on_start=flush_on_start,
-            queue_key=queue_key,
+            persist=config.persist,
+            flush_on_start=config.flush_on_start,
+            queue_key=config.queue_key,
             queue_cls="scrapy_sharedcrawl.queue.LeasedPriorityQueue",
             dupefilter=dupefilter,
-            idle_before_close=idle_before_close,
-            serializer=serializer,
+            idle_before_close=config.idle_before_close,
+            serializer=config.serializer,
         )
         self.crawler = crawler
         #: The filter when it can check inside the push script (atomic); None for any other filter.
         self.compact = dupefilter if isinstance(dupefilter, CompactRFPDupeFilter) else None
         assert crawler.stats is not None
         self.stats: StatsCollector = crawler.stats
-        self.lease_seconds = lease_seconds
+        self.lease_seconds = config.lease_seconds
         #: Requests leased per pop: the engine asks for one at a time, Redis hands out a few per round trip.
-        self.prefetch = prefetch
+        self.prefetch = config.prefetch
         #: After a pop finds the queue empty while this worker still has requests in progress, Redis is
         #: not asked again before this worker pushes something or EMPTY_POP_PAUSE passes: the engine
         #: asks after every event, and an empty pop per page was a third of the crawl's round trips.
         self._empty_until = 0.0
         self.worker_id = this_worker()
         self.where = describe(crawler.settings)
-        self.outage = RedisOutage(self.where, retry_max=retry_max)
+        self.outage = RedisOutage(self.where, retry_max=config.retry_max)
         self.finisher = Finisher(
             self.where,
-            continuous=continuous,
-            wait_for_seed=wait_for_seed,
-            idle_before_close=idle_before_close,
-            seed_hint=str(setting(crawler.settings, "SCHEDULER_SEED_HINT", DEFAULTS)),
+            continuous=config.continuous,
+            wait_for_seed=config.wait_for_seed,
+            idle_before_close=config.idle_before_close,
+            seed_hint=config.seed_hint,
         )
-        self.polls = IdlePolls(idle_poll_max)
-        self.leases = LeaseLedger(crawler, self.worker_id, lease_seconds)
-        self.hooks = EngineHooks(
-            crawler, self.leases.request_done, self._tick, min(ack_interval, lease_seconds / 3)
-        )
-        self._buried = OncePerReason(self.stats, f"{STATS}dead/", logger, logging.ERROR)
-        self._refused = OncePerReason(self.stats, f"{STATS}refused/", logger)
+        self.polls = IdlePolls(config.idle_poll_max)
+        self.leases = LeaseLedger(crawler, self.worker_id, config.lease_seconds)
+        tick = min(config.ack_interval, config.lease_seconds / 3)
+        self.hooks = EngineHooks(crawler, self.leases.request_done, self._tick, tick)
+        self.rejects = QueueRejects(crawler)
         self.queue: LeasedPriorityQueue
         self.state: CrawlState
         self.unsent: PushBuffer
         self.local: LocalRequests
         self.end: CrawlEnd
-        self.start_urls: StartUrls
-        self._next_adopt = 0.0
-        self._next_renew = 0.0
-        self._next_start_urls = 0.0
-        self._closing = False
+        self.heartbeat: Heartbeat
+        self.closing = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> LeasingScheduler:
         settings = crawler.settings
-
-        def get(name: str) -> Any:
-            return setting(settings, name, DEFAULTS)
-
-        serializer = get("SCHEDULER_SERIALIZER")
-        if isinstance(serializer, str):
-            serializer = importlib.import_module(serializer)  # a module with loads/dumps, as in scrapy-redis
         return cls(
             crawler,
             redis_from_settings(settings),
             build_from_crawler(load_object(settings["DUPEFILTER_CLASS"]), crawler),
-            queue_key=str(get("SCHEDULER_QUEUE_KEY")),
-            serializer=serializer,
-            persist=settings.getbool("SCHEDULER_PERSIST", DEFAULTS["SCHEDULER_PERSIST"]),
-            flush_on_start=settings.getbool("SCHEDULER_FLUSH_ON_START"),
-            idle_before_close=float(get("SCHEDULER_IDLE_BEFORE_CLOSE")),
-            lease_seconds=float(get("SCHEDULER_LEASE_SECONDS")),
-            ack_interval=float(get("SCHEDULER_ACK_INTERVAL")),
-            retry_max=float(get("REDIS_RETRY_MAX")),
-            continuous=settings.getbool("SCHEDULER_CONTINUOUS", DEFAULTS["SCHEDULER_CONTINUOUS"]),
-            wait_for_seed=float(get("SCHEDULER_WAIT_FOR_SEED")),
-            idle_poll_max=float(get("SCHEDULER_IDLE_POLL_MAX")),
-            prefetch=int(get("SCHEDULER_PREFETCH")),
+            SchedulerSettings.from_settings(settings),
         )
 
     @classmethod
@@ -196,7 +155,7 @@ class LeasingScheduler(StockScheduler):
             self.crawler, spider, self.queue, self.df, self.outage, self.worker_id, self.lease_seconds
         )
         self.local = LocalRequests(self.crawler, spider, self.df)
-        self.start_urls = StartUrls.from_settings(self.server, spider, self.crawler.settings)
+        self.heartbeat = Heartbeat(self, StartUrls.from_settings(self.server, spider, self.crawler.settings))
         meta_key = CrawlKeys.from_crawler(self.crawler).meta
         self.end = CrawlEnd(
             self.finisher,
@@ -219,17 +178,7 @@ class LeasingScheduler(StockScheduler):
                 "SCHEDULER_FLUSH_ON_START: deleting the shared queue and dupefilter at %s", self.where
             )
             self.flush()
-        status = self.state.status()
-        self.finisher.reference_ms = status.server_ms  # a crawl finished after now is one this worker awaited
-        if status.busy:
-            logger.info(
-                "Joining a shared crawl at %s: %d requests queued, %d leased to workers (this one: %s)",
-                self.where,
-                status.queued,
-                status.leased,
-                self.worker_id,
-            )
-        self.finisher.adopt(status.seeded)
+        self.end.join(self.worker_id)
         self.crawler.signals.connect(self._start_requests_scheduled, signal=start_requests_scheduled)
         self.crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
         if self.hooks.attach():  # False when used outside a crawl (tests, tools)
@@ -240,7 +189,7 @@ class LeasingScheduler(StockScheduler):
         return deferred_from_coro(self._close(reason))
 
     async def _close(self, reason: str) -> None:
-        self._closing = True  # a heartbeat still running finds nothing more to do
+        self.closing = True  # a heartbeat still running finds nothing more to do
         self.hooks.stop()
         self.unsent.stop_timer()
         await self.unsent.push_before_closing()
@@ -258,7 +207,7 @@ class LeasingScheduler(StockScheduler):
                 len(self.leases.in_progress) + len(self.leases.done),
                 self.lease_seconds,
             )
-        self._record_round_trips()
+        self.record_round_trips()
         if self.local:
             logger.warning("Closing with %d unserializable requests not crawled", len(self.local))
         self.df.close(reason)
@@ -282,7 +231,7 @@ class LeasingScheduler(StockScheduler):
         try:
             entry = self.queue.encode(request, check)
         except RefusedRequest as error:
-            return self._refuse(request, error)
+            return self.rejects.refuse(request, error, self.spider)
         except serialization.UnserializableRequest as error:
             return self.local.add(request, error)
         if not compact and not request.dont_filter:
@@ -315,7 +264,7 @@ class LeasingScheduler(StockScheduler):
         try:
             pushed, popped = self.unsent.push_batch(pop=self.prefetch)
         except UNREACHABLE as error:
-            self._unreachable(error)
+            self.unreachable(error)
             return None
         self.outage.recovered(pushed)
         assert popped is not None
@@ -323,9 +272,12 @@ class LeasingScheduler(StockScheduler):
             self.stats.inc_value(f"{STATS}requeued", popped.requeued)
             logger.info("Returned %d expired leases to the queue (their worker stopped)", popped.requeued)
         for request_id, reason in popped.undecodable:
-            self._bury(request_id, reason)
+            try:
+                self.rejects.bury(self.queue, request_id, reason)
+            except UNREACHABLE as error:
+                self.unreachable(error)
         if popped.missing:
-            self._payloads_missing(popped.missing)
+            self.rejects.payloads_missing(popped.missing, self.where)
         if not popped.leased:
             if not in_progress:
                 self.polls.missed()
@@ -361,7 +313,7 @@ class LeasingScheduler(StockScheduler):
         try:
             verdict, status = self.end.judge()
         except UNREACHABLE as error:
-            self._unreachable(error)
+            self.unreachable(error)
             return True
         self.outage.recovered(0)
         self.stats.inc_value(f"{STATS}idle/polls")
@@ -384,30 +336,15 @@ class LeasingScheduler(StockScheduler):
     def _start_requests_scheduled(self) -> None:
         """The spider's own start requests are all in: mark the crawl seeded once they are in Redis."""
         self.end.seed_pending = True
-        self._mark_seeded()
+        self.mark_seeded()
 
-    def _mark_seeded(self) -> None:
+    def mark_seeded(self) -> None:
         if not self.outage.may_try() or not self.push_unsent():
             return  # the heartbeat tries again once the held requests are stored
         try:
             self.end.mark_seeded()
         except UNREACHABLE as error:
-            self._unreachable(error)
-
-    def _take_start_urls(self) -> None:
-        """Queue what was pushed to the start-URLs key (:mod:`.start_urls`) and mark the crawl seeded;
-        the entries leave the key once their requests are in Redis (raises if Redis is away)."""
-        entries = self.start_urls.read()
-        if not entries:
-            return
-        for request in self.start_urls.requests(entries):
-            self.enqueue_request(request)
-        if self.push_unsent():
-            self.start_urls.remove(entries)
-            logger.info("Queued %d start URLs from %s", len(entries), self.start_urls.key)
-            self.end.seed_pending = True
-            self._mark_seeded()
-            self.hooks.wake()
+            self.unreachable(error)
 
     # -- acknowledgements, the heartbeat, reconnecting ------------------------------------
 
@@ -422,7 +359,7 @@ class LeasingScheduler(StockScheduler):
         try:
             return await self.leases.acknowledge(self)
         except UNREACHABLE as error:
-            self._unreachable(error)
+            self.unreachable(error)
             return 0
 
     def renew_leases(self) -> int:
@@ -430,56 +367,16 @@ class LeasingScheduler(StockScheduler):
         return self.leases.renew()
 
     async def _tick(self) -> None:
-        """Every ack interval: reconnect if Redis was away, store held requests, acknowledge, renew leases."""
-        if self._closing:
-            return
-        try:
-            if self.outage.down:
-                if not self.outage.may_try():
-                    return
-                try:
-                    await run_in_thread(self.server.ping)  # in a thread: a vanished host may take seconds
-                except UNREACHABLE as error:
-                    self._unreachable(error)
-                    return
-            was_down = self.outage.down
-            if self.unsent and not self.push_unsent():
-                return
-            self.outage.recovered(0)
-            if was_down:
-                self.hooks.wake()
-            if self.end.seed_pending:
-                self._mark_seeded()
-            await self.acknowledge()
-            now = time.monotonic()
-            if now >= self._next_start_urls:
-                self._next_start_urls = now + START_URLS_INTERVAL
-                self._take_start_urls()
-            if now >= self._next_renew and not self._closing:
-                self.renew_leases()
-                self._next_renew = now + self.lease_seconds / 3
-            if self.finisher.crawl_id is None and self.leases.in_progress and now >= self._next_adopt:
-                # working without knowing the crawl's id: learn it, to tell "finished" from "lost" later
-                self.finisher.adopt(self.state.seeded())
-                self._next_adopt = now + self.lease_seconds / 3
-            if (
-                self.polls.idle
-                and not self.leases.in_progress
-                and self.polls.due(now + self.hooks.interval / 2)
-            ):
-                # an idle worker's poll (due before the next tick): next_request pops, has_pending reads
-                self.polls.poll_now()
-                self.hooks.wake()
-            self._record_round_trips()
-        except UNREACHABLE as error:
-            self._unreachable(error)
+        """Every ack interval (:mod:`.heartbeat`), unless closing."""
+        if not self.closing:
+            await self.heartbeat.tick()
 
     def try_reconnect(self) -> bool:
         """Ping Redis and store held requests now (the heartbeat does this by itself). True if up."""
         try:
             self.server.ping()
         except UNREACHABLE as error:
-            self._unreachable(error)
+            self.unreachable(error)
             return False
         return self.push_unsent()
 
@@ -487,50 +384,11 @@ class LeasingScheduler(StockScheduler):
         """Push every request waiting in this process, oldest first; True once none is left."""
         return self.unsent.push_all()
 
-    def _unreachable(self, error: BaseException) -> None:
+    def unreachable(self, error: BaseException) -> None:
         """A Redis call failed for want of Redis: the outage logs it once and backs off."""
         self.outage.failed(error, len(self.unsent))
 
-    # -- what the queue refused, and what Redis lost ------------------------------------
-
-    def _refuse(self, request: Request, error: RefusedRequest) -> bool:
-        """A request the shared queue does not take (:mod:`.admission`): dropped, as Scrapy's offsite
-        filter drops a request for another site; counted per reason, logged once per reason."""
-        self._refused(error.reason, "Request %s not queued (%s)", request, error)
-        self.crawler.signals.send_catch_log(
-            signal=signals.request_dropped, request=request, spider=self.spider
-        )
-        return False
-
-    def _bury(self, request_id: str, reason: str) -> None:
-        """A payload read from the queue that is not a request this spider may run: into the dead
-        letters, never retried (:mod:`.admission`); logged once per kind, counted per kind."""
-        kind = reason.split(":", 1)[0].strip() or "payload"
-        self.stats.inc_value(f"{STATS}dead")
-        self._buried(
-            kind,
-            "Queued request %s refused (%s): moved to the dead letters %s, never retried",
-            request_id,
-            reason,
-            self.queue.dead_key,
-        )
-        try:
-            self.queue.bury(request_id, reason)
-        except UNREACHABLE as error:
-            self._unreachable(error)
-
-    def _payloads_missing(self, count: int) -> None:
-        """Queued ids whose payload Redis no longer has: only eviction does that, and they are lost."""
-        self.stats.inc_value(f"{STATS}payload_missing", count)
-        logger.error(
-            "%d queued requests had lost their payload in Redis at %s (evicted: maxmemory-policy is not "
-            "noeviction?): they are lost; seed the crawl again to find them (stats %spayload_missing)",
-            count,
-            self.where,
-            STATS,
-        )
-
-    def _record_round_trips(self) -> None:
+    def record_round_trips(self) -> None:
         self.stats.set_value(f"{STATS}redis/round_trips", self.queue.round_trips + self.state.round_trips)
         if self.outage.outages:
             self.stats.set_value(f"{STATS}redis/outages", self.outage.outages)

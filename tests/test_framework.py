@@ -4,6 +4,7 @@ names still read (with a warning), the add-on's components, and its "say it once
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 import warnings
@@ -18,12 +19,14 @@ from scrapy.utils.test import get_crawler
 
 import solidot_spider.settings as project_settings
 from scrapy_sharedcrawl.addon import SharedCrawl
+from scrapy_sharedcrawl.config import SettingError
 from scrapy_sharedcrawl.defaults import SETTINGS
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
 from scrapy_sharedcrawl.keys import CrawlKeys, QueueKeys
 from scrapy_sharedcrawl.legacy import RENAMED, apply_legacy_names
 from scrapy_sharedcrawl.outage import OncePerReason, Outage
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
+from scrapy_sharedcrawl.scheduler_settings import SchedulerSettings
 from scrapy_sharedcrawl.workers import WorkerRegistry
 from solidot_spider.cli import project_settings as cli_settings
 
@@ -166,3 +169,30 @@ def test_once_per_reason_counts_everything_and_logs_each_reason_once(
         "dropped 0; later ones are only counted (stats x/dropped/a)",
         "dropped 1; later ones are only counted (stats x/dropped/b)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("SCHEDULER_LEASE_SECONDS", "0", "> 0"),
+        ("SCHEDULER_ACK_INTERVAL", "nan", "> 0"),
+        ("SCHEDULER_PREFETCH", "0", "1..10,000"),
+        ("SCHEDULER_WAIT_FOR_SEED", "-1", "within 0..86400"),
+        ("REDIS_RETRY_MAX", "inf", "> 0"),
+    ],
+)
+def test_a_scheduler_setting_out_of_range_stops_the_crawl_naming_it(
+    name: str, value: str, allowed: str
+) -> None:
+    with pytest.raises(SettingError, match=rf"^{name} must be .*{re.escape(allowed)}.*got '{value}'"):
+        SchedulerSettings.from_settings(Settings({name: value}))
+
+
+def test_the_scheduler_settings_default_to_the_declared_defaults() -> None:
+    config = SchedulerSettings.from_settings(Settings())
+    assert (config.lease_seconds, config.prefetch, config.queue_key) == (
+        SETTINGS["SCHEDULER_LEASE_SECONDS"],
+        SETTINGS["SCHEDULER_PREFETCH"],
+        SETTINGS["SCHEDULER_QUEUE_KEY"],
+    )
+    assert config == SchedulerSettings()

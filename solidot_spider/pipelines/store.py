@@ -43,9 +43,9 @@ from scrapy.settings import BaseSettings
 from scrapy.utils.asyncio import is_asyncio_available
 
 from scrapy_sharedcrawl import signals as scheduling_signals
+from scrapy_sharedcrawl.defaults import SETTINGS as SCHEDULER_DEFAULTS
 from scrapy_sharedcrawl.outage import Outage
 from scrapy_sharedcrawl.redact import redact_uri
-from scrapy_sharedcrawl.scheduler import DEFAULTS as SCHEDULER_DEFAULTS
 from solidot_spider import signals as solidot_signals
 from solidot_spider.refresh.policy import RefreshPolicy, clock_from_settings
 from solidot_spider.storage.documents import StoryWrite, Touch, story_write
