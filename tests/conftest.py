@@ -9,8 +9,9 @@ from harness import ReplicaServer, replica_server
 
 from solidot_replica import Replica, ReplicaConfig
 
-#: fixtures mongo / mongo_db_name (a MongoDB wire-protocol server) and redis_srv / redis_url (a private Redis)
-pytest_plugins = ("mongo_fixtures", "redis_fixtures")
+#: fixtures mongo / mongo_db_name (a MongoDB wire-protocol server), redis_srv / redis_url (a private Redis),
+#: spider / queue (a spider of the shared crawl and its leased queue)
+pytest_plugins = ("mongo_fixtures", "redis_fixtures", "scheduling_fixtures")
 
 STORIES, LAST_SID = 300, 80300
 
@@ -28,6 +29,7 @@ INTEGRATION_MODULES = frozenset(
         "test_politeness",
         "test_refresh",
         "test_resume",
+        "test_scheduler",
         "test_scrapyd",
         "test_store",
     }

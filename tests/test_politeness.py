@@ -18,7 +18,7 @@ import redis
 from cluster import Worker
 from harness import ROOT, ReplicaServer, crawl_command, crawl_env, replica_server, wait_for
 from redis_server import redis_server
-from test_scheduling import make_spider
+from scheduling_fixtures import make_spider
 
 from scrapy_sharedcrawl.seeding import Seeder
 from solidot_replica import Replica, ReplicaConfig

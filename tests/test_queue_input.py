@@ -18,7 +18,7 @@ from harness import wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis_server import RedisServer
-from test_scheduling import make_spider, open_scheduler
+from scheduling_fixtures import make_spider, open_scheduler
 
 from scrapy_sharedcrawl import serialization
 from scrapy_sharedcrawl.admission import RequestPolicy

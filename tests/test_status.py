@@ -13,8 +13,8 @@ from typing import Any
 
 import redis
 from harness import ROOT, crawl_command, crawl_env, replica_server, wait_for
+from scheduling_fixtures import make_spider, open_scheduler
 from test_politeness import LAST_SID, STORIES, seed_stories, wait_all, workers
-from test_scheduling import make_spider, open_scheduler
 
 from scrapy_sharedcrawl.finishing import CrawlState, SeenRecord
 
@@ -74,8 +74,9 @@ def urls_seen(sids: list[int], stats: list[dict[str, Any]]) -> int:
 def test_status_during_a_crawl_is_redis_at_that_moment_and_after_it_the_true_totals(
     tmp_path: Path, redis_url: str
 ) -> None:
-    # every story page takes 2 s: between waves of responses the crawl stands still
-    with replica_server(STORIES, LAST_SID, faults="slow=1,slow_delay=2") as server:
+    # every story page takes 5 s: between waves of responses the crawl stands still, longer than a
+    # `status` run takes even on a loaded machine (at 2 s, a slow run never saw a still moment)
+    with replica_server(STORIES, LAST_SID, faults="slow=1,slow_delay=5") as server:
         sids = seed_stories(redis_url, server, 48, DUPEFILTER_CAPACITY=10_000)
         shard_keys = open_scheduler(make_spider(redis_url, server.base_url)).compact.shard_keys()  # type: ignore[union-attr]
         settings = {**SETTINGS, "CONCURRENT_REQUESTS": "8", "SCHEDULER_PERSIST": "True"}

@@ -1,0 +1,45 @@
+"""Helpers and fixtures of the shared-crawl tests: a ``solidot`` spider configured for the shared
+scheduler (no crawl running), an opened scheduler, and its queue, on the private redis-server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import scrapy
+from scrapy.crawler import Crawler
+from scrapy.utils.test import get_crawler
+
+from scrapy_sharedcrawl.addon import SHARED_SETTINGS
+from scrapy_sharedcrawl.queue import LeasedPriorityQueue
+from scrapy_sharedcrawl.scheduler import LeasingScheduler
+from solidot_spider.spiders.solidot import SolidotSpider
+
+STORIES, LAST_SID = 300, 80300
+BASE_URL = "http://www.solidot.test:8080"
+
+
+def make_spider(redis_url: str, base_url: str = BASE_URL, **settings: Any) -> SolidotSpider:
+    """A ``solidot`` spider whose crawler is configured for the shared scheduler (no crawl running)."""
+    crawler: Crawler = get_crawler(
+        SolidotSpider, {"REDIS_URL": redis_url, "SOLIDOT_BASE_URL": base_url, **SHARED_SETTINGS, **settings}
+    )
+    spider = SolidotSpider.from_crawler(crawler, latest="0")
+    crawler.spider = spider
+    return spider
+
+
+def open_scheduler(spider: scrapy.Spider) -> LeasingScheduler:
+    scheduler = LeasingScheduler.from_crawler(spider.crawler)
+    scheduler.open(spider)
+    return scheduler
+
+
+@pytest.fixture
+def spider(redis_url: str) -> SolidotSpider:
+    return make_spider(redis_url)
+
+
+@pytest.fixture
+def queue(spider: SolidotSpider) -> LeasedPriorityQueue:
+    return open_scheduler(spider).queue
