@@ -134,7 +134,8 @@ local function check_and_add(keys, args) return false, 0 end
 
 #: Lease up to ARGV[3] requests to worker ARGV[1] for ARGV[2] ms, after requeueing expired leases.
 #: KEYS: 1 queue, 2 payloads, 3 leases, 4 owners, 5 requeued. → {requeued, remaining, missing, id1,
-#: payload1, …}: missing = queue members without a payload (no member is written so: a stranger's).
+#: payload1, …}: missing = queue members without a payload (a member that is only an id is the previous
+#: release's layout, its payload in the hash: read there; without one, only eviction or a stranger).
 _LUA_POP = (
     _LUA_COMMON
     + """
@@ -144,8 +145,13 @@ local popped = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[3]))
 for i = 1, #popped, 2 do
   local member, score = popped[i], popped[i + 1]
   local space = string.find(member, ' ', 1, true)
+  local id, payload
   if space then
-    local id, payload = string.sub(member, 1, space - 1), string.sub(member, space + 1)
+    id, payload = string.sub(member, 1, space - 1), string.sub(member, space + 1)
+  else  -- queued by the previous release: the member is the id, its payload in the hash
+    id, payload = member, redis.call('HGET', KEYS[2], member)
+  end
+  if payload then
     redis.call('HDEL', KEYS[5], id)
     redis.call('HSET', KEYS[2], id, payload)
     redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), id)

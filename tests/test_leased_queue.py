@@ -5,6 +5,7 @@ call, and the scheduler's acknowledgement barrier."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from typing import Any
@@ -13,6 +14,7 @@ import scrapy
 from scheduling_fixtures import make_spider, open_scheduler
 from scrapy.utils.defer import maybe_deferred_to_future
 
+from scrapy_sharedcrawl import serialization
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
 from scrapy_sharedcrawl.scheduler import LeasingScheduler
 from scrapy_sharedcrawl.signals import ack_barrier, requests_acknowledged
@@ -195,3 +197,22 @@ def test_acknowledgement_waits_for_the_barrier_then_announces_the_urls(spider: S
     assert asyncio.run(scheduler.acknowledge()) == 1
     assert events == ["barrier", "barrier", [request.url]]
     assert scheduler.queue.pending() == (0, 0) and scheduler.stats.get_value("scheduler/acked") == 1
+
+
+def test_a_request_queued_by_the_previous_release_is_still_crawled(
+    queue: LeasedPriorityQueue, spider: SolidotSpider
+) -> None:
+    """The previous layout: the queue member is the id, the payload (long keys) in the payloads hash."""
+    request = spider.story_request(80222, categories=["linux"])
+    long_keys = serialization.long_keys(json.loads(serialization.request_to_bytes(request, spider)))
+    payload = json.dumps(long_keys).encode()  # as the previous release wrote it: every key spelled out
+    assert payload.startswith(b'{"url": ')
+    queue.server.hset(queue.payloads_key, "0123456789abcdef", payload)
+    queue.server.zadd(queue.queue_key, {"0123456789abcdef": 0})
+    popped = queue.pop("worker", 30)
+    assert popped.missing == 0 and popped.undecodable == []
+    ((request_id, again),) = popped.leased
+    assert request_id == "0123456789abcdef" and again.url == request.url
+    assert again.callback == spider.parse_story and again.cb_kwargs == {"categories": ["linux"]}
+    assert queue.ack("worker", [request_id]).acked == 1
+    assert queue.server.hlen(queue.payloads_key) == 0 and queue.pending() == (0, 0)
