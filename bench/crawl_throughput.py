@@ -3,7 +3,9 @@
 Both crawl the same story pages of one replica process, in the same run,
 alternating, with the same concurrency and politeness turned off. Reports
 pages/s (responses / the crawl's own elapsed time, start-up excluded), the
-ratio solidot/plain, and each crawl's peak RSS.
+ratio solidot/plain, and each crawl's peak RSS. Also the CPU time each crawl spent per
+page (``cpu_clock.py``: spider open to close, every thread) and the ratio of those: on a
+machine shared with other work it moves far less than pages/s.
 
     .venv/bin/python bench/crawl_throughput.py --stories 10000 --rounds 2
 """
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
 sys.path.insert(0, str(ROOT / "tests"))
 
 from harness import DOMAIN, replica_server  # noqa: E402
@@ -35,6 +38,8 @@ SPEED_SETTINGS = {
     "LOG_LEVEL": "WARNING",
     "TELNETCONSOLE_ENABLED": "False",
 }
+#: Scrapy's defaults and the project's set no spider middleware of that name: the clock only adds itself.
+CPU_CLOCK = {"SPIDER_MIDDLEWARES": json.dumps({"cpu_clock.CpuClock": 0})}
 
 
 @dataclass
@@ -44,40 +49,62 @@ class Run:
     items: int
     seconds: float
     peak_rss_mb: float
+    cpu_seconds: float | None = None
 
     @property
     def pages_per_s(self) -> float:
         return self.pages / self.seconds
 
+    @property
+    def cpu_ms_per_page(self) -> float | None:
+        return None if self.cpu_seconds is None else 1000 * self.cpu_seconds / self.pages
 
-def run_measured(name: str, command: list[str], cwd: Path, env: dict[str, str], stats_file: Path) -> Run:
-    """Run a crawl process; its pages and time come from its stats, its peak RSS from wait4."""
+
+def run_measured(
+    name: str,
+    command: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    stats_file: Path,
+    cpu_file: Path | None = None,
+) -> Run:
+    """Run a crawl process; its pages and time come from its stats, its peak RSS from wait4,
+    its CPU time from ``cpu_file`` when the command runs :mod:`cpu_clock`."""
     process = subprocess.Popen(command, cwd=cwd, env=env)
     _, status, usage = os.wait4(process.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{name} crawl failed: {command}")
     stats = json.loads(stats_file.read_text())
+    cpu = json.loads(cpu_file.read_text())["cpu_seconds"] if cpu_file is not None else None
     return Run(
         name=name,
         pages=stats.get("response_received_count", 0),
         items=stats.get("item_scraped_count", 0),
         seconds=stats["elapsed_time_seconds"],
         peak_rss_mb=usage.ru_maxrss / 1024,
+        cpu_seconds=cpu,
     )
 
 
 def print_runs(runs: list[Run]) -> None:
-    """One line per crawl: pages, items, seconds, pages/s, peak RSS."""
-    print(f"{'crawl':8} {'pages':>7} {'items':>7} {'seconds':>8} {'pages/s':>8} {'peak RSS MB':>12}")
+    """One line per crawl: pages, items, seconds, pages/s, peak RSS (and CPU ms per page when measured)."""
+    cpu = any(run.cpu_seconds is not None for run in runs)
+    header = f"{'crawl':8} {'pages':>7} {'items':>7} {'seconds':>8} {'pages/s':>8} {'peak RSS MB':>12}"
+    print(header + (f" {'CPU ms/page':>12}" if cpu else ""))
     for run in runs:
-        print(
+        line = (
             f"{run.name:8} {run.pages:7d} {run.items:7d} {run.seconds:8.1f} "
             f"{run.pages_per_s:8.1f} {run.peak_rss_mb:12.1f}"
         )
+        print(line + (f" {run.cpu_ms_per_page:12.2f}" if run.cpu_ms_per_page is not None else ""))
 
 
 def median_rate(runs: list[Run], name: str) -> float:
     return statistics.median(run.pages_per_s for run in runs if run.name == name)
+
+
+def median_cpu(runs: list[Run], name: str) -> float:
+    return statistics.median(run.cpu_ms_per_page or 0.0 for run in runs if run.name == name)
 
 
 def solidot_crawl(work: Path, name: str, low: int, high: int, extra: dict[str, str]) -> list[str]:
@@ -113,12 +140,18 @@ def main() -> None:
     runs: list[Run] = []
     with replica_server(options.stories, options.last_sid) as server, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        env = {**os.environ, "SOLIDOT_BASE_URL": server.base_url, "SOLIDOT_RESOLVE": f"{DOMAIN}=127.0.0.1"}
+        env = {
+            **os.environ,
+            "SOLIDOT_BASE_URL": server.base_url,
+            "SOLIDOT_RESOLVE": f"{DOMAIN}=127.0.0.1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH), os.environ.get("PYTHONPATH")])),
+        }
         for round_no in range(options.rounds):
-            stats = work / f"solidot-{round_no}.json"
-            solidot = solidot_crawl(work, "solidot", low, high, {"SOLIDOT_STATS_FILE": str(stats)})
-            runs.append(run_measured("solidot", solidot, ROOT, env, stats))
-            stats = work / f"plain-{round_no}.json"
+            stats, cpu = work / f"solidot-{round_no}.json", work / f"solidot-{round_no}.cpu"
+            extra = {"SOLIDOT_STATS_FILE": str(stats), "BENCH_CPU_FILE": str(cpu), **CPU_CLOCK}
+            solidot = solidot_crawl(work, "solidot", low, high, extra)
+            runs.append(run_measured("solidot", solidot, ROOT, env, stats, cpu))
+            stats, cpu = work / f"plain-{round_no}.json", work / f"plain-{round_no}.cpu"
             plain = [
                 sys.executable,
                 "-m",
@@ -135,9 +168,9 @@ def main() -> None:
                 f"stats_file={stats}",
                 "-O",
                 str(work / "plain.jsonl"),
-                *settings_args(SPEED_SETTINGS),
+                *settings_args({**SPEED_SETTINGS, "BENCH_CPU_FILE": str(cpu), **CPU_CLOCK}),
             ]
-            runs.append(run_measured("plain", plain, work, env, stats))
+            runs.append(run_measured("plain", plain, work, env, stats, cpu))
 
     print(
         f"replica: {options.stories} sid slots, {len(model.sids())} stories; "
@@ -148,6 +181,11 @@ def main() -> None:
     print(
         f"median pages/s: solidot {solidot_rate:.1f}, plain {plain_rate:.1f}, "
         f"ratio {solidot_rate / plain_rate:.2f}x"
+    )
+    solidot_cpu, plain_cpu = median_cpu(runs, "solidot"), median_cpu(runs, "plain")
+    print(
+        f"median CPU ms/page: solidot {solidot_cpu:.2f}, plain {plain_cpu:.2f}, "
+        f"ratio (plain/solidot) {plain_cpu / solidot_cpu:.2f}x"
     )
     print(
         "peak RSS MB: solidot "
