@@ -22,10 +22,10 @@ from itertools import chain
 from typing import Any
 from urllib.parse import urljoin
 
-from cssselect import HTMLTranslator
 from lxml import etree
 from lxml import html as lxml_html
 from parsel import Selector
+from parsel.csstranslator import css2xpath
 
 from solidot_spider import selectors as css
 from solidot_spider.items import Comment, Story, Topic
@@ -110,45 +110,45 @@ def parse_story(html_text: str, url: str, site: SiteMap, fetched_at: str) -> Sto
     sid = story_sid(url)
     if sid is None:
         raise MalformedPage("not_a_story_url", url)
-    page, limit = _page(html_text)
+    page, limit = html_root(html_text)
     if limit is not None:
         raise MalformedPage(limit, "libxml2 stopped reading the page")
-    blocks = page.css(css.STORY_BLOCKS) or page.css(css.STORY_BLOCK_FALLBACK)
+    blocks = _STORY_BLOCKS(page) or _STORY_BLOCK_FALLBACK(page)
     if not blocks:
         raise MalformedPage("missing_story_block", url)
     block = blocks[0]
 
-    title_nodes = block.css(css.TITLE_H2)
-    title = clean_title(title_nodes[0].xpath("string(.)").get("")) if title_nodes else ""
+    title = clean_title(_first_string(_TITLE_H2(block)))
     if not title:
         raise MalformedPage("missing_title", url)
-    bylines = block.xpath(css.BYLINE)
+    bylines = _BYLINE(block)
     if not bylines:
         raise MalformedPage("missing_byline", url)
     byline = bylines[0]
-    author = normalize_space(byline.xpath(css.AUTHOR_LINK).xpath("string(.)").get(""))
+    author = normalize_space(_first_string(_AUTHOR_LINK(byline)))
     if not author:
         raise MalformedPage("missing_author", url)
-    published_at = parse_cn_time("".join(byline.xpath(css.BYLINE_OWN_TEXT).getall()))
+    published_at = parse_cn_time("".join(_BYLINE_OWN_TEXT(byline)))
     published_at = published_at or _json_ld_time(page)
     if published_at is None:
         raise MalformedPage("missing_time", url)
-    bodies = block.css(css.BODY)
+    bodies = _BODY(block)
     if not bodies:
         raise MalformedPage("missing_body", url)
-    body = bodies[0].root
+    body = bodies[0]
     body_inner = _inner_html(body)
     comments = _parse_comments(page)
+    departments = _DEPARTMENT(byline)
 
     return Story(
         sid=sid,
         url=site.story_url(sid),
         title=title,
         author=author,
-        author_uid=_first_int(_UID_RE, byline.xpath(css.AUTHOR_UID_TEXT).get(""), "author_uid"),
+        author_uid=_first_int(_UID_RE, _first(_AUTHOR_UID_TEXT(byline), ""), "author_uid"),
         published_at=published_at,
         topics=_parse_topics(byline),
-        department=_parse_department(byline.xpath(css.DEPARTMENT).xpath("string(.)").get()),
+        department=_parse_department(_first_string(departments) if departments else None),
         body_html=sanitize_body(body_inner),
         body_text=element_text(body),
         references=extract_references(body, base_url=site.story_url(sid)),
@@ -277,11 +277,11 @@ def _first_int(pattern: re.Pattern[str], text: str | None, field: str) -> int | 
     return _to_int(match.group(1), field) if match else None
 
 
-def _parse_topics(byline: Selector) -> list[Topic]:
+def _parse_topics(byline: etree._Element) -> list[Topic]:
     topics: list[Topic] = []
-    for link in byline.css(css.TOPIC_LINKS):
-        tid = _first_int(_TID_RE, link.attrib.get("href"), "topics.tid")
-        name = normalize_space(link.attrib.get("title", "") or link.xpath("string(.)").get(""))
+    for link in _TOPIC_LINKS(byline):
+        tid = _first_int(_TID_RE, link.get("href"), "topics.tid")
+        name = normalize_space(link.get("title", "") or _STRING(link))
         if tid is not None and all(t.tid != tid for t in topics):
             topics.append(Topic(tid=tid, name=name))
     return topics
@@ -296,16 +296,16 @@ def _parse_department(text: str | None) -> str | None:
     return department or None
 
 
-def _parse_views(page: Selector) -> int | None:
-    for text in page.css(css.VIEW_COUNTER).xpath("string(.)").getall():
-        views = _first_int(_VIEWS_RE, text, "views")
+def _parse_views(page: etree._Element) -> int | None:
+    for counter in _VIEW_COUNTER(page):
+        views = _first_int(_VIEWS_RE, _STRING(counter), "views")
         if views is not None:
             return views
     return None
 
 
-def _json_ld_time(page: Selector) -> str | None:
-    for raw in page.css(css.JSON_LD).getall():
+def _json_ld_time(page: etree._Element) -> str | None:
+    for raw in _JSON_LD(page):
         try:
             data = json.loads(raw)
         except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
@@ -315,8 +315,8 @@ def _json_ld_time(page: Selector) -> str | None:
     return None
 
 
-def _parse_comment_count(page: Selector, parsed: int) -> int:
-    announced = (page.css(css.COMMENT_COUNT).get() or "").strip()
+def _parse_comment_count(page: etree._Element, parsed: int) -> int:
+    announced = _first(_COMMENT_COUNT(page), "").strip()
     if announced.isdecimal():  # not isdigit(): "²" is a digit int() refuses
         return _to_int(announced, "comment_count")
     return parsed
@@ -325,14 +325,26 @@ def _parse_comment_count(page: Selector, parsed: int) -> int:
 def _compile(selector: str) -> etree.XPath:
     """A selector from :mod:`selectors` (CSS, or XPath when it starts with ``./``) as compiled XPath.
 
-    Comments are many small lookups per page: compiled lxml XPath on raw
-    elements costs a fraction of a parsel ``Selector`` round trip each.
+    The same XPath parsel evaluates for the selector (``::text`` included), on raw
+    lxml elements: a page is some twenty lookups, and each costs a fraction of a
+    parsel ``Selector`` round trip. Text comes back as plain ``str``, as parsel gives it.
     """
-    if selector.startswith("./"):
-        return etree.XPath(selector)
-    return etree.XPath(HTMLTranslator().css_to_xpath(selector, prefix="descendant-or-self::"))
+    return etree.XPath(selector if selector.startswith("./") else css2xpath(selector), smart_strings=False)
 
 
+_STORY_BLOCKS = _compile(css.STORY_BLOCKS)
+_STORY_BLOCK_FALLBACK = _compile(css.STORY_BLOCK_FALLBACK)
+_TITLE_H2 = _compile(css.TITLE_H2)
+_BYLINE = _compile(css.BYLINE)
+_TOPIC_LINKS = _compile(css.TOPIC_LINKS)
+_AUTHOR_LINK = _compile(css.AUTHOR_LINK)
+_AUTHOR_UID_TEXT = _compile(css.AUTHOR_UID_TEXT)
+_BYLINE_OWN_TEXT = _compile(css.BYLINE_OWN_TEXT)
+_DEPARTMENT = _compile(css.DEPARTMENT)
+_BODY = _compile(css.BODY)
+_VIEW_COUNTER = _compile(css.VIEW_COUNTER)
+_JSON_LD = _compile(css.JSON_LD)
+_COMMENT_COUNT = _compile(css.COMMENT_COUNT)
 _COMMENT_ROOT_LIST = _compile(css.COMMENT_ROOT_LIST)
 _COMMENT_ITEMS = _compile(css.COMMENT_ITEMS)
 _COMMENT_BOX = _compile(css.COMMENT_BOX)
@@ -343,18 +355,32 @@ _COMMENT_BYLINE = _compile(css.COMMENT_BYLINE)
 _COMMENT_TEXT = _compile(css.COMMENT_TEXT)
 
 
+#: XPath's string() of an element: the text of all its descendants, as parsel's ``string(.)``.
+_STRING = etree.XPath("string(.)", smart_strings=False)
+
+
 def _string(elements: list[Any]) -> str:
     """The text content of the first element ('' when there is none), like XPath's string()."""
     return "".join(elements[0].itertext()) if elements else ""
 
 
-def _parse_comments(page: Selector) -> list[Comment]:
+def _first_string(elements: list[Any]) -> str:
+    """XPath's string() of the first element, '' if none: parsel's ``.xpath("string(.)").get("")``."""
+    return str(_STRING(elements[0])) if elements else ""
+
+
+def _first(values: list[Any], default: str) -> str:
+    """The first string an XPath gave (parsel's ``.get(default)``)."""
+    return str(values[0]) if values else default
+
+
+def _parse_comments(page: etree._Element) -> list[Comment]:
     """Comments in page order: each followed by its replies (depth first).
 
     Iterative (a stack of comment-item iterators, each with its parent cid):
     a thread nested a thousand replies deep must not exhaust Python's stack.
     """
-    roots = _COMMENT_ROOT_LIST(page.root)
+    roots = _COMMENT_ROOT_LIST(page)
     if not roots:
         return []
     comments: list[Comment] = []
