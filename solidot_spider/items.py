@@ -7,6 +7,9 @@ and Scrapy's feed exporters handle dataclasses (nested ones included).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+from itemadapter import ItemAdapter
 
 
 @dataclass
@@ -55,3 +58,44 @@ class Story:
 
 #: The item's field names, in schema order (the README's table follows it).
 STORY_FIELDS: tuple[str, ...] = tuple(Story.__dataclass_fields__)
+
+_ITEM_FIELDS: dict[type, tuple[str, ...]] = {
+    Story: STORY_FIELDS,
+    Topic: tuple(Topic.__dataclass_fields__),
+    Comment: tuple(Comment.__dataclass_fields__),
+}
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def item_dict(item: Any) -> dict[str, Any]:
+    """The item as plain dicts and lists: exactly ``ItemAdapter(item).asdict()``, at a fraction of its cost.
+
+    Validate, dedupe, the store and the feed each need the plain form of every story;
+    itemadapter asks each of its five adapter kinds about every nested value (≈ 0.3 ms a
+    story). Stories, topics, comments and the builtin containers and scalars they are made
+    of are converted here directly; anything else (a subclass, a tuple, a ``scrapy.Item``…)
+    goes to itemadapter, so the result is the same for every item.
+
+    >>> item_dict(Story(1, "u", "t", "a", None, "p", topics=[Topic(3, "开源")]))["topics"]
+    [{'tid': 3, 'name': '开源'}]
+    """
+    if type(item) in _ITEM_FIELDS or type(item) is dict:
+        converted = _plain(item)
+        assert isinstance(converted, dict)
+        return converted
+    return ItemAdapter(item).asdict()
+
+
+def _plain(value: Any) -> Any:
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is list:
+        return [_plain(element) for element in value]
+    if kind is dict:
+        return {key: _plain(element) for key, element in value.items()}
+    names = _ITEM_FIELDS.get(kind)
+    if names is not None:
+        # itemadapter's dataclass fields: those the instance has (hasattr, class defaults included)
+        return {name: _plain(getattr(value, name)) for name in names if hasattr(value, name)}
+    return ItemAdapter._asdict(value)

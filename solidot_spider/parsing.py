@@ -322,7 +322,7 @@ def _parse_comment_count(page: etree._Element, parsed: int) -> int:
     return parsed
 
 
-def _compile(selector: str) -> etree.XPath:
+def compile_selector(selector: str) -> etree.XPath:
     """A selector from :mod:`selectors` (CSS, or XPath when it starts with ``./``) as compiled XPath.
 
     The same XPath parsel evaluates for the selector (``::text`` included), on raw
@@ -332,27 +332,27 @@ def _compile(selector: str) -> etree.XPath:
     return etree.XPath(selector if selector.startswith("./") else css2xpath(selector), smart_strings=False)
 
 
-_STORY_BLOCKS = _compile(css.STORY_BLOCKS)
-_STORY_BLOCK_FALLBACK = _compile(css.STORY_BLOCK_FALLBACK)
-_TITLE_H2 = _compile(css.TITLE_H2)
-_BYLINE = _compile(css.BYLINE)
-_TOPIC_LINKS = _compile(css.TOPIC_LINKS)
-_AUTHOR_LINK = _compile(css.AUTHOR_LINK)
-_AUTHOR_UID_TEXT = _compile(css.AUTHOR_UID_TEXT)
-_BYLINE_OWN_TEXT = _compile(css.BYLINE_OWN_TEXT)
-_DEPARTMENT = _compile(css.DEPARTMENT)
-_BODY = _compile(css.BODY)
-_VIEW_COUNTER = _compile(css.VIEW_COUNTER)
-_JSON_LD = _compile(css.JSON_LD)
-_COMMENT_COUNT = _compile(css.COMMENT_COUNT)
-_COMMENT_ROOT_LIST = _compile(css.COMMENT_ROOT_LIST)
-_COMMENT_ITEMS = _compile(css.COMMENT_ITEMS)
-_COMMENT_BOX = _compile(css.COMMENT_BOX)
-_COMMENT_REPLIES = _compile(css.COMMENT_REPLIES)
-_COMMENT_TITLE = _compile(css.COMMENT_TITLE)
-_COMMENT_AUTHOR = _compile(css.COMMENT_AUTHOR)
-_COMMENT_BYLINE = _compile(css.COMMENT_BYLINE)
-_COMMENT_TEXT = _compile(css.COMMENT_TEXT)
+_STORY_BLOCKS = compile_selector(css.STORY_BLOCKS)
+_STORY_BLOCK_FALLBACK = compile_selector(css.STORY_BLOCK_FALLBACK)
+_TITLE_H2 = compile_selector(css.TITLE_H2)
+_BYLINE = compile_selector(css.BYLINE)
+_TOPIC_LINKS = compile_selector(css.TOPIC_LINKS)
+_AUTHOR_LINK = compile_selector(css.AUTHOR_LINK)
+_AUTHOR_UID_TEXT = compile_selector(css.AUTHOR_UID_TEXT)
+_BYLINE_OWN_TEXT = compile_selector(css.BYLINE_OWN_TEXT)
+_DEPARTMENT = compile_selector(css.DEPARTMENT)
+_BODY = compile_selector(css.BODY)
+_VIEW_COUNTER = compile_selector(css.VIEW_COUNTER)
+_JSON_LD = compile_selector(css.JSON_LD)
+_COMMENT_COUNT = compile_selector(css.COMMENT_COUNT)
+_COMMENT_ROOT_LIST = compile_selector(css.COMMENT_ROOT_LIST)
+_COMMENT_ITEMS = compile_selector(css.COMMENT_ITEMS)
+_COMMENT_BOX = compile_selector(css.COMMENT_BOX)
+_COMMENT_REPLIES = compile_selector(css.COMMENT_REPLIES)
+_COMMENT_TITLE = compile_selector(css.COMMENT_TITLE)
+_COMMENT_AUTHOR = compile_selector(css.COMMENT_AUTHOR)
+_COMMENT_BYLINE = compile_selector(css.COMMENT_BYLINE)
+_COMMENT_TEXT = compile_selector(css.COMMENT_TEXT)
 
 
 #: XPath's string() of an element: the text of all its descendants, as parsel's ``string(.)``.

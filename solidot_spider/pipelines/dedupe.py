@@ -38,7 +38,6 @@ from time import monotonic
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import redis
-from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.http import Response
@@ -52,6 +51,7 @@ from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.outage import Outage
 from scrapy_sharedcrawl.signals import requests_acknowledged
 from solidot_spider.content import content_hash
+from solidot_spider.items import item_dict
 from solidot_spider.pipelines.drops import ItemDropper
 from solidot_spider.pipelines.store import StoreConfig
 from solidot_spider.signals import story_rejected, story_unchanged
@@ -300,9 +300,9 @@ class DedupePipeline:
         # else at spider_closed: the scheduler acknowledges its last requests after the pipelines close
 
     async def process_item(self, item: Any) -> Any:
-        adapter = ItemAdapter(item)
-        sid = adapter["sid"]
-        digest = content_hash(adapter.asdict())
+        story = item_dict(item)
+        sid = story["sid"]
+        digest = content_hash(story)
         if self._seen.get(sid) == digest:
             self.dropper.drop("duplicate", sid, "same content already passed in this run")
         self._seen[sid] = digest  # before awaiting: a concurrent copy of this story is a duplicate

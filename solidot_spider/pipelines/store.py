@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from itemadapter import ItemAdapter
 from pymongo.errors import ConfigurationError, InvalidName, PyMongoError
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
@@ -47,6 +46,7 @@ from scrapy_sharedcrawl.defaults import SETTINGS as SCHEDULER_DEFAULTS
 from scrapy_sharedcrawl.outage import Outage
 from scrapy_sharedcrawl.redact import redact_uri
 from solidot_spider import signals as solidot_signals
+from solidot_spider.items import item_dict
 from solidot_spider.refresh.policy import RefreshPolicy, clock_from_settings
 from solidot_spider.storage.documents import StoryWrite, Touch, story_write
 from solidot_spider.storage.mongo import BatchResult, MongoStore
@@ -224,8 +224,8 @@ class MongoStorePipeline:
         )
 
     async def process_item(self, item: Any) -> Any:
-        adapter = ItemAdapter(item)
-        write = story_write(adapter.asdict(), datetime.now(UTC), known_hash=adapter.get("content_hash"))
+        story = item_dict(item)
+        write = story_write(story, datetime.now(UTC), known_hash=story.get("content_hash"))
         while self.buffered >= self.config.max_buffer:
             self._log_full()
             self._space.clear()

@@ -25,7 +25,7 @@ from lxml import etree
 from lxml import html as lxml_html
 from scrapy.crawler import Crawler
 
-from solidot_spider.items import STORY_FIELDS, Comment, Topic
+from solidot_spider.items import STORY_FIELDS, Comment, Topic, item_dict
 from solidot_spider.pipelines.clean import (
     DEFAULT_MAX_BODY_BYTES,
     clean_url,
@@ -206,7 +206,7 @@ def find_problem(item: Any, site: SiteMap, max_body_bytes: int = DEFAULT_MAX_BOD
     """The first way ``item`` breaks the item schema, or None for a valid story."""
     if not ItemAdapter.is_item(item):
         return Problem("bad_type/item", f"{type(item).__name__} is not an item")
-    story = ItemAdapter(item).asdict()
+    story = item_dict(item)
     for name in STORY_FIELDS:
         if name not in story:
             return Problem(f"missing_{name}", f"no {name} field")

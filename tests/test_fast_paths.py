@@ -1,0 +1,174 @@
+"""The cheaper paths of a story give exactly what the paths they replace give.
+
+Each fast path is checked against the one it replaces, on hostile input drawn by
+hypothesis (derandomized, no example database, bounded in examples like the fuzz test):
+
+* compiled XPath on lxml elements finds the nodes and strings parsel finds, on mutated pages;
+* :func:`~solidot_spider.items.item_dict` is ``ItemAdapter(item).asdict()``;
+* the JSON Lines feed exporter writes the bytes Scrapy's writes.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from itemadapter import ItemAdapter
+from lxml import etree
+from parsel import Selector
+from scrapy.exporters import JsonLinesItemExporter
+from test_fuzz_parsing import EXAMPLES, Page, hostile_page
+
+from solidot_spider import selectors as css
+from solidot_spider.feed import StoryJsonLinesExporter
+from solidot_spider.items import Comment, Story, Topic, item_dict
+from solidot_spider.parsing import compile_selector, html_root
+
+DETERMINISTIC = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
+
+# --- compiled selectors against parsel ----------------------------------------------------------
+
+#: Every HTML selector of the parser (the RSS one is XPath over XML, evaluated by parsel still).
+SELECTORS = {
+    name: value
+    for name, value in vars(css).items()
+    if name.isupper() and isinstance(value, str) and name != "RSS_ITEM_LINKS"
+}
+COMPILED = {name: compile_selector(value) for name, value in SELECTORS.items()}
+#: Where the parser evaluates selectors: the page, story blocks, bylines, comment items and boxes.
+CONTEXTS = etree.XPath(
+    "/* | //li | //div[contains(@class, 'block_m') or contains(@class, 'talk_time') or contains(@class, 'list_com')]"
+)
+
+
+def parsel_result(context: etree._Element, selector: str) -> list[Any]:
+    """What parsel gives for ``selector`` on ``context``: elements, or strings for text."""
+    found = Selector(root=context, type="html")
+    results = found.xpath(selector) if selector.startswith("./") else found.css(selector)
+    return [r.root if isinstance(r.root, etree._Element) else r.get() for r in results]
+
+
+def same(ours: list[Any], theirs: list[Any]) -> bool:
+    return len(ours) == len(theirs) and all(
+        a is b if isinstance(a, etree._Element) else (type(a) is str and a == b)
+        for a, b in zip(ours, theirs, strict=True)
+    )
+
+
+@DETERMINISTIC
+@given(hostile_page())
+def test_compiled_selectors_find_what_parsel_finds_on_a_mutated_page(
+    case: tuple[Page, str, list[str]],
+) -> None:
+    _, text, mutations = case
+    root, _ = html_root(text)
+    for context in CONTEXTS(root)[:20]:
+        for name, selector in SELECTORS.items():
+            ours, theirs = COMPILED[name](context), parsel_result(context, selector)
+            assert same(ours, theirs), (name, mutations)
+
+
+# --- item_dict against itemadapter --------------------------------------------------------------
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+    st.sampled_from(["\ud800", "<script>", "汉字\u3000", ""]),
+)
+
+
+def nested(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Containers of everything a hostile item may hold: lists, tuples, dicts, topics, comments."""
+    return st.one_of(
+        st.lists(children, max_size=3),
+        st.tuples(children, children),
+        st.dictionaries(st.text(max_size=4), children, max_size=3),
+        st.builds(Topic, tid=children, name=children),
+        st.builds(Comment, *[children] * 8),
+    )
+
+
+VALUES = st.recursive(SCALARS, nested, max_leaves=12)
+
+
+def story(values: st.SearchStrategy[Any]) -> st.SearchStrategy[Story]:
+    return st.builds(Story, **{name: values for name in Story.__dataclass_fields__})
+
+
+def outcome(convert: Any, item: Any) -> Any:
+    """The value, or the type of the exception: both paths must fail alike too."""
+    try:
+        return convert(item)
+    except Exception as error:
+        return type(error)
+
+
+@DETERMINISTIC
+@given(st.one_of(story(VALUES), st.dictionaries(st.text(max_size=6), VALUES, max_size=5), VALUES))
+def test_item_dict_is_itemadapters_asdict(item: Any) -> None:
+    expected = outcome(lambda i: ItemAdapter(i).asdict(), item)
+    got = outcome(item_dict, item)
+    assert got == expected and type(got) is type(expected)
+    if isinstance(expected, dict):
+        assert repr(got) == repr(expected)  # nested types too: a tuple stays a tuple, a list a list
+
+
+def test_item_dict_copies_containers_and_follows_deleted_fields() -> None:
+    item = Story(1, "u", "t", "a", None, "p", topics=[Topic(3, "开源")], department="d")
+    del item.department  # itemadapter: hasattr() still finds the class default
+    converted = item_dict(item)
+    assert converted == ItemAdapter(item).asdict() and converted["department"] is None
+    converted["topics"][0]["name"] = "x"
+    assert item.topics[0].name == "开源"
+
+
+# --- the JSON Lines feed against Scrapy's exporter -------------------------------------------------
+
+
+def exported(exporter_class: type[JsonLinesItemExporter], item: Any, **options: Any) -> Any:
+    out = io.BytesIO()
+    exporter = exporter_class(out, encoding="utf-8", **options)
+    try:
+        exporter.export_item(item)
+    except Exception as error:
+        return type(error)
+    return out.getvalue()
+
+
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.dictionaries(st.text(max_size=4), children, max_size=3),
+        st.builds(Topic, tid=children, name=children),
+        st.builds(Comment, *[children] * 8),
+    ),
+    max_leaves=12,
+)
+
+
+@DETERMINISTIC
+@given(story(JSON_VALUES))
+def test_the_feed_writes_the_bytes_scrapys_exporter_writes(item: Story) -> None:
+    assert exported(StoryJsonLinesExporter, item) == exported(JsonLinesItemExporter, item)
+
+
+def test_the_feed_takes_scrapys_path_for_chosen_fields_and_other_items() -> None:
+    item = Story(1, "u", "t", "a", None, "p", topics=[Topic(3, "开源")])
+    for options in ({"fields_to_export": ["sid", "topics"]}, {}):
+        ours = exported(StoryJsonLinesExporter, item, **options)
+        assert ours == exported(JsonLinesItemExporter, item, **options)
+    assert exported(StoryJsonLinesExporter, item, fields_to_export=["sid"]) == b'{"sid": 1}\n'
+    as_dict = ItemAdapter(item).asdict()
+    assert exported(StoryJsonLinesExporter, as_dict) == exported(StoryJsonLinesExporter, item)
