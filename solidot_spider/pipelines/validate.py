@@ -14,7 +14,6 @@ dropped as ``int_out_of_range/<field>`` (``comments.cid``, ``topics.tid``).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
@@ -33,7 +32,7 @@ from solidot_spider.pipelines.clean import (
     normalize_time,
 )
 from solidot_spider.pipelines.drops import ItemDropper
-from solidot_spider.sanitize import ALLOWED_URL_SCHEMES
+from solidot_spider.safe_form import URL_ATTRIBUTES, is_safe_form, safe_url_value
 from solidot_spider.site import SiteMap
 from solidot_spider.text import BEIJING
 
@@ -44,15 +43,10 @@ UNSAFE_TAGS = frozenset(
     {"script", "style", "iframe", "frame", "frameset", "object", "embed", "applet", "base", "meta", "link"}
     | {"form", "svg", "math", "template"}
 )
-URL_ATTRIBUTES = frozenset(
-    {"href", "src", "action", "formaction", "xlink:href", "srcset", "background", "poster", "data"}
-)
 _TOPIC_FIELDS = frozenset(Topic.__dataclass_fields__)
 _COMMENT_FIELDS = frozenset(Comment.__dataclass_fields__)
 #: C0 controls lxml refuses; dropping them for the check can only reveal more markup, never hide it.
 _CONTROLS = dict.fromkeys(c for c in range(32) if chr(c) not in "\t\n\r")
-#: A URL scheme (RFC 3986), ASCII only: browsers read anything else before a colon as a relative URL.
-_SCHEME_RE = re.compile(r"[a-z][a-z0-9+.-]*", re.ASCII)
 #: The integers BSON (MongoDB) can hold: signed 64 bits. pymongo raises OverflowError beyond them.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -75,6 +69,15 @@ def unsafe_markup(fragment_html: str) -> str | None:
     """
     problem = markup_problem(fragment_html)
     return problem.detail if problem is not None else None
+
+
+def body_problem(fragment_html: str) -> Problem | None:
+    """:func:`markup_problem`'s answer, without parsing a body in the sanitizer's own safe form.
+
+    Clean has sanitized every body it passes: their check is one pass over their tags
+    (:func:`~solidot_spider.safe_form.is_safe_form`); any other body gets the full check.
+    """
+    return None if is_safe_form(fragment_html) else markup_problem(fragment_html)
 
 
 def markup_problem(fragment_html: str) -> Problem | None:
@@ -103,23 +106,9 @@ def markup_problem(fragment_html: str) -> Problem | None:
             name = name.lower()
             if name.startswith("on") or name == "style":
                 return Problem("unsafe_body", f"{name} attribute on <{tag}>")
-            if name in URL_ATTRIBUTES and not _safe_url_value(value):
+            if name in URL_ATTRIBUTES and not safe_url_value(value):
                 return Problem("unsafe_body", f"{name}={value[:60]!r} on <{tag}>")
     return None
-
-
-def _safe_url_value(value: str) -> bool:
-    """A relative URL or one whose scheme the sanitizer allows (browsers ignore spaces in a scheme).
-
-    What precedes the first colon is a scheme only in a scheme's syntax (a letter, then
-    letters, digits, ``+ - .``); anything else, like nh3's ``java%09script:``, browsers
-    read as a relative URL.
-    """
-    compact = "".join(ch for ch in value if ch > " ").lower()
-    scheme, colon, _ = compact.partition(":")
-    if not colon or not _SCHEME_RE.fullmatch(scheme):
-        return True  # relative: no scheme
-    return scheme in ALLOWED_URL_SCHEMES
 
 
 def int_out_of_range(story: dict[str, Any]) -> Problem | None:
@@ -242,7 +231,7 @@ def find_problem(item: Any, site: SiteMap, max_body_bytes: int = DEFAULT_MAX_BOD
         return Problem("bad_type/body_html", f"body_html is {type(body_html).__name__}")
     if exceeds_bytes(body_html, max_body_bytes):
         return Problem("body_too_large", f"body_html over SOLIDOT_MAX_BODY_BYTES={max_body_bytes}")
-    if (unsafe := markup_problem(body_html)) is not None:
+    if (unsafe := body_problem(body_html)) is not None:
         return unsafe
     if not isinstance(story["body_text"], str):
         return Problem("bad_type/body_text", f"body_text is {type(story['body_text']).__name__}")
