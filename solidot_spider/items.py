@@ -7,7 +7,7 @@ and Scrapy's feed exporters handle dataclasses (nested ones included).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from itemadapter import ItemAdapter
 
@@ -65,6 +65,46 @@ _ITEM_FIELDS: dict[type, tuple[str, ...]] = {
     Comment: tuple(Comment.__dataclass_fields__),
 }
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+class ItemFields(Protocol):
+    """Reading and setting an item's fields by name, as ``ItemAdapter`` does."""
+
+    def get(self, name: str, /) -> Any: ...
+
+    def __setitem__(self, name: str, value: Any, /) -> None: ...
+
+
+class _OwnFields:
+    """``ItemAdapter``'s ``get`` and ``[name] =`` on a story, topic or comment, without its adapter lookup."""
+
+    __slots__ = ("item", "names")
+
+    def __init__(self, item: Any, names: tuple[str, ...]) -> None:
+        self.item, self.names = item, names
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return getattr(self.item, name, default) if name in self.names else default
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        if name not in self.names:
+            raise KeyError(f"{type(self.item).__name__} does not support field: {name}")
+        setattr(self.item, name, value)
+
+
+def is_item(value: Any) -> bool:
+    """``ItemAdapter.is_item``, answered at once for stories, topics and comments."""
+    return type(value) in _ITEM_FIELDS or ItemAdapter.is_item(value)
+
+
+def item_fields(item: Any) -> ItemFields:
+    """The item's fields by name: ``ItemAdapter(item)``, or for our own items a lighter view of them.
+
+    Clean reads and sets a story's fields one by one, and each topic's and comment's:
+    itemadapter looks the adapter up anew for every one of them (≈ 5 µs each).
+    """
+    names = _ITEM_FIELDS.get(type(item))
+    return _OwnFields(item, names) if names is not None else ItemAdapter(item)
 
 
 def item_dict(item: Any) -> dict[str, Any]:

@@ -4,13 +4,15 @@ Each fast path is checked against the one it replaces, on hostile input drawn by
 hypothesis (derandomized, no example database, bounded in examples, as the fuzz test is):
 
 * compiled XPath on lxml elements finds the nodes and strings parsel finds, on mutated pages;
-* :func:`~solidot_spider.items.item_dict` is ``ItemAdapter(item).asdict()``;
+* :func:`~solidot_spider.items.item_dict` is ``ItemAdapter(item).asdict()``, and clean through
+  :func:`~solidot_spider.items.item_fields` cleans as through ``ItemAdapter``;
 * the JSON Lines feed exporter writes the bytes Scrapy's writes;
 * the safe-form proof of a body never changes the answer of validate's lxml check.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 from typing import Any
 
@@ -21,15 +23,17 @@ from itemadapter import ItemAdapter
 from lxml import etree
 from parsel import Selector
 from scrapy.exporters import JsonLinesItemExporter
-from test_fuzz_parsing import EXAMPLES, SEED, Page, hostile_page
+from scrapy.utils.test import get_crawler
+from test_fuzz_parsing import BASE_URL, EXAMPLES, SEED, Page, hostile_page
 from test_pipelines import HOSTILE
 
 from solidot_replica import Replica, ReplicaConfig
 from solidot_replica.render import body_html as render_body
 from solidot_spider import selectors as css
 from solidot_spider.feed import StoryJsonLinesExporter
-from solidot_spider.items import Comment, Story, Topic, item_dict
+from solidot_spider.items import Comment, Story, Topic, item_dict, item_fields
 from solidot_spider.parsing import compile_selector, html_root
+from solidot_spider.pipelines.clean import CleanPipeline
 from solidot_spider.pipelines.validate import body_problem, markup_problem
 from solidot_spider.safe_form import MAX_DEPTH, is_safe_form
 from solidot_spider.sanitize import ALLOWED_TAGS, CLEANER_OPTIONS, sanitize_body
@@ -143,6 +147,41 @@ def test_item_dict_copies_containers_and_follows_deleted_fields() -> None:
     assert converted == ItemAdapter(item).asdict() and converted["department"] is None
     converted["topics"][0]["name"] = "x"
     assert item.topics[0].name == "开源"
+
+
+CLEAN = CleanPipeline(get_crawler(settings_dict={"SOLIDOT_BASE_URL": BASE_URL}))
+#: What clean changes: entities, odd spaces, decomposed accents, times in other forms, unsafe URLs.
+DIRTY_TEXT = st.one_of(
+    st.text(alphabet=" \u3000\xa0\u200b&amp;;e\u0301\n<p>x", max_size=12),
+    st.sampled_from(
+        ["来自月海沉船部门", "2025-01-03T06:01:00+00:00", "2026-07-27 14:05", "2025年01月03日 14时01分"]
+    ),
+    st.sampled_from(
+        [" HTTPS://Example.COM/a b ", "javascript:alert(1)", f"{BASE_URL}/story?sid=7", "\ud800"]
+    ),
+)
+DIRTY = st.one_of(DIRTY_TEXT, DIRTY_TEXT, VALUES)
+
+
+def dirty_story() -> st.SearchStrategy[Story]:
+    """Stories with values of the right type but dirty, and now and then of any type at all."""
+    topics = st.lists(st.one_of(st.builds(Topic, tid=st.integers(), name=DIRTY), VALUES), max_size=2)
+    comments = st.lists(st.one_of(st.builds(Comment, *[DIRTY] * 8), VALUES), max_size=2)
+    fields = {name: DIRTY for name in Story.__dataclass_fields__}
+    fields |= {"sid": st.sampled_from([7, 8, "7"]), "topics": topics, "comments": comments}
+    fields |= {"references": st.lists(DIRTY, max_size=3), "body_text": st.sampled_from(["", " a\n\n\nb "])}
+    return st.builds(Story, **fields)
+
+
+@FUZZ
+@SEEDED
+@given(dirty_story())
+def test_clean_through_item_fields_is_clean_through_itemadapter(item: Story) -> None:
+    ours, theirs = item, copy.deepcopy(item)
+    changed = outcome(lambda i: CLEAN.clean(item_fields(i)), ours)
+    assert changed == outcome(lambda i: CLEAN.clean(ItemAdapter(i)), theirs)
+    assert repr(ours) == repr(theirs)
+    event(f"{sum(changed.values()) if isinstance(changed, dict) else changed} fields changed")
 
 
 # --- the JSON Lines feed against Scrapy's exporter -------------------------------------------------

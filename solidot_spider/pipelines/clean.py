@@ -8,6 +8,7 @@ Values of the wrong type are left alone for :mod:`.validate` to drop with a reas
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
@@ -15,11 +16,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from itemadapter import ItemAdapter
 from lxml import etree
 from scrapy.crawler import Crawler
 from w3lib.url import safe_url_string
 
+from solidot_spider.items import ItemFields, is_item, item_fields
 from solidot_spider.parsing import _parse_department as strip_department
 from solidot_spider.sanitize import sanitize_body
 from solidot_spider.site import SiteMap, story_sid
@@ -115,6 +116,12 @@ def normalize_time(text: str, zone: tzinfo) -> str | None:
     >>> normalize_time("2025-01-03T06:01:00+00:00", BEIJING)
     '2025-01-03T14:01:00+08:00'
     """
+    if type(text) is str and len(text) <= MEMO_MAX_CHARS:
+        return _normalize_time_memo(text, zone)
+    return _normalize_time(text, zone)
+
+
+def _normalize_time(text: str, zone: tzinfo) -> str | None:
     moment = parse_time(text, zone)
     return moment.astimezone(zone).isoformat() if moment is not None else None
 
@@ -129,12 +136,26 @@ def clean_url(url: str) -> str | None:
     >>> clean_url(" HTTPS://Example.com/a b ")
     'https://example.com/a%20b'
     """
+    if type(url) is str and len(url) <= MEMO_MAX_CHARS:
+        return _clean_url_memo(url)
+    return _clean_url(url)
+
+
+def _clean_url(url: str) -> str | None:
     try:
         safe = safe_url_string(url.strip())
     except ValueError:  # e.g. an unbalanced "[" in the host
         return None
     scheme, _, rest = safe.partition("://")
     return safe if scheme in _URL_SCHEMES and rest and not rest.startswith("/") else None
+
+
+#: Clean computes a story's times and URLs and validate checks them again (``normalize_time(t) == t``):
+#: the answers for the last 2,048 short ones are kept (pure functions: the same answers, a few MB
+#: at most). Longer inputs are computed each time: a hostile page's huge "URL" is not kept.
+MEMO_MAX_CHARS = 512
+_normalize_time_memo = functools.lru_cache(maxsize=2048)(_normalize_time)
+_clean_url_memo = functools.lru_cache(maxsize=2048)(_clean_url)
 
 
 class CleanPipeline:
@@ -151,9 +172,9 @@ class CleanPipeline:
         return cls(crawler)
 
     def process_item(self, item: Any) -> Any:
-        if not ItemAdapter.is_item(item):
+        if not is_item(item):
             return item  # validate drops it with a reason
-        adapter = ItemAdapter(item)
+        adapter = item_fields(item)
         stats = self.crawler.stats
         stats.inc_value("solidot/clean/items")
         for name, changed in self.clean(adapter).items():
@@ -161,7 +182,7 @@ class CleanPipeline:
                 stats.inc_value(f"solidot/clean/changed_fields/{name}")
         return item
 
-    def clean(self, adapter: ItemAdapter) -> dict[str, bool]:
+    def clean(self, adapter: ItemFields) -> dict[str, bool]:
         """Clean the item in place; return, per field, whether its value changed."""
         changed: dict[str, bool] = {}
         for name in ("title", "author"):
@@ -193,8 +214,9 @@ class CleanPipeline:
             and body_html
             and not exceeds_bytes(body_html, self.max_body_bytes)
         ):
-            adapter["body_text"] = _readable_text(body_html)
-            changed["body_text"] = adapter["body_text"] != ""
+            body_text = _readable_text(body_html)
+            adapter["body_text"] = body_text
+            changed["body_text"] = body_text != ""
         return changed
 
     def _canonical_url(self, url: str, sid: Any) -> str:
@@ -237,7 +259,7 @@ def _clean_references(references: list[Any]) -> list[Any]:
     return list(dict.fromkeys(url for url in cleaned if url))
 
 
-def _update(adapter: ItemAdapter, name: str, kind: type, cleaner: Callable[[Any], Any]) -> bool:
+def _update(adapter: ItemFields, name: str, kind: type, cleaner: Callable[[Any], Any]) -> bool:
     """Set ``adapter[name]`` to its cleaned value if it is a ``kind``; True if that changed it."""
     value = adapter.get(name)
     if not isinstance(value, kind):
@@ -250,7 +272,7 @@ def _update(adapter: ItemAdapter, name: str, kind: type, cleaner: Callable[[Any]
 
 
 def _update_each(
-    adapter: ItemAdapter, name: str, cleaners: dict[str, tuple[type, Callable[[Any], Any]]]
+    adapter: ItemFields, name: str, cleaners: dict[str, tuple[type, Callable[[Any], Any]]]
 ) -> bool:
     """Clean fields of each nested item (topic, comment) of the list ``adapter[name]``."""
     values = adapter.get(name)
@@ -258,8 +280,8 @@ def _update_each(
         return False
     changed = False
     for value in values:
-        if ItemAdapter.is_item(value):
-            nested = ItemAdapter(value)
+        if is_item(value):
+            nested = item_fields(value)
             for field, (kind, cleaner) in cleaners.items():
                 changed = _update(nested, field, kind, cleaner) or changed
     return changed
