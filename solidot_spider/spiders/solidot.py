@@ -185,8 +185,8 @@ class SolidotSpider(scrapy.Spider):
 
     # -- stories -----------------------------------------------------------------
 
-    def parse_story(self, response: Response, categories: list[str]) -> list[Any]:
-        """The story (or a retry of a cut-off page), as a list: the callback is no generator.
+    def parse_story(self, response: Response, categories: list[str]) -> Iterable[Any]:
+        """The story (or a retry of a cut-off page), in a list: the callback is no generator.
 
         Scrapy checks a generator callback for a ``return value`` by reading its source
         with ``ast``, cached only while a bound method of it is alive: about once per
