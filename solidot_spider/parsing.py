@@ -323,16 +323,17 @@ def _parse_comment_count(page: etree._Element, parsed: int) -> int:
 
 
 def compile_selector(selector: str) -> etree.XPath:
-    """A selector from :mod:`selectors` (CSS, or XPath when it starts with ``./``) as compiled XPath.
+    """A selector from :mod:`selectors` (CSS; XPath when it starts with ``./`` or an axis) compiled.
 
     The same XPath parsel evaluates for the selector (``::text`` included), on raw
     lxml elements: a page is some twenty lookups, and each costs a fraction of a
     parsel ``Selector`` round trip. Text comes back as plain ``str``, as parsel gives it.
     """
-    return etree.XPath(selector if selector.startswith("./") else css2xpath(selector), smart_strings=False)
+    xpath = selector if selector.startswith(("./", "descendant-or-self::")) else css2xpath(selector)
+    return etree.XPath(xpath, smart_strings=False)
 
 
-_STORY_BLOCKS = compile_selector(css.STORY_BLOCKS)
+_STORY_BLOCKS = compile_selector(css.ROOT_STORY_BLOCKS)
 _STORY_BLOCK_FALLBACK = compile_selector(css.STORY_BLOCK_FALLBACK)
 _TITLE_H2 = compile_selector(css.TITLE_H2)
 _BYLINE = compile_selector(css.BYLINE)
@@ -342,10 +343,10 @@ _AUTHOR_UID_TEXT = compile_selector(css.AUTHOR_UID_TEXT)
 _BYLINE_OWN_TEXT = compile_selector(css.BYLINE_OWN_TEXT)
 _DEPARTMENT = compile_selector(css.DEPARTMENT)
 _BODY = compile_selector(css.BODY)
-_VIEW_COUNTER = compile_selector(css.VIEW_COUNTER)
+_VIEW_COUNTER = compile_selector(css.ROOT_VIEW_COUNTER)
 _JSON_LD = compile_selector(css.JSON_LD)
-_COMMENT_COUNT = compile_selector(css.COMMENT_COUNT)
-_COMMENT_ROOT_LIST = compile_selector(css.COMMENT_ROOT_LIST)
+_COMMENT_COUNT = compile_selector(css.ROOT_COMMENT_COUNT)
+_COMMENT_ROOT_LIST = compile_selector(css.ROOT_COMMENT_ROOT_LIST)
 _COMMENT_ITEMS = compile_selector(css.COMMENT_ITEMS)
 _COMMENT_BOX = compile_selector(css.COMMENT_BOX)
 _COMMENT_REPLIES = compile_selector(css.COMMENT_REPLIES)

@@ -33,3 +33,16 @@ COMMENT_BYLINE = "div.talk_time"
 COMMENT_TEXT = "div.p_text"
 #: RSS.
 RSS_ITEM_LINKS = "//item/link/text()"
+
+#: The page-wide lookups above as XPath from the page's root that test the few elements they end
+#: on (a ``div.block_m``, a ``b``, a ``ul``) against their ancestors, instead of walking every
+#: element for the ones they start from: the same nodes from the root (tests/test_fast_paths.py),
+#: in a third less time.
+_CLASS = "@class and contains(@class, '{0}') and contains(concat(' ', normalize-space(@class), ' '), ' {0} ')"
+_CONTENT, _BLOCK_R = _CLASS.format("content"), _CLASS.format("block_r")
+ROOT_STORY_BLOCKS = f"descendant-or-self::div[{_CLASS.format('block_m')}][parent::*[@id = 'center']]"
+ROOT_VIEW_COUNTER = f"descendant-or-self::b[ancestor::div[{_CONTENT}][ancestor::div[{_BLOCK_R}]]]"
+ROOT_COMMENT_COUNT = f"descendant-or-self::b[ancestor::div[{_CLASS.format('statement')}]]/text()"
+ROOT_COMMENT_ROOT_LIST = (
+    f"descendant-or-self::ul[{_CLASS.format('reply_ul')}][ancestor::div[{_CLASS.format('reply_list')}]]"
+)

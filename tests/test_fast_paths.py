@@ -54,8 +54,13 @@ SEEDED = seed(int(SEED or 0))
 SELECTORS = {
     name: value
     for name, value in vars(css).items()
-    if name.isupper() and isinstance(value, str) and name != "RSS_ITEM_LINKS"
+    if name.isupper()
+    and isinstance(value, str)
+    and name != "RSS_ITEM_LINKS"
+    and not name.startswith(("ROOT_", "_"))
 }
+#: The page-wide lookups' XPath from the root (``ROOT_<NAME>``) and the CSS they stand for (``<NAME>``).
+FROM_ROOT = {name: name.removeprefix("ROOT_") for name in vars(css) if name.startswith("ROOT_")}
 COMPILED = {name: compile_selector(value) for name, value in SELECTORS.items()}
 #: Where the parser evaluates selectors: the page, story blocks, bylines, comment items and boxes.
 CONTEXTS = etree.XPath(
@@ -89,6 +94,31 @@ def test_compiled_selectors_find_what_parsel_finds_on_a_mutated_page(
         for name, selector in SELECTORS.items():
             ours, theirs = COMPILED[name](context), parsel_result(context, selector)
             assert same(ours, theirs), (name, mutations)
+    for name, css_name in FROM_ROOT.items():
+        ours, theirs = compile_selector(getattr(css, name))(root), parsel_result(root, SELECTORS[css_name])
+        assert same(ours, theirs), (name, mutations)
+
+
+@st.composite
+def page_of_classes(draw: st.DrawFn, depth: int = 0) -> str:
+    """A random tree of the elements the page-wide selectors name: nested, missing or misplaced."""
+    children = "".join(draw(st.lists(page_of_classes(depth + 1), max_size=3))) if depth < 4 else ""
+    tag = draw(st.sampled_from(["div", "div", "b", "ul", "span", "li"]))
+    names = ["block_m", "block_r", "content", "statement", "reply_list", "reply_ul", "block_mx", "Content"]
+    classes = " ".join(draw(st.lists(st.sampled_from(names), max_size=2)))
+    center = ' id="center"' if draw(st.integers(0, 4)) == 0 else ""
+    text = draw(st.sampled_from(["", "7", " 本文已被查看 3 次 "]))
+    return f'<{tag} class="{classes}"{center}>{text}{children}</{tag}>'
+
+
+@FUZZ
+@SEEDED
+@given(page_of_classes())
+def test_the_page_wide_lookups_from_the_root_find_what_their_css_finds(page: str) -> None:
+    root, _ = html_root(f"<html><body>{page}</body></html>")
+    for name, css_name in FROM_ROOT.items():
+        ours, theirs = compile_selector(getattr(css, name))(root), parsel_result(root, SELECTORS[css_name])
+        assert same(ours, theirs), name
 
 
 # --- item_dict against itemadapter --------------------------------------------------------------
