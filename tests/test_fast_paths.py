@@ -33,7 +33,13 @@ from solidot_spider import selectors as css
 from solidot_spider.feed import StoryJsonLinesExporter
 from solidot_spider.items import Comment, Story, Topic, item_dict, item_fields
 from solidot_spider.parsing import compile_selector, html_root
-from solidot_spider.pipelines.clean import CleanPipeline
+from solidot_spider.pipelines.clean import (
+    CleanPipeline,
+    clean_block,
+    clean_line,
+    normalize_block,
+    normalize_line,
+)
 from solidot_spider.pipelines.validate import body_problem, markup_problem
 from solidot_spider.safe_form import MAX_DEPTH, is_safe_form
 from solidot_spider.sanitize import ALLOWED_TAGS, CLEANER_OPTIONS, sanitize_body
@@ -333,3 +339,22 @@ def test_sanitized_bodies_are_proven_without_parsing() -> None:
 def test_the_prebuilt_sanitizer_cleans_as_nh3_clean_does(markup: str) -> None:
     markup = markup.replace("\ud800", "?")  # nh3 takes UTF-8: clean repairs surrogates first
     assert sanitize_body(markup) == nh3.clean(markup, **CLEANER_OPTIONS).strip()
+
+
+# --- clean's shortcut for text that is clean already -------------------------------------------
+
+#: Whatever the normalizations look at: spaces of every kind, line breaks, entities, accents.
+TRICKY_TEXT = st.text(
+    alphabet=st.sampled_from(
+        list(" \n\r\t\x0b\x0c\x1c\x85\u2028\u3000\xa0\u200b\ufeff&;amp#x3e\u0301éa汉\ud800")
+    ),
+    max_size=14,
+)
+
+
+@FUZZ
+@SEEDED
+@given(st.one_of(TRICKY_TEXT, st.sampled_from(["a\n\nb", "a b\nc", "汉 字", "", "a\n\n\nb", " a", "a\n"])))
+def test_clean_text_shortcuts_answer_as_the_full_normalization(text: str) -> None:
+    assert clean_line(text) == normalize_line(text)
+    assert clean_block(text) == normalize_block(text)

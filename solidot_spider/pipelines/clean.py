@@ -30,6 +30,13 @@ from solidot_spider.text import BEIJING, fragment_text, normalize_space, parse_c
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\ufeff"))
 #: Never valid text, and fatal to the UTF-8 encoders downstream (nh3, the feed, MongoDB).
 _LONE_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
+#: What normalize_line (normalize_block) could change in a text: an entity, whitespace other than a
+#: single space (or "\\n" between lines) inside, at an end (of a line), more than one blank line,
+#: an invisible character or a lone surrogate. A text in NFC without any of them is clean already.
+_MAYBE_DIRTY_LINE_RE = re.compile("[^\\S ]|  |\\A | \\Z|[&\u200b\ufeff\ud800-\udfff]")
+_MAYBE_DIRTY_BLOCK_RE = re.compile(
+    "[^\\S \\n]|  | \\n|\\n |\\A[ \\n]|[ \\n]\\Z|\\n\\n\\n|[\u200b\ufeff\ud800-\udfff]"
+)
 #: A date *and* a time: a bare date would silently become midnight.
 _ISO_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 _URL_SCHEMES = ("http", "https")
@@ -69,6 +76,13 @@ def clean_line(text: str) -> str:
     >>> clean_line("\\u3000Cafe\\u0301 &amp;amp; co\\xa0 ")
     'Café & co'
     """
+    if _MAYBE_DIRTY_LINE_RE.search(text) is None and unicodedata.is_normalized("NFC", text):
+        return text  # nothing normalize_line would change: most of what the parser writes
+    return normalize_line(text)
+
+
+def normalize_line(text: str) -> str:
+    """:func:`clean_line`, worked out in full."""
     while "&" in text and (decoded := html.unescape(text)) != text:
         text = decoded
     return normalize_space(repair_text(text).translate(_INVISIBLE))
@@ -81,6 +95,13 @@ def clean_block(text: str) -> str:
     >>> clean_block(" a \\n\\n\\n\\u3000b\\n")
     'a\\n\\nb'
     """
+    if _MAYBE_DIRTY_BLOCK_RE.search(text) is None and unicodedata.is_normalized("NFC", text):
+        return text  # nothing normalize_block would change: most of what the parser writes
+    return normalize_block(text)
+
+
+def normalize_block(text: str) -> str:
+    """:func:`clean_block`, worked out in full."""
     lines = [normalize_space(line) for line in repair_text(text).splitlines()]
     out: list[str] = []
     for line in lines:
