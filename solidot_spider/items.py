@@ -120,8 +120,7 @@ def item_dict(item: Any) -> dict[str, Any]:
     [{'tid': 3, 'name': '开源'}]
     """
     if type(item) in _ITEM_FIELDS or type(item) is dict:
-        converted = _plain(item)
-        assert isinstance(converted, dict)
+        converted: dict[str, Any] = _plain(item)
         return converted
     return ItemAdapter(item).asdict()
 

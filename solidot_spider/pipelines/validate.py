@@ -24,7 +24,7 @@ from lxml import etree
 from lxml import html as lxml_html
 from scrapy.crawler import Crawler
 
-from solidot_spider.items import STORY_FIELDS, Comment, Topic, item_dict
+from solidot_spider.items import STORY_FIELDS, Comment, Topic, is_item, item_dict
 from solidot_spider.pipelines.clean import (
     DEFAULT_MAX_BODY_BYTES,
     clean_url,
@@ -193,7 +193,7 @@ def _comment_problem(comment: Any) -> Problem | None:
 
 def find_problem(item: Any, site: SiteMap, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Problem | None:
     """The first way ``item`` breaks the item schema, or None for a valid story."""
-    if not ItemAdapter.is_item(item):
+    if not is_item(item):
         return Problem("bad_type/item", f"{type(item).__name__} is not an item")
     story = item_dict(item)
     for name in STORY_FIELDS:
