@@ -7,7 +7,7 @@ void elements have none, and elements nest properly. In that form every ``<`` op
 a tag that any HTML parser reads as written, so a fragment made only of the
 sanitizer's allowed tags and attributes, each URL of an allowed scheme, can't hold
 anything else for a parser to find: :func:`is_safe_form` proves that in one pass,
-without building a tree (≈ 40 times cheaper than parsing it with lxml).
+without building a tree (≈ 7 µs for a typical body, against 50 µs for parsing it with lxml).
 
 It proves, never refutes: a fragment in any other form (another tag or attribute,
 an entity in a URL, nesting deeper than :data:`MAX_DEPTH`, characters lxml refuses)
