@@ -2,7 +2,7 @@
 
 Scrapy's exporter adapts the story, then its JSON encoder meets every topic and
 comment as an unknown object and adapts each again (≈ 0.1 ms a story, two thirds of
-the pipeline's work). A :class:`~solidot_spider.items.Story` is converted once with
+the export's time). A :class:`~solidot_spider.items.Story` is converted once with
 :func:`~solidot_spider.items.item_dict`, which gives the same dict, so the
 lines are byte for byte what Scrapy writes. Anything else — another item type,
 ``FEED_EXPORT_FIELDS`` set — takes Scrapy's own path.
