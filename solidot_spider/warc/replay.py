@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,12 +126,15 @@ class ReplaySpider(SolidotSpider):
             return []
         return categories
 
-    def parse_story(self, response: Response, categories: list[str]) -> Iterator[Any]:
+    def parse_story(self, response: Response, categories: list[str]) -> Iterable[Any]:
+        """The crawl's story, fetched when the record says: a list, like the crawl's callback (a
+        generator would make Scrapy read its source on every response)."""
         stored = response.meta.get(REPLAY_META)
-        for output in super().parse_story(response, categories):
+        outputs = list(super().parse_story(response, categories))
+        for output in outputs:
             if isinstance(output, Story) and isinstance(stored, StoredResponse):
                 output.fetched_at = stored.date.isoformat(timespec="seconds")
-            yield output
+        return outputs
 
 
 class ReplayMiddleware:
