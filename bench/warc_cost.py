@@ -19,7 +19,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from crawl_throughput import ROOT, Run, median_rate, print_runs, run_measured, solidot_crawl
+from crawl_throughput import (
+    CPU_CLOCK,
+    ROOT,
+    Run,
+    median_cpu,
+    median_rate,
+    print_runs,
+    run_measured,
+    solidot_crawl,
+)
 
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -52,15 +61,22 @@ def main() -> None:
     runs: list[Run] = []
     with replica_server(options.stories, options.last_sid) as server, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        env = {**os.environ, "SOLIDOT_BASE_URL": server.base_url, "SOLIDOT_RESOLVE": f"{DOMAIN}=127.0.0.1"}
+        env = {
+            **os.environ,
+            "SOLIDOT_BASE_URL": server.base_url,
+            "SOLIDOT_RESOLVE": f"{DOMAIN}=127.0.0.1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "bench"), os.environ.get("PYTHONPATH")])),
+        }
         for round_no in range(options.rounds):
             for name in ("off", "warc"):
                 stats = work / f"{name}-{round_no}.json"
+                cpu = work / f"{name}-{round_no}.cpu.json"
                 warc = work / f"warc-{round_no}"
-                extra = {"SOLIDOT_STATS_FILE": str(stats)}
+                extra = {"SOLIDOT_STATS_FILE": str(stats), "BENCH_CPU_FILE": str(cpu), **CPU_CLOCK}
                 if name == "warc":
                     extra["SOLIDOT_WARC_DIR"] = str(warc)
-                runs.append(run_measured(name, solidot_crawl(work, name, low, high, extra), ROOT, env, stats))
+                command = solidot_crawl(work, name, low, high, extra)
+                runs.append(run_measured(name, command, ROOT, env, stats, cpu))
         last = runs[-1]
         warc_bytes = sum(path.stat().st_size for path in warc.iterdir())
         replay = reparse(work, warc, env)
@@ -69,6 +85,10 @@ def main() -> None:
     print_runs(runs)
     off, on = median_rate(runs, "off"), median_rate(runs, "warc")
     print(f"median pages/s: WARC off {off:.1f}, on {on:.1f}, ratio {on / off:.2f}x")
+    off_cpu, on_cpu = median_cpu(runs, "off"), median_cpu(runs, "warc")
+    print(
+        f"median CPU ms/page: WARC off {off_cpu:.2f}, on {on_cpu:.2f}, ratio (off/on) {off_cpu / on_cpu:.2f}x"
+    )
     print(
         f"WARC on disk: {warc_bytes:,} bytes, {warc_bytes / last.items:,.0f} bytes per story, "
         f"{warc_bytes / last.pages:,.0f} per fetch ({last.pages} fetches, {last.items} stories)"

@@ -18,6 +18,7 @@ the very items the crawl gave.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import zlib
@@ -30,7 +31,7 @@ from urllib.parse import urlsplit
 from scrapy import Request
 from scrapy.http import Response
 from warcio.recordloader import ArcWarcRecord
-from warcio.statusandheaders import StatusAndHeaders
+from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
 from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
 
@@ -57,6 +58,47 @@ class _Writer(WARCWriter):
 
 
 _BUILDER = _Writer()
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+def sha1_digest(data: bytes) -> str:
+    """``sha1:<base32>``, as warcio writes a digest (``base64.b32encode`` is pure Python: 8 µs a
+    call, twice per record; this is the same text for a 160-bit digest in about a third of it)."""
+    number = int.from_bytes(hashlib.sha1(data).digest(), "big")
+    return "sha1:" + "".join([_B32[(number >> shift) & 31] for shift in range(155, -1, -5)])
+
+
+def build(
+    uri: str,
+    record_type: str,
+    payload: bytes,
+    warc_headers: dict[str, str],
+    http_headers: StatusAndHeaders | None = None,
+    after_payload_digest: Iterable[tuple[str, str]] = (),
+) -> ArcWarcRecord:
+    """The record warcio's ``create_warc_record`` builds (same headers, same order), with both digests
+    computed here in one pass over the payload: warcio's builder reads the payload twice through
+    its stream digesters, a third of the recorder's time. warcio still writes it."""
+    block = b""
+    if http_headers is not None:
+        block = http_headers.compute_headers_buffer(None) or http_headers.headers_buff
+    lines = [
+        *warc_headers.items(),
+        ("WARC-Type", record_type),
+        ("WARC-Record-ID", StatusAndHeadersParser.make_warc_id()),
+        ("WARC-Payload-Digest", sha1_digest(payload)),
+        *after_payload_digest,
+        ("WARC-Block-Digest", sha1_digest(block + payload) if block else ""),
+    ]
+    if not block:  # no HTTP headers: the block is the payload
+        lines[-1] = ("WARC-Block-Digest", lines[len(warc_headers) + 2][1])
+    headers = StatusAndHeaders("", lines, protocol=WARC_VERSION)
+    content_type = _BUILDER.WARC_RECORDS.get(record_type, "application/warc-record")
+    record = ArcWarcRecord(
+        "warc", record_type, headers, io.BytesIO(payload), http_headers, content_type, len(payload)
+    )
+    record.payload_length = len(payload)
+    return record
 
 
 def gzip_member(data: bytes, level: int = GZIP_LEVEL) -> bytes:
@@ -115,14 +157,12 @@ def _common(uri: str, date: str, response: Response | None = None) -> dict[str, 
 
 
 def response_record(response: Response, date: str) -> ArcWarcRecord:
-    body = response.body
-    return _BUILDER.create_warc_record(
+    return build(
         response.url,
         "response",
-        payload=io.BytesIO(body),
-        length=len(body),
-        http_headers=response_headers(response),
-        warc_headers_dict=_common(response.url, date, response),
+        response.body,
+        _common(response.url, date, response),
+        response_headers(response),
     )
 
 
@@ -144,17 +184,15 @@ def revisit_record(
 
 
 def request_record(request: Request, date: str, concurrent_to: str) -> ArcWarcRecord:
-    body = request.body or b""
-    record = _BUILDER.create_warc_record(
+    concurrent = [("WARC-Concurrent-To", concurrent_to)]
+    return build(
         request.url,
         "request",
-        payload=io.BytesIO(body),
-        length=len(body),
-        http_headers=request_headers(request),
-        warc_headers_dict=_common(request.url, date),
+        request.body or b"",
+        _common(request.url, date),
+        request_headers(request),
+        concurrent,
     )
-    record.rec_headers.add_header("WARC-Concurrent-To", concurrent_to)
-    return record
 
 
 def fields_payload(fields: Iterable[tuple[str, str]]) -> bytes:
@@ -178,16 +216,8 @@ def crawl_context(request: Request) -> list[tuple[str, str]]:
 
 
 def metadata_record(uri: str, date: str, concurrent_to: str, fields: list[tuple[str, str]]) -> ArcWarcRecord:
-    payload = fields_payload(fields)
-    record = _BUILDER.create_warc_record(
-        uri,
-        "metadata",
-        payload=io.BytesIO(payload),
-        length=len(payload),
-        warc_headers_dict=_common(uri, date),
-    )
-    record.rec_headers.add_header("WARC-Concurrent-To", concurrent_to)
-    return record
+    concurrent = [("WARC-Concurrent-To", concurrent_to)]
+    return build(uri, "metadata", fields_payload(fields), _common(uri, date), None, concurrent)
 
 
 def warcinfo_record(filename: str, fields: list[tuple[str, str]]) -> ArcWarcRecord:
