@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(ROOT / "tests"))
 
-from harness import DOMAIN, replica_server  # noqa: E402
+from harness import DOMAIN, ReplicaServer, replica_server  # noqa: E402
 
 from solidot_replica import Replica, ReplicaConfig  # noqa: E402
 
@@ -127,25 +127,40 @@ def settings_args(settings: dict[str, str]) -> list[str]:
     return [arg for name, value in settings.items() for arg in ("-s", f"{name}={value}")]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--stories", type=int, default=10_000)
+def bench_options(stories: int) -> argparse.Namespace:
+    """The crawl benchmarks' options: replica size, its last sid, rounds."""
+    parser = argparse.ArgumentParser(description=(sys.modules["__main__"].__doc__ or "").split("\n")[0])
+    parser.add_argument("--stories", type=int, default=stories)
     parser.add_argument("--last-sid", type=int, default=85572)
     parser.add_argument("--rounds", type=int, default=2)
-    options = parser.parse_args()
+    return parser.parse_args()
 
-    model = Replica(ReplicaConfig(stories=options.stories, last_sid=options.last_sid))
+
+def sid_range(stories: int, last_sid: int) -> tuple[int, int, int]:
+    """The sids a replica of ``stories`` slots serves, gaps included (what ``-a sids=`` asks for), and
+    how many stories it has."""
+    model = Replica(ReplicaConfig(stories=stories, last_sid=last_sid))
     sids = model.sids() + model.gap_sids()
-    low, high = min(sids), max(sids)
+    return min(sids), max(sids), len(model.sids())
+
+
+def crawl_env(server: ReplicaServer) -> dict[str, str]:
+    """The environment of a benchmark crawl of ``server`` (the bench's modules importable)."""
+    return {
+        **os.environ,
+        "SOLIDOT_BASE_URL": server.base_url,
+        "SOLIDOT_RESOLVE": f"{DOMAIN}=127.0.0.1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH), os.environ.get("PYTHONPATH")])),
+    }
+
+
+def main() -> None:
+    options = bench_options(10_000)
+    low, high, stories = sid_range(options.stories, options.last_sid)
     runs: list[Run] = []
     with replica_server(options.stories, options.last_sid) as server, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        env = {
-            **os.environ,
-            "SOLIDOT_BASE_URL": server.base_url,
-            "SOLIDOT_RESOLVE": f"{DOMAIN}=127.0.0.1",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH), os.environ.get("PYTHONPATH")])),
-        }
+        env = crawl_env(server)
         for round_no in range(options.rounds):
             stats, cpu = work / f"solidot-{round_no}.json", work / f"solidot-{round_no}.cpu"
             extra = {"SOLIDOT_STATS_FILE": str(stats), "BENCH_CPU_FILE": str(cpu), **CPU_CLOCK}
@@ -172,10 +187,7 @@ def main() -> None:
             ]
             runs.append(run_measured("plain", plain, work, env, stats, cpu))
 
-    print(
-        f"replica: {options.stories} sid slots, {len(model.sids())} stories; "
-        f"{options.rounds} rounds, alternating"
-    )
+    print(f"replica: {options.stories} sid slots, {stories} stories; {options.rounds} rounds, alternating")
     print_runs(runs)
     solidot_rate, plain_rate = median_rate(runs, "solidot"), median_rate(runs, "plain")
     print(

@@ -11,9 +11,7 @@ JSON Lines: stories/s (start-up excluded, from its stats) against the crawl's.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -23,18 +21,19 @@ from crawl_throughput import (
     CPU_CLOCK,
     ROOT,
     Run,
+    bench_options,
+    crawl_env,
     median_cpu,
     median_rate,
     print_runs,
     run_measured,
+    sid_range,
     solidot_crawl,
 )
 
 sys.path.insert(0, str(ROOT / "tests"))
 
-from harness import DOMAIN, replica_server
-
-from solidot_replica import Replica, ReplicaConfig
+from harness import replica_server
 
 
 def reparse(work: Path, warc: Path, env: dict[str, str]) -> Run:
@@ -49,24 +48,12 @@ def reparse(work: Path, warc: Path, env: dict[str, str]) -> Run:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--stories", type=int, default=3000)
-    parser.add_argument("--last-sid", type=int, default=85572)
-    parser.add_argument("--rounds", type=int, default=2)
-    options = parser.parse_args()
-
-    model = Replica(ReplicaConfig(stories=options.stories, last_sid=options.last_sid))
-    sids = model.sids() + model.gap_sids()
-    low, high = min(sids), max(sids)
+    options = bench_options(3000)
+    low, high, stories = sid_range(options.stories, options.last_sid)
     runs: list[Run] = []
     with replica_server(options.stories, options.last_sid) as server, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        env = {
-            **os.environ,
-            "SOLIDOT_BASE_URL": server.base_url,
-            "SOLIDOT_RESOLVE": f"{DOMAIN}=127.0.0.1",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "bench"), os.environ.get("PYTHONPATH")])),
-        }
+        env = crawl_env(server)
         for round_no in range(options.rounds):
             for name in ("off", "warc"):
                 stats = work / f"{name}-{round_no}.json"
@@ -81,14 +68,12 @@ def main() -> None:
         warc_bytes = sum(path.stat().st_size for path in warc.iterdir())
         replay = reparse(work, warc, env)
 
-    print(f"replica: {options.stories} sid slots, {len(model.sids())} stories; {options.rounds} rounds")
+    print(f"replica: {options.stories} sid slots, {stories} stories; {options.rounds} rounds")
     print_runs(runs)
     off, on = median_rate(runs, "off"), median_rate(runs, "warc")
     print(f"median pages/s: WARC off {off:.1f}, on {on:.1f}, ratio {on / off:.2f}x")
     off_cpu, on_cpu = median_cpu(runs, "off"), median_cpu(runs, "warc")
-    print(
-        f"median CPU ms/page: WARC off {off_cpu:.2f}, on {on_cpu:.2f}, ratio (off/on) {off_cpu / on_cpu:.2f}x"
-    )
+    print(f"median CPU ms/page: WARC off {off_cpu:.2f}, on {on_cpu:.2f}, ratio {off_cpu / on_cpu:.2f}x")
     print(
         f"WARC on disk: {warc_bytes:,} bytes, {warc_bytes / last.items:,.0f} bytes per story, "
         f"{warc_bytes / last.pages:,.0f} per fetch ({last.pages} fetches, {last.items} stories)"
