@@ -40,7 +40,8 @@ RENAMED: dict[str, str] = {
 
 
 def apply_legacy_names(settings: BaseSettings) -> list[str]:
-    """Carry every old name that is set over to its new name; the old names found, each warned about.
+    """Carry every old name that is set over to its new name, then drop it (so settings that pass here
+    twice, a tool's and then its crawler's, warn once); the old names found, each warned about.
 
     The value moves at the old name's priority, so ``-s SOLIDOT_LEASE_SECONDS=30`` still beats the
     project's ``SCHEDULER_LEASE_SECONDS``, and a new name given at the same or a higher priority wins.
@@ -52,8 +53,10 @@ def apply_legacy_names(settings: BaseSettings) -> list[str]:
             continue
         found.append(old)
         priority = settings.getpriority(old) or 0
-        if priority > (settings.getpriority(new) or 0) and not settings.frozen:
-            settings.set(new, value, priority)
+        if not settings.frozen:
+            if priority > (settings.getpriority(new) or 0):
+                settings.set(new, value, priority)
+            settings.delete(old, priority)  # carried over: a later pass (the add-on after a tool) skips it
         warnings.warn(
             f"The setting {old} is deprecated: use {new} (same meaning); {old} is read until the next "
             "release",

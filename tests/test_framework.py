@@ -65,6 +65,16 @@ def test_an_old_setting_name_is_read_with_a_warning_naming_the_new_one(old: str,
     assert settings.get(new) == "7"
 
 
+def test_settings_that_pass_twice_warn_once() -> None:
+    settings = Settings({"SOLIDOT_PREFETCH": "3"}, priority="cmdline")
+    with pytest.warns(ScrapyDeprecationWarning):
+        assert apply_legacy_names(settings) == ["SOLIDOT_PREFETCH"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert apply_legacy_names(settings) == []  # the add-on after a tool's own pass
+    assert settings.get("SCHEDULER_PREFETCH") == "3"
+
+
 def test_a_new_name_given_as_high_wins_over_the_old_one() -> None:
     settings = Settings({"SCHEDULER_LEASE_SECONDS": "30"}, priority="cmdline")
     settings.set("SOLIDOT_LEASE_SECONDS", "90", priority="project")
