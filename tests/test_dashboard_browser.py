@@ -28,6 +28,8 @@ from pymongo import MongoClient
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+from scrapy_sharedcrawl.timeseries import series_fields
+from solidot_spider.cli import project_settings
 from solidot_spider.dashboard.state import error_kinds
 
 pytestmark = pytest.mark.browser
@@ -284,7 +286,7 @@ def test_the_dashboard_in_a_browser_follows_a_crawl_by_three_workers_to_its_end(
     assert prom["solidot_crawl_phase{phase=finished}"] == 1.0
     assert {k: v for k, v in prom.items() if k.startswith("solidot_crawl_errors_total")} == {
         f"solidot_crawl_errors_total{{kind={kind}}}": value
-        for kind, value in error_kinds(status["stats"]).items()
+        for kind, value in error_kinds(status["stats"], series_fields(project_settings())).items()
     }
     assert number(page["stories"]) == stories == prom["solidot_archive_stories"]
     assert [entry for entry in logs if entry["level"] == "SEVERE"] == [], logs

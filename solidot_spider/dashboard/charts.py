@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
-from scrapy.settings import Settings
 
-from scrapy_sharedcrawl.timeseries import GAUGES, Point, read_points, series_fields
-from solidot_spider.settings import STATS_SERIES_FIELDS
+from scrapy_sharedcrawl.timeseries import GAUGES, Point, read_points
 
 #: Points kept in memory (the stream's default cap, with room).
 MAX_CACHED = 150_000
@@ -34,10 +32,12 @@ RATES = {
     "pauses_retry_after_per_min": "pause_retry_after",
     "pauses_errors_per_min": "pause_errors",
 }
-#: The crawl's series fields: the framework's and the project's own (STATS_SERIES_FIELDS).
-SERIES_FIELDS = series_fields(Settings({"STATS_SERIES_FIELDS": STATS_SERIES_FIELDS}))
-#: Error kinds: the point's ``err_*`` totals, as rates per minute under their kind.
-ERROR_KINDS = tuple(name.removeprefix("err_") for name in SERIES_FIELDS if name.startswith("err_"))
+
+
+def error_kind_names(fields: Mapping[str, Any]) -> tuple[str, ...]:
+    """The error kinds of a crawl's series fields (:func:`.timeseries.series_fields`): its ``err_*``
+    fields, named without the prefix."""
+    return tuple(name.removeprefix("err_") for name in fields if name.startswith("err_"))
 
 
 class SeriesCache:
@@ -76,9 +76,11 @@ def thin(points: Sequence[Point], limit: int) -> list[Point]:
     return picked
 
 
-def columns(points: Sequence[Point], limit: int = CHART_POINTS) -> dict[str, Any]:
+def columns(
+    points: Sequence[Point], limit: int = CHART_POINTS, error_kinds: Sequence[str] = ()
+) -> dict[str, Any]:
     """Chart columns: ``time`` (Unix s), the gauges, and per-minute rates (None at the first point,
-    or where a total went down: a counter that restarted)."""
+    or where a total went down: a counter that restarted), errors by each of ``error_kinds``."""
     kept = thin(points, limit)
     result: dict[str, Any] = {"time": [p.time for p in kept]}
     for gauge in GAUGES:
@@ -86,7 +88,7 @@ def columns(points: Sequence[Point], limit: int = CHART_POINTS) -> dict[str, Any
     for column, total in RATES.items():
         result[column] = _rates(kept, total)
     result["paused_s_per_min"] = [None if r is None else r / 1000 for r in _rates(kept, "paused_ms")]
-    result["errors_per_min"] = {kind: _rates(kept, f"err_{kind}") for kind in ERROR_KINDS}
+    result["errors_per_min"] = {kind: _rates(kept, f"err_{kind}") for kind in error_kinds}
     return result
 
 

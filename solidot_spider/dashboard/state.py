@@ -14,16 +14,16 @@ from __future__ import annotations
 import re
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.redact import redact_uri
-from scrapy_sharedcrawl.timeseries import series_key
+from scrapy_sharedcrawl.timeseries import series_fields, series_key
 from scrapy_sharedcrawl.workers import LIVE_BEATS, Worker, parse_workers
 from solidot_spider.cli.status import Status, StatusReader, worker_row
-from solidot_spider.dashboard.charts import SERIES_FIELDS, SeriesCache, columns, rate_per_minute
+from solidot_spider.dashboard.charts import SeriesCache, columns, error_kind_names, rate_per_minute
 from solidot_spider.dashboard.scope import seed_key
 
 #: Stories listed as the latest stored.
@@ -64,6 +64,8 @@ class DashboardReader:
         self.server = self.status_reader.server
         self.keys = self.status_reader.keys
         self.series = SeriesCache(self.server, series_key(self.keys.prefix))
+        #: The series' fields as the workers record them: the framework's and the project's own.
+        self.fields = series_fields(settings)
         self._beats: dict[str, deque[tuple[float, int]]] = {}
 
     def read(self) -> dict[str, Any]:
@@ -122,7 +124,7 @@ class DashboardReader:
                 "workers_gone": len(everyone) - len(live),
             },
             "errors": status.errors,
-            "error_kinds": error_kinds(status.stats),
+            "error_kinds": error_kinds(status.stats, self.fields),
             "workers": [self._worker(worker, now) for worker in everyone],
             "archive": self.archive(status),
             "series_points": len(points),
@@ -130,7 +132,7 @@ class DashboardReader:
 
     def charts(self) -> dict[str, Any]:
         """The chart columns of the series read by the last :meth:`read`."""
-        return columns(self.series.points)
+        return columns(self.series.points, error_kinds=error_kind_names(self.fields))
 
     def _worker(self, worker: Worker, now: float) -> dict[str, Any]:
         beats = self._beats.setdefault(worker.id, deque(maxlen=256))
@@ -206,10 +208,11 @@ def crawl_phase(status: Status, live: bool, seeded: bool) -> str:
     return "idle" if status.started_at is not None else "no crawl"
 
 
-def error_kinds(stats: dict[str, int | float]) -> dict[str, float]:
-    """The shared error counters summed by kind, as the time series groups them (bounded labels)."""
+def error_kinds(stats: dict[str, int | float], fields: Mapping[str, Sequence[str]]) -> dict[str, float]:
+    """The shared error counters summed by kind, as the time series' ``fields`` group them (bounded
+    labels)."""
     kinds = {}
-    for field, names in SERIES_FIELDS.items():
+    for field, names in fields.items():
         if field.startswith("err_"):
             kinds[field.removeprefix("err_")] = sum(
                 value
