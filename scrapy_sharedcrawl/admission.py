@@ -13,14 +13,29 @@ would store over a real story), switch off its politeness (``dont_obey_robotstxt
 - **callback / errback**: one of the spider's ``shared_callbacks`` (a set of
   method names it declares; without one, ``parse`` and ``parse_*`` methods);
   ``cb_kwargs`` only names the callback's own parameters;
-- **URL**: http or https, at most :data:`MAX_URL_LENGTH` characters, on a host of
-  the spider's ``allowed_domains`` (the hosts Scrapy's offsite filter lets through);
+- **URL**: http or https, at most :data:`MAX_URL_LENGTH` characters, with no backslash,
+  space or control character (forms that Scrapy and w3lib rewrite), on a host of the
+  spider's ``allowed_domains`` (the hosts Scrapy's offsite filter lets through) *as Scrapy
+  will fetch it*: the host is read from the URL after the normalisation ``scrapy.Request``
+  applies (w3lib's ``safe_url_string``), not from the text as written;
 - **meta**: only :data:`SCRAPY_META` keys (what Scrapy's own middlewares carry from
   one try of a request to the next: depth, retry and redirect counts) and the
-  spider's ``shared_meta``, with the types Scrapy gives them;
-- **method** GET or HEAD, the class ``scrapy.Request`` (or one of the spider's
-  ``shared_request_classes``), a known text encoding, a payload of at most
-  :data:`MAX_PAYLOAD_BYTES`.
+  spider's ``shared_meta``, with the types Scrapy gives them; a spider whose meta is free
+  (``shared_free_meta = True``, a scrapy-redis spider by default) carries any other key
+  too, except those that steer a download (:data:`CONTROL_META`: proxy, slot, cookies…);
+- **method** GET or HEAD (and those of the spider's ``shared_methods``), the class
+  ``scrapy.Request`` (or one of the spider's ``shared_request_classes``), a known text
+  encoding, a payload of at most :data:`MAX_PAYLOAD_BYTES`;
+- **dont_filter** (which also lets a request past Scrapy's offsite filter) only on a start
+  request, a retry (Scrapy's retry middleware sets it), or for a spider that declares
+  ``shared_dont_filter = True``.
+
+What a spider's own code could make is admitted without declarations for the spiders
+Scrapy and scrapy-redis ship (:func:`_kind_defaults`): a ``CrawlSpider``'s rule requests
+(its ``_callback`` / ``_errback`` dispatchers, with a ``rule`` index within its rules
+and the ``link_text``), and a scrapy-redis ``RedisSpider``'s or ``RedisCrawlSpider``'s
+start requests (``FormRequest``, ``POST`` with form fields, ``dont_filter``), as its
+``make_request_from_data`` builds them.
 
 Pushing, a worker keeps only allowed meta keys (the others, such as
 ``download_timeout`` or ``proxy``, are set again by the middlewares that own them)
@@ -33,20 +48,37 @@ from __future__ import annotations
 
 import codecs
 import inspect
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import Spider
+from scrapy.spiders import CrawlSpider
+from w3lib.url import safe_url_string
 
-from scrapy_sharedcrawl.serialization import UnserializableRequest
+from scrapy_sharedcrawl.redis_spiders import is_redis_spider
+from scrapy_sharedcrawl.serialization import CRAWL_SPIDER_DISPATCH, UnserializableRequest
 
 #: Longest URL accepted (browsers and servers commonly stop around 8 kB).
 MAX_URL_LENGTH = 8192
 #: Largest payload accepted, in bytes (a story request is about 200).
 MAX_PAYLOAD_BYTES = 64 * 1024
 METHODS = frozenset({"GET", "HEAD"})
+#: Characters no canonical URL holds: a backslash (read as "/" by w3lib and browsers, as part of
+#: the user name by ``urlsplit``), spaces and controls (dropped or escaped by w3lib).
+NON_CANONICAL = re.compile(r"[\\\x00-\x20\x7f]")
+FORM_REQUEST = "scrapy.http.request.form.FormRequest"
+#: Meta keys by which Scrapy, its middlewares and the common plugins steer a download (proxy, slot,
+#: robots.txt, cookies, timeouts, size limits, rendering): never a spider's own data. A spider whose
+#: meta is free (a scrapy-redis spider) may carry any other key, but these only as :data:`SCRAPY_META`
+#: and ``shared_meta`` allow them.
+CONTROL_META = re.compile(
+    r"^(?:_|dont_|download_|ftp_|handle_httpstatus|max_retry|redirect_|retry_|depth|proxy|bindaddress"
+    r"|cookiejar|referrer_policy|allow_offsite|is_start_request|splash|playwright|zyte|impersonate"
+    r"|crawlera|autoextract|cache|rule$|link_text$)"
+)
 
 
 def _count(value: Any) -> bool:
@@ -107,28 +139,54 @@ class RequestPolicy:
     meta: Mapping[str, Callable[[Any], bool]]
     domains: tuple[str, ...]  # lower-case; empty: any host (matched as Scrapy's offsite filter does)
     request_classes: frozenset[str]
+    methods: frozenset[str] = METHODS
+    #: Whether any request of the spider may skip the duplicate filter (not only starts and retries).
+    dont_filter: bool = False
+    #: Whether meta keys outside ``meta`` travel too (plain data, not a :data:`CONTROL_META` key).
+    free_meta: bool = False
 
     @classmethod
     def for_spider(cls, spider: Spider) -> RequestPolicy:
+        kind = _kind_defaults(spider)
         names = getattr(spider, "shared_callbacks", None)
         if names is None:
-            names = [name for name in dir(type(spider)) if name == "parse" or name.startswith("parse_")]
+            names = [
+                name
+                for name in dir(type(spider))
+                if (name == "parse" or name.startswith("parse_")) and name not in kind.not_callbacks
+            ]
         callbacks = {name: _keyword_parameters(getattr(spider, name, None)) for name in names}
         missing = [name for name, parameters in callbacks.items() if parameters is None]
         if missing:
             raise ValueError(f"shared_callbacks of spider {spider.name!r} names no method {missing[0]!r}")
-        meta = {**SCRAPY_META, **{name: _any for name in getattr(spider, "shared_meta", ())}}
-        classes = {"scrapy.http.request.Request", *getattr(spider, "shared_request_classes", ())}
+        callbacks.update(kind.callbacks)
+        meta = {
+            **SCRAPY_META,
+            **(kind.meta or {}),
+            **{name: _any for name in getattr(spider, "shared_meta", ())},
+        }
+        classes = {
+            "scrapy.http.request.Request",
+            *kind.classes,
+            *getattr(spider, "shared_request_classes", ()),
+        }
+        methods = {*METHODS, *kind.methods, *(str(m).upper() for m in getattr(spider, "shared_methods", ()))}
         return cls(
             callbacks={name: parameters for name, parameters in callbacks.items() if parameters is not None},
             meta=meta,
             domains=tuple(str(domain).lower() for domain in getattr(spider, "allowed_domains", None) or ()),
             request_classes=frozenset(classes),
+            methods=frozenset(methods),
+            dont_filter=bool(getattr(spider, "shared_dont_filter", kind.dont_filter)),
+            free_meta=bool(getattr(spider, "shared_free_meta", kind.free_meta)),
         )
 
     def kept_meta(self, meta: Mapping[str, Any]) -> dict[str, Any]:
         """The part of a request's meta that travels: allowed keys only (see the module docstring)."""
-        return {key: value for key, value in meta.items() if key in self.meta}
+        return {key: value for key, value in meta.items() if key in self.meta or self._free(key)}
+
+    def _free(self, key: object) -> bool:
+        return self.free_meta and isinstance(key, str) and not CONTROL_META.match(key)
 
     @staticmethod
     def check_size(size: int) -> None:
@@ -141,8 +199,9 @@ class RequestPolicy:
         :meth:`check_size`'s, checked on the payload)."""
         self._check_url(obj.get("url"))
         method = obj.get("method", "GET")
-        if not isinstance(method, str) or method not in METHODS:
-            raise RefusedRequest("method", f"{str(method)[:20]!r} is not GET or HEAD")
+        if not isinstance(method, str) or method not in self.methods:
+            allowed = ", ".join(sorted(self.methods))
+            raise RefusedRequest("method", f"{str(method)[:20]!r} is not one of the spider's ({allowed})")
         if "_class" in obj and (
             not isinstance(obj["_class"], str) or obj["_class"] not in self.request_classes
         ):
@@ -158,17 +217,30 @@ class RequestPolicy:
             raise RefusedRequest("meta", "meta is not a mapping")
         for key, value in meta.items():
             check = self.meta.get(key) if isinstance(key, str) else None
+            if check is None and self._free(key):
+                continue  # plain data (the serializer admits nothing else), the spider's own
             if check is None:
                 raise RefusedRequest("meta", f"meta key {str(key)[:60]!r} is not allowed")
             if not check(value):
                 raise RefusedRequest("meta", f"meta {key!r} has a value of the wrong kind")
+        if obj.get("dont_filter") and not (
+            self.dont_filter or meta.get("is_start_request") is True or meta.get("retry_times")
+        ):
+            raise RefusedRequest(
+                "dont_filter",
+                "dont_filter on a request that is neither a start request nor a retry "
+                "(a spider whose own requests skip the filter declares shared_dont_filter = True)",
+            )
 
     def _check_url(self, url: Any) -> None:
         if not isinstance(url, str) or len(url) > MAX_URL_LENGTH:
             raise RefusedRequest("url", "no URL, or a URL too long")
+        if NON_CANONICAL.search(url):
+            raise RefusedRequest("url", f"{url[:100]!r} holds a backslash, space or control character")
         try:
-            parts = urlsplit(url)
+            parts = urlsplit(safe_url_string(url))  # the URL as scrapy.Request will hold and fetch it
             host = parts.hostname
+            parts.port  # noqa: B018  # raises ValueError for a port out of range, as Request does
         except ValueError:
             raise RefusedRequest("url", f"{url[:100]!r} is not a URL") from None
         if parts.scheme not in ("http", "https") or not host:
@@ -197,6 +269,48 @@ class RequestPolicy:
 
 def _any(value: Any) -> bool:
     return True
+
+
+@dataclass(frozen=True)
+class _KindDefaults:
+    """What a spider of a class Scrapy or scrapy-redis ships makes by its own code."""
+
+    callbacks: Mapping[str, frozenset[str]]
+    not_callbacks: frozenset[str] = frozenset()
+    meta: Mapping[str, Callable[[Any], bool]] | None = None
+    classes: frozenset[str] = frozenset()
+    methods: frozenset[str] = frozenset()
+    dont_filter: bool = False
+    free_meta: bool = False
+
+
+def _kind_defaults(spider: Spider) -> _KindDefaults:
+    """The requests a ``CrawlSpider`` (rule requests: ``_callback`` / ``_errback`` with the rule's index
+    and the link's text in meta) and a scrapy-redis spider (``make_request_from_data``: a
+    ``FormRequest`` with ``dont_filter``, ``POST`` when the entry asks) make without the spider's
+    author writing them."""
+    callbacks: dict[str, frozenset[str]] = {}
+    meta: dict[str, Callable[[Any], bool]] = {}
+    not_callbacks: frozenset[str] = frozenset()
+    if isinstance(spider, CrawlSpider):
+        rules = len(getattr(spider, "rules", ()) or ())
+        # the dispatchers take the rule's own cb_kwargs; a queued request can't add any
+        callbacks = dict.fromkeys(CRAWL_SPIDER_DISPATCH, frozenset())
+        meta = {
+            "rule": lambda value: _count(value) and value < rules,
+            "link_text": lambda value: isinstance(value, str) and len(value) <= MAX_URL_LENGTH,
+        }
+        not_callbacks = frozenset({"parse_with_rules"})  # a helper of ``_callback``, not a callback
+    redis_spider = is_redis_spider(spider)
+    return _KindDefaults(
+        callbacks=callbacks,
+        not_callbacks=not_callbacks,
+        meta=meta,
+        classes=frozenset({FORM_REQUEST}) if redis_spider else frozenset(),
+        methods=frozenset({"POST"}) if redis_spider else frozenset(),
+        dont_filter=redis_spider,
+        free_meta=redis_spider,  # make_request_from_data copies the entry's meta, whatever its keys
+    )
 
 
 def _keyword_parameters(method: Any) -> frozenset[str] | None:

@@ -44,6 +44,10 @@ SETTINGS: dict[str, Any] = {
     #: ``LPUSH <spider>:start_urls URL…`` (or SADD with REDIS_START_URLS_AS_SET) feeds the crawl.
     "REDIS_START_URLS_KEY": "%(name)s:start_urls",
     "REDIS_START_URLS_AS_SET": False,
+    #: A sorted set instead, read highest score first (scrapy-redis's ZSET form).
+    "REDIS_START_URLS_AS_ZSET": False,
+    #: How a plain start-URL entry is decoded (a scrapy-redis spider's ``redis_encoding`` wins).
+    "REDIS_ENCODING": "utf-8",
     #: URLs taken from the key per round trip.
     "REDIS_START_URLS_BATCH_SIZE": 100,
     # -- the duplicate filter -------------------------------------------------------------------

@@ -83,7 +83,8 @@ class Heartbeat:
         entries = self.start_urls.read()
         if not entries:
             return
-        for request in self.start_urls.requests(entries):
+        # each request is encoded first: an entry the queue can't hold is dropped here, not in the push
+        for request in self.start_urls.requests(entries, check=s.queue.encode):
             s.enqueue_request(request)
         if s.push_unsent():
             self.start_urls.remove(entries)

@@ -29,7 +29,7 @@ from scrapy.utils.misc import build_from_crawler, load_object
 from scrapy_redis.scheduler import Scheduler as StockScheduler
 from twisted.internet.defer import Deferred
 
-from scrapy_sharedcrawl import serialization
+from scrapy_sharedcrawl import redis_spiders, serialization
 from scrapy_sharedcrawl.admission import RefusedRequest
 from scrapy_sharedcrawl.connection import (
     UNREACHABLE,
@@ -155,6 +155,10 @@ class LeasingScheduler(StockScheduler):
             self.crawler, spider, self.queue, self.df, self.outage, self.worker_id, self.lease_seconds
         )
         self.local = LocalRequests(self.crawler, spider, self.df)
+        idle_mode = redis_spiders.take_over(self.crawler, spider)  # a scrapy-redis spider: its key is ours
+        if idle_mode is not None:
+            self.finisher.continuous = idle_mode.continuous
+            self.finisher.wait_for_seed = idle_mode.wait_for_seed
         self.heartbeat = Heartbeat(self, StartUrls.from_settings(self.server, spider, self.crawler.settings))
         meta_key = CrawlKeys.from_crawler(self.crawler).meta
         self.end = CrawlEnd(

@@ -51,6 +51,8 @@ class Seeder:
         queued = seen = 0
         batch: list[Encoded] = []
         for request in requests:
+            # a seed is a start request of the crawl (as Scrapy marks them): a dont_filter is admitted on it
+            request.meta.setdefault("is_start_request", True)
             check = None if request.dont_filter else self.dupefilter.check(request)
             batch.append(self.queue.encode(request, check))
             if len(batch) >= PUSH_BATCH:

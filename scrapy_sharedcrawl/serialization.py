@@ -80,6 +80,11 @@ SHORT_KEYS: dict[str, str] = {
 _LONG_KEYS = {short: long for long, short in SHORT_KEYS.items()}
 
 
+#: The private methods by which Scrapy's ``CrawlSpider`` calls a rule's callback and errback: a rule
+#: request names them, so they travel (the admission policy allows them for a CrawlSpider only).
+CRAWL_SPIDER_DISPATCH = frozenset({"_callback", "_errback"})
+
+
 class UnserializableRequest(ValueError):
     """A request (or a payload read back) that is not plain data."""
 
@@ -110,6 +115,8 @@ def dumps(obj: dict[str, Any], keep: Collection[str] = ()) -> bytes:
         if isinstance(error, UnserializableRequest):
             raise
         raise UnserializableRequest(f"request is not plain data: {error}") from None
+    except RecursionError:  # a meta nested thousands deep: no request looks like that
+        raise UnserializableRequest("request is nested too deeply to be plain data") from None
 
 
 def loads(data: bytes | str) -> dict[str, Any]:
@@ -129,7 +136,7 @@ def loads(data: bytes | str) -> dict[str, Any]:
         raise UnserializableRequest("payload is not a request dict (no url)")
     for key in ("callback", "errback"):
         name = obj.get(key)
-        if name is not None and not _is_public_name(name):
+        if name is not None and not _is_callback_name(name):
             raise UnserializableRequest(f"{key} {name!r} is not a public method name")
     if "_class" in obj:
         _request_class(obj["_class"])
@@ -289,6 +296,10 @@ def _refuse_constant(name: str) -> Any:
 
 def _is_public_name(name: Any) -> bool:
     return isinstance(name, str) and name.isidentifier() and not name.startswith("_")
+
+
+def _is_callback_name(name: Any) -> bool:
+    return _is_public_name(name) or name in CRAWL_SPIDER_DISPATCH
 
 
 def _request_class(path: Any) -> type[Request]:

@@ -19,10 +19,12 @@ ack_barrier = object()
 #: then wrongly skipped. Handlers must be quick and synchronous (start a task for slow work).
 requests_acknowledged = object()
 
-#: Sent by a spider (with ``spider``) once every one of its own start requests is in the
-#: scheduler. A worker that seeded a shared crawl with its own arguments then marks the crawl
-#: as seeded (see :mod:`~scrapy_sharedcrawl.finishing`): marked earlier, another worker
-#: could find the queue empty and the crawl "finished" before the seed was in.
+#: Sent (with ``spider``) once every one of a spider's own start requests is in the scheduler:
+#: by the shared crawl's start middleware (:mod:`.start`) when ``start()`` made any request, so
+#: a spider needs to know nothing of it. A worker that seeded a shared crawl with its own
+#: arguments then marks the crawl as seeded (see :mod:`~scrapy_sharedcrawl.finishing`): marked
+#: earlier, another worker could find the queue empty and the crawl "finished" before the seed
+#: was in.
 start_requests_scheduled = object()
 
 

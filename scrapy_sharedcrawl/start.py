@@ -13,6 +13,18 @@ as for any request — and the scheduler pushes them in pipelined batches.
 Items from ``start()`` pass through. It sits closest to the engine (order
 ``ORDER``), so every other middleware's ``process_start`` has seen the requests
 first (``is_start_request`` is set).
+
+Once ``start()`` is exhausted, if it made any request, the middleware sends
+:data:`~.signals.start_requests_scheduled`: the scheduler then marks the crawl
+seeded as soon as those requests are in Redis. A spider needs to know nothing of
+it; one whose ``start()`` makes no request (it waits for the shared queue or its
+start-URLs key) marks nothing.
+
+A spider that keeps Scrapy's own ``start()`` (its ``start_urls``, a ``CrawlSpider``'s
+too) makes them with ``dont_filter=True``, so that one process crawls them even if a
+persistent job has seen them. On a shared crawl every worker runs ``start()``: those
+requests are the crawl's seed, and here they go through the shared duplicate filter,
+so N workers queue each start URL once, not N times.
 """
 
 from __future__ import annotations
@@ -20,9 +32,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from scrapy import Request
+from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.utils.asyncio import sleep
+
+from scrapy_sharedcrawl.signals import start_requests_scheduled
 
 #: Its place in ``SPIDER_MIDDLEWARES``: below Scrapy's StartSpiderMiddleware (25), so after it.
 ORDER = 5
@@ -42,6 +56,7 @@ class BulkStartMiddleware:
 
     async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
         engine = self.crawler.engine
+        seed_urls = _keeps_default_start(self.crawler.spider)
         handed = 0
         async for item_or_request in start:
             if not isinstance(item_or_request, Request):
@@ -49,7 +64,21 @@ class BulkStartMiddleware:
                 continue
             if engine is None or not engine.running:
                 return  # closing: the rest is not crawled, as with Scrapy's own start loop
+            if seed_urls and item_or_request.dont_filter:
+                item_or_request = item_or_request.replace(dont_filter=False)  # one crawl, one seed
             engine.crawl(item_or_request)
             handed += 1
             if handed % TURN == 0:
                 await sleep(0)
+        if handed:
+            spider = self.crawler.spider
+            await self.crawler.signals.send_catch_log_async(signal=start_requests_scheduled, spider=spider)
+
+
+def _keeps_default_start(spider: Spider | None) -> bool:
+    """Whether ``spider``'s start requests are Scrapy's own, made from ``start_urls``."""
+    if spider is None:
+        return False
+    cls = type(spider)
+    default_requests = getattr(Spider, "start_requests", None)  # deprecated in Scrapy 2.13, still honoured
+    return cls.start is Spider.start and getattr(cls, "start_requests", None) is default_requests

@@ -1,24 +1,31 @@
 """Feeding a crawl by hand, as scrapy-redis users do: ``LPUSH <spider>:start_urls URL``.
 
-scrapy-redis's ``RedisSpider`` reads start URLs from a Redis list (or set, with
-``REDIS_START_URLS_AS_SET``) named by ``REDIS_START_URLS_KEY``. Here any spider of a
-shared crawl does, without a special base class: each worker's scheduler looks at the
+scrapy-redis's ``RedisSpider`` reads start URLs from a Redis list (a set with
+``REDIS_START_URLS_AS_SET``, a sorted set with ``REDIS_START_URLS_AS_ZSET``, highest
+score first) named by its ``redis_key`` (default ``REDIS_START_URLS_KEY``). Here any
+spider of a shared crawl does, without a special base class, and scrapy-redis's own
+spiders keep their ``redis_key``, ``redis_batch_size``, ``redis_encoding`` and
+``make_request_from_data`` (:mod:`.redis_spiders`): each worker's scheduler looks at the
 key about once a second, turns what it finds into requests and queues them like any
-other (the shared dupefilter applies: a URL already crawled is not crawled again), and
+other (the shared dupefilter applies unless the request says ``dont_filter``), and
 marks the crawl seeded. An entry leaves the key only once its request is stored in the
 shared queue, so a worker killed in between loses nothing (another worker reads the
-entry again; the dupefilter absorbs the repeat).
+entry again; the dupefilter absorbs the repeat of a filtered request).
 
 An entry is a URL, or a JSON object ``{"url": …, "meta": {…}, "priority": n, "method":
 "GET"}``; a spider may define ``make_request_from_data(data: bytes)`` to read its own
-format, as with scrapy-redis. An entry that makes no request is dropped, counted and
-logged once.
+format, as with scrapy-redis (one request, several, or none). An entry that makes no
+request, or one the shared queue can't hold (refused by :mod:`.admission`, not plain
+data, nested too deeply…), is dropped, counted and logged once, and the intake goes on.
+A key of the wrong type (a set where a list is expected) is a problem of that key: one
+line naming the key and the setting, no intake, the crawl goes on.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
@@ -39,80 +46,163 @@ INTERVAL = 1.0
 ENTRY_MAX = 8192
 
 
+#: The Redis type each kind of key must have, and the setting that chooses the kind.
+KINDS = {"list": "", "set": "REDIS_START_URLS_AS_SET", "zset": "REDIS_START_URLS_AS_ZSET"}
+
+
 class StartUrls:
     """The start-URLs key of one spider (see the module docstring)."""
 
     def __init__(
-        self, server: redis.Redis, spider: Spider, stats: StatsCollector, key: str, as_set: bool, batch: int
+        self,
+        server: redis.Redis,
+        spider: Spider,
+        stats: StatsCollector,
+        key: str,
+        kind: str,
+        batch: int,
+        encoding: str = "utf-8",
     ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"start-URLs key kind {kind!r} is not one of {', '.join(KINDS)}")
         self.server = server
         self.spider = spider
         self.stats = stats
         self.key = key
-        self.as_set = as_set
+        self.kind = kind
         self.batch = max(1, batch)
+        self.encoding = encoding
         self._invalid = OncePerReason(stats, f"{STATS}invalid/", logger)
+        self._wrong_type_logged = False
 
     @classmethod
     def from_settings(cls, server: redis.Redis, spider: Spider, settings: BaseSettings) -> StartUrls:
+        """The key as scrapy-redis's spiders name it: the spider's ``redis_key`` (``%(name)s`` filled in)
+        or ``REDIS_START_URLS_KEY``; its batch size and encoding likewise from the spider first."""
         assert spider.crawler.stats is not None
-        key = str(setting(settings, "REDIS_START_URLS_KEY", DEFAULTS)) % {"name": spider.name}
-        as_set = settings.getbool("REDIS_START_URLS_AS_SET", DEFAULTS["REDIS_START_URLS_AS_SET"])
-        batch = int(setting(settings, "REDIS_START_URLS_BATCH_SIZE", DEFAULTS))
-        return cls(server, spider, spider.crawler.stats, key, as_set, batch)
+        key = getattr(spider, "redis_key", None) or setting(settings, "REDIS_START_URLS_KEY", DEFAULTS)
+        key = str(key) % {"name": spider.name}
+        if settings.getbool("REDIS_START_URLS_AS_SET", DEFAULTS["REDIS_START_URLS_AS_SET"]):
+            kind = "set"
+        elif settings.getbool("REDIS_START_URLS_AS_ZSET", DEFAULTS["REDIS_START_URLS_AS_ZSET"]):
+            kind = "zset"
+        else:
+            kind = "list"
+        batch = getattr(spider, "redis_batch_size", None) or setting(
+            settings, "REDIS_START_URLS_BATCH_SIZE", DEFAULTS
+        )
+        encoding = getattr(spider, "redis_encoding", None) or setting(settings, "REDIS_ENCODING", DEFAULTS)
+        return cls(server, spider, spider.crawler.stats, key, kind, int(batch), str(encoding))
 
     def read(self) -> list[bytes]:
-        """Up to a batch of entries, left in the key (raises redis errors)."""
-        if self.as_set:
-            entries = self.server.srandmember(self.key, self.batch)
-        else:
-            entries = self.server.lrange(self.key, 0, self.batch - 1)
-        return list(entries or [])  # type: ignore[arg-type]
+        """Up to a batch of entries, left in the key; none if the key has the wrong type (logged once).
+        Raises redis errors for anything else."""
+        entries: Any
+        try:
+            if self.kind == "set":
+                entries = self.server.srandmember(self.key, self.batch)
+            elif self.kind == "zset":
+                entries = self.server.zrevrange(self.key, 0, self.batch - 1)
+            else:
+                entries = self.server.lrange(self.key, 0, self.batch - 1)
+        except redis.ResponseError as error:
+            if not str(error).startswith("WRONGTYPE"):
+                raise
+            self._wrong_type()
+            return []
+        self._wrong_type_logged = False
+        return list(entries or [])
+
+    def _wrong_type(self) -> None:
+        self.stats.inc_value(f"{STATS}wrong_type")
+        if self._wrong_type_logged:
+            return
+        self._wrong_type_logged = True
+        held = self.server.type(self.key)
+        held = held.decode() if isinstance(held, bytes) else str(held)
+        logger.error(
+            "Start-URLs key %s holds a %s, not the %s this crawl reads (%s): its entries are not read "
+            "until the key or the setting is mended; the crawl goes on",
+            self.key,
+            held,
+            self.kind,
+            _settings_for(held),
+        )
 
     def remove(self, entries: list[bytes]) -> None:
         """Take ``entries`` out of the key: their requests are stored (raises redis errors)."""
         if not entries:
             return
-        if self.as_set:
+        if self.kind == "set":
             self.server.srem(self.key, *entries)
+            return
+        if self.kind == "zset":
+            self.server.zrem(self.key, *entries)
             return
         pipe = self.server.pipeline(transaction=True)
         for entry in entries:
             pipe.lrem(self.key, 1, entry)  # type: ignore[arg-type]  # redis-py takes bytes values too
         pipe.execute()
 
-    def requests(self, entries: list[bytes]) -> list[Request]:
-        """The requests of ``entries``; an entry that makes none is counted and logged once."""
+    def requests(
+        self, entries: list[bytes], check: Callable[[Request], object] | None = None
+    ) -> list[Request]:
+        """The requests of ``entries`` that ``check`` (the shared queue's encoding) accepts; an entry that
+        makes none, or one ``check`` refuses, is counted and logged once per reason."""
         made = []
         for entry in entries:
             try:
-                request = self._request(entry)
-            except (ValueError, TypeError, UnicodeDecodeError) as error:
-                self._invalid(
-                    type(error).__name__, "Start URL entry %r in %s dropped: %s", entry[:200], self.key, error
-                )
+                requests = self._requests(entry)
+                for request in requests:
+                    request.meta.setdefault("is_start_request", True)
+                    if check is not None:
+                        check(request)
+            except RecursionError:
+                self._drop(entry, "RecursionError", "nested too deeply to be a request")
                 continue
-            if request is not None:
-                made.append(request)
+            except Exception as error:  # the spider's own make_request_from_data may raise anything
+                self._drop(entry, getattr(error, "reason", None) or type(error).__name__, error)
+                continue
+            made.extend(requests)
         self.stats.inc_value(f"{STATS}read", len(entries))
         return made
 
-    def _request(self, entry: bytes) -> Request | None:
+    def _drop(self, entry: bytes, reason: str, error: object) -> None:
+        self._invalid(reason, "Start URL entry %r in %s dropped: %s", entry[:200], self.key, error)
+
+    def _requests(self, entry: bytes) -> list[Request]:
         if len(entry) > ENTRY_MAX:
             raise ValueError(f"entry of {len(entry):,} bytes (at most {ENTRY_MAX:,})")
         make = getattr(self.spider, "make_request_from_data", None)
-        if callable(make):
-            request = make(entry)
-            if request is not None and not isinstance(request, Request):
-                raise TypeError(f"make_request_from_data returned {type(request).__name__}, not a Request")
-            return request
-        return request_from_data(entry)
+        made: Any = make(entry) if callable(make) else request_from_data(entry, self.encoding)
+        if isinstance(made, Request):
+            return [made]
+        if made is None:
+            raise ValueError("no request made from it")
+        if not isinstance(made, Iterable) or isinstance(made, str | bytes):
+            raise TypeError(f"make_request_from_data returned {type(made).__name__}, not a Request")
+        requests = list(made)
+        wrong = [type(request).__name__ for request in requests if not isinstance(request, Request)]
+        if wrong:
+            raise TypeError(f"make_request_from_data returned a {wrong[0]}, not a Request")
+        if not requests:
+            raise ValueError("no request made from it")
+        return requests
 
 
-def request_from_data(entry: bytes) -> Request:
+def _settings_for(kind: str) -> str:
+    """The settings that make the intake read a key of Redis type ``kind``."""
+    if KINDS.get(kind):
+        return f"for a {kind}: {KINDS[kind]}=True"
+    if kind == "list":
+        return "for a list: " + " and ".join(f"{name}=False" for name in KINDS.values() if name)
+    return f"no setting reads a {kind}"
+
+
+def request_from_data(entry: bytes, encoding: str = "utf-8") -> Request:
     """A request from a start-URLs entry: a URL, or a JSON object with ``url`` (and ``meta``,
     ``priority``, ``method``), as scrapy-redis reads them. Raises ValueError for anything else."""
-    text = entry.decode("utf-8").strip()
+    text = entry.decode(encoding).strip()
     if not text.startswith("{"):
         return Request(text)
     data: Any = json.loads(text)

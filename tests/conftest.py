@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from harness import ReplicaServer, replica_server
@@ -12,6 +14,10 @@ from solidot_replica import Replica, ReplicaConfig
 #: fixtures mongo / mongo_db_name (a MongoDB wire-protocol server), redis_srv / redis_url (a private Redis),
 #: spider / queue (a spider of the shared crawl and its leased queue)
 pytest_plugins = ("mongo_fixtures", "redis_fixtures", "scheduling_fixtures")
+
+#: The examples' own modules (the site they crawl) serve the tests too.
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+sys.path.insert(0, str(EXAMPLES))
 
 STORIES, LAST_SID = 300, 80300
 
@@ -27,6 +33,7 @@ INTEGRATION_MODULES = frozenset(
         "test_generic_crawl",
         "test_hostile_crawl",
         "test_politeness",
+        "test_redis_examples",
         "test_refresh",
         "test_resume",
         "test_scheduler",

@@ -120,7 +120,7 @@ def test_push_checks_the_dupefilter_in_the_same_call(
 
     spider.crawler.signals.connect(on_dropped, signal=scrapy.signals.request_dropped)
     story = spider.story_request(80222)
-    retry = story.replace(dont_filter=True)
+    retry = story.replace(dont_filter=True, meta={**story.meta, "retry_times": 1})
     batch = [story, spider.story_request(80222, categories=["linux"]), retry, retry.replace()]
     assert all(scheduler.enqueue_request(request) for request in batch)  # answered before Redis is asked
     assert len(scheduler.queue) == 0 and len(scheduler) == 4  # waiting in this worker: still pending

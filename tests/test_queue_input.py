@@ -187,7 +187,19 @@ def test_fuzzed_payloads_decode_to_allowed_requests_or_go_to_the_dead_letters(
         assert queue.pop("fuzz-worker", 30).leased == [] and queue.leased_count() == 0
 
 
-REASONS = {"payload", "url", "host", "meta", "callback", "cb_kwargs", "method", "class", "encoding", "size"}
+REASONS = {
+    "payload",
+    "url",
+    "host",
+    "meta",
+    "callback",
+    "cb_kwargs",
+    "method",
+    "class",
+    "encoding",
+    "size",
+    "dont_filter",
+}
 
 _json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=30)
 _json = st.recursive(

@@ -18,7 +18,6 @@ from twisted.python.failure import Failure
 from scrapy_sharedcrawl.config import int_setting, is_shared_crawl
 from scrapy_sharedcrawl.outage import OncePerReason
 from scrapy_sharedcrawl.redact import redact_uri
-from scrapy_sharedcrawl.signals import start_requests_scheduled
 from solidot_spider.discovery import DEFAULT_MAX_DAYS, DEFAULT_MAX_SIDS, Discovery
 from solidot_spider.parsing import MalformedPage, is_truncated, parse_list_page, parse_rss, parse_story
 from solidot_spider.refresh.selection import RefreshPicker, pick_and_claim
@@ -124,8 +123,6 @@ class SolidotSpider(scrapy.Spider):
                 stats.set_value("solidot/refresh/backfilled", backfilled)
             for request in self.refresh_requests(due.sids):
                 yield request
-        # every start request is in the scheduler now: a shared crawl marks itself seeded
-        await self.crawler.signals.send_catch_log_async(signal=start_requests_scheduled, spider=self)
 
     def start_requests_for(self, discovery: Discovery) -> Iterator[scrapy.Request]:
         """The first requests of a crawl with this scope (also used by seeding tools)."""

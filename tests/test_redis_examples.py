@@ -1,0 +1,204 @@
+"""A stock scrapy-redis project (``examples/redis_project``) on the shared crawl, as its users run it.
+
+Its spiders are scrapy-redis's installed ``RedisSpider`` and ``RedisCrawlSpider`` and Scrapy's
+``CrawlSpider``, its pipeline scrapy-redis's ``RedisPipeline``; three workers crawl a local site of
+linked pages, one is SIGKILLed mid-crawl, and every page must end up in ``<spider>:items``. The
+example's README is run as written (its shell block, line by line).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from harness import wait_for
+from link_site import LinkSite, link_site
+from redis_server import RedisServer
+
+PROJECT = Path(__file__).resolve().parent.parent / "examples" / "redis_project"
+BIN = Path(sys.executable).parent
+#: Short leases (a killed worker's requests come back fast) and quick polls.
+WORKER_SETTINGS = {
+    "SCHEDULER_LEASE_SECONDS": "3",
+    "SCHEDULER_IDLE_POLL_MAX": "1",
+    "SCHEDULER_WAIT_FOR_SEED": "60",
+}
+
+
+def environment(redis_url: str, **extra: str) -> dict[str, str]:
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "REDIS_URL": redis_url, **extra}
+
+
+def start_worker(
+    spider: str, name: str, workdir: Path, redis_url: str, *args: str
+) -> subprocess.Popen[bytes]:
+    command = [str(BIN / "scrapy"), "crawl", spider, "-O", str(workdir / f"{name}.jsonl"), *args]
+    for setting, value in {**WORKER_SETTINGS, "LOG_FILE": str(workdir / f"{name}.log")}.items():
+        command += ["-s", f"{setting}={value}"]
+    return subprocess.Popen(command, cwd=PROJECT, env=environment(redis_url), stdout=subprocess.DEVNULL)
+
+
+def items(client: object, spider: str) -> list[dict[str, object]]:
+    return [json.loads(raw) for raw in client.lrange(f"{spider}:items", 0, -1)]  # type: ignore[attr-defined]
+
+
+def lines(path: Path) -> int:
+    return len(path.read_text(encoding="utf-8").splitlines()) if path.exists() else 0
+
+
+@contextmanager
+def workers(
+    spider: str, workdir: Path, redis_url: str, *args: str
+) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
+    running = {
+        name: start_worker(spider, name, workdir, redis_url, *args) for name in ("victim", "two", "three")
+    }
+    try:
+        yield running
+    finally:
+        for process in running.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
+
+
+#: (spider, how it is fed, extra arguments): scrapy-redis's formats and key kinds, and start_urls.
+FEEDS = [
+    ("pages", "url", ()),
+    ("pages", "json", ()),
+    ("rules", "set", ("-s", "REDIS_START_URLS_AS_SET=True", "-s", "MAX_IDLE_TIME_BEFORE_CLOSE=60")),
+    ("crawl", "start_urls", ()),
+]
+
+
+@pytest.mark.parametrize(("spider", "feed", "args"), FEEDS, ids=[f"{s}-{f}" for s, f, _ in FEEDS])
+def test_every_page_is_an_item_though_a_worker_is_killed(
+    tmp_path: Path, redis_url: str, redis_srv: RedisServer, spider: str, feed: str, args: tuple[str, ...]
+) -> None:
+    with link_site(pages=150, delay=0.3) as site, redis_srv.client() as client:
+        if spider == "crawl":
+            args = (*args, "-a", f"site={site.base_url}")
+        with workers(spider, tmp_path, redis_srv.url, *args) as running:
+            wait_for(lambda: client.zcard(f"{{{spider}}}:workers") == 3, timeout=60, what="three workers up")
+            if feed == "url":
+                client.lpush("pages_feed:urls", f"{site.base_url}/")
+            elif feed == "json":
+                entry = {"url": f"{site.base_url}/", "meta": {"tag": "from-json"}}
+                client.lpush("pages_feed:urls", json.dumps(entry))
+            elif feed == "set":
+                client.sadd("rules:start_urls", f"{site.base_url}/")
+            wait_for(lambda: lines(tmp_path / "victim.jsonl") >= 5, timeout=90, what="the victim mid-crawl")
+            running["victim"].kill()  # SIGKILL: no cleanup of any kind
+            running["victim"].wait(timeout=30)
+            expected = site.urls()
+            wait_for(
+                lambda: {i["url"] for i in items(client, spider)} >= expected, timeout=180, what="every page"
+            )
+            if spider == "pages":  # a RedisSpider never closes on idle: SIGTERM, as its users stop it
+                for name in ("two", "three"):
+                    running[name].send_signal(signal.SIGTERM)
+            codes = [running[name].wait(timeout=120) for name in ("two", "three")]
+            stored = items(client, spider)
+            left = client.llen("pages_feed:urls") + client.scard("rules:start_urls")
+            leased = client.hlen(f"{{{spider}}}:requests:owners")
+    logs = {name: (tmp_path / f"{name}.log").read_text(encoding="utf-8") for name in ("two", "three")}
+    assert codes == [0, 0], logs
+    found = Counter(str(item["url"]) for item in stored)
+    assert set(found) == expected, logs  # every page, nothing from elsewhere
+    # at least once: only pages the victim had crawled without acknowledging can come twice
+    assert sum(found.values()) - len(found) <= lines(tmp_path / "victim.jsonl"), found.most_common(3)
+    assert left == 0 and leased == 0  # the entry left its key; no lease is left behind
+    assert all("Traceback" not in log for log in logs.values()), logs
+    if feed == "json":
+        assert {item.get("tag") for item in stored if item["url"] == f"{site.base_url}/"} == {"from-json"}, (
+            stored[:3]
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def readme_commands(readme: Path) -> list[str]:
+    """The first ``sh`` block of a README, one command per line."""
+    block = re.search(r"```sh\n(.*?)```", readme.read_text(encoding="utf-8"), re.S)
+    assert block is not None, f"{readme} has no sh block"
+    return [line.strip() for line in block.group(1).splitlines() if line.strip()]
+
+
+def test_the_examples_readme_runs_as_written(tmp_path: Path, redis_url: str, redis_srv: RedisServer) -> None:
+    env = environment(redis_srv.url, SITE_PORT=str(free_port()))
+    background: list[subprocess.Popen[bytes]] = []
+    outputs: list[str] = []
+    site = LinkSite(f"http://127.0.0.1:{env['SITE_PORT']}", 200)
+    try:
+        for command in readme_commands(PROJECT / "README.md"):
+            if command.startswith("export "):  # its default gives way to the test's own Redis and port
+                name = command.split()[1].split("=")[0]
+                assert env[name], command
+                continue
+            if command.endswith("&"):
+                log = (tmp_path / f"background-{len(background)}.log").open("wb")
+                background.append(
+                    subprocess.Popen(
+                        ["bash", "-c", command[:-1]], cwd=PROJECT, env=env, stdout=log, stderr=log
+                    )
+                )
+                if command.startswith("python ../link_site.py"):  # the site first, serving
+                    wait_for(lambda: _serving(site.base_url), timeout=30, what="the example site")
+                if command.startswith("scrapy crawl pages"):  # up and waiting before the next step
+                    workers_started = len(background) - 1
+                    with redis_srv.client() as client:
+                        wait_for(
+                            lambda n=workers_started: client.zcard("{pages}:workers") == n,
+                            timeout=60,
+                            what="workers",
+                        )
+                continue
+            done = subprocess.run(
+                ["bash", "-c", command], cwd=PROJECT, env=env, capture_output=True, timeout=60
+            )
+            assert done.returncode == 0, (command, done.stderr)
+            outputs.append(done.stdout.decode().strip())
+
+        def crawled() -> bool:
+            counted = subprocess.run(["bash", "-c", command], cwd=PROJECT, env=env, capture_output=True)
+            return counted.stdout.decode().strip() == str(len(site.urls()))
+
+        assert command.startswith("redis-cli") and "llen pages:items" in command  # the README's "watch"
+        wait_for(crawled, timeout=180, interval=0.5, what="201 items")
+        for process in background[1:]:  # the workers: stopped as the README says, with SIGTERM
+            process.send_signal(signal.SIGTERM)
+        codes = [process.wait(timeout=120) for process in background[1:]]
+    finally:
+        for process in background:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
+    assert codes == [0, 0]
+    assert outputs[0] == "1"  # lpush: the key held the URL until a worker queued its request
+    with redis_srv.client() as client:
+        urls = Counter(json.loads(raw)["url"] for raw in client.lrange("pages:items", 0, -1))
+    assert set(urls) == site.urls() and max(urls.values()) == 1  # each page once
+
+
+def _serving(base_url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{base_url}/", timeout=5) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
