@@ -1,0 +1,76 @@
+"""A generic project on the shared crawl (1 worker) against the same spider on Scrapy's own scheduler.
+
+The spider is ``examples/redis_project``'s ``crawl`` (a ``CrawlSpider`` following every link of a
+local site of ``--pages`` pages); both crawls run in the same run, alternating, with the same
+settings and no item pipeline; the shared one uses a private redis-server started here (flushed
+before each round). Prints pages/s of each and their ratio (shared / Scrapy's scheduler).
+
+    .venv/bin/python bench/generic_overhead.py --pages 3000 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import redis
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PROJECT = ROOT / "examples" / "redis_project"
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "examples"))
+sys.path.insert(0, str(BENCH))
+
+from crawl_throughput import Run, median_rate, print_runs, run_measured  # noqa: E402
+from link_site import link_site  # noqa: E402
+from redis_server import redis_server  # noqa: E402
+
+SETTINGS = {
+    "ITEM_PIPELINES": "{}",
+    "EXTENSIONS": json.dumps({"stats_file.StatsFile": 0}),
+    "CONCURRENT_REQUESTS": "16",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+def crawl(site: str, settings: dict[str, str]) -> list[str]:
+    command = [sys.executable, "-m", "scrapy", "crawl", "crawl", "-a", f"site={site}"]
+    for name, value in {**SETTINGS, **settings}.items():
+        command += ["-s", f"{name}={value}"]
+    return command
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pages", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=3)
+    options = parser.parse_args()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("REDIS_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(BENCH), env.get("PYTHONPATH", "")])
+    runs: list[Run] = []
+    with link_site(options.pages) as site, redis_server() as shared, tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        client = redis.Redis.from_url(shared.url)
+        for round_no in range(options.rounds):
+            for name in ("scrapy", "shared") if round_no % 2 == 0 else ("shared", "scrapy"):
+                client.flushall()
+                stats = work / f"{name}-{round_no}.json"
+                settings = {"BENCH_STATS_FILE": str(stats)}
+                if name == "shared":
+                    settings["REDIS_URL"] = shared.url
+                runs.append(run_measured(name, crawl(site.base_url, settings), PROJECT, env, stats))
+                if runs[-1].pages < len(site.urls()):
+                    raise SystemExit(f"{name} crawled {runs[-1].pages} of {len(site.urls())} pages")
+    print_runs(runs)
+    scrapy_rate, shared_rate = median_rate(runs, "scrapy"), median_rate(runs, "shared")
+    print(f"median pages/s: Scrapy's scheduler {scrapy_rate:.1f}, shared crawl (1 worker) {shared_rate:.1f}")
+    print(f"ratio shared / Scrapy's scheduler: {shared_rate / scrapy_rate:.3f}")
+
+
+if __name__ == "__main__":
+    main()
