@@ -17,6 +17,7 @@ from scheduling_fixtures import make_spider, open_scheduler
 from test_politeness import LAST_SID, STORIES, seed_stories, wait_all, workers
 
 from scrapy_sharedcrawl.finishing import CrawlState, SeenRecord
+from scrapy_sharedcrawl.workers import LIVE_BEATS
 
 #: Small dupefilter (27 shards) so a test can count it directly; quick pushes and heartbeats.
 SETTINGS = {
@@ -115,7 +116,9 @@ def test_status_during_a_crawl_is_redis_at_that_moment_and_after_it_the_true_tot
     assert truth["seen"] == 48 and truth["leased"] >= 16 and truth["queued"] + truth["leased"] <= 48
     assert sorted(worker["pid"] for worker in shown["workers"]) == pids
     assert {worker["host"] for worker in shown["workers"]} == {socket.gethostname()}
-    assert all(worker["heartbeat_age"] < 2 for worker in shown["workers"])
+    # each shown live: a beat within LIVE_BEATS heartbeats (a busy machine may delay one, not three)
+    live_for = LIVE_BEATS * float(SETTINGS["WORKER_HEARTBEAT"])
+    assert all(0 <= worker["heartbeat_age"] <= live_for for worker in shown["workers"]), shown["workers"]
     assert shown["pages"] == truth["pages"]
     assert shown["done"] == truth["done"] < 48
     assert shown["progress"] == truth["done"] / (truth["done"] + truth["queued"] + truth["leased"])
