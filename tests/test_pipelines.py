@@ -455,6 +455,9 @@ def test_redis_back_during_the_retries_gives_the_real_answer(redis_url: str, red
             if worker.crawler.stats.get_value("solidot/dedupe/redis_retries"):
                 break
             await asyncio.sleep(0.01)
+        else:
+            await asyncio.to_thread(redis_srv.start)  # let the story finish, then say what went wrong
+            raise AssertionError("the dedupe stage did not retry within 10 s of Redis going away")
         await asyncio.to_thread(redis_srv.start)
 
     async def scenario() -> Any:
@@ -464,6 +467,7 @@ def test_redis_back_during_the_retries_gives_the_real_answer(redis_url: str, red
 
     assert isinstance(run(scenario), Story)
     stats = worker.stats("solidot/dedupe/")
+    assert stats["solidot/dedupe/redis_retries"] > 0  # the premise: Redis came back during the retries
     assert stats["solidot/dedupe/new"] == 1 and "solidot/dedupe/redis_errors" not in stats
     with redis_srv.client() as client:
         assert client.hkeys("solidot:content_hash") == ["80222"]
