@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from harness import ROOT, crawl_command, crawl_env, replica_server, wait_for
 from scheduling_fixtures import make_spider, open_scheduler
@@ -72,6 +73,7 @@ def urls_seen(sids: list[int], stats: list[dict[str, Any]]) -> int:
     return len(set(sids)) + queued - retried
 
 
+@pytest.mark.integration  # worker processes and a replica
 def test_status_during_a_crawl_is_redis_at_that_moment_and_after_it_the_true_totals(
     tmp_path: Path, redis_url: str
 ) -> None:
@@ -139,6 +141,7 @@ def test_status_during_a_crawl_is_redis_at_that_moment_and_after_it_the_true_tot
     assert after["workers"] == []
 
 
+@pytest.mark.integration  # worker processes and a replica
 def test_watching_a_crawl_with_faults_to_its_end(tmp_path: Path, redis_url: str) -> None:
     with replica_server(STORIES, LAST_SID, faults="throttle=0.08,retry_after=1,seed=3") as server:
         sids = seed_stories(redis_url, server, 60)
@@ -194,6 +197,7 @@ def test_watching_a_crawl_with_faults_to_its_end(tmp_path: Path, redis_url: str)
     assert sum(s.get("retry/reason_count/429 Unknown Status", 0) for s in stats) == throttled
 
 
+@pytest.mark.integration  # worker processes and a replica
 def test_a_bloom_filters_estimate_outlives_it_until_the_next_crawl(tmp_path: Path, redis_url: str) -> None:
     """Status shows "–" before a crawl; the finishing worker leaves the estimate status showed live (≈),
     and the next crawl's first worker starts the shared stats afresh without it."""
