@@ -98,8 +98,8 @@ LATE = 0.05
 
 def assert_spaced(times: Sequence[float], interval: float) -> None:
     """No more requests in any stretch of time than one per ``interval`` allows: any ``k`` gaps in a
-    row add up to at least ``k`` intervals, less :data:`LATE` (one late request shortens the gap
-    before the next, and lengthens its own)."""
+    row add up to at least ``k`` intervals, less :data:`LATE` (a request sent late lengthens the
+    gap before it and shortens the one after it by as much)."""
     for first, earlier in enumerate(times):
         for steps, later in enumerate(times[first + 1 :], start=1):
             assert later - earlier >= steps * interval - LATE, (first, steps, later - earlier, gaps(times))
