@@ -6,14 +6,15 @@ against a replica server, a private redis-server and a MongoDB wire-protocol ser
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,26 +202,91 @@ def lease_owners(client: redis.Redis) -> list[str]:
     return [(o.decode() if isinstance(o, bytes) else o).split("|", 1)[1] for o in owners]
 
 
-def monitor(port: int, seconds: float) -> list[str]:
-    """Every command Redis runs for ``seconds``, as MONITOR prints it (``+time [db client] "cmd" …``),
-    commands run by scripts included (their client is ``lua``). The call is the measurement window."""
-    lines: list[str] = []
-    buffer = b""
-    deadline = time.monotonic() + seconds
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
-        connection.sendall(b"MONITOR\r\n")
-        while (left := deadline - time.monotonic()) > 0:
-            connection.settimeout(left)
-            try:
-                chunk = connection.recv(65536)
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            buffer += chunk
+class Monitor:
+    """Every command Redis runs, as MONITOR prints it (``+time [db client] "cmd" …``), commands run
+    by scripts included (their client is ``lua``), read by a thread while the test goes on.
+
+    What a test measures lies between two marks: :meth:`mark` sends ``PING <mark>`` from a
+    connection of its own and returns once MONITOR has shown it, so the commands of the operations
+    done between two marks are exactly those printed between them, however busy the machine.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.lines: list[str] = []
+        self._seen = threading.Condition()
+        self._connection = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self._connection.sendall(b"MONITOR\r\n")
+        buffer = b""
+        while b"\r\n" not in buffer:  # +OK: every command from now on is printed
+            buffer += self._connection.recv(64)
+        self._rest = buffer.split(b"\r\n", 1)[1]
+        self._marker = redis.Redis(port=port, socket_timeout=10)
+        self._marks = 0
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        buffer = self._rest
+        self._connection.settimeout(None)
+        while True:
             *complete, buffer = buffer.split(b"\r\n")
-            lines += [line.decode(errors="replace") for line in complete]
-    return [line for line in lines if line != "+OK"]
+            if complete:
+                with self._seen:
+                    self.lines += [line.decode(errors="replace") for line in complete]
+                    self._seen.notify_all()
+            try:
+                chunk = self._connection.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buffer += chunk
+
+    def mark(self, name: str = "") -> str:
+        """Send a mark; return it once MONITOR has printed it."""
+        self._marks += 1
+        mark = f"mark-{self._marks}-{name}"
+        self._marker.execute_command("PING", mark)
+        self.wait(lambda lines: any(f'"PING" "{mark}"' in line for line in lines), what=mark)
+        return mark
+
+    def wait(self, condition: Callable[[list[str]], bool], timeout: float = 30, what: str = "") -> None:
+        """Wait until ``condition(lines printed so far)`` holds."""
+        with self._seen:
+            if not self._seen.wait_for(lambda: condition(self.lines), timeout=timeout):
+                raise TimeoutError(f"MONITOR did not show {what or 'the condition'} within {timeout} s")
+
+    def between(self, start: str, end: str) -> list[str]:
+        """The commands printed between two marks (the marks' own connection left out)."""
+        with self._seen:
+            lines = list(self.lines)
+        first = next(i for i, line in enumerate(lines) if f'"PING" "{start}"' in line)
+        last = next(i for i, line in enumerate(lines) if f'"PING" "{end}"' in line)
+        marker = client_of(lines[first])
+        return [line for line in lines[first + 1 : last] if client_of(line) != marker]
+
+    def close(self) -> None:
+        self._marker.close()
+        with contextlib.suppress(OSError):
+            self._connection.shutdown(socket.SHUT_RDWR)
+        self._connection.close()
+        self._reader.join(timeout=10)
+
+
+def client_of(line: str) -> str:
+    """The client a MONITOR line names (``127.0.0.1:PORT``, or ``lua`` for a script's command)."""
+    return line.split("]", 1)[0].split()[-1]
+
+
+@contextmanager
+def monitoring(port: int) -> Iterator[Monitor]:
+    """A :class:`Monitor` of the redis-server on ``port``, stopped at the end of the block."""
+    watcher = Monitor(port)
+    try:
+        yield watcher
+    finally:
+        watcher.close()
 
 
 def shared_spider(redis_url: str, base_url: str = "http://www.solidot.test:8080", **settings: Any) -> Any:

@@ -264,8 +264,10 @@ def test_the_dashboard_in_a_browser_follows_a_crawl_by_three_workers_to_its_end(
             what="the killed worker shown as gone",
         )
         gone_after = time.monotonic() - killed_at
-        # gone once three heartbeats are missed; the page polls every REFRESH and the server reads as often
-        assert gone_after <= 3 * HEARTBEAT + 4 * REFRESH + 0.5, gone_after
+        # gone once three heartbeats are missed; the page polls every REFRESH and the server reads as
+        # often: 4.5 s on an idle machine, as much again allowed for a busy one (the point: the
+        # heartbeats tell, not a lease's expiry or a timeout of tens of seconds)
+        assert gone_after <= 2 * (3 * HEARTBEAT + 4 * REFRESH + 0.5), gone_after
         driver.save_screenshot(str(ARTIFACTS / "worker-gone.png"))
 
         for worker in workers[1:]:

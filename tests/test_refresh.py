@@ -140,7 +140,8 @@ def test_stories_stored_without_a_schedule_get_one_and_a_pick_is_claimed(
         assert schedules.due(1000).sids == []  # nothing due at once for lacking a schedule
         clock.advance(DAY)
         due = schedules.due(1000)
-        expected = sorted(sid for sid in sids if POLICY.bound((sid % 7) * DAY) <= DAY)
+        # a quarter of its age (sid % 7 days): 1 h, then 6, 12, 18, 24 h are due after a day; 30, 36 h not
+        expected = sorted(sid for sid in sids if sid % 7 <= 4)
         assert sorted(due.stories) == expected and not due.more
         capped = schedules.due(3)
         assert len(capped.stories) == 3 and capped.more
@@ -243,10 +244,10 @@ def test_seed_refresh_queues_the_due_stories_for_the_workers_and_claims_them(
     finally:
         store.close()
     clock.advance(DAY)
+    # due: the stories whose interval at their fetch a day ago, a quarter of their age then (1 h at
+    # least), was a day or less: those then at most 4 days old
     due = sorted(
-        sid
-        for sid in sids
-        if POLICY.bound((clock.moment - timedelta(days=1) - published[sid]).total_seconds()) <= DAY
+        sid for sid in sids if clock.moment - timedelta(days=1) - published[sid] <= timedelta(days=4)
     )
     assert 0 < len(due) < len(sids)
 

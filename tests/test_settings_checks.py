@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import subprocess
@@ -11,13 +12,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from scrapy.core.downloader import Slot
 from scrapy.downloadermiddlewares.offsite import OffsiteMiddleware
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Request, Response
 from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 
-from scrapy_sharedcrawl.backoff import HostBackoffMiddleware, parse_retry_after
+from scrapy_sharedcrawl.backoff import HostBackoffMiddleware, host_paused, parse_retry_after
 from scrapy_sharedcrawl.cluster_rate import ClusterRateLimitMiddleware
 from scrapy_sharedcrawl.config import SettingError, float_setting, int_setting
 from scrapy_sharedcrawl.stats import RedisStatsCollector
@@ -175,17 +177,20 @@ def test_retry_after_good_values_and_other_junk() -> None:
         assert parse_retry_after(junk) is None
 
 
-class FakeSignals:
-    def send_catch_log(self, *args: Any, **kwargs: Any) -> list[Any]:
-        return []
+def backoff_middleware(slots: dict[str, Slot] | None = None, **settings: Any) -> HostBackoffMiddleware:
+    """The middleware on a crawler with real settings, stats and signals, and a stand-in engine.
 
-
-def backoff_middleware() -> HostBackoffMiddleware:
-    crawler = get_crawler(SolidotSpider)
+    The middleware asks the engine for two things only: the downloader's slot key for a request
+    and its table of slots (to pause one). A real engine exists only in a running crawl, whose
+    pauses would make these tests wait; the stand-in gives those two, with real downloader
+    ``Slot`` objects in ``slots`` (none: nothing to pause, only the decision is seen).
+    """
+    crawler = get_crawler(SolidotSpider, settings)
     crawler.stats.open_spider()
-    downloader = SimpleNamespace(get_slot_key=lambda request: "www.solidot.org", slots={})
+    downloader = SimpleNamespace(
+        get_slot_key=lambda request: "www.solidot.org", slots=slots or {}, _latercall=lambda slot: None
+    )
     crawler.engine = SimpleNamespace(downloader=downloader)  # type: ignore[assignment]
-    crawler.signals = FakeSignals()  # type: ignore[assignment]
     return HostBackoffMiddleware.from_crawler(crawler)
 
 
@@ -206,12 +211,31 @@ def test_a_junk_retry_after_falls_back_to_the_normal_backoff_counted_and_logged_
     assert len(warnings) == 1 and "backoff/bad_retry_after" in warnings[0].getMessage()
 
 
-def test_a_long_run_of_errors_keeps_a_finite_pause() -> None:
-    middleware = backoff_middleware()
+def test_a_long_run_of_errors_keeps_a_finite_pause_capped_by_host_backoff_max() -> None:
+    slot = Slot(concurrency=1, delay=0)
+    middleware = backoff_middleware({"www.solidot.org": slot}, HOST_BACKOFF_BASE=0.5, HOST_BACKOFF_MAX=7.0)
+    announced: list[float] = []
+
+    def paused(request: Request, seconds: float, reason: str) -> None:
+        announced.append(seconds)
+
+    middleware.crawler.signals.connect(paused, signal=host_paused)
     request = Request("https://www.solidot.org/story?sid=1")
-    for _ in range(1100):
-        middleware.process_exception(request, ConnectionError())
-    assert middleware.crawler.stats.get_value("backoff/errors") == 1100
+
+    async def errors() -> None:  # the pause is scheduled on the running loop (or the reactor)
+        for _ in range(1100):
+            middleware.process_exception(request, ConnectionError())
+        assert slot.latercall is not None  # the slot is held
+        slot.latercall.cancel()
+
+    asyncio.run(errors())
+    stats = middleware.crawler.stats
+    assert stats.get_value("backoff/errors") == 1100
+    # doubling from the base: 0.5, 1, 2, 4, then HOST_BACKOFF_MAX for as long as the errors last
+    assert announced[:5] == [0.5, 1.0, 2.0, 4.0, 7.0]
+    assert set(announced[4:]) == {7.0} and len(announced) > 1000
+    assert stats.get_value("backoff/pauses") == len(announced)
+    assert stats.get_value("backoff/paused_ms") == 7500 + 7000 * (len(announced) - 4)
 
 
 # -- the site's base URL, and nothing requested outside the site -------------------------------

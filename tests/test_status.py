@@ -11,12 +11,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from harness import ROOT, crawl_command, crawl_env, replica_server, wait_for
 from scheduling_fixtures import make_spider, open_scheduler
 from test_politeness import LAST_SID, STORIES, seed_stories, wait_all, workers
 
 from scrapy_sharedcrawl.finishing import CrawlState, SeenRecord
+from scrapy_sharedcrawl.workers import LIVE_BEATS
 
 #: Small dupefilter (27 shards) so a test can count it directly; quick pushes and heartbeats.
 SETTINGS = {
@@ -71,6 +73,7 @@ def urls_seen(sids: list[int], stats: list[dict[str, Any]]) -> int:
     return len(set(sids)) + queued - retried
 
 
+@pytest.mark.integration  # worker processes and a replica
 def test_status_during_a_crawl_is_redis_at_that_moment_and_after_it_the_true_totals(
     tmp_path: Path, redis_url: str
 ) -> None:
@@ -115,7 +118,9 @@ def test_status_during_a_crawl_is_redis_at_that_moment_and_after_it_the_true_tot
     assert truth["seen"] == 48 and truth["leased"] >= 16 and truth["queued"] + truth["leased"] <= 48
     assert sorted(worker["pid"] for worker in shown["workers"]) == pids
     assert {worker["host"] for worker in shown["workers"]} == {socket.gethostname()}
-    assert all(worker["heartbeat_age"] < 2 for worker in shown["workers"])
+    # each shown live: a beat within LIVE_BEATS heartbeats (a busy machine may delay one, not three)
+    live_for = LIVE_BEATS * float(SETTINGS["WORKER_HEARTBEAT"])
+    assert all(0 <= worker["heartbeat_age"] <= live_for for worker in shown["workers"]), shown["workers"]
     assert shown["pages"] == truth["pages"]
     assert shown["done"] == truth["done"] < 48
     assert shown["progress"] == truth["done"] / (truth["done"] + truth["queued"] + truth["leased"])
@@ -136,6 +141,7 @@ def test_status_during_a_crawl_is_redis_at_that_moment_and_after_it_the_true_tot
     assert after["workers"] == []
 
 
+@pytest.mark.integration  # worker processes and a replica
 def test_watching_a_crawl_with_faults_to_its_end(tmp_path: Path, redis_url: str) -> None:
     with replica_server(STORIES, LAST_SID, faults="throttle=0.08,retry_after=1,seed=3") as server:
         sids = seed_stories(redis_url, server, 60)
@@ -191,6 +197,7 @@ def test_watching_a_crawl_with_faults_to_its_end(tmp_path: Path, redis_url: str)
     assert sum(s.get("retry/reason_count/429 Unknown Status", 0) for s in stats) == throttled
 
 
+@pytest.mark.integration  # worker processes and a replica
 def test_a_bloom_filters_estimate_outlives_it_until_the_next_crawl(tmp_path: Path, redis_url: str) -> None:
     """Status shows "–" before a crawl; the finishing worker leaves the estimate status showed live (≈),
     and the next crawl's first worker starts the shared stats afresh without it."""

@@ -212,8 +212,10 @@ class WarcRecorder:
     def _fail(self, error: OSError) -> None:
         """A write failed: nothing more is acknowledged, and the worker closes (fail closed)."""
         name = type(error).__name__
-        self._failed = f"{name}: {error}"
         self.stats.inc_value(STATS_PREFIX + f"errors/{name}")
+        if self._failed:
+            return  # the same trouble again (closing the file): logged already
+        self._failed = f"{name}: {error}"
         logger.error(
             "Cannot write WARC records in %s (%s): stopping this worker; its unacknowledged requests "
             "stay leased and are crawled again",
@@ -230,10 +232,16 @@ class WarcRecorder:
         """Return once every record written so far is flushed and fsynced (before acknowledgements)."""
         if self._failed:
             raise scheduling_signals.AckPostponed(f"WARC records could not be written ({self._failed})")
-        handle = self.files.sync_handle()
-        if handle is None:
-            return
-        await asyncio.to_thread(_fsync_and_close, handle)
+        try:
+            # records wait in a 1 MiB buffer: a full disk is most often first seen here, in the flush
+            handle = self.files.sync_handle()
+            if handle is None:
+                return
+            await asyncio.to_thread(_fsync_and_close, handle)
+        except OSError as error:
+            self._fail(error)
+            why = f"WARC records could not be written ({self._failed})"
+            raise scheduling_signals.AckPostponed(why) from error
         self.stats.inc_value(STATS_PREFIX + "syncs")
 
     def spider_closed(self) -> None:
