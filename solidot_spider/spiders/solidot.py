@@ -90,7 +90,9 @@ class SolidotSpider(scrapy.Spider):
         spider.site = SiteMap.from_base_url(settings.get("SOLIDOT_BASE_URL"))
         # Scrapy's OffsiteMiddleware drops any request for a host outside the site (and its subdomains)
         spider.allowed_domains = spider.site.allowed_domains()
-        spider.truncated_retries = crawler.settings.getint("SOLIDOT_TRUNCATED_RETRIES")
+        spider.truncated_retries = int_setting(
+            settings, "SOLIDOT_TRUNCATED_RETRIES", 3, at_least=0, at_most=100
+        )
         if spider.discovery.refresh:
             RefreshPicker.check(settings)  # MONGO_URI and the policy's settings, before anything runs
         return spider
