@@ -149,3 +149,13 @@ def test_systemd_units_check_placeholders_before_they_start():
         text = (DEPLOY / "systemd" / unit).read_text()
         assert "ExecStartPre=/bin/sh /opt/solidot-crawler/deploy/refuse-placeholders.sh" in text, unit
     assert "start-scrapyd.sh" in (DEPLOY / "systemd" / "scrapyd.service").read_text()
+
+
+def test_the_compose_seeder_runs_latest_and_refresh_as_the_runbook_says(tmp_path):
+    """.env.example leaves SEED_ARGS unset: the seeder runs the default the runbook names."""
+    example = env_assignments(DOCKER_ENV_EXAMPLE)
+    assert "SEED_ARGS" not in example
+    real = {name: "x" if "PASSWORD" in name else value for name, value in example.items()}
+    seeder = compose_config(tmp_path, **real)["services"]["seeder"]
+    assert seeder["command"].split() == ["--latest", "--refresh"]
+    assert "--latest --refresh" in (DEPLOY / "README.md").read_text()
