@@ -125,7 +125,7 @@ SOLIDOT_OUTPUT = "output/%(name)s.jsonl"
 ADDONS = {
     "solidot_spider.addons.DefaultOutput": 0,
     "solidot_spider.addons.ContactUserAgent": 0,
-    # the shared crawl through Redis, switched on by REDIS_URL (see below)
+    # the shared crawl through Redis, switched on by REDIS_URL (or REDIS_HOST/_PORT, REDIS_PARAMS; see below)
     "scrapy_sharedcrawl.addon.SharedCrawl": 0,
 }
 FEED_EXPORT_ENCODING = "utf-8"
