@@ -159,3 +159,20 @@ def test_the_compose_seeder_runs_latest_and_refresh_as_the_runbook_says(tmp_path
     seeder = compose_config(tmp_path, **real)["services"]["seeder"]
     assert seeder["command"].split() == ["--latest", "--refresh"]
     assert "--latest --refresh" in (DEPLOY / "README.md").read_text()
+
+
+def test_the_runbooks_compose_commands_name_services_and_commands_that_exist(tmp_path):
+    """Each `docker-compose run|exec SERVICE …` of the runbook names a service of the compose file,
+    and a `solidot-crawl COMMAND` run in it is a command the image has (tests/test_docker_image.py
+    runs each one's --help from the image's files)."""
+    services = compose_config(tmp_path)["services"]
+    runbook = (DEPLOY / "README.md").read_text()
+    used = re.findall(r"docker-compose (run --rm|exec) (\w+)(?: solidot-crawl (\w+))?", runbook)
+    assert {service for _, service, _ in used} >= {"seeder", "scrapyd1"}
+    from solidot_spider.cli import build_parser
+
+    help_text = build_parser().format_help()
+    for _, service, command in used:
+        assert service in services, service
+        if command:
+            assert re.search(rf"\b{command}\b", help_text), command
