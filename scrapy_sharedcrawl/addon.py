@@ -3,26 +3,44 @@
 ``ADDONS = {"scrapy_sharedcrawl.addon.SharedCrawl": 0}``.
 
 An add-on rather than ``if`` lines in settings.py: it sees the final settings, so
-``-s REDIS_URL=…`` on the command line works as well as the environment variable, and
-settings given explicitly (project or command line) still win over its choices (it sets
-them at the ``addon`` priority). Always: old setting names are carried over to the new ones
-(:mod:`.legacy`), and the host backoff, cluster rate limit and worker registry are installed
-(the last two switch themselves off without Redis). With ``REDIS_URL`` set: the leasing
-scheduler, the compact dupefilter, JSON requests, shared stats and bulk start.
+``-s REDIS_URL=…`` on the command line works as well as settings.py, and settings given
+explicitly (project or command line) still win over its choices (it sets them at the
+``addon`` priority). For any project, it also reads the Redis location settings
+(``REDIS_URL``, ``REDIS_HOST``, ``REDIS_PORT``, ``REDIS_PARAMS``) from environment variables of
+the same names: they beat settings.py, and ``-s`` and a spider's ``custom_settings`` beat them.
+
+Always: old setting names are carried over to the new ones (:mod:`.legacy`), and the host
+backoff, cluster rate limit and worker registry are installed (the last two switch themselves
+off without Redis), with :class:`SharedCrawlCheck`. With a Redis configured (any of the location
+settings, as scrapy-redis reads them): the leasing scheduler, the compact dupefilter, JSON
+requests, shared stats and bulk start.
 """
 
 from __future__ import annotations
 
-from scrapy.settings import BaseSettings
+import logging
+import os
+
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 from scrapy.utils.misc import load_object
 
 from scrapy_sharedcrawl import start
-from scrapy_sharedcrawl.config import redis_configured
+from scrapy_sharedcrawl.config import (
+    LEASING_SCHEDULER,
+    REDIS_LOCATION_SETTINGS,
+    is_shared_crawl,
+    redis_configured,
+    redis_settings_given,
+)
 from scrapy_sharedcrawl.legacy import apply_legacy_names
 
-#: What the add-on sets when REDIS_URL is set.
+logger = logging.getLogger(__name__)
+
+#: What the add-on sets when a Redis is configured.
 SHARED_SETTINGS: dict[str, str] = {
-    "SCHEDULER": "scrapy_sharedcrawl.scheduler.LeasingScheduler",
+    "SCHEDULER": LEASING_SCHEDULER,
     "DUPEFILTER_CLASS": "scrapy_sharedcrawl.dupefilter.CompactRFPDupeFilter",
     "SCHEDULER_SERIALIZER": "scrapy_sharedcrawl.serialization",
     "STATS_CLASS": "scrapy_sharedcrawl.stats.RedisStatsCollector",
@@ -31,17 +49,40 @@ SHARED_SETTINGS: dict[str, str] = {
 DOWNLOADER_MIDDLEWARES: dict[str, int] = {
     # before the charset fixes and the like: a paused host takes no turn
     "scrapy_sharedcrawl.backoff.HostBackoffMiddleware": 560,
-    # after robots.txt (a forbidden request takes no turn) and the HTTP cache; off without REDIS_URL
+    # after robots.txt (a forbidden request takes no turn) and the HTTP cache; off without Redis
     "scrapy_sharedcrawl.cluster_rate.ClusterRateLimitMiddleware": 950,
 }
-EXTENSIONS: dict[str, int] = {"scrapy_sharedcrawl.workers.WorkerRegistry": 500}
+EXTENSIONS: dict[str, int] = {
+    "scrapy_sharedcrawl.workers.WorkerRegistry": 500,
+    "scrapy_sharedcrawl.addon.SharedCrawlCheck": 0,
+}
+#: Schedulers that share a crawl through Redis without this framework (a project that keeps
+#: scrapy-redis's scheduler is shared, not "looking shared").
+OTHER_SHARED_SCHEDULERS = ("scrapy_redis.scheduler.Scheduler",)
+
+
+def settings_from_environment(settings: BaseSettings) -> list[str]:
+    """Take each Redis location setting from the environment variable of its name, unless it was
+    given above the project's priority (``-s``, a spider's ``custom_settings``). → the names taken.
+
+    What the docs promise every project (a scrapyd node's or a systemd unit's environment reaches
+    the jobs), not only one whose settings.py reads ``os.environ``.
+    """
+    taken = []
+    for name in REDIS_LOCATION_SETTINGS:
+        value = os.environ.get(name, "").strip()
+        if value and (settings.getpriority(name) or 0) <= SETTINGS_PRIORITIES["project"]:
+            settings.set(name, value, "project")
+            taken.append(name)
+    return taken
 
 
 class SharedCrawl:
-    """Shared crawl iff ``REDIS_URL``; host politeness and old setting names in any case."""
+    """Shared crawl iff a Redis is configured; host politeness and old setting names in any case."""
 
     def update_settings(self, settings: BaseSettings) -> None:
         apply_legacy_names(settings)
+        settings_from_environment(settings)
         for name, order in DOWNLOADER_MIDDLEWARES.items():
             settings.setdefault_in_component_priority_dict("DOWNLOADER_MIDDLEWARES", load_object(name), order)
         for name, order in EXTENSIONS.items():
@@ -53,3 +94,41 @@ class SharedCrawl:
         settings.setdefault_in_component_priority_dict(
             "SPIDER_MIDDLEWARES", start.BulkStartMiddleware, start.ORDER
         )
+
+
+def looks_shared_but_is_not(settings: BaseSettings) -> str | None:
+    """Why this crawl, configured for Redis, will run on its own after all (None: it won't).
+
+    A Redis setting given while ``SCHEDULER`` is set above the add-on to a scheduler that shares
+    nothing: each worker would silently run a whole crawl of its own.
+    """
+    given = redis_settings_given(settings)
+    if not given or is_shared_crawl(settings):
+        return None
+    scheduler = settings.get("SCHEDULER")
+    try:
+        scheduler_class = load_object(scheduler) if isinstance(scheduler, str) else scheduler
+        others = [load_object(name) for name in OTHER_SHARED_SCHEDULERS]
+    except (ImportError, NameError, ValueError, AttributeError):
+        scheduler_class, others = scheduler, []
+    if isinstance(scheduler_class, type) and any(issubclass(scheduler_class, other) for other in others):
+        return None
+    name = getattr(scheduler_class, "__qualname__", None) or str(scheduler)
+    module = getattr(scheduler_class, "__module__", "")
+    return (
+        f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} set, but SCHEDULER is "
+        f"{module + '.' if module else ''}{name}: this worker runs a whole crawl of its own instead of "
+        f"sharing one through Redis; leave SCHEDULER to the SharedCrawl add-on (it sets {LEASING_SCHEDULER})"
+    )
+
+
+class SharedCrawlCheck:
+    """One warning line when a crawl looks shared but is not (:func:`looks_shared_but_is_not`),
+    decided on the final settings (after every add-on); then it leaves, as a disabled extension."""
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> SharedCrawlCheck:
+        problem = looks_shared_but_is_not(crawler.settings)
+        if problem:
+            logger.warning(problem)
+        raise NotConfigured  # nothing to run: a message here would log a warning of its own

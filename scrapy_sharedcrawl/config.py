@@ -19,11 +19,33 @@ class SettingError(ValueError):
 LEASING_SCHEDULER = "scrapy_sharedcrawl.scheduler.LeasingScheduler"
 
 
+#: The settings scrapy-redis users point at their Redis with (scrapy-redis's own names): any of them
+#: set means "this crawl goes through Redis".
+REDIS_LOCATION_SETTINGS = ("REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_PARAMS")
+
+
+def redis_settings_given(settings: BaseSettings) -> list[str]:
+    """The Redis location settings that are set (non-empty), in :data:`REDIS_LOCATION_SETTINGS` order.
+
+    >>> from scrapy.settings import Settings
+    >>> redis_settings_given(Settings({"REDIS_HOST": "redis.internal", "REDIS_PARAMS": {}}))
+    ['REDIS_HOST']
+    """
+    given = [name for name in REDIS_LOCATION_SETTINGS[:3] if str(settings.get(name) or "").strip()]
+    try:
+        params = bool(settings.getdict("REDIS_PARAMS"))
+    except (TypeError, ValueError):  # not a dict nor JSON of one: given, and refused where it is read
+        params = True
+    return [*given, "REDIS_PARAMS"] if params else given
+
+
 def redis_configured(settings: BaseSettings) -> bool:
-    """Whether a Redis is configured (``REDIS_URL``): what the add-on switches the shared crawl on by,
-    what the components that only need Redis (shared stats, worker registry, host rate, content
-    hashes) switch on by, and what the command-line tools (``seed``, ``status``, ``workers``) read."""
-    return bool(str(settings.get("REDIS_URL") or "").strip())
+    """Whether a Redis is configured, the ways scrapy-redis users give it (``REDIS_URL``, or
+    ``REDIS_HOST``/``REDIS_PORT``/``REDIS_PARAMS`` with scrapy-redis's localhost:6379 for what is left
+    out): what the add-on switches the shared crawl on by, what the components that only need Redis
+    (shared stats, worker registry, host rate, content hashes) switch on by, and what the
+    command-line tools (``seed``, ``status``, ``workers``) read."""
+    return bool(redis_settings_given(settings))
 
 
 def is_shared_crawl(settings: BaseSettings) -> bool:

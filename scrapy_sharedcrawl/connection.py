@@ -20,6 +20,7 @@ from scrapy.settings import BaseSettings
 from scrapy_redis import connection as stock_connection
 from scrapy_redis import defaults as stock_defaults
 
+from scrapy_sharedcrawl.config import SettingError, int_setting
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 from scrapy_sharedcrawl.outage import Outage
 from scrapy_sharedcrawl.redact import redact_uri
@@ -104,11 +105,18 @@ def redis_from_settings(settings: BaseSettings, timeout: float = DEFAULT_SOCKET_
     most ``timeout`` s) and redis-py does not retry: see the module docstring.
     """
     params: dict[str, Any] = dict(stock_defaults.REDIS_PARAMS)
-    params.update(settings.getdict("REDIS_PARAMS"))
+    try:
+        params.update(settings.getdict("REDIS_PARAMS"))
+    except (TypeError, ValueError):  # the value may hold a password: never shown
+        raise SettingError(
+            "REDIS_PARAMS must be a dict of redis-py client arguments (JSON with -s or in the environment)"
+        ) from None
     for name, param in stock_connection.SETTINGS_PARAMS_MAP.items():
         value = settings.get(name)
         if value:
             params[param] = value
+    if settings.get("REDIS_PORT") and not settings.get("REDIS_URL"):
+        params["port"] = int_setting(settings, "REDIS_PORT", 6379, at_least=1, at_most=65_535)
     params.update(
         socket_timeout=min(float(params.get("socket_timeout") or timeout), timeout),
         socket_connect_timeout=min(
@@ -116,10 +124,11 @@ def redis_from_settings(settings: BaseSettings, timeout: float = DEFAULT_SOCKET_
             DEFAULT_CONNECT_TIMEOUT,
             timeout,
         ),
-        retry_on_timeout=False,
         retry=Retry(NoBackoff(), 0),
         decode_responses=False,
     )
+    # no retries come from Retry(…, 0); redis-py 6 deprecates retry_on_timeout, even False
+    params.pop("retry_on_timeout", None)
     client: redis.Redis = stock_connection.get_redis(**params)
     return client
 

@@ -84,4 +84,13 @@ SETTINGS: dict[str, Any] = {
     #: Pause after the first 5xx/connection error in a row (doubling) and its cap (s).
     "HOST_BACKOFF_BASE": 0.25,
     "HOST_BACKOFF_MAX": 30.0,
+    # -- scrapy-redis's other ways to name the Redis, and its dupefilter's log switch --------------
+    #: Used when REDIS_URL is empty (scrapy-redis's localhost:6379 for what is left out); any of
+    #: them set switches the shared crawl on too.
+    "REDIS_HOST": "",
+    "REDIS_PORT": None,
+    #: Extra redis-py client arguments (a dict; JSON with -s or in the environment).
+    "REDIS_PARAMS": {},
+    #: Log every filtered duplicate, not just the first.
+    "DUPEFILTER_DEBUG": False,
 }

@@ -51,7 +51,7 @@ from scrapy.statscollectors import StatsCollector
 from scrapy.utils.request import RequestFingerprinter, RequestFingerprinterProtocol
 from scrapy_redis.dupefilter import RFPDupeFilter
 
-from scrapy_sharedcrawl.config import setting
+from scrapy_sharedcrawl.config import float_setting, int_setting, setting
 from scrapy_sharedcrawl.connection import redis_from_settings
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 from scrapy_sharedcrawl.keys import dupefilter_meta
@@ -255,8 +255,12 @@ class CompactRFPDupeFilter(RFPDupeFilter):
             debug=settings.getbool("DUPEFILTER_DEBUG"),
             fingerprinter=crawler.request_fingerprinter if crawler is not None else None,
             mode=str(get("DUPEFILTER_MODE")).strip().lower(),  # type: ignore[arg-type]
-            capacity=int(get("DUPEFILTER_CAPACITY")),
-            error_rate=float(get("DUPEFILTER_ERROR_RATE")),
+            capacity=int_setting(
+                settings, "DUPEFILTER_CAPACITY", DEFAULTS["DUPEFILTER_CAPACITY"], at_least=1, at_most=10**10
+            ),
+            error_rate=float_setting(
+                settings, "DUPEFILTER_ERROR_RATE", DEFAULTS["DUPEFILTER_ERROR_RATE"], above=0, at_most=0.5
+            ),
             stats=crawler.stats if crawler is not None else None,
         )
 

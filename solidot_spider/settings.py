@@ -14,6 +14,7 @@ import os
 # lower-case names: Scrapy reads only the upper-case ones of this module as settings
 from scrapy_sharedcrawl import defaults as shared_crawl_defaults
 from scrapy_sharedcrawl import legacy as shared_crawl_legacy
+from solidot_spider.addons import user_agent as _user_agent
 from solidot_spider.refresh import policy as refresh_policy
 
 
@@ -40,11 +41,9 @@ SOLIDOT_MAX_SIDS = 200_000
 SOLIDOT_MAX_DAYS = 11_000
 
 # --- Politeness (defaults for the real site; tests and benchmarks turn them down)
+#: Contact URL in the User-Agent (-s SOLIDOT_CONTACT_URL rebuilds it: addons.ContactUserAgent).
 SOLIDOT_CONTACT_URL = _env("SOLIDOT_CONTACT_URL", "https://github.com/solidot-crawler/solidot-crawler")
-USER_AGENT = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    f"Chrome/131.0 Safari/537.36 solidot-crawler/0.1 (+{SOLIDOT_CONTACT_URL})"
-)
+USER_AGENT = _user_agent(SOLIDOT_CONTACT_URL)
 ROBOTSTXT_OBEY = True
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 2.0
@@ -125,7 +124,8 @@ SOLIDOT_WARC_REVISITS = True
 SOLIDOT_OUTPUT = "output/%(name)s.jsonl"
 ADDONS = {
     "solidot_spider.addons.DefaultOutput": 0,
-    # the shared crawl through Redis, switched on by REDIS_URL (see below)
+    "solidot_spider.addons.ContactUserAgent": 0,
+    # the shared crawl through Redis, switched on by REDIS_URL (or REDIS_HOST/_PORT, REDIS_PARAMS; see below)
     "scrapy_sharedcrawl.addon.SharedCrawl": 0,
 }
 FEED_EXPORT_ENCODING = "utf-8"

@@ -46,6 +46,8 @@ COMPOSE_ENV = {
     "REDIS_PASSWORD": "dummy-redis-pw",
     "MONGO_ROOT_USER": "dummy-mongo-user",
     "MONGO_ROOT_PASSWORD": "dummy-mongo-pw",
+    "MONGO_CRAWL_USER": "dummy-crawl-user",
+    "MONGO_CRAWL_PASSWORD": "dummy-crawl-pw",
     "SCRAPYD_USERNAME": "dummy-ops",
     "SCRAPYD_PASSWORD": "dummy-scrapyd-pw",
 }
@@ -290,10 +292,11 @@ def test_compose_services(tmp_path):
         env = node["environment"]
         redis_url, mongo_uri = urlsplit(env["REDIS_URL"]), urlsplit(env["MONGO_URI"])
         assert (redis_url.hostname, redis_url.password) == ("redis", COMPOSE_ENV["REDIS_PASSWORD"])
+        # the crawl's own least-privilege user, never root (tests/test_deploy_secrets.py)
         assert (mongo_uri.hostname, mongo_uri.username, mongo_uri.password) == (
             "mongo",
-            COMPOSE_ENV["MONGO_ROOT_USER"],
-            COMPOSE_ENV["MONGO_ROOT_PASSWORD"],
+            COMPOSE_ENV["MONGO_CRAWL_USER"],
+            COMPOSE_ENV["MONGO_CRAWL_PASSWORD"],
         )
         assert (env["SCRAPYD_USERNAME"], env["SCRAPYD_PASSWORD"]) == (
             COMPOSE_ENV["SCRAPYD_USERNAME"],
@@ -307,7 +310,7 @@ def test_compose_services(tmp_path):
 
     seeder = services["seeder"]
     assert "seed" in seeder.get("profiles", []) or seeder.get("restart") == "no"
-    assert seeder["entrypoint"] == ["solidot-crawl", "seed"]
+    assert seeder["entrypoint"][-2:] == ["solidot-crawl", "seed"]
     assert shlex.split(seeder["command"]) == ["--latest", "--refresh"]
     assert urlsplit(seeder["environment"]["REDIS_URL"]).password == COMPOSE_ENV["REDIS_PASSWORD"]
     # nothing is published on anything but the host's loopback
@@ -349,7 +352,7 @@ def test_dockerfile_installs_the_project_with_its_scrapyd_extra():
     # everything the install reads is copied, and .dockerignore lets it through
     copied = {src for op, args in steps if op == "COPY" for src in args.split()[:-1]}
     readme = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["readme"]
-    assert {"pyproject.toml", "setup.py", readme, "solidot_spider", "deploy"} <= copied
+    assert {"pyproject.toml", "setup.py", readme, "scrapy_sharedcrawl", "solidot_spider", "deploy"} <= copied
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()}
     assert not copied & ignored
     assert {".git", ".venv*", "**/.env"} <= ignored

@@ -5,7 +5,8 @@
 #
 # DIRECTORY (default: $SCRAPYD_HOME, else the current one) holds the node's state: eggs, logs,
 # the job queue. Its scrapyd.conf is refreshed from deploy/scrapyd/scrapyd.conf. Refuses to start
-# without credentials: scrapyd 1.6 would silently serve its API (uploads, jobs) to anyone.
+# without credentials: scrapyd 1.6 would silently serve its API (uploads, jobs) to anyone; and
+# while a value in its environment is still a change-me placeholder of the env examples.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 home=${1:-${SCRAPYD_HOME:-$PWD}}
@@ -18,6 +19,9 @@ case "$SCRAPYD_USERNAME" in *:*)
     echo "start-scrapyd: SCRAPYD_USERNAME must not contain ':'" >&2
     exit 2 ;;
 esac
+
+# a node whose env file still holds the examples' change-me values would run with published passwords
+sh "$here/../refuse-placeholders.sh"
 
 # scrapyd is installed with the project: its .venv here, else (a container, a pip install) PATH.
 scrapyd=${SCRAPYD_BIN:-$here/../../.venv/bin/scrapyd}

@@ -53,19 +53,7 @@ def register(commands: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--config", type=Path, help="a scrapy.cfg-style file of [deploy:NODE] targets")
-    where.add_argument("--scrapyd", metavar="URL[,URL…]", help="the nodes' URLs instead of a config")
-    parser.add_argument(
-        "--target", action="append", default=[], metavar="NODE", help="only this deploy target (repeatable)"
-    )
-    parser.add_argument("--project", default=DEFAULT_PROJECT, help="scrapyd project, with --scrapyd")
-    parser.add_argument("--slots", type=int, default=DEFAULT_SLOTS, help="slots per node, with --scrapyd")
-    parser.add_argument("--spider", default=DEFAULT_SPIDER, help="the crawl's spider (default solidot)")
-    parser.add_argument(
-        "--redis-url", help="the crawl's Redis, for pages and heartbeats (default: REDIS_URL)"
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    _add_common_options(parser, defaults=True)
     actions = parser.add_subparsers(dest="action", required=True)
 
     listing = actions.add_parser(
@@ -94,12 +82,54 @@ def register(commands: Any) -> None:
     drain = actions.add_parser("drain", help="stop every worker job on one node gracefully")
     drain.add_argument("node", metavar="NODE")
     drain.add_argument("--wait", type=float, metavar="SECONDS", help="wait until its worker jobs have ended")
+    # the options above work after the action too (`workers list --json`), as the README writes them
+    for action in (listing, up, down, drain):
+        _add_common_options(action, defaults=False)
     parser.set_defaults(run=run)
+
+
+def _add_common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """The options every action shares: on ``workers`` itself with their defaults, and on each action
+    without (``argparse.SUPPRESS``), so one given after the action counts and none given there
+    leaves the one before it."""
+
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--config", type=Path, default=default(None), help="a scrapy.cfg-style file of [deploy:NODE] targets"
+    )
+    where.add_argument(
+        "--scrapyd", metavar="URL[,URL…]", default=default(None), help="the nodes' URLs instead of a config"
+    )
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=default([]),
+        metavar="NODE",
+        help="only this deploy target (repeatable)",
+    )
+    parser.add_argument("--project", default=default(DEFAULT_PROJECT), help="scrapyd project, with --scrapyd")
+    parser.add_argument(
+        "--slots", type=int, default=default(DEFAULT_SLOTS), help="slots per node, with --scrapyd"
+    )
+    parser.add_argument(
+        "--spider", default=default(DEFAULT_SPIDER), help="the crawl's spider (default solidot)"
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=default(None),
+        help="the crawl's Redis, for pages and heartbeats (default: REDIS_URL)",
+    )
+    parser.add_argument("--json", action="store_true", default=default(False), help="print JSON")
 
 
 def run(options: argparse.Namespace, settings: Settings) -> int:
     if options.redis_url:
         settings.set("REDIS_URL", options.redis_url, priority="cmdline")
+    if options.scrapyd and options.config:
+        raise ValueError("--config and --scrapyd name the nodes two ways: give one")
     if options.scrapyd:
         nodes = nodes_from_urls(options.scrapyd, options.project, options.slots)
         if options.target:

@@ -46,7 +46,7 @@ from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from scrapy_sharedcrawl.config import is_shared_crawl, redis_configured
+from scrapy_sharedcrawl.config import float_setting, is_shared_crawl, redis_configured
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.outage import Outage
 from scrapy_sharedcrawl.signals import requests_acknowledged
@@ -261,7 +261,12 @@ class DedupePipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DedupePipeline:
         settings = crawler.settings
-        redis_timeout = settings.getfloat("SOLIDOT_DEDUPE_REDIS_TIMEOUT", DEFAULT_REDIS_TIMEOUT)
+        redis_timeout = float_setting(
+            settings, "SOLIDOT_DEDUPE_REDIS_TIMEOUT", DEFAULT_REDIS_TIMEOUT, at_least=0, at_most=86_400
+        )
+        retry_max = float_setting(
+            settings, "SOLIDOT_DEDUPE_RETRY_MAX", DEFAULT_RETRY_MAX, above=0, at_most=3600
+        )
         index: ContentHashIndex
         if redis_configured(settings):
             index = RedisContentHashIndex(
@@ -281,7 +286,7 @@ class DedupePipeline:
             crawler,
             index,
             redis_timeout=redis_timeout,
-            retry_max=settings.getfloat("SOLIDOT_DEDUPE_RETRY_MAX", DEFAULT_RETRY_MAX),
+            retry_max=retry_max,
             record_on_ack=is_shared_crawl(settings),
         )
 

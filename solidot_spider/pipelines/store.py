@@ -42,6 +42,7 @@ from scrapy.settings import BaseSettings
 from scrapy.utils.asyncio import is_asyncio_available
 
 from scrapy_sharedcrawl import signals as scheduling_signals
+from scrapy_sharedcrawl.config import float_setting, int_setting
 from scrapy_sharedcrawl.defaults import SETTINGS as SCHEDULER_DEFAULTS
 from scrapy_sharedcrawl.outage import Outage
 from scrapy_sharedcrawl.redact import redact_uri
@@ -108,12 +109,30 @@ class StoreConfig:
             uri=str(get("MONGO_URI")).strip(),
             database=str(get("MONGO_DATABASE")),
             collection=str(get("MONGO_COLLECTION")),
-            batch_size=max(1, int(get("MONGO_BATCH_SIZE"))),
-            flush_interval=float(get("MONGO_FLUSH_INTERVAL")),
-            max_buffer=max(1, int(get("MONGO_MAX_BUFFER"))),
-            retry_base=float(get("MONGO_RETRY_BASE")),
-            retry_max=float(get("MONGO_RETRY_MAX")),
-            server_selection_timeout_ms=int(get("MONGO_SERVER_SELECTION_TIMEOUT")),
+            # numbers checked at start-up: a crawl must not start with a store that can never write
+            batch_size=int_setting(
+                settings, "MONGO_BATCH_SIZE", DEFAULTS["MONGO_BATCH_SIZE"], at_least=1, at_most=100_000
+            ),
+            flush_interval=float_setting(
+                settings, "MONGO_FLUSH_INTERVAL", DEFAULTS["MONGO_FLUSH_INTERVAL"], above=0, at_most=3600
+            ),
+            max_buffer=int_setting(
+                settings, "MONGO_MAX_BUFFER", DEFAULTS["MONGO_MAX_BUFFER"], at_least=1, at_most=10_000_000
+            ),
+            retry_base=float_setting(
+                settings, "MONGO_RETRY_BASE", DEFAULTS["MONGO_RETRY_BASE"], above=0, at_most=3600
+            ),
+            retry_max=float_setting(
+                settings, "MONGO_RETRY_MAX", DEFAULTS["MONGO_RETRY_MAX"], above=0, at_most=86_400
+            ),
+            server_selection_timeout_ms=int_setting(
+                settings,
+                "MONGO_SERVER_SELECTION_TIMEOUT",
+                DEFAULTS["MONGO_SERVER_SELECTION_TIMEOUT"],
+                at_least=1,
+                at_most=600_000,
+                meaning="milliseconds",
+            ),
         )
 
     def backoff(self, attempt: int) -> float:

@@ -24,6 +24,7 @@ from lxml import etree
 from lxml import html as lxml_html
 from scrapy.crawler import Crawler
 
+from scrapy_sharedcrawl.config import int_setting
 from solidot_spider.items import STORY_FIELDS, Comment, Topic, is_item, item_dict
 from solidot_spider.pipelines.clean import (
     DEFAULT_MAX_BODY_BYTES,
@@ -260,7 +261,9 @@ class ValidatePipeline:
         settings = crawler.settings
         self.crawler = crawler
         self.site = SiteMap.from_base_url(settings.get("SOLIDOT_BASE_URL"))
-        self.max_body_bytes = settings.getint("SOLIDOT_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
+        self.max_body_bytes = int_setting(
+            settings, "SOLIDOT_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, at_least=1, at_most=2**31
+        )
         self.dropper = ItemDropper(crawler, "validate", logger=logger)
 
     @classmethod

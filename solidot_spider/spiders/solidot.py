@@ -43,7 +43,7 @@ class SolidotSpider(scrapy.Spider):
     """
 
     name = "solidot"
-    #: What a request read from the shared queue may name (scheduling/admission.py): these callbacks
+    #: What a request read from the shared queue may name (scrapy_sharedcrawl/admission.py): these callbacks
     #: and errbacks, and this meta key besides the ones Scrapy carries from try to try.
     shared_callbacks = frozenset({"parse_list", "parse_rss", "parse_story", "story_failed"})
     shared_meta = frozenset({"solidot_from_range"})
@@ -89,7 +89,9 @@ class SolidotSpider(scrapy.Spider):
         spider.site = SiteMap.from_base_url(settings.get("SOLIDOT_BASE_URL"))
         # Scrapy's OffsiteMiddleware drops any request for a host outside the site (and its subdomains)
         spider.allowed_domains = spider.site.allowed_domains()
-        spider.truncated_retries = crawler.settings.getint("SOLIDOT_TRUNCATED_RETRIES")
+        spider.truncated_retries = int_setting(
+            settings, "SOLIDOT_TRUNCATED_RETRIES", 3, at_least=0, at_most=100
+        )
         if spider.discovery.refresh:
             RefreshPicker.check(settings)  # MONGO_URI and the policy's settings, before anything runs
         return spider

@@ -1,0 +1,38 @@
+"""Log lines the README quotes are the lines the code logs (issue 25, row 20)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pytest
+from pymongo.errors import ServerSelectionTimeoutError
+from scrapy.utils.test import get_crawler
+
+from solidot_spider.pipelines.store import MongoStorePipeline, StoreConfig
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def quoted(after: str) -> str:
+    """The README's quotation that follows ``after``, its line breaks read as spaces."""
+    text = " ".join(README.read_text().split())
+    match = re.search(re.escape(after) + r' \("(.+?)"\)', text)
+    assert match, after
+    return match[1]
+
+
+def test_the_mongodb_outage_line_is_quoted_as_logged(caplog: pytest.LogCaptureFixture) -> None:
+    crawler = get_crawler(settings_dict={"MONGO_URI": "mongodb://crawl:secret@db.internal:27017"})
+    pipeline = MongoStorePipeline(crawler, StoreConfig.from_settings(crawler.settings))
+    with caplog.at_level(logging.WARNING, logger="solidot_spider.pipelines.store"):
+        pipeline.outage.failed(
+            ServerSelectionTimeoutError("no servers"),
+            cap=pipeline.config.retry_max,
+            buffered=1200,
+            detail="…",
+        )
+    [line] = [record.getMessage() for record in caplog.records]
+    assert line == quoted("logs one line")
+    assert "secret" not in line
