@@ -44,7 +44,7 @@ class SolidotSpider(scrapy.Spider):
     """
 
     name = "solidot"
-    #: What a request read from the shared queue may name (scheduling/admission.py): these callbacks
+    #: What a request read from the shared queue may name (scrapy_sharedcrawl/admission.py): these callbacks
     #: and errbacks, and this meta key besides the ones Scrapy carries from try to try.
     shared_callbacks = frozenset({"parse_list", "parse_rss", "parse_story", "story_failed"})
     shared_meta = frozenset({"solidot_from_range"})
