@@ -8,7 +8,10 @@ URI as typed): a password may then contain ``@``, ``:``, ``/``, ``#``, ``?``
 or a space, all of which would end the authority for ``urlsplit``. So the
 userinfo is taken up to the last ``@`` before the end of the line or the next
 URI, whatever comes between: hiding too much (an e-mail address later on the
-same line goes too) is better than showing a password.
+same line goes too) is better than showing a password. A ``scheme://`` that
+does not follow whitespace (``redis://:ab://cd@h``) starts no URI of its own: it
+is inside the URI before it, a password holding ``://`` as typed, so that
+URI's userinfo runs on to the ``@`` after it.
 
 Query options that hold secrets (``password=``, ``…Password=``, ``secret``,
 ``token``, ``authMechanismProperties=`` …) lose their values too.
@@ -39,6 +42,12 @@ def _redact_one(uri: str) -> str:
     return _SECRET_PARAMETER.sub(rf"\1{MASK}", f"{scheme}://{rest}")
 
 
+def _starts_before(text: str, position: int) -> bool:
+    """Whether a URI starts earlier in ``text`` on the same line as ``position``."""
+    line_start = max(text.rfind("\n", 0, position), text.rfind("\r", 0, position)) + 1
+    return _URI_START.search(text, line_start, position) is not None
+
+
 def redact_uri(uri: str) -> str:
     """``uri`` (or any text holding URIs) without user name, password or secret options.
 
@@ -48,10 +57,16 @@ def redact_uri(uri: str) -> str:
     'mongodb+srv://***@cluster.example.net/?tlsCertificateKeyFilePassword=***'
     >>> redact_uri("redis://:pa@ss@redis.internal:6379/0")
     'redis://***@redis.internal:6379/0'
+    >>> redact_uri("redis://:ab://cd@h")
+    'redis://***@h'
     >>> redact_uri("mongodb://127.0.0.1:27017")
     'mongodb://127.0.0.1:27017'
     """
-    starts = [match.start() for match in _URI_START.finditer(uri)]
+    starts = [
+        match.start()
+        for match in _URI_START.finditer(uri)
+        if match.start() == 0 or uri[match.start() - 1].isspace() or not _starts_before(uri, match.start())
+    ]
     if not starts:
         return uri
     pieces = [uri[: starts[0]]]

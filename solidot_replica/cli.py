@@ -16,6 +16,7 @@ from typing import Any
 
 from solidot_replica.faults import FaultConfig
 from solidot_replica.model import FULL_HISTORY_LAST_SID, Replica, ReplicaConfig
+from solidot_spider.closed_pipe import ends_quietly_on_closed_pipe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +97,7 @@ def print_info(replica: Replica) -> int:
     return 0
 
 
+@ends_quietly_on_closed_pipe
 def main(argv: Sequence[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
     try:

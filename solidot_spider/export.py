@@ -256,7 +256,7 @@ def jsonl_line(story: dict[str, Any]) -> str:
     return json_text(story_record(story) | {"sid": story_sid(story)}) + "\n"
 
 
-def _same_file(one: Path, other: Path) -> bool:
+def same_file(one: Path, other: Path) -> bool:
     """Whether two paths are one file: through symlinks, ``./`` and hard links."""
     try:
         return os.path.samefile(one, other)
@@ -307,7 +307,7 @@ class Exporter:
     def _refuse_bad_out(self) -> None:
         """Refuse, before anything is read or written, an ``--out`` that would destroy the source
         or can't be what the format writes."""
-        if self.source is not None and _same_file(self.out, self.source):
+        if self.source is not None and same_file(self.out, self.source):
             raise ValueError(f"--out {self.out} is the file exported from (--from {self.source})")
         if self.format == "md" and self.out.exists() and not self.out.is_dir():
             raise ValueError(f"--out {self.out} is not a directory (Markdown is one file per story)")
@@ -360,7 +360,7 @@ class Exporter:
         written = 0
         for sid, text in self._rendered(stories, story_markdown):
             path = self.out / f"{sid}.md"
-            if self.source is not None and _same_file(path, self.source):
+            if self.source is not None and same_file(path, self.source):
                 self.skips.skip(f"sid {sid}", f"{path} is the file exported from")
                 continue
             # each file complete or untouched; no fsync per file: thousands of them would take minutes

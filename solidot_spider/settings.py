@@ -118,6 +118,8 @@ SOLIDOT_WARC_PREFIX = "solidot"
 SOLIDOT_WARC_MAX_SIZE = 1_000_000_000
 #: A fetch whose payload this worker already stored (same digest) becomes a short revisit record.
 SOLIDOT_WARC_REVISITS = True
+#: Keep Cookie / Set-Cookie values in WARC records (a session is a credential: masked by default).
+SOLIDOT_WARC_COOKIES = False
 
 # --- Output: the embedded default writes JSON Lines -----------------------------
 #: Where items go when neither -o/-O nor MONGO_URI says otherwise ("" turns the file off).

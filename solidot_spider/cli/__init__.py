@@ -15,6 +15,7 @@ from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.legacy import apply_legacy_names
 from solidot_spider.cli import dashboard, export, reparse, seed, status, workers
+from solidot_spider.closed_pipe import ends_quietly_on_closed_pipe
 from solidot_spider.fleet.api import ScrapydError
 
 
@@ -38,10 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@ends_quietly_on_closed_pipe
 def main(argv: Sequence[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
     try:
         return int(options.run(options, project_settings()))
+    except BrokenPipeError:
+        raise  # the output's reader has gone: no error to tell (see closed_pipe)
     except (OSError, ValueError, ScrapydError) as error:
         print(f"solidot-crawl {options.command}: {error}", file=sys.stderr)
         return 2

@@ -6,7 +6,8 @@ solidot-crawl reparse warc/                         # to MongoDB (MONGO_URI)
 Every stored story response goes through the crawl's parser and item pipelines
 (see solidot_spider/warc/replay.py); fetched_at is the record's WARC-Date.
 Run it with the crawl's SOLIDOT_BASE_URL. A torn last record of a killed
-worker's file is skipped, counted and logged.
+worker's file is skipped, counted and logged. An --out that is one of the WARC
+files read is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tqdm import tqdm
 
 from scrapy_sharedcrawl.redact import redact_uri
 from solidot_spider.cli.options import assignments
+from solidot_spider.export import same_file
 from solidot_spider.warc.reader import WarcReader, warc_files
 from solidot_spider.warc.replay import REPLAY_MIDDLEWARE, REPLAY_SETTINGS, STATS_PREFIX, ReplaySpider
 
@@ -64,8 +66,21 @@ def replay_settings(settings: Settings, options: argparse.Namespace) -> str:
     return redact_uri(uri)
 
 
+def refuse_out_among_inputs(out: Path | None, files: list[Path]) -> None:
+    """Refuse, before anything is read or written, an ``--out`` that is one of the WARC files read
+    (the feed would empty it before it is read), by any path (``./``, a link): as ``export`` does."""
+    if out is None:
+        return
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a directory, not a JSON Lines file")
+    for path in files:
+        if same_file(out, path):
+            raise ValueError(f"--out {out} is a WARC file to be read ({path})")
+
+
 def run(options: argparse.Namespace, settings: Settings) -> int:
     files = warc_files(options.paths)
+    refuse_out_among_inputs(options.out, files)
     target = replay_settings(settings, options)
     total = sum(path.stat().st_size for path in files)
     with tqdm(

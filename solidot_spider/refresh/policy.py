@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     # most stories one refresh picks (the most overdue first)
     "SOLIDOT_REFRESH_MAX_PER_RUN": 5000,
     # a sid that answered 404 is tried again this many times, GAP_INTERVAL s later, then doubling
+    # (up to MAX_INTERVAL)
     "SOLIDOT_REFRESH_GAP_RETRIES": 3,
     "SOLIDOT_REFRESH_GAP_INTERVAL": DAY,
     # seconds a picked story waits for its fetch before a later refresh may pick it again
@@ -68,6 +69,10 @@ AGE_CLASSES: tuple[tuple[str, float], ...] = (
     ("30-365 days", 365 * DAY),
     ("> 1 year", math.inf),
 )
+
+#: The latest due date the policy gives: a later one (a far clock, a long wait) is this date, never
+#: an OverflowError (``datetime`` ends at year 9999).
+LATEST_DUE = datetime(9000, 1, 1, tzinfo=UTC)
 
 #: The golden ratio's fraction: successive sids spread evenly over [0, 1).
 _GOLDEN = (math.sqrt(5) - 1) / 2
@@ -112,6 +117,19 @@ def spread(sid: int) -> float:
     (0.637, 0.224)
     """
     return SPREAD_FLOOR + (1 - SPREAD_FLOOR) * ((sid * _GOLDEN) % 1.0)
+
+
+def later(moment: datetime, seconds: float) -> datetime:
+    """``moment`` plus ``seconds``, capped at :data:`LATEST_DUE` (or ``moment``, if later still).
+
+    >>> later(datetime(2026, 1, 1, tzinfo=UTC), 1e300)
+    datetime.datetime(9000, 1, 1, 0, 0, tzinfo=datetime.timezone.utc)
+    """
+    latest = max(moment, LATEST_DUE)
+    try:
+        return min(moment + timedelta(seconds=seconds), latest)
+    except OverflowError:
+        return latest
 
 
 def age_class(age: float) -> str:
@@ -221,14 +239,16 @@ class RefreshPolicy:
             interval = previous_interval * self.grow
         interval = min(highest, max(self.min_interval, interval))
         wait = interval * spread(sid) if first and interval >= self.max_interval else interval
-        return Schedule(interval, fetched + timedelta(seconds=wait))
+        return Schedule(interval, later(fetched, wait))
 
     def after_miss(self, misses: int, now: datetime) -> datetime | None:
         """When a sid that has answered 404 ``misses`` times is tried again (``gap_interval``, then
-        doubling), or None once it has been tried ``gap_retries`` times after the first miss: left alone."""
+        doubling, but never more than ``max_interval`` apart, like a story), or None once it has been
+        tried ``gap_retries`` times after the first miss: left alone."""
         if misses > self.gap_retries:
             return None
-        return now + timedelta(seconds=self.gap_interval * 2 ** (misses - 1))
+        longest = max(self.max_interval, self.gap_interval)
+        return later(now, min(longest, self.gap_interval * 2.0 ** min(max(misses - 1, 0), 64)))
 
     def staleness_bound(self, age_at_change: float, run_every: float) -> float:
         """The longest (s) a change made at this age can go unseen when a refresh runs every

@@ -23,14 +23,14 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
 from pymongo.collection import Collection
 
 from solidot_spider.discovery import MAX_SID
-from solidot_spider.refresh.policy import Clock, Outcome, RefreshPolicy
+from solidot_spider.refresh.policy import Clock, Outcome, RefreshPolicy, later
 from solidot_spider.storage.documents import StoryWrite, Touch, bson_time
 
 logger = logging.getLogger(__name__)
@@ -114,37 +114,58 @@ class Schedules:
         missed = {write.sid for write in writes if isinstance(write, Miss) and write.sid not in stored}
         gaps = self._read(self.gaps, missed, ("misses",)) if missed else {}
         for write in writes:
-            document = stored.get(write.sid)
-            if isinstance(write, Miss):
-                if document is None:
-                    self._missed(plan, write, gaps, now)
-                    continue
-                plan.count("stored_missing")  # the archive keeps it; looked at again later
-                outcome: Outcome = "unchanged"
-            elif isinstance(write, Touch):
-                if document is None:
-                    continue  # a touch of a story not stored: the store leaves it alone too
-                outcome = "unchanged"
-            elif document is None:
-                outcome = "new"
-                plan.stored_sids.append(write.sid)
-                document = {"published": write.upsert_update["$setOnInsert"].get("published")}
-            else:
-                outcome = "unchanged" if document.get("content_hash") == write.content_hash else "changed"
-            schedule = self.policy.after_fetch(
-                outcome,
-                write.sid,
-                valid_time(document.get("published")),
-                now,
-                None if outcome == "new" else valid_interval(document.get(INTERVAL)),
-            )
-            document = {**document, INTERVAL: schedule.interval}
-            if isinstance(write, StoryWrite):
-                document["content_hash"] = write.content_hash
-            stored[write.sid] = document
-            plan.sets[write.sid] = {NEXT_DUE: bson_time(schedule.next_due), INTERVAL: schedule.interval}
-            plan.count(f"scheduled/{outcome}")
+            try:
+                self._plan_one(plan, write, stored, gaps, now)
+            except Exception as error:  # one story's schedule: never the batch (its story is still written)
+                plan.sets.pop(write.sid, None)
+                plan.count("schedule_failed")
+                logger.error(
+                    "Refresh: cannot schedule sid %s (%s: %s); written, its schedule left as it was",
+                    write.sid,
+                    type(error).__name__,
+                    error,
+                )
         return plan
+
+    def _plan_one(
+        self,
+        plan: Plan,
+        write: StoryWrite | Touch | Miss,
+        stored: dict[int, Document],
+        gaps: dict[int, Document],
+        now: datetime,
+    ) -> None:
+        """One write's schedule update, added to ``plan``."""
+        document = stored.get(write.sid)
+        if isinstance(write, Miss):
+            if document is None:
+                self._missed(plan, write, gaps, now)
+                return
+            plan.count("stored_missing")  # the archive keeps it; looked at again later
+            outcome: Outcome = "unchanged"
+        elif isinstance(write, Touch):
+            if document is None:
+                return  # a touch of a story not stored: the store leaves it alone too
+            outcome = "unchanged"
+        elif document is None:
+            outcome = "new"
+            plan.stored_sids.append(write.sid)
+            document = {"published": write.upsert_update["$setOnInsert"].get("published")}
+        else:
+            outcome = "unchanged" if document.get("content_hash") == write.content_hash else "changed"
+        schedule = self.policy.after_fetch(
+            outcome,
+            write.sid,
+            valid_time(document.get("published")),
+            now,
+            None if outcome == "new" else valid_interval(document.get(INTERVAL)),
+        )
+        document = {**document, INTERVAL: schedule.interval}
+        if isinstance(write, StoryWrite):
+            document["content_hash"] = write.content_hash
+        stored[write.sid] = document
+        plan.sets[write.sid] = {NEXT_DUE: bson_time(schedule.next_due), INTERVAL: schedule.interval}
+        plan.count(f"scheduled/{outcome}")
 
     def _missed(self, plan: Plan, miss: Miss, gaps: dict[int, Document], now: datetime) -> None:
         previous = gaps.get(miss.sid, {}).get("misses")
@@ -257,12 +278,12 @@ class Schedules:
     def claim(self, due: Due) -> None:
         """Move the picked sids' ``next_due`` past the claim time, so that a refresh run before their
         fetch doesn't pick them again (the fetch sets the real next one; a lost one is due after it)."""
-        later = bson_time(due.now + timedelta(seconds=self.policy.claim))
+        until = bson_time(later(due.now, self.policy.claim))
         for collection, sids in ((self.stories, due.stories), (self.gaps, due.gaps)):
             for start in range(0, len(sids), BATCH):
                 collection.update_many(
                     {"sid": {"$in": sids[start : start + BATCH]}, NEXT_DUE: {"$lte": due.now}},
-                    {"$set": {NEXT_DUE: later}},
+                    {"$set": {NEXT_DUE: until}},
                 )
 
 

@@ -1,14 +1,17 @@
 """Reading stored responses back from ``.warc.gz`` files: nothing in a file is trusted.
 
 A crawler's WARC file is a series of gzip members, one record each, one fetch
-(response or revisit, request, metadata) appended at a time. A worker killed
-while writing leaves a file whose last member is cut short: zlib reports the
-member incomplete (or its CRC wrong), the fetch it belongs to is skipped,
-counted and logged, and reading goes on with the next file — never a crash. A
-member that is not a WARC record, or a record whose fields make no sense (a
-date that is not one, a status that is no number), is skipped the same way.
-A member that would inflate past :data:`MAX_RECORD_BYTES` is refused (a gzip
-bomb), with the rest of its file.
+(response or revisit, metadata, request) appended at a time. A worker killed
+while writing leaves a file whose last member is cut short; a disk or a copy may
+damage one in the middle. Each member is compressed on its own, so a damaged
+one costs only itself: zlib reports it incomplete (or its CRC wrong), and
+reading resumes at the next whole member (the next gzip magic that inflates).
+A fetch is read only when all its records are, its request (written last)
+included; every fetch that is not is counted (``torn`` when the file ends
+within it, ``damaged`` elsewhere) and logged — never a crash. A member that is
+not a WARC record, or a record whose fields make no sense (a date that is not
+one, a status that is no number), costs its fetch the same way. A member that
+would inflate past :data:`MAX_RECORD_BYTES` is refused (a gzip bomb).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ MAX_FIELDS_BYTES = 64 * 1024
 #: What a directory is searched for (a killed worker's file keeps its ``.open``).
 SUFFIXES = (".warc.gz", ".warc.gz.open")
 _CHUNK = 1 << 16
+#: How every gzip member starts (ID1, ID2, CM = deflate).
+_MAGIC = b"\x1f\x8b\x08"
 
 
 @dataclass(frozen=True)
@@ -67,9 +72,56 @@ def warc_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
+def _inflate(handle: BinaryIO, pending: bytes) -> tuple[bytes | None, int, bytes]:
+    """One gzip member from ``pending`` and then ``handle``: ``(data, bytes consumed, input left
+    over)``; ``data`` is None when the member is cut short, corrupt, or inflates past the limit."""
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    out: list[bytes] = []
+    size = consumed = 0
+    try:
+        while not inflater.eof:
+            if not pending:
+                pending = handle.read(_CHUNK)
+                if not pending:
+                    return None, consumed, b""
+            fed = len(pending)
+            chunk = inflater.decompress(pending, MAX_RECORD_BYTES + 1 - size)
+            size += len(chunk)
+            out.append(chunk)
+            if size > MAX_RECORD_BYTES:  # a gzip bomb, or garbage read as one
+                return None, consumed, b""
+            pending = inflater.unused_data or inflater.unconsumed_tail
+            consumed += fed - len(pending)
+    except zlib.error:
+        return None, consumed, b""
+    return b"".join(out), consumed, pending
+
+
+def _resync(handle: BinaryIO, position: int) -> tuple[int, bytes, int] | None:
+    """The first whole member starting at or after ``position``: ``(offset, data, length)``; None if
+    there is none. Each member is compressed on its own, so one that is damaged costs only itself:
+    every gzip magic after it is tried in turn."""
+    while True:
+        handle.seek(position)
+        window = handle.read(_CHUNK)
+        found = window.find(_MAGIC)
+        if found < 0:
+            if len(window) < _CHUNK:
+                return None
+            position += len(window) - (len(_MAGIC) - 1)
+            continue
+        candidate = position + found
+        handle.seek(candidate)
+        data, consumed, _ = _inflate(handle, b"")
+        if data is not None:
+            return candidate, data, consumed
+        position = candidate + 1
+
+
 def gzip_members(handle: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
-    """``(offset, data)`` of each gzip member in turn; ``data`` is None for one that is cut short or
-    corrupt (nothing after it is read)."""
+    """``(offset, data)`` of each gzip member in turn. A stretch that holds no whole member (one cut
+    short or corrupt, or garbage) gives one ``(offset, None)``; reading resumes at the next whole
+    member (``handle`` must be seekable)."""
     offset = 0
     pending = b""
     while True:
@@ -77,29 +129,20 @@ def gzip_members(handle: BinaryIO) -> Iterator[tuple[int, bytes | None]]:
             pending = handle.read(_CHUNK)
             if not pending:
                 return
-        inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-        start, out, size = offset, [], 0
-        try:
-            while not inflater.eof:
-                if not pending:
-                    pending = handle.read(_CHUNK)
-                    if not pending:
-                        break
-                fed = len(pending)
-                chunk = inflater.decompress(pending, MAX_RECORD_BYTES + 1 - size)
-                size += len(chunk)
-                out.append(chunk)
-                if size > MAX_RECORD_BYTES:
-                    raise zlib.error(f"member inflates past {MAX_RECORD_BYTES:,} bytes")
-                pending = inflater.unused_data or inflater.unconsumed_tail
-                offset += fed - len(pending)
-        except zlib.error:
-            yield start, None
+        data, consumed, pending = _inflate(handle, pending)
+        if data is not None:
+            yield offset, data
+            offset += consumed
+            continue
+        yield offset, None
+        found = _resync(handle, offset + 1)
+        if found is None:
             return
-        if not inflater.eof:
-            yield start, None
-            return
-        yield start, b"".join(out)
+        offset, data, consumed = found
+        yield offset, data
+        offset += consumed
+        handle.seek(offset)
+        pending = b""
 
 
 def parse_record(data: bytes) -> ArcWarcRecord:
@@ -147,8 +190,23 @@ def _fields(record: ArcWarcRecord) -> dict[str, str]:
 
 
 @dataclass
+class _Fetch:
+    """The fetch being read: its response (None for a revisit) until its request record ends it."""
+
+    record_id: str = ""
+    response: StoredResponse | None = None
+    #: Why it can't be read (a damaged member among its records), first reason only.
+    trouble: str = ""
+    #: Every fetch its records named (``WARC-Concurrent-To``): more than one when a damaged stretch
+    #: swallowed the end of one fetch and the start of the next.
+    named: set[str] = field(default_factory=set)
+
+
+@dataclass
 class WarcReader:
-    """Yields every stored response of the files, counting what it skips (``skipped[reason]``)."""
+    """Yields every stored response of the files, counting what it skips (``skipped[reason]``):
+    ``torn`` (a file's last fetch cut short), ``damaged`` (a fetch, or a stretch of the file, that
+    could not be read elsewhere), ``revisit`` (the payload is in an earlier record)."""
 
     progress: Callable[[int], object] = lambda nbytes: None
     skipped: Counter[str] = field(default_factory=Counter)
@@ -158,39 +216,58 @@ class WarcReader:
             yield from self._file(path)
 
     def _file(self, path: Path) -> Iterator[StoredResponse]:
-        """The file's responses; a fetch counts once its request record (written last) is read."""
-        pending: StoredResponse | None = None
-        pending_id = ""
+        """The file's responses; a fetch counts once its request record (written last) is read, and
+        only if none of its records was damaged."""
+        fetch: _Fetch | None = None
         read = 0
         with open(path, "rb") as handle:
             for offset, data in gzip_members(handle):
                 self.progress(offset - read)
                 read = offset
                 if data is None:
-                    self._skip("torn", path, offset, "cut short or corrupt (a worker killed while writing?)")
-                    pending = None  # its fetch's records are not all there: not acknowledged either
-                    break
+                    fetch = fetch or _Fetch()
+                    fetch.trouble = fetch.trouble or f"cut short or corrupt at offset {offset}"
+                    continue
                 try:
                     record = parse_record(data)
                     kind = record.rec_type
-                    concurrent_to = record.rec_headers.get_header("WARC-Concurrent-To")
-                    if kind == "response":
-                        pending = _response(record)
-                        pending_id = record.rec_headers.get_header("WARC-Record-ID") or ""
-                    elif kind == "revisit":
-                        self.skipped["revisit"] += 1  # the payload is in an earlier record
-                    elif pending is not None and concurrent_to == pending_id:
-                        if kind == "metadata":
-                            pending.context.update(_fields(record))
-                        elif kind == "request":
-                            yield pending
-                            pending = None
+                    if kind in ("response", "revisit"):
+                        self._lose(fetch, path, "damaged")  # the one before never got its request
+                        fetch = _Fetch(record.rec_headers.get_header("WARC-Record-ID") or "")
+                        if kind == "revisit":
+                            self.skipped["revisit"] += 1
+                        else:
+                            fetch.response = _response(record)
+                        continue
+                    if kind not in ("metadata", "request"):
+                        continue
+                    concurrent_to = record.rec_headers.get_header("WARC-Concurrent-To") or ""
+                    fetch = fetch or _Fetch(trouble=f"a {kind} record without its response")
+                    if concurrent_to != fetch.record_id:
+                        fetch.named.add(concurrent_to)
+                        fetch.trouble = fetch.trouble or f"a {kind} record of another fetch at {offset}"
+                    elif kind == "metadata" and fetch.response is not None:
+                        fetch.response.context.update(_fields(record))
+                    if kind == "request":
+                        if not fetch.trouble and fetch.response is not None:
+                            yield fetch.response
+                        elif fetch.trouble:
+                            self._lose(fetch, path, "damaged")
+                        fetch = None
                 except Damaged as error:
-                    self._skip("damaged", path, offset, str(error))
+                    fetch = fetch or _Fetch()
+                    fetch.trouble = fetch.trouble or f"{error} at offset {offset}"
         self.progress(path.stat().st_size - read)
-        if pending is not None:  # cut exactly after a member: the fetch is incomplete all the same
-            self._skip("torn", path, read, "a response without its request record (the file ends)")
+        if fetch is not None:
+            fetch.trouble = fetch.trouble or "a response without its request record (the file ends)"
+            self._lose(fetch, path, "torn")
 
-    def _skip(self, reason: str, path: Path, offset: int, why: str) -> None:
-        self.skipped[reason] += 1
-        logger.warning("WARC %s, record at offset %d skipped: %s", path, offset, why)
+    def _lose(self, fetch: _Fetch | None, path: Path, reason: str) -> None:
+        """Count the fetches that ``fetch`` stands for (at least one), with one log line."""
+        if fetch is None:
+            return
+        if not fetch.trouble:
+            fetch.trouble = "its request record is missing"
+        fetches = len(fetch.named | ({fetch.record_id} if fetch.record_id else set())) or 1
+        self.skipped[reason] += fetches
+        logger.warning("WARC %s: %d fetch(es) skipped: %s", path, fetches, fetch.trouble)

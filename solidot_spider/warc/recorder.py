@@ -11,6 +11,7 @@ worker already stored an identical payload, ``SOLIDOT_WARC_REVISITS``), a
 ``metadata`` record with what the crawl knew of the fetch
 (:func:`.records.crawl_context`), and the ``request`` record, last. One file
 per worker process (:mod:`.writer`), rotated at ``SOLIDOT_WARC_MAX_SIZE``.
+Credentials are masked (:mod:`.records`); cookies too, unless ``SOLIDOT_WARC_COOKIES``.
 
 **Durable before acknowledged**: the records of a response are appended before
 its callback runs, so before its request can be done; the shared scheduler's
@@ -54,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "SOLIDOT_WARC_PREFIX": "solidot",
     "SOLIDOT_WARC_MAX_SIZE": 1_000_000_000,
     "SOLIDOT_WARC_REVISITS": True,
+    "SOLIDOT_WARC_COOKIES": False,
 }
 
 #: Payload digests remembered for revisit records (≈ 150 bytes each); the oldest are forgotten first.
@@ -131,11 +133,21 @@ def warcinfo_fields(settings: BaseSettings, spider_name: str) -> list[tuple[str,
 class WarcRecorder:
     """Records every fetched response with its request; see the module's docstring."""
 
-    def __init__(self, crawler: Crawler, directory: Path, prefix: str, max_size: int, revisits: bool) -> None:
+    def __init__(
+        self,
+        crawler: Crawler,
+        directory: Path,
+        prefix: str,
+        max_size: int,
+        revisits: bool,
+        cookies: bool = False,
+    ) -> None:
         assert crawler.stats is not None
         self.crawler = crawler
         self.stats = crawler.stats
         self.revisits = revisits
+        #: Header values never stored: credentials always, cookies unless kept.
+        self.masked = records.CREDENTIAL_HEADERS if cookies else records.MASKED_HEADERS
         self._seen: OrderedDict[str, tuple[str, str, str]] = OrderedDict()
         self._failed: str | None = None
         self._info: list[tuple[str, str]] | None = None
@@ -156,6 +168,7 @@ class WarcRecorder:
                 settings, "SOLIDOT_WARC_MAX_SIZE", DEFAULTS["SOLIDOT_WARC_MAX_SIZE"], at_least=100_000
             ),
             settings.getbool("SOLIDOT_WARC_REVISITS", DEFAULTS["SOLIDOT_WARC_REVISITS"]),
+            settings.getbool("SOLIDOT_WARC_COOKIES", DEFAULTS["SOLIDOT_WARC_COOKIES"]),
         )
         crawler.signals.connect(recorder.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(recorder.ack_barrier, signal=scheduling_signals.ack_barrier)
@@ -180,14 +193,15 @@ class WarcRecorder:
 
     def _serialize(self, request: Request, response: Response, date: str) -> bytes:
         """The gzip members of one fetch: response (or revisit), request, metadata."""
-        record = records.response_record(response, date)
+        record = records.response_record(response, date, self.masked)
         digest = records.payload_digest(record)
         earlier = self._seen.get(digest) if self.revisits else None
         if earlier is not None:
-            record = records.revisit_record(response, date, digest, earlier)
+            record = records.revisit_record(response, date, digest, earlier, self.masked)
             self.stats.inc_value(STATS_PREFIX + "revisits")
         elif self.revisits:
-            self._seen[digest] = (response.url, date, records.record_id(record))
+            uri = records.without_userinfo(response.url)
+            self._seen[digest] = (uri, date, records.record_id(record))
             if len(self._seen) > REVISIT_MEMORY:
                 self._seen.popitem(last=False)
         response_id = records.record_id(record)
@@ -198,7 +212,7 @@ class WarcRecorder:
                 records.serialize(records.metadata_record(response.url, date, response_id, context))
             )
         # the request comes last: a reader knows a fetch is whole when its request record is there
-        members.append(records.serialize(records.request_record(request, date, response_id)))
+        members.append(records.serialize(records.request_record(request, date, response_id, self.masked)))
         return b"".join(members)
 
     def _warcinfo(self, filename: str) -> bytes:

@@ -8,6 +8,14 @@ and a reader would try to de-chunk it). The request record holds the request as
 sent (``Host`` first, then Scrapy's headers); both share the response's
 ``WARC-Date`` and are linked by ``WARC-Concurrent-To``.
 
+Credentials never reach a record: ``Authorization`` and ``Proxy-Authorization``
+(a proxy's ``user:password@``, added by Scrapy's proxy middleware) are stored as
+``***``, cookies too (``Cookie``, ``Set-Cookie``: a session is a credential)
+unless the recorder is asked to keep them, and a URL's userinfo is left out of
+``WARC-Target-URI``, ``Host``, ``via`` and the headers that hold a URL
+(``Referer``, ``Location``). The header stays, so a reader still
+sees that one was sent.
+
 A ``metadata`` record (``application/warc-fields``, concurrent to the response)
 keeps what the crawl knew about the fetch besides the URL: ``via`` (the
 referring page), the callback and its JSON keyword arguments (e.g. the story's
@@ -26,7 +34,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from scrapy import Request
 from scrapy.http import Response
@@ -40,6 +48,16 @@ WARC_VERSION = "WARC/1.1"
 GZIP_LEVEL = 1
 #: Hop-by-hop framing that no longer describes the stored body.
 _DROPPED_RESPONSE_HEADERS = frozenset({b"transfer-encoding"})
+
+#: Headers that carry credentials: their values are never stored.
+CREDENTIAL_HEADERS = frozenset({b"authorization", b"proxy-authorization"})
+#: Cookies: stored only when asked for (``SOLIDOT_WARC_COOKIES``).
+COOKIE_HEADERS = frozenset({b"cookie", b"set-cookie", b"set-cookie2"})
+#: What a record masks unless told otherwise.
+MASKED_HEADERS = CREDENTIAL_HEADERS | COOKIE_HEADERS
+MASK = "***"
+#: Headers whose value is a URL: stored without its userinfo.
+_URL_HEADERS = frozenset({b"referer", b"location", b"content-location"})
 
 #: Fields of a metadata record (warc-fields), read back by :mod:`.reader`.
 VIA, CALLBACK, CB_KWARGS = "via", "scrapy-callback", "scrapy-cb-kwargs"
@@ -121,76 +139,102 @@ def _text(value: bytes) -> str:
     return value.decode("latin-1")
 
 
-def _header_lines(headers: Any, dropped: frozenset[bytes] = frozenset()) -> list[tuple[str, str]]:
-    return [
-        (_text(name), _text(value))
-        for name, values in headers.items()
-        if name.lower() not in dropped
-        for value in values
-    ]
+def _header_lines(
+    headers: Any, dropped: frozenset[bytes] = frozenset(), masked: frozenset[bytes] = MASKED_HEADERS
+) -> list[tuple[str, str]]:
+    lines = []
+    for name, values in headers.items():
+        lowered = name.lower()
+        if lowered in dropped:
+            continue
+        for value in values:
+            text = MASK if lowered in masked else _text(value)
+            lines.append((_text(name), without_userinfo(text) if lowered in _URL_HEADERS else text))
+    return lines
 
 
-def request_headers(request: Request) -> StatusAndHeaders:
-    """The HTTP/1.1 request line and headers as sent (Twisted adds ``Host``; Scrapy the rest)."""
+def without_userinfo(url: str) -> str:
+    """``url`` without ``user:password@`` (kept as it is otherwise, even if it does not parse)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def request_headers(request: Request, masked: frozenset[bytes] = MASKED_HEADERS) -> StatusAndHeaders:
+    """The HTTP/1.1 request line and headers as sent (Twisted adds ``Host``; Scrapy the rest), with
+    the values of ``masked`` headers hidden."""
     parts = urlsplit(request.url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    lines = [("Host", parts.netloc), *_header_lines(request.headers)]
+    lines = [("Host", parts.netloc.rpartition("@")[2]), *_header_lines(request.headers, masked=masked)]
     return StatusAndHeaders(f"{request.method} {target} HTTP/1.1", lines, is_http_request=True)
 
 
-def response_headers(response: Response) -> StatusAndHeaders:
-    """The status line and headers as received (``Transfer-Encoding`` dropped: the body is de-chunked)."""
+def response_headers(response: Response, masked: frozenset[bytes] = MASKED_HEADERS) -> StatusAndHeaders:
+    """The status line and headers as received (``Transfer-Encoding`` dropped: the body is de-chunked;
+    the values of ``masked`` headers hidden)."""
     try:
         reason = HTTPStatus(response.status).phrase
     except ValueError:
         reason = ""
     protocol = response.protocol or "HTTP/1.1"
-    lines = _header_lines(response.headers, _DROPPED_RESPONSE_HEADERS)
+    lines = _header_lines(response.headers, _DROPPED_RESPONSE_HEADERS, masked)
     return StatusAndHeaders(f"{response.status} {reason}".strip(), lines, protocol=protocol)
 
 
 def _common(uri: str, date: str, response: Response | None = None) -> dict[str, str]:
-    headers = {"WARC-Target-URI": uri, "WARC-Date": date}
+    headers = {"WARC-Target-URI": without_userinfo(uri), "WARC-Date": date}
     if response is not None and response.ip_address is not None:
         headers["WARC-IP-Address"] = str(response.ip_address)
     return headers
 
 
-def response_record(response: Response, date: str) -> ArcWarcRecord:
+def response_record(
+    response: Response, date: str, masked: frozenset[bytes] = MASKED_HEADERS
+) -> ArcWarcRecord:
     return build(
-        response.url,
+        without_userinfo(response.url),
         "response",
         response.body,
         _common(response.url, date, response),
-        response_headers(response),
+        response_headers(response, masked),
     )
 
 
 def revisit_record(
-    response: Response, date: str, digest: str, refers_to: tuple[str, str, str]
+    response: Response,
+    date: str,
+    digest: str,
+    refers_to: tuple[str, str, str],
+    masked: frozenset[bytes] = MASKED_HEADERS,
 ) -> ArcWarcRecord:
     """A fetch whose payload is identical to an earlier one (``refers_to``: its URI, date, record id)."""
     uri, refers_date, record_id = refers_to
     record = _BUILDER.create_revisit_record(
-        response.url,
+        without_userinfo(response.url),
         digest,
         uri,
         refers_date,
-        http_headers=response_headers(response),
+        http_headers=response_headers(response, masked),
         warc_headers_dict=_common(response.url, date, response),
     )
     record.rec_headers.add_header("WARC-Refers-To", record_id)
     return record
 
 
-def request_record(request: Request, date: str, concurrent_to: str) -> ArcWarcRecord:
+def request_record(
+    request: Request, date: str, concurrent_to: str, masked: frozenset[bytes] = MASKED_HEADERS
+) -> ArcWarcRecord:
     concurrent = [("WARC-Concurrent-To", concurrent_to)]
     return build(
-        request.url,
+        without_userinfo(request.url),
         "request",
         request.body or b"",
         _common(request.url, date),
-        request_headers(request),
+        request_headers(request, masked),
         concurrent,
     )
 
@@ -205,7 +249,7 @@ def crawl_context(request: Request) -> list[tuple[str, str]]:
     fields: list[tuple[str, str]] = []
     referer = request.headers.get(b"Referer")
     if referer:
-        fields.append((VIA, _text(referer)))
+        fields.append((VIA, without_userinfo(_text(referer))))
     callback = getattr(request.callback, "__name__", None)
     if callback:
         fields.append((CALLBACK, str(callback)))
