@@ -50,8 +50,9 @@ class CounterFloor:
 class SnapshotCollector(Collector):
     """Yields the metrics of the latest snapshot ``source()`` returns (None: nothing read yet)."""
 
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: Any, refused: Any = None) -> None:
         self.source = source
+        self.refused = refused
         self.floor = CounterFloor()
 
     def collect(self) -> Iterator[Metric]:
@@ -61,6 +62,13 @@ class SnapshotCollector(Collector):
         yield up
         if refreshed_at is not None:
             yield _gauge("solidot_dashboard_refreshed_timestamp_seconds", "last good refresh", refreshed_at)
+        if self.refused is not None:
+            refused = CounterMetricFamily(
+                "solidot_dashboard_refused", "requests the dashboard refused, by reason", labels=["reason"]
+            )
+            for reason, count in self.refused().items():
+                refused.add_metric([reason], count)
+            yield refused
         if snapshot is not None:
             yield from crawl_metrics(snapshot, self.floor)
 
@@ -106,10 +114,11 @@ def crawl_metrics(snapshot: dict[str, Any], floor: CounterFloor | None = None) -
         yield _gauge("solidot_archive_stories", "stories in the MongoDB collection", archive["stories"])
 
 
-def registry(source: Any) -> CollectorRegistry:
-    """A registry holding only the snapshot's metrics (not this process's own)."""
+def registry(source: Any, refused: Any = None) -> CollectorRegistry:
+    """A registry holding only the snapshot's metrics (not this process's own), and the requests the
+    server refused (``refused()``: reason → count) when given."""
     result = CollectorRegistry(auto_describe=False)
-    result.register(SnapshotCollector(source))
+    result.register(SnapshotCollector(source, refused))
     return result
 
 
