@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,19 @@ WARN_MEMORY = 1000
 
 logger = logging.getLogger(__name__)
 _warned: set[str] = set()
+#: Characters that move a terminal's cursor, change its colours or reorder text: C0 and C1 controls,
+#: DEL, and Unicode's bidirectional overrides and isolates.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` read from Redis or a network peer (a scrapyd node), safe to print on a terminal: every
+    control character shown as ``?``.
+
+    >>> printable("host\x1b[2Jname")
+    'host?[2Jname'
+    """
+    return _UNPRINTABLE.sub("?", text)
 
 
 def text(value: bytes | str) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.legacy import apply_legacy_names
+from scrapy_sharedcrawl.reading import printable
 from solidot_spider.cli import dashboard, export, reparse, seed, status, workers
 from solidot_spider.fleet.api import ScrapydError
 
@@ -43,5 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(options.run(options, project_settings()))
     except (OSError, ValueError, ScrapydError) as error:
-        print(f"solidot-crawl {options.command}: {error}", file=sys.stderr)
+        # an error may quote what a node, Redis or a page said: printed without its terminal escapes
+        shown = "\n".join(printable(line) for line in str(error).split("\n"))
+        print(f"solidot-crawl {options.command}: {shown}", file=sys.stderr)
         return 2

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
 from scrapy_sharedcrawl.keys import CrawlKeys
-from scrapy_sharedcrawl.reading import Unreadable, counter, moment, replies, text, whole
+from scrapy_sharedcrawl.reading import Unreadable, counter, moment, printable, replies, text, whole
 from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.stats import PAGES_STAT
 from scrapy_sharedcrawl.workers import Worker, parse_workers
@@ -394,20 +394,6 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
         "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in cells
     ]
-
-
-#: Characters that move a terminal's cursor, change its colours or reorder text: C0 and C1 controls,
-#: DEL, and Unicode's bidirectional overrides and isolates.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: str) -> str:
-    """``text`` read from Redis, safe to print on a terminal: every control character shown as ``?``.
-
-    >>> printable("host\x1b[2Jname")
-    'host?[2Jname'
-    """
-    return _UNPRINTABLE.sub("?", text)
 
 
 def worker_row(worker: Worker) -> dict[str, Any]:
