@@ -151,6 +151,8 @@ def test_unreadable_stats_and_meta_are_skipped_and_counted_never_nan(redis_url: 
     assert reading["started_at"] is None and reading["seen"] is None
     done = status(redis_url)
     assert done.returncode == 0 and "unreadable meta: 3 · pages: 1 · stats: 6" in done.stdout, done.stderr
+    for ms, pages in ((1000, "-1.7e308"), (61000, "1.7e308"), (121000, "1e400")):  # the charts' series
+        client.xadd("{solidot}:series", {"pages": pages, "items": "5"}, id=f"{ms}-0")
     state, _ = dashboard_reading(redis_url)
     assert state["progress"]["done"] == 12 and state["unreadable"]["stats"] == 6
 
@@ -299,6 +301,15 @@ _READINGS = st.fixed_dictionaries(
         "pages": st.lists(_VALUES, max_size=5),
         "layout": _LAYOUTS,
         "seed": st.dictionaries(st.sampled_from(["crawl", "scope", "seeded_at"]), _VALUES, max_size=3),
+        "series": st.lists(
+            st.tuples(
+                st.integers(min_value=1, max_value=2**40),
+                st.dictionaries(
+                    st.sampled_from(["pages", "items", "done", "queued", "err_http"]), _NUMBERS, max_size=4
+                ),
+            ),
+            max_size=4,
+        ),
         "wrong_type": st.sets(st.sampled_from(ALL_KEYS), max_size=3),
     }
 )
@@ -321,6 +332,9 @@ def _write(client: redis.Redis, reading: dict[str, Any]) -> None:
         pipe.hset(SEEN_META, mapping=reading["layout"])
     if reading["seed"]:
         pipe.hset(SEED_KEY, mapping=reading["seed"])
+    for ms, fields in sorted(reading.get("series", ()), key=lambda point: point[0]):
+        if fields:
+            pipe.xadd("{solidot}:series", fields, id=f"{ms}-*")
     for key in reading.get("wrong_type", ()):  # a key of another type than the readers expect
         pipe.delete(key)
         pipe.rpush(key, "x")
