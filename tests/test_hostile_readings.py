@@ -201,7 +201,7 @@ def test_metrics_labels_stay_put_and_counters_never_go_down() -> None:
     assert labels.bound({"a": 5, "b": 3, "c": 9, "d": 2}) == {"a": 5, "b": 3, "other": 11}
     floor = CounterFloor()
 
-    def snapshot(done: int, drops: dict[str, int], started: str = "t0") -> dict[str, Any]:
+    def snapshot(done: int, drops: dict[str, int], started: str | None = "t0") -> dict[str, Any]:
         return {
             "crawl": {"started_at": started, "phase": "crawling"},
             "progress": {"queued": 0, "leased": 0, "done": done, "fraction": None, "eta_seconds": None},
@@ -226,6 +226,8 @@ def test_metrics_labels_stay_put_and_counters_never_go_down() -> None:
     second = samples(snapshot(7, {"a": 5, "other": 2}))  # a reading that saw less (a field skipped)
     assert all(second[key] >= value for key, value in first.items())
     assert second[("solidot_crawl_done_total", "{}")] == 10
+    unknown = samples(snapshot(3, {"a": 5}, started=None))  # its start unreadable for a reading
+    assert unknown[("solidot_crawl_done_total", "{}")] == 10
     restarted = samples(snapshot(1, {"a": 1}, started="t1"))  # a new crawl: a real restart
     assert restarted[("solidot_crawl_done_total", "{}")] == 1
 

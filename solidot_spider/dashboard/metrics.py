@@ -34,7 +34,9 @@ class CounterFloor:
         self.shown: dict[tuple[str, tuple[str, ...]], float] = {}
 
     def start(self, epoch: Any) -> None:
-        if epoch != self.epoch:
+        """Read under the crawl that started at ``epoch``; None (no start known in this reading, or an
+        unreadable one) keeps the floors: only another start is a restart."""
+        if epoch is not None and epoch != self.epoch:
             self.epoch, self.shown = epoch, {}
 
     def family(self, name: str, documentation: str, values: dict[str, float], label: str = "") -> Metric:
