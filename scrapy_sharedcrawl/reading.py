@@ -26,8 +26,9 @@ WARN_MEMORY = 1000
 logger = logging.getLogger(__name__)
 _warned: set[str] = set()
 #: Characters that move a terminal's cursor, change its colours or reorder text: C0 and C1 controls,
-#: DEL, and Unicode's bidirectional overrides and isolates.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: DEL, and Unicode's bidirectional overrides and isolates; and lone surrogates (JSON's "\ud800"),
+#: which no terminal encoding can write: printing one would end the command.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def printable(text: str) -> str:

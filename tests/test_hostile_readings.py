@@ -107,6 +107,7 @@ def test_an_unreadable_registry_entry_is_skipped_and_counted(redis_url: str) -> 
             "good": worker_entry(),
             "far-future": worker_entry(started_at=1e300),
             "huge-pages": json.dumps({"host": "h", "pid": 1, "pages": 1e400}).replace("Infinity", "1e400"),
+            "surrogates": worker_entry(host="\ud800", node="x\udcff", job="\ud83d"),
             "not-json": "{",
             "a-list": "[1, 2]",
             "nan-items": '{"host": "h", "pid": 1, "items": NaN}',
@@ -114,15 +115,16 @@ def test_an_unreadable_registry_entry_is_skipped_and_counted(redis_url: str) -> 
     )
     done = status(redis_url)
     assert done.returncode == 0, done.stderr
-    assert "workers    1 live" in done.stdout and "unreadable workers: 5" in done.stdout
+    assert "workers    2 live" in done.stdout and "unreadable workers: 5" in done.stdout
+    assert "  x?  " in done.stdout  # a lone surrogate, which no terminal can show, printed as "?"
     assert "Traceback" not in done.stderr
     done = status(redis_url, "--json")
     assert done.returncode == 0, done.stderr
     reading = no_nan(done.stdout)
-    assert [worker["id"] for worker in reading["workers"]] == ["good"]
+    assert [worker["id"] for worker in reading["workers"]] == ["good", "surrogates"]
     assert reading["unreadable"] == {"workers": 5}
     state, metrics = dashboard_reading(redis_url)
-    assert [worker["id"] for worker in state["workers"]] == ["good"]
+    assert [worker["id"] for worker in state["workers"]] == ["good", "surrogates"]
     assert state["unreadable"] == {"workers": 5}
     assert 'solidot_crawl_unreadable{what="workers"} 5.0' in metrics
 
@@ -246,6 +248,7 @@ _JSON_VALUES = st.one_of(
     st.integers(min_value=-(2**80), max_value=2**80),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=10),
+    st.sampled_from(["\ud800", "x\udcff", "\x1b[2J", "\u202e"]),
     st.lists(st.integers(), max_size=3),
 )
 _ENTRY = st.one_of(
@@ -360,7 +363,7 @@ def test_fuzz_any_redis_content_never_breaks_status_the_dashboard_or_metrics(red
         _write(client, reading)
         read = reader.read()
         no_nan(json.dumps(asdict(read)))
-        render(read)  # its numbers are the JSON's: checked above
+        render(read).encode()  # a terminal can show it (its numbers are the JSON's: checked above)
         dashboard = DashboardReader(settings_)
         dashboard_reading(redis_url, dashboard)
         dashboard_reading(redis_url, dashboard)  # a second refresh: the rates, the floors
