@@ -68,6 +68,8 @@ SHARD_FILL = 0.75
 WARN_FILL = 0.9
 #: A Redis string holds at most 2³² bits.
 MAX_BLOOM_BITS = 2**32
+#: Most shards a stored layout may name (2³² bits' worth of URLs, in intsets of 512).
+MAX_SHARDS = 2**24
 #: SCARD calls per round trip when counting a set-mode filter.
 COUNT_BATCH = 1000
 
@@ -165,7 +167,7 @@ class Layout:
         mode = values.get("mode")
         if mode not in ("set", "bloom"):
             raise ValueError(f"stored dupefilter layout has unknown mode {mode!r}")
-        return cls(
+        layout = cls(
             mode,  # type: ignore[arg-type]
             shards=int(values.get("shards", 0)),
             intset_limit=int(values.get("intset_limit", DEFAULT_INTSET_LIMIT)),
@@ -173,6 +175,12 @@ class Layout:
             hashes=int(values.get("hashes", 0)),
             capacity=int(values.get("capacity", 0)),
         )
+        # Bounds a planned layout keeps: anything else would divide by zero, or count a billion shards.
+        if mode == "set" and not 1 <= layout.shards <= MAX_SHARDS:
+            raise ValueError(f"stored dupefilter layout has {layout.shards} shards (1…{MAX_SHARDS:,})")
+        if mode == "bloom" and not (1 <= layout.bits <= MAX_BLOOM_BITS and 1 <= layout.hashes <= 1000):
+            raise ValueError(f"stored dupefilter layout has {layout.bits} bits, {layout.hashes} hashes")
+        return layout
 
 
 @dataclass(frozen=True)

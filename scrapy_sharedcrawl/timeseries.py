@@ -27,7 +27,6 @@ well-formed entries and skips the rest.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -38,6 +37,7 @@ from scrapy.settings import BaseSettings
 
 from scrapy_sharedcrawl.config import SettingError, int_setting
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
+from scrapy_sharedcrawl.reading import counter
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ class Point:
 def read_points(server: redis.Redis, key: str, after: str | None = None, count: int = 5000) -> list[Point]:
     """Up to ``count`` points after the stream id ``after`` (None: from the start), oldest first.
 
-    Entries that are not points (a bad id, a value that is not a finite number) are skipped, and
+    Entries that are not points (a bad id, a value that is no number within 64 bits) are skipped, and
     only their good fields kept: the stream is read, never trusted.
     """
     start = f"({after}" if after else "-"
@@ -241,8 +241,7 @@ def read_points(server: redis.Redis, key: str, after: str | None = None, count: 
 
 
 def _finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+    """A point's value: a number a worker could have recorded (within 64 bits: differences and rates
+    of two stay finite), else None."""
+    number = counter(value)
+    return None if number is None else float(number)

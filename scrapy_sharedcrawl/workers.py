@@ -29,9 +29,10 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from scrapy import signals
@@ -45,13 +46,17 @@ from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 from scrapy_sharedcrawl.keys import CrawlKeys, this_worker
 from scrapy_sharedcrawl.outage import Outage
+from scrapy_sharedcrawl.reading import Unreadable, counter, moment, text, whole
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: A worker is live while its last beat is younger than this many beats.
 LIVE_BEATS = 3
 #: Entries of workers silent this long (s) are deleted.
 FORGET_AFTER = 24 * 3600
+#: Longest heartbeat interval (s) an entry is read with: a day (a longer one is no heartbeat).
+MAX_HEARTBEAT = 24 * 3600.0
 #: The worker's own stats its entry carries besides pages and items: errors (failed attempts and
 #: error log lines) and the items its store holds, not yet written (a gauge the store sets).
 ERROR_STATS = ("retry/count", "log_count/ERROR")
@@ -245,20 +250,31 @@ def log_code_origin(worker_id: str, node: str, job: dict[str, str | None], spide
         )  # fmt: skip
 
 
-def live_workers(server: redis.Redis, keys: CrawlKeys, include_gone: bool = False) -> list[Worker]:
+def live_workers(
+    server: redis.Redis, keys: CrawlKeys, include_gone: bool = False, unreadable: Unreadable | None = None
+) -> list[Worker]:
     """The registry's workers (live ones only unless ``include_gone``), oldest first, in one round trip."""
     pipe = server.pipeline(transaction=True)
     pipe.time()
     pipe.zrange(keys.workers, 0, -1, withscores=True)
     pipe.hgetall(keys.worker_info)
     (seconds, micros), beats, info = pipe.execute()
-    return parse_workers(seconds * 1000 + micros // 1000, beats, info, include_gone)
+    return parse_workers(seconds * 1000 + micros // 1000, beats, info, include_gone, unreadable)
 
 
 def parse_workers(
-    now_ms: float, beats: list[tuple[bytes, float]], info: dict[bytes, bytes], include_gone: bool = False
+    now_ms: float,
+    beats: list[tuple[bytes, float]],
+    info: dict[bytes, bytes],
+    include_gone: bool = False,
+    unreadable: Unreadable | None = None,
 ) -> list[Worker]:
-    """Workers from a read of the registry: ``ZRANGE … WITHSCORES``, ``HGETALL`` and Redis time (ms)."""
+    """Workers from a read of the registry: ``ZRANGE … WITHSCORES``, ``HGETALL`` and Redis time (ms).
+
+    An entry no worker could have written (not JSON, a count that is not one, a time no date can
+    show) is skipped and counted in ``unreadable`` (:mod:`.reading`): the others are read all the same.
+    """
+    unreadable = unreadable if unreadable is not None else Unreadable()
     workers = []
     for raw_id, beat_ms in beats:
         raw = info.get(raw_id)
@@ -266,8 +282,8 @@ def parse_workers(
             continue
         try:
             worker = _worker(raw_id, raw, now_ms, beat_ms)
-        except (ValueError, TypeError, AttributeError):  # not an entry a worker wrote: skipped, not fatal
-            logger.warning("Worker registry: unreadable entry for %r skipped", raw_id[:100])
+        except (ValueError, TypeError, AttributeError, RecursionError) as error:  # not a worker's entry
+            unreadable.skip("workers", raw_id, str(error)[:200])
             continue
         if include_gone or worker.live:
             workers.append(worker)
@@ -275,23 +291,39 @@ def parse_workers(
 
 
 def _worker(raw_id: bytes, raw: bytes, now_ms: float, beat_ms: float) -> Worker:
-    """One registry entry, read as untrusted JSON."""
+    """One registry entry, read as untrusted JSON (ValueError: not an entry a worker writes)."""
     entry = json.loads(raw)
+    if not isinstance(entry, dict):
+        raise ValueError("not a JSON object")
+    beat = moment(beat_ms / 1000)
+    if beat is None:
+        raise ValueError(f"heartbeat time {beat_ms!r} is no moment")
+    heartbeat = counter(entry.get("heartbeat", DEFAULTS["WORKER_HEARTBEAT"]))
+    if heartbeat is None or not 0 < heartbeat <= MAX_HEARTBEAT:
+        raise ValueError(f"heartbeat interval {entry.get('heartbeat')!r} out of range")
     return Worker(
-        id=raw_id.decode() if isinstance(raw_id, bytes) else raw_id,
+        id=text(raw_id),
         host=str(entry.get("host", "?")),
-        pid=int(entry.get("pid", 0)),
-        started_at=float(entry.get("started_at", 0)),
-        pages=int(entry.get("pages", 0)),
-        items=int(entry.get("items", 0)),
+        pid=_field(entry, "pid", whole),
+        started_at=_field(entry, "started_at", moment),
+        pages=_field(entry, "pages", whole),
+        items=_field(entry, "items", whole),
         heartbeat_age=max(0.0, (now_ms - beat_ms) / 1000),
-        heartbeat_interval=float(entry.get("heartbeat", DEFAULTS["WORKER_HEARTBEAT"])),
+        heartbeat_interval=float(heartbeat),
         node=str(entry.get("node") or entry.get("host", "?")),
         job=_optional_text(entry.get("job")),
         version=_optional_text(entry.get("version")),
-        errors=int(entry.get("errors", 0)),
-        buffered=int(entry.get("buffered", 0)),
+        errors=_field(entry, "errors", whole),
+        buffered=_field(entry, "buffered", whole),
     )
+
+
+def _field(entry: dict[str, Any], name: str, read: Callable[[Any], _T | None]) -> _T:
+    """``entry[name]`` (0 when absent) through ``read``; ValueError when it is no such value."""
+    value = read(entry.get(name, 0))
+    if value is None:
+        raise ValueError(f"{name} {str(entry.get(name))[:40]!r} out of range")
+    return value
 
 
 def _optional_text(value: Any) -> str | None:

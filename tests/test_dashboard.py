@@ -131,10 +131,11 @@ def test_the_token_check() -> None:
     with pytest.raises(ValueError, match="at least 16"):
         auth.check_token("127.0.0.1", "short")
     basic = base64.b64encode(f"ops:{TOKEN}".encode()).decode()
-    assert auth.allowed(TOKEN, auth.presented(f"Basic {basic}", "", ""))
-    assert auth.allowed(TOKEN, auth.presented(f"Bearer {TOKEN}", "", ""))
-    assert not auth.allowed(TOKEN, auth.presented("Bearer wrong", "", "")) and not auth.allowed(TOKEN, [])
-    assert not auth.allowed(TOKEN, auth.presented("Basic %%%", "", ""))
+    assert auth.allowed(TOKEN, auth.presented(f"Basic {basic}", ""))
+    assert auth.allowed(TOKEN, auth.presented(f"Bearer {TOKEN}", ""))
+    assert not auth.allowed(TOKEN, auth.presented("Bearer wrong", "")) and not auth.allowed(TOKEN, [])
+    assert not auth.allowed(TOKEN, auth.presented("Basic %%%", ""))
+    assert auth.allowed(TOKEN, [], auth.cookie_value(TOKEN)) and not auth.allowed(TOKEN, [], TOKEN)
     assert auth.allowed("", [])  # no token (loopback): everyone on this machine
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.legacy import apply_legacy_names
+from scrapy_sharedcrawl.reading import printable
 from solidot_spider.cli import dashboard, export, reparse, seed, status, workers
 from solidot_spider.closed_pipe import ends_quietly_on_closed_pipe
 from solidot_spider.fleet.api import ScrapydError
@@ -47,5 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         raise  # the output's reader has gone: no error to tell (see closed_pipe)
     except (OSError, ValueError, ScrapydError) as error:
-        print(f"solidot-crawl {options.command}: {error}", file=sys.stderr)
+        # an error may quote what a node, Redis or a page said: printed without its terminal escapes
+        shown = "\n".join(printable(line) for line in str(error).split("\n"))
+        print(f"solidot-crawl {options.command}: {shown}", file=sys.stderr)
         return 2

@@ -32,6 +32,7 @@ from tqdm import tqdm
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
 from scrapy_sharedcrawl.keys import CrawlKeys
+from scrapy_sharedcrawl.reading import Unreadable, counter, moment, printable, replies, text, whole
 from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.stats import PAGES_STAT
 from scrapy_sharedcrawl.workers import Worker, parse_workers
@@ -86,6 +87,8 @@ class Status:
     errors: dict[str, int | float]
     workers: list[dict[str, Any]]
     stats: dict[str, int | float] = field(repr=False)
+    #: Values skipped as no worker could have written them, by kind (stats, meta, workers, pages, seen).
+    unreadable: dict[str, int] = field(default_factory=dict)
 
 
 def register(commands: Any) -> None:
@@ -166,13 +169,23 @@ class StatusReader:
         pipe.hgetall(keys.worker_info)
         pipe.hgetall(keys.seen_meta)
         pipe.hlen(f"{keys.queue}:dead")
-        (seconds, micros), queued, leased, raw_stats, raw_meta, beats, info, seen_meta, dead = pipe.execute()
+        unreadable = Unreadable()
+        read = replies(
+            pipe.execute(raise_on_error=False),
+            [
+                *("time", keys.queued, keys.leases, keys.stats, keys.meta, keys.workers, keys.worker_info),
+                *(keys.seen_meta, f"{keys.queue}:dead"),
+            ],
+            [None, 0, 0, {}, {}, [], {}, {}, 0],
+            unreadable,
+        )
+        (seconds, micros), queued, leased, raw_stats, raw_meta, beats, info, seen_meta, dead = read
         now = seconds + micros / 1e6
-        stats = {_text(name): _number(value) for name, value in raw_stats.items()}
-        meta = {_text(name): _text(value) for name, value in raw_meta.items()}
-        workers = parse_workers(now * 1000, beats, info)
+        stats = read_stats(raw_stats, unreadable)
+        meta = {text(name): text(value) for name, value in raw_meta.items()}
+        workers = parse_workers(now * 1000, beats, info, unreadable=unreadable)
         started, updated, finished = (
-            _float(meta.get(name)) for name in ("started_at", "updated_at", "finished_at")
+            _meta_moment(meta, name, unreadable) for name in ("started_at", "updated_at", "finished_at")
         )
         done = int(stats.get("scheduler/acked", 0) + stats.get("scheduler/acked/late", 0))
         total = done + queued + leased
@@ -186,12 +199,20 @@ class StatusReader:
             state = "idle"
         else:
             state = "no crawl"
-        seen, exact = self.seen(seen_meta)
+        try:
+            seen, exact = self.seen(seen_meta)
+        except (ValueError, redis.ResponseError) as error:  # a layout no worker stored, a shard of
+            # another type: the count is unknown, the rest is read
+            unreadable.skip("seen", self.keys.seen_meta, f"{type(error).__name__}: {str(error)[:200]}")
+            seen, exact = None, True
         if seen is None and meta.get("seen"):  # recorded when the crawl's dupefilter was deleted
-            seen, exact = int(meta["seen"]), meta.get("seen_exact") != "0"
+            if (recorded := whole(meta["seen"])) is not None:
+                seen, exact = recorded, meta.get("seen_exact") != "0"
+            else:
+                unreadable.skip("meta", "seen", f"{meta['seen'][:40]!r} is no count")
         items, source = self.items(stats)
         until = now if workers or updated is None else updated
-        rate, recent = self.pages(until, started)
+        rate, recent = self.pages(until, started, unreadable)
         return Status(
             redis=self.where,
             spider=keys.spider,
@@ -215,6 +236,7 @@ class StatusReader:
             errors=errors_by_kind(stats),
             workers=[worker_row(worker) for worker in workers],
             stats=dict(sorted(stats.items())),
+            unreadable=unreadable.counts,
         )
 
     def seen(self, stored: dict[bytes, bytes]) -> tuple[int | None, bool]:
@@ -237,16 +259,46 @@ class StatusReader:
                 return int(stats.get("item_scraped_count", 0)), f"scraped; MongoDB at {where}: {error}"
         return int(stats.get("item_scraped_count", 0)), "scraped by the workers"
 
-    def pages(self, until: float, started: float | None) -> tuple[float | None, list[dict[str, Any]]]:
+    def pages(
+        self, until: float, started: float | None, unreadable: Unreadable | None = None
+    ) -> tuple[float | None, list[dict[str, Any]]]:
         """Pages per minute over the last minutes up to ``until``, and each minute's count."""
         last = int(until // 60)
         minutes = list(range(last - RECENT_MINUTES + 1, last + 1))
-        counts = [int(value or 0) for value in self.server.mget([self.keys.pages(m) for m in minutes])]
+        keys = [self.keys.pages(m) for m in minutes]
+        counts = []
+        for key, value in zip(keys, self.server.mget(keys), strict=True):
+            count = whole(value or 0)
+            if count is None:
+                (unreadable or Unreadable()).skip("pages", key, f"{text(value or b'')[:40]!r} is no count")
+            counts.append(count or 0)
         recent = [{"minute": _iso(m * 60), "pages": c} for m, c in zip(minutes, counts, strict=True)]
         since = max(minutes[0] * 60, started or 0.0)
         if started is None or until <= since:
             return None, recent
         return round(sum(counts) / max(1.0, until - since) * 60, 1), recent
+
+
+def read_stats(raw: dict[bytes, bytes], unreadable: Unreadable) -> dict[str, int | float]:
+    """The shared stats hash as numbers; a field that holds no number a worker adds up is skipped."""
+    stats = {}
+    for name, value in raw.items():
+        number = counter(value)
+        if number is None:
+            unreadable.skip("stats", name, f"{text(value)[:40]!r} is no counter")
+        else:
+            stats[text(name)] = number
+    return stats
+
+
+def _meta_moment(meta: dict[str, str], name: str, unreadable: Unreadable) -> float | None:
+    """A time of the crawl's meta (``started_at``…): None when absent, or when no date can show it."""
+    value = meta.get(name)
+    if not value:
+        return None
+    if (when := moment(value)) is None:
+        unreadable.skip("meta", name, f"{value[:40]!r} is no time")
+    return when
 
 
 def errors_by_kind(stats: dict[str, int | float]) -> dict[str, int | float]:
@@ -292,6 +344,9 @@ def render(status: Status) -> str:
         )
     else:
         lines.append("errors     none")
+    if status.unreadable:
+        skipped = " · ".join(f"{kind}: {count:,}" for kind, count in sorted(status.unreadable.items()))
+        lines.append(f"unreadable {skipped} (values no worker writes, skipped: see the log)")
     lines.append(f"workers    {len(status.workers)} live")
     lines.extend(_table(status.workers))
     return "\n".join(lines)
@@ -341,20 +396,6 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     ]
 
 
-#: Characters that move a terminal's cursor, change its colours or reorder text: C0 and C1 controls,
-#: DEL, and Unicode's bidirectional overrides and isolates.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: str) -> str:
-    """``text`` read from Redis, safe to print on a terminal: every control character shown as ``?``.
-
-    >>> printable("host\x1b[2Jname")
-    'host?[2Jname'
-    """
-    return _UNPRINTABLE.sub("?", text)
-
-
 def worker_row(worker: Worker) -> dict[str, Any]:
     """A worker as ``status --json`` (and the dashboard) shows it."""
     return {
@@ -369,22 +410,6 @@ def worker_row(worker: Worker) -> dict[str, Any]:
         "pages": worker.pages,
         "items": worker.items,
     }
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _number(value: bytes | str) -> int | float:
-    text = _text(value)
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
-
-
-def _float(value: str | None) -> float | None:
-    return float(value) if value else None
 
 
 def _iso(moment: float | None) -> str | None:

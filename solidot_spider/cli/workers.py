@@ -31,7 +31,7 @@ from scrapy_sharedcrawl.connection import UNREACHABLE, describe, redis_from_sett
 from scrapy_sharedcrawl.keys import CrawlKeys
 from scrapy_sharedcrawl.workers import Worker, live_workers
 from solidot_spider.cli.options import assignments
-from solidot_spider.cli.status import table
+from solidot_spider.cli.status import printable, table
 from solidot_spider.fleet.api import Job
 from solidot_spider.fleet.fleet import Fleet, NodeState
 from solidot_spider.fleet.nodes import (
@@ -145,15 +145,15 @@ def run(options: argparse.Namespace, settings: Settings) -> int:
         return 0
     if options.action == "up":
         scheduled = fleet.up(options.count, assignments(options.settings), assignments(options.args))
-        for new in scheduled:
-            print(f"scheduled worker {new.job} on {new.node} (egg version {new.version})")
+        for new in scheduled:  # a node's text, printed as `status` prints the registry's: no escapes
+            print(printable(f"scheduled worker {new.job} on {new.node} (egg version {new.version})"))
         print(f"{options.count} worker jobs asked for: {len(scheduled)} scheduled")
         if options.wait is not None and scheduled:
             return registry.wait_for_jobs({new.job for new in scheduled}, options.wait)
         return 0
     cancelled = fleet.down(options.count) if options.action == "down" else fleet.drain(options.node)
     for job in cancelled:
-        print(f"stopping worker {job.id} on {job.node} ({job.state})")
+        print(printable(f"stopping worker {job.id} on {job.node} ({job.state})"))
     print(f"{len(cancelled)} worker jobs stopping: each finishes what it fetches and hands back the rest")
     if options.action == "drain" and options.wait is not None:
         return wait_drained(fleet, options.node, options.wait)

@@ -20,11 +20,42 @@ from solidot_spider.dashboard.state import PHASES
 PREFIX = "solidot_crawl_"
 
 
+class CounterFloor:
+    """Counters as ``/metrics`` shows them: never below a value shown before in the same crawl.
+
+    A reading may see a counter lower than the last one (a field skipped as unreadable, stats
+    rewritten by hand); Prometheus would take that for a restart and count the whole value again.
+    A new crawl (another ``started_at``) starts afresh: that is a real restart. Memory: one value
+    per label set, which :class:`~.state.StableLabels` and the fixed kinds keep few.
+    """
+
+    def __init__(self) -> None:
+        self.epoch: Any = None
+        self.shown: dict[tuple[str, tuple[str, ...]], float] = {}
+
+    def start(self, epoch: Any) -> None:
+        """Read under the crawl that started at ``epoch``; None (no start known in this reading, or an
+        unreadable one) keeps the floors: only another start is a restart."""
+        if epoch is not None and epoch != self.epoch:
+            self.epoch, self.shown = epoch, {}
+
+    def family(self, name: str, documentation: str, values: dict[str, float], label: str = "") -> Metric:
+        """A counter family: one value per ``label`` value (none: ``{"": value}``), each floored."""
+        family = CounterMetricFamily(name, documentation, labels=[label] if label else None)
+        for key, value in values.items():
+            labels = (key,) if label else ()
+            shown = self.shown[(name, labels)] = max(value, self.shown.get((name, labels), value))
+            family.add_metric(list(labels), shown)
+        return family
+
+
 class SnapshotCollector(Collector):
     """Yields the metrics of the latest snapshot ``source()`` returns (None: nothing read yet)."""
 
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: Any, refused: Any = None) -> None:
         self.source = source
+        self.refused = refused
+        self.floor = CounterFloor()
 
     def collect(self) -> Iterator[Metric]:
         snapshot, refreshed_at, healthy = self.source()
@@ -33,23 +64,33 @@ class SnapshotCollector(Collector):
         yield up
         if refreshed_at is not None:
             yield _gauge("solidot_dashboard_refreshed_timestamp_seconds", "last good refresh", refreshed_at)
+        if self.refused is not None:
+            refused = CounterMetricFamily(
+                "solidot_dashboard_refused", "requests the dashboard refused, by reason", labels=["reason"]
+            )
+            for reason, count in self.refused().items():
+                refused.add_metric([reason], count)
+            yield refused
         if snapshot is not None:
-            yield from crawl_metrics(snapshot)
+            yield from crawl_metrics(snapshot, self.floor)
 
 
-def crawl_metrics(snapshot: dict[str, Any]) -> Iterator[Metric]:
-    """Every crawl metric of one snapshot."""
+def crawl_metrics(snapshot: dict[str, Any], floor: CounterFloor | None = None) -> Iterator[Metric]:
+    """Every crawl metric of one snapshot; counters never below ``floor``'s (see :class:`CounterFloor`)."""
+    floor = floor or CounterFloor()
+    floor.start(snapshot["crawl"]["started_at"])
+    counter = floor.family
     progress, counts, archive = snapshot["progress"], snapshot["counts"], snapshot["archive"]
     yield _gauge(PREFIX + "queued", "requests waiting in the shared queue", progress["queued"])
     yield _gauge(PREFIX + "leased", "requests leased to workers (in flight)", progress["leased"])
-    yield _counter(PREFIX + "done", "requests done (acknowledged)", progress["done"])
+    yield counter(PREFIX + "done", "requests done (acknowledged)", {"": progress["done"]})
     if progress["fraction"] is not None:
         yield _gauge(PREFIX + "progress_ratio", "done / (done + queued + leased)", progress["fraction"])
     if progress["eta_seconds"] is not None:
         yield _gauge(PREFIX + "eta_seconds", "time left at the recent pace", progress["eta_seconds"])
     if counts["seen"] is not None:
         yield _gauge(PREFIX + "seen_urls", "URLs in the duplicate filter", counts["seen"])
-    yield _counter(PREFIX + "pages", "responses received by every worker", counts["pages"])
+    yield counter(PREFIX + "pages", "responses received by every worker", {"": counts["pages"]})
     yield _gauge(PREFIX + "items", "stories stored in MongoDB (or scraped, without it)", counts["items"])
     yield _gauge(PREFIX + "dead_letters", "refused payloads in the dead letters", counts["dead_letters"])
     yield _gauge(PREFIX + "store_buffered", "items live workers hold for MongoDB", counts["store_buffered"])
@@ -57,41 +98,31 @@ def crawl_metrics(snapshot: dict[str, Any]) -> Iterator[Metric]:
     workers.add_metric(["live"], counts["workers_live"])
     workers.add_metric(["gone"], counts["workers_gone"])
     yield workers
-    errors = CounterMetricFamily(PREFIX + "errors", "errors by kind (every worker)", labels=["kind"])
-    for kind, value in snapshot["error_kinds"].items():
-        errors.add_metric([kind], value)
-    yield errors
+    yield counter(PREFIX + "errors", "errors by kind (every worker)", snapshot["error_kinds"], "kind")
     phase = GaugeMetricFamily(PREFIX + "phase", "1 for the crawl's current phase", labels=["phase"])
     for name in PHASES:
         phase.add_metric([name], 1.0 if snapshot["crawl"]["phase"] == name else 0.0)
     yield phase
-    dedupe = CounterMetricFamily(PREFIX + "stories", "stories this crawl, by outcome", labels=["outcome"])
-    for outcome, value in archive["this_crawl"].items():
-        dedupe.add_metric([outcome], value)
-    yield dedupe
-    yield _by_reason(PREFIX + "dropped", "items and pages dropped, by reason", archive["drops"])
-    yield _by_reason(PREFIX + "dead", "requests in the dead letters, by reason", archive["dead_letters"])
+    yield counter(PREFIX + "stories", "stories this crawl, by outcome", archive["this_crawl"], "outcome")
+    yield counter(PREFIX + "dropped", "items and pages dropped, by reason", archive["drops"], "reason")
+    yield counter(
+        PREFIX + "dead", "requests in the dead letters, by reason", archive["dead_letters"], "reason"
+    )
+    unreadable = GaugeMetricFamily(PREFIX + "unreadable", "values skipped, last reading", labels=["what"])
+    for what, count in snapshot.get("unreadable", {}).items():
+        unreadable.add_metric([what], count)
+    yield unreadable
     if archive["stories"] is not None:
         yield _gauge("solidot_archive_stories", "stories in the MongoDB collection", archive["stories"])
 
 
-def registry(source: Any) -> CollectorRegistry:
-    """A registry holding only the snapshot's metrics (not this process's own)."""
+def registry(source: Any, refused: Any = None) -> CollectorRegistry:
+    """A registry holding only the snapshot's metrics (not this process's own), and the requests the
+    server refused (``refused()``: reason → count) when given."""
     result = CollectorRegistry(auto_describe=False)
-    result.register(SnapshotCollector(source))
+    result.register(SnapshotCollector(source, refused))
     return result
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=value)
-
-
-def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
-    return CounterMetricFamily(name, documentation, value=value)
-
-
-def _by_reason(name: str, documentation: str, counts: dict[str, int]) -> CounterMetricFamily:
-    family = CounterMetricFamily(name, documentation, labels=["reason"])
-    for reason, value in counts.items():
-        family.add_metric([reason], value)
-    return family

@@ -18,14 +18,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
 import redis
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_runner import GracefulExit
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from yarl import URL
 
 from scrapy_sharedcrawl.redact import redact_uri
 from solidot_spider.dashboard import auth
@@ -45,6 +48,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+#: The static files' names: letters, digits, dots, dashes (never a path or a leading dot).
+_STATIC_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}")
 
 
 class Dashboard:
@@ -58,6 +63,7 @@ class Dashboard:
         self.refreshed_at: float | None = None
         self.error: str | None = None
         self.refreshes = 0
+        self.refusals = Refusals()
         self._changed = asyncio.Event()
 
     async def run(self) -> None:
@@ -104,8 +110,9 @@ class Dashboard:
 
 def create_app(dashboard: Dashboard, token: str = "") -> web.Application:
     """The application: routes, the token check, security headers, the refresh loop's life."""
-    app = web.Application(middlewares=[_guard(token)])
-    metrics = registry(dashboard.metrics_source)
+    app = web.Application(middlewares=[_guard(token, dashboard.refusals)])
+    app.on_response_prepare.append(_security_headers)
+    metrics = registry(dashboard.metrics_source, lambda: dashboard.refusals.counts)
 
     async def index(request: web.Request) -> web.Response:
         page = (STATIC / "index.html").read_text(encoding="utf-8")
@@ -125,8 +132,8 @@ def create_app(dashboard: Dashboard, token: str = "") -> web.Application:
         name = request.match_info["name"]
         types = {".js": "text/javascript", ".css": "text/css", ".txt": "text/plain"}
         suffix = name[name.rfind(".") :] if "." in name else ""
-        path = STATIC / name
-        if suffix not in types or "/" in name or name.startswith(".") or not path.is_file():
+        # a plain file name only: no path, no NUL or other byte a file system refuses
+        if suffix not in types or not _STATIC_NAME.fullmatch(name) or not (path := STATIC / name).is_file():
             raise web.HTTPNotFound()
         return web.Response(body=path.read_bytes(), content_type=types[suffix], charset="utf-8")
 
@@ -146,40 +153,117 @@ def create_app(dashboard: Dashboard, token: str = "") -> web.Application:
     return app
 
 
-def _guard(token: str) -> Any:
+class Refusals:
+    """Requests refused, by reason: counted for ``/metrics``, said in one log line per reason, not one
+    per request (a client that sends junk in a loop must not fill the log)."""
+
+    REASONS: ClassVar[dict[str, str]] = {
+        "token": "no valid token",
+        "host": "without a token, only loopback host names are served",
+        "malformed": "not a request HTTP can read",
+    }
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(self.REASONS, 0)
+
+    def refuse(self, reason: str, remote: str | None) -> None:
+        if not self.counts[reason]:
+            logger.warning(
+                "Dashboard: refused a request from %s (%s); later ones are counted in "
+                "solidot_dashboard_refused_total, not logged",
+                remote,
+                self.REASONS[reason],
+            )
+        self.counts[reason] += 1
+
+
+class ServerLog(logging.LoggerAdapter):
+    """aiohttp's server log, where a request its parser can't read (answered 400) is a refusal.
+
+    aiohttp logs each of those at ERROR with a traceback: a client's junk, not a fault here.
+    """
+
+    def __init__(self, refusals: Refusals) -> None:
+        super().__init__(logging.getLogger("aiohttp.server"), {})
+        self.refusals = refusals
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError) and (exc_info.code or 400) < 500:
+            self.refusals.refuse("malformed", str(args[0]) if args else None)
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)
+
+
+def app_runner(dashboard: Dashboard, token: str, **options: Any) -> web.AppRunner:
+    """The server's runner: the application, and aiohttp's log through :class:`ServerLog`."""
+    return web.AppRunner(create_app(dashboard, token), logger=ServerLog(dashboard.refusals), **options)
+
+
+def _guard(token: str, refusals: Refusals) -> Any:
     @web.middleware
     async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
+        if not token and not auth.loopback_host(request.headers.get("Host", "")):
+            refusals.refuse("host", request.remote)
+            raise web.HTTPForbidden(
+                text="403: without a token this dashboard answers only to 127.0.0.1, [::1] and localhost\n"
+            )
         query = request.query.get("token", "")
-        candidates = auth.presented(
-            request.headers.get("Authorization", ""), request.cookies.get(auth.COOKIE, ""), query
-        )
-        if not auth.allowed(token, candidates):
+        candidates = auth.presented(request.headers.get("Authorization", ""), query)
+        if not auth.allowed(token, candidates, request.cookies.get(auth.COOKIE, "")):
+            refusals.refuse("token", request.remote)
             raise web.HTTPUnauthorized(
                 text="401: this dashboard needs its token (Bearer, Basic password, or ?token=)\n",
                 headers={"WWW-Authenticate": 'Basic realm="solidot-crawl dashboard", charset="UTF-8"'},
             )
         if token and query:  # a link with ?token=: remember it in a cookie, and take it out of the address
-            response: web.StreamResponse = web.HTTPSeeOther(
-                request.rel_url.with_query({k: v for k, v in request.query.items() if k != "token"})
+            rest = [(name, value) for name, value in request.query.items() if name != "token"]
+            location = local_location(request.rel_url.with_query(rest))
+            response = web.Response(status=303, text=f"303: see {location}\n", headers={"Location": location})
+            response.set_cookie(
+                auth.COOKIE,
+                auth.cookie_value(token),
+                httponly=True,
+                samesite="Strict",
+                path="/",
+                secure=behind_tls(request),
             )
-            response.set_cookie(auth.COOKIE, token, httponly=True, samesite="Strict", path="/")
             return response
-        response = await handler(request)
-        response.headers.update(SECURITY_HEADERS)
-        return response
+        return await handler(request)
 
     return guard
+
+
+def local_location(url: URL) -> str:
+    """A redirect's target on this server: ``url``'s path and query, never another host.
+
+    A request for ``//evil.example/x`` has that path: given as a ``Location`` it would send a browser
+    to evil.example, and so would ``/\\evil.example`` (browsers read a backslash as a slash). Leading
+    slashes and backslashes are folded into one; the rest stays percent-encoded as it came.
+    """
+    location = "/" + url.raw_path.lstrip("/\\")
+    return location + (f"?{url.raw_query_string}" if url.raw_query_string else "")
+
+
+def behind_tls(request: web.Request) -> bool:
+    """Whether the browser reached us over https: directly, or through a proxy that says so (the
+    cookie is then ``Secure``; a client that lies only keeps its own cookie off plain http)."""
+    return request.secure or request.headers.get("X-Forwarded-Proto", "").strip().lower() == "https"
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer (401, 403, 404 and redirects too) carries the policy: no sniffing, no framing."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
 
 
 def serve(dashboard: Dashboard, host: str, port: int, token: str) -> None:
     """Run the server until interrupted (Ctrl-C, SIGTERM); print ``dashboard at URL`` once listening."""
     auth.check_token(host, token)
     with contextlib.suppress(KeyboardInterrupt, GracefulExit):
-        asyncio.run(_serve(create_app(dashboard, token), host, port))
+        asyncio.run(_serve(app_runner(dashboard, token, handle_signals=True), host, port))
 
 
-async def _serve(app: web.Application, host: str, port: int) -> None:
-    runner = web.AppRunner(app, handle_signals=True)
+async def _serve(runner: web.AppRunner, host: str, port: int) -> None:
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

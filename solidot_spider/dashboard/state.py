@@ -17,8 +17,10 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import redis
 from scrapy.settings import Settings
 
+from scrapy_sharedcrawl.reading import Unreadable, moment, replies, text
 from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.timeseries import series_fields, series_key
 from scrapy_sharedcrawl.workers import LIVE_BEATS, Worker, parse_workers
@@ -67,6 +69,9 @@ class DashboardReader:
         #: The series' fields as the workers record them: the framework's and the project's own.
         self.fields = series_fields(settings)
         self._beats: dict[str, deque[tuple[float, int]]] = {}
+        #: The reasons the drop and dead-letter tables (and their metrics) name, kept for the crawl.
+        self.drop_labels, self.dead_labels = StableLabels(), StableLabels()
+        self._epoch: str | None = None
 
     def read(self) -> dict[str, Any]:
         """The snapshot (raises ``redis.RedisError`` when Redis can't be read)."""
@@ -77,24 +82,44 @@ class DashboardReader:
         pipe.hgetall(self.keys.worker_info)
         pipe.get(f"{self.keys.queue}:seeded")
         pipe.hgetall(seed_key(self.keys.prefix))
-        (seconds, micros), beats, info, seeded, seed = pipe.execute()
+        unreadable = Unreadable(dict(status.unreadable))
+        results = pipe.execute(raise_on_error=False)
+        # status' own reading counted the registry's keys already; the seed's are the dashboard's own
+        (seconds, micros), beats, info = replies(
+            results[:3], ["time", self.keys.workers, self.keys.worker_info], [None, [], {}], Unreadable()
+        )
+        seeded, seed = replies(
+            results[3:], [f"{self.keys.queue}:seeded", seed_key(self.keys.prefix)], [None, {}], unreadable
+        )
         now = seconds + micros / 1e6
-        everyone = parse_workers(now * 1000, beats, info, include_gone=True)
-        points = self.series.update(status.started_at)
+        everyone = parse_workers(now * 1000, beats, info, include_gone=True, unreadable=Unreadable())
+        for gone in self._beats.keys() - {worker.id for worker in everyone}:
+            del self._beats[gone]  # the registry forgot it: so do the rates (memory bounded by the registry)
+        if status.started_at != self._epoch:  # a new crawl: its own reasons
+            self._epoch = status.started_at
+            self.drop_labels, self.dead_labels = StableLabels(), StableLabels()
+        try:
+            points = self.series.update(status.started_at)
+        except redis.ResponseError as error:  # the series' key of another type: no charts, the rest is read
+            unreadable.skip("keys", self.series.key, f"{type(error).__name__}: {str(error)[:120]}")
+            points = self.series.points
         live = [worker for worker in everyone if worker.live]
         phase = crawl_phase(status, bool(live), seeded is not None)
         done_rate = rate_per_minute(points, "done", RATE_WINDOW)
         remaining = status.queued + status.leased
-        seed_info = {_text(k): _text(v) for k, v in seed.items()}
+        seed_info = {text(k): text(v) for k, v in seed.items()}
+        seeded_at = moment(seed_info["seeded_at"]) if seed_info.get("seeded_at") else None
+        if seeded_at is None and seed_info.get("seeded_at"):
+            unreadable.skip("seed", "seeded_at", f"{seed_info['seeded_at'][:40]!r} is no time")
         return {
             "crawl": {
                 "spider": status.spider,
                 "redis": status.redis,
                 "phase": phase,
                 "status_state": status.state,
-                "crawl_id": _text(seeded) if seeded is not None else seed_info.get("crawl"),
+                "crawl_id": text(seeded) if seeded is not None else seed_info.get("crawl"),
                 "scope": seed_info.get("scope"),
-                "seeded_at": _float(seed_info.get("seeded_at")),
+                "seeded_at": seeded_at,
                 "started_at": status.started_at,
                 "updated_at": status.updated_at,
                 "finished_at": status.finished_at,
@@ -128,6 +153,7 @@ class DashboardReader:
             "workers": [self._worker(worker, now) for worker in everyone],
             "archive": self.archive(status),
             "series_points": len(points),
+            "unreadable": unreadable.counts,
         }
 
     def charts(self) -> dict[str, Any]:
@@ -170,8 +196,8 @@ class DashboardReader:
                 outcome: int(stats.get(f"solidot/dedupe/{outcome}", 0))
                 for outcome in ("new", "changed", "unchanged", "duplicate")
             },
-            "drops": bounded(drops_by_reason(stats)),
-            "dead_letters": bounded(
+            "drops": self.drop_labels.bound(drops_by_reason(stats)),
+            "dead_letters": self.dead_labels.bound(
                 {
                     name.removeprefix("scheduler/dead/"): int(value)
                     for name, value in stats.items()
@@ -231,13 +257,34 @@ def drops_by_reason(stats: dict[str, int | float]) -> dict[str, int]:
     return drops
 
 
+class StableLabels:
+    """The reasons a by-reason table names: the ``limit`` largest at first sight, then kept.
+
+    A reason first seen once every place is taken is summed under ``other``, and stays there: no
+    reading re-ranks the reasons, so ``/metrics``' label sets stay put and ``other``, a sum of
+    counters none of which ever leaves it, never goes down.
+    """
+
+    def __init__(self, limit: int = MAX_REASONS) -> None:
+        self.limit = limit
+        self.kept: set[str] = set()
+
+    def bound(self, counts: dict[str, int]) -> dict[str, int]:
+        """The kept reasons' counts, largest first, and ``other``: the rest summed (if any)."""
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        for name, _ in ranked:
+            if len(self.kept) >= self.limit:
+                break
+            self.kept.add(name)
+        kept = {name: value for name, value in ranked if name in self.kept}
+        if rest := sum(value for name, value in ranked if name not in self.kept):
+            kept["other"] = kept.get("other", 0) + rest
+        return kept
+
+
 def bounded(counts: dict[str, int], limit: int = MAX_REASONS) -> dict[str, int]:
-    """The ``limit`` largest counts, the rest summed as ``other``: a table and labels that stay small."""
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    kept = dict(ranked[:limit])
-    if rest := sum(value for _, value in ranked[limit:]):
-        kept["other"] = kept.get("other", 0) + rest
-    return kept
+    """The ``limit`` largest counts, the rest summed as ``other`` (one reading's :class:`StableLabels`)."""
+    return StableLabels(limit).bound(counts)
 
 
 def latest_stories(documents: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -258,14 +305,3 @@ def latest_stories(documents: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
-
-
-def _float(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None

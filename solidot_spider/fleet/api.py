@@ -10,18 +10,32 @@ the node and says what to do, and every answer is checked before it is used
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import logging
+import queue
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
+from scrapy_sharedcrawl.reading import printable
 from solidot_spider.fleet.nodes import PASSWORD_ENV, USERNAME_ENV, Node
+
+logger = logging.getLogger(__name__)
 
 #: Seconds to connect to a node, and to wait for its answer (schedule.json lists the egg's spiders
 #: in a subprocess: a few seconds on a busy node).
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 60.0
+#: Seconds one call may take in all: a node that drips its answer a byte at a time, each within
+#: the read timeout, is given up after this long.
+CALL_DEADLINE = 90.0
+#: Most bytes of one answer (listjobs.json of the jobs scrapyd keeps is far smaller).
+MAX_ANSWER = 8 * 1024 * 1024
 USER_AGENT = "solidot-crawl-workers"
 _ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\"\)\]]+)")
 
@@ -59,6 +73,16 @@ class ScrapydApi:
         self.node = node
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
+        self.deadline = CALL_DEADLINE
+        self.max_answer = MAX_ANSWER
+        if node.auth is not None and clear_text_beyond_loopback(node.url):
+            logger.warning(
+                "%s: the credentials (%s, %s) go over plain http to a host beyond this machine, readable "
+                "on the way; use https (a TLS proxy in front of scrapyd) or a private network",
+                self.label,
+                USERNAME_ENV,
+                PASSWORD_ENV,
+            )
 
     @property
     def label(self) -> str:
@@ -125,35 +149,87 @@ class ScrapydApi:
         return _optional_text(answer.get("prevstate"))
 
     def _call(self, method: str, endpoint: str, **kwargs: Any) -> dict[str, Any]:
-        url = f"{self.node.url}/{endpoint}.json"
-        try:
-            response = self.session.request(
-                method, url, auth=self.node.auth, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), **kwargs
-            )
-        except requests.Timeout:
-            raise NodeUnreachable(f"{self.label} did not answer {endpoint}.json in time") from None
-        except requests.RequestException as error:
-            raise NodeUnreachable(f"{self.label} is unreachable ({_reason(error)})") from None
-        if response.status_code == 401:
+        status, body = self._fetch(method, endpoint, **kwargs)
+        if status == 401:
             who = "without credentials" if self.node.auth is None else f"for user {self.node.username!r}"
             raise CredentialsRefused(
                 f"{self.label} refused the credentials {who} (HTTP 401): set {USERNAME_ENV} and "
                 f"{PASSWORD_ENV} to the node's"
             )
-        if response.status_code != 200:
-            raise ScrapydError(f"{self.label} answered {endpoint}.json with HTTP {response.status_code}")
+        if status != 200:
+            raise ScrapydError(f"{self.label} answered {endpoint}.json with HTTP {status}")
         try:
-            answer = response.json()
-        except ValueError:
+            answer = json.loads(body)
+        except (ValueError, RecursionError):
             raise ScrapydError(
                 f"{self.label} answered {endpoint}.json with something that is not JSON"
             ) from None
         if not isinstance(answer, dict):
             raise ScrapydError(f"{self.label} answered {endpoint}.json with something that is not an object")
         if answer.get("status") != "ok":
-            message = str(answer.get("message", "no message"))[:300].strip()
+            message = printable(str(answer.get("message", "no message"))[:300].strip())
             raise ScrapydError(f"{self.label} refused {endpoint}.json: {message}")
         return answer
+
+    def _fetch(self, method: str, endpoint: str, **kwargs: Any) -> tuple[int, bytes]:
+        """``(status, body)`` of one call, within :attr:`deadline` seconds in all and :attr:`max_answer`
+        bytes. The call runs in a thread the caller stops waiting for at the deadline: a node that
+        drips its answer can't hold the command (the thread ends at the node's next read timeout)."""
+        outcome: queue.Queue[tuple[int, bytes] | BaseException] = queue.Queue(maxsize=1)
+
+        def fetch() -> None:
+            try:
+                outcome.put(self._request(method, endpoint, **kwargs))
+            except BaseException as error:  # handed to the caller, who raises it
+                outcome.put(error)
+
+        threading.Thread(target=fetch, name=f"scrapyd {self.node.name}", daemon=True).start()
+        try:
+            result = outcome.get(timeout=self.deadline)
+        except queue.Empty:
+            raise NodeUnreachable(
+                f"{self.label} did not answer {endpoint}.json within {self.deadline:g} s"
+            ) from None
+        if isinstance(result, requests.Timeout):
+            raise NodeUnreachable(f"{self.label} did not answer {endpoint}.json in time") from None
+        if isinstance(result, requests.RequestException):
+            raise NodeUnreachable(f"{self.label} is unreachable ({_reason(result)})") from None
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def _request(self, method: str, endpoint: str, **kwargs: Any) -> tuple[int, bytes]:
+        url = f"{self.node.url}/{endpoint}.json"
+        timeout = (CONNECT_TIMEOUT, READ_TIMEOUT)
+        with self.session.request(
+            method, url, auth=self.node.auth, timeout=timeout, stream=True, **kwargs
+        ) as response:
+            too_long = ScrapydError(
+                f"{self.label} answered {endpoint}.json with more than {self.max_answer:,} bytes"
+            )
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > self.max_answer:
+                raise too_long
+            body = bytearray()
+            for chunk in response.iter_content(64 * 1024):
+                body += chunk
+                if len(body) > self.max_answer:
+                    raise too_long
+            return response.status_code, bytes(body)
+
+
+def clear_text_beyond_loopback(url: str) -> bool:
+    """Whether ``url`` is plain http to a host other than this machine (credentials readable on the way)."""
+    parts = urlsplit(url)
+    if parts.scheme != "http":
+        return False
+    host = parts.hostname or ""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a name: it may resolve anywhere
 
 
 def _reason(error: requests.RequestException) -> str:

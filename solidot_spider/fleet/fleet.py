@@ -15,11 +15,15 @@ the requests it holds back to the shared queue.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 
+from scrapy_sharedcrawl.reading import printable
 from scrapy_sharedcrawl.redact import redact_uri
 from solidot_spider.fleet.api import Job, ScrapydApi, ScrapydError
 from solidot_spider.fleet.nodes import DEFAULT_SPIDER, Node
@@ -119,7 +123,7 @@ class Fleet:
                     state.node.project, self.spider, version, {**settings, NODE_SETTING: name}, args
                 )
             except ScrapydError as error:
-                done = ", ".join(f"{s.job} on {s.node}" for s in scheduled) or "none"
+                done = printable(", ".join(f"{s.job} on {s.node}" for s in scheduled)) or "none"
                 raise ScrapydError(f"{error} — scheduled before that: {done}") from None
             scheduled.append(Scheduled(name, job, version))
         return scheduled
@@ -149,12 +153,68 @@ class Fleet:
         return list(jobs)
 
 
+#: Words of a setting's or argument's name (or of a key inside its JSON value) that say it holds a
+#: credential: ``REDIS_PARAMS={"password": …}``, ``SOLIDOT_DASHBOARD_TOKEN``, ``AWS_SECRET_ACCESS_KEY``,
+#: a spider's ``http_pass`` (Scrapy's HttpAuthMiddleware).
+_SECRET_WORDS = frozenset(
+    {"PASSWORD", "PASSWD", "PASS", "PWD", "PASSPHRASE", "TOKEN", "SECRET", "CREDENTIAL", "CREDENTIALS"}
+    | {"APIKEY"}
+)
+#: Words that make a following ``KEY`` a credential (``API_KEY``, ``PRIVATE_KEY``); a bare ``…_KEY``
+#: names a Redis key (``SCHEDULER_QUEUE_KEY``, ``REDIS_START_URLS_KEY``) and is fine.
+_KEY_QUALIFIERS = frozenset({"API", "ACCESS", "PRIVATE", "SECRET", "SIGNING", "AUTH", "ENCRYPTION", "MASTER"})
+#: Deepest JSON value searched for credential names.
+_MAX_DEPTH = 20
+
+
 def check_no_credentials(values: Mapping[str, str]) -> None:
     """Refuse settings or arguments that carry credentials: scrapyd logs every job's command line and
-    lists pending jobs' settings to anyone with API access; credentials belong in the node's environment."""
+    lists pending jobs' settings to anyone with API access; credentials belong in the node's environment.
+
+    Refused by value (a URI with a password) and by name: a name, or a key inside a JSON value,
+    that says password, token, secret, credential or an API/access/private key.
+    """
     for name, value in values.items():
         if redact_uri(value) != value:
             raise ValueError(
                 f"{name} holds credentials: scrapyd would log them with the job's arguments; set it in the "
                 "node's environment (scrapyd's EnvironmentFile) instead"
             )
+        secret = _secret_name(name) or _secret_key_inside(value)
+        if secret:
+            raise ValueError(
+                f"{name} names a credential ({secret!r}): scrapyd would log it with the job's arguments; set "
+                "it in the node's environment (scrapyd's EnvironmentFile) instead"
+            )
+
+
+def _secret_name(name: str) -> str | None:
+    """``name`` when its words say it holds a credential (see :data:`_SECRET_WORDS`), else None."""
+    words = [
+        word for word in re.split(r"[^A-Z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).upper()) if word
+    ]
+    for before, word in zip(["", *words], words, strict=False):
+        if word in _SECRET_WORDS or (word == "KEY" and before in _KEY_QUALIFIERS):
+            return name
+    return None
+
+
+def _secret_key_inside(value: str) -> str | None:
+    """The first key of ``value`` read as JSON (a dict setting: ``REDIS_PARAMS``) that names a credential."""
+    try:
+        parsed = json.loads(value)
+    except (ValueError, RecursionError):
+        return None
+    pending: list[tuple[Any, int]] = [(parsed, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > _MAX_DEPTH:
+            continue
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if _secret_name(str(key)):
+                    return str(key)
+                pending.append((inner, depth + 1))
+        elif isinstance(item, list):
+            pending.extend((inner, depth + 1) for inner in item)
+    return None
