@@ -13,7 +13,8 @@ Always: old setting names are carried over to the new ones (:mod:`.legacy`), and
 backoff, cluster rate limit and worker registry are installed (the last two switch themselves
 off without Redis), with :class:`SharedCrawlCheck`. With a Redis configured (any of the location
 settings, as scrapy-redis reads them): the leasing scheduler, the compact dupefilter, JSON
-requests, shared stats and bulk start.
+requests, shared stats and bulk start; scrapy-redis's ``RedisPipeline`` becomes one whose items
+reach Redis with their request's acknowledgement, exactly once (:mod:`.item_outbox`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 from scrapy.utils.misc import load_object
 
-from scrapy_sharedcrawl import start
+from scrapy_sharedcrawl import item_outbox, start
 from scrapy_sharedcrawl.config import (
     LEASING_SCHEDULER,
     REDIS_LOCATION_SETTINGS,
@@ -94,6 +95,23 @@ class SharedCrawl:
         settings.setdefault_in_component_priority_dict(
             "SPIDER_MIDDLEWARES", start.BulkStartMiddleware, start.ORDER
         )
+        swap_redis_pipeline(settings)
+
+
+def swap_redis_pipeline(settings: BaseSettings) -> bool:
+    """scrapy-redis's ``RedisPipeline``, where the project uses it, becomes the one whose items go
+    into Redis with their request's acknowledgement (:mod:`.item_outbox`); → whether it was there."""
+    from scrapy_redis.pipelines import RedisPipeline
+
+    try:
+        settings.replace_in_component_priority_dict(
+            "ITEM_PIPELINES", RedisPipeline, item_outbox.AcknowledgedRedisPipeline
+        )
+    except KeyError:
+        return False
+    # closest to the engine: it notes the very objects the pipelines receive
+    settings.setdefault_in_component_priority_dict("SPIDER_MIDDLEWARES", item_outbox.ItemOrigins, 1)
+    return True
 
 
 def looks_shared_but_is_not(settings: BaseSettings) -> str | None:

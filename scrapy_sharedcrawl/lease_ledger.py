@@ -43,6 +43,10 @@ class LeaseLedger:
         self.prefetched: deque[tuple[str, Request]] = deque()  # leased, not handed to the engine yet
         self.in_progress: dict[Request, str] = {}  # handed to the engine, not done yet
         self.done: list[tuple[str, str]] = []  # (id, url) done, acknowledgement pending
+        #: What a request's crawl produced for Redis (see :meth:`hold_output`), by request in
+        #: progress, then by id once done: pushed with the acknowledgement, dropped with the lease.
+        self.outputs: dict[Request, list[tuple[str, bytes]]] = {}
+        self.done_outputs: dict[str, list[tuple[str, bytes]]] = {}
         self._postponed = False  # acknowledgements wait for an ack_barrier handler
 
     @property
@@ -64,8 +68,19 @@ class LeaseLedger:
     def request_done(self, request: Request) -> None:
         """The engine is finished with ``request``: acknowledge it with the next batch."""
         request_id = self.in_progress.pop(request, None)
+        outputs = self.outputs.pop(request, None)
         if request_id is not None:
             self.done.append((request_id, request.url))
+            if outputs:
+                self.done_outputs[request_id] = outputs
+
+    def hold_output(self, request: Request, key: str, value: bytes) -> bool:
+        """Keep ``value``, to be pushed to the Redis list ``key`` with ``request``'s acknowledgement (in
+        the same atomic step); False if ``request`` is not a lease of this worker in progress."""
+        if request not in self.in_progress:
+            return False
+        self.outputs.setdefault(request, []).append((key, value))
+        return True
 
     async def acknowledge(self, scheduler: object) -> int:
         """Barrier, flush feeds, then one Redis call for the done requests; how many were acknowledged.
@@ -93,11 +108,18 @@ class LeaseLedger:
             self._postponed = False
             logger.info("Acknowledgements resumed")
         self._flush_feeds()
+        outputs = {
+            request_id: self.done_outputs[request_id]
+            for request_id, _ in batch
+            if request_id in self.done_outputs
+        }
         try:
-            result = self.queue.ack(self.worker_id, [request_id for request_id, _ in batch])
+            result = self.queue.ack(self.worker_id, [request_id for request_id, _ in batch], outputs)
         except BaseException:
             self.done[:0] = batch
             raise
+        for request_id in outputs:
+            del self.done_outputs[request_id]
         self.crawler.signals.send_catch_log(
             signal=requests_acknowledged, scheduler=scheduler, urls=[url for _, url in batch]
         )
@@ -146,3 +168,4 @@ class LeaseLedger:
             self.stats.inc_value(f"{STATS}released", released)
             self.in_progress.clear()
             self.prefetched.clear()
+        self.outputs.clear()  # their requests go back to the queue: whoever crawls them makes them again

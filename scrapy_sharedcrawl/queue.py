@@ -45,7 +45,7 @@ from __future__ import annotations
 import base64
 import copy
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,28 +176,43 @@ return requeue_expired(now, tonumber(ARGV[2]))
 """
 )
 
-#: Worker ARGV[1] is done with ids ARGV[2…]. → {acked, late, stale}: late = the lease had expired
-#: and the request was back in the queue (removed now: it is done); stale = another worker holds it.
+#: Worker ARGV[1] is done with the ARGV[2] ids ARGV[3…]. → {acked, late, stale}: late = the lease had
+#: expired and the request was back in the queue (removed now: it is done); stale = another worker
+#: holds it. Then, per id, its outputs: a count, and that many (index into KEYS after the 5 core keys,
+#: value) pairs, RPUSHed in the same step when the id's acknowledgement counts (acked or late).
 _LUA_ACK = (
     _LUA_COMMON
     + """
 local acked, late, stale = 0, 0, 0
-for i = 2, #ARGV do
-  local id = ARGV[i]
+local n = tonumber(ARGV[2])
+local at = 3 + n
+for i = 1, n do
+  local id = ARGV[2 + i]
+  local done = false
   local owner = redis.call('HGET', KEYS[4], id)
   if owner and worker_of(owner) == ARGV[1] then
     redis.call('ZREM', KEYS[3], id)
     redis.call('HDEL', KEYS[4], id)
     redis.call('HDEL', KEYS[2], id)
     acked = acked + 1
+    done = true
   elseif owner then
     stale = stale + 1
   else
     local member = redis.call('HGET', KEYS[5], id)
     if member and redis.call('ZREM', KEYS[1], member) == 1 then
       late = late + 1
+      done = true
     end
     redis.call('HDEL', KEYS[5], id)
+  end
+  local outputs = tonumber(ARGV[at])
+  at = at + 1
+  for j = 1, outputs do
+    if done then
+      redis.call('RPUSH', KEYS[5 + tonumber(ARGV[at])], ARGV[at + 1])
+    end
+    at = at + 2
   end
 end
 return {acked, late, stale}
@@ -448,13 +463,32 @@ class LeasedPriorityQueue(Base):
                 popped.undecodable.append((request_id, f"payload: {type(error).__name__}: {error}"[:300]))
         return popped
 
-    def ack(self, worker_id: str, request_ids: Iterable[str]) -> AckResult:
-        """``worker_id`` finished these requests: delete them (see ``_LUA_ACK`` for late and stale acks)."""
+    def ack(
+        self,
+        worker_id: str,
+        request_ids: Iterable[str],
+        outputs: Mapping[str, Sequence[tuple[str, bytes]]] | None = None,
+    ) -> AckResult:
+        """``worker_id`` finished these requests: delete them (see ``_LUA_ACK`` for late and stale acks).
+
+        ``outputs`` maps a request id to what its crawl produced for Redis, ``(list key, value)`` pairs:
+        each is pushed in the same atomic step as the acknowledgement, and only if this worker's
+        acknowledgement counts (acked, or late with the request still unclaimed); a stale one's
+        outputs are dropped, since the worker that holds the request now will produce them."""
         ids = list(request_ids)
         if not ids:
             return AckResult(0, 0, 0)
+        output_keys: dict[str, int] = {}
+        produced: list[Any] = []
+        for request_id in ids:
+            pairs = (outputs or {}).get(request_id, ())
+            produced.append(len(pairs))
+            for key, value in pairs:
+                produced += [output_keys.setdefault(key, len(output_keys) + 1), value]
         self.round_trips += 1
-        acked, late, stale = self._ack(keys=self.keys, args=[worker_id, *ids])
+        acked, late, stale = self._ack(
+            keys=[*self.keys, *output_keys], args=[worker_id, len(ids), *ids, *produced]
+        )
         return AckResult(int(acked), int(late), int(stale))
 
     def renew(self, worker_id: str, request_ids: Iterable[str], lease_seconds: float) -> list[str]:

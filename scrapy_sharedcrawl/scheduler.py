@@ -49,7 +49,7 @@ from scrapy_sharedcrawl.push_buffer import PUSH_BATCH, LocalRequests, PushBuffer
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
 from scrapy_sharedcrawl.rejects import QueueRejects
 from scrapy_sharedcrawl.scheduler_settings import SchedulerSettings
-from scrapy_sharedcrawl.signals import start_requests_scheduled
+from scrapy_sharedcrawl.signals import hold_output, start_requests_scheduled
 from scrapy_sharedcrawl.start_urls import StartUrls
 
 logger = logging.getLogger(__name__)
@@ -185,6 +185,7 @@ class LeasingScheduler(StockScheduler):
         self.end.join(self.worker_id)
         self.crawler.signals.connect(self._start_requests_scheduled, signal=start_requests_scheduled)
         self.crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
+        self.crawler.signals.connect(self._hold_output, signal=hold_output)
         if self.hooks.attach():  # False when used outside a crawl (tests, tools)
             self.leases.flush_feeds = True
             self.unsent.start_timer()
@@ -351,6 +352,9 @@ class LeasingScheduler(StockScheduler):
             self.unreachable(error)
 
     # -- acknowledgements, the heartbeat, reconnecting ------------------------------------
+
+    def _hold_output(self, request: Request, key: str, value: bytes) -> bool:
+        return self.leases.hold_output(request, key, value)
 
     def request_done(self, request: Request) -> None:
         """The engine is finished with ``request``: acknowledge it with the next batch."""

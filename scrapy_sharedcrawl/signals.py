@@ -28,6 +28,15 @@ requests_acknowledged = object()
 start_requests_scheduled = object()
 
 
+#: Sent (with ``request``, ``key``, ``value``) by a component that would push ``value`` to the Redis
+#: list ``key`` for the crawl of ``request`` (the items of :mod:`~scrapy_sharedcrawl.item_outbox`).
+#: The shared scheduler answers True when ``request`` is one of its leases in progress: it then
+#: pushes the value with the request's acknowledgement, in one atomic step, so the value is in Redis
+#: exactly when the request is done (a worker killed before acknowledging pushes nothing; the
+#: worker that crawls the request again does). Any other answer: push it yourself.
+hold_output = object()
+
+
 class AckPostponed(Exception):
     """Raised by an :data:`ack_barrier` handler whose items are not durable yet (an expected
     condition, e.g. the database is away): the batch waits for the next try, no traceback logged."""

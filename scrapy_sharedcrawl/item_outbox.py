@@ -1,0 +1,120 @@
+"""scrapy-redis's ``RedisPipeline`` on the shared crawl: each item in Redis exactly once.
+
+The stock pipeline pushes an item to ``<spider>:items`` as soon as it passes, while the
+request it came from is still leased. A worker killed before acknowledging that request
+leaves the item pushed, and the worker that crawls the request again pushes it a second
+time (a duplicate); pushed after the acknowledgement instead, a kill in between would
+lose it. So the add-on swaps the pipeline for :class:`AcknowledgedRedisPipeline`, a
+subclass that keeps the stock key, serializer and ``item_key``, but hands each item to
+the shared scheduler (signal :data:`~.signals.hold_output`), which pushes it in the same
+atomic Redis step that acknowledges its request (:meth:`.queue.LeasedPriorityQueue.ack`).
+
+Which request an item came from is noted by :class:`ItemOrigins`, a spider middleware
+the add-on installs with the pipeline: Scrapy hands a pipeline the item alone. An item
+whose request is not a lease of this worker (a start item, an item a pipeline replaced
+with another object) is pushed at once, as the stock pipeline does, and counted.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from scrapy import Request, Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.http import Response
+from scrapy_redis.pipelines import RedisPipeline
+
+from scrapy_sharedcrawl.signals import hold_output
+
+STATS = "scheduler/items/"
+#: Items noted and not yet through the pipeline, at most (the oldest forgotten: pushed at once).
+MAX_PENDING = 10_000
+
+
+class OriginBook:
+    """Which request each item not yet through the pipelines came from, for one crawler."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self._requests: OrderedDict[int, Request] = OrderedDict()
+        crawler.signals.connect(self.forget, signal=signals.item_dropped)
+        crawler.signals.connect(self.forget, signal=signals.item_error)
+
+    def note(self, response: Response, output: Any) -> None:
+        if output is None or isinstance(output, Request) or response.request is None:
+            return
+        self._requests[id(output)] = response.request  # the item is alive until the pipeline pops it
+        if len(self._requests) > MAX_PENDING:
+            self._requests.popitem(last=False)
+
+    def pop(self, item: Any) -> Request | None:
+        """The request ``item`` came from (forgotten now), or None if unknown."""
+        return self._requests.pop(id(item), None)
+
+    def forget(self, item: Any, **_: Any) -> None:
+        self._requests.pop(id(item), None)
+
+
+_BOOKS: WeakKeyDictionary[Crawler, OriginBook] = WeakKeyDictionary()
+
+
+def origins_of(crawler: Crawler) -> OriginBook:
+    """The crawler's one :class:`OriginBook`, shared by the middleware and the pipeline."""
+    if crawler not in _BOOKS:
+        _BOOKS[crawler] = OriginBook(crawler)
+    return _BOOKS[crawler]
+
+
+class ItemOrigins:
+    """Spider middleware: notes the request each item of a callback came from, for the pipeline."""
+
+    def __init__(self, book: OriginBook) -> None:
+        self.book = book
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ItemOrigins:
+        return cls(origins_of(crawler))
+
+    def process_spider_output(
+        self, response: Response, result: Iterable[Any], spider: Spider | None = None
+    ) -> Iterator[Any]:
+        for output in result:
+            self.book.note(response, output)
+            yield output
+
+    async def process_spider_output_async(
+        self, response: Response, result: AsyncIterator[Any], spider: Spider | None = None
+    ) -> AsyncIterator[Any]:
+        async for output in result:
+            self.book.note(response, output)
+            yield output
+
+
+class AcknowledgedRedisPipeline(RedisPipeline):
+    """``RedisPipeline`` whose pushes ride on the acknowledgement of the item's request."""
+
+    crawler: Crawler | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> AcknowledgedRedisPipeline:
+        pipeline = super().from_crawler(crawler)
+        pipeline.crawler = crawler
+        return pipeline
+
+    def process_item(self, item: Any, spider: Spider) -> Any:
+        crawler = self.crawler
+        request = origins_of(crawler).pop(item) if crawler is not None else None
+        if crawler is not None and request is not None:
+            key = self.item_key(item, spider)
+            value = self.serialize(item)
+            value = value.encode("utf-8") if isinstance(value, str) else value
+            answers = crawler.signals.send_catch_log(hold_output, request=request, key=key, value=value)
+            if any(answer is True for _, answer in answers):
+                assert crawler.stats is not None
+                crawler.stats.inc_value(f"{STATS}held")
+                return item
+        if crawler is not None and crawler.stats is not None:
+            crawler.stats.inc_value(f"{STATS}pushed_at_once")
+        return super().process_item(item, spider)
