@@ -128,6 +128,19 @@ def test_an_answer_larger_than_the_cap_is_refused(node: str) -> None:
             api.projects()
 
 
+def test_an_answer_nested_too_deep_for_json_is_not_json(node: str) -> None:
+    def deep(handler: _Node) -> None:
+        body = b"[" * 200_000 + b"]" * 200_000
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    _Node.answers = {"/listprojects.json": deep}
+    with pytest.raises(ScrapydError, match="with something that is not JSON"):
+        ScrapydApi(Node("deep", node)).projects()
+
+
 def test_a_node_that_drips_its_answer_is_given_up_at_the_deadline(node: str) -> None:
     def drip(handler: _Node) -> None:  # a byte every 0.05 s, each well within the read timeout: ~25 s
         handler.send_response(200)
