@@ -16,7 +16,7 @@ from typing import Any
 
 from solidot_replica.faults import FaultConfig
 from solidot_replica.model import FULL_HISTORY_LAST_SID, Replica, ReplicaConfig
-from solidot_spider.closed_pipe import ends_quietly_on_closed_pipe
+from scrapy_sharedcrawl.closed_pipe import ends_quietly_on_closed_pipe
 
 
 def build_parser() -> argparse.ArgumentParser:

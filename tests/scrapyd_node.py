@@ -105,9 +105,9 @@ class ScrapydNode:
         response.raise_for_status()
         return response.json()
 
-    def jobs(self) -> dict[str, list[dict]]:
+    def jobs(self, project: str = PROJECT) -> dict[str, list[dict]]:
         """listjobs.json of the project (no jobs at all on a node it isn't deployed to)."""
-        answer = self.get("listjobs", project=PROJECT)
+        answer = self.get("listjobs", project=project)
         if answer["status"] != "ok":
             assert "not found" in answer["message"], answer
             return {"pending": [], "running": [], "finished": []}

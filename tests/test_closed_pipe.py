@@ -10,7 +10,7 @@ import sys
 import pytest
 from harness import ROOT
 
-from solidot_spider.closed_pipe import CLOSED_PIPE_STATUS
+from scrapy_sharedcrawl.closed_pipe import CLOSED_PIPE_STATUS
 
 COMMANDS = {
     # tens of kB of JSON Lines: the pipe is found closed at a write, midway

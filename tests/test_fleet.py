@@ -12,11 +12,11 @@ from typing import ClassVar
 import pytest
 from redis_server import free_port
 
-from solidot_spider.cli.options import assignments
-from solidot_spider.fleet.api import CredentialsRefused, Job, NodeUnreachable, ScrapydApi, ScrapydError
-from solidot_spider.fleet.fleet import check_no_credentials
-from solidot_spider.fleet.nodes import Node, nodes_from_config, nodes_from_urls
-from solidot_spider.fleet.plan import NoCapacity, NodeLoad, place, to_cancel
+from scrapy_sharedcrawl.cli.options import assignments
+from scrapy_sharedcrawl.fleet.api import CredentialsRefused, Job, NodeUnreachable, ScrapydApi, ScrapydError
+from scrapy_sharedcrawl.fleet.fleet import check_no_credentials
+from scrapy_sharedcrawl.fleet.nodes import Node, nodes_from_config, nodes_from_urls
+from scrapy_sharedcrawl.fleet.plan import NoCapacity, NodeLoad, place, to_cancel
 
 
 def test_new_workers_go_where_most_slots_are_free() -> None:

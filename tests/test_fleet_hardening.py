@@ -22,9 +22,9 @@ import pytest
 from harness import ROOT
 from redis_server import free_port
 
-from solidot_spider.fleet.api import NodeUnreachable, ScrapydApi, ScrapydError
-from solidot_spider.fleet.fleet import check_no_credentials
-from solidot_spider.fleet.nodes import Node
+from scrapy_sharedcrawl.fleet.api import NodeUnreachable, ScrapydApi, ScrapydError
+from scrapy_sharedcrawl.fleet.fleet import check_no_credentials
+from scrapy_sharedcrawl.fleet.nodes import Node
 
 ESCAPES = "\x1b]0;owned\x07\x1b[2J\u202e"
 

@@ -8,16 +8,18 @@ so from the same environment variables as the crawl).
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
 from scrapy.settings import Settings
 
+from scrapy_sharedcrawl.cli import run_command, workers
+from scrapy_sharedcrawl.cli.options import CrawlDefaults
+from scrapy_sharedcrawl.closed_pipe import ends_quietly_on_closed_pipe
 from scrapy_sharedcrawl.legacy import apply_legacy_names
-from scrapy_sharedcrawl.reading import printable
-from solidot_spider.cli import dashboard, export, reparse, seed, status, workers
-from solidot_spider.closed_pipe import ends_quietly_on_closed_pipe
-from solidot_spider.fleet.api import ScrapydError
+from solidot_spider.cli import dashboard, export, reparse, seed, status
+
+#: The Solidot crawl, as scrapy.cfg deploys it: what ``workers`` acts on when not told.
+SOLIDOT = CrawlDefaults(project="solidot_spider", spider="solidot")
 
 
 def project_settings() -> Settings:
@@ -36,19 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     reparse.register(commands)
     seed.register(commands)
     status.register(commands)
-    workers.register(commands)
+    workers.register(commands, SOLIDOT)
     return parser
 
 
 @ends_quietly_on_closed_pipe
 def main(argv: Sequence[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
-    try:
-        return int(options.run(options, project_settings()))
-    except BrokenPipeError:
-        raise  # the output's reader has gone: no error to tell (see closed_pipe)
-    except (OSError, ValueError, ScrapydError) as error:
-        # an error may quote what a node, Redis or a page said: printed without its terminal escapes
-        shown = "\n".join(printable(line) for line in str(error).split("\n"))
-        print(f"solidot-crawl {options.command}: {shown}", file=sys.stderr)
-        return 2
+    return run_command("solidot-crawl", options, project_settings())

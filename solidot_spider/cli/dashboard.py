@@ -16,8 +16,8 @@ from typing import Any
 
 from scrapy.settings import Settings
 
+from scrapy_sharedcrawl.cli.options import add_crawl_arguments, crawl_redis
 from scrapy_sharedcrawl.stats import stats_timing
-from solidot_spider.cli.options import add_crawl_arguments, crawl_redis
 from solidot_spider.dashboard.auth import check_token
 
 DEFAULT_PORT = 8470

@@ -21,8 +21,8 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 from tqdm import tqdm
 
+from scrapy_sharedcrawl.cli.options import assignments
 from scrapy_sharedcrawl.redact import redact_uri
-from solidot_spider.cli.options import assignments
 from solidot_spider.export import same_file
 from solidot_spider.warc.reader import WarcReader, warc_files
 from solidot_spider.warc.replay import REPLAY_MIDDLEWARE, REPLAY_SETTINGS, STATS_PREFIX, ReplaySpider

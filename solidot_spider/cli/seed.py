@@ -35,13 +35,13 @@ from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.settings import Settings
 
+from scrapy_sharedcrawl.cli.options import assignments
 from scrapy_sharedcrawl.compat import configure_crawler
 from scrapy_sharedcrawl.config import redis_configured
 from scrapy_sharedcrawl.connection import UNREACHABLE, describe, redis_from_settings
 from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.seeding import Seeder
 from scrapy_sharedcrawl.stats import CrawlKeys, stats_timing
-from solidot_spider.cli.options import assignments
 from solidot_spider.dashboard.scope import describe_scope, record_seed
 from solidot_spider.refresh.selection import RefreshPicker
 from solidot_spider.spiders.solidot import SolidotSpider

@@ -20,7 +20,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,8 @@ import redis
 from scrapy.settings import Settings
 from tqdm import tqdm
 
+from scrapy_sharedcrawl.cli.options import add_crawl_arguments, crawl_redis
+from scrapy_sharedcrawl.cli.tables import table
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
 from scrapy_sharedcrawl.keys import CrawlKeys
@@ -36,7 +38,6 @@ from scrapy_sharedcrawl.reading import Unreadable, counter, moment, printable, r
 from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.stats import PAGES_STAT
 from scrapy_sharedcrawl.workers import Worker, parse_workers
-from solidot_spider.cli.options import add_crawl_arguments, crawl_redis
 from solidot_spider.pipelines.store import StoreConfig
 
 if TYPE_CHECKING:
@@ -382,18 +383,6 @@ def _table(workers: Iterable[dict[str, Any]]) -> list[str]:
         for w in workers
     ]
     return table(("node", "scrapyd job", "pid", "heartbeat", "pages", "items"), rows)
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Rows under a header, columns padded to their widest cell, indented by two spaces (none: no lines)."""
-    if not rows:
-        return []
-    cells = [[printable(cell) for cell in row] for row in [header, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    return [
-        "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in cells
-    ]
 
 
 def worker_row(worker: Worker) -> dict[str, Any]:

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from scrapy_sharedcrawl.fleet.nodes import PASSWORD_ENV, USERNAME_ENV, Node
 from scrapy_sharedcrawl.reading import printable
-from solidot_spider.fleet.nodes import PASSWORD_ENV, USERNAME_ENV, Node
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ READ_TIMEOUT = 60.0
 CALL_DEADLINE = 90.0
 #: Most bytes of one answer (listjobs.json of the jobs scrapyd keeps is far smaller).
 MAX_ANSWER = 8 * 1024 * 1024
-USER_AGENT = "solidot-crawl-workers"
+USER_AGENT = "scrapy-sharedcrawl-workers"
 _ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\"\)\]]+)")
 
 
@@ -67,7 +67,7 @@ class Job:
 
 
 class ScrapydApi:
-    """The calls ``solidot-crawl workers`` makes to one node."""
+    """The calls the ``workers`` command makes to one node."""
 
     def __init__(self, node: Node, session: requests.Session | None = None) -> None:
         self.node = node

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from solidot_spider.fleet.api import Job
+from scrapy_sharedcrawl.fleet.api import Job
 
 
 class NoCapacity(ValueError):

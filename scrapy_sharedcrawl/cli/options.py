@@ -4,10 +4,42 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
+from configparser import ConfigParser
+from configparser import Error as ConfigError
+from contextlib import suppress
+from dataclasses import dataclass
 
-from scrapy.settings import Settings
+from scrapy.settings import BaseSettings, Settings
+from scrapy.spiderloader import get_spider_loader
+from scrapy.utils.conf import get_sources
 
 from scrapy_sharedcrawl.config import redis_configured
+
+
+@dataclass(frozen=True)
+class CrawlDefaults:
+    """What the operator commands act on when not told: a project's scrapyd name and its spider.
+    None: the project's own (:meth:`project_of`, :meth:`spider_of`)."""
+
+    project: str | None = None
+    spider: str | None = None
+
+    @staticmethod
+    def project_of(settings: BaseSettings) -> str:
+        """scrapy.cfg's ``[deploy] project`` (what scrapyd-deploy uploads), else ``BOT_NAME``."""
+        parser = ConfigParser()
+        with suppress(ConfigError):  # an unreadable scrapy.cfg is reported with the deploy targets
+            parser.read(get_sources(use_closest=True))
+        return parser.get("deploy", "project", fallback="") or str(settings.get("BOT_NAME") or "")
+
+    @staticmethod
+    def spider_of(settings: BaseSettings) -> str:
+        """The project's only spider; ValueError when it has none or several (then --spider)."""
+        names = sorted(get_spider_loader(settings).list())
+        if len(names) != 1:
+            found = ", ".join(names) or "none"
+            raise ValueError(f"name the crawl's spider with --spider (the project has {found})")
+        return names[0]
 
 
 def add_crawl_arguments(parser: argparse.ArgumentParser, mongo_help: str) -> None:

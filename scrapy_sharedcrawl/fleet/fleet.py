@@ -1,4 +1,4 @@
-"""The fleet's operations for ``solidot-crawl workers``: survey every node first, then act.
+"""The fleet's operations for the ``workers`` command: survey every node first, then act.
 
 Every operation starts with a survey of every node (status, projects, egg
 versions, jobs); if any node is unreachable, refuses the credentials, or lacks
@@ -23,11 +23,11 @@ from typing import Any
 
 import requests
 
+from scrapy_sharedcrawl.fleet.api import Job, ScrapydApi, ScrapydError
+from scrapy_sharedcrawl.fleet.nodes import Node
+from scrapy_sharedcrawl.fleet.plan import NodeLoad, place, to_cancel
 from scrapy_sharedcrawl.reading import printable
 from scrapy_sharedcrawl.redact import redact_uri
-from solidot_spider.fleet.api import Job, ScrapydApi, ScrapydError
-from solidot_spider.fleet.nodes import DEFAULT_SPIDER, Node
-from solidot_spider.fleet.plan import NodeLoad, place, to_cancel
 
 #: The setting that tells a worker job which node of the fleet it runs on.
 NODE_SETTING = "WORKER_NODE_NAME"
@@ -66,7 +66,7 @@ class Scheduled:
 class Fleet:
     """The crawl's worker jobs over ``nodes``."""
 
-    def __init__(self, nodes: Sequence[Node], spider: str = DEFAULT_SPIDER) -> None:
+    def __init__(self, nodes: Sequence[Node], spider: str) -> None:
         if not nodes:
             raise ValueError("no scrapyd nodes given")
         self.spider = spider

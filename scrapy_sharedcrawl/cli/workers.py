@@ -1,9 +1,14 @@
-"""``solidot-crawl workers``: the crawl's worker jobs on scrapyd nodes — list them, scale them.
+"""The ``workers`` command: the crawl's worker jobs on scrapyd nodes — list them, scale them.
 
-solidot-crawl workers list                 # every worker job: node, job, pid, state, pages…
-solidot-crawl workers up 8                 # bring the crawl to 8 worker jobs, spread by free slots
-solidot-crawl workers down 4               # bring it down to 4 (the others stop gracefully)
-solidot-crawl workers drain node2          # stop every worker job on node2
+sharedcrawl workers list                   # every worker job: node, job, pid, state, pages…
+sharedcrawl workers up 8                   # bring the crawl to 8 worker jobs, spread by free slots
+sharedcrawl workers down 4                 # bring it down to 4 (the others stop gracefully)
+sharedcrawl workers drain node2            # stop every worker job on node2
+
+(``solidot-crawl workers …`` is the same command with the Solidot project's defaults.)
+The project and spider default to the project's own (:class:`~.options.CrawlDefaults`):
+scrapy.cfg's ``[deploy] project`` (else ``BOT_NAME``) and its only spider (``--spider`` when
+it has several).
 
 The nodes are scrapy.cfg's deploy targets (``[deploy:NODE]``, with ``slots``),
 the same scrapyd-deploy uploads to, or ``--scrapyd URL[,URL…]``; credentials
@@ -26,34 +31,34 @@ from typing import Any
 
 from scrapy.settings import Settings
 
+from scrapy_sharedcrawl.cli.options import CrawlDefaults, assignments
+from scrapy_sharedcrawl.cli.tables import table
 from scrapy_sharedcrawl.config import redis_configured
 from scrapy_sharedcrawl.connection import UNREACHABLE, describe, redis_from_settings
-from scrapy_sharedcrawl.keys import CrawlKeys
-from scrapy_sharedcrawl.workers import Worker, live_workers
-from solidot_spider.cli.options import assignments
-from solidot_spider.cli.status import printable, table
-from solidot_spider.fleet.api import Job
-from solidot_spider.fleet.fleet import Fleet, NodeState
-from solidot_spider.fleet.nodes import (
-    DEFAULT_PROJECT,
+from scrapy_sharedcrawl.fleet.api import Job
+from scrapy_sharedcrawl.fleet.fleet import Fleet, NodeState
+from scrapy_sharedcrawl.fleet.nodes import (
     DEFAULT_SLOTS,
-    DEFAULT_SPIDER,
     nodes_from_config,
     nodes_from_urls,
 )
+from scrapy_sharedcrawl.keys import CrawlKeys
+from scrapy_sharedcrawl.reading import printable
+from scrapy_sharedcrawl.workers import Worker, live_workers
 
 #: Seconds between looks while --wait waits.
 WAIT_POLL = 0.5
 
 
-def register(commands: Any) -> None:
+def register(commands: Any, defaults: CrawlDefaults | None = None) -> None:
+    """Add ``workers`` to ``commands``; ``defaults`` name the project and spider (None: the project's)."""
     parser: argparse.ArgumentParser = commands.add_parser(
         "workers",
         help="list and scale the crawl's worker jobs on scrapyd nodes",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_common_options(parser, defaults=True)
+    _add_common_options(parser, defaults=True, crawl=defaults or CrawlDefaults())
     actions = parser.add_subparsers(dest="action", required=True)
 
     listing = actions.add_parser(
@@ -84,11 +89,11 @@ def register(commands: Any) -> None:
     drain.add_argument("--wait", type=float, metavar="SECONDS", help="wait until its worker jobs have ended")
     # the options above work after the action too (`workers list --json`), as the README writes them
     for action in (listing, up, down, drain):
-        _add_common_options(action, defaults=False)
+        _add_common_options(action, defaults=False, crawl=defaults or CrawlDefaults())
     parser.set_defaults(run=run)
 
 
-def _add_common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+def _add_common_options(parser: argparse.ArgumentParser, *, defaults: bool, crawl: CrawlDefaults) -> None:
     """The options every action shares: on ``workers`` itself with their defaults, and on each action
     without (``argparse.SUPPRESS``), so one given after the action counts and none given there
     leaves the one before it."""
@@ -110,12 +115,19 @@ def _add_common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
         metavar="NODE",
         help="only this deploy target (repeatable)",
     )
-    parser.add_argument("--project", default=default(DEFAULT_PROJECT), help="scrapyd project, with --scrapyd")
+    parser.add_argument(
+        "--project",
+        default=default(crawl.project),
+        help="scrapyd project, for --scrapyd and targets naming none "
+        f"(default {crawl.project or 'scrapy.cfg [deploy] project, else BOT_NAME'})",
+    )
     parser.add_argument(
         "--slots", type=int, default=default(DEFAULT_SLOTS), help="slots per node, with --scrapyd"
     )
     parser.add_argument(
-        "--spider", default=default(DEFAULT_SPIDER), help="the crawl's spider (default solidot)"
+        "--spider",
+        default=default(crawl.spider),
+        help=f"the crawl's spider (default {crawl.spider or 'the project' + chr(39) + 's only spider'})",
     )
     parser.add_argument(
         "--redis-url",
@@ -130,14 +142,16 @@ def run(options: argparse.Namespace, settings: Settings) -> int:
         settings.set("REDIS_URL", options.redis_url, priority="cmdline")
     if options.scrapyd and options.config:
         raise ValueError("--config and --scrapyd name the nodes two ways: give one")
+    project = options.project or CrawlDefaults.project_of(settings)
+    spider = options.spider or CrawlDefaults.spider_of(settings)
     if options.scrapyd:
-        nodes = nodes_from_urls(options.scrapyd, options.project, options.slots)
+        nodes = nodes_from_urls(options.scrapyd, project, options.slots)
         if options.target:
             raise ValueError("--target names scrapy.cfg targets: not with --scrapyd")
     else:
-        nodes = nodes_from_config(options.config, options.target)
-    fleet = Fleet(nodes, options.spider)
-    registry = Registry(settings, options.spider)
+        nodes = nodes_from_config(options.config, options.target, project=project)
+    fleet = Fleet(nodes, spider)
+    registry = Registry(settings, spider)
     if options.action == "list":
         states = fleet.survey()
         rows = worker_rows(states, registry.workers(), include_finished=options.all)

@@ -22,9 +22,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from scrapy.utils.conf import get_sources
 
-#: The project scrapyd-deploy uploads (scrapy.cfg's ``project``) and the crawl's spider.
-DEFAULT_PROJECT = "solidot_spider"
-DEFAULT_SPIDER = "solidot"
 #: scrapyd.conf's ``max_proc`` in deploy/scrapyd/: slots of a node that names none.
 DEFAULT_SLOTS = 4
 USERNAME_ENV, PASSWORD_ENV = "SCRAPYD_USERNAME", "SCRAPYD_PASSWORD"
@@ -37,7 +34,7 @@ class Node:
 
     name: str
     url: str  # http(s)://host:port, no credentials, no trailing slash
-    project: str = DEFAULT_PROJECT
+    project: str = ""  # the scrapyd project its workers run (scrapy.cfg's ``project``)
     slots: int = DEFAULT_SLOTS
     username: str = field(default="", repr=False)
     password: str = field(default="", repr=False)
@@ -60,7 +57,7 @@ def node_url(url: str) -> str:
 
 
 def nodes_from_urls(
-    urls: str, project: str = DEFAULT_PROJECT, slots: int = DEFAULT_SLOTS, env: Mapping[str, str] = os.environ
+    urls: str, project: str = "", slots: int = DEFAULT_SLOTS, env: Mapping[str, str] = os.environ
 ) -> list[Node]:
     """``--scrapyd URL[,URL…]``: one node per URL, named ``host:port``, credentials from ``env``."""
     nodes = []
@@ -82,10 +79,14 @@ def nodes_from_urls(
 
 
 def nodes_from_config(
-    path: Path | None = None, targets: Sequence[str] = (), env: Mapping[str, str] = os.environ
+    path: Path | None = None,
+    targets: Sequence[str] = (),
+    env: Mapping[str, str] = os.environ,
+    project: str = "",
 ) -> list[Node]:
     """The deploy targets of ``path`` (default: the scrapy.cfg files scrapyd-deploy reads), or only
-    ``targets``. The plain ``[deploy]`` section is the target ``default`` when it has a ``url``."""
+    ``targets``. The plain ``[deploy]`` section is the target ``default`` when it has a ``url``; a
+    target without a ``project`` runs ``project``."""
     parser = ConfigParser()
     try:
         read = parser.read([path] if path is not None else get_sources(use_closest=True))
@@ -105,10 +106,10 @@ def nodes_from_config(
         found = {name: found[name] for name in targets}
     if not found:
         raise ValueError("no scrapyd nodes: add [deploy:NODE] sections to scrapy.cfg, or give --scrapyd URL")
-    return _unique([_target_node(name, values, env) for name, values in found.items()])
+    return _unique([_target_node(name, values, env, project) for name, values in found.items()])
 
 
-def _target_node(name: str, values: Mapping[str, str], env: Mapping[str, str]) -> Node:
+def _target_node(name: str, values: Mapping[str, str], env: Mapping[str, str], project: str) -> Node:
     def value(key: str, default: str = "") -> str:
         expanded = _expand(values.get(key, default), env)
         return "" if _UNEXPANDED.search(expanded) else expanded.strip()  # ${NAME} unset: no value
@@ -124,7 +125,7 @@ def _target_node(name: str, values: Mapping[str, str], env: Mapping[str, str]) -
     return Node(
         name=name,
         url=node_url(value("url")),
-        project=value("project") or DEFAULT_PROJECT,
+        project=value("project") or project,
         slots=slots,
         username=value("username") or env.get(USERNAME_ENV, ""),
         password=value("password") or env.get(PASSWORD_ENV, ""),

@@ -1,0 +1,56 @@
+"""``sharedcrawl``: the operator's commands for any Scrapy project on the shared crawl.
+
+Run from a project's directory (as ``scrapy`` is: ``scrapy.cfg`` or ``SCRAPY_SETTINGS_MODULE``
+finds its settings). Each command lives in its own module and registers itself with the parser;
+a project's own tool (``solidot-crawl``) adds its commands and defaults to the same modules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from scrapy.settings import Settings
+from scrapy.utils.project import get_project_settings
+
+from scrapy_sharedcrawl.addon import settings_from_environment
+from scrapy_sharedcrawl.cli import workers
+from scrapy_sharedcrawl.closed_pipe import ends_quietly_on_closed_pipe
+from scrapy_sharedcrawl.fleet.api import ScrapydError
+from scrapy_sharedcrawl.legacy import apply_legacy_names
+from scrapy_sharedcrawl.reading import printable
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sharedcrawl", description="Operate a shared Scrapy crawl.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    workers.register(commands)
+    return parser
+
+
+def run_command(prog: str, options: argparse.Namespace, settings: Settings) -> int:
+    """Run the parsed command; an expected failure is one line on stderr and exit status 2."""
+    try:
+        return int(options.run(options, settings))
+    except BrokenPipeError:
+        raise  # the output's reader has gone: no error to tell (see closed_pipe)
+    except (OSError, ValueError, ScrapydError) as error:
+        # an error may quote what a node, Redis or a page said: printed without its terminal escapes
+        shown = "\n".join(printable(line) for line in str(error).split("\n"))
+        print(f"{prog} {options.command}: {shown}", file=sys.stderr)
+        return 2
+
+
+@ends_quietly_on_closed_pipe
+def main(argv: Sequence[str] | None = None) -> int:
+    options = build_parser().parse_args(argv)
+    settings = get_project_settings()
+    # what the add-on does for a crawl (tools build no crawler): old names, the Redis from the environment
+    apply_legacy_names(settings)
+    settings_from_environment(settings)
+    return run_command("sharedcrawl", options, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
