@@ -14,9 +14,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from scrapy_sharedcrawl.closed_pipe import ends_quietly_on_closed_pipe
 from solidot_replica.faults import FaultConfig
 from solidot_replica.model import FULL_HISTORY_LAST_SID, Replica, ReplicaConfig
-from scrapy_sharedcrawl.closed_pipe import ends_quietly_on_closed_pipe
 
 
 def build_parser() -> argparse.ArgumentParser:
