@@ -93,4 +93,7 @@ SETTINGS: dict[str, Any] = {
     "REDIS_PARAMS": {},
     #: Log every filtered duplicate, not just the first.
     "DUPEFILTER_DEBUG": False,
+    # -- the operator views ----------------------------------------------------------------------
+    #: A project's own part of status, the dashboard and /metrics (:mod:`.report`).
+    "CRAWL_REPORT_CLASS": "scrapy_sharedcrawl.report.CrawlReport",
 }

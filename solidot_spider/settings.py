@@ -174,6 +174,8 @@ STATS_SERIES_FIELDS = {
 globals().update(refresh_policy.DEFAULTS)
 #: `solidot-crawl dashboard`: token its pages, JSON and /metrics ask for (required off loopback).
 SOLIDOT_DASHBOARD_TOKEN = ""
+#: Stories in MongoDB and the project's error counters in status, the dashboard and /metrics.
+CRAWL_REPORT_CLASS = "solidot_spider.report.ArchiveReport"
 
 
 # --- Any project setting from the environment ------------------------------------------

@@ -19,8 +19,8 @@ from cluster import monitoring
 from harness import ROOT, wait_for
 from test_dashboard_browser import dashboard
 
+from scrapy_sharedcrawl.cli.status import Status
 from scrapy_sharedcrawl.timeseries import Point
-from solidot_spider.cli.status import Status
 from solidot_spider.dashboard import auth
 from solidot_spider.dashboard.charts import columns, rate_per_minute, thin
 from solidot_spider.dashboard.state import bounded, crawl_phase, drops_by_reason, latest_stories

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from prometheus_client.exposition import generate_latest
 from scrapy.settings import Settings
 
-from solidot_spider.cli.status import StatusReader, render
+from scrapy_sharedcrawl.cli.status import StatusReader, render
 from solidot_spider.dashboard.metrics import CounterFloor, crawl_metrics, registry
 from solidot_spider.dashboard.state import DashboardReader, StableLabels
 

@@ -173,11 +173,14 @@ def test_the_examples_readme_runs_as_written(tmp_path: Path, redis_url: str, red
             assert done.returncode == 0, (command, done.stderr)
             outputs.append(done.stdout.decode().strip())
 
+        (watch,) = [
+            command for command in readme_commands(PROJECT / "README.md") if "llen pages:items" in command
+        ]
+
         def crawled() -> bool:
-            counted = subprocess.run(["bash", "-c", command], cwd=PROJECT, env=env, capture_output=True)
+            counted = subprocess.run(["bash", "-c", watch], cwd=PROJECT, env=env, capture_output=True)
             return counted.stdout.decode().strip() == str(len(site.urls()))
 
-        assert command.startswith("redis-cli") and "llen pages:items" in command  # the README's "watch"
         wait_for(crawled, timeout=180, interval=0.5, what="201 items")
         for process in background[1:]:  # the workers: stopped as the README says, with SIGTERM
             process.send_signal(signal.SIGTERM)
@@ -189,6 +192,10 @@ def test_the_examples_readme_runs_as_written(tmp_path: Path, redis_url: str, red
                 process.wait(timeout=30)
     assert codes == [0, 0]
     assert outputs[0] == "1"  # lpush: the key held the URL until a worker queued its request
+    status = outputs[-1].splitlines()  # sharedcrawl status, the framework's, read from Redis
+    assert status[0].startswith(f"pages crawl at {redis_url}") and "workers    2 live" in outputs[-1], (
+        outputs[-1]
+    )
     with redis_srv.client() as client:
         urls = Counter(json.loads(raw)["url"] for raw in client.lrange("pages:items", 0, -1))
     assert set(urls) == site.urls() and max(urls.values()) == 1  # each page once

@@ -42,9 +42,13 @@ class CrawlDefaults:
         return names[0]
 
 
-def add_crawl_arguments(parser: argparse.ArgumentParser, mongo_help: str) -> None:
+def add_crawl_arguments(parser: argparse.ArgumentParser, mongo_help: str, defaults: CrawlDefaults) -> None:
     """``--spider``, ``--redis-url`` and ``--mongo-uri``: which shared crawl a reading command reads."""
-    parser.add_argument("--spider", default="solidot", help="the crawl's spider name (default solidot)")
+    parser.add_argument(
+        "--spider",
+        default=defaults.spider,
+        help=f"the crawl's spider name (default {defaults.spider or 'the only spider of the project'})",
+    )
     parser.add_argument("--redis-url", help="default: the REDIS_URL setting / environment variable")
     parser.add_argument("--mongo-uri", help=mongo_help)
 

@@ -127,7 +127,7 @@ def _add_common_options(parser: argparse.ArgumentParser, *, defaults: bool, craw
     parser.add_argument(
         "--spider",
         default=default(crawl.spider),
-        help=f"the crawl's spider (default {crawl.spider or 'the project' + chr(39) + 's only spider'})",
+        help=f"the crawl's spider (default {crawl.spider or 'the only spider of the project'})",
     )
     parser.add_argument(
         "--redis-url",

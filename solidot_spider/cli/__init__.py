@@ -12,14 +12,11 @@ from collections.abc import Sequence
 
 from scrapy.settings import Settings
 
-from scrapy_sharedcrawl.cli import run_command, workers
-from scrapy_sharedcrawl.cli.options import CrawlDefaults
+from scrapy_sharedcrawl.cli import run_command, status, workers
 from scrapy_sharedcrawl.closed_pipe import ends_quietly_on_closed_pipe
 from scrapy_sharedcrawl.legacy import apply_legacy_names
-from solidot_spider.cli import dashboard, export, reparse, seed, status
-
-#: The Solidot crawl, as scrapy.cfg deploys it: what ``workers`` acts on when not told.
-SOLIDOT = CrawlDefaults(project="solidot_spider", spider="solidot")
+from solidot_spider.cli import dashboard, export, reparse, seed
+from solidot_spider.cli.target import SOLIDOT
 
 
 def project_settings() -> Settings:
@@ -37,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.register(commands)
     reparse.register(commands)
     seed.register(commands)
-    status.register(commands)
+    status.register(commands, SOLIDOT)
     workers.register(commands, SOLIDOT)
     return parser
 

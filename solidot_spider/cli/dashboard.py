@@ -18,6 +18,7 @@ from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.cli.options import add_crawl_arguments, crawl_redis
 from scrapy_sharedcrawl.stats import stats_timing
+from solidot_spider.cli.target import SOLIDOT
 from solidot_spider.dashboard.auth import check_token
 
 DEFAULT_PORT = 8470
@@ -38,7 +39,7 @@ def register(commands: Any) -> None:
         metavar="SECONDS",
         help="seconds between readings of Redis and MongoDB (default: STATS_PUSH_INTERVAL, at least 1)",
     )
-    add_crawl_arguments(parser, "the archive (default: MONGO_URI; none: no archive figures)")
+    add_crawl_arguments(parser, "the archive (default: MONGO_URI; none: no archive figures)", SOLIDOT)
     parser.set_defaults(run=run)
 
 

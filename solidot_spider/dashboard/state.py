@@ -1,7 +1,7 @@
 """One refresh of the dashboard: the crawl as ``status`` reads it, and what an operator watches for.
 
 :meth:`DashboardReader.read` builds the snapshot ``GET /api/state`` returns
-(documented in the README): ``status``'s own reading (:class:`~solidot_spider.cli.status.StatusReader`:
+(documented in the README): ``status``'s own reading (:class:`~scrapy_sharedcrawl.cli.status.StatusReader`:
 queue, leases, done, seen, pages, items, errors), plus the crawl's phase, seed
 and scope, an estimate of the time left, every worker the registry still
 knows (gone ones too) with its rate, the archive in MongoDB, drops and dead
@@ -20,13 +20,14 @@ from typing import Any
 import redis
 from scrapy.settings import Settings
 
+from scrapy_sharedcrawl.cli.status import Status, StatusReader, worker_row
 from scrapy_sharedcrawl.reading import Unreadable, moment, replies, text
 from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.timeseries import series_fields, series_key
 from scrapy_sharedcrawl.workers import LIVE_BEATS, Worker, parse_workers
-from solidot_spider.cli.status import Status, StatusReader, worker_row
 from solidot_spider.dashboard.charts import SeriesCache, columns, error_kind_names, rate_per_minute
 from solidot_spider.dashboard.scope import seed_key
+from solidot_spider.report import ArchiveReport
 
 #: Stories listed as the latest stored.
 LATEST = 8
@@ -207,16 +208,17 @@ class DashboardReader:
             "latest": [],
             "error": None,
         }
-        if self.status_reader.mongo_uri:
+        report = self.status_reader.report
+        if isinstance(report, ArchiveReport) and report.store_uri:
             from pymongo.errors import PyMongoError
 
             fields = {"_id": 0, "sid": 1, "title": 1, "url": 1, "published_at": 1}
             try:
-                stories = self.status_reader.mongo().collection
+                stories = report.mongo().collection
                 found = stories.find({}, fields, sort=[("_id", -1)], limit=LATEST)
                 result["latest"] = latest_stories(found)  # newest first stored first: the _id index
             except PyMongoError as error:
-                where = redact_uri(self.status_reader.mongo_uri)
+                where = redact_uri(report.store_uri)
                 result["error"] = f"MongoDB at {where}: {type(error).__name__}"
         return result
 

@@ -1,47 +1,43 @@
-"""``solidot-crawl status``: a shared crawl at a glance, from Redis, while it runs and after.
+"""The ``status`` command: a shared crawl at a glance, from Redis, while it runs and after.
 
-solidot-crawl status                 # once, for people
-solidot-crawl status --watch [5]     # again every 5 s (default 2) until the crawl is finished
-solidot-crawl status --json          # for machines (with --watch: one JSON object per line)
+sharedcrawl status                   # once, for people (solidot-crawl status: the same)
+sharedcrawl status --watch [5]       # again every 5 s (default 2) until the crawl is finished
+sharedcrawl status --json            # for machines (with --watch: one JSON object per line)
 
 Queue, leases and URLs seen are read live from the scheduler's keys (URLs seen,
 once the crawl is over and its dupefilter deleted: the count the finishing
 worker recorded in the shared stats); pages, items, errors and requests done
 from the stats every worker adds up in Redis (pushed every
 STATS_PUSH_INTERVAL s, so they lag by that much while the crawl runs);
-workers from their heartbeats. Items are counted in MongoDB when MONGO_URI is
-set.
+workers from their heartbeats. Items, and which of the project's counters are
+errors, come from the project's report (``CRAWL_REPORT_CLASS``, :mod:`~scrapy_sharedcrawl.report`:
+the Solidot project counts stories in MongoDB when MONGO_URI is set).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 from scrapy.settings import Settings
 from tqdm import tqdm
 
-from scrapy_sharedcrawl.cli.options import add_crawl_arguments, crawl_redis
+from scrapy_sharedcrawl.cli.options import CrawlDefaults, add_crawl_arguments, crawl_redis
 from scrapy_sharedcrawl.cli.tables import table
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
 from scrapy_sharedcrawl.keys import CrawlKeys
 from scrapy_sharedcrawl.reading import Unreadable, counter, moment, printable, replies, text, whole
-from scrapy_sharedcrawl.redact import redact_uri
+from scrapy_sharedcrawl.report import CrawlReport
 from scrapy_sharedcrawl.stats import PAGES_STAT
 from scrapy_sharedcrawl.workers import Worker, parse_workers
-from solidot_spider.pipelines.store import StoreConfig
-
-if TYPE_CHECKING:
-    from solidot_spider.cli.export import MongoSource
 
 #: Minutes shown for pages/min.
 RECENT_MINUTES = 5
@@ -58,8 +54,6 @@ ERROR_STATS = (
     "scheduler/refused/",
     "scheduler/payload_missing",
 )
-#: Project counters that are errors: ``solidot/…`` with "error" or "failed" in the name.
-SOLIDOT_ERROR = re.compile(r"^solidot/.*(error|failed)")
 
 
 @dataclass
@@ -92,7 +86,8 @@ class Status:
     unreadable: dict[str, int] = field(default_factory=dict)
 
 
-def register(commands: Any) -> None:
+def register(commands: Any, defaults: CrawlDefaults | None = None) -> None:
+    """Add ``status`` to ``commands``; ``defaults`` name the spider (None: the project's only one)."""
     parser: argparse.ArgumentParser = commands.add_parser(
         "status",
         help="show a shared crawl: queue, leases, seen, items, pages/min, errors, workers",
@@ -108,15 +103,18 @@ def register(commands: Any) -> None:
         help="refresh every SECONDS (default 2) until the crawl is finished",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
-    add_crawl_arguments(parser, "count items here (default: MONGO_URI; none: the crawl's stats)")
+    add_crawl_arguments(
+        parser, "count items here (default: MONGO_URI; none: the crawl's stats)", defaults or CrawlDefaults()
+    )
     parser.set_defaults(run=run)
 
 
 def run(options: argparse.Namespace, settings: Settings) -> int:
     crawl_redis(options, settings, "status")
+    spider = options.spider or CrawlDefaults.spider_of(settings)
     if options.watch is not None and options.watch <= 0:
         raise ValueError("--watch needs a positive number of seconds")
-    reader = StatusReader(settings, options.spider, options.mongo_uri or settings.get("MONGO_URI") or "")
+    reader = StatusReader(settings, spider, options.mongo_uri or settings.get("MONGO_URI") or "")
     try:
         while True:
             status = reader.read()
@@ -141,22 +139,12 @@ def run(options: argparse.Namespace, settings: Settings) -> int:
 class StatusReader:
     """Reads a crawl's state from Redis (and MongoDB): one atomic read, then the slow counts."""
 
-    def __init__(self, settings: Settings, spider: str, mongo_uri: str = "") -> None:
+    def __init__(self, settings: Settings, spider: str, store_uri: str = "") -> None:
         self.server = redis_from_settings(settings)
         self.where = describe(settings)
         self.keys = CrawlKeys.from_settings(settings, spider)
-        self.mongo_uri = mongo_uri
-        store = StoreConfig.from_settings(settings)
-        self.mongo_database, self.mongo_collection = store.database, store.collection
-        self._mongo: MongoSource | None = None  # one client for every read (--watch, the dashboard)
-
-    def mongo(self) -> MongoSource:
-        """The store's collection (``mongo_uri`` must be set), connected on first use."""
-        if self._mongo is None:
-            from solidot_spider.cli.export import MongoSource
-
-            self._mongo = MongoSource(self.mongo_uri, self.mongo_database, self.mongo_collection)
-        return self._mongo
+        #: The project's part: items and its error counters (:mod:`~scrapy_sharedcrawl.report`).
+        self.report = CrawlReport.from_settings(settings, store_uri)
 
     def read(self) -> Status:
         keys = self.keys
@@ -211,7 +199,7 @@ class StatusReader:
                 seen, exact = recorded, meta.get("seen_exact") != "0"
             else:
                 unreadable.skip("meta", "seen", f"{meta['seen'][:40]!r} is no count")
-        items, source = self.items(stats)
+        items, source = self.report.items(stats)
         until = now if workers or updated is None else updated
         rate, recent = self.pages(until, started, unreadable)
         return Status(
@@ -234,7 +222,7 @@ class StatusReader:
             pages=int(stats.get(PAGES_STAT, 0)),
             pages_per_minute=rate,
             recent_minutes=recent,
-            errors=errors_by_kind(stats),
+            errors=errors_by_kind(stats, self.report.is_error),
             workers=[worker_row(worker) for worker in workers],
             stats=dict(sorted(stats.items())),
             unreadable=unreadable.counts,
@@ -246,19 +234,6 @@ class StatusReader:
         if dupefilter.adopt_stored(stored) is None:
             return None, True  # no filter (yet, or deleted when the crawl finished)
         return dupefilter.count()  # the same count the finishing worker records (CrawlState.finalize)
-
-    def items(self, stats: dict[str, int | float]) -> tuple[int, str]:
-        """Stories stored: MongoDB's count when it is the store, else the items the workers scraped."""
-        if self.mongo_uri:
-            from pymongo.errors import PyMongoError
-
-            try:
-                count = self.mongo().count()
-                return int(count or 0), f"stored in MongoDB {self.mongo_database}.{self.mongo_collection}"
-            except PyMongoError as error:  # unreachable, refused: fall back to the stats, and say why
-                where = redact_uri(self.mongo_uri)
-                return int(stats.get("item_scraped_count", 0)), f"scraped; MongoDB at {where}: {error}"
-        return int(stats.get("item_scraped_count", 0)), "scraped by the workers"
 
     def pages(
         self, until: float, started: float | None, unreadable: Unreadable | None = None
@@ -302,15 +277,18 @@ def _meta_moment(meta: dict[str, str], name: str, unreadable: Unreadable) -> flo
     return when
 
 
-def errors_by_kind(stats: dict[str, int | float]) -> dict[str, int | float]:
-    """The shared counters that count errors (see :data:`ERROR_STATS`), non-zero ones only."""
+def errors_by_kind(
+    stats: dict[str, int | float], is_error: Callable[[str], bool] = lambda stat: False
+) -> dict[str, int | float]:
+    """The shared counters that count errors (see :data:`ERROR_STATS`, and the project's own that
+    ``is_error`` names), non-zero ones only."""
     return {
         name: value
         for name, value in sorted(stats.items())
         if value
         and (
             any(name == kind or (kind.endswith("/") and name.startswith(kind)) for kind in ERROR_STATS)
-            or SOLIDOT_ERROR.match(name)
+            or is_error(name)
         )
     }
 
