@@ -56,7 +56,7 @@ class BulkStartMiddleware:
 
     async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
         engine = self.crawler.engine
-        seed_urls = _keeps_default_start(self.crawler.spider)
+        seed_urls = keeps_default_start(self.crawler.spider)
         handed = 0
         async for item_or_request in start:
             if not isinstance(item_or_request, Request):
@@ -64,9 +64,7 @@ class BulkStartMiddleware:
                 continue
             if engine is None or not engine.running:
                 return  # closing: the rest is not crawled, as with Scrapy's own start loop
-            if seed_urls and item_or_request.dont_filter:
-                item_or_request = item_or_request.replace(dont_filter=False)  # one crawl, one seed
-            engine.crawl(item_or_request)
+            engine.crawl(as_seed(item_or_request, self.crawler.spider, seed_urls))
             handed += 1
             if handed % TURN == 0:
                 await sleep(0)
@@ -75,7 +73,17 @@ class BulkStartMiddleware:
             await self.crawler.signals.send_catch_log_async(signal=start_requests_scheduled, spider=spider)
 
 
-def _keeps_default_start(spider: Spider | None) -> bool:
+def as_seed(request: Request, spider: Spider | None, default_start: bool | None = None) -> Request:
+    """``request`` of ``spider``'s ``start()`` as a seed of the shared crawl: one made by Scrapy's own
+    ``start()`` (``default_start``, found out when None) goes through the duplicate filter."""
+    if default_start is None:
+        default_start = keeps_default_start(spider)
+    if default_start and request.dont_filter:
+        return request.replace(dont_filter=False)  # one crawl, one seed
+    return request
+
+
+def keeps_default_start(spider: Spider | None) -> bool:
     """Whether ``spider``'s start requests are Scrapy's own, made from ``start_urls``."""
     if spider is None:
         return False

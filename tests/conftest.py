@@ -34,6 +34,7 @@ INTEGRATION_MODULES = frozenset(
         "test_hostile_crawl",
         "test_politeness",
         "test_redis_examples",
+        "test_sharedcrawl_seed",
         "test_sharedcrawl_workers",
         "test_refresh",
         "test_resume",

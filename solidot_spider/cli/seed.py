@@ -32,11 +32,10 @@ from typing import Any
 
 from pymongo.errors import PyMongoError
 from scrapy import Request
-from scrapy.crawler import Crawler
 from scrapy.settings import Settings
 
+from scrapy_sharedcrawl.cli import seed as framework_seed
 from scrapy_sharedcrawl.cli.options import assignments
-from scrapy_sharedcrawl.compat import configure_crawler
 from scrapy_sharedcrawl.config import redis_configured
 from scrapy_sharedcrawl.connection import UNREACHABLE, describe, redis_from_settings
 from scrapy_sharedcrawl.redact import redact_uri
@@ -82,19 +81,9 @@ def register(commands: Any) -> None:
 
 
 def seeding_spider(settings: Settings, **arguments: str | None) -> SolidotSpider:
-    """A ``solidot`` spider configured exactly as a worker's would be, without running a crawl.
-
-    The crawler is configured the way ``scrapy shell`` configures one
-    (:func:`~scrapy_sharedcrawl.compat.configure_crawler`): add-ons run (the shared scheduler's), and the
-    stats and request fingerprinter the dupefilter needs exist. No reactor: none
-    is needed to push requests.
-    """
-    settings = settings.copy()
-    settings.set("TWISTED_REACTOR_ENABLED", False, priority="cmdline")
-    crawler = Crawler(SolidotSpider, settings)
-    configure_crawler(crawler)
-    spider = SolidotSpider.from_crawler(crawler, **arguments)
-    crawler.spider = spider
+    """A ``solidot`` spider configured exactly as a worker's would be, without running a crawl."""
+    spider = framework_seed.seeding_spider(SolidotSpider, settings, **arguments)
+    assert isinstance(spider, SolidotSpider)
     return spider
 
 
@@ -144,7 +133,6 @@ def run(options: argparse.Namespace, settings: Settings) -> int:
     finally:
         if picker is not None:
             picker.close()
-    status = seeder.status()
     if result.crawl_id is not None:  # what the dashboard shows as the crawl's scope
         scope = describe_scope(options.since, options.until, options.sids, options.latest)
         keys = CrawlKeys.from_settings(settings, spider.name)
@@ -157,9 +145,5 @@ def run(options: argparse.Namespace, settings: Settings) -> int:
         + (", more due next run" if due.more else "")
         + ")"
     )
-    print(
-        f"seeded crawl {result.crawl_id} at {seeder.where}: "
-        f"{result.queued} requests pushed{refreshed}, {result.seen} already seen or queued; "
-        f"the queue holds {status.queued} requests, {status.leased} leased to workers"
-    )
+    print(framework_seed.summary(seeder, result, refreshed))
     return 0
