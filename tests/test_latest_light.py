@@ -14,8 +14,10 @@ from harness import ROOT, ReplicaServer, run_crawl
 from mongo_server import MongoServer
 from pymongo import MongoClient
 
-from solidot_replica import Replica
+from solidot_replica import Replica, ReplicaConfig
+from solidot_replica.simulation import LATEST_LIST_REQUESTS, World, run_latest
 from solidot_spider.discovery import Discovery
+from solidot_spider.refresh.policy import RefreshPolicy
 from solidot_spider.site import SiteMap
 from solidot_spider.spiders.solidot import SolidotSpider
 from solidot_spider.text import BEIJING
@@ -121,3 +123,20 @@ def test_seed_all_goes_with_latest() -> None:
         result.stderr.strip()
         == "solidot-crawl seed: --all goes with --latest (every story the list pages and the feed name)"
     )
+
+
+def test_simulated_a_lighter_latest_costs_a_tenth_and_keeps_the_policy_s_promise() -> None:
+    """What bench/refresh_policy.py reports, on a smaller replica: ``seed --latest --refresh`` every
+    15 min, every listed story fetched each run against only the new or due ones."""
+    replica = Replica(ReplicaConfig(stories=3000, last_sid=85572))
+    world = World.of(replica, 10)
+    policy = RefreshPolicy()
+    every = run_latest(world, replica, policy, 900, every_listed=True)
+    light = run_latest(world, replica, policy, 900, every_listed=False)
+    assert every.lists_per_day == light.lists_per_day  # 15 a run, 96 runs a day (95 on the first)
+    assert set(light.lists_per_day[1:]) == {96 * LATEST_LIST_REQUESTS} and LATEST_LIST_REQUESTS == 15
+    assert sum(light.requests_per_day()) * 5 < sum(every.requests_per_day())
+    # every new story is fetched at the first run after it appears, by --latest
+    assert sum(light.latest_stories_per_day) >= len(world.new)
+    # and no change goes unseen longer than the policy promises for the story's age
+    assert light.stale and all(c.staleness <= policy.staleness_bound(c.age, 900) + 1e-6 for c in light.stale)
