@@ -14,6 +14,10 @@ Prints the fetches a day of each (steady mean and worst day), the formula's esti
 the staleness of changes (how long each change went unseen: median and worst, per age class
 of the story when it changed), with the ratio of the medians.
 
+Then what the deploy timer's ``seed --latest --refresh`` costs the site, all requests counted
+(list pages and feed, listed stories, refresh): ``--latest`` fetching only the listed stories
+that are new or due by the policy, against ``--latest --all`` fetching every listed story.
+
     .venv/bin/python bench/refresh_policy.py --days 30
 """
 
@@ -25,7 +29,15 @@ import statistics
 import time
 
 from solidot_replica import Replica, ReplicaConfig
-from solidot_replica.simulation import Report, World, run_policy, run_round_robin, staleness_violations
+from solidot_replica.simulation import (
+    LatestReport,
+    Report,
+    World,
+    run_latest,
+    run_policy,
+    run_round_robin,
+    staleness_violations,
+)
 from solidot_spider.refresh.policy import AGE_CLASSES, DAY, HOUR, RefreshPolicy
 
 FULL_HISTORY = 85572
@@ -49,6 +61,19 @@ def steady(report: Report) -> float:
     return statistics.fmean(report.fetches_per_day[WARM_UP:])
 
 
+def latest_line(report: LatestReport) -> str:
+    """One strategy's requests a day: steady mean and worst day, then the mean of each part."""
+    total = report.requests_per_day()[WARM_UP:]
+    parts = (report.lists_per_day, report.latest_stories_per_day, report.refresh_per_day)
+    lists, stories, refresh = (statistics.fmean(part[WARM_UP:]) for part in parts)
+    median = statistics.median(change.staleness for change in report.stale) if report.stale else 0.0
+    return (
+        f"{report.name:<38}{statistics.fmean(total):>8,.0f} {max(total):>8,}   "
+        f"lists {lists:,.0f} + listed stories {stories:,.0f} + refresh {refresh:,.0f}; "
+        f"median staleness {shown(median)}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stories", type=int, default=FULL_HISTORY, help="sid slots ending at --last-sid")
@@ -57,7 +82,8 @@ def main() -> None:
     parser.add_argument("--run-every", type=float, default=900.0, help="seconds between refresh runs")
     args = parser.parse_args()
     started = time.perf_counter()
-    world = World.of(Replica(ReplicaConfig(stories=args.stories, last_sid=args.last_sid)), max(10, args.days))
+    replica = Replica(ReplicaConfig(stories=args.stories, last_sid=args.last_sid))
+    world = World.of(replica, max(10, args.days))
     policy = RefreshPolicy()
     adaptive = run_policy(world, policy, args.run_every)
     budget = steady(adaptive)
@@ -96,6 +122,10 @@ def main() -> None:
     violations = staleness_violations(world, adaptive, policy, args.run_every)
     print(f"\nchanges seen later than the policy's bound for their age: {len(violations)}")
     print(f"changes not seen by the end: {adaptive.unseen}")
+    print()
+    print(f"seed --latest --refresh every {args.run_every:g} s: requests a day (steady mean, worst day)")
+    for every_listed in (True, False):
+        print(latest_line(run_latest(world, replica, policy, args.run_every, every_listed)))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@ simply waits in the paused slot.
 Each pause is also announced with the :data:`host_paused` signal, so that a
 shared crawl can pause the host for every worker, not just this process
 (:mod:`scrapy_sharedcrawl.cluster_rate` publishes it in Redis).
+
+A host whose name does not resolve is paused like any failing host, but while
+no host of the crawl has resolved at all (no network, or no DNS: every host
+fails alike), one line says so instead of a pause line per host and retry.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from email.utils import parsedate_to_datetime
 from time import monotonic
 
 from scrapy.crawler import Crawler
+from scrapy.exceptions import CannotResolveHostError
 from scrapy.http import Request, Response
+from twisted.internet.error import DNSLookupError
 
 from scrapy_sharedcrawl.compat import pause_download_slot
 from scrapy_sharedcrawl.config import float_setting
@@ -36,6 +42,11 @@ RETRY_AFTER_STATUSES = frozenset({429, 503})
 #: Handlers must be quick and synchronous.
 host_paused = object()
 BACKOFF_STATUSES = frozenset({500, 502, 503, 504, 522, 524})
+#: What a download raises when the host's name does not resolve (Scrapy's, or Twisted's beneath it).
+RESOLVE_ERRORS = (CannotResolveHostError, DNSLookupError)
+#: Failures to resolve in a row, on one host, after which "no host resolves" is said (the first
+#: round of retries: by then every host the crawl started with has been tried once).
+NO_HOST_RESOLVES_AFTER = 2
 
 
 _DELTA_SECONDS = re.compile(r"[0-9]+", re.ASCII)
@@ -99,12 +110,17 @@ class HostBackoffMiddleware:
         self._bad_retry_after_logged = False
         self._failures: dict[str, int] = {}
         self._paused_until: dict[str, float] = {}
+        #: Whether any host has answered (so names resolve), and the hosts that did not resolve.
+        self._resolved_any = False
+        self._unresolved: dict[str, int] = {}
+        self._no_host_resolves_logged = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> HostBackoffMiddleware:
         return cls(crawler)
 
     def process_response(self, request: Request, response: Response) -> Response:
+        self._resolved_any = True
         slot_key = self._slot_key(request)
         retry_after = None
         if response.status in RETRY_AFTER_STATUSES:
@@ -136,23 +152,49 @@ class HostBackoffMiddleware:
             )
 
     def process_exception(self, request: Request, exception: Exception) -> None:
-        self._failed(request, self._slot_key(request), type(exception).__name__)
+        slot_key = self._slot_key(request)
+        quiet = False
+        if isinstance(exception, RESOLVE_ERRORS):
+            self.crawler.stats.inc_value("backoff/resolve_errors")
+            quiet = self._unresolved_host(slot_key)
+        else:
+            self._resolved_any = True  # a connection error: the name resolved
+        self._failed(request, slot_key, type(exception).__name__, quiet)
 
-    def _failed(self, request: Request, slot_key: str, why: str) -> None:
+    def _unresolved_host(self, slot_key: str) -> bool:
+        """Note a host that did not resolve; True while no host has (its pause is then not logged:
+        one line says that no host resolves)."""
+        if self._resolved_any:
+            return False
+        count = self._unresolved[slot_key] = self._unresolved.get(slot_key, 0) + 1
+        if count >= NO_HOST_RESOLVES_AFTER and not self._no_host_resolves_logged:
+            self._no_host_resolves_logged = True
+            hosts = list(self._unresolved)  # in the order they were tried: the start page first
+            shown = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
+            logger.error(
+                "No host of the crawl resolves (%d tried: %s): no network, or no DNS? Nothing can be "
+                "fetched until their names resolve; the requests are retried, then given up",
+                len(hosts),
+                shown,
+            )
+        return True
+
+    def _failed(self, request: Request, slot_key: str, why: str, quiet: bool = False) -> None:
         count = self._failures.get(slot_key, 0) + 1
         self._failures[slot_key] = count
         self.crawler.stats.inc_value("backoff/errors")
         # the exponent is capped: 2 ** 1100 is too large a float after a long enough run of errors
         delay = min(self.backoff_max, self.backoff_base * 2.0 ** min(count - 1, 64))
-        self._pause(request, slot_key, delay, f"{why}, {count} in a row")
+        self._pause(request, slot_key, delay, f"{why}, {count} in a row", quiet)
 
     def _slot_key(self, request: Request) -> str:
         engine = self.crawler.engine
         assert engine is not None
         return engine.downloader.get_slot_key(request)
 
-    def _pause(self, request: Request, slot_key: str, seconds: float, why: str) -> None:
-        """Hold the slot's queue for ``seconds`` (a longer pause already set wins); announce it."""
+    def _pause(self, request: Request, slot_key: str, seconds: float, why: str, quiet: bool = False) -> None:
+        """Hold the slot's queue for ``seconds`` (a longer pause already set wins); announce it (and
+        log it, unless ``quiet``)."""
         if seconds <= 0:
             return
         resume_at = monotonic() + seconds
@@ -168,5 +210,7 @@ class HostBackoffMiddleware:
         self._paused_until[slot_key] = resume_at
         self.crawler.stats.inc_value("backoff/pauses")
         self.crawler.stats.inc_value("backoff/paused_ms", round(seconds * 1000))
-        logger.info("Pausing %s for %.1f s: %s", slot_key, seconds, why)
+        logger.log(
+            logging.DEBUG if quiet else logging.INFO, "Pausing %s for %.1f s: %s", slot_key, seconds, why
+        )
         pause_download_slot(downloader, slot, seconds)  # Scrapy has no public "pause slot" call

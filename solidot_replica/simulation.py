@@ -12,7 +12,9 @@ stories a run re-fetches:
   every ``run_every`` seconds, exactly as ``seed --refresh`` picks (the due ones, most overdue
   first, at most ``max_per_run``), each fetch moving the story's schedule;
 - :func:`run_round_robin`: re-crawl everything every ``period`` days, each story at its own phase
-  (the usual alternative, at the same daily budget).
+  (the usual alternative, at the same daily budget);
+- :func:`run_latest`: ``seed --latest --refresh`` as the deploy timer runs it, the list pages and the
+  feed with the stories they list (every one, or only those new or due), and the refresh.
 
 A change made at ``c`` and first seen by a fetch at ``f`` was stale for ``f - c``.
 """
@@ -30,6 +32,7 @@ from solidot_replica import timeline
 from solidot_replica.model import Replica
 from solidot_replica.stories import change_days, change_moment
 from solidot_spider.refresh.policy import AGE_CLASSES, DAY, Outcome, RefreshPolicy, age_class, spread
+from solidot_spider.site import CATEGORIES
 from solidot_spider.text import BEIJING
 
 
@@ -208,3 +211,130 @@ def staleness_violations(
         for change in report.stale
         if change.staleness > policy.staleness_bound(change.age, run_every) + 1e-6
     ]
+
+
+#: Requests of one ``--latest`` run besides its stories: the home page, each category's, the feed.
+LATEST_LIST_REQUESTS = 2 + len(CATEGORIES)
+
+
+@dataclass
+class LatestReport:
+    """What ``--latest`` every ``run_every`` seconds and the refresh cost together, a day."""
+
+    name: str
+    lists_per_day: list[int]
+    latest_stories_per_day: list[int]
+    refresh_per_day: list[int]
+    stale: list[Stale] = field(default_factory=list)
+
+    def requests_per_day(self) -> list[int]:
+        return [
+            lists + stories + refresh
+            for lists, stories, refresh in zip(
+                self.lists_per_day, self.latest_stories_per_day, self.refresh_per_day, strict=True
+            )
+        ]
+
+
+class _Listing:
+    """The sids the site lists at a moment: the newest ``home_size`` on the home page and on each
+    category's, the newest ``rss_size`` in the feed (as the replica's pages list them)."""
+
+    def __init__(self, replica: Replica, archived: list[int], home_size: int, rss_size: int) -> None:
+        self.replica, self.home_size, self.rss_size = replica, home_size, rss_size
+        self.newest: list[int] = []
+        self.by_category: dict[str, list[int]] = {category: [] for category in CATEGORIES}
+        for sid in reversed(archived):  # back until every list is full (or the archive ends)
+            if self._full():
+                break
+            self._add(sid, front=True)
+
+    def _full(self) -> bool:
+        return len(self.newest) >= max(self.home_size, self.rss_size) and all(
+            len(sids) >= self.home_size for sids in self.by_category.values()
+        )
+
+    def _add(self, sid: int, front: bool = False) -> None:
+        category = self.replica.category_of(sid)
+        lists = [self.newest] + ([self.by_category[category]] if category in self.by_category else [])
+        for sids in lists:
+            if front:
+                sids.insert(0, sid)
+            else:
+                sids.append(sid)
+
+    def publish(self, sid: int) -> None:
+        self._add(sid)
+
+    def listed(self) -> set[int]:
+        found = set(self.newest[-max(self.home_size, self.rss_size) :])
+        for sids in self.by_category.values():
+            found.update(sids[-self.home_size :])
+        return found
+
+
+def run_latest(
+    world: World,
+    replica: Replica,
+    policy: RefreshPolicy,
+    run_every: float,
+    every_listed: bool,
+    rss_size: int = 20,
+) -> LatestReport:
+    """``seed --latest --refresh`` every ``run_every`` seconds: the list pages and the feed, then
+    of the stories they list every one (``every_listed``, ``--latest --all``) or only those not
+    stored yet or due by the policy (``--latest``); then the refresh's due stories. Every fetch moves
+    the story's schedule, whichever part made it."""
+    name = "--latest --all (every listed story)" if every_listed else "--latest (listed: new or due)"
+    days = world.days
+    report = LatestReport(name, [0] * days, [0] * days, [0] * days)
+    interval: dict[int, float] = {}
+    next_due: dict[int, datetime] = {}
+    pending: dict[int, int] = {}
+    due: list[tuple[datetime, int]] = []
+
+    def fetch(sid: int, now: datetime) -> None:
+        first = sid not in next_due
+        moments = world.changes.get(sid, ())
+        index = pending.get(sid, 0)
+        seen = bisect_left(moments, now, lo=index) if moments else 0
+        for moment in moments[index:seen]:
+            report.stale.append(
+                Stale(sid, (moment - world.published[sid]).total_seconds(), (now - moment).total_seconds())
+            )
+        pending[sid] = seen
+        outcome: Outcome = "new" if first else ("changed" if seen > index else "unchanged")
+        schedule = policy.after_fetch(outcome, sid, world.published[sid], now, interval.get(sid))
+        interval[sid] = schedule.interval
+        next_due[sid] = schedule.next_due
+        heapq.heappush(due, (schedule.next_due, sid))
+
+    for sid in world.archived:
+        fetch(sid, world.start)
+    listing = _Listing(replica, world.archived, replica.config.home_size, rss_size)
+    new = iter(world.new)
+    upcoming = next(new, None)
+    step = timedelta(seconds=run_every)
+    now = world.start
+    while True:
+        now += step
+        day = _fetch_day(world, now)
+        if day is None:
+            break
+        while upcoming is not None and world.published[upcoming] <= now:
+            listing.publish(upcoming)
+            upcoming = next(new, None)
+        report.lists_per_day[day] += LATEST_LIST_REQUESTS
+        for sid in sorted(listing.listed()):
+            if every_listed or sid not in next_due or next_due[sid] <= now:
+                fetch(sid, now)
+                report.latest_stories_per_day[day] += 1
+        picked = 0
+        while due and due[0][0] <= now and picked < policy.max_per_run:
+            when, sid = heapq.heappop(due)
+            if next_due.get(sid) != when:
+                continue  # fetched since (by --latest): its schedule moved
+            fetch(sid, now)
+            picked += 1
+            report.refresh_per_day[day] += 1
+    return report

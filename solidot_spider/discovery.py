@@ -27,6 +27,8 @@ DEFAULT_MAX_DAYS = 11_000  # ≈ 30 years
 #: What ``latest=`` accepts (case-insensitive).
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+#: ``latest=all``: every listed story, not only those new or due.
+ALL_WORD = "all"
 
 _DAY_RE = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})", re.ASCII)
 _SID_RE = re.compile(r"\d{1,9}", re.ASCII)
@@ -123,6 +125,9 @@ class Discovery:
     With no argument at all, the scope is the latest stories; arguments combine.
     ``sid_ranges`` are merged (no overlaps), highest first. ``refresh``: the
     stored stories due for a re-fetch (picked from the store when the crawl starts).
+    ``latest``: the list pages and the feed, and of the stories they list those not
+    stored yet or due by the refresh policy; ``latest_all`` (``latest=all``): every
+    story they list (:mod:`.refresh.listed`).
     """
 
     since: date | None = None
@@ -130,6 +135,7 @@ class Discovery:
     sid_ranges: tuple[tuple[int, int], ...] = ()
     latest: bool = True
     refresh: bool = False
+    latest_all: bool = False
 
     @classmethod
     def from_arguments(
@@ -157,13 +163,19 @@ class Discovery:
         ranges = merge_ranges(parse_sid_ranges(sids)) if sids else ()
         wants_refresh = parse_bool("refresh", refresh) if refresh is not None else False
         # without latest=, the latest stories are the scope only when nothing else is asked for
+        every_listed = isinstance(latest, str) and latest.strip().lower() == ALL_WORD
         wants_latest = (
-            parse_bool("latest", latest)
+            every_listed or parse_bool("latest", latest)
             if latest is not None
             else not since_day and not ranges and not wants_refresh
         )
         scope = cls(
-            since=since_day, until=until_day, sid_ranges=ranges, latest=wants_latest, refresh=wants_refresh
+            since=since_day,
+            until=until_day,
+            sid_ranges=ranges,
+            latest=wants_latest,
+            refresh=wants_refresh,
+            latest_all=every_listed,
         )
         scope.check_limits(max_sids, max_days)
         return scope

@@ -4,12 +4,17 @@ solidot-crawl seed --since 2025-01-01 --until 2025-01-31   # every story of thes
 solidot-crawl seed --sids 80000-80300,80400                # story pages by sid
 solidot-crawl seed --latest                                # home page, categories, RSS (the default)
 solidot-crawl seed --latest --refresh                      # and the stored stories due for a re-fetch
+solidot-crawl seed --latest --all                          # every listed story, stored and current or not
 
 The arguments mean what the spider's ``-a`` arguments mean, and combine the
 same way. The requests go through the crawl's dupefilter, so seeding the same
 range twice queues nothing new. Workers (``scrapy crawl solidot`` with
 ``REDIS_URL`` set) may be running already or start later; no crawl needs to
 run for seeding. Redis is ``REDIS_URL`` (or ``--redis-url``).
+
+``--latest`` fetches the list pages and the feed, and of the stories they list
+those not stored yet or due by the refresh policy (the workers ask the store);
+``--latest --all`` every one of them.
 
 ``--refresh`` reads the store (``MONGO_URI``): the stories and gaps due now by
 the refresh policy (``SOLIDOT_REFRESH_*``), the most overdue first, at most
@@ -63,6 +68,12 @@ def register(commands: Any) -> None:
         help="the home page, every category and the RSS feed (the default without --since/--sids)",
     )
     parser.add_argument(
+        "--all",
+        dest="every_listed",
+        action="store_true",
+        help="with --latest: every listed story, not only those not stored yet or due for a re-fetch",
+    )
+    parser.add_argument(
         "--refresh",
         action="store_true",
         help="the stored stories due for a re-fetch by the refresh policy (needs MONGO_URI)",
@@ -94,7 +105,9 @@ def run(options: argparse.Namespace, settings: Settings) -> int:
         settings.set("REDIS_URL", options.redis_url, priority="cmdline")
     if not redis_configured(settings):
         raise ValueError("no shared crawl to seed: set REDIS_URL (or --redis-url) to the workers' Redis")
-    latest = None if options.latest is None else "1"
+    if options.every_listed and not options.latest:
+        raise ValueError("--all goes with --latest (every story the list pages and the feed name)")
+    latest = None if options.latest is None else ("all" if options.every_listed else "1")
     refresh = "1" if options.refresh else None
     spider = seeding_spider(
         settings, since=options.since, until=options.until, sids=options.sids, latest=latest, refresh=refresh

@@ -20,6 +20,7 @@ from scrapy_sharedcrawl.outage import OncePerReason
 from scrapy_sharedcrawl.redact import redact_uri
 from solidot_spider.discovery import DEFAULT_MAX_DAYS, DEFAULT_MAX_SIDS, Discovery
 from solidot_spider.parsing import MalformedPage, is_truncated, parse_list_page, parse_rss, parse_story
+from solidot_spider.refresh.listed import ListedFilter
 from solidot_spider.refresh.selection import RefreshPicker, pick_and_claim
 from solidot_spider.signals import story_missing
 from solidot_spider.site import CATEGORIES, SiteMap, story_sid
@@ -76,6 +77,7 @@ class SolidotSpider(scrapy.Spider):
         #: The crawl's scope was given (without arguments the scope defaults to the latest stories).
         self.scope_given = any(value is not None for value in (since, until, sids, latest, refresh))
         self._drops: OncePerReason | None = None  # built at the first drop: the crawler is set by then
+        self._listed: ListedFilter | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SolidotSpider:
@@ -129,10 +131,12 @@ class SolidotSpider(scrapy.Spider):
     def start_requests_for(self, discovery: Discovery) -> Iterator[scrapy.Request]:
         """The first requests of a crawl with this scope (also used by seeding tools)."""
         if discovery.latest:
-            yield self.list_request(self.site.home())
+            # of the stories these list, only the new or due ones, unless latest=all (refresh/listed.py)
+            due_only = {} if discovery.latest_all else {"due_only": True}
+            yield self.list_request(self.site.home(), due_only)
             for category in CATEGORIES:
-                yield self.list_request(self.site.category_home(category))
-            yield scrapy.Request(self.site.rss(), callback=self.parse_rss)
+                yield self.list_request(self.site.category_home(category), due_only)
+            yield scrapy.Request(self.site.rss(), callback=self.parse_rss, cb_kwargs=due_only)
         for day in discovery.days():
             yield self.list_request(self.site.day_archive(day))
         for sid in discovery.sids():
@@ -144,8 +148,8 @@ class SolidotSpider(scrapy.Spider):
         for sid in sids:
             yield self.story_request(sid, from_range=True, dont_filter=True)
 
-    def list_request(self, url: str) -> scrapy.Request:
-        return scrapy.Request(url, callback=self.parse_list)
+    def list_request(self, url: str, cb_kwargs: dict[str, Any] | None = None) -> scrapy.Request:
+        return scrapy.Request(url, callback=self.parse_list, cb_kwargs=cb_kwargs or {})
 
     def story_request(
         self,
@@ -165,22 +169,38 @@ class SolidotSpider(scrapy.Spider):
             meta={"handle_httpstatus_list": [404], "solidot_from_range": from_range},
         )
 
-    def parse_list(self, response: Response) -> Iterator[scrapy.Request]:
+    async def parse_list(self, response: Response, due_only: bool = False) -> AsyncIterator[scrapy.Request]:
+        """The stories a list page names (with ``due_only``, a --latest page's: the new or due ones)."""
         if not self._is_complete_html(response, "list"):
-            yield from self._retry_truncated(response)
+            for request in self._retry_truncated(response):
+                yield request
             return
         entries = parse_list_page(self._text(response), response.url, self.site)
         self.crawler.stats.inc_value("solidot/list_pages")
         if not entries:
             self.crawler.stats.inc_value("solidot/list_pages_empty")
+        wanted = set(await self.listed.wanted([entry.sid for entry in entries])) if due_only else None
         for entry in entries:
-            yield self.story_request(entry.sid, categories=entry.categories)
+            if wanted is None or entry.sid in wanted:
+                yield self.story_request(entry.sid, categories=entry.categories)
 
-    def parse_rss(self, response: Response) -> Iterator[scrapy.Request]:
+    async def parse_rss(self, response: Response, due_only: bool = False) -> AsyncIterator[scrapy.Request]:
         sids = parse_rss(self._text(response))
         self.crawler.stats.inc_value("solidot/rss_items", len(sids))
-        for sid in sids:
+        for sid in await self.listed.wanted(sids) if due_only else sids:
             yield self.story_request(sid)
+
+    def closed(self, reason: str) -> None:
+        if self._listed is not None:
+            self._listed.close()
+
+    @property
+    def listed(self) -> ListedFilter:
+        """Which listed stories a --latest crawl fetches, from the store (built at first use)."""
+        if self._listed is None:
+            assert self.crawler.stats is not None
+            self._listed = ListedFilter(self.crawler.settings, self.crawler.stats)
+        return self._listed
 
     # -- stories -----------------------------------------------------------------
 
