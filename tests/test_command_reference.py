@@ -31,7 +31,11 @@ def reference() -> dict[str, str]:
 def options_of(command: str) -> set[str]:
     """The options ``command --help`` lists (-h/--help left out)."""
     program, *rest = command.split()
-    module = {"solidot-crawl": "solidot_spider.cli", "solidot-replica": "solidot_replica"}[program]
+    module = {
+        "solidot-crawl": "solidot_spider.cli",
+        "solidot-replica": "solidot_replica",
+        "sharedcrawl": "scrapy_sharedcrawl.cli",
+    }[program]
     result = subprocess.run(
         [sys.executable, "-m", module, *rest, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
@@ -51,6 +55,7 @@ def test_the_table_has_a_row_for_every_command() -> None:
     assert {f"solidot-crawl {name}" for name in commands} <= set(ROWS)
     assert {f"solidot-crawl workers {action}" for action in ("list", "up", "down", "drain")} <= set(ROWS)
     assert {f"solidot-replica {name}" for name in ("serve", "truth", "info")} <= set(ROWS)
+    assert {f"sharedcrawl {name}" for name in ("seed", "status", "workers")} <= set(ROWS)
 
 
 @pytest.mark.parametrize("command", sorted(ROWS))
@@ -58,6 +63,8 @@ def test_every_option_of_a_command_is_in_its_row(command: str) -> None:
     text = ROWS[command]
     if command.startswith("solidot-crawl workers "):
         text += ROWS["solidot-crawl workers"]  # the options every action shares
+    if same := re.search(r"as `(solidot-crawl [a-z]+)`", text):  # a framework command, Solidot's twin
+        text += ROWS[same[1]]
     if "the replica's options of `serve`" in text:
         text += ROWS["solidot-replica serve"]
     documented = set(re.findall(r"`(--?[a-z][a-z-]*)", text))

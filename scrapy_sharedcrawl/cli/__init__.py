@@ -52,7 +52,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_legacy_names(settings)
     settings_from_environment(settings)
     return run_command("sharedcrawl", options, settings)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
