@@ -109,7 +109,7 @@ def test_status_during_a_crawl_is_redis_at_that_moment_and_after_it_the_true_tot
         served = server.stats()
 
     truth, shown = seen_during[0]
-    assert shown["state"] == "running"
+    assert shown["state"] == "running", (shown["workers"], shown["unreadable"], shown["now"])
     assert (shown["queued"], shown["leased"], shown["seen"]) == (
         truth["queued"],
         truth["leased"],
