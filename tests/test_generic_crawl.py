@@ -1,4 +1,4 @@
-"""The shared crawl is generic: a plain Scrapy project (``tests/generic_project``, a link-following
+"""The shared crawl is generic: a plain Scrapy project (``examples/links_project``, a link-following
 spider over a site of its own) runs on it unchanged, fed the scrapy-redis way (``LPUSH
 links:start_urls``), with leases, finishing and nothing lost when a worker is SIGKILLed."""
 
@@ -20,7 +20,7 @@ from scrapy.utils.test import get_crawler
 
 from scrapy_sharedcrawl.start_urls import StartUrls, request_from_data
 
-PROJECT = Path(__file__).parent / "generic_project"
+PROJECT = Path(__file__).resolve().parent.parent / "examples" / "links_project"
 #: Short leases (a killed worker's requests come back fast) and quick polls.
 WORKER_SETTINGS = {
     "SCHEDULER_LEASE_SECONDS": "3",

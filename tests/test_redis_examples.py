@@ -1,9 +1,10 @@
-"""A stock scrapy-redis project (``examples/redis_project``) on the shared crawl, as its users run it.
+"""The examples on the shared crawl, as their users run them.
 
-Its spiders are scrapy-redis's installed ``RedisSpider`` and ``RedisCrawlSpider`` and Scrapy's
-``CrawlSpider``, its pipeline scrapy-redis's ``RedisPipeline``; three workers crawl a local site of
-linked pages, one is SIGKILLed mid-crawl, and every page must end up in ``<spider>:items`` once. The
-example's README is run as written (its shell block, line by line).
+``examples/redis_project`` is a stock scrapy-redis project: its spiders are scrapy-redis's installed
+``RedisSpider`` and ``RedisCrawlSpider`` and Scrapy's ``CrawlSpider``, its pipeline scrapy-redis's
+``RedisPipeline``; three workers crawl a local site of linked pages, one is SIGKILLed mid-crawl, and
+every page must end up in ``<spider>:items`` once. Each example's README (``redis_project``,
+``links_project``) is run as written: its shell block, line by line.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +20,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -138,67 +141,107 @@ def readme_commands(readme: Path) -> list[str]:
     return [line.strip() for line in block.group(1).splitlines() if line.strip()]
 
 
-def test_the_examples_readme_runs_as_written(tmp_path: Path, redis_url: str, redis_srv: RedisServer) -> None:
+@contextmanager
+def readme_run(tmp_path: Path, project: str, redis_srv: RedisServer) -> Iterator[ReadmeRun]:
+    """The ``sh`` block of ``examples/<project>/README.md`` run line by line, as a newcomer runs it, in
+    a copy of the examples (their output files stay out of the checkout): ``export`` lines give way to
+    the test's own Redis and port, a line ending in ``&`` starts in the background (the site first,
+    answering; each ``scrapy crawl`` worker registered before the next line), every other line runs
+    to its end, its output kept. Background processes still running at the end are killed."""
+    examples = tmp_path / "examples"
+    shutil.copytree(PROJECT.parent, examples, ignore=shutil.ignore_patterns("__pycache__"))
+    where = examples / project
     env = environment(redis_srv.url, SITE_PORT=str(free_port()))
-    background: list[subprocess.Popen[bytes]] = []
-    outputs: list[str] = []
-    site = LinkSite(f"http://127.0.0.1:{env['SITE_PORT']}", 200)
+    run = ReadmeRun(where, env, LinkSite(f"http://127.0.0.1:{env['SITE_PORT']}", 200))
     try:
-        for command in readme_commands(PROJECT / "README.md"):
-            if command.startswith("export "):  # its default gives way to the test's own Redis and port
+        for command in readme_commands(where / "README.md"):
+            if command.startswith("export "):
                 name = command.split()[1].split("=")[0]
                 assert env[name], command
                 continue
             if command.endswith("&"):
-                log = (tmp_path / f"background-{len(background)}.log").open("wb")
-                background.append(
-                    subprocess.Popen(
-                        ["bash", "-c", command[:-1]], cwd=PROJECT, env=env, stdout=log, stderr=log
-                    )
+                log = (tmp_path / f"background-{len(run.background)}.log").open("wb")
+                run.background.append(
+                    subprocess.Popen(["bash", "-c", command[:-1]], cwd=where, env=env, stdout=log, stderr=log)
                 )
-                if command.startswith("python ../link_site.py"):  # the site first, serving
-                    wait_for(lambda: _serving(site.base_url), timeout=30, what="the example site")
-                if command.startswith("scrapy crawl pages"):  # up and waiting before the next step
-                    workers_started = len(background) - 1
+                if command.startswith("python ../link_site.py"):
+                    wait_for(lambda: _serving(run.site.base_url), timeout=30, what="the example site")
+                if command.startswith("scrapy crawl "):  # up and waiting before the next step
+                    spider, started = command.split()[2], len(run.workers)
                     with redis_srv.client() as client:
                         wait_for(
-                            lambda n=workers_started: client.zcard("{pages}:workers") == n,
+                            lambda key=f"{{{spider}}}:workers", n=started: client.zcard(key) == n,
                             timeout=60,
                             what="workers",
                         )
                 continue
             done = subprocess.run(
-                ["bash", "-c", command], cwd=PROJECT, env=env, capture_output=True, timeout=60
+                ["bash", "-c", command], cwd=where, env=env, capture_output=True, timeout=60
             )
             assert done.returncode == 0, (command, done.stderr)
-            outputs.append(done.stdout.decode().strip())
-
-        (watch,) = [
-            command for command in readme_commands(PROJECT / "README.md") if "llen pages:items" in command
-        ]
-
-        def crawled() -> bool:
-            counted = subprocess.run(["bash", "-c", watch], cwd=PROJECT, env=env, capture_output=True)
-            return counted.stdout.decode().strip() == str(len(site.urls()))
-
-        wait_for(crawled, timeout=180, interval=0.5, what="201 items")
-        for process in background[1:]:  # the workers: stopped as the README says, with SIGTERM
-            process.send_signal(signal.SIGTERM)
-        codes = [process.wait(timeout=120) for process in background[1:]]
+            run.outputs[command] = done.stdout.decode().strip()
+        yield run
     finally:
-        for process in background:
+        for process in run.background:
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=30)
+
+
+@dataclass
+class ReadmeRun:
+    where: Path
+    env: dict[str, str]
+    site: LinkSite
+    background: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)  # by command
+
+    @property
+    def workers(self) -> list[subprocess.Popen[bytes]]:
+        return self.background[1:]  # the site is started first
+
+    def output(self, start: str) -> str:
+        (found,) = [output for command, output in self.outputs.items() if command.startswith(start)]
+        return found
+
+
+def test_the_redis_examples_readme_runs_as_written(
+    tmp_path: Path, redis_url: str, redis_srv: RedisServer
+) -> None:
+    with readme_run(tmp_path, "redis_project", redis_srv) as run:
+        (watch,) = [command for command in run.outputs if "llen pages:items" in command]
+
+        def crawled() -> bool:
+            counted = subprocess.run(["bash", "-c", watch], cwd=run.where, env=run.env, capture_output=True)
+            return counted.stdout.decode().strip() == str(len(run.site.urls()))
+
+        wait_for(crawled, timeout=180, interval=0.5, what="201 items")
+        for process in run.workers:  # stopped as the README says, with SIGTERM
+            process.send_signal(signal.SIGTERM)
+        codes = [process.wait(timeout=120) for process in run.workers]
     assert codes == [0, 0]
-    assert outputs[0] == "1"  # lpush: the key held the URL until a worker queued its request
-    status = outputs[-1].splitlines()  # sharedcrawl status, the framework's, read from Redis
-    assert status[0].startswith(f"pages crawl at {redis_url}") and "workers    2 live" in outputs[-1], (
-        outputs[-1]
-    )
+    assert run.output('redis-cli -u "$REDIS_URL" lpush') == "1"  # the key held the URL until it was queued
+    status = run.output("sharedcrawl status")  # the framework's status, read from Redis
+    assert status.startswith(f"pages crawl at {redis_url}") and "workers    2 live" in status, status
     with redis_srv.client() as client:
         urls = Counter(json.loads(raw)["url"] for raw in client.lrange("pages:items", 0, -1))
-    assert set(urls) == site.urls() and max(urls.values()) == 1  # each page once
+    assert set(urls) == run.site.urls() and max(urls.values()) == 1  # each page once
+
+
+def test_the_links_examples_readme_runs_as_written(
+    tmp_path: Path, redis_url: str, redis_srv: RedisServer
+) -> None:
+    with readme_run(tmp_path, "links_project", redis_srv) as run:
+        codes = [process.wait(timeout=180) for process in run.workers]  # they close by themselves
+    assert codes == [0, 0]
+    assert run.output('redis-cli -u "$REDIS_URL" lpush') == "1"
+    assert run.output("sharedcrawl status").startswith(f"links crawl at {redis_url}")
+    found = Counter(
+        json.loads(line)["url"]
+        for name in ("worker-1.jsonl", "worker-2.jsonl")
+        for line in (run.where / name).read_text(encoding="utf-8").splitlines()
+    )
+    assert set(found) == run.site.urls() and max(found.values()) == 1  # shared: each page once
 
 
 def _serving(base_url: str) -> bool:
