@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -28,6 +28,12 @@ MAX_FORM_BYTES = 4096
 class LinkSite:
     base_url: str
     pages: int
+    #: Answers given so far (any status), for benchmarks that count pages served over a window.
+    answered: list[int] = field(default_factory=lambda: [0])
+
+    @property
+    def served(self) -> int:
+        return self.answered[0]
 
     def urls(self) -> set[str]:
         """Every page the spider must find (``/`` included)."""
@@ -41,7 +47,10 @@ def page(n: int, pages: int) -> bytes:
     return f'{head}<body><a href="/page/1">top</a>{links}</body></html>'.encode()
 
 
-def handler(pages: int, delay: float) -> type[BaseHTTPRequestHandler]:
+def handler(pages: int, delay: float, answered: list[int] | None = None) -> type[BaseHTTPRequestHandler]:
+    count = answered if answered is not None else [0]
+    counting = threading.Lock()  # one Handler per request, each on its own thread
+
     class Handler(BaseHTTPRequestHandler):
         def handle(self) -> None:
             with suppress(BrokenPipeError, ConnectionResetError):  # a crawler killed mid-answer
@@ -75,6 +84,8 @@ def handler(pages: int, delay: float) -> type[BaseHTTPRequestHandler]:
             self._answer(f"<html><head><title>Search: {query}</title></head><body></body></html>".encode())
 
         def _answer(self, body: bytes) -> None:
+            with counting:
+                count[0] += 1
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
@@ -89,11 +100,12 @@ def handler(pages: int, delay: float) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def link_site(pages: int, delay: float = 0.0, port: int = 0) -> Iterator[LinkSite]:
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler(pages, delay))
+    answered = [0]
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler(pages, delay, answered))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield LinkSite(f"http://127.0.0.1:{server.server_address[1]}", pages)
+        yield LinkSite(f"http://127.0.0.1:{server.server_address[1]}", pages, answered)
     finally:
         server.shutdown()
         server.server_close()
