@@ -82,13 +82,18 @@ def start_requests(spider: Spider) -> tuple[list[Request], int]:
     return asyncio.run(collect())
 
 
-def run(options: argparse.Namespace, settings: Settings) -> int:
+def apply_seed_options(options: argparse.Namespace, settings: Settings) -> None:
+    """``-s`` and ``--redis-url`` into ``settings``; ValueError when no Redis is named at all."""
     for name, value in assignments(options.settings).items():
         settings.set(name, value, priority="cmdline")
     if options.redis_url:
         settings.set("REDIS_URL", options.redis_url, priority="cmdline")
     if not redis_configured(settings):
         raise ValueError("no shared crawl to seed: set REDIS_URL (or --redis-url) to the workers' Redis")
+
+
+def run(options: argparse.Namespace, settings: Settings) -> int:
+    apply_seed_options(options, settings)
     name = options.spider or CrawlDefaults.spider_of(settings)
     spider_class = get_spider_loader(settings).load(name)
     spider = seeding_spider(spider_class, settings, **assignments(options.args))
@@ -98,22 +103,29 @@ def run(options: argparse.Namespace, settings: Settings) -> int:
             "(push URLs there: LPUSH or SADD)"
         )
     requests, items = start_requests(spider)
+    if not redis_answers(settings, "seed"):
+        return 1
+    seeder = Seeder(spider)
+    result = seeder.seed(requests)
+    print(summary(seeder, result) + (f"; {items} items from start() not seeded" if items else ""))
+    return 0
+
+
+def redis_answers(settings: Settings, who: str) -> bool:
+    """Whether the crawl's Redis answers; if not, one line on stderr saying what to do."""
     client = redis_from_settings(settings)
     try:
         client.ping()
     except UNREACHABLE as error:
         print(
-            f"seed: Redis unreachable at {describe(settings)} ({error}): start it, or point REDIS_URL "
+            f"{who}: Redis unreachable at {describe(settings)} ({error}): start it, or point REDIS_URL "
             "(or --redis-url) at the workers' Redis",
             file=sys.stderr,
         )
-        return 1
+        return False
     finally:
         client.close()
-    seeder = Seeder(spider)
-    result = seeder.seed(requests)
-    print(summary(seeder, result) + (f"; {items} items from start() not seeded" if items else ""))
-    return 0
+    return True
 
 
 def summary(seeder: Seeder, result: SeedResult, detail: str = "") -> str:

@@ -40,9 +40,7 @@ from scrapy import Request
 from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.cli import seed as framework_seed
-from scrapy_sharedcrawl.cli.options import assignments
-from scrapy_sharedcrawl.config import redis_configured
-from scrapy_sharedcrawl.connection import UNREACHABLE, describe, redis_from_settings
+from scrapy_sharedcrawl.connection import redis_from_settings
 from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.seeding import Seeder
 from scrapy_sharedcrawl.stats import CrawlKeys, stats_timing
@@ -99,12 +97,7 @@ def seeding_spider(settings: Settings, **arguments: str | None) -> SolidotSpider
 
 
 def run(options: argparse.Namespace, settings: Settings) -> int:
-    for name, value in assignments(options.settings).items():
-        settings.set(name, value, priority="cmdline")
-    if options.redis_url:
-        settings.set("REDIS_URL", options.redis_url, priority="cmdline")
-    if not redis_configured(settings):
-        raise ValueError("no shared crawl to seed: set REDIS_URL (or --redis-url) to the workers' Redis")
+    framework_seed.apply_seed_options(options, settings)
     if options.every_listed and not options.latest:
         raise ValueError("--all goes with --latest (every story the list pages and the feed name)")
     latest = None if options.latest is None else ("all" if options.every_listed else "1")
@@ -112,18 +105,8 @@ def run(options: argparse.Namespace, settings: Settings) -> int:
     spider = seeding_spider(
         settings, since=options.since, until=options.until, sids=options.sids, latest=latest, refresh=refresh
     )
-    client = redis_from_settings(settings)
-    try:
-        client.ping()
-    except UNREACHABLE as error:
-        print(
-            f"solidot-crawl seed: Redis unreachable at {describe(settings)} ({error}): start it, or point "
-            "REDIS_URL (or --redis-url) at the workers' Redis",
-            file=sys.stderr,
-        )
+    if not framework_seed.redis_answers(settings, "solidot-crawl seed"):
         return 1
-    finally:
-        client.close()
     seeder = Seeder(spider)
     requests: Iterable[Request] = spider.start_requests_for(spider.discovery)
     picker = RefreshPicker(settings) if options.refresh else None
