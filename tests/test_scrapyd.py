@@ -241,14 +241,16 @@ def test_a_redeploy_mid_crawl_new_jobs_take_it_running_ones_keep_theirs(
     tmp_path: Path, locked_redis: RedisServer, locked_mongo: MongoServer, mongo_db_name: str, model: Replica
 ) -> None:
     days = model.days()
-    with fleet(tmp_path, locked_redis, locked_mongo, mongo_db_name) as crew:
+    # pages at 1 s each: r1's workers are still crawling once r2 is deployed and its worker starts
+    # (at 0.5 s, a loaded machine's deploy took as long as the crawl: `up 3` found no r1 worker left)
+    with fleet(tmp_path, locked_redis, locked_mongo, mongo_db_name, faults="slow=1,slow_delay=1") as crew:
         old = crew.up(2)
         # day archives: the story requests are found, and queued, by r1's workers
         crew.seed("--since", days[0].isoformat(), "--until", days[-1].isoformat())
         wait_for(lambda: len(crew.stored()) >= 15, timeout=120, what="15 stories stored", interval=0.5)
         deploy(crew.nodes, "r2", tmp_path)
         (new,) = crew.up(3)
-        listing = json.loads(crew.workers("--json", "list").stdout)
+        listing = json.loads(crew.workers("--json", "list", "--all").stdout)  # old ones may be done already
         wait_for(
             lambda: crew.all_finished([*old, new]),
             timeout=180,
