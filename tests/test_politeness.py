@@ -90,10 +90,11 @@ def gaps(times: Sequence[float]) -> list[float]:
 
 
 #: How late a request may reach the replica after the time the limiter gave it: a worker's timer
-#: firing late, the replica recording the arrival late (on a busy 2-core machine, 22 ms was seen).
-#: Lateness never makes requests early, so it can shorten a gap but never a longer window by more
-#: than this; a limiter that does not pace sends a whole window's requests within a few ms.
-LATE = 0.05
+#: firing late, the replica recording the arrival late (on a busy 2-core machine, 60 ms was seen at a
+#: load of 10). Lateness never makes requests early, so over any stretch of requests it takes away
+#: at most this much from the time they must span; a limiter that does not pace sends a stretch's
+#: requests within a few ms, which no stretch longer than this allows.
+LATE = 0.25
 
 
 def assert_spaced(times: Sequence[float], interval: float) -> None:

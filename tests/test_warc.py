@@ -131,7 +131,8 @@ def test_reparse_gives_the_crawls_items(warc_crawl: Any, replica: ReplicaServer)
         again = datetime.fromisoformat(reparsed[sid]["fetched_at"])
         assert again == recorded[item["url"]].replace(microsecond=0), sid  # fetched_at is to the second
         lag = datetime.fromisoformat(item["fetched_at"]) - again
-        assert 0 <= lag.total_seconds() <= result.stats["elapsed_time_seconds"], (sid, lag)
+        # both to the second: a parse in the next second of its response is 1 s later however quick
+        assert 0 <= lag.total_seconds() <= result.stats["elapsed_time_seconds"] + 1, (sid, lag)
     assert f"{len(crawled)} stories to {out}" in stdout
 
 
