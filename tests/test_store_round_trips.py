@@ -98,3 +98,20 @@ def test_a_stored_document_cannot_pass_for_a_gap(mongo: MongoServer, mongo_db_na
         assert set(stored) == {7} and gaps == {}
     finally:
         store.close()
+
+
+def test_a_gap_left_beside_a_stored_story_goes_with_its_next_fetch(
+    mongo: MongoServer, mongo_db_name: str
+) -> None:
+    """A 404 recorded by another worker while this one stored the story (a redone request): the gap
+    would come due again and again; the story's next write removes it."""
+    store = MongoStore(mongo.uri, mongo_db_name, "stories", policy=RefreshPolicy(), clock=lambda: NOW)
+    try:
+        store.ensure_indexes()
+        store.write_batch([story_write(make_story(8), NOW)])
+        store.collection.database["stories.gaps"].insert_one({"sid": 8, "misses": 1, "next_due": NOW})
+        result = store.write_batch([story_write(make_story(8), NOW)])
+        assert result.refresh == {"scheduled/unchanged": 1, "gaps/filled": 1}
+        assert store.collection.database["stories.gaps"].count_documents({}) == 0
+    finally:
+        store.close()

@@ -148,11 +148,12 @@ class Schedules:
             outcome = "unchanged"
         elif document is None:
             outcome = "new"
-            if write.sid in gaps:  # a gap that came back as a story: the gap goes
-                plan.stored_sids.append(write.sid)
             document = {"published": write.upsert_update["$setOnInsert"].get("published")}
         else:
             outcome = "unchanged" if document.get("content_hash") == write.content_hash else "changed"
+        if write.sid in gaps and write.sid not in plan.stored_sids:
+            # a gap that came back as a story goes (or one another worker left beside a stored story)
+            plan.stored_sids.append(write.sid)
         schedule = self.policy.after_fetch(
             outcome,
             write.sid,
