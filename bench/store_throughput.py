@@ -8,7 +8,10 @@ same synthetic stories both ways, each round into fresh databases, alternating:
   ``per-item`` is :class:`PerItemUpsertPipeline`, one ``update_one(upsert)`` per
   item on the reactor thread (the obvious pipeline).
 - ``store``: the same writes without Scrapy: ``MongoStore.write_batch`` in
-  batches of 500 against ``update_one(upsert)`` per item.
+  batches of 500 against ``update_one(upsert)`` per item; ``scheduled`` is the
+  batched store as a crawl runs it, moving each story's re-fetch schedule, with a
+  404 (a gap) every 100 stories. Its MongoDB commands per batch are counted too
+  (pymongo's command monitoring): each one is a round trip.
 
 Both produce the same documents. Prints each run, the medians and the ratios.
 
@@ -31,8 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from itemadapter import ItemAdapter
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 from scrapy.crawler import Crawler
+from scrapy.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -40,8 +44,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 from mongo_server import mongo_server  # noqa: E402
 from store_spider import make_story  # noqa: E402
 
-from solidot_spider.storage.documents import story_write  # noqa: E402
+from solidot_spider.refresh.policy import RefreshPolicy  # noqa: E402
+from solidot_spider.storage.documents import StoryWrite, Touch, story_write  # noqa: E402
 from solidot_spider.storage.mongo import MongoStore  # noqa: E402
+from solidot_spider.storage.schedule import Miss  # noqa: E402
 
 BATCH = 500
 
@@ -86,20 +92,54 @@ def crawl_rate(pipeline: str, uri: str, stories: list[dict[str, Any]], work: Pat
     return len(stories) / stats["elapsed_time_seconds"]
 
 
-def store_rate(batched: bool, uri: str, stories: list[dict[str, Any]]) -> float:
+class CommandCounter(monitoring.CommandListener):
+    """Counts the commands pymongo sends (a round trip each), handshakes and monitoring aside."""
+
+    IGNORED = frozenset({"hello", "ismaster", "isMaster", "ping", "endSessions", "buildinfo"})
+
+    def __init__(self) -> None:
+        self.commands = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name not in self.IGNORED:
+            self.commands += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+COMMANDS = CommandCounter()
+monitoring.register(COMMANDS)  # every client made from now on reports to it
+#: Commands per batch of the last ``scheduled`` run.
+commands_per_batch: list[float] = []
+
+
+def store_rate(mode: str, uri: str, stories: list[dict[str, Any]]) -> float:
     database = f"bench_{uuid.uuid4().hex[:8]}"
-    store = MongoStore(uri, database, "stories")
+    policy = RefreshPolicy.from_settings(Settings()) if mode == "scheduled" else None
+    store = MongoStore(uri, database, "stories", policy=policy)
     store.ensure_indexes()
     now = datetime.now(UTC)
-    writes = [story_write(story, now) for story in stories]
+    writes: list[StoryWrite | Touch | Miss] = []
+    for number, story in enumerate(stories, 1):
+        writes.append(story_write(story, now))
+        if mode == "scheduled" and number % 100 == 0:
+            writes.append(Miss(len(stories) + number, now))  # a sid that answered 404
     started = time.perf_counter()
-    if batched:
+    commands_before = COMMANDS.commands
+    if mode != "per-item":
         for start in range(0, len(writes), BATCH):
             store.write_batch(writes[start : start + BATCH])
     else:
         for write in writes:
+            assert isinstance(write, StoryWrite)
             store.collection.update_one({"sid": write.sid}, write.upsert_update, upsert=True)
     seconds = time.perf_counter() - started
+    if mode == "scheduled":
+        commands_per_batch.append((COMMANDS.commands - commands_before) / -(-len(writes) // BATCH))
     store.close()
     if count(uri, database) != len(stories):
         raise SystemExit("store: documents missing")
@@ -128,8 +168,9 @@ def main() -> None:
                 ("crawl", "per-item"): lambda: crawl_rate(
                     "store_throughput.PerItemUpsertPipeline", server.uri, stories, Path(tmp)
                 ),
-                ("store", "batched"): lambda: store_rate(True, server.uri, stories),
-                ("store", "per-item"): lambda: store_rate(False, server.uri, stories),
+                ("store", "batched"): lambda: store_rate("batched", server.uri, stories),
+                ("store", "per-item"): lambda: store_rate("per-item", server.uri, stories),
+                ("store", "scheduled"): lambda: store_rate("scheduled", server.uri, stories),
             }
             for key, run in runs.items():
                 rate = run()
@@ -142,6 +183,12 @@ def main() -> None:
         per_item = statistics.median(rates[(level, "per-item")])
         ratio = batched / per_item
         print(f"{level:5}  batched {batched:8.0f}   per-item {per_item:8.0f}   ratio {ratio:5.2f}x")
+    scheduled = statistics.median(rates[("store", "scheduled")])
+    per_item = statistics.median(rates[("store", "per-item")])
+    print(
+        f"store  scheduled {scheduled:6.0f}   per-item {per_item:8.0f}   ratio {scheduled / per_item:5.2f}x"
+        f"   MongoDB commands per batch of {BATCH}: {statistics.median(commands_per_batch):.1f}"
+    )
 
 
 if __name__ == "__main__":

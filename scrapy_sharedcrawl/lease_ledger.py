@@ -3,9 +3,12 @@
 A request is *prefetched* (leased in a pop, not yet handed to the engine), then
 *in progress* (the engine has it), then *done* (the engine is finished with it:
 see :mod:`.engine_hooks`), then acknowledged in a batch, which removes it from
-Redis for good. Before a batch the :data:`~.signals.ack_barrier` signal lets a
-batching store make its items durable, and feed files are flushed; a handler
-that raises postpones the batch (the leases are renewed meanwhile). After it,
+Redis for good. A request done is announced (:data:`~.signals.request_done`), and
+before a batch the :data:`~.signals.ack_barrier` signal lets a batching store make
+its items durable, and feed files are flushed: the requests a handler names as not
+durable yet stay done (leased) for the next batch and the others are acknowledged,
+so a store that lags holds back only what it has not written; a handler that raises
+postpones the whole batch (the leases are renewed meanwhile). After it,
 :data:`~.signals.requests_acknowledged` names the URLs now done for good.
 Every lease held in any of the three states is renewed every third of the lease
 time; at close those never finished are released back to the queue at once.
@@ -15,13 +18,14 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Collection
 
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.extensions.feedexport import FeedExporter
 
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
-from scrapy_sharedcrawl.signals import AckPostponed, ack_barrier, requests_acknowledged
+from scrapy_sharedcrawl.signals import AckPostponed, ack_barrier, request_done, requests_acknowledged
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +46,7 @@ class LeaseLedger:
         self.flush_feeds = False
         self.prefetched: deque[tuple[str, Request]] = deque()  # leased, not handed to the engine yet
         self.in_progress: dict[Request, str] = {}  # handed to the engine, not done yet
-        self.done: list[tuple[str, str]] = []  # (id, url) done, acknowledgement pending
+        self.done: list[tuple[str, Request]] = []  # done, acknowledgement pending, in finishing order
         #: What a request's crawl produced for Redis (see :meth:`hold_output`), by request in
         #: progress, then by id once done: pushed with the acknowledgement, dropped with the lease.
         self.outputs: dict[Request, list[tuple[str, bytes]]] = {}
@@ -70,9 +74,10 @@ class LeaseLedger:
         request_id = self.in_progress.pop(request, None)
         outputs = self.outputs.pop(request, None)
         if request_id is not None:
-            self.done.append((request_id, request.url))
+            self.done.append((request_id, request))
             if outputs:
                 self.done_outputs[request_id] = outputs
+            self.crawler.signals.send_catch_log(signal=request_done, request=request)
 
     def hold_output(self, request: Request, key: str, value: bytes) -> bool:
         """Keep ``value``, to be pushed to the Redis list ``key`` with ``request``'s acknowledgement (in
@@ -83,14 +88,17 @@ class LeaseLedger:
         return True
 
     async def acknowledge(self, scheduler: object) -> int:
-        """Barrier, flush feeds, then one Redis call for the done requests; how many were acknowledged.
-        Raises on a connection error, the batch still pending."""
+        """Barrier, flush feeds, then one Redis call for the done requests that are durable; how many
+        were acknowledged. Raises on a connection error, the batch still pending."""
         assert self.queue is not None
         if not self.done:
             return 0
         batch, self.done = self.done, []
         results = await self.crawler.signals.send_catch_log_async(
-            signal=ack_barrier, scheduler=scheduler, dont_log=AckPostponed
+            signal=ack_barrier,
+            scheduler=scheduler,
+            requests=[request for _, request in batch],
+            dont_log=AckPostponed,
         )
         failed = [result for _, result in results if isinstance(result, BaseException)]
         if failed:
@@ -107,6 +115,9 @@ class LeaseLedger:
         if self._postponed:
             self._postponed = False
             logger.info("Acknowledgements resumed")
+        batch = self._hold_back(batch, [result for _, result in results])
+        if not batch:
+            return 0
         self._flush_feeds()
         outputs = {
             request_id: self.done_outputs[request_id]
@@ -121,7 +132,7 @@ class LeaseLedger:
         for request_id in outputs:
             del self.done_outputs[request_id]
         self.crawler.signals.send_catch_log(
-            signal=requests_acknowledged, scheduler=scheduler, urls=[url for _, url in batch]
+            signal=requests_acknowledged, scheduler=scheduler, urls=[request.url for _, request in batch]
         )
         self.stats.inc_value(f"{STATS}acked", result.acked)
         if result.late:
@@ -129,6 +140,22 @@ class LeaseLedger:
         if result.stale:
             self.stats.inc_value(f"{STATS}acked/stale", result.stale)
         return result.acked + result.late
+
+    def _hold_back(
+        self, batch: list[tuple[str, Request]], answers: list[object]
+    ) -> list[tuple[str, Request]]:
+        """The part of ``batch`` no barrier handler named as not durable yet; the rest goes back to
+        :attr:`done` (in front, in order), asked about again with the next batch."""
+        waiting: set[Request] = set()
+        for answer in answers:
+            if isinstance(answer, Collection) and not isinstance(answer, str | bytes):
+                waiting.update(request for request in answer if isinstance(request, Request))
+        if not waiting:
+            return batch
+        held = [entry for entry in batch if entry[1] in waiting]
+        self.done[:0] = held
+        self.stats.inc_value(f"{STATS}acks/held", len(held))
+        return [entry for entry in batch if entry[1] not in waiting]
 
     def _flush_feeds(self) -> None:
         """Push feed-export buffers to the OS, so the items of acknowledged requests survive a SIGKILL.

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-#: Sent by :class:`~scrapy_sharedcrawl.scheduler.LeasingScheduler` (with ``scheduler``)
-#: before it acknowledges a batch of finished requests, which removes them from Redis for good.
-#: A component that holds items in memory before writing them (a batching store) must return
-#: only once every item it received so far is durable; it may be ``async def``. A handler that
-#: raises postpones the acknowledgement (the requests stay leased and are renewed meanwhile);
-#: raising :class:`AckPostponed` does so without a traceback in the log.
+#: Sent by :class:`~scrapy_sharedcrawl.scheduler.LeasingScheduler` (with ``scheduler`` and ``requests``,
+#: the batch's finished requests in the order they finished) before it acknowledges them, which removes
+#: them from Redis for good. A component that holds items in memory before writing them (a batching
+#: store) makes them durable here; the handler may be ``async def``. It either returns None once every
+#: item it received so far is durable (a handler without a ``requests`` parameter: the only way), or
+#: returns the requests of the batch whose own items are not durable yet: those stay leased (renewed)
+#: and are asked about again next batch, and the rest are acknowledged now — with a store that lags,
+#: acknowledgements follow its writes request by request (see :class:`~.durability.WriteMarks`).
+#: A handler that raises postpones the whole batch (the requests stay leased and are renewed
+#: meanwhile); raising :class:`AckPostponed` does so without a traceback in the log.
 #: Feed exports need nothing: the scheduler flushes their files itself.
 ack_barrier = object()
 
@@ -26,6 +30,14 @@ requests_acknowledged = object()
 #: earlier, another worker could find the queue empty and the crawl "finished" before the seed
 #: was in.
 start_requests_scheduled = object()
+
+
+#: Sent (with ``request``) when the engine is finished with a request leased from Redis: its callback's
+#: items went through the pipelines and the requests it found are in the scheduler. A component that
+#: makes items durable later notes here where this request's items stand (see
+#: :class:`~.durability.WriteMarks`), to answer :data:`ack_barrier` for it. Once per page: quick and
+#: synchronous.
+request_done = object()
 
 
 #: Sent (with ``request``, ``key``, ``value``) by a component that would push ``value`` to the Redis

@@ -25,6 +25,7 @@ STORIES, LAST_SID = 300, 80300
 #: ``integration`` so that ``-m "not integration"`` selects the quick unit tests of the modules.
 INTEGRATION_MODULES = frozenset(
     {
+        "test_ack_durability",
         "test_archive",
         "test_cluster",
         "test_crawl",

@@ -12,11 +12,15 @@ default reactor).
 In a shared crawl the scheduler acknowledges finished requests in batches, and
 an acknowledged request is never redone: before each batch it sends
 :data:`~scrapy_sharedcrawl.signals.ack_barrier`, and :meth:`ack_barrier`
-writes what is buffered at once and returns only when MongoDB has acknowledged
-every item received so far. A worker killed at any moment therefore loses no
-item of an acknowledged request (without the barrier: up to
-``MONGO_FLUSH_INTERVAL`` seconds of them). While MongoDB is away the barrier
-gives up after a quarter of the lease time, postponing the acknowledgement.
+writes what is buffered at once, waits until MongoDB has acknowledged the
+writes of the batch's first request not yet durable, and names the requests
+whose writes are still buffered: only those stay leased (their marks:
+:class:`~scrapy_sharedcrawl.durability.WriteMarks`). A worker killed at any
+moment therefore loses no item of an acknowledged request (without the barrier:
+up to ``MONGO_FLUSH_INTERVAL`` seconds of them), and hands back only the
+requests whose items MongoDB has not acknowledged, however long the store's
+backlog. While MongoDB is away (no write acknowledged for a quarter of the lease
+time) the barrier raises, postponing the acknowledgement.
 
 The URI is never logged or put into stats as given: only :func:`redact_uri`'s form.
 """
@@ -36,6 +40,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pymongo.errors import ConfigurationError, InvalidName, PyMongoError
+from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.settings import BaseSettings
@@ -44,6 +49,7 @@ from scrapy.utils.asyncio import is_asyncio_available
 from scrapy_sharedcrawl import signals as scheduling_signals
 from scrapy_sharedcrawl.config import float_setting, int_setting
 from scrapy_sharedcrawl.defaults import SETTINGS as SCHEDULER_DEFAULTS
+from scrapy_sharedcrawl.durability import WriteMarks
 from scrapy_sharedcrawl.outage import Outage
 from scrapy_sharedcrawl.redact import redact_uri
 from solidot_spider import signals as solidot_signals
@@ -164,6 +170,8 @@ class MongoStorePipeline:
         self._settled = 0
         #: Acknowledgement barriers: (writes that must settle, future to resolve).
         self._barriers: list[tuple[int, asyncio.Future[None]]] = []
+        #: Where each finished request's writes end (``_received`` when it finished), until durable.
+        self.marks = WriteMarks(crawler, lambda: self._received)
         self._closing = False
         self._full = False
         self._full_logged_at: float | None = None
@@ -291,31 +299,49 @@ class MongoStorePipeline:
 
     # -- acknowledgements of a shared crawl ------------------------------------------------
 
-    async def ack_barrier(self, scheduler: Any = None) -> None:
-        """Write what is buffered now; return once MongoDB has acknowledged every item received so far.
+    async def ack_barrier(
+        self, scheduler: Any = None, requests: list[Request] | None = None
+    ) -> list[Request] | None:
+        """Write what is buffered now; → those of ``requests`` whose items MongoDB has not acknowledged
+        yet (None: all durable). Without ``requests``: return once every item received so far is.
 
-        Raises :class:`~scrapy_sharedcrawl.signals.AckPostponed` after a
-        quarter of the scheduler's lease time (MongoDB away or slow): the
-        scheduler then keeps the requests leased and asks again.
+        Waits until the batch's first request not yet durable is (or everything asked for), so a
+        store without a backlog answers None, and one with a backlog holds back only the requests
+        behind it. Raises :class:`~scrapy_sharedcrawl.signals.AckPostponed` when MongoDB acknowledged
+        no write for a quarter of the scheduler's lease time (away or stalled): the scheduler then
+        keeps every request leased and asks again.
         """
-        target = self._received
+        target = self._received if requests is None else self.marks.last(requests)
         if self._settled >= target:
-            return
+            if requests is not None:
+                self.marks.pending(requests, self._settled)  # forget them: durable
+            return None
         if self._writer is None or self._writer.done():  # fail closed: nothing more will be written
             raise scheduling_signals.AckPostponed(
                 f"the MongoDB writer has stopped with {target - self._settled:,} items not stored"
             )
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._barriers.append((target, future))
+        first = target if requests is None else self.marks.first_pending(requests, self._settled)
+        loop = asyncio.get_running_loop()
+        everything: asyncio.Future[None] = loop.create_future()  # the writer writes on to the last
+        self._barriers.append((target, everything))
+        future = everything
+        if first is not None and first < target:
+            future = loop.create_future()
+            self._barriers.append((first, future))
         self._wake.set()
         lease = getattr(scheduler, "lease_seconds", 0) or SCHEDULER_DEFAULTS["SCHEDULER_LEASE_SECONDS"]
         timeout = BARRIER_SHARE_OF_LEASE * float(lease)
+        settled_before = self._settled
         try:
             await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
-            raise scheduling_signals.AckPostponed(
-                f"{target - self._settled:,} items still wait for MongoDB at {self.where}"
-            ) from None
+            if requests is None or self._settled == settled_before:
+                raise scheduling_signals.AckPostponed(
+                    f"{target - self._settled:,} items still wait for MongoDB at {self.where}"
+                ) from None
+        if requests is None:
+            return None
+        return self.marks.pending(requests, self._settled) or None
 
     def _writer_done(self, task: asyncio.Task[None]) -> None:
         """The writer ends at close; ending otherwise is a bug, said once: the barrier now fails closed,

@@ -41,6 +41,8 @@ INTERVAL = "refresh_interval"
 GAPS_SUFFIX = ".gaps"
 #: Documents read or updated per round trip when picking or back-filling.
 BATCH = 1000
+#: The field a batch's read adds to each gap document, to tell it from a story (never stored).
+_GAP = "_gap"
 
 Document = dict[str, Any]
 
@@ -56,7 +58,8 @@ class Miss:
 @dataclass(slots=True)
 class Plan:
     """What a batch of writes does to the schedules: ``sets`` (sid → the ``$set`` of its story
-    document), the gaps collection's updates, and counts for the stats."""
+    document), the gaps collection's updates (``gap_updates``, and ``stored_sids``: gaps that came
+    back as stories, to remove), and counts for the stats."""
 
     sets: dict[int, Document] = field(default_factory=dict)
     gap_updates: list[UpdateOne] = field(default_factory=list)
@@ -108,11 +111,7 @@ class Schedules:
         if not writes:
             return plan
         now = self.clock()
-        stored = self._read(
-            self.stories, {write.sid for write in writes}, ("content_hash", "published", INTERVAL)
-        )
-        missed = {write.sid for write in writes if isinstance(write, Miss) and write.sid not in stored}
-        gaps = self._read(self.gaps, missed, ("misses",)) if missed else {}
+        stored, gaps = self._read_with_gaps({write.sid for write in writes})
         for write in writes:
             try:
                 self._plan_one(plan, write, stored, gaps, now)
@@ -149,10 +148,12 @@ class Schedules:
             outcome = "unchanged"
         elif document is None:
             outcome = "new"
-            plan.stored_sids.append(write.sid)
             document = {"published": write.upsert_update["$setOnInsert"].get("published")}
         else:
             outcome = "unchanged" if document.get("content_hash") == write.content_hash else "changed"
+        if write.sid in gaps and write.sid not in plan.stored_sids:
+            # a gap that came back as a story goes (or one another worker left beside a stored story)
+            plan.stored_sids.append(write.sid)
         schedule = self.policy.after_fetch(
             outcome,
             write.sid,
@@ -201,18 +202,28 @@ class Schedules:
             if filled:
                 plan.count("gaps/filled", filled)
 
-    def _read(
-        self, collection: Collection[Document], sids: Iterable[int], fields: Sequence[str]
-    ) -> dict[int, Document]:
+    def _read_with_gaps(self, sids: Iterable[int]) -> tuple[dict[int, Document], dict[int, Document]]:
+        """The stored stories (``content_hash``, ``published``, interval) and the gaps (``misses``)
+        among ``sids``, by sid: one round trip (a ``$unionWith`` of the gaps), on the ``sid`` indexes.
+        Knowing the gaps of every sid, a batch touches the gaps collection only when it holds a
+        404 or a story that was a gap."""
         wanted = sorted(sids)
-        found: dict[int, Document] = {}
-        projection = {"_id": 0, "sid": 1, **dict.fromkeys(fields, 1)}
+        stored: dict[int, Document] = {}
+        gaps: dict[int, Document] = {}
+        story_fields = {"_id": 0, "sid": 1, "content_hash": 1, "published": 1, INTERVAL: 1}
         for start in range(0, len(wanted), BATCH):
-            for document in collection.find({"sid": {"$in": wanted[start : start + BATCH]}}, projection):
+            match = {"$match": {"sid": {"$in": wanted[start : start + BATCH]}}}
+            gap_fields = {"_id": 0, "sid": 1, "misses": 1, _GAP: {"$literal": True}}
+            union = {"$unionWith": {"coll": self.gaps.name, "pipeline": [match, {"$project": gap_fields}]}}
+            for document in self.stories.aggregate([match, {"$project": story_fields}, union]):
                 sid = valid_sid(document.get("sid"))
-                if sid is not None:
-                    found[sid] = document
-        return found
+                if sid is None:
+                    continue
+                if document.pop(_GAP, None) is True:  # only the gaps' projection can set it
+                    gaps[sid] = document
+                else:
+                    stored[sid] = document
+        return stored, gaps
 
     # -- picking what is due ---------------------------------------------------------------------
 
