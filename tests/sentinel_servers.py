@@ -100,6 +100,14 @@ class Sentinel:
         return dict(zip(reply[::2], reply[1::2], strict=True)) if isinstance(reply, list) else dict(reply)
 
 
+def _fields(entry: object) -> dict[str, str]:
+    """A SENTINEL REPLICAS entry as a dict (a flat list in RESP2, a map in RESP3)."""
+    if isinstance(entry, dict):
+        return {str(k): str(v) for k, v in entry.items()}
+    assert isinstance(entry, list)
+    return {str(k): str(v) for k, v in zip(entry[::2], entry[1::2], strict=True)}
+
+
 def _answers(client: redis.Redis) -> bool:
     try:
         return bool(client.ping())
@@ -174,6 +182,12 @@ class SentinelSet:
         return next(server for server in self.servers if server.port == port)
 
     @property
+    def replica(self) -> RedisServer:
+        """The running server the Sentinels would promote (the other one)."""
+        master = self.master
+        return next(server for server in self.servers if server is not master and server.running)
+
+    @property
     def settings(self) -> dict[str, str]:
         """The settings a worker or tool connects through these Sentinels with."""
         settings = {
@@ -210,11 +224,26 @@ class SentinelSet:
         wait_for(promoted, timeout=timeout, interval=0.1, what="Sentinel promoting the replica")
         return self.master
 
-    def restart_as_replica(self, server: RedisServer, timeout: float = 60) -> None:
-        """Start a dead master again (empty, as after a lost disk): the Sentinels make it a replica
-        of the new master; returns once it is in sync and watched again."""
-        server.start()
-        self.wait_until_watched(timeout)
+    def restart_as_replica(self, server: RedisServer, timeout: float = 60) -> RedisServer:
+        """Start a dead master again, empty (as after a lost disk), as a replica of the current master
+        (what an operator's config does; Sentinel would convert it too, after ~10 s of INFO);
+        returns it once it is in sync and every Sentinel sees it up."""
+        replica = ReplicaServer(server.port, server.directory, self.master.port, password=self.password)
+        replica.start()
+        self.servers[self.servers.index(server)] = replica
+
+        def watched() -> bool:
+            for sentinel in self.sentinels:
+                with sentinel.client() as client:
+                    entries = [
+                        _fields(e) for e in client.execute_command("SENTINEL", "REPLICAS", MASTER_NAME)
+                    ]
+                if [e.get("flags") for e in entries if e.get("port") == str(server.port)] != ["slave"]:
+                    return False
+            return self.replica_in_sync()
+
+        wait_for(watched, timeout=timeout, interval=0.1, what=f"port {server.port} back as a replica")
+        return replica
 
     def stop(self) -> None:
         for sentinel in self.sentinels:
