@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 import redis
-from harness import ROOT
+from cluster import cluster
+from harness import ROOT, replica_server
+from mongo_server import MongoServer
 from redis_server import free_port
 from scrapy.settings import Settings
 from sentinel_servers import MASTER_NAME, SentinelSet, sentinel_set
@@ -208,3 +210,20 @@ def test_the_tools_read_through_sentinel(sentinels: SentinelSet) -> None:
     assert done.returncode != 0
     [line] = done.stderr.strip().splitlines()
     assert "no Sentinel reachable at 127.0.0.1:" in line, line
+
+
+def test_a_worker_through_sentinel_names_it_and_logs_no_password(
+    tmp_path: Path, sentinels: SentinelSet, mongo: MongoServer, mongo_db_name: str
+) -> None:
+    """A worker started before any seed: it connects through the Sentinels (both passwords set),
+    says where it waits, and closes; neither password is in its log."""
+    with (
+        replica_server(10, 80300) as site,
+        cluster(site, tmp_path, "", mongo.uri, mongo_db_name, **sentinels.settings) as crawl,
+    ):
+        worker = crawl.start_worker("lonely", SCHEDULER_WAIT_FOR_SEED="1")
+        assert worker.wait(timeout=60) == 0
+    log = worker.log()
+    assert worker.stats()["finish_reason"] == "no_seed", log[-2000:]
+    assert f"No crawl was seeded at sentinel://127.0.0.1:{sentinels.sentinels[0].port}," in log
+    assert MASTER_PASSWORD not in log and SENTINEL_PASSWORD not in log
