@@ -52,6 +52,8 @@ _ADVICE = {
     "ASK": "REDIS_URL points at a Redis Cluster node: the crawl needs a standalone Redis",
     "CLUSTERDOWN": "REDIS_URL points at a Redis Cluster node: the crawl needs a standalone Redis",
     "MASTERDOWN": "the replica lost its primary: point REDIS_URL at the primary",
+    "NOREPLICAS": "the primary has fewer replicas in sync than its min-replicas-to-write: bring a "
+    "replica back, or lower min-replicas-to-write",
     "LOADING": "Redis is loading its data set after a restart",
     "WRONGTYPE": "a key of the crawl holds another type: another program uses the crawl's keys",
 }
@@ -83,6 +85,8 @@ def redis_trouble(error: BaseException) -> str:
 
     >>> redis_trouble(redis.ResponseError("BUSY Redis is busy running a script."))
     'BUSY Redis is busy running a script. — Redis is busy running a script: wait, or SCRIPT KILL it'
+    >>> redis_trouble(redis.ResponseError("NOREPLICAS Not enough good replicas to write."))[:60]
+    'NOREPLICAS Not enough good replicas to write. — the primary '
     >>> redis_trouble(redis.ConnectionError("Connection refused"))
     'ConnectionError'
     """
