@@ -8,19 +8,27 @@ REDIS_SENTINEL_MASTER…), ``redis_set.kill_master()`` (SIGKILL, as a machine dy
 
 from __future__ import annotations
 
+import hashlib
 import json
+import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from itertools import pairwise
 from pathlib import Path
 
 import redis
+from cluster import Monitor
 from harness import wait_for
 from redis_server import RedisServer, free_port, redis_binary
 
+from scrapy_sharedcrawl.queue import _LUA_ACK
+
 MASTER_NAME = "crawlmaster"
+#: The ack script as EVALSHA names it (redis-py runs registered scripts by SHA1).
+ACK_SHA = hashlib.sha1(_LUA_ACK.encode()).hexdigest()
 #: Sentinel's timings, short for tests: a master silent for 1 s is down; a failover that stalls is
 #: retried after 4 s (production values are 30 s and 3 min: see deploy/).
 DOWN_AFTER_MS = 1000
@@ -272,3 +280,58 @@ def sentinel_set(password: str | None = None, sentinel_password: str | None = No
         stack.callback(servers.stop)
         servers.start()
         yield servers
+
+
+class PromotionMonitor(Monitor):
+    """MONITOR that attaches again at once when its connection is closed: Sentinel promotes a
+    replica with ``CLIENT KILL TYPE normal``, which a MONITOR connection is."""
+
+    def __init__(self, port: int) -> None:
+        self.closing = False
+        super().__init__(port)
+
+    def _read(self) -> None:
+        while True:
+            super()._read()  # returns when the connection is closed
+            if self.closing:
+                return
+            try:
+                connection = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+                connection.sendall(b"MONITOR\r\n")
+                buffer = b""
+                while b"\r\n" not in buffer:
+                    buffer += connection.recv(64)
+            except OSError:
+                return
+            self._connection, self._rest = connection, buffer.split(b"\r\n", 1)[1]
+
+    def close(self) -> None:
+        self.closing = True
+        super().close()
+
+
+@contextmanager
+def watching(port: int) -> Iterator[PromotionMonitor]:
+    monitor = PromotionMonitor(port)
+    try:
+        yield monitor
+    finally:
+        monitor.close()
+
+
+def first_ack_after(monitor: Monitor, died: float, timeout: float = 60) -> float:
+    """Seconds from ``died`` to the first acknowledgement run on the monitored server after it: an
+    EVALSHA of the ack script followed by the script's own commands (client ``lua``: it ran, it
+    was no NOSCRIPT)."""
+    found: list[float] = []
+
+    def acknowledged(lines: list[str]) -> bool:
+        for line, following in pairwise(lines):
+            stamp = float(line[1:].split(" ", 1)[0]) if line.startswith("+") else 0.0
+            if stamp >= died and f'"{ACK_SHA}"' in line.lower() and "lua]" in following:
+                found.append(stamp - died)
+                return True
+        return False
+
+    monitor.wait(acknowledged, timeout=timeout, what="an acknowledgement on the new master")
+    return found[0]

@@ -10,32 +10,25 @@ ran (MONITOR on the replica, attached before the kill): the figure the README qu
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import Cluster, Monitor, assert_store_matches, cluster
+from cluster import Cluster, assert_store_matches, cluster
 from harness import ROOT, replica_server, wait_for
 from mongo_server import MongoServer
-from sentinel_servers import SentinelSet, sentinel_set
+from sentinel_servers import SentinelSet, first_ack_after, sentinel_set, watching
 
-from scrapy_sharedcrawl.queue import _LUA_ACK
 from solidot_replica import Replica, ReplicaConfig
 
 STORIES, LAST_SID = 120, 80300
-#: The ack script as EVALSHA names it (redis-py runs registered scripts by SHA1).
-ACK_SHA = hashlib.sha1(_LUA_ACK.encode()).hexdigest()
 #: Long enough that no lease expires while Redis fails over (expired leases would only redo work).
 LEASE_SECONDS = "20"
 
@@ -54,61 +47,6 @@ def servers() -> Iterator[SentinelSet]:
 def day_range(model: Replica) -> list[str]:
     days = model.days()
     return ["--since", days[0].isoformat(), "--until", days[-1].isoformat()]
-
-
-class PromotionMonitor(Monitor):
-    """MONITOR that attaches again at once when its connection is closed: Sentinel promotes a
-    replica with ``CLIENT KILL TYPE normal``, which a MONITOR connection is."""
-
-    def __init__(self, port: int) -> None:
-        self.closing = False
-        super().__init__(port)
-
-    def _read(self) -> None:
-        while True:
-            super()._read()  # returns when the connection is closed
-            if self.closing:
-                return
-            try:
-                connection = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-                connection.sendall(b"MONITOR\r\n")
-                buffer = b""
-                while b"\r\n" not in buffer:
-                    buffer += connection.recv(64)
-            except OSError:
-                return
-            self._connection, self._rest = connection, buffer.split(b"\r\n", 1)[1]
-
-    def close(self) -> None:
-        self.closing = True
-        super().close()
-
-
-@contextmanager
-def watching(port: int) -> Iterator[PromotionMonitor]:
-    monitor = PromotionMonitor(port)
-    try:
-        yield monitor
-    finally:
-        monitor.close()
-
-
-def first_ack_after(monitor: Monitor, died: float, timeout: float = 60) -> float:
-    """Seconds from ``died`` to the first acknowledgement run on the monitored server after it: an
-    EVALSHA of the ack script followed by the script's own commands (client ``lua``: it ran, it
-    was no NOSCRIPT)."""
-    found: list[float] = []
-
-    def acknowledged(lines: list[str]) -> bool:
-        for line, following in pairwise(lines):
-            stamp = float(line[1:].split(" ", 1)[0]) if line.startswith("+") else 0.0
-            if stamp >= died and f'"{ACK_SHA}"' in line.lower() and "lua]" in following:
-                found.append(stamp - died)
-                return True
-        return False
-
-    monitor.wait(acknowledged, timeout=timeout, what="an acknowledgement on the new master")
-    return found[0]
 
 
 def status_json(settings: dict[str, str]) -> dict[str, Any]:
