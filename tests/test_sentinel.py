@@ -152,14 +152,30 @@ def test_sentinel_addresses() -> None:
     assert config is not None and config.sentinels == (("a", 1), ("b", 2))
 
 
-def test_a_crawl_with_conflicting_settings_stops_with_one_clear_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        (
+            {"REDIS_SENTINELS": "127.0.0.1:1", "REDIS_URL": "redis://:pw@redis-a.internal:6379/0"},
+            "REDIS_SENTINELS and REDIS_URL (redis://***@redis-a.internal:6379/0) are both set",
+        ),
+        (
+            {"REDIS_SENTINELS": "127.0.0.1:{free}"},
+            "no Sentinel reachable at 127.0.0.1:{free} (ConnectionError)",
+        ),
+    ],
+    ids=["conflict", "no-sentinel"],
+)
+def test_a_crawl_with_bad_sentinel_settings_stops_with_one_clear_line(
+    environment: dict[str, str], expected: str
+) -> None:
     """A real ``scrapy crawl`` with the settings in its environment, as on a scrapyd node."""
+    free = str(free_port())
     env = {
         **os.environ,
         "SOLIDOT_OUTPUT": "",
-        "REDIS_SENTINELS": "127.0.0.1:1",
         "REDIS_SENTINEL_MASTER": MASTER_NAME,
-        "REDIS_URL": "redis://:pw@redis-a.internal:6379/0",
+        **{name: value.replace("{free}", free) for name, value in environment.items()},
     }
     env.pop("SCRAPY_SETTINGS_MODULE", None)
     result = subprocess.run(
@@ -172,9 +188,7 @@ def test_a_crawl_with_conflicting_settings_stops_with_one_clear_line(tmp_path: P
     )
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
-    assert "REDIS_SENTINELS and REDIS_URL (redis://***@redis-a.internal:6379/0) are both set" in last, (
-        result.stderr[-2000:]
-    )
+    assert expected.replace("{free}", free) in last, result.stderr[-2000:]
     assert ":pw@" not in result.stderr
 
 
