@@ -126,12 +126,18 @@ class Schedule:
         self.events = sorted(events, key=lambda event: event[0])
         self.done: list[str] = []
 
-    def tick(self, elapsed: float) -> None:
+    def tick(self, elapsed: float, now: Callable[[], float]) -> None:
+        """Run the events due at ``elapsed``; an event that ran late or took time (a failover, a
+        freeze) pushes the later ones back as much, so that each fault gets its share of the crawl."""
         while self.events and self.events[0][0] <= elapsed:
             at, name, action = self.events.pop(0)
+            began = now()
             detail = action()
-            self.done.append(f"{at:6.0f} s {name}{': ' + detail if detail else ''}")
+            self.done.append(f"{began:6.0f} s {name}{': ' + detail if detail else ''}")
             print(f"  [{time.strftime('%H:%M:%S')}] {self.done[-1]}", flush=True)
+            lag = now() - at
+            self.events = [(later + lag, what, act) for later, what, act in self.events]
+            elapsed = now()
 
 
 def crawl_once(
@@ -149,13 +155,15 @@ def crawl_once(
         "CONCURRENT_REQUESTS_PER_DOMAIN": str(options.concurrency),
         "CLUSTER_HOST_RATE": "0",
         "SCHEDULER_LEASE_SECONDS": "30",
+        "SCHEDULER_WAIT_FOR_SEED": "5",  # a replacement started after the end leaves at once
         "LOG_LEVEL": "INFO",
     }
     with (
         sentinel_set() as servers,
         mongo_server() as mongo,
-        tempfile.TemporaryDirectory(prefix=f"soak-{name}-") as tmp,
     ):
+        tmp = tempfile.mkdtemp(prefix=f"soak-{name}-")  # kept: the workers' logs
+        print(f"  workers' logs: {tmp}", flush=True)
         database = f"soak_{name}"
         crawl = Cluster(site, Path(tmp), "", mongo.uri, database, {**servers.settings, **settings})
         seeded = crawl.seed("--sids", f"{min(model.sids())}-{max(model.sids())}")
@@ -168,7 +176,7 @@ def crawl_once(
         schedule = Schedule(plan(crawl, servers, mongo, site) if plan else [])
         try:
             while any(worker.process.poll() is None for worker in crawl.workers):
-                schedule.tick(time.monotonic() - start)
+                schedule.tick(time.monotonic() - start, lambda: time.monotonic() - start)
                 time.sleep(0.5)  # a polling loop of a benchmark, not a test's synchronization
         finally:
             crawl.stop_all()
