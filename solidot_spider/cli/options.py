@@ -22,10 +22,7 @@ def crawl_redis(options: argparse.Namespace, settings: Settings, who: str) -> No
     if options.redis_url:
         settings.set("REDIS_URL", options.redis_url, priority="cmdline")
     if not redis_configured(settings):
-        raise ValueError(
-            f"REDIS_URL is not set: {who} reads a shared crawl from its Redis (or --redis-url, or "
-            "REDIS_SENTINELS and REDIS_SENTINEL_MASTER)"
-        )
+        raise ValueError(f"REDIS_URL is not set: {who} reads a shared crawl from its Redis (or --redis-url)")
 
 
 def assignments(values: Iterable[str]) -> dict[str, str]:
