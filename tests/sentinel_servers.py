@@ -16,7 +16,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from itertools import pairwise
 from pathlib import Path
 
 import redis
@@ -324,13 +323,19 @@ def first_ack_after(monitor: Monitor, died: float, timeout: float = 60) -> float
     EVALSHA of the ack script followed by the script's own commands (client ``lua``: it ran, it
     was no NOSCRIPT)."""
     found: list[float] = []
+    scanned = [0]  # lines already looked at: each check reads only what MONITOR printed since
+    sha = f'"{ACK_SHA}"'
 
     def acknowledged(lines: list[str]) -> bool:
-        for line, following in pairwise(lines):
-            stamp = float(line[1:].split(" ", 1)[0]) if line.startswith("+") else 0.0
-            if stamp >= died and f'"{ACK_SHA}"' in line.lower() and "lua]" in following:
-                found.append(stamp - died)
-                return True
+        first = max(scanned[0] - 1, 0)
+        scanned[0] = len(lines)
+        for number in range(first, len(lines) - 1):
+            line = lines[number]
+            if sha in line and line.startswith("+") and "lua]" in lines[number + 1]:
+                stamp = float(line[1:].split(" ", 1)[0])
+                if stamp >= died:
+                    found.append(stamp - died)
+                    return True
         return False
 
     monitor.wait(acknowledged, timeout=timeout, what="an acknowledgement on the new master")
