@@ -6,8 +6,9 @@ with ``--workers`` workers, each against a fresh Redis (master, replica, three S
 MongoDB (mongoeco). The faulty run, at fractions of the calm run's wall time:
 
 - 15 %: SIGKILL a worker, start a new one;
-- 30 %: SIGKILL the Redis master: Sentinel promotes the replica (the seconds from its death to the
-  first acknowledgement on the new master are printed);
+- 30 %: SIGKILL the Redis master: Sentinel promotes the replica (the seconds each worker took to
+  reach the new master are printed, from its log; tests/test_failover.py measures the seconds to the
+  first acknowledgement on the new master exactly, with MONITOR);
 - 45 %: freeze MongoDB for 20 s (SIGSTOP … SIGCONT);
 - 60 %: the replica starts injecting faults (resets, error bursts, 429s, slow and truncated pages,
   wrong charsets), until 85 %;
@@ -23,6 +24,7 @@ its slowdown. Minutes, not CI:
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import subprocess
 import sys
@@ -41,7 +43,7 @@ sys.path.insert(0, str(BENCH.parent / "tests"))
 from cluster import Cluster, stored  # noqa: E402
 from harness import ROOT, ReplicaServer, read_line  # noqa: E402
 from mongo_server import MongoServer, mongo_server  # noqa: E402
-from sentinel_servers import SentinelSet, first_ack_after, sentinel_set, watching  # noqa: E402
+from sentinel_servers import SentinelSet, sentinel_set  # noqa: E402
 from truth import mismatches  # noqa: E402
 
 from solidot_replica import Replica, ReplicaConfig  # noqa: E402
@@ -52,6 +54,8 @@ FAULTS = (
     "reset=0.02,burst=300x0.5,throttle=0.01,retry_after=1,slow=0.02,slow_delay=1,truncate=0.01,charset=0.02"
 )
 MONGO_FREEZE = 20.0
+#: A worker's line when Redis answers again after an outage, with the outage's length.
+BACK = re.compile(r"\[scrapy_sharedcrawl\.connection\] INFO: Redis reachable again at \S+ after ([\d.]+) s")
 #: Events: (seconds after the start, name, action → what happened).
 Events = list[tuple[float, str, Callable[[], str]]]
 Plan = Callable[[Cluster, SentinelSet, MongoServer, ReplicaServer], Events]
@@ -204,14 +208,28 @@ def fault_plan(calm_wall: float) -> Plan:
             return f"SIGKILLed {victim.name}, started new{replaced[0]}"
 
         def fail_over() -> str:
-            with watching(servers.replica.port) as monitor:
-                old, died = servers.kill_master()
-                servers.wait_for_failover(old)
-                try:
-                    seconds = first_ack_after(monitor, died, timeout=120)
-                except TimeoutError:  # not measured: the soak goes on
-                    return "master SIGKILLed; no acknowledgement seen on the new master within 120 s"
-            return f"master SIGKILLed; first acknowledgement on the new master after {seconds:.2f} s"
+            """SIGKILL the master; → how long the workers took to reach the new one, by their own
+            "Redis reachable again at … after N s" lines (counted from each one's first failed call)."""
+            live = [worker for worker in crawl.workers if worker.process.poll() is None]
+            before = {worker.name: len(BACK.findall(worker.log())) for worker in live}
+            old, _ = servers.kill_master()
+            servers.wait_for_failover(old)
+
+            def back() -> list[float]:
+                return [
+                    float(found[-1])
+                    for worker in live
+                    if len(found := BACK.findall(worker.log())) > before[worker.name]
+                ]
+
+            deadline = time.monotonic() + 120
+            while len(back()) < len(live) and time.monotonic() < deadline:
+                time.sleep(0.5)  # the soak's polling loop
+            seconds = back()
+            shown = f"{min(seconds):.1f}–{max(seconds):.1f} s" if seconds else "not within 120 s"
+            return (
+                f"master SIGKILLed; {len(seconds)}/{len(live)} workers back on the new master after {shown}"
+            )
 
         def freeze_mongo() -> str:
             assert mongo.process is not None
