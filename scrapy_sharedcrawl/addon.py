@@ -6,7 +6,8 @@ An add-on rather than ``if`` lines in settings.py: it sees the final settings, s
 ``-s REDIS_URL=…`` on the command line works as well as settings.py, and settings given
 explicitly (project or command line) still win over its choices (it sets them at the
 ``addon`` priority). For any project, it also reads the Redis location settings
-(``REDIS_URL``, ``REDIS_HOST``, ``REDIS_PORT``, ``REDIS_PARAMS``) from environment variables of
+(``REDIS_URL``, ``REDIS_HOST``, ``REDIS_PORT``, ``REDIS_PARAMS``, and the Sentinel ones:
+``REDIS_SENTINELS``, ``REDIS_SENTINEL_MASTER``, ``REDIS_SENTINEL_PASSWORD``) from environment variables of
 the same names: they beat settings.py, and ``-s`` and a spider's ``custom_settings`` beat them.
 
 Always: old setting names are carried over to the new ones (:mod:`.legacy`), and the host

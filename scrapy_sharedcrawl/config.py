@@ -19,9 +19,18 @@ class SettingError(ValueError):
 LEASING_SCHEDULER = "scrapy_sharedcrawl.scheduler.LeasingScheduler"
 
 
-#: The settings scrapy-redis users point at their Redis with (scrapy-redis's own names): any of them
-#: set means "this crawl goes through Redis".
-REDIS_LOCATION_SETTINGS = ("REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_PARAMS")
+#: The settings scrapy-redis users point at their Redis with (scrapy-redis's own names), and the
+#: Sentinel ones that replace them (:mod:`.sentinel`): any of them set (but the Sentinel password,
+#: which names no Redis) means "this crawl goes through Redis".
+REDIS_LOCATION_SETTINGS = (
+    "REDIS_URL",
+    "REDIS_HOST",
+    "REDIS_PORT",
+    "REDIS_SENTINELS",
+    "REDIS_SENTINEL_MASTER",
+    "REDIS_PARAMS",
+    "REDIS_SENTINEL_PASSWORD",
+)
 
 
 def redis_settings_given(settings: BaseSettings) -> list[str]:
@@ -31,7 +40,7 @@ def redis_settings_given(settings: BaseSettings) -> list[str]:
     >>> redis_settings_given(Settings({"REDIS_HOST": "redis.internal", "REDIS_PARAMS": {}}))
     ['REDIS_HOST']
     """
-    given = [name for name in REDIS_LOCATION_SETTINGS[:3] if str(settings.get(name) or "").strip()]
+    given = [name for name in REDIS_LOCATION_SETTINGS[:5] if str(settings.get(name) or "").strip()]
     try:
         params = bool(settings.getdict("REDIS_PARAMS"))
     except (TypeError, ValueError):  # not a dict nor JSON of one: given, and refused where it is read

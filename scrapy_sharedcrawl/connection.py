@@ -24,6 +24,7 @@ from scrapy_sharedcrawl.config import SettingError, int_setting
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 from scrapy_sharedcrawl.outage import Outage
 from scrapy_sharedcrawl.redact import redact_uri
+from scrapy_sharedcrawl.sentinel import MasterNotFoundError, sentinel_client, sentinel_config, url_params
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ _ADVICE = {
     "ASK": "REDIS_URL points at a Redis Cluster node: the crawl needs a standalone Redis",
     "CLUSTERDOWN": "REDIS_URL points at a Redis Cluster node: the crawl needs a standalone Redis",
     "MASTERDOWN": "the replica lost its primary: point REDIS_URL at the primary",
+    "NOREPLICAS": "the primary has fewer replicas in sync than its min-replicas-to-write: bring a "
+    "replica back, or lower min-replicas-to-write",
     "LOADING": "Redis is loading its data set after a restart",
     "WRONGTYPE": "a key of the crawl holds another type: another program uses the crawl's keys",
 }
@@ -82,9 +85,13 @@ def redis_trouble(error: BaseException) -> str:
 
     >>> redis_trouble(redis.ResponseError("BUSY Redis is busy running a script."))
     'BUSY Redis is busy running a script. — Redis is busy running a script: wait, or SCRIPT KILL it'
+    >>> redis_trouble(redis.ResponseError("NOREPLICAS Not enough good replicas to write."))[:60]
+    'NOREPLICAS Not enough good replicas to write. — the primary '
     >>> redis_trouble(redis.ConnectionError("Connection refused"))
     'ConnectionError'
     """
+    if isinstance(error, MasterNotFoundError):  # Sentinel's answer, in one line (see .sentinel)
+        return " ".join(str(error).split())[:300]
     if is_connection_failure(error):
         return type(error).__name__
     text = " ".join(str(error).split())[:200] or type(error).__name__
@@ -99,11 +106,14 @@ def redis_trouble(error: BaseException) -> str:
 
 
 def redis_from_settings(settings: BaseSettings, timeout: float = DEFAULT_SOCKET_TIMEOUT) -> redis.Redis:
-    """A client from scrapy-redis's settings (``REDIS_URL`` or ``REDIS_HOST``/``PORT``, ``REDIS_PARAMS``).
+    """A client from scrapy-redis's settings (``REDIS_URL`` or ``REDIS_HOST``/``PORT``, ``REDIS_PARAMS``),
+    or of the master the Sentinels name (``REDIS_SENTINELS``…, :mod:`.sentinel`).
 
     Responses stay bytes (payloads are binary-safe JSON), timeouts are short (at
     most ``timeout`` s) and redis-py does not retry: see the module docstring.
+    A conflict between the Sentinel settings and the others raises :class:`SettingError`.
     """
+    sentinels = sentinel_config(settings)
     params: dict[str, Any] = dict(stock_defaults.REDIS_PARAMS)
     try:
         params.update(settings.getdict("REDIS_PARAMS"))
@@ -115,7 +125,11 @@ def redis_from_settings(settings: BaseSettings, timeout: float = DEFAULT_SOCKET_
         value = settings.get(name)
         if value:
             params[param] = value
-    if settings.get("REDIS_PORT") and not settings.get("REDIS_URL"):
+    if sentinels is not None:  # the master's address comes from the Sentinels; a URL's password stays
+        params.update(url_params(settings))
+        for param in ("url", "host", "port"):
+            params.pop(param, None)
+    elif settings.get("REDIS_PORT") and not settings.get("REDIS_URL"):
         params["port"] = int_setting(settings, "REDIS_PORT", 6379, at_least=1, at_most=65_535)
     params.update(
         socket_timeout=min(float(params.get("socket_timeout") or timeout), timeout),
@@ -129,12 +143,21 @@ def redis_from_settings(settings: BaseSettings, timeout: float = DEFAULT_SOCKET_
     )
     # no retries come from Retry(…, 0); redis-py 6 deprecates retry_on_timeout, even False
     params.pop("retry_on_timeout", None)
+    if sentinels is not None:
+        redis_class = params.pop("redis_cls", None) or stock_defaults.REDIS_CLS
+        return sentinel_client(sentinels, params, redis_class)
     client: redis.Redis = stock_connection.get_redis(**params)
     return client
 
 
 def describe(settings: BaseSettings) -> str:
-    """Where Redis is, for log lines: the URL without credentials."""
+    """Where Redis is, for log lines: the URL without credentials, or the Sentinels and master name."""
+    try:
+        sentinels = sentinel_config(settings)
+    except SettingError:
+        sentinels = None  # refused where the client is built
+    if sentinels is not None:
+        return sentinels.describe()
     url = settings.get("REDIS_URL")
     if url:
         return redact_uri(str(url))

@@ -91,6 +91,11 @@ SETTINGS: dict[str, Any] = {
     "REDIS_PORT": None,
     #: Extra redis-py client arguments (a dict; JSON with -s or in the environment).
     "REDIS_PARAMS": {},
+    #: Redis through Sentinel instead of REDIS_URL (scrapy_sharedcrawl.sentinel): the Sentinels'
+    #: host:port, comma-separated, the master's name they monitor, and their own password.
+    "REDIS_SENTINELS": "",
+    "REDIS_SENTINEL_MASTER": "",
+    "REDIS_SENTINEL_PASSWORD": "",
     #: Log every filtered duplicate, not just the first.
     "DUPEFILTER_DEBUG": False,
     # -- the operator views ----------------------------------------------------------------------

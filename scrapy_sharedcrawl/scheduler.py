@@ -139,7 +139,8 @@ class LeasingScheduler(StockScheduler):
                 self.df.open()
         except UNREACHABLE as error:
             raise RuntimeError(
-                f"Redis unreachable at {self.where} ({error}): start it, or unset REDIS_URL to crawl alone"
+                f"Redis unreachable at {self.where} ({error}): start it, or unset REDIS_URL "
+                "(REDIS_SENTINELS) to crawl alone"
             ) from None
         self.queue = LeasedPriorityQueue(
             self.server,

@@ -30,6 +30,7 @@ INTEGRATION_MODULES = frozenset(
         "test_cluster",
         "test_crawl",
         "test_dashboard_browser",
+        "test_failover",
         "test_faults",
         "test_generic_crawl",
         "test_hostile_crawl",
