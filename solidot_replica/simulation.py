@@ -114,6 +114,22 @@ def _fetch_day(world: World, moment: datetime) -> int | None:
     return index if 0 <= index < world.days else None
 
 
+def _observe(
+    world: World, pending: dict[int, int], stale: list[Stale], sid: int, now: datetime, first: bool
+) -> Outcome:
+    """A fetch of ``sid`` at ``now``: the changes it sees for the first time go into ``stale`` (how late
+    each was seen), ``pending`` moves past them. → what the fetch found (new, changed, unchanged)."""
+    moments = world.changes.get(sid, ())
+    index = pending.get(sid, 0)
+    seen = bisect_left(moments, now, lo=index) if moments else 0
+    for moment in moments[index:seen]:
+        stale.append(
+            Stale(sid, (moment - world.published[sid]).total_seconds(), (now - moment).total_seconds())
+        )
+    pending[sid] = seen
+    return "new" if first else ("changed" if seen > index else "unchanged")
+
+
 def run_policy(world: World, policy: RefreshPolicy, run_every: float, settle: float | None = None) -> Report:
     """The policy's refreshes every ``run_every`` seconds from ``world.start``, counted over the
     world's days; runs go on for ``settle`` seconds more (default: the longest interval and two runs)
@@ -125,15 +141,7 @@ def run_policy(world: World, policy: RefreshPolicy, run_every: float, settle: fl
     due: list[tuple[datetime, int]] = []
 
     def fetch(sid: int, now: datetime, first: bool) -> None:
-        moments = world.changes.get(sid, ())
-        index = pending.get(sid, 0)
-        seen = bisect_left(moments, now, lo=index) if moments else 0
-        for moment in moments[index:seen]:
-            report.stale.append(
-                Stale(sid, (moment - world.published[sid]).total_seconds(), (now - moment).total_seconds())
-            )
-        pending[sid] = seen
-        outcome: Outcome = "new" if first else ("changed" if seen > index else "unchanged")
+        outcome = _observe(world, pending, report.stale, sid, now, first)
         schedule = policy.after_fetch(outcome, sid, world.published[sid], now, interval.get(sid))
         interval[sid] = schedule.interval
         heapq.heappush(due, (schedule.next_due, sid))
@@ -294,16 +302,7 @@ def run_latest(
     due: list[tuple[datetime, int]] = []
 
     def fetch(sid: int, now: datetime) -> None:
-        first = sid not in next_due
-        moments = world.changes.get(sid, ())
-        index = pending.get(sid, 0)
-        seen = bisect_left(moments, now, lo=index) if moments else 0
-        for moment in moments[index:seen]:
-            report.stale.append(
-                Stale(sid, (moment - world.published[sid]).total_seconds(), (now - moment).total_seconds())
-            )
-        pending[sid] = seen
-        outcome: Outcome = "new" if first else ("changed" if seen > index else "unchanged")
+        outcome = _observe(world, pending, report.stale, sid, now, first=sid not in next_due)
         schedule = policy.after_fetch(outcome, sid, world.published[sid], now, interval.get(sid))
         interval[sid] = schedule.interval
         next_due[sid] = schedule.next_due
