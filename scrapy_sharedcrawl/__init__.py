@@ -5,8 +5,10 @@ durable behind the ``ack_barrier`` signal, the requests it found stored), so a w
 moment loses nothing; nothing read from Redis is executed (JSON requests, checked against the
 spider's own); the crawl finishes by itself when nothing is queued or leased anywhere, and exactly
 one worker cleans up. Switch it on with ``ADDONS = {"scrapy_sharedcrawl.addon.SharedCrawl": 0}``
-and ``REDIS_URL``; every setting is in :mod:`.defaults`. Parts: the scheduler (:mod:`.scheduler`
-and :mod:`.push_buffer`, :mod:`.lease_ledger`, :mod:`.engine_hooks`, :mod:`.heartbeat`,
+and a Redis named as scrapy-redis names it (``REDIS_URL``, or ``REDIS_HOST``/``REDIS_PORT``,
+``REDIS_PARAMS``: settings, ``-s`` or the environment); every setting is in :mod:`.defaults`.
+Parts: the scheduler (:mod:`.scheduler` and :mod:`.push_buffer`, :mod:`.lease_ledger`,
+:mod:`.engine_hooks`, :mod:`.heartbeat`,
 :mod:`.crawl_end`, :mod:`.rejects`), the data in Redis (:mod:`.queue`, :mod:`.dupefilter`,
 :mod:`.serialization`, :mod:`.admission`, :mod:`.keys`), feeding it (:mod:`.start`,
 :mod:`.start_urls`, :mod:`.seeding`), knowing about it (:mod:`.finishing`, :mod:`.stats`,
