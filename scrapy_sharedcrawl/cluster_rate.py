@@ -2,7 +2,7 @@
 
 Scrapy's politeness (``DOWNLOAD_DELAY``, AutoThrottle, the backoff
 middleware's pauses) is per process: N workers hit a host N times as hard.
-:class:`ClusterRateLimitMiddleware` (on when ``REDIS_URL`` is set) makes every
+:class:`ClusterRateLimitMiddleware` (on when a Redis is configured) makes every
 request wait for its turn at a limiter kept in Redis, one hash per host
 (``{<spider>}:host:<host name>``):
 

@@ -1,6 +1,6 @@
 """Stats shared by every worker of a crawl: Scrapy's counters summed in Redis, and pages per minute.
 
-:class:`RedisStatsCollector` (``STATS_CLASS`` when ``REDIS_URL`` is set) is
+:class:`RedisStatsCollector` (``STATS_CLASS`` when a Redis is configured) is
 Scrapy's in-memory collector — each worker's own stats, its stats dump and
 ``SOLIDOT_STATS_FILE`` stay exactly as they were — that also remembers what
 every ``inc_value`` added since its last push. Every ``STATS_PUSH_INTERVAL``

@@ -1,6 +1,6 @@
 """Which workers are crawling right now: a registry in Redis with a heartbeat, for status tools.
 
-:class:`WorkerRegistry` (an extension, on when ``REDIS_URL`` is set) enters
+:class:`WorkerRegistry` (an extension, on when a Redis is configured) enters
 this worker at spider open and beats every ``WORKER_HEARTBEAT`` seconds:
 
 - ``{<spider>}:workers`` (ZSET): worker id → time of its last beat (ms, Redis
