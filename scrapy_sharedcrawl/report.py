@@ -27,7 +27,11 @@ class CrawlReport:
     @classmethod
     def from_settings(cls, settings: BaseSettings, store_uri: str = "") -> CrawlReport:
         """The project's report: ``CRAWL_REPORT_CLASS``, a subclass of this one."""
-        report_class = load_object(setting(settings, "CRAWL_REPORT_CLASS", DEFAULTS))
+        path = setting(settings, "CRAWL_REPORT_CLASS", DEFAULTS)
+        try:
+            report_class = load_object(path)
+        except (ImportError, AttributeError, NameError, ValueError) as error:
+            raise ValueError(f"CRAWL_REPORT_CLASS {path!r} can't be loaded: {error}") from None
         if not (isinstance(report_class, type) and issubclass(report_class, CrawlReport)):
             raise ValueError(f"CRAWL_REPORT_CLASS {report_class!r} is not a subclass of {cls.__qualname__}")
         report: CrawlReport = report_class(settings, store_uri)

@@ -169,3 +169,14 @@ def wait_for(condition: Any, timeout: float, interval: float = 0.05, what: str =
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} not reached within {timeout} s")
         time.sleep(interval)
+
+
+def run_status(redis_url: str, *options: str) -> subprocess.CompletedProcess[str]:
+    """``solidot-crawl status --redis-url URL OPTIONS`` as the operator runs it (its own process)."""
+    return subprocess.run(
+        [sys.executable, "-m", "solidot_spider.cli", "status", "--redis-url", redis_url, *options],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from dataclasses import asdict
 from typing import Any
 
 import pytest
 import redis
-from harness import ROOT
+from harness import run_status as status
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from prometheus_client.exposition import generate_latest
@@ -75,16 +73,6 @@ def register_workers(client: redis.Redis, entries: dict[str, str]) -> None:
     for worker_id, entry in entries.items():
         client.zadd(WORKERS, {worker_id: now_ms})
         client.hset(INFO, worker_id, entry)
-
-
-def status(redis_url: str, *options: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "solidot_spider.cli", "status", "--redis-url", redis_url, *options],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def dashboard_reading(redis_url: str, reader: DashboardReader | None = None) -> tuple[dict[str, Any], str]:

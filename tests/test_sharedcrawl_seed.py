@@ -47,3 +47,11 @@ def test_a_scrapy_redis_spider_is_fed_through_its_key_not_seeded(redis_url: str)
     done = run(redis_url, str(BIN / "sharedcrawl"), "seed", "pages")
     assert done.returncode == 2
     assert "scrapy-redis spider" in done.stderr and "pages_feed:urls" in done.stderr, done.stderr
+
+
+def test_an_unknown_spider_is_one_line_naming_the_projects_spiders(redis_url: str) -> None:
+    done = run(redis_url, str(BIN / "sharedcrawl"), "seed", "nosuch")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip() == (
+        "sharedcrawl seed: no spider 'nosuch' in this project (its spiders: crawl, pages, rules)"
+    )

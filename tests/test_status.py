@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import redis
 from harness import ROOT, crawl_command, crawl_env, replica_server, wait_for
+from harness import run_status as status
 from scheduling_fixtures import make_spider, open_scheduler
 from test_politeness import LAST_SID, STORIES, seed_stories, wait_all, workers
 
@@ -27,16 +28,6 @@ SETTINGS = {
     "WORKER_HEARTBEAT": "0.5",
     "CLUSTER_HOST_RATE": "0",
 }
-
-
-def status(redis_url: str, *options: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "solidot_spider.cli", "status", "--redis-url", redis_url, *options],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def status_json(redis_url: str) -> dict[str, Any]:

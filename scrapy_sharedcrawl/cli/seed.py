@@ -95,7 +95,11 @@ def apply_seed_options(options: argparse.Namespace, settings: Settings) -> None:
 def run(options: argparse.Namespace, settings: Settings) -> int:
     apply_seed_options(options, settings)
     name = options.spider or CrawlDefaults.spider_of(settings)
-    spider_class = get_spider_loader(settings).load(name)
+    loader = get_spider_loader(settings)
+    if name not in loader.list():
+        known = ", ".join(sorted(loader.list())) or "none"
+        raise ValueError(f"no spider {name!r} in this project (its spiders: {known})")
+    spider_class = loader.load(name)
     spider = seeding_spider(spider_class, settings, **assignments(options.args))
     if is_redis_spider(spider):
         raise ValueError(
