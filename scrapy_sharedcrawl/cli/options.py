@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterable
 from configparser import ConfigParser
-from configparser import Error as ConfigError
 from contextlib import suppress
 from dataclasses import dataclass
 
 from scrapy.settings import BaseSettings, Settings
 from scrapy.spiderloader import get_spider_loader
-from scrapy.utils.conf import get_sources
 
 from scrapy_sharedcrawl.config import redis_configured
+from scrapy_sharedcrawl.fleet.nodes import deploy_config
 
 
 @dataclass(frozen=True)
@@ -28,8 +27,8 @@ class CrawlDefaults:
     def project_of(settings: BaseSettings) -> str:
         """scrapy.cfg's ``[deploy] project`` (what scrapyd-deploy uploads), else ``BOT_NAME``."""
         parser = ConfigParser()
-        with suppress(ConfigError):  # an unreadable scrapy.cfg is reported with the deploy targets
-            parser.read(get_sources(use_closest=True))
+        with suppress(ValueError):  # an unreadable scrapy.cfg is reported with the deploy targets
+            parser = deploy_config()
         return parser.get("deploy", "project", fallback="") or str(settings.get("BOT_NAME") or "")
 
     @staticmethod

@@ -78,6 +78,19 @@ def nodes_from_urls(
     return _unique(nodes)
 
 
+def deploy_config(path: Path | None = None) -> ConfigParser:
+    """``path``, or the scrapy.cfg files scrapyd-deploy reads (the closest first), parsed; ValueError
+    when it can't be read."""
+    parser = ConfigParser()
+    try:
+        read = parser.read([path] if path is not None else get_sources(use_closest=True))
+    except ConfigError as error:
+        raise ValueError(f"cannot read the scrapyd targets: {error}") from None
+    if path is not None and not read:
+        raise ValueError(f"no such config file: {path}")
+    return parser
+
+
 def nodes_from_config(
     path: Path | None = None,
     targets: Sequence[str] = (),
@@ -87,13 +100,7 @@ def nodes_from_config(
     """The deploy targets of ``path`` (default: the scrapy.cfg files scrapyd-deploy reads), or only
     ``targets``. The plain ``[deploy]`` section is the target ``default`` when it has a ``url``; a
     target without a ``project`` runs ``project``."""
-    parser = ConfigParser()
-    try:
-        read = parser.read([path] if path is not None else get_sources(use_closest=True))
-    except ConfigError as error:
-        raise ValueError(f"cannot read the scrapyd targets: {error}") from None
-    if path is not None and not read:
-        raise ValueError(f"no such config file: {path}")
+    parser = deploy_config(path)
     base = dict(parser.items("deploy")) if parser.has_section("deploy") else {}
     found: dict[str, dict[str, str]] = {"default": base} if "url" in base else {}
     for section in parser.sections():
