@@ -13,7 +13,8 @@ pushed through the leased queue with the duplicate filter's check in the push sc
 Columns: bytes a queued request (``MEMORY USAGE`` of the queue's keys / N), bytes a URL
 seen (``MEMORY USAGE`` of the filter's keys / N), bytes a request in all (growth of
 ``INFO memory`` ``used_memory`` from the empty server / N: Redis's own per-key
-bookkeeping and the scripts included), and the filter's shards.
+bookkeeping and the scripts included), the filter's shards, and requests pushed a second
+(encoding them included: compare the two rows of a size, on a quiet machine).
 
     .venv/bin/python bench/redis_sizing.py --sizes 1e4,1e5
 """
@@ -24,6 +25,7 @@ import argparse
 import functools
 import math
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +70,7 @@ class Sizing:
     seen: float  # B a URL seen
     in_all: float  # B a request, everything from the empty server
     shards: int
+    rate: float  # requests pushed a second (the client's encoding included)
 
 
 def measure(client: redis.Redis, size: int, push: Callable[[], list[str]], queue_keys: list[str]) -> Sizing:
@@ -75,14 +78,18 @@ def measure(client: redis.Redis, size: int, push: Callable[[], list[str]], queue
     client.flushall()
     client.script_flush()
     before = int(client.info("memory")["used_memory"])
+    started = time.perf_counter()
     filter_keys = push()
+    elapsed = time.perf_counter() - started
     after = int(client.info("memory")["used_memory"])
 
     def usage(keys: list[str]) -> int:
         return sum(client.memory_usage(key, samples=0) or 0 for key in keys if client.exists(key))
 
     shards = sum(1 for key in filter_keys if client.exists(key) and not key.endswith(":meta"))
-    return Sizing(usage(queue_keys) / size, usage(filter_keys) / size, (after - before) / size, shards)
+    return Sizing(
+        usage(queue_keys) / size, usage(filter_keys) / size, (after - before) / size, shards, size / elapsed
+    )
 
 
 def push_previous(url: str, spider: SolidotSpider, requests: list[Request]) -> list[str]:
@@ -135,14 +142,14 @@ def main() -> None:
         named = LeasedPriorityQueue(client, spider)
         queue_keys = [*named.keys, named.seq_key]
         print(f"Redis {client.info('server')['redis_version']}, story requests, {PUSH_BATCH} a round trip\n")
-        header = ("requests", "filter", "queued B/req", "seen B/URL", "in all B/req", "shards")
-        print("{:>10} {:10}{:>14}{:>12}{:>14}{:>8}".format(*header))
+        header = ("requests", "filter", "queued B/req", "seen B/URL", "in all B/req", "shards", "pushes/s")
+        print("{:>10} {:10}{:>14}{:>12}{:>14}{:>8}{:>10}".format(*header))
         for size in sizes:
             requests = [spider.story_request(60_000 + n, categories=[CATEGORIES[n % 5]]) for n in range(size)]
             for label, push in (("previous", push_previous), ("growing", push_growing)):
                 sizing = measure(client, size, functools.partial(push, url, spider, requests), queue_keys)
-                row = (size, label, sizing.queued, sizing.seen, sizing.in_all, sizing.shards)
-                print("{:>10,} {:10}{:>14.1f}{:>12.1f}{:>14.1f}{:>8,}".format(*row))
+                row = (size, label, sizing.queued, sizing.seen, sizing.in_all, sizing.shards, sizing.rate)
+                print("{:>10,} {:10}{:>14.1f}{:>12.1f}{:>14.1f}{:>8,}{:>10,.0f}".format(*row))
 
 
 if __name__ == "__main__":

@@ -101,8 +101,10 @@ MALFORMED_FILL = 2**40
 
 #: ``check_and_add(keys, args)`` → seen (boolean), fill (members of the shard after adding, 0 if
 #: unknown, MALFORMED_FILL if unchecked). Set mode: keys = {meta hash}, args = {fingerprint as a
-#: signed int64, the shards' base key}. The shard is found, and split when due, from the meta's
-#: linear-hashing state (module docstring); every stored value is checked before it is used.
+#: signed int64, the shards' base key, the intset limit a filter created here grows for}. The shard is
+#: found, and split when due, from the meta's linear-hashing state (module docstring); every stored
+#: value is checked before it is used. A missing meta is a new filter (or one a finished crawl
+#: deleted): created here with one shard.
 LUA_SET_CHECK_AND_ADD = (
     """
 local MAX_SHARDS, SPLIT_FILL, MALFORMED, CHUNK = @MAX_SHARDS, @SPLIT_FILL, @MALFORMED, 1000
