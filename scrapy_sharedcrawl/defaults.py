@@ -52,8 +52,10 @@ SETTINGS: dict[str, Any] = {
     "REDIS_START_URLS_BATCH_SIZE": 100,
     # -- the duplicate filter -------------------------------------------------------------------
     "SCHEDULER_DUPEFILTER_KEY": "{%(spider)s}:seen",
-    #: "set" (exact, 8.9–12.7 bytes per URL) or "bloom" (≈ 3.9 bytes per URL, false positives).
+    #: "set" (exact, ≈ 9 bytes per URL at any size: its shards grow with the crawl) or "bloom"
+    #: (≈ 3.9 bytes per URL of its capacity, false positives).
     "DUPEFILTER_MODE": "set",
+    #: URLs a Bloom filter is sized for (bloom mode only).
     "DUPEFILTER_CAPACITY": 2_000_000,
     "DUPEFILTER_ERROR_RATE": 1e-6,
     # -- shared stats and the worker registry ----------------------------------------------------

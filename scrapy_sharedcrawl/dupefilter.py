@@ -1,18 +1,30 @@
-"""A shared duplicate filter in Redis at ≈ 10 bytes per URL instead of ≈ 88.
+"""A shared duplicate filter in Redis at ≈ 9 bytes per URL instead of ≈ 88, at any crawl size.
 
 Stock scrapy-redis (:class:`scrapy_redis.dupefilter.RFPDupeFilter`) keeps each
 fingerprint as a 40-character hex string in one Redis SET: a hashtable whose
 entries cost ≈ 88 bytes each. :class:`CompactRFPDupeFilter` keeps the first 8
 bytes of Scrapy's request fingerprint as a signed 64-bit *integer*, spread over
-many small SETs (shards) so that Redis stores every shard as an *intset* (a
-sorted array of int64, 8 bytes an entry). A shard stays an intset only up to
+small SETs (shards) so that Redis stores every shard as an *intset* (a sorted
+array of int64, 8 bytes an entry). A shard stays an intset only up to
 ``set-max-intset-entries`` members (512 by default; read with CONFIG GET at
-open where the server allows it), so the shard count is sized from
-``DUPEFILTER_CAPACITY``: at capacity the average shard holds 75 % of
-the limit, and the fullest of thousands of shards stays below it (binomial
-spread: the limit is ≈ 6 standard deviations away). The layout is stored in
-Redis (``<key>:meta``) at first use, so every worker of a crawl shards alike
-whatever its own settings say; a shard that nears the limit is logged.
+open where the server allows it).
+
+The shards grow with the crawl (linear hashing): a new filter has one shard;
+the check-and-add script counts each new fingerprint and, when the average
+shard passes :data:`SPLIT_FILL` (37.5 %) of the intset limit, splits the next
+shard in turn, moving the half of its members that the doubled modulus sends
+to a new shard. With ``base`` starting shards, ``level`` doublings and
+``split`` shards split at this level, a fingerprint ``v`` is in shard
+``v mod (base·2^level)``, or ``v mod (base·2^(level+1))`` when the first is
+below ``split``. Unsplit shards hold at most twice a split one's share, so the
+fullest expected shard is 75 % of the limit, as a pre-sized filter's was,
+whatever the crawl's size: a crawl of 10⁴ URLs pays ≈ 9 bytes a URL, not the
+45 a filter pre-sharded for 2M URLs cost. The whole state (``<key>:meta``:
+``base``, ``level``, ``split``, ``count``, ``intset_limit``) changes only inside
+that one script, so concurrent workers agree exactly, and an AOF Redis killed
+mid-split replays whole scripts or none. The previous release's pre-sharded
+filter (``shards`` = N in its meta) is read as N starting shards and upgraded
+in place at open: every URL it holds is found where it was.
 
 Collisions: two different URLs sharing 64 bits make the second look seen, so
 it is skipped. With n URLs the chance that this happens at all is
@@ -20,15 +32,23 @@ it is skipped. With n URLs the chance that this happens at all is
 
 ``DUPEFILTER_MODE = "bloom"`` uses a Bloom filter instead (one Redis bitmap,
 k bit positions per URL by double hashing of the fingerprint, SETBIT in Lua):
-sized from the capacity and ``DUPEFILTER_ERROR_RATE`` (default 10⁻⁶)
-it takes 3.6 bytes per URL; a new URL is wrongly taken as seen with
-probability ≤ the error rate while the filter holds at most its capacity
-(≈ 0.13 URLs expected to be skipped over a 2M-URL crawl), rising beyond.
+sized from ``DUPEFILTER_CAPACITY`` (the only thing that setting sizes) and
+``DUPEFILTER_ERROR_RATE`` (default 10⁻⁶) it takes 3.6 bytes per URL; a new
+URL is wrongly taken as seen with probability ≤ the error rate while the
+filter holds at most its capacity (≈ 0.13 URLs expected to be skipped over a
+2M-URL crawl), rising beyond.
 
-Check-and-add is one atomic Redis call (SADD's return value, or the SETBIT
+Check-and-add is one atomic Redis call (the set-mode script, or the SETBIT
 script): two workers can't both see a URL as new. The scheduler runs the same
 Lua in its enqueue script (:attr:`CompactRFPDupeFilter.lua_check_and_add`), so
 "seen" and "queued" are one step and a crash between them can't lose a request.
+
+Nothing the filter stores is trusted: a state that no worker could have
+written (a layout field out of range, a shard of another Redis type) makes the
+script answer "not seen, unchecked" (:data:`MALFORMED_FILL`): the request is
+queued (a duplicate costs a fetch, a loss costs a page), the filter logs it
+once and counts ``dupefilter/malformed``; a reader (``status``) shows the
+count as unreadable.
 
 Unlike stock scrapy-redis, ``close()`` never deletes the fingerprints: the
 filter is shared, and one worker stopping is not the crawl ending.
@@ -36,9 +56,11 @@ filter is shared, and one worker stopping is not the crawl ending.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -62,25 +84,106 @@ Mode = Literal["set", "bloom"]
 
 #: Redis's default ``set-max-intset-entries``, used when CONFIG GET is not allowed.
 DEFAULT_INTSET_LIMIT = 512
-#: Average shard size at capacity, as a share of the intset limit.
-SHARD_FILL = 0.75
+#: A shard is split when the average shard passes this share of the intset limit (the fullest shards,
+#: those not yet split at the current level, then hold twice the average: 75 % of the limit).
+SPLIT_FILL = 0.375
 #: A shard this full (share of the limit) is logged: Redis is about to convert it to a hashtable.
 WARN_FILL = 0.9
 #: A Redis string holds at most 2³² bits.
 MAX_BLOOM_BITS = 2**32
-#: Most shards a stored layout may name (2³² bits' worth of URLs, in intsets of 512).
+#: Most shards a filter grows to (≈ 3·10⁹ URLs at the default limit), or a stored layout may name.
 MAX_SHARDS = 2**24
 #: SCARD calls per round trip when counting a set-mode filter.
 COUNT_BATCH = 1000
+#: The "fill" the check-and-add answers when the filter's stored state is malformed: the fingerprint
+#: was not checked (the request is queued). Larger than any real fill, so a batch's max() keeps it.
+MALFORMED_FILL = 2**40
 
 #: ``check_and_add(keys, args)`` → seen (boolean), fill (members of the shard after adding, 0 if
-#: unknown). Set mode: keys = {shard}, args = {fingerprint as a signed int64}.
-LUA_SET_CHECK_AND_ADD = """
-local function check_and_add(keys, args)
-  if redis.call('SADD', keys[1], args[1]) == 0 then return true, 0 end
-  return false, redis.call('SCARD', keys[1])
+#: unknown, MALFORMED_FILL if unchecked). Set mode: keys = {meta hash}, args = {fingerprint as a
+#: signed int64, the shards' base key, the intset limit a filter created here grows for}. The shard is
+#: found, and split when due, from the meta's linear-hashing state (module docstring); every stored
+#: value is checked before it is used. A missing meta is a new filter (or one a finished crawl
+#: deleted): created here with one shard.
+LUA_SET_CHECK_AND_ADD = (
+    """
+local MAX_SHARDS, SPLIT_FILL, MALFORMED, CHUNK = @MAX_SHARDS, @SPLIT_FILL, @MALFORMED, 1000
+-- digits (a signed decimal integer) mod m, >= 0 as Python's %: exact in doubles for m < 2^49
+local function df_mod(digits, m)
+  local r, first = 0, 1
+  if string.byte(digits, 1) == 45 then first = 2 end
+  for i = first, #digits do r = (r * 10 + string.byte(digits, i) - 48) % m end
+  if first == 2 and r > 0 then r = m - r end
+  return r
 end
-"""
+local function df_int(value, low, high)
+  local n = tonumber(value)
+  if n and n == math.floor(n) and n >= low and n <= high then return n end
+  return nil
+end
+local function df_chunks(command, key, members)
+  for i = 1, #members, CHUNK do
+    local done = redis.pcall(command, key, unpack(members, i, math.min(i + CHUNK - 1, #members)))
+    if type(done) == 'table' then return false end
+  end
+  return true
+end
+local function check_and_add(keys, args)
+  local meta, value, base = keys[1], args[1], args[2]
+  local state = redis.pcall('HMGET', meta, 'mode', 'base', 'level', 'split', 'count', 'intset_limit')
+  if state.err then return false, MALFORMED end
+  if not state[1] and redis.call('EXISTS', meta) == 0 then  -- a new filter (or one deleted by a finish)
+    local fresh = df_int(args[3], 1, 2^31 - 1) or 512
+    redis.call('HSET', meta, 'mode', 'set', 'base', 1, 'level', 0, 'split', 0, 'count', 0,
+      'intset_limit', fresh)
+    state = {'set', '1', '0', '0', '0', fresh}
+  end
+  if state[1] ~= 'set' then return false, MALFORMED end
+  table.remove(state, 1)
+  local n0, level = df_int(state[1], 1, MAX_SHARDS), df_int(state[2], 0, 24)
+  local count, limit = df_int(state[4], 0, 2^52), df_int(state[5], 1, 2^31 - 1)
+  if not (n0 and level and count and limit) or n0 * 2^level > MAX_SHARDS then return false, MALFORMED end
+  local span = n0 * 2^level
+  local split = df_int(state[3], 0, span - 1)
+  if not split or span + split > MAX_SHARDS then return false, MALFORMED end
+  local bucket = df_mod(value, span)
+  if bucket < split then bucket = df_mod(value, 2 * span) end
+  local shard = base .. ':' .. bucket
+  local added = redis.pcall('SADD', shard, value)
+  if type(added) == 'table' then return false, MALFORMED end
+  if added == 0 then return true, 0 end
+  local fill = redis.call('SCARD', shard)
+  count = count + 1
+  if count <= limit * SPLIT_FILL * (span + split) or span + split >= MAX_SHARDS then
+    redis.call('HSET', meta, 'count', count)
+    return false, fill
+  end
+  -- split shard `split`: members whose fingerprint mod 2*span is not `split` move to split + span
+  local from, to = base .. ':' .. split, base .. ':' .. (split + span)
+  local members = redis.pcall('SMEMBERS', from)
+  local moving = {}
+  if members.err then
+    fill = MALFORMED
+  else
+    for i = 1, #members do
+      if df_mod(members[i], 2 * span) ~= split then moving[#moving + 1] = members[i] end
+    end
+    if not df_chunks('SADD', to, moving) then fill = MALFORMED end
+  end
+  if fill == MALFORMED then  -- a shard of another type: nothing moved, the state says so next time too
+    redis.call('HSET', meta, 'count', count)
+    return false, fill
+  end
+  df_chunks('SREM', from, moving)
+  split = split + 1
+  if split == span then split, level = 0, level + 1 end
+  redis.call('HSET', meta, 'count', count, 'level', level, 'split', split)
+  return false, fill
+end
+""".replace("@MAX_SHARDS", str(MAX_SHARDS))
+    .replace("@SPLIT_FILL", repr(SPLIT_FILL))
+    .replace("@MALFORMED", str(MALFORMED_FILL))
+)
 #: Bloom mode: keys = {bitmap}, args = the k bit positions. Every bit is set; seen if all were.
 LUA_BLOOM_CHECK_AND_ADD = """
 local function check_and_add(keys, args)
@@ -97,13 +200,32 @@ local seen, fill = check_and_add(KEYS, ARGV)
 if seen then return {1, fill} end
 return {0, fill}
 """
-#: Store the layout unless one is stored already; answer the stored one. KEYS[1] = meta hash.
+#: Store the layout unless one is stored already; upgrade the previous release's pre-sharded set-mode
+#: layout (``shards`` = N, no ``base``) in place: N starting shards, their members counted. Answer the
+#: stored layout. KEYS[1] = meta hash; ARGV[1] = the shards' base key, ARGV[2…] = the planned layout.
 _LAYOUT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], unpack(ARGV))
+  redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+elseif redis.call('TYPE', KEYS[1]).ok == 'hash' then
+  local mode, base, shards = unpack(redis.call('HMGET', KEYS[1], 'mode', 'base', 'shards'))
+  local n = tonumber(shards)
+  if mode == 'set' and not base and n and n == math.floor(n) and n >= 1 and n <= @MAX_SHARDS then
+    local count = 0
+    for i = 0, n - 1 do
+      local size = redis.pcall('SCARD', ARGV[1] .. ':' .. i)
+      if type(size) == 'table' then return redis.call('HGETALL', KEYS[1]) end  -- left as it is
+      count = count + size
+    end
+    redis.call('HSET', KEYS[1], 'base', n, 'level', 0, 'split', 0, 'count', count)
+    redis.call('HDEL', KEYS[1], 'shards')
+    local stored = redis.call('HGETALL', KEYS[1])
+    stored[#stored + 1] = '_upgraded'
+    stored[#stored + 1] = '1'
+    return stored
+  end
 end
 return redis.call('HGETALL', KEYS[1])
-"""
+""".replace("@MAX_SHARDS", str(MAX_SHARDS))
 
 #: Create the Bloom bitmap at its full size, zeroed, unless it exists. KEYS[1] = bitmap, ARGV[1] = bytes.
 _ALLOCATE = """
@@ -114,24 +236,35 @@ return 1
 """
 
 
+class MalformedLayout(ValueError):
+    """A stored layout no worker could have written (a field out of range, an unknown mode)."""
+
+
 @dataclass(frozen=True)
 class Layout:
-    """How fingerprints map to Redis keys; fixed for the life of a crawl's filter."""
+    """How fingerprints map to Redis keys: a snapshot of the stored state (a set-mode filter grows)."""
 
     mode: Mode
-    shards: int = 0  # set mode
+    base: int = 0  # set mode: the starting shards (1, or the previous release's pre-sized count)
+    level: int = 0  # doublings of ``base`` so far
+    split: int = 0  # shards split at this level
+    count: int = 0  # fingerprints added (-1: unknown, a layout of the previous release not upgraded yet)
     intset_limit: int = DEFAULT_INTSET_LIMIT
     bits: int = 0  # bloom mode
     hashes: int = 0
     capacity: int = 0
 
+    @property
+    def shards(self) -> int:
+        """Shards in use (set mode): named ``<key>:0`` … ``<key>:<shards - 1>``."""
+        return self.base * 2**self.level + self.split
+
     @classmethod
     def plan(cls, mode: Mode, capacity: int, intset_limit: int, error_rate: float) -> Layout:
-        """The layout for ``capacity`` URLs (see the module docstring for the sizing)."""
+        """A new filter's layout: one shard (set mode), or a Bloom filter for ``capacity`` URLs."""
         capacity = max(1, capacity)
         if mode == "set":
-            shards = max(1, math.ceil(capacity / (SHARD_FILL * intset_limit)))
-            return cls(mode, shards=shards, intset_limit=intset_limit, capacity=capacity)
+            return cls(mode, base=1, intset_limit=intset_limit)
         if not 0 < error_rate < 1:
             raise ValueError(f"DUPEFILTER_ERROR_RATE must be between 0 and 1, got {error_rate}")
         bits = math.ceil(-capacity * math.log(error_rate) / math.log(2) ** 2)
@@ -151,35 +284,65 @@ class Layout:
         return round(-self.bits / self.hashes * math.log(1 - ones / self.bits))
 
     def to_redis(self) -> list[str]:
-        fields = {
-            "mode": self.mode,
-            "shards": self.shards,
-            "intset_limit": self.intset_limit,
-            "bits": self.bits,
-            "hashes": self.hashes,
-            "capacity": self.capacity,
-        }
+        if self.mode == "set":
+            fields: dict[str, object] = {
+                "mode": self.mode,
+                "base": self.base,
+                "level": self.level,
+                "split": self.split,
+                "count": self.count,
+                "intset_limit": self.intset_limit,
+            }
+        else:
+            fields = {"mode": self.mode, "bits": self.bits, "hashes": self.hashes, "capacity": self.capacity}
         return [str(part) for pair in fields.items() for part in pair]
 
     @classmethod
     def from_redis(cls, stored: dict[bytes, bytes]) -> Layout:
-        values = {key.decode(): value.decode() for key, value in stored.items()}
+        """The stored layout, checked: a value no worker could have written raises ValueError."""
+        values = {
+            name.decode(errors="replace"): value.decode(errors="replace") for name, value in stored.items()
+        }
         mode = values.get("mode")
-        if mode not in ("set", "bloom"):
+        if mode == "bloom":
+            layout = cls(
+                "bloom",
+                bits=int(values.get("bits", 0)),
+                hashes=int(values.get("hashes", 0)),
+                capacity=int(values.get("capacity", 0)),
+            )
+            # Bounds a planned layout keeps: anything else would divide by zero, or count forever.
+            if not (1 <= layout.bits <= MAX_BLOOM_BITS and 1 <= layout.hashes <= 1000):
+                raise ValueError(f"stored dupefilter layout has {layout.bits} bits, {layout.hashes} hashes")
+            return layout
+        if mode != "set":
             raise ValueError(f"stored dupefilter layout has unknown mode {mode!r}")
-        layout = cls(
-            mode,  # type: ignore[arg-type]
-            shards=int(values.get("shards", 0)),
-            intset_limit=int(values.get("intset_limit", DEFAULT_INTSET_LIMIT)),
-            bits=int(values.get("bits", 0)),
-            hashes=int(values.get("hashes", 0)),
-            capacity=int(values.get("capacity", 0)),
-        )
-        # Bounds a planned layout keeps: anything else would divide by zero, or count a billion shards.
-        if mode == "set" and not 1 <= layout.shards <= MAX_SHARDS:
-            raise ValueError(f"stored dupefilter layout has {layout.shards} shards (1…{MAX_SHARDS:,})")
-        if mode == "bloom" and not (1 <= layout.bits <= MAX_BLOOM_BITS and 1 <= layout.hashes <= 1000):
-            raise ValueError(f"stored dupefilter layout has {layout.bits} bits, {layout.hashes} hashes")
+        limit = int(values.get("intset_limit", DEFAULT_INTSET_LIMIT))
+        legacy = "base" not in values
+        if legacy:  # the previous release's pre-sharded filter, not upgraded yet
+            layout = cls("set", base=int(values.get("shards", 0)), count=-1, intset_limit=limit)
+        else:
+            layout = cls(
+                "set",
+                base=int(values["base"]),
+                level=int(values.get("level", -1)),
+                split=int(values.get("split", -1)),
+                count=int(values.get("count", -1)),
+                intset_limit=limit,
+            )
+        if not (
+            1 <= layout.base <= MAX_SHARDS
+            and 0 <= layout.level <= 24
+            and 0 <= layout.split < layout.base * 2**layout.level
+            and layout.shards <= MAX_SHARDS
+            and (layout.count >= 0 or legacy)
+            and 1 <= layout.intset_limit < 2**31
+        ):
+            raise ValueError(
+                f"stored dupefilter layout has {layout.base} shards at level {layout.level}, split "
+                f"{layout.split}, count {layout.count}, intset limit {layout.intset_limit} "
+                f"(1…{MAX_SHARDS:,} shards in all)"
+            )
         return layout
 
 
@@ -188,7 +351,16 @@ class DupeCheck:
     """Redis keys and arguments of one check-and-add (see :attr:`CompactRFPDupeFilter.lua_check_and_add`)."""
 
     keys: Sequence[str]
-    args: Sequence[int]
+    args: Sequence[int | str]
+
+
+def glob_escape(text: str) -> str:
+    """``text`` matched literally by a Redis glob pattern (SCAN MATCH)."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def fingerprint64(fingerprint: bytes) -> int:
@@ -231,7 +403,11 @@ class CompactRFPDupeFilter(RFPDupeFilter):
         self.error_rate = error_rate
         self.stats = stats
         self.layout: Layout | None = None
+        #: ``set-max-intset-entries`` as Redis answered at open (a set-mode filter created by a push
+        #: script, after the crawl's filter was deleted, grows for it).
+        self.intset_limit = DEFAULT_INTSET_LIMIT
         self._warned_full = False
+        self._warned_malformed = False
         self.logdupes: bool = True
         self._standalone: Any = None
 
@@ -280,73 +456,126 @@ class CompactRFPDupeFilter(RFPDupeFilter):
 
     def adopt_stored(self, stored: dict[bytes, bytes] | None) -> Layout | None:
         """Take the layout from ``HGETALL <meta_key>`` read by the caller (None or empty: no filter
-        stored). Readers (``status``, the finishing worker) use this: they never create a filter."""
-        self.layout = Layout.from_redis(stored) if stored else None
+        stored). Readers (``status``, the finishing worker) use this: they never create a filter.
+        Raises :class:`MalformedLayout` for a layout no worker could have written."""
+        try:
+            self.layout = Layout.from_redis(stored) if stored else None
+        except ValueError as error:
+            raise MalformedLayout(str(error)) from None
         return self.layout
 
     def read_stored_layout(self) -> Layout | None:
-        """The layout stored in Redis, if any (read, never created)."""
-        if self.layout is None:
+        """The layout stored in Redis now, if any (read, never created): a set-mode filter grows, so
+        its layout is read again on each call."""
+        if self.layout is None or self.layout.mode == "set":
             self.adopt_stored(self.server.hgetall(self.meta_key))
         return self.layout
 
     def state_keys(self) -> list[str]:
-        """Every key of this filter's state in Redis (shards and layout), to delete with the crawl."""
-        shards = self.shard_keys() if self.read_stored_layout() is not None else []
-        return [*shards, self.meta_key]
+        """Every key of this filter's state in Redis (shards and layout), to delete with the crawl. A
+        layout that can't be read names no shard: it is logged and counted, and the filter is kept."""
+        try:
+            layout = self.read_stored_layout()
+        except (MalformedLayout, redis.ResponseError) as error:
+            self.report_malformed(f"{type(error).__name__}: {error}"[:300])
+            return []
+        return [*self.shard_keys(layout), self.meta_key]
 
     def open(self) -> None:
-        """Agree on the layout with Redis (the first worker's plan wins); a mode mismatch is an error."""
-        self.ensure_layout()
+        """Agree on the layout with Redis (the first worker's plan wins, the previous release's is
+        upgraded); a mode mismatch is an error, a malformed stored layout is logged and counted."""
+        try:
+            self.ensure_layout()
+        except (MalformedLayout, redis.ResponseError) as error:
+            self.report_malformed(f"{type(error).__name__}: {error}"[:300])
 
     def ensure_layout(self) -> Layout:
+        """The stored layout, created from this worker's plan if there is none, upgraded from the previous
+        release's if that is what is stored. Raises :class:`MalformedLayout` (or a Redis WRONGTYPE error)
+        for a layout no worker could have written, ValueError for one of another mode."""
         if self.layout is not None:
             return self.layout
-        planned = Layout.plan(self.mode, self.capacity, self._intset_limit(), self.error_rate)
-        stored = self.server.eval(_LAYOUT, 1, self.meta_key, *planned.to_redis())
-        layout = Layout.from_redis(dict(zip(stored[::2], stored[1::2], strict=True)))
+        server_limit = self._intset_limit()
+        if server_limit is not None:
+            self.intset_limit = server_limit
+        planned = Layout.plan(self.mode, self.capacity, self.intset_limit, self.error_rate)
+        stored = self.server.eval(_LAYOUT, 1, self.meta_key, self.key, *planned.to_redis())
+        fields = dict(zip(stored[::2], stored[1::2], strict=True))
+        upgraded = fields.pop(b"_upgraded", None)
+        try:
+            layout = Layout.from_redis(fields)
+        except ValueError as error:
+            raise MalformedLayout(str(error)) from None
         if layout.mode != self.mode:
             raise ValueError(
                 f"the dupefilter at {self.key} is in {layout.mode!r} mode but DUPEFILTER_MODE is "
                 f"{self.mode!r}: use the crawl's mode, or a new key for a new crawl"
             )
-        if layout.capacity != planned.capacity:
+        if upgraded:
             logger.info(
-                "Dupefilter %s was sized for %s URLs by the first worker (this one asks for %s); "
-                "keeping the stored layout",
+                "Dupefilter %s: the previous release's %s pre-sized shards (%s URLs) are its starting "
+                "shards; it grows from here",
                 self.key,
-                f"{layout.capacity:,}",
-                f"{planned.capacity:,}",
+                f"{layout.base:,}",
+                f"{layout.count:,}",
             )
         if layout.mode == "bloom":
+            if layout.capacity != planned.capacity:
+                logger.info(
+                    "Dupefilter %s was sized for %s URLs by the first worker (this one asks for %s); "
+                    "keeping the stored layout",
+                    self.key,
+                    f"{layout.capacity:,}",
+                    f"{planned.capacity:,}",
+                )
             # all zero bits written at once: grown by SETBIT, Redis would over-allocate it up to 2x
             self.server.eval(_ALLOCATE, 1, f"{self.key}:bloom", math.ceil(layout.bits / 8))
+        elif server_limit is not None and layout.intset_limit != server_limit:
+            logger.info(
+                "Dupefilter %s grew for set-max-intset-entries %d; Redis now says %d: its shards split "
+                "at %.1f %% of %d from now on",
+                self.key,
+                layout.intset_limit,
+                server_limit,
+                SPLIT_FILL * 100,
+                server_limit,
+            )
+            self.server.hset(self.meta_key, "intset_limit", server_limit)
+            layout = dataclasses.replace(layout, intset_limit=server_limit)
         self.layout = layout
         return layout
 
-    def _intset_limit(self) -> int:
+    def _intset_limit(self) -> int | None:
+        """Redis's ``set-max-intset-entries``; None when CONFIG is renamed or forbidden (managed Redis)."""
         try:
             answer = self.server.config_get("set-max-intset-entries")
-        except redis.ResponseError:  # CONFIG renamed or forbidden (managed Redis): assume the default
-            return DEFAULT_INTSET_LIMIT
+        except redis.ResponseError:
+            return None
         value = answer.get("set-max-intset-entries") or answer.get(b"set-max-intset-entries")
-        return int(value) if value else DEFAULT_INTSET_LIMIT
+        try:
+            limit = int(value) if value else None
+        except ValueError:
+            return None
+        return limit if limit is not None and 1 <= limit < 2**31 else None
 
-    def shard_keys(self) -> list[str]:
-        """Every Redis key holding fingerprints."""
-        layout = self.ensure_layout()
+    def shard_keys(self, layout: Layout | None = None) -> list[str]:
+        """Every Redis key holding fingerprints, as ``layout`` (default: the one stored now) names them;
+        none when no filter is stored."""
+        layout = layout or self.read_stored_layout()
+        if layout is None:
+            return []
         if layout.mode == "bloom":
             return [f"{self.key}:bloom"]
         return [f"{self.key}:{shard}" for shard in range(layout.shards)]
 
     def count(self) -> tuple[int, bool]:
-        """URLs in the filter, and whether that is exact: the shards' sizes summed (set mode), or the
-        Bloom filter's estimate from the bits set. Uses :meth:`ensure_layout`: to count a stored filter
-        without ever creating one, set ``layout`` from the stored one first."""
-        shard_keys = self.shard_keys()
-        layout = self.ensure_layout()
+        """URLs in the filter, and whether that is exact: the shards' sizes summed (set mode, the shards
+        stored now), or the Bloom filter's estimate from the bits set. Uses :meth:`ensure_layout` when no
+        layout is known: to count a stored filter without ever creating one, adopt the stored one first."""
+        layout = self.layout or self.ensure_layout()
         if layout.mode == "bloom":
-            return layout.estimate(int(self.server.bitcount(shard_keys[0]))), False
+            return layout.estimate(int(self.server.bitcount(f"{self.key}:bloom"))), False
+        shard_keys = self.shard_keys()
         count = 0
         for start in range(0, len(shard_keys), COUNT_BATCH):
             pipe = self.server.pipeline(transaction=False)
@@ -362,42 +591,56 @@ class CompactRFPDupeFilter(RFPDupeFilter):
         """Lua defining ``check_and_add(keys, args)``, for scripts that check and then act atomically."""
         return LUA_BLOOM_CHECK_AND_ADD if self.mode == "bloom" else LUA_SET_CHECK_AND_ADD
 
-    def check(self, request: Request) -> DupeCheck:
-        """The keys and arguments that check-and-add ``request``'s fingerprint."""
+    def check(self, request: Request) -> DupeCheck | None:
+        """The keys and arguments that check-and-add ``request``'s fingerprint (None: it can't be
+        checked, logged and counted: queue it unchecked)."""
         return self.check_fingerprint(self.fingerprinter.fingerprint(request))
 
-    def check_fingerprint(self, fingerprint: bytes) -> DupeCheck:
-        """The keys and arguments that check-and-add a fingerprint (Scrapy's: 20 bytes)."""
-        layout = self.ensure_layout()
-        if layout.mode == "bloom":
-            first = int.from_bytes(fingerprint[:8], "big")
-            step = int.from_bytes(fingerprint[8:16].ljust(8, b"\0"), "big") | 1
-            positions = [(first + index * step) % layout.bits for index in range(layout.hashes)]
-            return DupeCheck([f"{self.key}:bloom"], positions)
-        value = fingerprint64(fingerprint)
-        return DupeCheck([f"{self.key}:{value % layout.shards}"], [value])
+    def check_fingerprint(self, fingerprint: bytes) -> DupeCheck | None:
+        """The keys and arguments that check-and-add a fingerprint (Scrapy's: 20 bytes). Set mode needs
+        no layout here: the script finds the shard from the stored state (and creates a new filter's)."""
+        if self.mode == "set":
+            limit = self.layout.intset_limit if self.layout is not None else self.intset_limit
+            return DupeCheck([self.meta_key], [fingerprint64(fingerprint), self.key, limit])
+        try:
+            layout = self.ensure_layout()
+        except (MalformedLayout, redis.ResponseError) as error:
+            self.report_malformed(f"{type(error).__name__}: {error}"[:300])
+            return None
+        first = int.from_bytes(fingerprint[:8], "big")
+        step = int.from_bytes(fingerprint[8:16].ljust(8, b"\0"), "big") | 1
+        positions = [(first + index * step) % layout.bits for index in range(layout.hashes)]
+        return DupeCheck([f"{self.key}:bloom"], positions)
+
+    def _check_and_add(self, check: DupeCheck, client: Any = None) -> Any:
+        if self._standalone is None:
+            self._standalone = self.server.register_script(self.lua_check_and_add + _STANDALONE)
+        return self._standalone(keys=list(check.keys), args=list(check.args), client=client)
 
     def request_seen(self, request: Request) -> bool:
         """Check-and-add in one atomic call: True if the request was seen before."""
-        if self._standalone is None:
-            self._standalone = self.server.register_script(self.lua_check_and_add + _STANDALONE)
         check = self.check(request)
-        seen, fill = self._standalone(keys=list(check.keys), args=list(check.args))
+        if check is None:
+            return False
+        seen, fill = self._check_and_add(check)
         self.note_fill(int(fill))
         return bool(seen)
 
     def add_fingerprints(self, fingerprints: Iterable[bytes], batch: int = 10_000) -> int:
         """Check-and-add many fingerprints, pipelined (importing a filter, benchmarks); how many were new."""
-        if self._standalone is None:
-            self._standalone = self.server.register_script(self.lua_check_and_add + _STANDALONE)
         new = 0
         pending = iter(fingerprints)
         while chunk := list(itertools.islice(pending, batch)):
             pipe = self.server.pipeline(transaction=False)
+            checked = 0
             for fingerprint in chunk:
                 check = self.check_fingerprint(fingerprint)
-                self._standalone(keys=list(check.keys), args=list(check.args), client=pipe)
-            for seen, fill in pipe.execute():
+                if check is None:
+                    new += 1  # can't tell: taken as new, as a request would be queued
+                    continue
+                self._check_and_add(check, client=pipe)
+                checked += 1
+            for seen, fill in pipe.execute() if checked else []:
                 new += not seen
                 self.note_fill(int(fill))
         return new
@@ -407,25 +650,38 @@ class CompactRFPDupeFilter(RFPDupeFilter):
         return self.fingerprinter.fingerprint(request).hex()
 
     def note_fill(self, fill: int) -> None:
-        """``fill``: a shard's size after an add. Warn once when a shard nears the intset limit."""
-        layout = self.layout
-        if (
-            self._warned_full
-            or layout is None
-            or layout.mode != "set"
-            or fill < WARN_FILL * layout.intset_limit
-        ):
+        """``fill``: a shard's size after an add (:data:`MALFORMED_FILL`: not checked). Warn once when a
+        shard nears the intset limit; log once and count each unchecked answer."""
+        if fill >= MALFORMED_FILL:
+            self.report_malformed("a layout field out of range, a shard or the layout of another type")
+            return
+        limit = self.layout.intset_limit if self.layout is not None else self.intset_limit
+        if self._warned_full or self.mode != "set" or fill < WARN_FILL * limit:
             return
         self._warned_full = True
         logger.warning(
             "Dupefilter %s: a shard holds %d fingerprints, near Redis's set-max-intset-entries (%d); past "
-            "it shards turn into hashtables (≈ 8x the memory). The filter was sized for %s URLs: start "
-            "a larger crawl with a higher DUPEFILTER_CAPACITY (new key), or raise "
-            "set-max-intset-entries",
+            "it shards turn into hashtables (≈ 8x the memory). The filter splits a shard whenever the "
+            "average passes %.1f %% of the limit: was set-max-intset-entries lowered during the crawl?",
             self.key,
             fill,
-            layout.intset_limit,
-            f"{layout.capacity:,}",
+            limit,
+            SPLIT_FILL * 100,
+        )
+
+    def report_malformed(self, why: str) -> None:
+        """The filter's stored state is not what a worker writes: count it, and say so once."""
+        if self.stats is not None:
+            self.stats.inc_value("dupefilter/malformed")
+        if self._warned_malformed:
+            return
+        self._warned_malformed = True
+        logger.error(
+            "Dupefilter %s: its state in Redis is not what a worker writes (%s): requests it can't check "
+            "are queued unchecked (duplicates possible) until the key is repaired or deleted; counted in "
+            "dupefilter/malformed",
+            self.key,
+            why,
         )
 
     # -- lifecycle -------------------------------------------------------------------
@@ -435,7 +691,10 @@ class CompactRFPDupeFilter(RFPDupeFilter):
 
     def clear(self) -> None:
         """Delete every fingerprint and the layout (the crawl is over, or starts afresh)."""
-        keys = [*self.shard_keys(), self.meta_key]
+        try:
+            keys = [*self.shard_keys(self.read_stored_layout()), self.meta_key]
+        except (MalformedLayout, redis.ResponseError):  # its shards can't be named: all keys under it
+            keys = [self.meta_key, *map(_text, self.server.scan_iter(f"{glob_escape(self.key)}:*"))]
         for start in range(0, len(keys), 1000):
             self.server.unlink(*keys[start : start + 1000])
         self.layout = None

@@ -58,7 +58,7 @@ from typing import Any
 import redis
 
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
-from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
+from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter, MalformedLayout
 from scrapy_sharedcrawl.keys import QueueKeys
 
 logger = logging.getLogger(__name__)
@@ -186,12 +186,16 @@ class SeenRecord:
         """How to count ``dupefilter``. A :class:`.CompactRFPDupeFilter` without a stored layout holds
         nothing, and none is created just to count it."""
         if isinstance(dupefilter, CompactRFPDupeFilter):
-            layout = dupefilter.read_stored_layout()
+            try:
+                layout = dupefilter.read_stored_layout()
+            except (MalformedLayout, redis.ResponseError) as error:  # logged and counted: no figure
+                dupefilter.report_malformed(f"{type(error).__name__}: {error}"[:300])
+                return cls(meta_key)
             if layout is None:
                 return cls(meta_key, dupefilter.meta_key)
             if layout.mode == "bloom":  # its estimate needs Python: counted now, the cluster is idle
                 return cls(meta_key, dupefilter.meta_key, counted=dupefilter.count())
-            return cls(meta_key, dupefilter.meta_key, sets=dupefilter.shard_keys())
+            return cls(meta_key, dupefilter.meta_key, sets=dupefilter.shard_keys(layout))
         if isinstance(key := getattr(dupefilter, "key", None), str):
             return cls(meta_key, key, sets=[key])  # scrapy-redis's own filter: one SET of fingerprints
         return cls(meta_key)  # a process-local filter (Scrapy's own): nothing shared to count
