@@ -59,7 +59,7 @@ class WarcProbe:
         errors = sum(
             value
             for name, value in self.crawler.stats.get_stats().items()
-            if name.startswith("solidot/warc/errors/")
+            if name.startswith("warc/errors/")
         )
         self.events.append({"ack": list(urls), "warc_errors": errors})
 
