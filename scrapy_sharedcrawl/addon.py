@@ -14,7 +14,8 @@ Always: old setting names are carried over to the new ones (:mod:`.legacy`), and
 backoff, cluster rate limit and worker registry are installed (the last two switch themselves
 off without Redis), with :class:`SharedCrawlCheck`, and the WARC recorder (:mod:`.warc`), off
 until ``WARC_DIR`` is set (the ``WARC_*`` settings are read from the environment too, as the
-Redis location settings are). With a Redis configured (any of the location settings, as scrapy-redis reads them): the leasing scheduler, the compact dupefilter, JSON
+Redis location settings are). With a Redis configured (any of the location settings, as
+scrapy-redis reads them): the leasing scheduler, the compact dupefilter, JSON
 requests, shared stats and bulk start; scrapy-redis's ``RedisPipeline`` becomes one whose items
 reach Redis with their request's acknowledgement, exactly once (:mod:`.item_outbox`).
 """
@@ -69,7 +70,8 @@ OTHER_SHARED_SCHEDULERS = ("scrapy_redis.scheduler.Scheduler",)
 
 def settings_from_environment(settings: BaseSettings) -> list[str]:
     """Take each Redis location setting and ``WARC_*`` setting from the environment variable of its
-    name, unless it was given above the project's priority (``-s``, a spider's ``custom_settings``). → the names taken.
+    name, unless it was given above the project's priority (``-s``, a spider's ``custom_settings``).
+    → the names taken.
 
     What the docs promise every project (a scrapyd node's or a systemd unit's environment reaches
     the jobs), not only one whose settings.py reads ``os.environ``.

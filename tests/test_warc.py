@@ -18,10 +18,10 @@ from mongo_server import MongoServer
 from pymongo import MongoClient
 from redis_server import RedisServer
 
-from solidot_replica import Replica, ReplicaConfig
-from solidot_spider.storage.documents import stored_item
 from scrapy_sharedcrawl.warc.reader import WarcReader, gzip_members, warc_files
 from scrapy_sharedcrawl.warc.writer import WarcFiles
+from solidot_replica import Replica, ReplicaConfig
+from solidot_spider.storage.documents import stored_item
 
 WARCIO = [sys.executable, "-m", "warcio.cli"]
 SECRET = "hunter2-not-for-warc"
@@ -188,9 +188,7 @@ def test_a_killed_worker_leaves_no_acknowledged_request_without_its_records(
     warc_dir = tmp_path / "warc"
     with (
         replica_server(120, 80300, faults="slow=1,slow_delay=0.5") as server,
-        cluster(
-            server, tmp_path, redis_url, mongo.uri, mongo_db_name, WARC_DIR=str(warc_dir)
-        ) as crawl,
+        cluster(server, tmp_path, redis_url, mongo.uri, mongo_db_name, WARC_DIR=str(warc_dir)) as crawl,
     ):
         assert crawl.seed("--sids", f"{min(sids)}-{max(sids)}").returncode == 0
         victim, *survivors = [crawl.start_worker(name) for name in ("victim", "two", "three")]

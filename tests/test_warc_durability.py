@@ -14,10 +14,10 @@ from harness import replica_server
 from mongo_server import MongoServer
 from redis_server import RedisServer
 
-from solidot_replica import Replica, ReplicaConfig
-from solidot_spider import settings
 from scrapy_sharedcrawl.warc.reader import gzip_members, parse_record, warc_files
 from scrapy_sharedcrawl.warc.writer import OPEN_SUFFIX
+from solidot_replica import Replica, ReplicaConfig
+from solidot_spider import settings
 
 pytestmark = pytest.mark.integration
 
@@ -74,9 +74,7 @@ def test_every_acknowledged_request_has_its_records_fsynced_first(
     warc_dir, probe_file = tmp_path / "warc", tmp_path / "probe.json"
     with (
         replica_server(STORIES, LAST_SID, faults="slow=1,slow_delay=0.1") as server,
-        cluster(
-            server, tmp_path, redis_url, mongo.uri, mongo_db_name, WARC_DIR=str(warc_dir)
-        ) as crawl,
+        cluster(server, tmp_path, redis_url, mongo.uri, mongo_db_name, WARC_DIR=str(warc_dir)) as crawl,
     ):
         assert crawl.seed("--sids", f"{min(sids)}-{max(sids)}").returncode == 0
         worker = crawl.start_worker("one", WARC_PROBE_FILE=str(probe_file), **PROBE)
@@ -101,9 +99,7 @@ def test_a_write_that_fails_closes_the_worker_and_acknowledges_nothing_after_it(
     warc_dir, probe_file = tmp_path / "warc", tmp_path / "probe.json"
     with (
         replica_server(STORIES, LAST_SID, faults="slow=1,slow_delay=0.1") as server,
-        cluster(
-            server, tmp_path, redis_url, mongo.uri, mongo_db_name, WARC_DIR=str(warc_dir)
-        ) as crawl,
+        cluster(server, tmp_path, redis_url, mongo.uri, mongo_db_name, WARC_DIR=str(warc_dir)) as crawl,
     ):
         assert crawl.seed("--sids", f"{min(sids)}-{max(sids)}").returncode == 0
         # the disk is full once the WARC file holds 120 kB: about half the crawl's fetches

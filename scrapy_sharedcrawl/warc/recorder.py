@@ -52,9 +52,7 @@ from scrapy_sharedcrawl.warc.writer import WarcFiles, safe_host
 
 try:
     from scrapy_sharedcrawl.warc import records
-except ImportError as error:  # needed only when recording is on: from_crawler says what to install
-    if (error.name or "").partition(".")[0] != "warcio":
-        raise
+except ImportError as error:  # warcio (or a part of it): needed only when recording is on
     WARCIO_MISSING: ImportError | None = error
 else:
     WARCIO_MISSING = None
@@ -210,7 +208,9 @@ class WarcRecorder:
         revisits = settings.getbool("WARC_REVISITS", SETTINGS["WARC_REVISITS"])
         cookies = settings.getbool("WARC_COOKIES", SETTINGS["WARC_COOKIES"])
         if WARCIO_MISSING is not None:
-            return WarcUnavailable(crawler, f"WARC_DIR is set but warcio can't be imported ({WARCIO_MISSING})")
+            return WarcUnavailable(
+                crawler, f"WARC_DIR is set but warcio can't be imported ({WARCIO_MISSING})"
+            )
         recorder = cls(crawler, Path(directory), prefix, max_size, revisits, cookies)
         recorder.made_by = software(settings)
         crawler.signals.connect(recorder.spider_closed, signal=signals.spider_closed)

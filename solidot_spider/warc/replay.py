@@ -30,11 +30,11 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Headers, Response
 from scrapy.responsetypes import responsetypes
 
+from scrapy_sharedcrawl.warc.reader import StoredResponse, WarcReader
+from scrapy_sharedcrawl.warc.records import CB_KWARGS
 from solidot_spider.items import Story
 from solidot_spider.site import story_sid
 from solidot_spider.spiders.solidot import SolidotSpider
-from scrapy_sharedcrawl.warc.reader import StoredResponse, WarcReader
-from scrapy_sharedcrawl.warc.records import CB_KWARGS
 
 logger = logging.getLogger(__name__)
 
