@@ -32,6 +32,7 @@ import os
 import platform
 import re
 from collections import OrderedDict
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from pathlib import Path
@@ -92,12 +93,12 @@ _SECRET_NAMES = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIAL", "API_KEY
 _PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
 
-def distribution_of(module: str) -> str:
+def distribution_of(module: str, distributions: Mapping[str, list[str]]) -> str:
     """``name/version`` of the installed distribution that holds ``module``'s top-level package
-    (``links_project.settings`` → ``links-project/1.0``), or the package's name when none does."""
+    (``links_project.settings`` → ``links-project/1.0``), or the package's name when none does;
+    ``distributions`` is :func:`importlib.metadata.packages_distributions` (slow: read once)."""
     package = module.split(".")[0]
-    names = packages_distributions().get(package) or []
-    for name in names:
+    for name in distributions.get(package) or []:
         try:
             return f"{name}/{version(name)}"
         except PackageNotFoundError:
@@ -107,10 +108,12 @@ def distribution_of(module: str) -> str:
 
 def software(settings: BaseSettings) -> str:
     """The warcinfo ``software`` field: the project (its distribution and version where installed),
-    then the framework and the libraries that wrote the records."""
+    then the framework and the libraries that wrote the records. Read at start-up, not mid-crawl."""
     project = os.environ.get("SCRAPY_SETTINGS_MODULE") or str(settings.get("BOT_NAME") or "scrapy")
+    distributions = packages_distributions()
     return (
-        f"{distribution_of(project)} (scrapy_sharedcrawl from {distribution_of(__name__)}; "
+        f"{distribution_of(project, distributions)} "
+        f"(scrapy_sharedcrawl from {distribution_of(__name__, distributions)}; "
         f"Scrapy/{scrapy.__version__}; warcio/{version('warcio')}; Python/{platform.python_version()})"
     )
 
