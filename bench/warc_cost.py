@@ -61,7 +61,7 @@ def main() -> None:
                 warc = work / f"warc-{round_no}"
                 extra = {"SOLIDOT_STATS_FILE": str(stats), "BENCH_CPU_FILE": str(cpu), **CPU_CLOCK}
                 if name == "warc":
-                    extra["SOLIDOT_WARC_DIR"] = str(warc)
+                    extra["WARC_DIR"] = str(warc)
                 command = solidot_crawl(work, name, low, high, extra)
                 runs.append(run_measured(name, command, ROOT, env, stats, cpu))
         last = runs[-1]

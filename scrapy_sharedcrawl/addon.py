@@ -12,8 +12,10 @@ the same names: they beat settings.py, and ``-s`` and a spider's ``custom_settin
 
 Always: old setting names are carried over to the new ones (:mod:`.legacy`), and the host
 backoff, cluster rate limit and worker registry are installed (the last two switch themselves
-off without Redis), with :class:`SharedCrawlCheck`. With a Redis configured (any of the location
-settings, as scrapy-redis reads them): the leasing scheduler, the compact dupefilter, JSON
+off without Redis), with :class:`SharedCrawlCheck`, and the WARC recorder (:mod:`.warc`), off
+until ``WARC_DIR`` is set (the ``WARC_*`` settings are read from the environment too, as the
+Redis location settings are). With a Redis configured (any of the location settings, as
+scrapy-redis reads them): the leasing scheduler, the compact dupefilter, JSON
 requests, shared stats and bulk start; scrapy-redis's ``RedisPipeline`` becomes one whose items
 reach Redis with their request's acknowledgement, exactly once (:mod:`.item_outbox`).
 """
@@ -37,6 +39,7 @@ from scrapy_sharedcrawl.config import (
     redis_settings_given,
 )
 from scrapy_sharedcrawl.legacy import apply_legacy_names
+from scrapy_sharedcrawl.warc.recorder import WARC_SETTINGS
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +56,8 @@ DOWNLOADER_MIDDLEWARES: dict[str, int] = {
     "scrapy_sharedcrawl.backoff.HostBackoffMiddleware": 560,
     # after robots.txt (a forbidden request takes no turn) and the HTTP cache; off without Redis
     "scrapy_sharedcrawl.cluster_rate.ClusterRateLimitMiddleware": 950,
+    # every fetch as the network gave it, just below the HTTP cache; off while WARC_DIR is empty
+    "scrapy_sharedcrawl.warc.recorder.WarcRecorder": 890,
 }
 EXTENSIONS: dict[str, int] = {
     "scrapy_sharedcrawl.workers.WorkerRegistry": 500,
@@ -64,14 +69,15 @@ OTHER_SHARED_SCHEDULERS = ("scrapy_redis.scheduler.Scheduler",)
 
 
 def settings_from_environment(settings: BaseSettings) -> list[str]:
-    """Take each Redis location setting from the environment variable of its name, unless it was
-    given above the project's priority (``-s``, a spider's ``custom_settings``). → the names taken.
+    """Take each Redis location setting and ``WARC_*`` setting from the environment variable of its
+    name, unless it was given above the project's priority (``-s``, a spider's ``custom_settings``).
+    → the names taken.
 
     What the docs promise every project (a scrapyd node's or a systemd unit's environment reaches
     the jobs), not only one whose settings.py reads ``os.environ``.
     """
     taken = []
-    for name in REDIS_LOCATION_SETTINGS:
+    for name in (*REDIS_LOCATION_SETTINGS, *WARC_SETTINGS):
         value = os.environ.get(name, "").strip()
         if value and (settings.getpriority(name) or 0) <= SETTINGS_PRIORITIES["project"]:
             settings.set(name, value, "project")

@@ -100,6 +100,17 @@ SETTINGS: dict[str, Any] = {
     "REDIS_SENTINEL_PASSWORD": "",
     #: Log every filtered duplicate, not just the first.
     "DUPEFILTER_DEBUG": False,
+    # -- the WARC recorder (scrapy_sharedcrawl.warc): every fetch as the network gave it ----------
+    #: Directory of the crawl's WARC files, one set per worker process (empty: no recording).
+    "WARC_DIR": "",
+    #: File names: PREFIX-STARTED-SERIAL-PID~HOST.warc.gz (empty: the project's BOT_NAME).
+    "WARC_PREFIX": "",
+    #: Bytes after which a WARC file is completed and the next one started.
+    "WARC_MAX_SIZE": 1_000_000_000,
+    #: A fetch whose payload this worker already stored (same digest) becomes a short revisit record.
+    "WARC_REVISITS": True,
+    #: Keep Cookie / Set-Cookie values in the records (a session is a credential: masked by default).
+    "WARC_COOKIES": False,
     # -- the operator views ----------------------------------------------------------------------
     #: A project's own part of status, the dashboard and /metrics (:mod:`.report`).
     "CRAWL_REPORT_CLASS": "scrapy_sharedcrawl.report.CrawlReport",

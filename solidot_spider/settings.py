@@ -105,21 +105,15 @@ MONGO_SERVER_SELECTION_TIMEOUT = 5000
 # The shared-crawl add-on adds its host backoff (560) and cluster rate limit (950).
 DOWNLOADER_MIDDLEWARES = {
     "solidot_spider.middlewares.charset.SiteCharsetMiddleware": 600,
-    # every fetch as the network gave it, below the HTTP cache; off while SOLIDOT_WARC_DIR is empty
-    "solidot_spider.warc.recorder.WarcRecorder": 890,
 }
 
-# --- WARC: the raw pages, every fetch (off while SOLIDOT_WARC_DIR is empty) ----------
-#: Directory of this crawl's WARC files (one set per worker process).
-SOLIDOT_WARC_DIR = ""
-#: File names: PREFIX-STARTED-SERIAL-PID~HOST.warc.gz.
-SOLIDOT_WARC_PREFIX = "solidot"
-#: Bytes after which a WARC file is completed and the next one started.
-SOLIDOT_WARC_MAX_SIZE = 1_000_000_000
-#: A fetch whose payload this worker already stored (same digest) becomes a short revisit record.
-SOLIDOT_WARC_REVISITS = True
-#: Keep Cookie / Set-Cookie values in WARC records (a session is a credential: masked by default).
-SOLIDOT_WARC_COOKIES = False
+# --- WARC: the raw pages, every fetch (off while WARC_DIR is empty) ---------------------
+# The add-on installs the framework's recorder (890, below the HTTP cache); its settings WARC_DIR,
+# WARC_MAX_SIZE, WARC_REVISITS, WARC_COOKIES are declared in scrapy_sharedcrawl/defaults.py.
+# `solidot-crawl reparse` reads the files back (solidot_spider/warc/replay.py).
+#: File names: PREFIX-STARTED-SERIAL-PID~HOST.warc.gz (the framework's default: BOT_NAME). The old
+#: name in the environment is read here: declared at the same priority, WARC_PREFIX would beat it.
+WARC_PREFIX = _env("SOLIDOT_WARC_PREFIX", "solidot")
 
 # --- Output: the embedded default writes JSON Lines -----------------------------
 #: Where items go when neither -o/-O nor MONGO_URI says otherwise ("" turns the file off).

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, event, given, seed, settings
 from hypothesis import strategies as st
 from warc_samples import sample
 
-from solidot_spider.warc.reader import WarcReader
+from scrapy_sharedcrawl.warc.reader import WarcReader
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 SEED = os.environ.get("FUZZ_SEED")

@@ -18,10 +18,10 @@ from mongo_server import MongoServer
 from pymongo import MongoClient
 from redis_server import RedisServer
 
+from scrapy_sharedcrawl.warc.reader import WarcReader, gzip_members, warc_files
+from scrapy_sharedcrawl.warc.writer import WarcFiles
 from solidot_replica import Replica, ReplicaConfig
 from solidot_spider.storage.documents import stored_item
-from solidot_spider.warc.reader import WarcReader, gzip_members, warc_files
-from solidot_spider.warc.writer import WarcFiles
 
 WARCIO = [sys.executable, "-m", "warcio.cli"]
 SECRET = "hunter2-not-for-warc"
@@ -61,8 +61,8 @@ def warc_crawl(
         workdir,
         {"since": days[0].isoformat(), "until": days[-1].isoformat()},
         {
-            "SOLIDOT_WARC_DIR": str(workdir / "warc"),
-            "SOLIDOT_WARC_MAX_SIZE": "100000",
+            "WARC_DIR": str(workdir / "warc"),
+            "WARC_MAX_SIZE": "100000",
             "SOLIDOT_CONTACT_URL": f"https://archivist:{SECRET}@example.org/",
         },
     )
@@ -75,17 +75,17 @@ def warc_crawl(
 def test_files_are_per_process_sorted_rotated_and_complete(warc_crawl: Any) -> None:
     workdir, result = warc_crawl
     files = sorted((workdir / "warc").iterdir())
-    assert len(files) >= 3, "rotated at SOLIDOT_WARC_MAX_SIZE"
+    assert len(files) >= 3, "rotated at WARC_MAX_SIZE"
     assert not [f for f in files if not f.name.endswith(".warc.gz")], "a completed crawl leaves no .open file"
     assert all(f.stat().st_size < 100_000 + 64_000 for f in files)  # rotated once past the limit
     serials = [int(f.name.split("-")[2]) for f in files]
     assert serials == list(range(len(files)))  # names sort in the order they were written
-    assert result.stats["solidot/warc/files"] == len(files)
+    assert result.stats["warc/files"] == len(files)
     # every file opens with its warcinfo: crawler, version, settings, no credentials
     for path in files:
         first = next(gzip_members(path.open("rb")))[1]
         assert first is not None and b"WARC-Type: warcinfo" in first
-        assert b"software: solidot-crawler/" in first and b"setting: SOLIDOT_WARC_MAX_SIZE=100000" in first
+        assert b"software: solidot-crawler/" in first and b"setting: WARC_MAX_SIZE=100000" in first
         assert b"setting: SOLIDOT_CONTACT_URL=https://***@example.org/" in first
     assert SECRET.encode() not in b"".join(gzip.decompress(f.read_bytes()) for f in files)
 
@@ -188,9 +188,7 @@ def test_a_killed_worker_leaves_no_acknowledged_request_without_its_records(
     warc_dir = tmp_path / "warc"
     with (
         replica_server(120, 80300, faults="slow=1,slow_delay=0.5") as server,
-        cluster(
-            server, tmp_path, redis_url, mongo.uri, mongo_db_name, SOLIDOT_WARC_DIR=str(warc_dir)
-        ) as crawl,
+        cluster(server, tmp_path, redis_url, mongo.uri, mongo_db_name, WARC_DIR=str(warc_dir)) as crawl,
     ):
         assert crawl.seed("--sids", f"{min(sids)}-{max(sids)}").returncode == 0
         victim, *survivors = [crawl.start_worker(name) for name in ("victim", "two", "three")]

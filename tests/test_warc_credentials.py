@@ -14,8 +14,8 @@ from scrapy.downloadermiddlewares.httpproxy import HttpProxyMiddleware
 from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
 
-from solidot_spider.warc.reader import WarcReader
-from solidot_spider.warc.recorder import WarcRecorder
+from scrapy_sharedcrawl.warc.reader import WarcReader
+from scrapy_sharedcrawl.warc.recorder import WarcRecorder
 
 SECRET = "s3cret-proxy-pw"
 TOKEN = "bearer-t0ken-xyz"
@@ -27,7 +27,7 @@ URL_PASSWORD = "url-pa55word"
 def record_one_fetch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **settings: object) -> bytes:
     """One fetch, its request passed through Scrapy's proxy middleware, recorded; the file's bytes."""
     monkeypatch.setenv("http_proxy", f"http://crawler:{SECRET}@127.0.0.1:3128")
-    crawler = get_crawler(settings_dict={"SOLIDOT_WARC_DIR": str(tmp_path / "warc"), **settings})
+    crawler = get_crawler(settings_dict={"WARC_DIR": str(tmp_path / "warc"), **settings})
     proxy = HttpProxyMiddleware.from_crawler(crawler)
     recorder = WarcRecorder.from_crawler(crawler)
     request = Request(
@@ -77,7 +77,7 @@ def test_no_credential_reaches_the_warc(tmp_path: Path, monkeypatch: pytest.Monk
 def test_cookies_are_kept_when_asked_for_credentials_never(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = record_one_fetch(tmp_path, monkeypatch, SOLIDOT_WARC_COOKIES=True)
+    data = record_one_fetch(tmp_path, monkeypatch, WARC_COOKIES=True)
     assert secrets_in(data) == {SESSION, SET_SESSION}
 
 

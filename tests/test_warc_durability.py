@@ -14,10 +14,10 @@ from harness import replica_server
 from mongo_server import MongoServer
 from redis_server import RedisServer
 
+from scrapy_sharedcrawl.warc.reader import gzip_members, parse_record, warc_files
+from scrapy_sharedcrawl.warc.writer import OPEN_SUFFIX
 from solidot_replica import Replica, ReplicaConfig
 from solidot_spider import settings
-from solidot_spider.warc.reader import gzip_members, parse_record, warc_files
-from solidot_spider.warc.writer import OPEN_SUFFIX
 
 pytestmark = pytest.mark.integration
 
@@ -74,9 +74,7 @@ def test_every_acknowledged_request_has_its_records_fsynced_first(
     warc_dir, probe_file = tmp_path / "warc", tmp_path / "probe.json"
     with (
         replica_server(STORIES, LAST_SID, faults="slow=1,slow_delay=0.1") as server,
-        cluster(
-            server, tmp_path, redis_url, mongo.uri, mongo_db_name, SOLIDOT_WARC_DIR=str(warc_dir)
-        ) as crawl,
+        cluster(server, tmp_path, redis_url, mongo.uri, mongo_db_name, WARC_DIR=str(warc_dir)) as crawl,
     ):
         assert crawl.seed("--sids", f"{min(sids)}-{max(sids)}").returncode == 0
         worker = crawl.start_worker("one", WARC_PROBE_FILE=str(probe_file), **PROBE)
@@ -89,7 +87,7 @@ def test_every_acknowledged_request_has_its_records_fsynced_first(
     assert len(acked) == max(sids) - min(sids) + 1 == stats["scheduler/acked"]
     assert len(batches) >= 5, "the premise: several batches, each with its own barrier"
     assert synced_before_each_ack(events, request_record_ends(warc_dir)) == []
-    assert stats["solidot/warc/syncs"] >= len(batches)
+    assert stats["warc/syncs"] >= len(batches)
 
 
 def test_a_write_that_fails_closes_the_worker_and_acknowledges_nothing_after_it(
@@ -101,9 +99,7 @@ def test_a_write_that_fails_closes_the_worker_and_acknowledges_nothing_after_it(
     warc_dir, probe_file = tmp_path / "warc", tmp_path / "probe.json"
     with (
         replica_server(STORIES, LAST_SID, faults="slow=1,slow_delay=0.1") as server,
-        cluster(
-            server, tmp_path, redis_url, mongo.uri, mongo_db_name, SOLIDOT_WARC_DIR=str(warc_dir)
-        ) as crawl,
+        cluster(server, tmp_path, redis_url, mongo.uri, mongo_db_name, WARC_DIR=str(warc_dir)) as crawl,
     ):
         assert crawl.seed("--sids", f"{min(sids)}-{max(sids)}").returncode == 0
         # the disk is full once the WARC file holds 120 kB: about half the crawl's fetches
@@ -116,7 +112,7 @@ def test_a_write_that_fails_closes_the_worker_and_acknowledges_nothing_after_it(
             remaining = client.zcard(f"{QUEUE_KEY}:queue") + client.zcard(f"{QUEUE_KEY}:leases")
 
     assert stats["finish_reason"] == "warc_error", log[-3000:]
-    assert stats.get("solidot/warc/errors/OSError", 0) >= 1, stats
+    assert stats.get("warc/errors/OSError", 0) >= 1, stats
     assert log.count("Cannot write WARC records") == 1  # logged once, though the file fails again at close
     events = probe_events(probe_file)
     batches = [event for event in events if "ack" in event]

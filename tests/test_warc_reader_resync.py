@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from warc_samples import sample
 
-from solidot_spider.warc.reader import WarcReader, gzip_members
+from scrapy_sharedcrawl.warc.reader import WarcReader, gzip_members
 
 FETCHES = 102
 SAMPLE = sample(FETCHES, revisit_every=25)

@@ -15,7 +15,7 @@ from scrapy import Request
 from scrapy.http import HtmlResponse
 from warcio.statusandheaders import StatusAndHeadersParser
 
-from solidot_spider.warc import records
+from scrapy_sharedcrawl.warc import records
 
 DATE = "2026-12-01T10:00:00.123456Z"
 

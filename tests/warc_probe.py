@@ -57,9 +57,7 @@ class WarcProbe:
     def acknowledged(self, urls: list[str], scheduler: Any = None) -> None:
         assert self.crawler.stats is not None
         errors = sum(
-            value
-            for name, value in self.crawler.stats.get_stats().items()
-            if name.startswith("solidot/warc/errors/")
+            value for name, value in self.crawler.stats.get_stats().items() if name.startswith("warc/errors/")
         )
         self.events.append({"ack": list(urls), "warc_errors": errors})
 

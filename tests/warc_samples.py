@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from scrapy import Request
 from scrapy.http import HtmlResponse
 
-from solidot_spider.warc import records
+from scrapy_sharedcrawl.warc import records
 
 START = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 

@@ -23,8 +23,8 @@ from tqdm import tqdm
 
 from scrapy_sharedcrawl.cli.options import assignments
 from scrapy_sharedcrawl.redact import redact_uri
+from scrapy_sharedcrawl.warc.reader import WarcReader, warc_files
 from solidot_spider.export import same_file
-from solidot_spider.warc.reader import WarcReader, warc_files
 from solidot_spider.warc.replay import REPLAY_MIDDLEWARE, REPLAY_SETTINGS, STATS_PREFIX, ReplaySpider
 
 #: Above "cmdline": what a replay must be whatever the operator's settings say.

@@ -30,11 +30,11 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Headers, Response
 from scrapy.responsetypes import responsetypes
 
+from scrapy_sharedcrawl.warc.reader import StoredResponse, WarcReader
+from scrapy_sharedcrawl.warc.records import CB_KWARGS
 from solidot_spider.items import Story
 from solidot_spider.site import story_sid
 from solidot_spider.spiders.solidot import SolidotSpider
-from solidot_spider.warc.reader import StoredResponse, WarcReader
-from solidot_spider.warc.records import CB_KWARGS
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ STATS_PREFIX = "solidot/reparse/"
 #: of the replay itself, no politeness to wait for, requests in the order they were stored.
 REPLAY_SETTINGS: dict[str, Any] = {
     "REDIS_URL": "",
-    "SOLIDOT_WARC_DIR": "",
+    "WARC_DIR": "",
     "SOLIDOT_OUTPUT": "",
     "DOWNLOAD_HANDLERS": {"http": None, "https": None},
     "ROBOTSTXT_OBEY": False,

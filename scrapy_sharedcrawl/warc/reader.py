@@ -31,7 +31,7 @@ from warcio.timeutils import iso_date_to_datetime
 
 logger = logging.getLogger(__name__)
 
-#: Largest record read (decompressed): a story page is tens of kB, Scrapy's DOWNLOAD_MAXSIZE 16 MiB.
+#: Largest record read (decompressed): far above a web page, and Scrapy's DOWNLOAD_MAXSIZE of 16 MiB.
 MAX_RECORD_BYTES = 32 * 1024 * 1024
 #: Largest metadata record read (warc-fields).
 MAX_FIELDS_BYTES = 64 * 1024

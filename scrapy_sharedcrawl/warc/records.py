@@ -18,9 +18,9 @@ sees that one was sent.
 
 A ``metadata`` record (``application/warc-fields``, concurrent to the response)
 keeps what the crawl knew about the fetch besides the URL: ``via`` (the
-referring page), the callback and its JSON keyword arguments (e.g. the story's
-categories, found on a list page). ``solidot-crawl reparse`` needs them to give
-the very items the crawl gave.
+referring page), the callback and its JSON keyword arguments (what a list page
+told the request about its page). A replay of the stored responses needs them to
+give the very items the crawl gave.
 """
 
 from __future__ import annotations
@@ -44,14 +44,14 @@ from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
 
 WARC_VERSION = "WARC/1.1"
-#: zlib level 1: about half the CPU of level 6 or warcio's 9 (0.4 vs 0.75 ms a story fetch), ≈ 3 % more bytes.
+#: zlib level 1: about half the CPU of level 6 or warcio's 9 (0.4 vs 0.75 ms a news page), ≈ 3 % more bytes.
 GZIP_LEVEL = 1
 #: Hop-by-hop framing that no longer describes the stored body.
 _DROPPED_RESPONSE_HEADERS = frozenset({b"transfer-encoding"})
 
 #: Headers that carry credentials: their values are never stored.
 CREDENTIAL_HEADERS = frozenset({b"authorization", b"proxy-authorization"})
-#: Cookies: stored only when asked for (``SOLIDOT_WARC_COOKIES``).
+#: Cookies: stored only when asked for (``WARC_COOKIES``).
 COOKIE_HEADERS = frozenset({b"cookie", b"set-cookie", b"set-cookie2"})
 #: What a record masks unless told otherwise.
 MASKED_HEADERS = CREDENTIAL_HEADERS | COOKIE_HEADERS

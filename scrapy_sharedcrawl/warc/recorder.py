@@ -1,17 +1,19 @@
-"""The downloader middleware that records every fetch in WARC files (on when ``SOLIDOT_WARC_DIR`` is set).
+"""The downloader middleware that records every fetch in WARC files (on when ``WARC_DIR`` is set).
 
-It sits just below the HTTP cache (890), so it sees each response as the
-network gave it, before decompression, charset correction, redirects and
-retries act: every fetch is kept, a 503 or a truncated page included (a web
-archive records what the site answered, not only what the crawl used).
-Responses served from Scrapy's HTTP cache are not recorded again.
+The :class:`~scrapy_sharedcrawl.addon.SharedCrawl` add-on installs it in any project at 890, just
+below the HTTP cache, so it sees each response as the network gave it, before decompression,
+charset correction, redirects and retries act: every fetch is kept, a 503 or a truncated page
+included (a web archive records what the site answered, not only what the crawl used). Responses
+served from Scrapy's HTTP cache are not recorded again. warcio is needed only when it is on: this
+module imports it (through :mod:`.records`) once ``WARC_DIR`` is set; missing, the worker logs one
+error naming what to install and stops before fetching anything.
 
 Per fetch, appended at once: a ``response`` record (or a ``revisit`` when this
-worker already stored an identical payload, ``SOLIDOT_WARC_REVISITS``), a
+worker already stored an identical payload, ``WARC_REVISITS``), a
 ``metadata`` record with what the crawl knew of the fetch
 (:func:`.records.crawl_context`), and the ``request`` record, last. One file
-per worker process (:mod:`.writer`), rotated at ``SOLIDOT_WARC_MAX_SIZE``.
-Credentials are masked (:mod:`.records`); cookies too, unless ``SOLIDOT_WARC_COOKIES``.
+per worker process (:mod:`.writer`), rotated at ``WARC_MAX_SIZE``.
+Credentials are masked (:mod:`.records`); cookies too, unless ``WARC_COOKIES``.
 
 **Durable before acknowledged**: the records of a response are appended before
 its callback runs, so before its request can be done; the shared scheduler's
@@ -28,43 +30,48 @@ import asyncio
 import logging
 import os
 import platform
+import re
 from collections import OrderedDict
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from pathlib import Path
 from typing import Any
 
 import scrapy
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
-from scrapy.settings import BaseSettings
+from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 
 from scrapy_sharedcrawl import signals as scheduling_signals
-from scrapy_sharedcrawl.config import int_setting, setting
+from scrapy_sharedcrawl.config import SettingError, int_setting, setting
+from scrapy_sharedcrawl.defaults import SETTINGS
 from scrapy_sharedcrawl.redact import redact_uri
-from solidot_spider.warc import records
-from solidot_spider.warc.writer import WarcFiles, safe_host
+from scrapy_sharedcrawl.warc.writer import WarcFiles, safe_host
+
+try:
+    from scrapy_sharedcrawl.warc import records
+except ImportError as error:  # warcio (or a part of it): needed only when recording is on
+    WARCIO_MISSING: ImportError | None = error
+else:
+    WARCIO_MISSING = None
 
 logger = logging.getLogger(__name__)
 
-#: Every setting of the recorder with its default (``SOLIDOT_WARC_DIR`` empty: off).
-DEFAULTS: dict[str, Any] = {
-    "SOLIDOT_WARC_DIR": "",
-    "SOLIDOT_WARC_PREFIX": "solidot",
-    "SOLIDOT_WARC_MAX_SIZE": 1_000_000_000,
-    "SOLIDOT_WARC_REVISITS": True,
-    "SOLIDOT_WARC_COOKIES": False,
-}
+#: The recorder's settings, declared with their defaults in :mod:`scrapy_sharedcrawl.defaults`.
+WARC_SETTINGS = tuple(name for name in SETTINGS if name.startswith("WARC_"))
+#: What to install for recording, named when it is missing.
+WARCIO_REQUIREMENT = "warcio>=1.7,<2"
 
 #: Payload digests remembered for revisit records (≈ 150 bytes each); the oldest are forgotten first.
 REVISIT_MEMORY = 200_000
 
-STATS_PREFIX = "solidot/warc/"
+STATS_PREFIX = "warc/"
 
-#: Settings named in each file's warcinfo (values with credentials redacted): how the pages were fetched.
-_INFO_PREFIXES = ("SOLIDOT_", "REDIS_", "MONGO_", "SCHEDULER_")
+#: Scrapy's settings named in each file's warcinfo (how the pages were fetched), besides the framework's
+#: and every setting the project or the operator gave (settings.py, the environment, ``-s``).
 _INFO_SCRAPY = (
     "BOT_NAME",
     "USER_AGENT",
@@ -80,54 +87,89 @@ _INFO_SCRAPY = (
     "RETRY_TIMES",
     "COOKIES_ENABLED",
 )
-_SECRET_NAMES = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIAL")
+#: Words in a setting's name that make its value a secret (stored as ``***``).
+_SECRET_NAMES = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIAL", "API_KEY", "APIKEY", "PRIVATE_KEY")
+#: What a file name prefix may hold (it is part of a path).
+_PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
 
-def crawler_version() -> str:
-    try:
-        return version("solidot-crawler")
-    except PackageNotFoundError:  # running from a tree that was never installed
-        return "unknown"
+def distribution_of(module: str, distributions: Mapping[str, list[str]]) -> str:
+    """``name/version`` of the installed distribution that holds ``module``'s top-level package
+    (``links_project.settings`` → ``links-project/1.0``), or the package's name when none does;
+    ``distributions`` is :func:`importlib.metadata.packages_distributions` (slow: read once)."""
+    package = module.split(".")[0]
+    for name in distributions.get(package) or []:
+        try:
+            return f"{name}/{version(name)}"
+        except PackageNotFoundError:
+            continue
+    return package
+
+
+def software(settings: BaseSettings) -> str:
+    """The warcinfo ``software`` field: the project (its distribution and version where installed),
+    then the framework and the libraries that wrote the records. Read at start-up, not mid-crawl."""
+    project = os.environ.get("SCRAPY_SETTINGS_MODULE") or str(settings.get("BOT_NAME") or "scrapy")
+    distributions = packages_distributions()
+    return (
+        f"{distribution_of(project, distributions)} "
+        f"(scrapy_sharedcrawl from {distribution_of(__name__, distributions)}; "
+        f"Scrapy/{scrapy.__version__}; warcio/{version('warcio')}; Python/{platform.python_version()})"
+    )
 
 
 def settings_fields(settings: BaseSettings) -> list[tuple[str, str]]:
-    """``setting: NAME=VALUE`` fields for the warcinfo record, credentials redacted.
+    """``setting: NAME=VALUE`` fields for the warcinfo record, credentials redacted: every setting
+    given by the project or the operator, the framework's, and Scrapy's that say how pages were fetched.
 
-    >>> from scrapy.settings import Settings
-    >>> settings_fields(Settings({"REDIS_URL": "redis://:pw@h:6379/0", "SOLIDOT_X_PASSWORD": "pw"}))
-    [('setting', 'REDIS_URL=redis://***@h:6379/0'), ('setting', 'SOLIDOT_X_PASSWORD=***')]
+    >>> given = BaseSettings({"REDIS_URL": "redis://:pw@h:6379/0", "MY_API_PASSWORD": "pw"}, "project")
+    >>> settings_fields(given)
+    [('setting', 'MY_API_PASSWORD=***'), ('setting', 'REDIS_URL=redis://***@h:6379/0')]
     """
     names = sorted(
-        name for name in settings.attributes if name.startswith(_INFO_PREFIXES) or name in _INFO_SCRAPY
+        name
+        for name in settings.attributes
+        if name in SETTINGS
+        or name in _INFO_SCRAPY
+        or (settings.getpriority(name) or 0) >= SETTINGS_PRIORITIES["project"]
     )
     fields = []
     for name in names:
         value = settings.get(name)
-        if isinstance(value, dict | list | tuple | set):
+        if isinstance(value, dict | list | tuple | set | BaseSettings):
             continue
         shown = "***" if any(word in name for word in _SECRET_NAMES) else redact_uri(str(value))
         fields.append(("setting", f"{name}={shown}"))
     return fields
 
 
-def warcinfo_fields(settings: BaseSettings, spider_name: str) -> list[tuple[str, str]]:
-    """Who wrote the file and how: the crawler, its version, the host, the settings."""
-    software = (
-        f"solidot-crawler/{crawler_version()} (Scrapy/{scrapy.__version__}; "
-        f"warcio/{version('warcio')}; Python/{platform.python_version()})"
-    )
+def warcinfo_fields(settings: BaseSettings, spider_name: str, made_by: str) -> list[tuple[str, str]]:
+    """Who wrote the file and how: the software (``made_by``), the host, the settings."""
     return [
-        ("software", software),
+        ("software", made_by),
         ("format", "WARC File Format 1.1"),
         ("conformsTo", "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/"),
         ("hostname", safe_host()),
         ("isPartOf", spider_name),
-        ("description", "solidot-crawler: every fetch of a crawl of solidot.org, as fetched"),
+        ("description", f"every fetch of the {spider_name} crawl, as fetched"),
         ("robots", "obey" if settings.getbool("ROBOTSTXT_OBEY") else "ignore"),
         ("http-header-user-agent", str(settings.get("USER_AGENT") or "")),
         ("pid", str(os.getpid())),
         *settings_fields(settings),
     ]
+
+
+def file_prefix(settings: BaseSettings) -> str:
+    """``WARC_PREFIX``, checked (it is part of a file name), or the project's ``BOT_NAME`` made safe."""
+    given = str(setting(settings, "WARC_PREFIX", SETTINGS)).strip()
+    if not given:
+        return safe_host(str(settings.get("BOT_NAME") or "crawl"))[:100]
+    if not _PREFIX.fullmatch(given):
+        raise SettingError(
+            f"WARC_PREFIX must be 1 to 100 letters, digits, '_', '.' or '-' (it starts every file name), "
+            f"got {redact_uri(given)[:200]!r}"
+        )
+    return given
 
 
 class WarcRecorder:
@@ -152,24 +194,28 @@ class WarcRecorder:
         self._failed: str | None = None
         self._info: list[tuple[str, str]] | None = None
         self._closing: asyncio.Future[None] | None = None
+        #: The warcinfo ``software`` field (:func:`software`, looked up once, before the crawl).
+        self.made_by = "scrapy_sharedcrawl"
         self.files = WarcFiles(directory, prefix, max_size, self._warcinfo)
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> WarcRecorder:
+    def from_crawler(cls, crawler: Crawler) -> WarcRecorder | WarcUnavailable:
         settings = crawler.settings
-        directory = str(setting(settings, "SOLIDOT_WARC_DIR", DEFAULTS)).strip()
+        directory = str(setting(settings, "WARC_DIR", SETTINGS)).strip()
         if not directory:
             raise NotConfigured  # off: no warning on every crawl without WARC
-        recorder = cls(
-            crawler,
-            Path(directory),
-            str(setting(settings, "SOLIDOT_WARC_PREFIX", DEFAULTS)),
-            int_setting(
-                settings, "SOLIDOT_WARC_MAX_SIZE", DEFAULTS["SOLIDOT_WARC_MAX_SIZE"], at_least=100_000
-            ),
-            settings.getbool("SOLIDOT_WARC_REVISITS", DEFAULTS["SOLIDOT_WARC_REVISITS"]),
-            settings.getbool("SOLIDOT_WARC_COOKIES", DEFAULTS["SOLIDOT_WARC_COOKIES"]),
+        prefix = file_prefix(settings)
+        max_size = int_setting(
+            settings, "WARC_MAX_SIZE", SETTINGS["WARC_MAX_SIZE"], at_least=100_000, at_most=10**12
         )
+        revisits = settings.getbool("WARC_REVISITS", SETTINGS["WARC_REVISITS"])
+        cookies = settings.getbool("WARC_COOKIES", SETTINGS["WARC_COOKIES"])
+        if WARCIO_MISSING is not None:
+            return WarcUnavailable(
+                crawler, f"WARC_DIR is set but warcio can't be imported ({WARCIO_MISSING})"
+            )
+        recorder = cls(crawler, Path(directory), prefix, max_size, revisits, cookies)
+        recorder.made_by = software(settings)
         crawler.signals.connect(recorder.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(recorder.ack_barrier, signal=scheduling_signals.ack_barrier)
         logger.info("Recording every fetch in WARC files in %s", directory)
@@ -218,7 +264,7 @@ class WarcRecorder:
     def _warcinfo(self, filename: str) -> bytes:
         if self._info is None:
             spider = self.crawler.spider
-            self._info = warcinfo_fields(self.crawler.settings, spider.name if spider else "")
+            self._info = warcinfo_fields(self.crawler.settings, spider.name if spider else "", self.made_by)
         self.stats.inc_value(STATS_PREFIX + "files")
         logger.info("WARC file %s started", filename)
         return records.serialize(records.warcinfo_record(filename, self._info))
@@ -273,3 +319,36 @@ def _fsync_and_close(handle: int) -> None:
         os.fsync(handle)
     finally:
         os.close(handle)
+
+
+class WarcUnavailable:
+    """What the recorder is when recording is asked for but cannot happen (warcio missing): one error
+    line naming what to install, and the worker stops before it fetches anything, acknowledging
+    nothing (fail closed, as after a failed write: a shared crawl's requests stay for workers that
+    record)."""
+
+    def __init__(self, crawler: Crawler, why: str) -> None:
+        assert crawler.stats is not None
+        self.crawler = crawler
+        self.why = why
+        crawler.stats.inc_value(STATS_PREFIX + "errors/ImportError")
+        logger.error(
+            "%s: install it (pip install '%s') or leave WARC_DIR empty; this worker stops without "
+            "fetching anything",
+            why,
+            WARCIO_REQUIREMENT,
+        )
+        self._closing: asyncio.Future[None] | None = None
+        crawler.signals.connect(self.engine_started, signal=signals.engine_started)
+        crawler.signals.connect(self.ack_barrier, signal=scheduling_signals.ack_barrier)
+
+    def engine_started(self) -> None:
+        engine = self.crawler.engine
+        if engine is not None and self._closing is None:
+            self._closing = asyncio.ensure_future(engine.close_spider_async(reason="warc_unavailable"))
+
+    def process_request(self, request: Request) -> None:
+        raise IgnoreRequest(self.why)  # while the worker closes: nothing fetched goes unrecorded
+
+    async def ack_barrier(self, scheduler: Any = None) -> None:
+        raise scheduling_signals.AckPostponed(self.why)
