@@ -110,7 +110,7 @@ def test_a_second_worker_takes_nothing_while_the_first_holds_the_claim(
 def test_a_dead_holders_claim_expires_and_its_entries_are_taken_once(
     redis_url: str, client: redis.Redis
 ) -> None:
-    lease = {"SCHEDULER_LEASE_SECONDS": 1}
+    lease = {"SCHEDULER_LEASE_SECONDS": 5}  # ample for the survivor's first look to fall within it
     dead, survivor, late = worker(redis_url, **lease), worker(redis_url, **lease), worker(redis_url, **lease)
     client.rpush(FeedSpider.redis_key, *ENTRIES)
 
