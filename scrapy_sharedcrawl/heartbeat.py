@@ -3,9 +3,9 @@
 In order: reconnect if Redis was away (a ping from a thread: a vanished host may take
 seconds), store the requests held meanwhile and wake the engine, mark the crawl seeded if
 this worker's start requests are now in, acknowledge what is done, take entries of the
-start-URLs key (once a second), renew this worker's leases (every third of the lease
-time), learn the crawl's id if it works without one, and wake an idle engine when its next
-poll of Redis falls due. Every Redis failure is one outage, ridden out by the scheduler.
+start-URLs key under its claim (once a second), renew this worker's leases (every third of
+the lease time), learn the crawl's id if it works without one, and wake an idle engine when
+its next poll of Redis falls due. Every Redis failure is one outage, ridden out by the scheduler.
 """
 
 from __future__ import annotations
@@ -78,17 +78,39 @@ class Heartbeat:
 
     def take_start_urls(self) -> None:
         """Queue what was pushed to the start-URLs key (:mod:`.start_urls`) and mark the crawl seeded;
-        the entries leave the key once their requests are in Redis (raises if Redis is away)."""
+        the entries, taken under this worker's claim on the key, leave it once their requests are in
+        Redis: at once, or at a later tick if Redis went away meanwhile (raises if Redis is away)."""
         s = self.scheduler
-        entries = self.start_urls.read()
-        if not entries:
+        feed = self.start_urls
+        if not feed.held:
+            entries = feed.take()
+            if not entries:
+                return
+            # each request is encoded first: an entry the queue can't hold is dropped here, not in the push
+            for request in feed.requests(entries, check=s.queue.encode):
+                s.enqueue_request(request)
+        if not s.push_unsent():
+            return  # held: the entries stay taken, not read again, until their requests are stored
+        s.end.seed_pending = True  # the requests are in Redis: seeded, whatever happens to the key next
+        taken = feed.stored()
+        logger.info("Queued %d start URLs from %s", taken, feed.key)
+        s.mark_seeded()
+        s.hooks.wake()
+
+    def close(self) -> None:
+        """At the scheduler's close, after it stored what it held: entries whose requests are now stored
+        leave the start-URLs key (otherwise another worker takes them again once the claim expires)."""
+        s = self.scheduler
+        if not self.start_urls.held or s.unsent:
             return
-        # each request is encoded first: an entry the queue can't hold is dropped here, not in the push
-        for request in self.start_urls.requests(entries, check=s.queue.encode):
-            s.enqueue_request(request)
-        if s.push_unsent():
-            self.start_urls.remove(entries)
-            logger.info("Queued %d start URLs from %s", len(entries), self.start_urls.key)
-            s.end.seed_pending = True
-            s.mark_seeded()
-            s.hooks.wake()
+        try:
+            self.start_urls.stored()
+        except UNREACHABLE as error:
+            logger.warning(
+                "Redis unreachable at %s while closing (%s): %d start-URLs entries whose requests are "
+                "queued stay in %s and may be queued again by another worker",
+                s.where,
+                type(error).__name__,
+                len(self.start_urls.held),
+                self.start_urls.key,
+            )

@@ -199,6 +199,7 @@ class LeasingScheduler(StockScheduler):
         self.hooks.stop()
         self.unsent.stop_timer()
         await self.unsent.push_before_closing()
+        self.heartbeat.close()
         await self.acknowledge()
         try:
             self.leases.release_unfinished()

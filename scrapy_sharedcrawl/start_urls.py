@@ -9,8 +9,18 @@ spiders keep their ``redis_key``, ``redis_batch_size``, ``redis_encoding`` and
 key about once a second, turns what it finds into requests and queues them like any
 other (the shared dupefilter applies unless the request says ``dont_filter``), and
 marks the crawl seeded. An entry leaves the key only once its request is stored in the
-shared queue, so a worker killed in between loses nothing (another worker reads the
-entry again; the dupefilter absorbs the repeat of a filtered request).
+shared queue, so a worker killed in between loses nothing.
+
+Every entry is taken by exactly one worker: a scrapy-redis start request is
+``dont_filter``, so no dupefilter would catch a second worker queueing it too. A worker
+takes entries only under its claim on the key (redis-py's :class:`redis.lock.Lock`
+``<key>:claim``), held until their requests are stored and the entries removed; a worker
+that finds the claim taken takes nothing this time (``…/claimed_elsewhere``). The claim
+expires with a lease (``SCHEDULER_LEASE_SECONDS``), so the entries of a worker killed
+while holding it are taken by another once it expires. Entries whose requests wait in
+the worker for Redis (an outage) stay taken, not read again, and leave the key once their
+requests are stored; if that took longer than the claim lasts, another worker may have
+taken them too (``…/claim_expired``, logged).
 
 An entry is a URL, or a JSON object ``{"url": …, "meta": {…}, "priority": n, "method":
 "GET"}``; a spider may define ``make_request_from_data(data: bytes)`` to read its own
@@ -29,6 +39,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
+from redis.exceptions import LockNotOwnedError
+from redis.lock import Lock
 from scrapy import Request, Spider
 from scrapy.settings import BaseSettings
 from scrapy.statscollectors import StatsCollector
@@ -36,6 +48,7 @@ from scrapy.statscollectors import StatsCollector
 from scrapy_sharedcrawl.config import setting
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 from scrapy_sharedcrawl.outage import OncePerReason
+from scrapy_sharedcrawl.scheduler_settings import SchedulerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +75,7 @@ class StartUrls:
         kind: str,
         batch: int,
         encoding: str = "utf-8",
+        claim_seconds: float = DEFAULTS["SCHEDULER_LEASE_SECONDS"],
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"start-URLs key kind {kind!r} is not one of {', '.join(KINDS)}")
@@ -72,6 +86,11 @@ class StartUrls:
         self.kind = kind
         self.batch = max(1, batch)
         self.encoding = encoding
+        self.claim_seconds = claim_seconds
+        #: One worker at a time takes the key's entries; the claim of a dead worker expires on its own.
+        self.claim = Lock(server, claim_key(key), timeout=claim_seconds, thread_local=False)
+        #: Entries taken whose requests are not yet known stored: they leave the key once they are.
+        self.held: list[bytes] = []
         self._invalid = OncePerReason(stats, f"{STATS}invalid/", logger)
         self._wrong_type_logged = False
 
@@ -92,7 +111,56 @@ class StartUrls:
             settings, "REDIS_START_URLS_BATCH_SIZE", DEFAULTS
         )
         encoding = getattr(spider, "redis_encoding", None) or setting(settings, "REDIS_ENCODING", DEFAULTS)
-        return cls(server, spider, spider.crawler.stats, key, kind, int(batch), str(encoding))
+        claim_seconds = SchedulerSettings.from_settings(settings).lease_seconds
+        return cls(server, spider, spider.crawler.stats, key, kind, int(batch), str(encoding), claim_seconds)
+
+    def take(self) -> list[bytes]:
+        """Up to a batch of entries, taken under this worker's claim on the key (kept until
+        :meth:`stored`); none if the key is empty, another worker holds the claim (counted), or
+        entries taken before are still held. Raises redis errors."""
+        if self.held or not self.read():  # a look first: an empty key costs one round trip, no claim
+            return []
+        if not self._claim():
+            self.stats.inc_value(f"{STATS}claimed_elsewhere")
+            return []
+        entries = self.read()  # again, under the claim: the entries seen may have just been taken
+        if not entries:
+            self._release()
+        self.held = entries
+        return entries
+
+    def stored(self) -> int:
+        """The held entries' requests are stored: the entries leave the key and the claim is given
+        up; how many entries (raises redis errors, the entries still held)."""
+        entries = self.held
+        if not entries:
+            return 0
+        self.remove(entries)
+        self.held = []
+        self._release()
+        return len(entries)
+
+    def _claim(self) -> bool:
+        """Take the claim on the key, or keep this worker's own (a take that Redis failed midway)."""
+        if self.claim.acquire(blocking=False):
+            return True
+        try:
+            return self.claim.owned() and self.claim.reacquire()
+        except LockNotOwnedError:  # it expired just now: another worker may take it first, next time
+            return False
+
+    def _release(self) -> None:
+        try:
+            self.claim.release()
+        except LockNotOwnedError:
+            self.stats.inc_value(f"{STATS}claim_expired")
+            logger.warning(
+                "The claim on start-URLs key %s expired before its entries' requests were stored "
+                "(Redis away, or this worker stalled, longer than SCHEDULER_LEASE_SECONDS, %.0f s): "
+                "another worker may have queued them too",
+                self.key,
+                self.claim_seconds,
+            )
 
     def read(self) -> list[bytes]:
         """Up to a batch of entries, left in the key; none if the key has the wrong type (logged once).
@@ -188,6 +256,11 @@ class StartUrls:
         if not requests:
             raise ValueError("no request made from it")
         return requests
+
+
+def claim_key(key: str) -> str:
+    """The name of the claim on start-URLs key ``key`` (see the module docstring)."""
+    return f"{key}:claim"
 
 
 def _settings_for(kind: str) -> str:

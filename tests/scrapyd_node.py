@@ -5,10 +5,15 @@ A node is started the way an operator starts one, with ``deploy/scrapyd/start-sc
 loopback port given through ``SCRAPYD_HTTP_PORT``. Jobs inherit the node's environment,
 which is how they get ``REDIS_URL`` and ``MONGO_URI``. The project is deployed with
 scrapyd-client's ``scrapyd-deploy``, reading targets from a config file written here.
+
+Each node runs in a process session of its own, and stopping it ends the whole session: its
+worker jobs (``scrapyd.runner`` children) too, so that a failed test's workers never outlive
+it and join a later test's crawl on the same Redis.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -32,9 +37,49 @@ START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 
 
+def end_session(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
+    """End ``process``, started with ``start_new_session=True``, and every process of its session:
+    SIGTERM to its process group (Scrapy jobs shut down cleanly), SIGKILL to what is left after
+    ``timeout``; returns once none of them runs."""
+    group = process.pid  # a session leader leads its process group
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):  # all gone already
+            os.killpg(group, signum)
+        deadline = time.monotonic() + timeout
+        while _group_running(group) and time.monotonic() < deadline:
+            if process.poll() is None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=0.1)  # doubles as the pause between looks
+            else:
+                time.sleep(0.1)  # the jobs left are orphans, reaped by init
+        process.poll()
+        if not _group_running(group):
+            return
+    raise TimeoutError(f"process group {group} still runs {timeout} s after SIGKILL")
+
+
+def _group_running(group: int) -> bool:
+    """Whether a process of ``group`` still runs (a zombie waiting for its parent doesn't)."""
+    proc = Path("/proc")
+    if not proc.is_dir():  # not Linux: ask the kernel about the group (zombies count as running)
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            state, _parent, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if int(pgrp) == group and state not in ("Z", "X"):
+            return True
+    return False
+
+
 @dataclass
 class ScrapydNode:
-    """One scrapyd process on 127.0.0.1; ``stop()`` ends it (and, through SIGTERM, its jobs)."""
+    """One scrapyd process on 127.0.0.1 in a session of its own; ``stop()`` ends it and its jobs."""
 
     name: str
     directory: Path
@@ -62,6 +107,7 @@ class ScrapydNode:
                 env=env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its jobs with it: stop() ends them all
             )
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -80,15 +126,10 @@ class ScrapydNode:
                 raise RuntimeError(f"scrapyd {self.name} exited with {code}: {self.output()[-2000:]}")
 
     def stop(self) -> None:
+        """Stop scrapyd and every job it started (see :func:`end_session`)."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_session(self.process)
         self.process = None
 
     def get(self, endpoint: str, **params: str) -> dict:

@@ -33,6 +33,8 @@ ACK_SHA = hashlib.sha1(_LUA_ACK.encode()).hexdigest()
 DOWN_AFTER_MS = 1000
 FAILOVER_TIMEOUT_MS = 4000
 START_TIMEOUT = 10.0
+#: What a replica's INFO says about its sync, shown when it is not in sync.
+SYNC_FIELDS = ("role", "master_port", "master_link_status", "master_sync_in_progress", "slave_repl_offset")
 
 
 class ReplicaServer(RedisServer):
@@ -153,7 +155,7 @@ class SentinelSet:
         directory.mkdir()
         return directory
 
-    def wait_until_watched(self, timeout: float = 30) -> None:
+    def wait_until_watched(self, timeout: float = 60) -> None:
         """Until every Sentinel knows the master, a live replica and the two other Sentinels (a
         failover needs all three) and the replica is in sync."""
 
@@ -172,15 +174,35 @@ class SentinelSet:
         wait_for(ready, timeout=timeout, interval=0.1, what="three Sentinels watching master and replica")
 
     def replica_in_sync(self) -> bool:
-        with self.master.client() as client:
-            info = client.info("replication")
-        offset = info.get("master_repl_offset", 0)
-        replicas = [
-            value for key, value in info.items() if key.startswith("slave") and isinstance(value, dict)
-        ]
-        return bool(replicas) and all(
-            r.get("state") == "online" and r.get("offset") == offset for r in replicas
-        )
+        """Whether every other running server replicates the master and holds all the master had
+        when asked. Judged by the replica's own offset (what it has applied, current at once), not by
+        the one the master shows for it: that is the replica's acknowledgement, sent once a second,
+        and any write since (each Sentinel's hello every 2 s, a process still writing) puts the
+        master ahead of it, so that with writes going on "equal" is rarely seen at all."""
+        return not self._unsynced()
+
+    def _unsynced(self) -> str:
+        """Why a replica is not in sync with the master (see :meth:`replica_in_sync`), or ""."""
+        master = self.master
+        with master.client() as client:
+            ours = client.info("replication")
+        replicas = [server for server in self.servers if server is not master and server.running]
+        if not replicas:
+            return "no replica runs"
+        for server in replicas:
+            with server.client() as client:
+                info = client.info("replication")
+            seen = {key: info.get(key) for key in SYNC_FIELDS}
+            if (
+                info.get("role") != "slave"
+                or info.get("master_port") != master.port
+                or info.get("master_link_status") != "up"
+                or info.get("master_sync_in_progress") != 0
+                or info.get("master_replid") != ours.get("master_replid")
+                or int(info.get("slave_repl_offset", -1)) < int(ours.get("master_repl_offset", 0))
+            ):
+                return f"port {server.port} {seen}, master port {master.port} at {ours.get('master_repl_offset')}"
+        return ""
 
     @property
     def master(self) -> RedisServer:
@@ -231,26 +253,37 @@ class SentinelSet:
         wait_for(promoted, timeout=timeout, interval=0.1, what="Sentinel promoting the replica")
         return self.master
 
-    def restart_as_replica(self, server: RedisServer, timeout: float = 60) -> RedisServer:
+    def restart_as_replica(self, server: RedisServer, timeout: float = 120) -> RedisServer:
         """Start a dead master again, empty (as after a lost disk), as a replica of the current master
         (what an operator's config does; Sentinel would convert it too, after ~10 s of INFO);
-        returns it once it is in sync and every Sentinel sees it up."""
-        replica = ReplicaServer(server.port, server.directory, self.master.port, password=self.password)
+        returns it once every Sentinel sees it up as that master's replica and it holds all the
+        master had (:meth:`replica_in_sync`). A timeout says what was seen last."""
+        master = self.master
+        replica = ReplicaServer(server.port, server.directory, master.port, password=self.password)
         replica.start()
         self.servers[self.servers.index(server)] = replica
+        last = [""]
 
         def watched() -> bool:
-            for sentinel in self.sentinels:
-                with sentinel.client() as client:
-                    entries = [
-                        _fields(e) for e in client.execute_command("SENTINEL", "REPLICAS", MASTER_NAME)
-                    ]
-                if [e.get("flags") for e in entries if e.get("port") == str(server.port)] != ["slave"]:
-                    return False
-            return self.replica_in_sync()
+            last[0] = self._unwatched(replica, master) or self._unsynced()
+            return not last[0]
 
-        wait_for(watched, timeout=timeout, interval=0.1, what=f"port {server.port} back as a replica")
+        try:
+            wait_for(watched, timeout=timeout, interval=0.1, what=f"port {server.port} back as a replica")
+        except TimeoutError as error:
+            raise TimeoutError(f"{error}; last seen: {last[0]}") from None
         return replica
+
+    def _unwatched(self, replica: RedisServer, master: RedisServer) -> str:
+        """Why the Sentinels don't all see ``replica`` up as ``master``'s replica, or ""."""
+        for sentinel in self.sentinels:
+            named = sentinel.master_port()
+            with sentinel.client() as client:
+                entries = [_fields(e) for e in client.execute_command("SENTINEL", "REPLICAS", MASTER_NAME)]
+            flags = [entry.get("flags") for entry in entries if entry.get("port") == str(replica.port)]
+            if named != master.port or flags != ["slave"]:
+                return f"Sentinel {sentinel.port} names master port {named}, flags of port {replica.port}: {flags}"
+        return ""
 
     def stop(self) -> None:
         for sentinel in self.sentinels:
