@@ -12,10 +12,11 @@ the same names: they beat settings.py, and ``-s`` and a spider's ``custom_settin
 
 Always: old setting names are carried over to the new ones (:mod:`.legacy`), and the host
 backoff, page outcomes (:mod:`.outcomes`), cluster rate limit and worker registry are installed
-(the last two switch themselves off without Redis), with :class:`SharedCrawlCheck`. With a Redis configured (any of the location
-settings, as scrapy-redis reads them): the leasing scheduler, the compact dupefilter, JSON
-requests, shared stats and bulk start; scrapy-redis's ``RedisPipeline`` becomes one whose items
-reach Redis with their request's acknowledgement, exactly once (:mod:`.item_outbox`).
+(the last two switch themselves off without Redis), with :class:`SharedCrawlCheck`. With a
+Redis configured (any of the location settings, as scrapy-redis reads them): the leasing
+scheduler, the compact dupefilter, JSON requests, shared stats and bulk start; scrapy-redis's
+``RedisPipeline`` becomes one whose items reach Redis with their request's acknowledgement,
+exactly once (:mod:`.item_outbox`).
 """
 
 from __future__ import annotations

@@ -296,5 +296,7 @@ def unfetched_of(stats: dict[str, int | float]) -> dict[str, int]:
 
 
 def _under(stats: dict[str, int | float], prefix: str) -> dict[str, int]:
-    found = {name.removeprefix(prefix): int(value) for name, value in stats.items() if name.startswith(prefix)}
+    found = {
+        name.removeprefix(prefix): int(value) for name, value in stats.items() if name.startswith(prefix)
+    }
     return dict(sorted(((k, v) for k, v in found.items() if v), key=lambda kv: (-kv[1], kv[0])))
