@@ -2,7 +2,7 @@
 
 :meth:`DashboardReader.read` builds the snapshot ``GET /api/state`` returns
 (documented in the README): ``status``'s own reading (:class:`~scrapy_sharedcrawl.cli.status.StatusReader`:
-queue, leases, done, seen, pages, items, errors), plus the crawl's phase, seed
+queue, leases, done, seen, pages, items, errors, what pages came to, alerts), plus the crawl's phase, seed
 and scope, an estimate of the time left, every worker the registry still
 knows (gone ones too) with its rate, the archive in MongoDB, drops and dead
 letters by reason. Every text read from Redis or MongoDB is shown, never run:
@@ -72,6 +72,8 @@ class DashboardReader:
         self._beats: dict[str, deque[tuple[float, int]]] = {}
         #: The reasons the drop and dead-letter tables (and their metrics) name, kept for the crawl.
         self.drop_labels, self.dead_labels = StableLabels(), StableLabels()
+        #: The outcomes and kinds of unfetched requests shown (and their metrics), kept for the crawl.
+        self.outcome_labels, self.unfetched_labels = StableLabels(), StableLabels()
         self._epoch: str | None = None
 
     def read(self) -> dict[str, Any]:
@@ -99,6 +101,7 @@ class DashboardReader:
         if status.started_at != self._epoch:  # a new crawl: its own reasons
             self._epoch = status.started_at
             self.drop_labels, self.dead_labels = StableLabels(), StableLabels()
+            self.outcome_labels, self.unfetched_labels = StableLabels(), StableLabels()
         try:
             points = self.series.update(status.started_at)
         except redis.ResponseError as error:  # the series' key of another type: no charts, the rest is read
@@ -151,6 +154,9 @@ class DashboardReader:
             },
             "errors": status.errors,
             "error_kinds": error_kinds(status.stats, self.fields),
+            "outcomes": self.outcome_labels.bound(status.outcomes),
+            "unfetched": self.unfetched_labels.bound(status.unfetched),
+            "alerts": status.alerts,
             "workers": [self._worker(worker, now) for worker in everyone],
             "archive": self.archive(status),
             "series_points": len(points),
