@@ -22,8 +22,9 @@ stats add up to ``response_received_count``. In order of precedence:
 Requests that ended without a response are counted beside them, not in the sum, by
 :class:`UnfetchedRequests` (a downloader middleware next to the engine, so it sees only
 what no other middleware retried): ``unfetched/failed/<error>``, ``unfetched/robots_forbidden``,
-``unfetched/offsite``, ``unfetched/ignored``. Both are plain counters: the shared stats add them
-up over the workers and the time series keeps them (field ``o:<name>``) for the dashboard.
+``unfetched/ignored`` (and offsite requests: Scrapy's own ``offsite/filtered``, shown as
+``offsite``). Both are plain counters: the shared stats add them up over the workers, and the
+time series keeps the outcomes (fields ``o:<name>``) for the dashboard.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 OUTCOME_PREFIX = "outcome/"
 UNFETCHED_PREFIX = "unfetched/"
+#: Scrapy's count of offsite requests (shown as the ``offsite`` kind of unfetched requests).
+OFFSITE_STAT = "offsite/filtered"
 #: Where the add-on puts the two components: next to the engine (see the module docstring).
 SPIDER_ORDER, DOWNLOADER_ORDER = 0, 1
 #: Longest outcome name kept (labels of /metrics and the time series).
@@ -130,6 +133,8 @@ class PageOutcomes:
         #: Asked (never run as a middleware) whether Scrapy filters a response: HttpError or not.
         self.httperror = HttpErrorMiddleware.from_crawler(crawler) if enabled else None
         self.pages: dict[Response, _Page] = {}
+        #: Responses already counted: an exception Scrapy reports after their output ended counts no more.
+        self.counted: weakref.WeakSet[Response] = weakref.WeakSet()
         self.items: dict[int, _Page] = {}  # id(item) → its page, while in the pipelines
 
     @classmethod
@@ -148,7 +153,9 @@ class PageOutcomes:
     def _page(self, response: Response) -> _Page:
         page = self.pages.get(response)
         if page is None:
-            page = self.pages[response] = _Page(response)
+            page = _Page(response)
+            if response not in self.counted:
+                self.pages[response] = page  # else a page of its own, never counted again
         return page
 
     def response_received(self, response: Response, request: Request) -> None:
@@ -244,6 +251,7 @@ class PageOutcomes:
 
     def _maybe_count(self, page: _Page) -> None:
         if page.output_done and page.pending <= 0 and self.pages.pop(page.response, None) is not None:
+            self.counted.add(page.response)
             self._count(page.outcome())
 
     def _count(self, name: str) -> None:
@@ -269,7 +277,9 @@ class UnfetchedRequests:
         return cls(crawler)
 
     def process_exception(self, request: Request, exception: Exception) -> None:
-        self.stats.inc_value(f"{UNFETCHED_PREFIX}{unfetched_kind(exception)}")
+        kind = unfetched_kind(exception)
+        if kind != "offsite":  # Scrapy counts those (offsite/filtered), mostly before any download
+            self.stats.inc_value(f"{UNFETCHED_PREFIX}{kind}")
 
 
 def unfetched_kind(exception: BaseException) -> str:
@@ -291,8 +301,10 @@ def outcomes_of(stats: dict[str, int | float]) -> dict[str, int]:
 
 
 def unfetched_of(stats: dict[str, int | float]) -> dict[str, int]:
-    """The ``unfetched/…`` counters of a stats dict by kind, largest first."""
-    return _under(stats, UNFETCHED_PREFIX)
+    """The ``unfetched/…`` counters of a stats dict by kind, and ``offsite`` (Scrapy's ``offsite/filtered``:
+    its middleware drops them when they are scheduled, where no middleware of ours sees them), largest
+    first."""
+    return _under({**stats, f"{UNFETCHED_PREFIX}offsite": stats.get(OFFSITE_STAT, 0)}, UNFETCHED_PREFIX)
 
 
 def _under(stats: dict[str, int | float], prefix: str) -> dict[str, int]:
