@@ -84,9 +84,8 @@ def main() -> None:
             for state, settings in (("off", OFF), ("on", {})):
                 elapsed[state].append(float(crawl(site.base_url, workdir, settings)["elapsed_time_seconds"]))
         for state, times in elapsed.items():
-            print(
-                f"outcomes {state}: median {statistics.median(times):.2f} s ({', '.join(f'{t:.2f}' for t in times)})"
-            )
+            each = ", ".join(f"{t:.2f}" for t in times)
+            print(f"outcomes {state}: median {statistics.median(times):.2f} s ({each})")
 
 
 if __name__ == "__main__":
