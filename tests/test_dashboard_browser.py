@@ -115,6 +115,7 @@ def shown(driver: webdriver.Chrome) -> dict[str, Any]:
         out.charts = Object.fromEntries([...document.querySelectorAll('.chart')].map(
             (el) => [el.id, Number(el.dataset.points)]));
         out.canvases = document.querySelectorAll('.chart canvas').length;
+        out.split = document.getElementById('chart-outcomes').dataset.series;
         out.outcomes = Object.fromEntries([...document.querySelectorAll('#outcomes tr[data-outcome]')].map(
             (tr) => [tr.dataset.outcome, tr.dataset.count]));
         out.alerts = [...document.querySelectorAll('#alerts [data-rule]')].map(
@@ -265,7 +266,9 @@ def test_the_dashboard_in_a_browser_follows_a_crawl_by_three_workers_to_its_end(
             timeout=60,
             what="points on every chart",
         )
-        assert shown(driver)["canvases"] == 5  # the first: pages per minute split by outcome
+        assert shown(driver)["canvases"] == 5
+        # the first chart: pages per minute split by what they came to (the same outcomes as status')
+        assert "story_new" in shown(driver)["split"].split(","), shown(driver)["split"]
         driver.save_screenshot(str(ARTIFACTS / "crawling.png"))
 
         victim = workers[0]

@@ -149,6 +149,7 @@ function chart(id, series, data) {
   const el = $(id);
   const points = data[0].length;
   el.dataset.points = String(points);
+  el.dataset.series = series.map((s) => s.label).join(",");
   const width = Math.max(300, el.clientWidth || 520);
   if (!charts[id] || charts[id].series.length !== series.length + 1) {
     if (charts[id]) charts[id].destroy();
