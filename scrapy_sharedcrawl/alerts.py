@@ -30,7 +30,7 @@ from scrapy_sharedcrawl.config import float_setting, int_setting, setting
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 from scrapy_sharedcrawl.keys import CrawlKeys
 from scrapy_sharedcrawl.outcomes import outcomes_of
-from scrapy_sharedcrawl.reading import counter, text
+from scrapy_sharedcrawl.reading import counter, printable, text
 from scrapy_sharedcrawl.stats import PAGES_STAT
 from scrapy_sharedcrawl.timeseries import Point, parse_points, series_key
 from scrapy_sharedcrawl.workers import Worker
@@ -150,19 +150,36 @@ def gone_workers(workers: Iterable[Worker]) -> list[Alert]:
     ]
 
 
-def paused_hosts(server: redis.Redis, settings: BaseSettings, spider: str, now: float) -> list[Alert]:
-    """Hosts paused for the whole cluster at ``now`` (Redis time, s), from the cluster rate's keys."""
-    template = str(setting(settings, "CLUSTER_HOST_KEY", DEFAULTS))
-    try:
-        pattern = template % {"spider": spider, "host": "*"}
-        head = template % {"spider": spider, "host": ""}
-    except (KeyError, TypeError, ValueError):
-        return []
-    keys = []
-    for key in server.scan_iter(match=pattern, count=500):
-        keys.append(key)
-        if len(keys) >= MAX_HOSTS:
-            break
+@dataclass(frozen=True)
+class HostKeys:
+    """The cluster rate's per-host keys of a crawl (``CLUSTER_HOST_KEY``), found by a SCAN."""
+
+    pattern: str  # the SCAN pattern
+    head: str  # what precedes the host name in a key
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings, spider: str) -> HostKeys | None:
+        """None when ``CLUSTER_HOST_KEY`` names no host (no pause can be read)."""
+        template = str(setting(settings, "CLUSTER_HOST_KEY", DEFAULTS))
+        try:
+            pattern, head = (template % {"spider": spider, "host": host} for host in ("*", ""))
+        except (KeyError, TypeError, ValueError):
+            return None
+        return cls(pattern, head) if pattern != head else None
+
+    def find(self, server: redis.Redis) -> list[bytes]:
+        """Up to :data:`MAX_HOSTS` keys (a SCAN over the whole keyspace: callers may keep the result)."""
+        keys = []
+        for key in server.scan_iter(match=self.pattern, count=1000):
+            keys.append(key)
+            if len(keys) >= MAX_HOSTS:
+                break
+        return keys
+
+
+def paused_hosts(server: redis.Redis, hosts: HostKeys, keys: list[bytes], now: float) -> list[Alert]:
+    """Of the hosts' ``keys``, those paused for the whole cluster at ``now`` (Redis time, s): one round
+    trip."""
     if not keys:
         return []
     pipe = server.pipeline(transaction=False)
@@ -175,14 +192,10 @@ def paused_hosts(server: redis.Redis, settings: BaseSettings, spider: str, now: 
         until = counter(reply[0]) if reply[0] is not None else None
         if until is None or until / 1e6 <= now:
             continue
-        host = text(key).removeprefix(head)[:100]
-        why = text(reply[1])[:60] if reply[1] is not None else "a pause"
-        alerts.append(
-            Alert(
-                "host_paused",
-                f"host {host} paused for every worker for {until / 1e6 - now:,.0f} s more ({why})",
-            )
-        )
+        host = printable(text(key).removeprefix(hosts.head))[:100]
+        why = printable(text(reply[1]))[:60] if reply[1] is not None else "a pause"
+        message = f"host {host} paused for every worker for {until / 1e6 - now:,.0f} s more ({why})"
+        alerts.append(Alert("host_paused", message))
     return alerts
 
 

@@ -11,7 +11,14 @@ import redis
 from scrapy.settings import Settings
 from test_timeseries import SERIES, collector
 
-from scrapy_sharedcrawl.alerts import AlertSettings, drop_shares, no_items, paused_hosts, window_start
+from scrapy_sharedcrawl.alerts import (
+    AlertSettings,
+    HostKeys,
+    drop_shares,
+    no_items,
+    paused_hosts,
+    window_start,
+)
 from scrapy_sharedcrawl.cluster_rate import _LUA_PAUSE
 from scrapy_sharedcrawl.config import SettingError
 from scrapy_sharedcrawl.keys import CrawlKeys
@@ -90,18 +97,21 @@ def test_a_host_paused_with_the_cluster_rates_own_script_is_an_alert_until_the_p
 ) -> None:
     client = redis.Redis.from_url(redis_url)
     pause = client.register_script(_LUA_PAUSE)
-    settings = Settings()
+    hosts = HostKeys.from_settings(Settings(), "solidot")
+    assert hosts is not None
     assert pause(keys=["{solidot}:host:www.solidot.org"], args=[60_000_000, "retry_after", 1000]) == 1
     seconds, micros = client.time()
     now = seconds + micros / 1e6
-    [alert] = paused_hosts(client, settings, "solidot", now)
+    [alert] = paused_hosts(client, hosts, hosts.find(client), now)
     assert alert.rule == "host_paused"
     assert alert.message.startswith("host www.solidot.org paused for every worker for ")
     assert alert.message.endswith(" s more (retry_after)")
-    assert paused_hosts(client, settings, "solidot", now + 61) == []  # over by then
-    assert paused_hosts(client, settings, "other", now) == []
+    assert paused_hosts(client, hosts, hosts.find(client), now + 61) == []  # over by then
+    other = HostKeys.from_settings(Settings(), "other")
+    assert other is not None and other.find(client) == []
     client.set("{solidot}:host:not-a-hash", "x")  # a key of another type: not the cluster rate's
-    assert len(paused_hosts(client, settings, "solidot", now)) == 1
+    assert len(paused_hosts(client, hosts, hosts.find(client), now)) == 1
+    assert HostKeys.from_settings(Settings({"CLUSTER_HOST_KEY": "no-host"}), "solidot") is None
 
 
 @pytest.mark.parametrize(

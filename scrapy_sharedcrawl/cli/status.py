@@ -35,6 +35,7 @@ from tqdm import tqdm
 from scrapy_sharedcrawl.alerts import (
     Alert,
     AlertSettings,
+    HostKeys,
     alert_rows,
     bounded,
     drop_shares,
@@ -167,8 +168,8 @@ class StatusReader:
         self.keys = CrawlKeys.from_settings(settings, spider)
         #: The project's part: items and its error counters (:mod:`~scrapy_sharedcrawl.report`).
         self.report = CrawlReport.from_settings(settings, store_uri)
-        self.settings = settings
         self.alert_settings = AlertSettings.from_settings(settings)  # checked before any reading
+        self.hosts = HostKeys.from_settings(settings, spider)  # where the cluster rate keeps host pauses
 
     def read(self) -> Status:
         keys = self.keys
@@ -276,9 +277,14 @@ class StatusReader:
             )
             before = None
         found += drop_shares(stats, before, config, cause)
-        found += paused_hosts(self.server, self.settings, self.keys.spider, now)
+        if self.hosts is not None:
+            found += paused_hosts(self.server, self.hosts, self.host_keys(), now)
         found += gone_workers(workers)
         return bounded(found)
+
+    def host_keys(self) -> list[bytes]:
+        """The hosts' keys of the cluster rate (a SCAN: the dashboard keeps them a while)."""
+        return self.hosts.find(self.server) if self.hosts is not None else []
 
     def seen(self, stored: dict[bytes, bytes]) -> tuple[int | None, bool]:
         """URLs in the dupefilter: exact (SCARD over the shards) or a Bloom filter's estimate."""

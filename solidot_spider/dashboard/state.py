@@ -41,16 +41,27 @@ LATE_BEATS = 1.5
 MAX_REASONS = 30
 #: Drops: ``solidot/dropped/<reason>`` (a page without an item), ``solidot/<stage>/dropped/<reason>``.
 _DROP = re.compile(r"^solidot/(?:([a-z_]+)/)?dropped/(.+)$")
-#: Seconds between counts of the URLs seen (one SCARD per dupefilter shard: thousands at 2M URLs).
+#: Seconds between counts of the URLs seen (one SCARD per dupefilter shard: thousands at 2M URLs), and
+#: between SCANs for the hosts' keys (their pauses are read at every refresh).
 SEEN_EVERY = 30.0
 #: The crawl's phases, in the words the page shows.
 PHASES = ("no crawl", "waiting for a seed", "crawling", "finishing", "finished", "stalled", "idle")
 
 
 class _Reader(StatusReader):
-    """``status``'s reader, counting the URLs seen at most every :data:`SEEN_EVERY` seconds."""
+    """``status``'s reader, counting the URLs seen and looking for hosts at most every :data:`SEEN_EVERY`
+    seconds."""
 
     _seen: tuple[float, tuple[int | None, bool]] | None = None
+    _hosts: tuple[float, list[bytes]] | None = None
+
+    def host_keys(self) -> list[bytes]:
+        """The hosts' keys, found again at most every :data:`SEEN_EVERY` seconds (a SCAN of the keyspace:
+        a crawl's hosts are few and long-lived; their pauses are read at every refresh)."""
+        now = time.monotonic()
+        if self._hosts is None or now - self._hosts[0] >= SEEN_EVERY:
+            self._hosts = (now, super().host_keys())
+        return self._hosts[1]
 
     def seen(self, stored: dict[bytes, bytes]) -> tuple[int | None, bool]:
         now = time.monotonic()
