@@ -268,7 +268,11 @@ def test_the_dashboard_in_a_browser_follows_a_crawl_by_three_workers_to_its_end(
         )
         assert shown(driver)["canvases"] == 5
         # the first chart: pages per minute split by what they came to (the same outcomes as status')
-        assert "story_new" in shown(driver)["split"].split(","), shown(driver)["split"]
+        wait_for(
+            lambda: "story_new" in shown(driver)["split"].split(","),
+            timeout=60,
+            what="story_new among the first chart's series",
+        )
         driver.save_screenshot(str(ARTIFACTS / "crawling.png"))
 
         victim = workers[0]
