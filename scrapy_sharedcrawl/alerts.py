@@ -10,7 +10,8 @@ apart, and these rules say so in a line each:
   crawl's window is its last one;
 - ``host_paused``: a host paused for every worker (Retry-After, a run of errors), read from the
   cluster rate's own keys (:mod:`.cluster_rate`);
-- ``worker_gone``: a worker the registry still lists whose heartbeats stopped.
+- ``worker_gone``: a worker whose heartbeats stopped during the crawl (the registry lists it for a
+  day; none is an alert once the crawl is finished).
 
 The project words the likely cause (:meth:`.report.CrawlReport.alert_cause`): Solidot's
 ``no_items`` over ``story_gap`` pages asks whether the sid range is inside the site's. The

@@ -15,6 +15,7 @@ from scrapy_sharedcrawl.alerts import (
     AlertSettings,
     HostKeys,
     drop_shares,
+    gone_workers,
     no_items,
     paused_hosts,
     window_start,
@@ -24,6 +25,7 @@ from scrapy_sharedcrawl.config import SettingError
 from scrapy_sharedcrawl.keys import CrawlKeys
 from scrapy_sharedcrawl.report import CrawlReport
 from scrapy_sharedcrawl.timeseries import Point, read_points
+from scrapy_sharedcrawl.workers import Worker
 from solidot_spider.report import ArchiveReport
 from solidot_spider.settings import CRAWL_REPORT_CLASS
 
@@ -149,3 +151,12 @@ def test_each_outcome_is_a_field_of_the_series_points(redis_url: str) -> None:
         "o:dropped/missing_title": 2.0,
         "o:robots_txt": 1.0,
     }
+
+
+def test_a_worker_gone_is_named_with_its_last_heartbeat() -> None:
+    def worker(pid: int, age: float) -> Worker:
+        return Worker("w", "host", pid, 0.0, 10, 5, heartbeat_age=age, heartbeat_interval=1.0, node="node-a")
+
+    [alert] = gone_workers([worker(41, 0.5), worker(42, 12.0)])
+    assert alert.rule == "worker_gone"
+    assert alert.message.startswith("worker node-a pid 42 gone: last heartbeat 12 s ago")

@@ -228,7 +228,13 @@ class StatusReader:
         items, source = self.report.items(stats)
         until = now if workers or updated is None else updated
         rate, recent = self.pages(until, started, unreadable)
-        alerts = self.alerts(stats, now, until, everyone, unreadable)
+        # workers gone during this crawl (the registry remembers them for a day): none once it is finished
+        gone = [
+            worker
+            for worker in everyone
+            if not worker.live and state != "finished" and now - worker.heartbeat_age >= (started or 0.0)
+        ]
+        alerts = self.alerts(stats, now, until, gone, unreadable)
         return Status(
             redis=self.where,
             spider=keys.spider,
@@ -263,10 +269,11 @@ class StatusReader:
         stats: dict[str, int | float],
         now: float,
         until: float,
-        workers: list[Worker],
+        gone: list[Worker],
         unreadable: Unreadable,
     ) -> list[Alert]:
-        """The alerts that hold (:mod:`~scrapy_sharedcrawl.alerts`); ``until``: the recent window's end."""
+        """The alerts that hold (:mod:`~scrapy_sharedcrawl.alerts`); ``until``: the recent window's end,
+        ``gone``: the workers that died during the crawl."""
         config, cause = self.alert_settings, self.report.alert_cause
         found = [alert for alert in [no_items(stats, config, cause)] if alert is not None]
         try:
@@ -279,7 +286,7 @@ class StatusReader:
         found += drop_shares(stats, before, config, cause)
         if self.hosts is not None:
             found += paused_hosts(self.server, self.hosts, self.host_keys(), now)
-        found += gone_workers(workers)
+        found += gone_workers(gone)
         return bounded(found)
 
     def host_keys(self) -> list[bytes]:
