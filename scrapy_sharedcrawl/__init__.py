@@ -13,7 +13,8 @@ scheduler (:mod:`.scheduler` and :mod:`.push_buffer`, :mod:`.lease_ledger`, :mod
 :mod:`.dupefilter`, :mod:`.serialization`, :mod:`.admission`, :mod:`.keys`), the durability of what
 a request produced (:mod:`.durability`, :mod:`.item_outbox`), feeding it (:mod:`.start`,
 :mod:`.start_urls`, :mod:`.redis_spiders`, :mod:`.seeding`), knowing about it (:mod:`.finishing`,
-:mod:`.stats`, :mod:`.timeseries`, :mod:`.workers`, :mod:`.report`), politeness for the whole
+:mod:`.stats`, :mod:`.timeseries`, :mod:`.workers`, :mod:`.report`, what every page came to and
+the alerts it makes: :mod:`.outcomes`, :mod:`.alerts`), politeness for the whole
 cluster (:mod:`.cluster_rate`, :mod:`.backoff`), the operator's commands (:mod:`.cli`,
 :mod:`.fleet`). How it works: ``docs/shared-crawl.md``.
 """

@@ -11,11 +11,11 @@ explicitly (project or command line) still win over its choices (it sets them at
 the same names: they beat settings.py, and ``-s`` and a spider's ``custom_settings`` beat them.
 
 Always: old setting names are carried over to the new ones (:mod:`.legacy`), and the host
-backoff, cluster rate limit and worker registry are installed (the last two switch themselves
-off without Redis), with :class:`SharedCrawlCheck`, and the WARC recorder (:mod:`.warc`), off
-until ``WARC_DIR`` is set (the ``WARC_*`` settings are read from the environment too, as the
-Redis location settings are). With a Redis configured (any of the location settings, as
-scrapy-redis reads them): the leasing scheduler, the compact dupefilter, JSON
+backoff, page outcomes (:mod:`.outcomes`), cluster rate limit and worker registry are installed
+(the last two switch themselves off without Redis), with :class:`SharedCrawlCheck`, and the WARC
+recorder (:mod:`.warc`), off until ``WARC_DIR`` is set (the ``WARC_*`` settings are read from the
+environment too, as the Redis location settings are). With a Redis configured (any of the location
+settings, as scrapy-redis reads them): the leasing scheduler, the compact dupefilter, JSON
 requests, shared stats and bulk start; scrapy-redis's ``RedisPipeline`` becomes one whose items
 reach Redis with their request's acknowledgement, exactly once (:mod:`.item_outbox`).
 """
@@ -30,7 +30,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 from scrapy.utils.misc import load_object
 
-from scrapy_sharedcrawl import item_outbox, start
+from scrapy_sharedcrawl import item_outbox, outcomes, start
 from scrapy_sharedcrawl.config import (
     LEASING_SCHEDULER,
     REDIS_LOCATION_SETTINGS,
@@ -58,6 +58,12 @@ DOWNLOADER_MIDDLEWARES: dict[str, int] = {
     "scrapy_sharedcrawl.cluster_rate.ClusterRateLimitMiddleware": 950,
     # every fetch as the network gave it, just below the HTTP cache; off while WARC_DIR is empty
     "scrapy_sharedcrawl.warc.recorder.WarcRecorder": 890,
+    # next to the engine: sees only the exceptions no other middleware retried (.outcomes)
+    "scrapy_sharedcrawl.outcomes.UnfetchedRequests": outcomes.DOWNLOADER_ORDER,
+}
+SPIDER_MIDDLEWARES: dict[str, int] = {
+    # next to the engine: every page's outcome, from its final output (.outcomes)
+    "scrapy_sharedcrawl.outcomes.PageOutcomes": outcomes.SPIDER_ORDER,
 }
 EXTENSIONS: dict[str, int] = {
     "scrapy_sharedcrawl.workers.WorkerRegistry": 500,
@@ -93,6 +99,8 @@ class SharedCrawl:
         settings_from_environment(settings)
         for name, order in DOWNLOADER_MIDDLEWARES.items():
             settings.setdefault_in_component_priority_dict("DOWNLOADER_MIDDLEWARES", load_object(name), order)
+        for name, order in SPIDER_MIDDLEWARES.items():
+            settings.setdefault_in_component_priority_dict("SPIDER_MIDDLEWARES", load_object(name), order)
         for name, order in EXTENSIONS.items():
             settings.setdefault_in_component_priority_dict("EXTENSIONS", load_object(name), order)
         if not redis_configured(settings):

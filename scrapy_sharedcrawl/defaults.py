@@ -112,6 +112,14 @@ SETTINGS: dict[str, Any] = {
     #: Keep Cookie / Set-Cookie values in the records (a session is a credential: masked by default).
     "WARC_COOKIES": False,
     # -- the operator views ----------------------------------------------------------------------
+    #: Alerts (:mod:`.alerts`): pages received with no item yet before "many pages, no items".
+    "ALERT_MIN_PAGES": 100,
+    #: The recent window (s) the drop alert reads (a finished crawl: its last one).
+    "ALERT_WINDOW": 300.0,
+    #: Pages that window needs before the drop alert judges it.
+    "ALERT_WINDOW_MIN_PAGES": 20,
+    #: Share of the window's pages one drop reason reaches to be an alert (0–1].
+    "ALERT_DROP_SHARE": 0.2,
     #: A project's own part of status, the dashboard and /metrics (:mod:`.report`).
     "CRAWL_REPORT_CLASS": "scrapy_sharedcrawl.report.CrawlReport",
 }

@@ -44,3 +44,13 @@ class CrawlReport:
     def is_error(self, stat: str) -> bool:
         """Whether the project's counter ``stat`` counts errors (Scrapy's and the framework's are known)."""
         return False
+
+    def alert_cause(self, rule: str, subject: str) -> str:
+        """The likely cause of an alert (:mod:`.alerts`), in the project's words ("" : none known).
+
+        ``subject``: for ``no_items`` the outcome most pages came to (``http_404``, a name the project
+        noted); for ``drop_share`` the drop reason.
+        """
+        if rule == "no_items" and subject.startswith("http_"):
+            return f"the site answered {subject.removeprefix('http_')}: is the crawl's scope right?"
+        return ""

@@ -11,7 +11,8 @@ push, the crawl gets about one point per interval.
 
 A point is a snapshot of crawl-wide totals (:data:`FIELDS`: pages, items,
 requests done, errors by kind, host pauses…; a kind sums the stats it names, a
-name ending in ``/`` standing for every stat under it) and the queue's and
+name ending in ``/`` standing for every stat under it; ``o:<outcome>``: what pages came to,
+one field per outcome, :mod:`.outcomes`) and the queue's and
 leases' sizes at that moment; its stream id is its Redis time (ms). Totals
 make the series robust: a point lost or written twice changes nothing but
 the resolution, and rates come from the difference of two points however far
@@ -67,14 +68,20 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "pause_retry_after": ("backoff/retry_after",),
     "pause_errors": ("backoff/errors",),
     "paused_ms": ("backoff/paused_ms",),
+    # what pages came to: a fan-out (a name ending in ":"), one field per outcome (.outcomes)
+    "o:": ("outcome/",),
 }
+#: Most fields one fan-out adds to a point (outcome names are few; a runaway set stays bounded).
+FANOUT_MAX = 40
 #: Fields a point has besides :data:`FIELDS`: gauges read at that moment.
 GAUGES = ("queued", "leased")
 
 #: KEYS: 1 series stream, 2 shared stats hash, 3 queue, 4 leases. ARGV: 1 bucket (ms), 2 cap, 3 TTL (ms),
-#: 4 number of fields, then per field: name, number of stats k, k stat names (``…/``: a prefix).
+#: 4 number of fields, then per field: name, number of stats k, k stat names (``…/``: a prefix); a name
+#: ending in ":" is a fan-out: a field per stat under its one prefix (``o:story_gap``), at most FANOUT_MAX.
 #: → 1 if a point was written, 0 if this bucket has one already.
 _LUA_POINT = """
+local FANOUT_MAX = ARGV_FANOUT_MAX
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local bucket = tonumber(ARGV[1])
@@ -88,6 +95,19 @@ local point = {'queued', redis.call('ZCARD', KEYS[3]), 'leased', redis.call('ZCA
 local i = 5
 for _ = 1, tonumber(ARGV[4]) do
   local k = tonumber(ARGV[i + 1])
+  if string.sub(ARGV[i], -1) == ':' then
+    -- a fan-out: one field per stat under the prefix ARGV[i + 2], named ARGV[i] .. the rest, capped
+    local want, n = ARGV[i + 2], 0
+    for s = 1, #stats, 2 do
+      local name = stats[s]
+      if n < FANOUT_MAX and #name > #want and string.sub(name, 1, #want) == want then
+        point[#point + 1] = ARGV[i] .. string.sub(name, #want + 1)
+        point[#point + 1] = string.format('%.17g', tonumber(stats[s + 1]) or 0)
+        n = n + 1
+      end
+    end
+    i = i + 2 + k
+  else
   local sum = 0
   for s = 1, #stats, 2 do
     local name = stats[s]
@@ -102,11 +122,12 @@ for _ = 1, tonumber(ARGV[4]) do
   point[#point + 1] = ARGV[i]
   point[#point + 1] = string.format('%.17g', sum)
   i = i + 2 + k
+  end
 end
 redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '*', unpack(point))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
-"""
+""".replace("ARGV_FANOUT_MAX", str(FANOUT_MAX))
 
 
 def series_key(prefix: str) -> str:
@@ -224,8 +245,12 @@ def read_points(server: redis.Redis, key: str, after: str | None = None, count: 
     only their good fields kept: the stream is read, never trusted.
     """
     start = f"({after}" if after else "-"
+    return parse_points(server.xrange(key, min=start, max="+", count=count) or [])
+
+
+def parse_points(entries: Sequence[tuple[Any, Any]]) -> list[Point]:
+    """Stream entries (XRANGE's or XREVRANGE's) as points, in their order; see :func:`read_points`."""
     points = []
-    entries: list[tuple[Any, Any]] = server.xrange(key, min=start, max="+", count=count) or []
     for raw_id, raw_fields in entries:
         entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
         ms, _, _seq = entry_id.partition("-")

@@ -1,6 +1,6 @@
-"""The Solidot archive's part of the operator views: stories counted in MongoDB, and the project's
-error counters (``solidot/…`` with "error" or "failed" in the name). Named by ``CRAWL_REPORT_CLASS``
-in the project's settings."""
+"""The Solidot archive's part of the operator views: stories counted in MongoDB, the project's
+error counters (``solidot/…`` with "error" or "failed" in the name) and the likely causes of
+alerts. Named by ``CRAWL_REPORT_CLASS`` in the project's settings."""
 
 from __future__ import annotations
 
@@ -18,6 +18,16 @@ if TYPE_CHECKING:
 
 #: Project counters that are errors: ``solidot/…`` with "error" or "failed" in the name.
 SOLIDOT_ERROR = re.compile(r"^solidot/.*(error|failed)")
+
+
+#: What most pages of a crawl without items came to → its likely cause (``no_items`` alert).
+NO_ITEMS_CAUSES = {
+    "story_gap": "every story page answered 404: is the sid range inside the site's?",
+    "story_missing": "listed stories answered 404: has the site moved its story pages?",
+    "story_unchanged": "every story was unchanged since it was stored: nothing new to store",
+    "list_page": "list pages listed no story this crawl fetched",
+    "retried/truncated_html": "story pages arrive cut short: is the site (or a proxy) truncating them?",
+}
 
 
 class ArchiveReport(CrawlReport):
@@ -51,3 +61,13 @@ class ArchiveReport(CrawlReport):
 
     def is_error(self, stat: str) -> bool:
         return bool(SOLIDOT_ERROR.match(stat))
+
+    def alert_cause(self, rule: str, subject: str) -> str:
+        if rule == "drop_share":
+            return "has the markup changed?"
+        if rule == "no_items":
+            if cause := NO_ITEMS_CAUSES.get(subject):
+                return cause
+            if subject.startswith("dropped/"):
+                return "story pages came without stories: has the markup changed?"
+        return super().alert_cause(rule, subject)

@@ -159,7 +159,15 @@ def run_crawl(
     )
     log = (log_file.read_text(encoding="utf-8") if log_file.exists() else "") + completed.stderr
     stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+    if stats.get("finish_reason") == "finished":
+        assert_outcomes_add_up(stats)
     return CrawlResult(completed.returncode, read_jsonl(output), stats, log)
+
+
+def assert_outcomes_add_up(stats: dict[str, Any]) -> None:
+    """Every page received came to exactly one outcome (scrapy_sharedcrawl/outcomes.py)."""
+    outcomes = {name: value for name, value in stats.items() if name.startswith("outcome/")}
+    assert sum(outcomes.values()) == stats.get("response_received_count", 0), outcomes
 
 
 def wait_for(condition: Any, timeout: float, interval: float = 0.05, what: str = "condition") -> None:

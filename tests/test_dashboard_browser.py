@@ -1,6 +1,7 @@
 """The dashboard in a real browser (Debian's chromium, headless, through Selenium) watching a real
 crawl of the replica by three workers: no console errors, the numbers ``status --json``, /metrics and
-MongoDB give, charts with points, a SIGKILLed worker shown as gone, and "finished" at the end.
+MongoDB give (what pages came to among them), charts with points (the first split by outcome), a
+SIGKILLed worker shown as gone and its alert, and "finished" at the end.
 Screenshots go to ``test-artifacts/dashboard/`` (ignored by git)."""
 
 from __future__ import annotations
@@ -114,6 +115,11 @@ def shown(driver: webdriver.Chrome) -> dict[str, Any]:
         out.charts = Object.fromEntries([...document.querySelectorAll('.chart')].map(
             (el) => [el.id, Number(el.dataset.points)]));
         out.canvases = document.querySelectorAll('.chart canvas').length;
+        out.split = document.getElementById('chart-outcomes').dataset.series;
+        out.outcomes = Object.fromEntries([...document.querySelectorAll('#outcomes tr[data-outcome]')].map(
+            (tr) => [tr.dataset.outcome, tr.dataset.count]));
+        out.alerts = [...document.querySelectorAll('#alerts [data-rule]')].map(
+            (el) => ({rule: el.dataset.rule, message: el.textContent}));
         out.polls = Number(document.body.dataset.polls || 0);
         return out;
         """
@@ -174,6 +180,17 @@ def redis_reading(client: redis.Redis, mongo: MongoClient[dict[str, Any]], datab
 def page_reading(page: dict[str, Any]) -> tuple[Any, ...]:
     """The page's figures in :func:`redis_reading`'s order."""
     return tuple(number(page[name]) for name in ("queued", "leased", "done", "pages", "items"))
+
+
+def outcomes_agree(page: dict[str, Any], status: dict[str, Any], prom: dict[str, float]) -> bool:
+    """The page's table of what pages came to, ``status --json``'s and /metrics' are the same."""
+    from_prom = {
+        name.removeprefix("solidot_crawl_outcome_pages_total{outcome=").removesuffix("}"): int(value)
+        for name, value in prom.items()
+        if name.startswith("solidot_crawl_outcome_pages_total{")
+    }
+    from_page = {name: number(value) for name, value in page["outcomes"].items()}
+    return bool(status["outcomes"]) and from_page == status["outcomes"] == from_prom
 
 
 def agree(page: dict[str, Any], status: dict[str, Any], prom: dict[str, float]) -> bool:
@@ -241,6 +258,7 @@ def test_the_dashboard_in_a_browser_follows_a_crawl_by_three_workers_to_its_end(
         finally:
             os.kill(server.process.pid, signal.SIGCONT)
         assert agree(page, status, prom), (page, status, prom)
+        assert outcomes_agree(page, status, prom), (page, status, prom)
         assert (status["queued"], status["leased"], status["done"], status["pages"], status["items"]) == still
         assert 0 < still[2] < SIDS and still[1] > 0, still  # mid-crawl, requests in flight
         wait_for(
@@ -248,7 +266,13 @@ def test_the_dashboard_in_a_browser_follows_a_crawl_by_three_workers_to_its_end(
             timeout=60,
             what="points on every chart",
         )
-        assert shown(driver)["canvases"] == 4
+        assert shown(driver)["canvases"] == 5
+        # the first chart: pages per minute split by what they came to (the same outcomes as status')
+        wait_for(
+            lambda: "story_new" in shown(driver)["split"].split(","),
+            timeout=60,
+            what="story_new among the first chart's series",
+        )
         driver.save_screenshot(str(ARTIFACTS / "crawling.png"))
 
         victim = workers[0]
@@ -268,7 +292,23 @@ def test_the_dashboard_in_a_browser_follows_a_crawl_by_three_workers_to_its_end(
         # often: 4.5 s on an idle machine, as much again allowed for a busy one (the point: the
         # heartbeats tell, not a lease's expiry or a timeout of tens of seconds)
         assert gone_after <= 2 * (3 * HEARTBEAT + 4 * REFRESH + 0.5), gone_after
+        # the alert names it, on the page, in status and in /metrics
+        wait_for(
+            lambda: any(alert["rule"] == "worker_gone" for alert in shown(driver)["alerts"]),
+            timeout=30,
+            what="the worker_gone alert on the page",
+        )
         driver.save_screenshot(str(ARTIFACTS / "worker-gone.png"))
+        gone_alerts = [a for a in shown(driver)["alerts"] if a["rule"] == "worker_gone"]
+        assert f"pid {victim.process.pid} gone" in gone_alerts[0]["message"], gone_alerts
+        assert any(
+            a["rule"] == "worker_gone" for a in status_json(redis_url, mongo.uri, mongo_db_name)["alerts"]
+        )
+        wait_for(
+            lambda: metrics(url).get("solidot_crawl_alerts{rule=worker_gone}", 0) >= 1,
+            timeout=30,
+            what="the worker_gone alert in /metrics",
+        )
 
         for worker in workers[1:]:
             assert worker.wait(timeout=180) == 0, crawl.logs()
@@ -282,6 +322,8 @@ def test_the_dashboard_in_a_browser_follows_a_crawl_by_three_workers_to_its_end(
     stories = store[mongo_db_name]["stories"].count_documents({})
     assert status["state"] == "finished"
     assert agree(page, status, prom), (page, status, prom)
+    # the killed worker's last pages may have no outcome (its stats were never pushed): no sum checked
+    assert outcomes_agree(page, status, prom) and status["outcomes"]["story_new"] > 0, (page, status, prom)
     assert number(page["items"]) == status["items"] == stories > 0
     assert number(page["seen"]) == status["seen"] == prom["solidot_crawl_seen_urls"]
     assert number(page["fraction"]) == status["progress"] == prom["solidot_crawl_progress_ratio"] == 1.0

@@ -182,12 +182,20 @@ def test_watching_a_crawl_with_faults_to_its_end(tmp_path: Path, redis_url: str)
         f"seen       {urls_seen(sids, stats):,} URLs",
         "items      60 (scraped by the workers)",
         final[5],  # pages: checked below
+        final[6],  # outcomes: checked below
         f"errors     retry/reason_count/429 Unknown Status: {throttled}",
         "workers    0 live",
     ]
     # pages: responses that reached the spider (the 429s were turned into retries before it)
     assert final[5].startswith(f"pages      {served['requests'] - throttled} · ")
     assert "/min over the last 5 min (" in final[5]
+    # every page came to a story stored or a robots.txt read (one per worker that fetched): nothing else
+    pages = served["requests"] - throttled
+    robots = pages - 60
+    assert robots in (1, 2)
+    assert (
+        final[6] == f"outcomes   story_new 60 ({60 / pages:.0%}) · robots_txt {robots} ({robots / pages:.0%})"
+    )
     assert sum(s.get("retry/reason_count/429 Unknown Status", 0) for s in stats) == throttled
 
 

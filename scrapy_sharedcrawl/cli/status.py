@@ -9,9 +9,12 @@ once the crawl is over and its dupefilter deleted: the count the finishing
 worker recorded in the shared stats); pages, items, errors and requests done
 from the stats every worker adds up in Redis (pushed every
 STATS_PUSH_INTERVAL s, so they lag by that much while the crawl runs);
-workers from their heartbeats. Items, and which of the project's counters are
-errors, come from the project's report (``CRAWL_REPORT_CLASS``, :mod:`~scrapy_sharedcrawl.report`:
-the Solidot project counts stories in MongoDB when MONGO_URI is set).
+workers from their heartbeats; what every page came to (``outcome/…``, adding up to
+the pages), requests that got no page (``unfetched/…``) and the alerts that hold
+(:mod:`~scrapy_sharedcrawl.alerts`: one ``ALERT`` line each, first). Items, which of the
+project's counters are errors and the likely causes of alerts come from the project's report
+(``CRAWL_REPORT_CLASS``, :mod:`~scrapy_sharedcrawl.report`: the Solidot project counts stories
+in MongoDB when MONGO_URI is set).
 """
 
 from __future__ import annotations
@@ -29,14 +32,28 @@ import redis
 from scrapy.settings import Settings
 from tqdm import tqdm
 
+from scrapy_sharedcrawl.alerts import (
+    Alert,
+    AlertSettings,
+    HostKeys,
+    alert_rows,
+    bounded,
+    drop_shares,
+    gone_workers,
+    no_items,
+    paused_hosts,
+    window_start,
+)
 from scrapy_sharedcrawl.cli.options import CrawlDefaults, add_crawl_arguments, crawl_redis
 from scrapy_sharedcrawl.cli.tables import table
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
 from scrapy_sharedcrawl.keys import CrawlKeys
+from scrapy_sharedcrawl.outcomes import outcomes_of, unfetched_of
 from scrapy_sharedcrawl.reading import Unreadable, counter, moment, printable, replies, text, whole
 from scrapy_sharedcrawl.report import CrawlReport
 from scrapy_sharedcrawl.stats import PAGES_STAT
+from scrapy_sharedcrawl.timeseries import series_key
 from scrapy_sharedcrawl.workers import Worker, parse_workers
 
 #: Minutes shown for pages/min.
@@ -84,6 +101,12 @@ class Status:
     stats: dict[str, int | float] = field(repr=False)
     #: Values skipped as no worker could have written them, by kind (stats, meta, workers, pages, seen).
     unreadable: dict[str, int] = field(default_factory=dict)
+    #: What every page received came to (``outcome/…``, they add up to ``pages``), largest first.
+    outcomes: dict[str, int] = field(default_factory=dict)
+    #: Requests that ended without a response, by kind (``unfetched/…``: not in the pages).
+    unfetched: dict[str, int] = field(default_factory=dict)
+    #: The alerts that hold (:mod:`~scrapy_sharedcrawl.alerts`): rule and message each.
+    alerts: list[dict[str, Any]] = field(default_factory=list)
 
 
 def register(commands: Any, defaults: CrawlDefaults | None = None) -> None:
@@ -145,6 +168,8 @@ class StatusReader:
         self.keys = CrawlKeys.from_settings(settings, spider)
         #: The project's part: items and its error counters (:mod:`~scrapy_sharedcrawl.report`).
         self.report = CrawlReport.from_settings(settings, store_uri)
+        self.alert_settings = AlertSettings.from_settings(settings)  # checked before any reading
+        self.hosts = HostKeys.from_settings(settings, spider)  # where the cluster rate keeps host pauses
 
     def read(self) -> Status:
         keys = self.keys
@@ -172,7 +197,8 @@ class StatusReader:
         now = seconds + micros / 1e6
         stats = read_stats(raw_stats, unreadable)
         meta = {text(name): text(value) for name, value in raw_meta.items()}
-        workers = parse_workers(now * 1000, beats, info, unreadable=unreadable)
+        everyone = parse_workers(now * 1000, beats, info, include_gone=True, unreadable=unreadable)
+        workers = [worker for worker in everyone if worker.live]
         started, updated, finished = (
             _meta_moment(meta, name, unreadable) for name in ("started_at", "updated_at", "finished_at")
         )
@@ -202,6 +228,13 @@ class StatusReader:
         items, source = self.report.items(stats)
         until = now if workers or updated is None else updated
         rate, recent = self.pages(until, started, unreadable)
+        # workers gone during this crawl (the registry remembers them for a day): none once it is finished
+        gone = [
+            worker
+            for worker in everyone
+            if not worker.live and state != "finished" and now - worker.heartbeat_age >= (started or 0.0)
+        ]
+        alerts = self.alerts(stats, now, until, gone, unreadable)
         return Status(
             redis=self.where,
             spider=keys.spider,
@@ -226,7 +259,39 @@ class StatusReader:
             workers=[worker_row(worker) for worker in workers],
             stats=dict(sorted(stats.items())),
             unreadable=unreadable.counts,
+            outcomes=outcomes_of(stats),
+            unfetched=unfetched_of(stats),
+            alerts=alert_rows(alerts),
         )
+
+    def alerts(
+        self,
+        stats: dict[str, int | float],
+        now: float,
+        until: float,
+        gone: list[Worker],
+        unreadable: Unreadable,
+    ) -> list[Alert]:
+        """The alerts that hold (:mod:`~scrapy_sharedcrawl.alerts`); ``until``: the recent window's end,
+        ``gone``: the workers that died during the crawl."""
+        config, cause = self.alert_settings, self.report.alert_cause
+        found = [alert for alert in [no_items(stats, config, cause)] if alert is not None]
+        try:
+            before = window_start(self.server, self.keys, until, config.window)
+        except redis.ResponseError as error:  # the series' key of another type: no window, the rest is read
+            unreadable.skip(
+                "keys", series_key(self.keys.prefix), f"{type(error).__name__}: {str(error)[:120]}"
+            )
+            before = None
+        found += drop_shares(stats, before, config, cause)
+        if self.hosts is not None:
+            found += paused_hosts(self.server, self.hosts, self.host_keys(), now)
+        found += gone_workers(gone)
+        return bounded(found)
+
+    def host_keys(self) -> list[bytes]:
+        """The hosts' keys of the cluster rate (a SCAN: the dashboard keeps them a while)."""
+        return self.hosts.find(self.server) if self.hosts is not None else []
 
     def seen(self, stored: dict[bytes, bytes]) -> tuple[int | None, bool]:
         """URLs in the dupefilter: exact (SCARD over the shards) or a Bloom filter's estimate."""
@@ -296,6 +361,7 @@ def errors_by_kind(
 def render(status: Status) -> str:
     """The human-readable status: a few labelled lines and the workers table."""
     lines = [f"{status.spider} crawl at {status.redis}: {status.state}" + _since(status)]
+    lines += [f"ALERT      {printable(alert['message'])}" for alert in status.alerts]
     if status.progress is not None:
         lines.append(f"progress   {_bar(status)}")
     lines.append(
@@ -311,6 +377,10 @@ def render(status: Status) -> str:
     lines.append(
         f"pages      {status.pages:,} · {per_minute}/min over the last {RECENT_MINUTES} min ({minutes})"
     )
+    if status.outcomes:
+        lines.append("outcomes   " + _counts(status.outcomes, status.pages))
+    if status.unfetched:
+        lines.append("no page    " + _counts(status.unfetched) + " (requests that got no response)")
     if status.dead_letters:
         lines.append(
             f"dead       {status.dead_letters:,} refused requests in {status.spider}'s dead letters "
@@ -329,6 +399,17 @@ def render(status: Status) -> str:
     lines.append(f"workers    {len(status.workers)} live")
     lines.extend(_table(status.workers))
     return "\n".join(lines)
+
+
+def _counts(counts: dict[str, int], total: int = 0, shown: int = 8) -> str:
+    """``name count (share)`` for the largest ``shown`` counts, the rest summed as ``other``."""
+    parts = [
+        f"{printable(name)} {value:,}" + (f" ({value / total:.0%})" if total else "")
+        for name, value in list(counts.items())[:shown]
+    ]
+    if rest := sum(list(counts.values())[shown:]):
+        parts.append(f"other {rest:,}")
+    return " · ".join(parts)
 
 
 def _since(status: Status) -> str:

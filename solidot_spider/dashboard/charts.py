@@ -5,6 +5,7 @@ points read so far (each refresh reads only the new ones) and :func:`columns`
 turns them into per-minute rates between consecutive points, after thinning
 them to at most ``limit`` points: totals make thinning exact (the rate between
 two kept points is the true average over the points dropped between them).
+Pages per minute are also split by what they came to (:func:`outcome_rates`).
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from typing import Any
 
 import redis
 
+from scrapy_sharedcrawl.alerts import SERIES_OUTCOME
 from scrapy_sharedcrawl.timeseries import GAUGES, Point, read_points
 
 #: Points kept in memory (the stream's default cap, with room).
 MAX_CACHED = 150_000
 #: Points per chart, at most.
 CHART_POINTS = 600
+#: Outcomes the first chart splits pages into (the rest summed as "other").
+OUTCOMES_SHOWN = 8
 #: Rates shown per minute: column name → the point's total it is the rate of.
 RATES = {
     "pages_per_min": "pages",
@@ -89,7 +93,30 @@ def columns(
         result[column] = _rates(kept, total)
     result["paused_s_per_min"] = [None if r is None else r / 1000 for r in _rates(kept, "paused_ms")]
     result["errors_per_min"] = {kind: _rates(kept, f"err_{kind}") for kind in error_kinds}
+    result["outcomes_per_min"] = outcome_rates(kept)
     return result
+
+
+def outcome_rates(points: Sequence[Point], shown: int = OUTCOMES_SHOWN) -> dict[str, list[float | None]]:
+    """Pages per minute by outcome (the points' ``o:<outcome>`` totals): the ``shown`` largest by the
+    last point, the rest summed as ``other``. An outcome a point lacks had counted nothing yet (0)."""
+    if not points:
+        return {}
+    names: set[str] = set()
+    for point in points:
+        names.update(name for name in point.values if name.startswith(SERIES_OUTCOME))
+    last = points[-1].values
+    ranked = sorted(names, key=lambda name: (-last.get(name, 0.0), name))
+    rates = {name.removeprefix(SERIES_OUTCOME): _rates(points, name, missing=0.0) for name in ranked}
+    if len(rates) <= shown:
+        return rates
+    kept = dict(list(rates.items())[: shown - 1])
+    rest = list(rates.values())[shown - 1 :]
+    kept["other"] = [
+        None if any(r is None for r in column) else round(sum(r for r in column if r is not None), 3)
+        for column in zip(*rest, strict=True)
+    ]
+    return kept
 
 
 def rate_per_minute(points: Sequence[Point], total: str, window: float) -> float | None:
@@ -103,13 +130,13 @@ def rate_per_minute(points: Sequence[Point], total: str, window: float) -> float
     return _rate(first, last, total)
 
 
-def _rates(points: Sequence[Point], total: str) -> list[float | None]:
-    return [None, *(_rate(a, b, total) for a, b in itertools.pairwise(points))][: len(points)]
+def _rates(points: Sequence[Point], total: str, missing: float | None = None) -> list[float | None]:
+    return [None, *(_rate(a, b, total, missing) for a, b in itertools.pairwise(points))][: len(points)]
 
 
-def _rate(a: Point, b: Point, total: str) -> float | None:
+def _rate(a: Point, b: Point, total: str, missing: float | None = None) -> float | None:
     seconds = b.time - a.time
-    before, after = a.values.get(total), b.values.get(total)
+    before, after = a.values.get(total, missing), b.values.get(total, missing)
     if seconds <= 0 or before is None or after is None or after < before:
         return None
     return round((after - before) / seconds * 60, 3)

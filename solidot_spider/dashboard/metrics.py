@@ -1,9 +1,9 @@
 """The dashboard's snapshot as Prometheus metrics (``GET /metrics``), for Grafana and alerts.
 
 Crawl-level figures only, with labels from small fixed sets (phases, error
-kinds, worker states, dedupe outcomes) or capped (drop and dead-letter reasons:
-the 30 largest, the rest as ``other``): never a worker id, URL or exception
-text, so series don't multiply as workers come and go. Values are the same
+kinds, worker states, dedupe outcomes, alert rules) or capped (drop and dead-letter
+reasons, page outcomes, kinds of unfetched requests: the 30 largest, the rest as ``other``):
+never a worker id, URL or exception text, so series don't multiply as workers come and go. Values are the same
 snapshot ``/api/state`` serves (``status --json``'s numbers).
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from scrapy_sharedcrawl.alerts import RULES
 from solidot_spider.dashboard.state import PHASES
 
 PREFIX = "solidot_crawl_"
@@ -99,6 +100,16 @@ def crawl_metrics(snapshot: dict[str, Any], floor: CounterFloor | None = None) -
     workers.add_metric(["gone"], counts["workers_gone"])
     yield workers
     yield counter(PREFIX + "errors", "errors by kind (every worker)", snapshot["error_kinds"], "kind")
+    yield counter(
+        PREFIX + "outcome_pages", "pages received, by what they came to", snapshot["outcomes"], "outcome"
+    )
+    yield counter(
+        PREFIX + "unfetched_requests", "requests that got no response, by kind", snapshot["unfetched"], "kind"
+    )
+    alerts = GaugeMetricFamily(PREFIX + "alerts", "alerts that hold, by rule", labels=["rule"])
+    for rule in RULES:
+        alerts.add_metric([rule], sum(1 for alert in snapshot["alerts"] if alert["rule"] == rule))
+    yield alerts
     phase = GaugeMetricFamily(PREFIX + "phase", "1 for the crawl's current phase", labels=["phase"])
     for name in PHASES:
         phase.add_metric([name], 1.0 if snapshot["crawl"]["phase"] == name else 0.0)

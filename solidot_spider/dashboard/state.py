@@ -2,7 +2,7 @@
 
 :meth:`DashboardReader.read` builds the snapshot ``GET /api/state`` returns
 (documented in the README): ``status``'s own reading (:class:`~scrapy_sharedcrawl.cli.status.StatusReader`:
-queue, leases, done, seen, pages, items, errors), plus the crawl's phase, seed
+queue, leases, done, seen, pages, items, errors, what pages came to, alerts), plus the crawl's phase, seed
 and scope, an estimate of the time left, every worker the registry still
 knows (gone ones too) with its rate, the archive in MongoDB, drops and dead
 letters by reason. Every text read from Redis or MongoDB is shown, never run:
@@ -41,16 +41,27 @@ LATE_BEATS = 1.5
 MAX_REASONS = 30
 #: Drops: ``solidot/dropped/<reason>`` (a page without an item), ``solidot/<stage>/dropped/<reason>``.
 _DROP = re.compile(r"^solidot/(?:([a-z_]+)/)?dropped/(.+)$")
-#: Seconds between counts of the URLs seen (one SCARD per dupefilter shard: thousands at 2M URLs).
+#: Seconds between counts of the URLs seen (one SCARD per dupefilter shard: thousands at 2M URLs), and
+#: between SCANs for the hosts' keys (their pauses are read at every refresh).
 SEEN_EVERY = 30.0
 #: The crawl's phases, in the words the page shows.
 PHASES = ("no crawl", "waiting for a seed", "crawling", "finishing", "finished", "stalled", "idle")
 
 
 class _Reader(StatusReader):
-    """``status``'s reader, counting the URLs seen at most every :data:`SEEN_EVERY` seconds."""
+    """``status``'s reader, counting the URLs seen and looking for hosts at most every :data:`SEEN_EVERY`
+    seconds."""
 
     _seen: tuple[float, tuple[int | None, bool]] | None = None
+    _hosts: tuple[float, list[bytes]] | None = None
+
+    def host_keys(self) -> list[bytes]:
+        """The hosts' keys, found again at most every :data:`SEEN_EVERY` seconds (a SCAN of the keyspace:
+        a crawl's hosts are few and long-lived; their pauses are read at every refresh)."""
+        now = time.monotonic()
+        if self._hosts is None or now - self._hosts[0] >= SEEN_EVERY:
+            self._hosts = (now, super().host_keys())
+        return self._hosts[1]
 
     def seen(self, stored: dict[bytes, bytes]) -> tuple[int | None, bool]:
         now = time.monotonic()
@@ -72,6 +83,8 @@ class DashboardReader:
         self._beats: dict[str, deque[tuple[float, int]]] = {}
         #: The reasons the drop and dead-letter tables (and their metrics) name, kept for the crawl.
         self.drop_labels, self.dead_labels = StableLabels(), StableLabels()
+        #: The outcomes and kinds of unfetched requests shown (and their metrics), kept for the crawl.
+        self.outcome_labels, self.unfetched_labels = StableLabels(), StableLabels()
         self._epoch: str | None = None
 
     def read(self) -> dict[str, Any]:
@@ -99,6 +112,7 @@ class DashboardReader:
         if status.started_at != self._epoch:  # a new crawl: its own reasons
             self._epoch = status.started_at
             self.drop_labels, self.dead_labels = StableLabels(), StableLabels()
+            self.outcome_labels, self.unfetched_labels = StableLabels(), StableLabels()
         try:
             points = self.series.update(status.started_at)
         except redis.ResponseError as error:  # the series' key of another type: no charts, the rest is read
@@ -151,6 +165,9 @@ class DashboardReader:
             },
             "errors": status.errors,
             "error_kinds": error_kinds(status.stats, self.fields),
+            "outcomes": self.outcome_labels.bound(status.outcomes),
+            "unfetched": self.unfetched_labels.bound(status.unfetched),
+            "alerts": status.alerts,
             "workers": [self._worker(worker, now) for worker in everyone],
             "archive": self.archive(status),
             "series_points": len(points),

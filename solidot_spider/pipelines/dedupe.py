@@ -49,6 +49,7 @@ from twisted.python.failure import Failure
 from scrapy_sharedcrawl.config import float_setting, is_shared_crawl, redis_configured
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.outage import Outage
+from scrapy_sharedcrawl.outcomes import note_outcome
 from scrapy_sharedcrawl.signals import requests_acknowledged
 from solidot_spider.content import content_hash
 from solidot_spider.items import item_dict
@@ -315,6 +316,7 @@ class DedupePipeline:
             outcome = await self._compare(self.acked_index, sid, digest)
         else:
             outcome = await self._ask(self.index.compare_and_set, sid, digest)
+        note_outcome(self.crawler, item, f"story_{outcome or 'new'}")  # its page's outcome
         if outcome == "unchanged":
             await self.crawler.signals.send_catch_log_async(story_unchanged, sid=sid, item=item)
             self.dropper.drop("unchanged", sid, "same content as the last time it was written")

@@ -14,6 +14,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from scrapy_sharedcrawl.outage import OncePerReason
+from scrapy_sharedcrawl.outcomes import drop_with_reason
 
 _logger = logging.getLogger(__name__)
 
@@ -74,4 +75,5 @@ class ItemDropper:
         detail = detail if len(detail) <= DETAIL_MAX else detail[:DETAIL_MAX] + "…"
         explained = f"{reason} ({detail})" if detail else reason
         self._once(reason, "%s: dropped story sid=%s: %s", self.stage, sid, explained, exc_info=exc_info)
-        raise DropItem(f"{self.stage}: {explained} sid={sid}", log_level="DEBUG")
+        # the reason travels with the DropItem: its page's outcome is dropped/<reason>
+        raise drop_with_reason(DropItem(f"{self.stage}: {explained} sid={sid}", log_level="DEBUG"), reason)

@@ -17,6 +17,7 @@ from twisted.python.failure import Failure
 
 from scrapy_sharedcrawl.config import int_setting, is_shared_crawl
 from scrapy_sharedcrawl.outage import OncePerReason
+from scrapy_sharedcrawl.outcomes import note_outcome
 from scrapy_sharedcrawl.redact import redact_uri
 from solidot_spider.discovery import DEFAULT_MAX_DAYS, DEFAULT_MAX_SIDS, Discovery
 from solidot_spider.parsing import MalformedPage, is_truncated, parse_list_page, parse_rss, parse_story
@@ -176,6 +177,7 @@ class SolidotSpider(scrapy.Spider):
                 yield request
             return
         entries = parse_list_page(self._text(response), response.url, self.site)
+        note_outcome(self.crawler, response, "list_page")
         self.crawler.stats.inc_value("solidot/list_pages")
         if not entries:
             self.crawler.stats.inc_value("solidot/list_pages_empty")
@@ -186,6 +188,7 @@ class SolidotSpider(scrapy.Spider):
 
     async def parse_rss(self, response: Response, due_only: bool = False) -> AsyncIterator[scrapy.Request]:
         sids = parse_rss(self._text(response))
+        note_outcome(self.crawler, response, "feed")
         self.crawler.stats.inc_value("solidot/rss_items", len(sids))
         for sid in await self.listed.wanted(sids) if due_only else sids:
             yield self.story_request(sid)
@@ -218,6 +221,7 @@ class SolidotSpider(scrapy.Spider):
         if response.status == 404:
             key = "gap" if response.meta.get("solidot_from_range") else "missing"
             stats.inc_value(f"solidot/story_{key}")
+            note_outcome(self.crawler, response, f"story_{key}")
             if key == "missing":
                 logger.warning("Story listed but not found (404): %s", response.url)
             sid = story_sid(response.url)
@@ -235,7 +239,7 @@ class SolidotSpider(scrapy.Spider):
                 fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
             )
         except MalformedPage as error:
-            self._count_drop(error.reason, response.url)
+            self._count_drop(error.reason, response)
             return
         story.categories = categories
         stats.inc_value("solidot/stories")
@@ -265,14 +269,17 @@ class SolidotSpider(scrapy.Spider):
             max_retry_times=self.truncated_retries,
         )
         if retry is not None:
+            note_outcome(self.crawler, response, "retried/truncated_html")
             yield retry
         else:
-            self._count_drop("truncated_html", response.url)
+            self._count_drop("truncated_html", response)
 
-    def _count_drop(self, reason: str, url: str) -> None:
-        """A page that yields no item: counted per reason, logged once per reason."""
+    def _count_drop(self, reason: str, response: Response) -> None:
+        """A page that yields no item: counted per reason (and as its outcome), logged once per reason."""
+        note_outcome(self.crawler, response, f"dropped/{reason}")
         if self._drops is None:
             self._drops = OncePerReason(self.crawler.stats, "solidot/dropped/", logger)
+        url = response.url
         self._drops(reason, "Dropped a page (%s), sid=%s: %s", reason, story_sid(url), url)
 
     @staticmethod

@@ -51,13 +51,14 @@ function alerts(state) {
   if (state.error) list.push(["bad", `Last reading failed: ${state.error} — showing the one before.`]);
   const phase = state.crawl && state.crawl.phase;
   if (phase === "stalled") list.push(["bad", "Work is left but no worker is alive: start workers."]);
-  const gone = (state.workers || []).filter((w) => w.state === "gone").length;
-  if (gone) list.push(["warn", `${gone} worker${gone > 1 ? "s" : ""} gone silent (leases return to the queue after their lease time).`]);
   if (state.counts && state.counts.dead_letters) list.push(["warn", `${fmt(state.counts.dead_letters)} requests in the dead letters.`]);
   if (state.archive && state.archive.error) list.push(["warn", state.archive.error]);
-  $("alerts").replaceChildren(...list.map(([kind, text]) => {
+  // the crawl's own alerts (scrapy_sharedcrawl/alerts.py), each naming its likely cause
+  for (const alert of state.alerts || []) list.push(["bad", alert.message, alert.rule]);
+  $("alerts").replaceChildren(...list.map(([kind, text, rule]) => {
     const div = document.createElement("div");
     div.className = kind;
+    if (rule) div.dataset.rule = rule;
     div.textContent = text;
     return div;
   }));
@@ -102,6 +103,15 @@ function render(state) {
     return [w.state, w.node, String(w.pid), w.job || "–", `${fmt(w.heartbeat_age, 1)} s ago`,
       fmt(w.pages_per_min, 1), fmt(w.pages), fmt(w.items), fmt(w.errors), fmt(w.buffered)];
   });
+  const pages = counts.pages || 0;
+  const outcomes = Object.entries(state.outcomes || {});
+  rows($("outcomes"), outcomes.length ? outcomes : [["none yet", null]], ([name, value], tr) => {
+    tr.dataset.outcome = name;
+    tr.dataset.count = value === null ? "" : String(value);
+    return [name, value === null ? "" : fmt(value), value === null || !pages ? "" : `${fmt((value / pages) * 100)} %`];
+  });
+  const unfetched = Object.entries(state.unfetched || {});
+  rows($("unfetched"), unfetched.length ? unfetched : [["none", null]], ([name, value]) => [name, value === null ? "" : fmt(value)]);
   const errors = Object.entries(state.errors || {});
   rows($("errors"), errors.length ? errors : [["none", null]], ([name, value]) => [name, value === null ? "" : fmt(value)]);
   const outcome = archive.this_crawl || {};
@@ -139,6 +149,7 @@ function chart(id, series, data) {
   const el = $(id);
   const points = data[0].length;
   el.dataset.points = String(points);
+  el.dataset.series = series.map((s) => s.label).join(",");
   const width = Math.max(300, el.clientWidth || 520);
   if (!charts[id] || charts[id].series.length !== series.length + 1) {
     if (charts[id]) charts[id].destroy();
@@ -163,6 +174,8 @@ function chart(id, series, data) {
 function drawCharts(columns) {
   if (!columns || !columns.time || typeof uPlot === "undefined") return;
   const t = columns.time;
+  const outcomes = Object.keys(columns.outcomes_per_min || {});
+  chart("chart-outcomes", outcomes.map((name) => ({ label: name })), [t, ...outcomes.map((name) => columns.outcomes_per_min[name])]);
   chart("chart-rates", [{ label: "pages/min" }, { label: "items/min" }], [t, columns.pages_per_min, columns.items_per_min]);
   chart("chart-queue", [{ label: "queued" }, { label: "leased", scale: "y2" }], [t, columns.queued, columns.leased]);
   const kinds = Object.keys(columns.errors_per_min || {});
