@@ -59,6 +59,7 @@ from scrapy_sharedcrawl.admission import RefusedRequest, RequestPolicy
 from scrapy_sharedcrawl.defaults import SETTINGS
 from scrapy_sharedcrawl.dupefilter import DupeCheck
 from scrapy_sharedcrawl.keys import QueueKeys
+from scrapy_sharedcrawl.script_pipeline import ScriptCall, ScriptPipeline
 
 #: Priorities are clamped to ±MAX_PRIORITY so that score = -priority·2³² + seq stays exact.
 MAX_PRIORITY = 2**20 - 1
@@ -341,6 +342,8 @@ class LeasedPriorityQueue(Base):
         self._release = server.register_script(_LUA_RELEASE)
         self._bury = server.register_script(_LUA_BURY)
         self._clear_if_idle = server.register_script(_LUA_CLEAR_IF_IDLE)
+        #: Pushes and pop in one round trip, no SCRIPT EXISTS before each (:mod:`.script_pipeline`).
+        self._pipeline = ScriptPipeline(server)
         #: Redis round trips made so far (for the ``scheduler/redis/round_trips`` stat).
         self.round_trips = 0
         #: The shard size the dupefilter reported at the last push (0 when unknown).
@@ -416,14 +419,13 @@ class LeasedPriorityQueue(Base):
         """Push ``entries`` then, if ``worker_id`` is given, lease up to ``count`` requests to it: one
         round trip (a pipeline, not a transaction: each push and the pop stay atomic on their own, and a
         push retried after a lost reply is a no-op). Returns the pushes' (status, fill) and the pop."""
-        pipe = self.server.pipeline(transaction=False)
-        for entry in entries:
-            keys, args = self._push_arguments(entry)
-            self._push(keys=keys, args=args, client=pipe)
+        calls = [ScriptCall(self._push, *self._push_arguments(entry)) for entry in entries]
         if worker_id is not None:
-            self._pop(keys=self.keys, args=self._pop_arguments(worker_id, lease_seconds, count), client=pipe)
+            calls.append(
+                ScriptCall(self._pop, self.keys, self._pop_arguments(worker_id, lease_seconds, count))
+            )
         self.round_trips += 1
-        replies = pipe.execute()
+        replies = self._pipeline.execute(calls)
         pushed = [(int(status), int(fill)) for status, fill in replies[: len(entries)]]
         if pushed:
             self.last_fill = max(fill for _, fill in pushed)
