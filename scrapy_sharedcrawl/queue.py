@@ -329,6 +329,8 @@ class LeasedPriorityQueue(Base):
         self.defaults = serialization.check_defaults(
             getattr(spider, "shared_request_defaults", None), f"spider {spider.name!r}"
         )
+        #: Defaults a request can share without a copy (a dict or list default is copied per request).
+        self._immutable_defaults = frozenset(key for key, value in self.defaults.items() if _immutable(value))
         named = QueueKeys(self.key)
         self.keys = named.core
         self.queue_key, self.payloads_key, self.leases_key, self.owners_key, self.requeued_key = self.keys
@@ -355,7 +357,7 @@ class LeasedPriorityQueue(Base):
         only the meta that travels; raises :class:`~.admission.RefusedRequest` for what the policy refuses."""
         obj = serialization.request_to_dict(request, self.spider)
         obj["meta"] = self.policy.kept_meta(obj.get("meta") or {})
-        self.policy.check(obj)
+        self.policy.check(obj, url_is_safe=True)  # request.url is as Scrapy made it safe
         if self.defaults and self.serializer is serialization:
             encoded: bytes = serialization.dumps(*serialization.without_defaults(obj, self.defaults))
         else:
@@ -366,14 +368,24 @@ class LeasedPriorityQueue(Base):
     def _decode_request(self, encoded_request: bytes) -> Request:
         """A request from a payload read from Redis: untrusted input, checked by the policy before
         anything is built from it (raises :class:`~.serialization.UnserializableRequest`)."""
-        self.policy.check_size(len(encoded_request))  # before parsing it
+        self.policy.check_size(len(encoded_request))  # before parsing it; the host once built
         obj = self.serializer.loads(encoded_request)
         if not isinstance(obj, dict):
             raise serialization.UnserializableRequest("payload: not a request dict")
         for key, value in self.defaults.items():
-            obj.setdefault(key, copy.deepcopy(value))
-        self.policy.check(obj)
-        return request_from_dict(obj, spider=self.spider)
+            if key not in obj:
+                obj[key] = value if key in self._immutable_defaults else copy.deepcopy(value)
+        self.policy.check_fields(obj)
+        try:
+            request = request_from_dict(obj, spider=self.spider)
+        except ValueError:
+            try:
+                Request(obj["url"])  # the URL alone: refused for what it is, as the policy refuses a URL
+            except ValueError:
+                raise RefusedRequest("url", f"{obj['url'][:100]!r} is not a URL") from None
+            raise
+        self.policy.check_host(request.url)  # on the URL as the request made it safe, and will fetch it
+        return request
 
     # -- pushing ---------------------------------------------------------------------
 
@@ -557,6 +569,12 @@ class LeasedPriorityQueue(Base):
         """Delete everything but dead letters if nothing is queued or leased; True if deleted."""
         self.round_trips += 1
         return bool(self._clear_if_idle(keys=[*self.keys, self.seq_key]))
+
+
+def _immutable(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return all(_immutable(item) for item in value)
+    return value is None or isinstance(value, (str, bytes, int, float, bool))
 
 
 def _ms(seconds: float) -> int:

@@ -110,7 +110,7 @@ def dumps(obj: dict[str, Any], keep: Collection[str] = ()) -> bytes:
     try:
         encoded = _encode(compact, "request")  # long names in its error messages
         short = {SHORT_KEYS.get(key, key): value for key, value in encoded.items()}
-        return json.dumps(short, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        return _ENCODER.encode(short).encode("utf-8")
     except ValueError as error:
         if isinstance(error, UnserializableRequest):
             raise
@@ -126,7 +126,9 @@ def loads(data: bytes | str) -> dict[str, Any]:
     {'url': 'https://example.org/', 'body': b'a=1'}
     """
     try:
-        decoded = json.loads(data, parse_constant=_refuse_constant)
+        if isinstance(data, (bytes, bytearray)):  # as json.loads reads bytes (UTF-8, -16 or -32)
+            data = data.decode(json.detect_encoding(data), "surrogatepass")
+        decoded = _DECODER.decode(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UnserializableRequest(f"payload is not JSON: {error}") from None
     except RecursionError:  # thousands of nested brackets: no request looks like that
@@ -292,6 +294,11 @@ def _decode(value: Any) -> Any:
 
 def _refuse_constant(name: str) -> Any:
     raise UnserializableRequest(f"payload holds {name}, which is not plain data")
+
+
+#: One encoder and one decoder for every request (``json.dumps``/``loads`` with options build one a call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 def _is_public_name(name: Any) -> bool:
