@@ -128,6 +128,44 @@ local score = -tonumber(ARGV[2]) * 4294967296 + seq
 redis.call('ZADD', KEYS[1], string.format('%.17g', score), member)
 return {1, fill}
 """
+#: Push a batch, each entry as :data:`_LUA_PUSH` pushes one: one script call for the batch, so the
+#: queue's keys travel once and redis-py packs one command, not one per request. KEYS: 1 queue,
+#: 2 payloads, 3 seq, 4… the dupefilter keys of the batch (each once). ARGV, per entry: id, priority,
+#: payload, number of dupefilter keys k (0: no check), k indexes into KEYS after the first 3, number
+#: of dupefilter args n, n args. → {status1, fill1, status2, fill2, …} (statuses as _LUA_PUSH's).
+_LUA_PUSH_BATCH = """
+local result = {}
+local i = 1
+while i <= #ARGV do
+  local id, priority, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local nkeys = tonumber(ARGV[i + 3])
+  i = i + 4
+  local dkeys, dargs = {}, {}
+  for j = 0, nkeys - 1 do dkeys[#dkeys + 1] = KEYS[3 + tonumber(ARGV[i + j])] end
+  i = i + nkeys
+  local nargs = tonumber(ARGV[i])
+  i = i + 1
+  for j = 0, nargs - 1 do dargs[#dargs + 1] = ARGV[i + j] end
+  i = i + nargs
+  local status, fill, seen = 1, 0, false
+  if nkeys > 0 then seen, fill = check_and_add(dkeys, dargs) end
+  if seen then
+    status = 0
+  else
+    local member = id .. ' ' .. payload
+    if redis.call('HEXISTS', KEYS[2], id) == 1 or redis.call('ZSCORE', KEYS[1], member) then
+      status = 2
+    else
+      local seq = redis.call('INCR', KEYS[3]) % 4294967296
+      local score = -tonumber(priority) * 4294967296 + seq
+      redis.call('ZADD', KEYS[1], string.format('%.17g', score), member)
+    end
+  end
+  result[#result + 1] = status
+  result[#result + 1] = fill
+end
+return result
+"""
 #: A push script without a dupefilter.
 _LUA_NO_CHECK = """
 local function check_and_add(keys, args) return false, 0 end
@@ -337,6 +375,7 @@ class LeasedPriorityQueue(Base):
         self.seq_key = named.seq
         self.dead_key = named.dead
         self._push = server.register_script((lua_check_and_add or _LUA_NO_CHECK) + _LUA_PUSH)
+        self._push_batch = server.register_script((lua_check_and_add or _LUA_NO_CHECK) + _LUA_PUSH_BATCH)
         self._pop = server.register_script(_LUA_POP)
         self._requeue = server.register_script(_LUA_REQUEUE_ONLY)
         self._ack = server.register_script(_LUA_ACK)
@@ -431,17 +470,40 @@ class LeasedPriorityQueue(Base):
         """Push ``entries`` then, if ``worker_id`` is given, lease up to ``count`` requests to it: one
         round trip (a pipeline, not a transaction: each push and the pop stay atomic on their own, and a
         push retried after a lost reply is a no-op). Returns the pushes' (status, fill) and the pop."""
-        calls = [ScriptCall(self._push, *self._push_arguments(entry)) for entry in entries]
+        calls = [ScriptCall(self._push_batch, *self._batch_arguments(entries))] if entries else []
         if worker_id is not None:
             calls.append(
                 ScriptCall(self._pop, self.keys, self._pop_arguments(worker_id, lease_seconds, count))
             )
         self.round_trips += 1
         replies = self._pipeline.execute(calls)
-        pushed = [(int(status), int(fill)) for status, fill in replies[: len(entries)]]
+        flat = replies[0] if entries else []
+        pushed = [(int(status), int(fill)) for status, fill in zip(flat[::2], flat[1::2], strict=True)]
+        if len(pushed) != len(entries):
+            raise redis.ResponseError(f"push of {len(entries)} requests answered {len(pushed)} statuses")
         if pushed:
             self.last_fill = max(fill for _, fill in pushed)
         return pushed, self._popped(replies[-1]) if worker_id is not None else None
+
+    def _batch_arguments(self, entries: Sequence[Encoded]) -> tuple[list[Any], list[Any]]:
+        """KEYS and ARGV of ``_LUA_PUSH_BATCH`` for ``entries``."""
+        keys: list[Any] = [self.queue_key, self.payloads_key, self.seq_key]
+        index: dict[str, int] = {}
+        args: list[Any] = []
+        for entry in entries:
+            args += [entry.request_id, entry.priority, entry.payload]
+            if entry.check is None:
+                args += [0, 0]
+                continue
+            args.append(len(entry.check.keys))
+            for key in entry.check.keys:
+                if key not in index:
+                    keys.append(key)
+                    index[key] = len(index) + 1
+                args.append(index[key])
+            args.append(len(entry.check.args))
+            args += entry.check.args
+        return keys, args
 
     def _push_arguments(self, entry: Encoded) -> tuple[list[Any], list[Any]]:
         check_keys = list(entry.check.keys) if entry.check else []

@@ -1,12 +1,15 @@
 """A duplicate of a request this worker queued in the crawl is dropped in the worker, as Scrapy's own
 scheduler drops it: no admission check, no serialization, no Redis command. What the worker remembers
 is forgotten whenever it holds no lease (the only time the crawl can end and its filter be emptied),
-and is bounded. Real scheduler on the private redis-server; Redis's ``commandstats`` count the pushes."""
+and is bounded. Real scheduler on the private redis-server; Redis's ``commandstats`` count the pushes.
+Also the batch push itself: one script call for a batch, each request checked as if pushed alone."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
+from unittest.mock import ANY
 
 import pytest
 import redis
@@ -35,8 +38,8 @@ def server(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
-def open_scheduler(redis_url: str) -> LeasingScheduler:
-    crawler = get_crawler(PagesSpider, {"REDIS_URL": redis_url, **SHARED_SETTINGS})
+def open_scheduler(redis_url: str, **settings: Any) -> LeasingScheduler:
+    crawler = get_crawler(PagesSpider, {"REDIS_URL": redis_url, **SHARED_SETTINGS, **settings})
     spider = PagesSpider.from_crawler(crawler)
     crawler.spider = spider
     scheduler = LeasingScheduler.from_crawler(crawler)
@@ -136,3 +139,27 @@ def test_memory_is_bounded_and_what_keeps_coming_back_stays() -> None:
     assert not seen.seen(SeenHere.key(fingerprint(1)))  # long unseen: forgotten
     seen.forget()
     assert len(seen) == 0
+
+
+@pytest.mark.parametrize("mode", ["set", "bloom"])
+def test_a_batch_pushed_in_one_script_call_checks_each_request_in_order(
+    redis_url: str, server: redis.Redis, mode: str
+) -> None:
+    """The push batch is one script call: each request is checked by the shared filter and queued as
+    if pushed alone, duplicates within the batch included (what the worker did not drop itself)."""
+    scheduler = open_scheduler(redis_url, DUPEFILTER_MODE=mode)
+    queue, compact = scheduler.queue, scheduler.compact
+    assert compact is not None
+
+    def entry(path: str, dont_filter: bool = False) -> Any:
+        request = Request(f"{SITE}{path}", dont_filter=dont_filter, meta={"retry_times": 1})
+        return queue.encode(request, None if dont_filter else compact.check(request))
+
+    assert queue.push_many([entry("/a")]) == [(1, ANY)]
+    server.config_resetstat()
+    batch = [entry("/b"), entry("/a"), entry("/c"), entry("/b"), entry("/a", dont_filter=True), entry("/d")]
+    statuses = [status for status, _ in queue.push_many(batch)]
+    assert statuses == [1, 0, 1, 0, 1, 1]
+    assert evalsha_calls(server) == 1
+    assert server.zcard(queue.queue_key) == 5  # /a, /b, /c, /d, and the retry of /a
+    assert [status for status, _ in queue.push_many(batch[:1])] == [0]  # seen: a retried push is a no-op
