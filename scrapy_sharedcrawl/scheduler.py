@@ -300,6 +300,10 @@ class LeasingScheduler(StockScheduler):
         if not popped.leased:
             if not in_progress:
                 self.polls.missed()
+                if self.leases.done:
+                    # nothing left to do here but acknowledge: now, not at the next tick, so that a crawl
+                    # ending (or another worker waiting on these leases) does not wait up to a tick
+                    self.hooks.tick_now()
             else:
                 self._empty_until = time.monotonic() + EMPTY_POP_PAUSE
             return None
