@@ -242,28 +242,44 @@ def request_from_bytes(data: bytes | str, spider: Spider) -> Request:
     return request_from_dict(obj, spider=spider)
 
 
-def _encode(value: Any, path: str) -> Any:
+#: Where a value sits in a request dict, for error messages: a name, or (parent, how, key), formatted
+#: only when something is refused (:func:`_where`), not for every value encoded.
+_Path = str | tuple[Any, str, Any]
+
+
+def _where(path: _Path) -> str:
+    if isinstance(path, str):
+        return path
+    parent, how, key = path
+    if how == "index":
+        return f"{_where(parent)}[{key}]"
+    if how == "key":
+        return f"{_where(parent)} key {key!r}"
+    return f"{_where(parent)}[{key!r}]"
+
+
+def _encode(value: Any, path: _Path) -> Any:
     if value is None or isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise UnserializableRequest(f"{path} is {value!r}: JSON has no NaN or infinity")
+            raise UnserializableRequest(f"{_where(path)} is {value!r}: JSON has no NaN or infinity")
         return value
     if isinstance(value, (bytes, bytearray)):
         return {BYTES_TAG: bytes(value).decode("latin-1")}
     if isinstance(value, (list, tuple)):
-        return [_encode(item, f"{path}[{index}]") for index, item in enumerate(value)]
+        return [_encode(item, (path, "index", index)) for index, item in enumerate(value)]
     if isinstance(value, Mapping):
         if all(isinstance(key, str) for key in value) and not _TAGS.intersection(value):
-            return {key: _encode(item, f"{path}[{key!r}]") for key, item in value.items()}
+            return {key: _encode(item, (path, "item", key)) for key, item in value.items()}
         return {
             MAP_TAG: [
-                [_encode(key, f"{path} key {key!r}"), _encode(item, f"{path}[{key!r}]")]
+                [_encode(key, (path, "key", key)), _encode(item, (path, "item", key))]
                 for key, item in value.items()
             ]
         }
     raise UnserializableRequest(
-        f"{path} is a {type(value).__module__}.{type(value).__qualname__}, not plain data "
+        f"{_where(path)} is a {type(value).__module__}.{type(value).__qualname__}, not plain data "
         "(dict, list, tuple, str, bytes, int, float, bool, None)"
     )
 
