@@ -17,7 +17,10 @@ would store over a real story), switch off its politeness (``dont_obey_robotstxt
   space or control character (forms that Scrapy and w3lib rewrite), on a host of the
   spider's ``allowed_domains`` (the hosts Scrapy's offsite filter lets through) *as Scrapy
   will fetch it*: the host is read from the URL after the normalisation ``scrapy.Request``
-  applies (w3lib's ``safe_url_string``), not from the text as written;
+  applies (w3lib's ``safe_url_string``), not from the text as written. A live request's URL
+  is already that (Scrapy made it safe when the request was built); a payload read from Redis
+  has its host checked on the URL of the request built from it (:meth:`RequestPolicy.check_fields`,
+  then :meth:`RequestPolicy.check_host`), and a bare URL is made safe first (:meth:`RequestPolicy.check`);
 - **meta**: only :data:`SCRAPY_META` keys (what Scrapy's own middlewares carry from
   one try of a request to the next: depth, retry and redirect counts) and the
   spider's ``shared_meta``, with the types Scrapy gives them; a spider whose meta is free
@@ -77,7 +80,7 @@ FORM_REQUEST = "scrapy.http.request.form.FormRequest"
 CONTROL_META = re.compile(
     r"^(?:_|dont_|download_|ftp_|handle_httpstatus|max_retry|redirect_|retry_|depth|proxy|bindaddress"
     r"|cookiejar|referrer_policy|allow_offsite|is_start_request|splash|playwright|zyte|impersonate"
-    r"|crawlera|autoextract|cache|rule$|link_text$)"
+    r"|crawlera|autoextract|cache|verbatim_url$|rule$|link_text$)"
 )
 
 
@@ -194,10 +197,17 @@ class RequestPolicy:
         if size > MAX_PAYLOAD_BYTES:
             raise RefusedRequest("size", f"payload of {size} bytes (at most {MAX_PAYLOAD_BYTES})")
 
-    def check(self, obj: Mapping[str, Any]) -> None:
+    def check(self, obj: Mapping[str, Any], url_is_safe: bool = False) -> None:
         """Raise :class:`RefusedRequest` unless the request dict ``obj`` is allowed (its size is
-        :meth:`check_size`'s, checked on the payload)."""
-        self._check_url(obj.get("url"))
+        :meth:`check_size`'s, checked on the payload). ``url_is_safe``: the URL is a live request's,
+        already as Scrapy fetches it (``safe_url_string`` is not applied again)."""
+        self.check_fields(obj)
+        self.check_host(obj["url"], make_safe=not url_is_safe)
+
+    def check_fields(self, obj: Mapping[str, Any]) -> None:
+        """:meth:`check` but the URL's host (a payload's URL text is checked here: its host is checked on
+        the request built from it, with :meth:`check_host`)."""
+        self.check_url_text(obj.get("url"))
         method = obj.get("method", "GET")
         if not isinstance(method, str) or method not in self.methods:
             allowed = ", ".join(sorted(self.methods))
@@ -232,18 +242,22 @@ class RequestPolicy:
                 "(a spider whose own requests skip the filter declares shared_dont_filter = True)",
             )
 
-    def _check_url(self, url: Any) -> None:
+    @staticmethod
+    def check_url_text(url: Any) -> None:
+        """The URL as written: a string, not too long, without the characters URL parsers disagree on."""
         if not isinstance(url, str) or len(url) > MAX_URL_LENGTH:
             raise RefusedRequest("url", "no URL, or a URL too long")
         if NON_CANONICAL.search(url):
             raise RefusedRequest("url", f"{url[:100]!r} holds a backslash, space or control character")
+
+    def check_host(self, url: str, make_safe: bool = False) -> None:
+        """``url``, as ``scrapy.Request`` holds and fetches it (``make_safe``: as it will once made safe
+        by w3lib's ``safe_url_string``, as ``scrapy.Request`` makes it), is http(s) on a host of the site."""
         try:
-            parts = urlsplit(safe_url_string(url))  # the URL as scrapy.Request will hold and fetch it
-            host = parts.hostname
-            parts.port  # noqa: B018  # raises ValueError for a port out of range, as Request does
+            scheme, host = scheme_and_host(safe_url_string(url) if make_safe else url)
         except ValueError:
             raise RefusedRequest("url", f"{url[:100]!r} is not a URL") from None
-        if parts.scheme not in ("http", "https") or not host:
+        if scheme not in ("http", "https") or not host:
             raise RefusedRequest("url", f"{url[:100]!r} is not an http(s) URL")
         if self.domains and not any(host == domain or host.endswith(f".{domain}") for domain in self.domains):
             raise RefusedRequest(
@@ -265,6 +279,24 @@ class RequestPolicy:
             unknown = [str(name) for name in kwargs if name not in accepted]
             if unknown:
                 raise RefusedRequest("cb_kwargs", f"the callback takes no argument {unknown[0][:60]!r}")
+
+
+#: A simple absolute http(s) URL: lower-case scheme, a host of letters, digits, dots, hyphens and
+#: underscores, maybe a port, then the path, query, fragment or the end. What ``urlsplit`` reads
+#: from such a URL is plain (``tests/test_simple_url_host.py`` fuzzes the two against each other).
+_SIMPLE_URL = re.compile(r"(https?)://([A-Za-z0-9._-]+)(?::([0-9]{1,5}))?(?=[/?#]|\Z)")
+
+
+def scheme_and_host(url: str) -> tuple[str, str | None]:
+    """``url``'s scheme and host (lower-case) as ``urlsplit`` reads them: one regex for a simple URL (most
+    of a crawl's), ``urlsplit`` for any other. Raises ``ValueError`` where ``urlsplit`` or its ``port``
+    does (a port out of range is refused as ``scrapy.Request`` refuses it)."""
+    match = _SIMPLE_URL.match(url)
+    if match is not None and (match[3] is None or int(match[3]) <= 65535):
+        return match[1], match[2].lower()
+    parts = urlsplit(url)
+    parts.port  # noqa: B018  # raises ValueError for a port out of range or not a number
+    return parts.scheme, parts.hostname
 
 
 def _any(value: Any) -> bool:

@@ -63,6 +63,11 @@ class EngineHooks:
         """Ask the engine for requests now."""
         wake_engine(self._slot)
 
+    def tick_now(self) -> None:
+        """Run a tick now rather than at the next interval (unless one is running, or none will)."""
+        if self._ticker is not None:
+            self._tick_soon()
+
     def stop(self) -> None:
         """No more ticks (a tick running now finishes)."""
         self._stopped = True

@@ -12,6 +12,11 @@ postpones the whole batch (the leases are renewed meanwhile). After it,
 :data:`~.signals.requests_acknowledged` names the URLs now done for good.
 Every lease held in any of the three states is renewed every third of the lease
 time; at close those never finished are released back to the queue at once.
+
+The ledger also keeps :class:`SeenHere`, the fingerprints of the requests this worker queued
+while it held leases: a duplicate of one of them is dropped in the worker, as Scrapy's own
+scheduler drops it, with no round trip. It is forgotten whenever the worker holds no lease,
+the only time the crawl can end and its shared filter be emptied.
 """
 
 from __future__ import annotations
@@ -30,6 +35,46 @@ from scrapy_sharedcrawl.signals import AckPostponed, ack_barrier, request_done, 
 logger = logging.getLogger(__name__)
 
 STATS = "scheduler/"
+
+#: Fingerprints :class:`SeenHere` remembers at most, in two generations of half each: a Python int and
+#: its set slot take ≈ 78 bytes (measured with tracemalloc), so at most ≈ 8 MB per worker.
+SEEN_HERE_MAX = 100_000
+
+
+class SeenHere:
+    """Fingerprints (their first 64 bits, as the queue's request ids) of requests this worker queued in
+    the current crawl: a request found here would be found seen by the shared filter, one round trip
+    later. Bounded: when the recent half is full it becomes the older half (a fingerprint found there is
+    recent again), so what a crawl keeps finding stays and memory stays under :data:`SEEN_HERE_MAX`."""
+
+    def __init__(self, limit: int = SEEN_HERE_MAX) -> None:
+        self.half = max(1, limit // 2)
+        self.recent: set[int] = set()
+        self.older: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.recent) + len(self.older)
+
+    @staticmethod
+    def key(fingerprint: bytes) -> int:
+        return int.from_bytes(fingerprint[:8], "big")
+
+    def seen(self, key: int) -> bool:
+        if key in self.recent:
+            return True
+        if key in self.older:
+            self.add(key)
+            return True
+        return False
+
+    def add(self, key: int) -> None:
+        self.recent.add(key)
+        if len(self.recent) >= self.half:
+            self.older, self.recent = self.recent, set()
+
+    def forget(self) -> None:
+        self.recent.clear()
+        self.older.clear()
 
 
 class LeaseLedger:
@@ -52,6 +97,12 @@ class LeaseLedger:
         self.outputs: dict[Request, list[tuple[str, bytes]]] = {}
         self.done_outputs: dict[str, list[tuple[str, bytes]]] = {}
         self._postponed = False  # acknowledgements wait for an ack_barrier handler
+        self.seen_here = SeenHere()
+
+    @property
+    def leased(self) -> bool:
+        """Whether this worker holds any lease, as far as it knows (done ones wait for their ack)."""
+        return bool(self.prefetched or self.in_progress or self.done)
 
     @property
     def holding(self) -> bool:
@@ -59,6 +110,8 @@ class LeaseLedger:
         return bool(self.prefetched or self.in_progress)
 
     def take(self, leased: list[tuple[str, Request]]) -> None:
+        if not self.leased:  # none held since the last pop: the crawl may have ended and started anew
+            self.seen_here.forget()
         self.prefetched.extend(leased)
 
     def hand_out(self) -> Request:
@@ -139,6 +192,7 @@ class LeaseLedger:
             self.stats.inc_value(f"{STATS}acked/late", result.late)
         if result.stale:
             self.stats.inc_value(f"{STATS}acked/stale", result.stale)
+            self.seen_here.forget()  # leases lost meanwhile: the crawl may have ended without us
         return result.acked + result.late
 
     def _hold_back(
@@ -178,6 +232,7 @@ class LeaseLedger:
         lost = set(self.queue.renew(self.worker_id, ids, self.lease_seconds))
         if lost:
             # another worker may redo these: they will be acknowledged late or counted stale
+            self.seen_here.forget()  # and the crawl may have ended meanwhile
             self.stats.inc_value(f"{STATS}leases/lost", len(lost))
             logger.warning(
                 "%d leases of this worker expired before renewal (a stall longer than %.0f s?)",
@@ -196,3 +251,4 @@ class LeaseLedger:
             self.in_progress.clear()
             self.prefetched.clear()
         self.outputs.clear()  # their requests go back to the queue: whoever crawls them makes them again
+        self.seen_here.forget()

@@ -59,6 +59,7 @@ from scrapy_sharedcrawl.admission import RefusedRequest, RequestPolicy
 from scrapy_sharedcrawl.defaults import SETTINGS
 from scrapy_sharedcrawl.dupefilter import DupeCheck
 from scrapy_sharedcrawl.keys import QueueKeys
+from scrapy_sharedcrawl.script_pipeline import ScriptCall, ScriptPipeline
 
 #: Priorities are clamped to ±MAX_PRIORITY so that score = -priority·2³² + seq stays exact.
 MAX_PRIORITY = 2**20 - 1
@@ -126,6 +127,44 @@ local seq = redis.call('INCR', KEYS[3]) % 4294967296
 local score = -tonumber(ARGV[2]) * 4294967296 + seq
 redis.call('ZADD', KEYS[1], string.format('%.17g', score), member)
 return {1, fill}
+"""
+#: Push a batch, each entry as :data:`_LUA_PUSH` pushes one: one script call for the batch, so the
+#: queue's keys travel once and redis-py packs one command, not one per request. KEYS: 1 queue,
+#: 2 payloads, 3 seq, 4… the dupefilter keys of the batch (each once). ARGV, per entry: id, priority,
+#: payload, number of dupefilter keys k (0: no check), k indexes into KEYS after the first 3, number
+#: of dupefilter args n, n args. → {status1, fill1, status2, fill2, …} (statuses as _LUA_PUSH's).
+_LUA_PUSH_BATCH = """
+local result = {}
+local i = 1
+while i <= #ARGV do
+  local id, priority, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local nkeys = tonumber(ARGV[i + 3])
+  i = i + 4
+  local dkeys, dargs = {}, {}
+  for j = 0, nkeys - 1 do dkeys[#dkeys + 1] = KEYS[3 + tonumber(ARGV[i + j])] end
+  i = i + nkeys
+  local nargs = tonumber(ARGV[i])
+  i = i + 1
+  for j = 0, nargs - 1 do dargs[#dargs + 1] = ARGV[i + j] end
+  i = i + nargs
+  local status, fill, seen = 1, 0, false
+  if nkeys > 0 then seen, fill = check_and_add(dkeys, dargs) end
+  if seen then
+    status = 0
+  else
+    local member = id .. ' ' .. payload
+    if redis.call('HEXISTS', KEYS[2], id) == 1 or redis.call('ZSCORE', KEYS[1], member) then
+      status = 2
+    else
+      local seq = redis.call('INCR', KEYS[3]) % 4294967296
+      local score = -tonumber(priority) * 4294967296 + seq
+      redis.call('ZADD', KEYS[1], string.format('%.17g', score), member)
+    end
+  end
+  result[#result + 1] = status
+  result[#result + 1] = fill
+end
+return result
 """
 #: A push script without a dupefilter.
 _LUA_NO_CHECK = """
@@ -328,12 +367,15 @@ class LeasedPriorityQueue(Base):
         self.defaults = serialization.check_defaults(
             getattr(spider, "shared_request_defaults", None), f"spider {spider.name!r}"
         )
+        #: Defaults a request can share without a copy (a dict or list default is copied per request).
+        self._immutable_defaults = frozenset(key for key, value in self.defaults.items() if _immutable(value))
         named = QueueKeys(self.key)
         self.keys = named.core
         self.queue_key, self.payloads_key, self.leases_key, self.owners_key, self.requeued_key = self.keys
         self.seq_key = named.seq
         self.dead_key = named.dead
         self._push = server.register_script((lua_check_and_add or _LUA_NO_CHECK) + _LUA_PUSH)
+        self._push_batch = server.register_script((lua_check_and_add or _LUA_NO_CHECK) + _LUA_PUSH_BATCH)
         self._pop = server.register_script(_LUA_POP)
         self._requeue = server.register_script(_LUA_REQUEUE_ONLY)
         self._ack = server.register_script(_LUA_ACK)
@@ -341,6 +383,8 @@ class LeasedPriorityQueue(Base):
         self._release = server.register_script(_LUA_RELEASE)
         self._bury = server.register_script(_LUA_BURY)
         self._clear_if_idle = server.register_script(_LUA_CLEAR_IF_IDLE)
+        #: Pushes and pop in one round trip, no SCRIPT EXISTS before each (:mod:`.script_pipeline`).
+        self._pipeline = ScriptPipeline(server)
         #: Redis round trips made so far (for the ``scheduler/redis/round_trips`` stat).
         self.round_trips = 0
         #: The shard size the dupefilter reported at the last push (0 when unknown).
@@ -352,7 +396,7 @@ class LeasedPriorityQueue(Base):
         only the meta that travels; raises :class:`~.admission.RefusedRequest` for what the policy refuses."""
         obj = serialization.request_to_dict(request, self.spider)
         obj["meta"] = self.policy.kept_meta(obj.get("meta") or {})
-        self.policy.check(obj)
+        self.policy.check(obj, url_is_safe=True)  # request.url is as Scrapy made it safe
         if self.defaults and self.serializer is serialization:
             encoded: bytes = serialization.dumps(*serialization.without_defaults(obj, self.defaults))
         else:
@@ -363,14 +407,24 @@ class LeasedPriorityQueue(Base):
     def _decode_request(self, encoded_request: bytes) -> Request:
         """A request from a payload read from Redis: untrusted input, checked by the policy before
         anything is built from it (raises :class:`~.serialization.UnserializableRequest`)."""
-        self.policy.check_size(len(encoded_request))  # before parsing it
+        self.policy.check_size(len(encoded_request))  # before parsing it; the host once built
         obj = self.serializer.loads(encoded_request)
         if not isinstance(obj, dict):
             raise serialization.UnserializableRequest("payload: not a request dict")
         for key, value in self.defaults.items():
-            obj.setdefault(key, copy.deepcopy(value))
-        self.policy.check(obj)
-        return request_from_dict(obj, spider=self.spider)
+            if key not in obj:
+                obj[key] = value if key in self._immutable_defaults else copy.deepcopy(value)
+        self.policy.check_fields(obj)
+        try:
+            request = request_from_dict(obj, spider=self.spider)
+        except ValueError:
+            try:
+                Request(obj["url"])  # the URL alone: refused for what it is, as the policy refuses a URL
+            except ValueError:
+                raise RefusedRequest("url", f"{obj['url'][:100]!r} is not a URL") from None
+            raise
+        self.policy.check_host(request.url)  # on the URL as the request made it safe, and will fetch it
+        return request
 
     # -- pushing ---------------------------------------------------------------------
 
@@ -416,18 +470,40 @@ class LeasedPriorityQueue(Base):
         """Push ``entries`` then, if ``worker_id`` is given, lease up to ``count`` requests to it: one
         round trip (a pipeline, not a transaction: each push and the pop stay atomic on their own, and a
         push retried after a lost reply is a no-op). Returns the pushes' (status, fill) and the pop."""
-        pipe = self.server.pipeline(transaction=False)
-        for entry in entries:
-            keys, args = self._push_arguments(entry)
-            self._push(keys=keys, args=args, client=pipe)
+        calls = [ScriptCall(self._push_batch, *self._batch_arguments(entries))] if entries else []
         if worker_id is not None:
-            self._pop(keys=self.keys, args=self._pop_arguments(worker_id, lease_seconds, count), client=pipe)
+            calls.append(
+                ScriptCall(self._pop, self.keys, self._pop_arguments(worker_id, lease_seconds, count))
+            )
         self.round_trips += 1
-        replies = pipe.execute()
-        pushed = [(int(status), int(fill)) for status, fill in replies[: len(entries)]]
+        replies = self._pipeline.execute(calls)
+        flat = replies[0] if entries else []
+        pushed = [(int(status), int(fill)) for status, fill in zip(flat[::2], flat[1::2], strict=True)]
+        if len(pushed) != len(entries):
+            raise redis.ResponseError(f"push of {len(entries)} requests answered {len(pushed)} statuses")
         if pushed:
             self.last_fill = max(fill for _, fill in pushed)
         return pushed, self._popped(replies[-1]) if worker_id is not None else None
+
+    def _batch_arguments(self, entries: Sequence[Encoded]) -> tuple[list[Any], list[Any]]:
+        """KEYS and ARGV of ``_LUA_PUSH_BATCH`` for ``entries``."""
+        keys: list[Any] = [self.queue_key, self.payloads_key, self.seq_key]
+        index: dict[str, int] = {}
+        args: list[Any] = []
+        for entry in entries:
+            args += [entry.request_id, entry.priority, entry.payload]
+            if entry.check is None:
+                args += [0, 0]
+                continue
+            args.append(len(entry.check.keys))
+            for key in entry.check.keys:
+                if key not in index:
+                    keys.append(key)
+                    index[key] = len(index) + 1
+                args.append(index[key])
+            args.append(len(entry.check.args))
+            args += entry.check.args
+        return keys, args
 
     def _push_arguments(self, entry: Encoded) -> tuple[list[Any], list[Any]]:
         check_keys = list(entry.check.keys) if entry.check else []
@@ -555,6 +631,12 @@ class LeasedPriorityQueue(Base):
         """Delete everything but dead letters if nothing is queued or leased; True if deleted."""
         self.round_trips += 1
         return bool(self._clear_if_idle(keys=[*self.keys, self.seq_key]))
+
+
+def _immutable(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return all(_immutable(item) for item in value)
+    return value is None or isinstance(value, (str, bytes, int, float, bool))
 
 
 def _ms(seconds: float) -> int:

@@ -232,7 +232,18 @@ class LeasingScheduler(StockScheduler):
     def enqueue_request(self, request: Request) -> bool:
         """Queue ``request`` with this worker's next round trip to Redis (:mod:`.push_buffer`); True
         unless it is kept nowhere. It stays in this process until it is in Redis, and its parent
-        stays leased until then."""
+        stays leased until then. A duplicate of a request this worker queued in this crawl is dropped
+        here, as Scrapy's scheduler drops it (:class:`~.lease_ledger.SeenHere`)."""
+        seen_here = self.leases.seen_here
+        if not self.leases.leased:
+            seen_here.forget()  # the crawl may end while this worker holds no lease (see SeenHere)
+        here = None
+        if not request.dont_filter:
+            here = seen_here.key(self.crawler.request_fingerprinter.fingerprint(request))
+            if seen_here.seen(here):  # queued by this worker in this crawl: the shared filter has it
+                self.df.log(request, self.spider)
+                self.stats.inc_value(f"{STATS}filtered_here")
+                return False
         compact = self.compact
         check = compact.check(request) if compact and not request.dont_filter else None
         try:
@@ -249,6 +260,8 @@ class LeasingScheduler(StockScheduler):
             except UNREACHABLE as error:
                 self.outage.failed(error, len(self.unsent) + 1)
         self.unsent.add(entry, request)
+        if here is not None:
+            seen_here.add(here)
         self.polls.busy()  # work of this worker: pop at once, not at the next idle poll
         self._empty_until = 0.0
         self.finisher.saw_work()
@@ -288,6 +301,10 @@ class LeasingScheduler(StockScheduler):
         if not popped.leased:
             if not in_progress:
                 self.polls.missed()
+                if self.leases.done:
+                    # nothing left to do here but acknowledge: now, not at the next tick, so that a crawl
+                    # ending (or another worker waiting on these leases) does not wait up to a tick
+                    self.hooks.tick_now()
             else:
                 self._empty_until = time.monotonic() + EMPTY_POP_PAUSE
             return None

@@ -110,7 +110,7 @@ def dumps(obj: dict[str, Any], keep: Collection[str] = ()) -> bytes:
     try:
         encoded = _encode(compact, "request")  # long names in its error messages
         short = {SHORT_KEYS.get(key, key): value for key, value in encoded.items()}
-        return json.dumps(short, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        return _ENCODER.encode(short).encode("utf-8")
     except ValueError as error:
         if isinstance(error, UnserializableRequest):
             raise
@@ -126,7 +126,9 @@ def loads(data: bytes | str) -> dict[str, Any]:
     {'url': 'https://example.org/', 'body': b'a=1'}
     """
     try:
-        decoded = json.loads(data, parse_constant=_refuse_constant)
+        if isinstance(data, (bytes, bytearray)):  # as json.loads reads bytes (UTF-8, -16 or -32)
+            data = data.decode(json.detect_encoding(data), "surrogatepass")
+        decoded = _DECODER.decode(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UnserializableRequest(f"payload is not JSON: {error}") from None
     except RecursionError:  # thousands of nested brackets: no request looks like that
@@ -240,28 +242,44 @@ def request_from_bytes(data: bytes | str, spider: Spider) -> Request:
     return request_from_dict(obj, spider=spider)
 
 
-def _encode(value: Any, path: str) -> Any:
+#: Where a value sits in a request dict, for error messages: a name, or (parent, how, key), formatted
+#: only when something is refused (:func:`_where`), not for every value encoded.
+_Path = str | tuple[Any, str, Any]
+
+
+def _where(path: _Path) -> str:
+    if isinstance(path, str):
+        return path
+    parent, how, key = path
+    if how == "index":
+        return f"{_where(parent)}[{key}]"
+    if how == "key":
+        return f"{_where(parent)} key {key!r}"
+    return f"{_where(parent)}[{key!r}]"
+
+
+def _encode(value: Any, path: _Path) -> Any:
     if value is None or isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise UnserializableRequest(f"{path} is {value!r}: JSON has no NaN or infinity")
+            raise UnserializableRequest(f"{_where(path)} is {value!r}: JSON has no NaN or infinity")
         return value
     if isinstance(value, (bytes, bytearray)):
         return {BYTES_TAG: bytes(value).decode("latin-1")}
     if isinstance(value, (list, tuple)):
-        return [_encode(item, f"{path}[{index}]") for index, item in enumerate(value)]
+        return [_encode(item, (path, "index", index)) for index, item in enumerate(value)]
     if isinstance(value, Mapping):
         if all(isinstance(key, str) for key in value) and not _TAGS.intersection(value):
-            return {key: _encode(item, f"{path}[{key!r}]") for key, item in value.items()}
+            return {key: _encode(item, (path, "item", key)) for key, item in value.items()}
         return {
             MAP_TAG: [
-                [_encode(key, f"{path} key {key!r}"), _encode(item, f"{path}[{key!r}]")]
+                [_encode(key, (path, "key", key)), _encode(item, (path, "item", key))]
                 for key, item in value.items()
             ]
         }
     raise UnserializableRequest(
-        f"{path} is a {type(value).__module__}.{type(value).__qualname__}, not plain data "
+        f"{_where(path)} is a {type(value).__module__}.{type(value).__qualname__}, not plain data "
         "(dict, list, tuple, str, bytes, int, float, bool, None)"
     )
 
@@ -292,6 +310,11 @@ def _decode(value: Any) -> Any:
 
 def _refuse_constant(name: str) -> Any:
     raise UnserializableRequest(f"payload holds {name}, which is not plain data")
+
+
+#: One encoder and one decoder for every request (``json.dumps``/``loads`` with options build one a call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 def _is_public_name(name: Any) -> bool:
