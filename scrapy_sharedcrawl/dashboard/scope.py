@@ -1,7 +1,7 @@
 """What a crawl was seeded with, kept next to its shared stats so that a dashboard can say it.
 
-A project's seed command (``solidot-crawl seed``) records the crawl id, its scope (the arguments,
-as an operator wrote them) and when, in ``{<spider>}:seed`` (HASH), expiring with the
+A project's own seed command records the crawl id, its scope (the arguments, as an operator wrote
+them) and when, in ``{<spider>}:seed`` (HASH), expiring with the
 stats. A crawl seeded by a worker's own ``-a`` arguments has no record: the
 dashboard then shows the crawl id alone.
 """

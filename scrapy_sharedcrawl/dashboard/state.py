@@ -67,8 +67,8 @@ class _Reader(StatusReader):
 class DashboardReader:
     """Reads the snapshot; keeps what rates need between refreshes (the series, workers' pages)."""
 
-    def __init__(self, settings: Settings, spider: str, mongo_uri: str = "") -> None:
-        self.status_reader = _Reader(settings, spider, mongo_uri)
+    def __init__(self, settings: Settings, spider: str, store_uri: str = "") -> None:
+        self.status_reader = _Reader(settings, spider, store_uri)
         self.server = self.status_reader.server
         self.keys = self.status_reader.keys
         self.series = SeriesCache(self.server, series_key(self.keys.prefix))
