@@ -122,4 +122,7 @@ SETTINGS: dict[str, Any] = {
     "ALERT_DROP_SHARE": 0.2,
     #: A project's own part of status, the dashboard and /metrics (:mod:`.report`).
     "CRAWL_REPORT_CLASS": "scrapy_sharedcrawl.report.CrawlReport",
+    #: ``dashboard``: the token its page, JSON and /metrics ask for (required off loopback; or the
+    #: environment's SHAREDCRAWL_DASHBOARD_TOKEN). "" : none.
+    "DASHBOARD_TOKEN": "",
 }

@@ -1,16 +1,28 @@
 """The Solidot archive's part of the operator views: stories counted in MongoDB, the project's
-error counters (``solidot/…`` with "error" or "failed" in the name) and the likely causes of
-alerts. Named by ``CRAWL_REPORT_CLASS`` in the project's settings."""
+error counters (``solidot/…`` with "error" or "failed" in the name), the likely causes of
+alerts, and the archive panel with its ``solidot_archive_*`` metrics (:meth:`ArchiveReport.view`:
+the stories, what this crawl did to them, the latest stored, drops by reason). Named by
+``CRAWL_REPORT_CLASS`` in the project's settings."""
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from scrapy.settings import BaseSettings
 
 from scrapy_sharedcrawl.redact import redact_uri
-from scrapy_sharedcrawl.report import CrawlReport
+from scrapy_sharedcrawl.report import (
+    CrawlReport,
+    Figure,
+    Link,
+    Number,
+    Panel,
+    ProjectMetric,
+    ProjectView,
+    Table,
+)
 from solidot_spider.pipelines.store import StoreConfig
 
 if TYPE_CHECKING:
@@ -18,6 +30,12 @@ if TYPE_CHECKING:
 
 #: Project counters that are errors: ``solidot/…`` with "error" or "failed" in the name.
 SOLIDOT_ERROR = re.compile(r"^solidot/.*(error|failed)")
+#: Drops: ``solidot/dropped/<reason>`` (a page without an item), ``solidot/<stage>/dropped/<reason>``.
+_DROP = re.compile(r"^solidot/(?:([a-z_]+)/)?dropped/(.+)$")
+#: Stories listed as the latest stored.
+LATEST = 8
+#: What the dedupe stage counts, per story of this crawl (``solidot/dedupe/<outcome>``).
+DEDUPE_OUTCOMES = ("new", "changed", "unchanged", "duplicate")
 
 
 #: What most pages of a crawl without items came to → its likely cause (``no_items`` alert).
@@ -32,6 +50,8 @@ NO_ITEMS_CAUSES = {
 
 class ArchiveReport(CrawlReport):
     """Items are stories stored in MongoDB (when the command was given a MongoDB), else scraped."""
+
+    metric_prefix = "solidot_archive_"
 
     def __init__(self, settings: BaseSettings, store_uri: str = "") -> None:
         super().__init__(settings, store_uri)
@@ -71,3 +91,88 @@ class ArchiveReport(CrawlReport):
             if subject.startswith("dropped/"):
                 return "story pages came without stories: has the markup changed?"
         return super().alert_cause(rule, subject)
+
+    def view(self, stats: dict[str, Number], crawl: dict[str, Any]) -> ProjectView:
+        """The archive panel: stories in MongoDB, this crawl's new/changed/unchanged, the latest stored
+        and drops by reason; the same as ``solidot_archive_*`` metrics. The panel is shown when the
+        archive is read (a MongoDB given) or when items were dropped; the metrics always."""
+        stored = crawl.get("items_source", "").startswith("stored")
+        stories = crawl.get("items") if stored else None
+        this_crawl = {outcome: int(stats.get(f"solidot/dedupe/{outcome}", 0)) for outcome in DEDUPE_OUTCOMES}
+        drops = drops_by_reason(stats)
+        latest, warning = self.latest()
+        panel = Panel(
+            title="archive",
+            figures=[
+                Figure("stories", "stories in MongoDB", stories),
+                *(Figure(name, name, this_crawl[name]) for name in ("new", "changed", "unchanged")),
+            ],
+            tables=[Table("drops", "drops", drops)],
+            links_title="latest stored",
+            links=latest,
+            warning=warning,
+        )
+        metrics = [
+            ProjectMetric(
+                "solidot_archive_crawl_stories", "stories this crawl, by outcome", this_crawl, "outcome", True
+            ),
+            ProjectMetric(
+                "solidot_archive_dropped", "items and pages dropped, by reason", drops, "reason", True
+            ),
+        ]
+        if stories is not None:
+            metrics.append(
+                ProjectMetric("solidot_archive_stories", "stories in the MongoDB collection", {"": stories})
+            )
+        return ProjectView(panel if self.store_uri or drops else None, metrics)
+
+    def latest(self) -> tuple[list[Link], str]:
+        """The latest stored stories (newest first: the ``_id`` index), and why none could be read."""
+        if not self.store_uri:
+            return [], ""
+        from pymongo.errors import PyMongoError
+
+        fields = {"_id": 0, "sid": 1, "title": 1, "url": 1, "published_at": 1}
+        try:
+            found = self.mongo().collection.find({}, fields, sort=[("_id", -1)], limit=LATEST)
+            rows = latest_stories(found)
+        except PyMongoError as error:
+            return [], f"MongoDB at {redact_uri(self.store_uri)}: {type(error).__name__}"
+        return [
+            Link(
+                row["title"] or f"story {row['sid']}",
+                row["url"],
+                f"sid {row['sid']}"
+                + (f" · {row['published_at'][:16].replace('T', ' ')}" if row["published_at"] else ""),
+            )
+            for row in rows
+        ], ""
+
+
+def drops_by_reason(stats: dict[str, Number]) -> dict[str, int]:
+    """``page/<reason>`` (a page that yielded no item) and ``<stage>/<reason>`` (a pipeline's)."""
+    drops = {}
+    for name, value in stats.items():
+        if found := _DROP.match(name):
+            drops[f"{found[1] or 'page'}/{found[2]}"] = int(value)
+    return drops
+
+
+def latest_stories(documents: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored stories as the page lists them; a field of the wrong type is left out, a URL that is not
+    http(s) too (a link must never run script)."""
+    rows = []
+    for document in documents:
+        sid, title, url = document.get("sid"), document.get("title"), document.get("url")
+        if not isinstance(sid, int) or isinstance(sid, bool):
+            continue
+        published = document.get("published_at")
+        rows.append(
+            {
+                "sid": sid,
+                "title": title[:300] if isinstance(title, str) else "",
+                "url": url if isinstance(url, str) and re.match(r"^https?://", url) else None,
+                "published_at": published if isinstance(published, str) else None,
+            }
+        )
+    return rows

@@ -166,7 +166,8 @@ STATS_SERIES_FIELDS = {
 #: _GAP_RETRIES, _GAP_INTERVAL, _CLAIM, _NOW: declared with their defaults and meanings in
 #: solidot_spider/refresh/policy.py (DEFAULTS), documented in the README.
 globals().update(refresh_policy.DEFAULTS)
-#: `solidot-crawl dashboard`: token its pages, JSON and /metrics ask for (required off loopback).
+#: `solidot-crawl dashboard`'s token, the project's name for the framework's DASHBOARD_TOKEN (and
+#: SHAREDCRAWL_DASHBOARD_TOKEN), still read: required off loopback.
 SOLIDOT_DASHBOARD_TOKEN = ""
 #: Stories in MongoDB and the project's error counters in status, the dashboard and /metrics.
 CRAWL_REPORT_CLASS = "solidot_spider.report.ArchiveReport"

@@ -55,7 +55,7 @@ def test_the_table_has_a_row_for_every_command() -> None:
     assert {f"solidot-crawl {name}" for name in commands} <= set(ROWS)
     assert {f"solidot-crawl workers {action}" for action in ("list", "up", "down", "drain")} <= set(ROWS)
     assert {f"solidot-replica {name}" for name in ("serve", "truth", "info")} <= set(ROWS)
-    assert {f"sharedcrawl {name}" for name in ("seed", "status", "workers")} <= set(ROWS)
+    assert {f"sharedcrawl {name}" for name in ("seed", "status", "workers", "dashboard")} <= set(ROWS)
 
 
 @pytest.mark.parametrize("command", sorted(ROWS))

@@ -20,10 +20,11 @@ from harness import ROOT, wait_for
 from test_dashboard_browser import dashboard
 
 from scrapy_sharedcrawl.cli.status import Status
+from scrapy_sharedcrawl.dashboard import auth
+from scrapy_sharedcrawl.dashboard.charts import columns, rate_per_minute, thin
+from scrapy_sharedcrawl.dashboard.state import bounded, crawl_phase
 from scrapy_sharedcrawl.timeseries import Point
-from solidot_spider.dashboard import auth
-from solidot_spider.dashboard.charts import columns, rate_per_minute, thin
-from solidot_spider.dashboard.state import bounded, crawl_phase, drops_by_reason, latest_stories
+from solidot_spider.report import drops_by_reason, latest_stories
 
 TOKEN = "a-long-enough-token-for-tests"
 
@@ -111,7 +112,7 @@ def test_stories_are_shown_as_text_and_only_http_links_kept() -> None:
         {"sid": 1, "title": "<img src=x onerror=alert(1)>", "url": None, "published_at": None},
         {"sid": 3, "title": "", "url": "https://www.solidot.org/story?sid=3", "published_at": None},
     ]
-    script = (ROOT / "solidot_spider" / "dashboard" / "static" / "dashboard.js").read_text()
+    script = (ROOT / "scrapy_sharedcrawl" / "dashboard" / "static" / "dashboard.js").read_text()
     assert "innerHTML" not in script and "insertAdjacentHTML" not in script
 
 

@@ -29,9 +29,9 @@ from pymongo import MongoClient
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+from scrapy_sharedcrawl.dashboard.state import error_kinds
 from scrapy_sharedcrawl.timeseries import series_fields
 from solidot_spider.cli import project_settings
-from solidot_spider.dashboard.state import error_kinds
 
 pytestmark = pytest.mark.browser
 
@@ -185,9 +185,9 @@ def page_reading(page: dict[str, Any]) -> tuple[Any, ...]:
 def outcomes_agree(page: dict[str, Any], status: dict[str, Any], prom: dict[str, float]) -> bool:
     """The page's table of what pages came to, ``status --json``'s and /metrics' are the same."""
     from_prom = {
-        name.removeprefix("solidot_crawl_outcome_pages_total{outcome=").removesuffix("}"): int(value)
+        name.removeprefix("sharedcrawl_outcome_pages_total{outcome=").removesuffix("}"): int(value)
         for name, value in prom.items()
-        if name.startswith("solidot_crawl_outcome_pages_total{")
+        if name.startswith("sharedcrawl_outcome_pages_total{")
     }
     from_page = {name: number(value) for name, value in page["outcomes"].items()}
     return bool(status["outcomes"]) and from_page == status["outcomes"] == from_prom
@@ -196,13 +196,13 @@ def outcomes_agree(page: dict[str, Any], status: dict[str, Any], prom: dict[str,
 def agree(page: dict[str, Any], status: dict[str, Any], prom: dict[str, float]) -> bool:
     """The page, ``status --json`` and /metrics show the same crawl."""
     pairs = [
-        (number(page["queued"]), status["queued"], prom.get("solidot_crawl_queued")),
-        (number(page["leased"]), status["leased"], prom.get("solidot_crawl_leased")),
-        (number(page["done"]), status["done"], prom.get("solidot_crawl_done_total")),
-        (number(page["pages"]), status["pages"], prom.get("solidot_crawl_pages_total")),
-        (number(page["items"]), status["items"], prom.get("solidot_crawl_items")),
-        (number(page["dead"]), status["dead_letters"], prom.get("solidot_crawl_dead_letters")),
-        (number(page["workers-live"]), len(status["workers"]), prom.get("solidot_crawl_workers{state=live}")),
+        (number(page["queued"]), status["queued"], prom.get("sharedcrawl_queued")),
+        (number(page["leased"]), status["leased"], prom.get("sharedcrawl_leased")),
+        (number(page["done"]), status["done"], prom.get("sharedcrawl_done_total")),
+        (number(page["pages"]), status["pages"], prom.get("sharedcrawl_pages_total")),
+        (number(page["items"]), status["items"], prom.get("sharedcrawl_items")),
+        (number(page["dead"]), status["dead_letters"], prom.get("sharedcrawl_dead_letters")),
+        (number(page["workers-live"]), len(status["workers"]), prom.get("sharedcrawl_workers{state=live}")),
     ]
     return all(a == b == c for a, b, c in pairs)
 
@@ -305,7 +305,7 @@ def test_the_dashboard_in_a_browser_follows_a_crawl_by_three_workers_to_its_end(
             a["rule"] == "worker_gone" for a in status_json(redis_url, mongo.uri, mongo_db_name)["alerts"]
         )
         wait_for(
-            lambda: metrics(url).get("solidot_crawl_alerts{rule=worker_gone}", 0) >= 1,
+            lambda: metrics(url).get("sharedcrawl_alerts{rule=worker_gone}", 0) >= 1,
             timeout=30,
             what="the worker_gone alert in /metrics",
         )
@@ -325,11 +325,11 @@ def test_the_dashboard_in_a_browser_follows_a_crawl_by_three_workers_to_its_end(
     # the killed worker's last pages may have no outcome (its stats were never pushed): no sum checked
     assert outcomes_agree(page, status, prom) and status["outcomes"]["story_new"] > 0, (page, status, prom)
     assert number(page["items"]) == status["items"] == stories > 0
-    assert number(page["seen"]) == status["seen"] == prom["solidot_crawl_seen_urls"]
-    assert number(page["fraction"]) == status["progress"] == prom["solidot_crawl_progress_ratio"] == 1.0
-    assert prom["solidot_crawl_phase{phase=finished}"] == 1.0
-    assert {k: v for k, v in prom.items() if k.startswith("solidot_crawl_errors_total")} == {
-        f"solidot_crawl_errors_total{{kind={kind}}}": value
+    assert number(page["seen"]) == status["seen"] == prom["sharedcrawl_seen_urls"]
+    assert number(page["fraction"]) == status["progress"] == prom["sharedcrawl_progress_ratio"] == 1.0
+    assert prom["sharedcrawl_phase{phase=finished}"] == 1.0
+    assert {k: v for k, v in prom.items() if k.startswith("sharedcrawl_errors_total")} == {
+        f"sharedcrawl_errors_total{{kind={kind}}}": value
         for kind, value in error_kinds(status["stats"], series_fields(project_settings())).items()
     }
     assert number(page["stories"]) == stories == prom["solidot_archive_stories"]

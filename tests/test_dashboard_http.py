@@ -26,9 +26,9 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from scrapy.settings import Settings
 
-from solidot_spider.dashboard import auth
-from solidot_spider.dashboard.server import SECURITY_HEADERS, Dashboard, app_runner
-from solidot_spider.dashboard.state import DashboardReader
+from scrapy_sharedcrawl.dashboard import auth
+from scrapy_sharedcrawl.dashboard.server import SECURITY_HEADERS, Dashboard, app_runner
+from scrapy_sharedcrawl.dashboard.state import DashboardReader
 
 TOKEN = "a-long-enough-token-for-tests"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
@@ -39,7 +39,7 @@ ROUTES = ["/", "/api/state", "/api/series", "/metrics", "/static/dashboard.js", 
 @contextmanager
 def served(redis_url: str, token: str = "") -> Iterator[tuple[Dashboard, int]]:
     """The dashboard's application on 127.0.0.1 (a free port), its event loop in a thread."""
-    dashboard = Dashboard(DashboardReader(Settings({"REDIS_URL": redis_url})), refresh=3600)
+    dashboard = Dashboard(DashboardReader(Settings({"REDIS_URL": redis_url}), "solidot"), refresh=3600)
     loop = asyncio.new_event_loop()
     runner = app_runner(dashboard, token)
     loop.run_until_complete(runner.setup())
@@ -151,7 +151,7 @@ def test_without_a_token_only_loopback_host_names_are_served(redis_url: str) -> 
             assert status == 403 and secured(headers), host
         assert dashboard.refusals.counts["host"] == 6
         status, _, body = ask(port, b"/metrics")
-        assert status == 200 and b'solidot_dashboard_refused_total{reason="host"} 6.0' in body
+        assert status == 200 and b'sharedcrawl_dashboard_refused_total{reason="host"} 6.0' in body
 
 
 def test_every_answer_carries_the_security_headers(redis_url: str) -> None:
@@ -172,7 +172,7 @@ def test_every_answer_carries_the_security_headers(redis_url: str) -> None:
 
 def test_worker_rates_forget_the_workers_the_registry_forgets(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
-    reader = DashboardReader(Settings({"REDIS_URL": redis_url}))
+    reader = DashboardReader(Settings({"REDIS_URL": redis_url}), "solidot")
     seconds, _ = client.time()
     for worker in range(50):
         client.zadd("{solidot}:workers", {f"w{worker}": seconds * 1000})

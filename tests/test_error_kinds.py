@@ -3,9 +3,9 @@ the browser test compares /metrics with this function, so it needs a reference o
 
 from __future__ import annotations
 
+from scrapy_sharedcrawl.dashboard.state import error_kinds
 from scrapy_sharedcrawl.timeseries import series_fields
 from solidot_spider.cli import project_settings
-from solidot_spider.dashboard.state import error_kinds
 
 STATS: dict[str, int | float] = {
     "retry/reason_count/503 Service Unavailable": 4,

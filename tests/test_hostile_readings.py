@@ -25,8 +25,8 @@ from prometheus_client.exposition import generate_latest
 from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.cli.status import StatusReader, render
-from solidot_spider.dashboard.metrics import CounterFloor, crawl_metrics, registry
-from solidot_spider.dashboard.state import DashboardReader, StableLabels
+from scrapy_sharedcrawl.dashboard.metrics import CounterFloor, crawl_metrics, registry
+from scrapy_sharedcrawl.dashboard.state import DashboardReader, StableLabels
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 SEED = os.environ.get("FUZZ_SEED")
@@ -77,7 +77,7 @@ def register_workers(client: redis.Redis, entries: dict[str, str]) -> None:
 
 def dashboard_reading(redis_url: str, reader: DashboardReader | None = None) -> tuple[dict[str, Any], str]:
     """One dashboard refresh, as ``/api/state`` serves it (strict JSON) and as ``/metrics`` shows it."""
-    reader = reader or DashboardReader(Settings({"REDIS_URL": redis_url}))
+    reader = reader or DashboardReader(Settings({"REDIS_URL": redis_url}), "solidot")
     snapshot = reader.read()
     charts = reader.charts()
     state = no_nan(json.dumps(snapshot))
@@ -114,7 +114,7 @@ def test_an_unreadable_registry_entry_is_skipped_and_counted(redis_url: str) -> 
     state, metrics = dashboard_reading(redis_url)
     assert [worker["id"] for worker in state["workers"]] == ["good", "surrogates"]
     assert state["unreadable"] == {"workers": 5}
-    assert 'solidot_crawl_unreadable{what="workers"} 5.0' in metrics
+    assert 'sharedcrawl_unreadable{what="workers"} 5.0' in metrics
 
 
 def test_unreadable_stats_and_meta_are_skipped_and_counted_never_nan(redis_url: str) -> None:
@@ -178,7 +178,8 @@ def test_a_key_of_another_type_is_a_problem_of_that_key(redis_url: str) -> None:
     done = status(redis_url, "--json")
     assert done.returncode == 0, done.stderr
     reading = no_nan(done.stdout)
-    assert reading["unreadable"] == {"keys": 2} and [w["id"] for w in reading["workers"]] == ["good"]
+    # stats, queue and the series (status' alerts read the drop_share window from it since issue 23)
+    assert reading["unreadable"] == {"keys": 3} and [w["id"] for w in reading["workers"]] == ["good"]
     state, _ = dashboard_reading(redis_url)
     assert state["unreadable"] == {"keys": 4} and state["crawl"]["phase"] == "waiting for a seed"
 
@@ -200,7 +201,8 @@ def test_metrics_labels_stay_put_and_counters_never_go_down() -> None:
                 "seen": None,
             },
             "error_kinds": {},
-            "archive": {"this_crawl": {}, "drops": drops, "dead_letters": {}, "stories": None},
+            "dead_reasons": drops,
+            **{"outcomes": {}, "unfetched": {}, "alerts": []},
         }
 
     def samples(reading: dict[str, Any]) -> dict[tuple[str, str], float]:
@@ -214,11 +216,11 @@ def test_metrics_labels_stay_put_and_counters_never_go_down() -> None:
     first = samples(snapshot(10, {"a": 5, "other": 4}))
     second = samples(snapshot(7, {"a": 5, "other": 2}))  # a reading that saw less (a field skipped)
     assert all(second[key] >= value for key, value in first.items())
-    assert second[("solidot_crawl_done_total", "{}")] == 10
+    assert second[("sharedcrawl_done_total", "{}")] == 10
     unknown = samples(snapshot(3, {"a": 5}, started=None))  # its start unreadable for a reading
-    assert unknown[("solidot_crawl_done_total", "{}")] == 10
+    assert unknown[("sharedcrawl_done_total", "{}")] == 10
     restarted = samples(snapshot(1, {"a": 1}, started="t1"))  # a new crawl: a real restart
-    assert restarted[("solidot_crawl_done_total", "{}")] == 1
+    assert restarted[("sharedcrawl_done_total", "{}")] == 1
 
 
 # -- fuzz: any content of the keys the readers read ---------------------------------------------------
@@ -351,7 +353,7 @@ def test_fuzz_any_redis_content_never_breaks_status_the_dashboard_or_metrics(red
         read = reader.read()
         no_nan(json.dumps(asdict(read)))
         render(read).encode()  # a terminal can show it (its numbers are the JSON's: checked above)
-        dashboard = DashboardReader(settings_)
+        dashboard = DashboardReader(settings_, "solidot")
         dashboard_reading(redis_url, dashboard)
         dashboard_reading(redis_url, dashboard)  # a second refresh: the rates, the floors
 

@@ -15,7 +15,7 @@ from scrapy.settings import Settings
 from scrapy.utils.project import get_project_settings
 
 from scrapy_sharedcrawl.addon import settings_from_environment
-from scrapy_sharedcrawl.cli import seed, status, workers
+from scrapy_sharedcrawl.cli import dashboard, seed, status, workers
 from scrapy_sharedcrawl.closed_pipe import ends_quietly_on_closed_pipe
 from scrapy_sharedcrawl.fleet.api import ScrapydError
 from scrapy_sharedcrawl.legacy import apply_legacy_names
@@ -25,6 +25,7 @@ from scrapy_sharedcrawl.reading import printable
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sharedcrawl", description="Operate a shared Scrapy crawl.")
     commands = parser.add_subparsers(dest="command", required=True)
+    dashboard.register(commands)
     seed.register(commands)
     status.register(commands)
     workers.register(commands)

@@ -51,7 +51,7 @@ from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
 from scrapy_sharedcrawl.keys import CrawlKeys
 from scrapy_sharedcrawl.outcomes import outcomes_of, unfetched_of
 from scrapy_sharedcrawl.reading import Unreadable, counter, moment, printable, replies, text, whole
-from scrapy_sharedcrawl.report import CrawlReport
+from scrapy_sharedcrawl.report import CrawlReport, read_view
 from scrapy_sharedcrawl.stats import PAGES_STAT
 from scrapy_sharedcrawl.timeseries import series_key
 from scrapy_sharedcrawl.workers import Worker, parse_workers
@@ -107,6 +107,9 @@ class Status:
     unfetched: dict[str, int] = field(default_factory=dict)
     #: The alerts that hold (:mod:`~scrapy_sharedcrawl.alerts`): rule and message each.
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    #: The project's panel and metrics (:meth:`~scrapy_sharedcrawl.report.CrawlReport.view`): ``panel``
+    #: (None: none), ``metrics``, ``error`` (why its report failed, else None).
+    project: dict[str, Any] = field(default_factory=dict)
 
 
 def register(commands: Any, defaults: CrawlDefaults | None = None) -> None:
@@ -235,6 +238,14 @@ class StatusReader:
             if not worker.live and state != "finished" and now - worker.heartbeat_age >= (started or 0.0)
         ]
         alerts = self.alerts(stats, now, until, gone, unreadable)
+        crawl = {
+            "spider": keys.spider,
+            "state": state,
+            "started_at": _iso(started),
+            "finished_at": _iso(finished),
+            "items": items,
+            "items_source": source,
+        }
         return Status(
             redis=self.where,
             spider=keys.spider,
@@ -262,6 +273,7 @@ class StatusReader:
             outcomes=outcomes_of(stats),
             unfetched=unfetched_of(stats),
             alerts=alert_rows(alerts),
+            project=read_view(self.report, stats, crawl),
         )
 
     def alerts(
@@ -398,7 +410,45 @@ def render(status: Status) -> str:
         lines.append(f"unreadable {skipped} (values no worker writes, skipped: see the log)")
     lines.append(f"workers    {len(status.workers)} live")
     lines.extend(_table(status.workers))
+    lines.extend(project_lines(status.project))
     return "\n".join(lines)
+
+
+def project_lines(project: dict[str, Any]) -> list[str]:
+    """The project's panel as text: its figures on one line, each table and its list under it; none
+    while it shows only zeros and unknowns."""
+    if project.get("error"):
+        return ["", f"project    {printable(project['error'])}"]
+    panel = project.get("panel")
+    if not panel or not (
+        panel["warning"]
+        or panel["links"]
+        or any(shown["rows"] for shown in panel["tables"])
+        or any(figure["value"] for figure in panel["figures"])
+    ):
+        return []  # nothing to show yet (--json still has it)
+    lines = ["", printable(panel["title"])]
+    if panel["warning"]:
+        lines.append(f"  ! {printable(panel['warning'])}")
+    if panel["figures"]:
+        figures = [f"{printable(figure['label'])} {_figure(figure['value'])}" for figure in panel["figures"]]
+        lines.append("  " + " · ".join(figures))
+    for shown in panel["tables"]:
+        rows = shown["rows"]
+        lines.append(
+            f"  {printable(shown['title'])}: " + (_counts(rows, shown=len(rows)) if rows else "none")
+        )
+    if panel["links"]:
+        lines.append(f"  {printable(panel['links_title'] or 'links')}:")
+        lines += [
+            f"    {printable(link['text'])}" + (f" ({printable(link['note'])})" if link["note"] else "")
+            for link in panel["links"]
+        ]
+    return lines
+
+
+def _figure(value: float | None) -> str:
+    return "–" if value is None else f"{value:,}"
 
 
 def _counts(counts: dict[str, int], total: int = 0, shown: int = 8) -> str:

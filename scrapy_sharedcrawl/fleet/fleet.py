@@ -154,7 +154,7 @@ class Fleet:
 
 
 #: Words of a setting's or argument's name (or of a key inside its JSON value) that say it holds a
-#: credential: ``REDIS_PARAMS={"password": …}``, ``SOLIDOT_DASHBOARD_TOKEN``, ``AWS_SECRET_ACCESS_KEY``,
+#: credential: ``REDIS_PARAMS={"password": …}``, ``DASHBOARD_TOKEN``, ``AWS_SECRET_ACCESS_KEY``,
 #: a spider's ``http_pass`` (Scrapy's HttpAuthMiddleware).
 _SECRET_WORDS = frozenset(
     {"PASSWORD", "PASSWD", "PASS", "PWD", "PASSPHRASE", "TOKEN", "SECRET", "CREDENTIAL", "CREDENTIALS"}

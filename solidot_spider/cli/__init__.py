@@ -12,10 +12,10 @@ from collections.abc import Sequence
 
 from scrapy.settings import Settings
 
-from scrapy_sharedcrawl.cli import run_command, status, workers
+from scrapy_sharedcrawl.cli import dashboard, run_command, status, workers
 from scrapy_sharedcrawl.closed_pipe import ends_quietly_on_closed_pipe
 from scrapy_sharedcrawl.legacy import apply_legacy_names
-from solidot_spider.cli import dashboard, export, reparse, seed
+from solidot_spider.cli import export, reparse, seed
 from solidot_spider.cli.target import SOLIDOT
 
 
@@ -30,7 +30,7 @@ def project_settings() -> Settings:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="solidot-crawl", description="Operate solidot-crawler.")
     commands = parser.add_subparsers(dest="command", required=True)
-    dashboard.register(commands)
+    dashboard.register(commands, SOLIDOT, token_aliases=["SOLIDOT_DASHBOARD_TOKEN"])
     export.register(commands)
     reparse.register(commands)
     seed.register(commands)

@@ -41,10 +41,10 @@ from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.cli import seed as framework_seed
 from scrapy_sharedcrawl.connection import redis_from_settings
+from scrapy_sharedcrawl.dashboard.scope import record_seed
 from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.seeding import Seeder
 from scrapy_sharedcrawl.stats import CrawlKeys, stats_timing
-from solidot_spider.dashboard.scope import describe_scope, record_seed
 from solidot_spider.refresh.selection import RefreshPicker
 from solidot_spider.spiders.solidot import SolidotSpider
 
@@ -143,3 +143,20 @@ def run(options: argparse.Namespace, settings: Settings) -> int:
     )
     print(framework_seed.summary(seeder, result, refreshed))
     return 0
+
+
+def describe_scope(since: str | None, until: str | None, sids: str | None, latest: bool | None) -> str:
+    """The seed's arguments as one line (what the dashboard shows as the crawl's scope):
+    ``sids 80001-80300 + latest``.
+
+    >>> describe_scope("2025-01-01", None, None, None)
+    'days 2025-01-01 → today'
+    """
+    parts = []
+    if since or until:
+        parts.append(f"days {since or '?'} → {until or 'today'}")
+    if sids:
+        parts.append(f"sids {sids}")
+    if latest or not parts:
+        parts.append("latest")
+    return " + ".join(parts)

@@ -1,7 +1,7 @@
 """What a crawl was seeded with, kept next to its shared stats so that a dashboard can say it.
 
-``solidot-crawl seed`` records the crawl id, its scope (the arguments, as an
-operator wrote them) and when, in ``{<spider>}:seed`` (HASH), expiring with the
+A project's own seed command records the crawl id, its scope (the arguments, as an operator wrote
+them) and when, in ``{<spider>}:seed`` (HASH), expiring with the
 stats. A crawl seeded by a worker's own ``-a`` arguments has no record: the
 dashboard then shows the crawl id alone.
 """
@@ -29,19 +29,3 @@ def record_seed(server: redis.Redis, prefix: str, crawl_id: str, scope: str, ttl
     )
     pipe.pexpire(key, ttl_ms)
     pipe.execute()
-
-
-def describe_scope(since: str | None, until: str | None, sids: str | None, latest: bool | None) -> str:
-    """The seed's arguments as one line: ``sids 80001-80300 + latest``.
-
-    >>> describe_scope("2025-01-01", None, None, None)
-    'days 2025-01-01 → today'
-    """
-    parts = []
-    if since or until:
-        parts.append(f"days {since or '?'} → {until or 'today'}")
-    if sids:
-        parts.append(f"sids {sids}")
-    if latest or not parts:
-        parts.append("latest")
-    return " + ".join(parts)

@@ -52,7 +52,9 @@ function alerts(state) {
   const phase = state.crawl && state.crawl.phase;
   if (phase === "stalled") list.push(["bad", "Work is left but no worker is alive: start workers."]);
   if (state.counts && state.counts.dead_letters) list.push(["warn", `${fmt(state.counts.dead_letters)} requests in the dead letters.`]);
-  if (state.archive && state.archive.error) list.push(["warn", state.archive.error]);
+  const project = state.project || {};
+  if (project.error) list.push(["warn", project.error]);
+  if (project.panel && project.panel.warning) list.push(["warn", project.panel.warning]);
   // the crawl's own alerts (scrapy_sharedcrawl/alerts.py), each naming its likely cause
   for (const alert of state.alerts || []) list.push(["bad", alert.message, alert.rule]);
   $("alerts").replaceChildren(...list.map(([kind, text, rule]) => {
@@ -65,7 +67,7 @@ function alerts(state) {
 }
 
 function render(state) {
-  const crawl = state.crawl || {}, progress = state.progress || {}, counts = state.counts || {}, archive = state.archive || {};
+  const crawl = state.crawl || {}, progress = state.progress || {}, counts = state.counts || {};
   $("spider").textContent = crawl.spider || "–";
   const phase = state.error && !state.crawl ? "unknown" : crawl.phase || "unknown";
   $("phase").textContent = phase;
@@ -114,35 +116,59 @@ function render(state) {
   rows($("unfetched"), unfetched.length ? unfetched : [["none", null]], ([name, value]) => [name, value === null ? "" : fmt(value)]);
   const errors = Object.entries(state.errors || {});
   rows($("errors"), errors.length ? errors : [["none", null]], ([name, value]) => [name, value === null ? "" : fmt(value)]);
-  const outcome = archive.this_crawl || {};
-  show("stories", archive.stories);
-  show("new", outcome.new);
-  show("changed", outcome.changed);
-  show("unchanged", outcome.unchanged);
-  const latest = archive.latest || [];
-  $("latest").replaceChildren(...latest.map((story) => {
-    const li = document.createElement("li");
-    const title = story.title || `story ${story.sid}`;
-    if (story.url && /^https?:\/\//.test(story.url)) {
-      const a = document.createElement("a");
-      a.href = story.url;
-      a.rel = "noopener noreferrer";
-      a.target = "_blank";
-      a.textContent = title;
-      li.appendChild(a);
-    } else {
-      li.textContent = title;
-    }
-    const small = document.createElement("small");
-    small.textContent = ` sid ${story.sid}${story.published_at ? " · " + story.published_at.slice(0, 16).replace("T", " ") : ""}`;
-    li.appendChild(small);
-    return li;
-  }));
-  const drops = Object.entries(archive.drops || {});
-  rows($("drops"), drops.length ? drops : [["none", null]], ([name, value]) => [name, value === null ? "" : fmt(value)]);
-  const dead = Object.entries(archive.dead_letters || {});
+  panel((state.project || {}).panel);
+  const dead = Object.entries(state.dead_reasons || {});
   rows($("dead-reasons"), dead.length ? dead : [["none", null]], ([name, value]) => [name, value === null ? "" : fmt(value)]);
   alerts(state);
+}
+
+// The project's panel (CrawlReport.view): figures, tables and a list of links, drawn from data alone.
+function panel(data) {
+  const root = $("project");
+  root.hidden = !data;
+  if (!data) { root.replaceChildren(); return; }
+  const make = (tag, text) => { const el = document.createElement(tag); if (text !== undefined) el.textContent = text; return el; };
+  const parts = [make("h2", data.title)];
+  if (data.figures.length) {
+    const figures = make("div");
+    figures.className = "figures small";
+    for (const figure of data.figures) {
+      const div = make("div"), span = make("span", fmt(figure.value)), label = make("label", figure.label);
+      span.id = figure.key;
+      span.dataset.value = figure.value === null || figure.value === undefined ? "" : String(figure.value);
+      div.append(span, label);
+      figures.appendChild(div);
+    }
+    parts.push(figures);
+  }
+  for (const shown of data.tables) {
+    const table = make("table"), body = make("tbody");
+    table.id = shown.key;
+    table.appendChild(body);
+    const entries = Object.entries(shown.rows);
+    rows(table, entries.length ? entries : [["none", null]], ([name, value]) => [name, value === null ? "" : fmt(value)]);
+    parts.push(make("h3", shown.title), table);
+  }
+  if (data.links.length) {
+    const list = make("ol");
+    list.id = "links";
+    for (const link of data.links) {
+      const li = make("li");
+      if (link.url && /^https?:\/\//.test(link.url)) {
+        const a = make("a", link.text);
+        a.href = link.url;
+        a.rel = "noopener noreferrer";
+        a.target = "_blank";
+        li.appendChild(a);
+      } else {
+        li.textContent = link.text;
+      }
+      if (link.note) li.appendChild(make("small", ` ${link.note}`));
+      list.appendChild(li);
+    }
+    parts.push(make("h3", data.links_title), list);
+  }
+  root.replaceChildren(...parts);
 }
 
 function chart(id, series, data) {

@@ -1,6 +1,6 @@
 """Who may read the dashboard: anyone on loopback, the token's holders beyond it.
 
-The token (``SOLIDOT_DASHBOARD_TOKEN``, from the environment: never on the
+The token (``DASHBOARD_TOKEN``, or ``SHAREDCRAWL_DASHBOARD_TOKEN`` from the environment: never on the
 command line, where ``ps`` shows it) is accepted as ``Authorization: Bearer
 <token>`` (scripts, Prometheus' ``authorization``), as the password of HTTP
 Basic auth (any user name: browsers, Prometheus' ``basic_auth``), or from the
@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import ipaddress
 
-COOKIE = "solidot_dashboard_token"
+COOKIE = "sharedcrawl_dashboard_token"
 #: Shortest token accepted (a guessable token is no protection).
 MIN_TOKEN = 16
 
@@ -37,11 +37,11 @@ def is_loopback(host: str) -> bool:
 def check_token(host: str, token: str) -> None:
     """Refuse (ValueError) a bind beyond loopback without a token, or with a short one."""
     if token and len(token) < MIN_TOKEN:
-        raise ValueError(f"SOLIDOT_DASHBOARD_TOKEN must be at least {MIN_TOKEN} characters")
+        raise ValueError(f"the dashboard token must be at least {MIN_TOKEN} characters")
     if not token and not is_loopback(host):
         raise ValueError(
-            f"refusing to serve the dashboard on {host} without a token: set SOLIDOT_DASHBOARD_TOKEN in the "
-            "environment (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(24))'`)"
+            f"refusing to serve the dashboard on {host} without a token: set SHAREDCRAWL_DASHBOARD_TOKEN in "
+            "the environment (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(24))'`)"
         )
 
 
@@ -77,7 +77,7 @@ def allowed(token: str, candidates: list[str], cookie: str = "") -> bool:
 def cookie_value(token: str) -> str:
     """What the cookie holds for ``token``: a keyed digest, not the token (a leaked cookie, in a
     browser profile or a proxy's log, gives no Bearer or ``?token=`` access and ends with the token)."""
-    return hmac.new(token.encode(), b"solidot-crawl dashboard cookie v1", hashlib.sha256).hexdigest()
+    return hmac.new(token.encode(), b"sharedcrawl dashboard cookie v1", hashlib.sha256).hexdigest()
 
 
 def _raw(text: str) -> bytes:

@@ -4,33 +4,29 @@
 (documented in the README): ``status``'s own reading (:class:`~scrapy_sharedcrawl.cli.status.StatusReader`:
 queue, leases, done, seen, pages, items, errors, what pages came to, alerts), plus the crawl's phase, seed
 and scope, an estimate of the time left, every worker the registry still
-knows (gone ones too) with its rate, the archive in MongoDB, drops and dead
-letters by reason. Every text read from Redis or MongoDB is shown, never run:
+knows (gone ones too) with its rate, dead letters by reason, and the project's
+panel and metrics (``project``: :meth:`~scrapy_sharedcrawl.report.CrawlReport.view`, as ``status``
+shows them). Every text read from Redis or a project's store is shown, never run:
 the page writes it with ``textContent``, and only http(s) links are kept.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
 from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.cli.status import Status, StatusReader, worker_row
+from scrapy_sharedcrawl.dashboard.charts import SeriesCache, columns, error_kind_names, rate_per_minute
+from scrapy_sharedcrawl.dashboard.scope import seed_key
 from scrapy_sharedcrawl.reading import Unreadable, moment, replies, text
-from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.timeseries import series_fields, series_key
 from scrapy_sharedcrawl.workers import LIVE_BEATS, Worker, parse_workers
-from solidot_spider.dashboard.charts import SeriesCache, columns, error_kind_names, rate_per_minute
-from solidot_spider.dashboard.scope import seed_key
-from solidot_spider.report import ArchiveReport
 
-#: Stories listed as the latest stored.
-LATEST = 8
 #: Window (s) of the rates shown: pages/min, items/min, the estimate of the time left.
 RATE_WINDOW = 300.0
 #: Window (s) of a worker's pages/min, from the dashboard's own readings of its heartbeat.
@@ -39,8 +35,6 @@ WORKER_WINDOW = 60.0
 LATE_BEATS = 1.5
 #: Most labels a by-reason table shows; the rest are summed under "other".
 MAX_REASONS = 30
-#: Drops: ``solidot/dropped/<reason>`` (a page without an item), ``solidot/<stage>/dropped/<reason>``.
-_DROP = re.compile(r"^solidot/(?:([a-z_]+)/)?dropped/(.+)$")
 #: Seconds between counts of the URLs seen (one SCARD per dupefilter shard: thousands at 2M URLs), and
 #: between SCANs for the hosts' keys (their pauses are read at every refresh).
 SEEN_EVERY = 30.0
@@ -73,16 +67,18 @@ class _Reader(StatusReader):
 class DashboardReader:
     """Reads the snapshot; keeps what rates need between refreshes (the series, workers' pages)."""
 
-    def __init__(self, settings: Settings, spider: str = "solidot", mongo_uri: str = "") -> None:
-        self.status_reader = _Reader(settings, spider, mongo_uri)
+    def __init__(self, settings: Settings, spider: str, store_uri: str = "") -> None:
+        self.status_reader = _Reader(settings, spider, store_uri)
         self.server = self.status_reader.server
         self.keys = self.status_reader.keys
         self.series = SeriesCache(self.server, series_key(self.keys.prefix))
         #: The series' fields as the workers record them: the framework's and the project's own.
         self.fields = series_fields(settings)
         self._beats: dict[str, deque[tuple[float, int]]] = {}
-        #: The reasons the drop and dead-letter tables (and their metrics) name, kept for the crawl.
-        self.drop_labels, self.dead_labels = StableLabels(), StableLabels()
+        #: The reasons the dead-letter table (and its metric) names, kept for the crawl.
+        self.dead_labels = StableLabels()
+        #: The label values each of the project's metrics names, kept for the crawl.
+        self.project_labels: dict[str, StableLabels] = {}
         #: The outcomes and kinds of unfetched requests shown (and their metrics), kept for the crawl.
         self.outcome_labels, self.unfetched_labels = StableLabels(), StableLabels()
         self._epoch: str | None = None
@@ -111,12 +107,12 @@ class DashboardReader:
             del self._beats[gone]  # the registry forgot it: so do the rates (memory bounded by the registry)
         if status.started_at != self._epoch:  # a new crawl: its own reasons
             self._epoch = status.started_at
-            self.drop_labels, self.dead_labels = StableLabels(), StableLabels()
+            self.dead_labels, self.project_labels = StableLabels(), {}
             self.outcome_labels, self.unfetched_labels = StableLabels(), StableLabels()
         try:
             points = self.series.update(status.started_at)
-        except redis.ResponseError as error:  # the series' key of another type: no charts, the rest is read
-            unreadable.skip("keys", self.series.key, f"{type(error).__name__}: {str(error)[:120]}")
+        except redis.ResponseError:  # the series' key of another type: no charts, the rest is read; the
+            # key is counted once, by status' own reading (its alerts read the same series' window)
             points = self.series.points
         live = [worker for worker in everyone if worker.live]
         phase = crawl_phase(status, bool(live), seeded is not None)
@@ -169,7 +165,14 @@ class DashboardReader:
             "unfetched": self.unfetched_labels.bound(status.unfetched),
             "alerts": status.alerts,
             "workers": [self._worker(worker, now) for worker in everyone],
-            "archive": self.archive(status),
+            "dead_reasons": self.dead_labels.bound(
+                {
+                    name.removeprefix("scheduler/dead/"): int(value)
+                    for name, value in status.stats.items()
+                    if name.startswith("scheduler/dead/")
+                }
+            ),
+            "project": self.project(status.project),
             "series_points": len(points),
             "unreadable": unreadable.counts,
         }
@@ -204,40 +207,16 @@ class DashboardReader:
             "buffered": worker.buffered,
         }
 
-    def archive(self, status: Status) -> dict[str, Any]:
-        """Stories in MongoDB, what this crawl did to them, drops and dead letters by reason."""
-        stats = status.stats
-        result: dict[str, Any] = {
-            "stories": status.items if status.items_source.startswith("stored") else None,
-            "source": status.items_source,
-            "this_crawl": {
-                outcome: int(stats.get(f"solidot/dedupe/{outcome}", 0))
-                for outcome in ("new", "changed", "unchanged", "duplicate")
-            },
-            "drops": self.drop_labels.bound(drops_by_reason(stats)),
-            "dead_letters": self.dead_labels.bound(
-                {
-                    name.removeprefix("scheduler/dead/"): int(value)
-                    for name, value in stats.items()
-                    if name.startswith("scheduler/dead/")
-                }
-            ),
-            "latest": [],
-            "error": None,
-        }
-        report = self.status_reader.report
-        if isinstance(report, ArchiveReport) and report.store_uri:
-            from pymongo.errors import PyMongoError
-
-            fields = {"_id": 0, "sid": 1, "title": 1, "url": 1, "published_at": 1}
-            try:
-                stories = report.mongo().collection
-                found = stories.find({}, fields, sort=[("_id", -1)], limit=LATEST)
-                result["latest"] = latest_stories(found)  # newest first stored first: the _id index
-            except PyMongoError as error:
-                where = redact_uri(report.store_uri)
-                result["error"] = f"MongoDB at {where}: {type(error).__name__}"
-        return result
+    def project(self, project: dict[str, Any]) -> dict[str, Any]:
+        """The project's view (``status``'s reading), each metric's label values kept for the crawl
+        (:class:`StableLabels`: ``/metrics``' label sets stay put)."""
+        metrics = []
+        for metric in project.get("metrics", []):
+            if metric["label"]:
+                labels = self.project_labels.setdefault(metric["name"], StableLabels())
+                metric = {**metric, "values": labels.bound(metric["values"])}
+            metrics.append(metric)
+        return {**project, "metrics": metrics}
 
 
 def crawl_phase(status: Status, live: bool, seeded: bool) -> str:
@@ -265,15 +244,6 @@ def error_kinds(stats: dict[str, int | float], fields: Mapping[str, Sequence[str
                 if any(stat == name or (name.endswith("/") and stat.startswith(name)) for name in names)
             )
     return kinds
-
-
-def drops_by_reason(stats: dict[str, int | float]) -> dict[str, int]:
-    """``page/<reason>`` (a page that yielded no item) and ``<stage>/<reason>`` (a pipeline's)."""
-    drops = {}
-    for name, value in stats.items():
-        if found := _DROP.match(name):
-            drops[f"{found[1] or 'page'}/{found[2]}"] = int(value)
-    return drops
 
 
 class StableLabels:
@@ -304,23 +274,3 @@ class StableLabels:
 def bounded(counts: dict[str, int], limit: int = MAX_REASONS) -> dict[str, int]:
     """The ``limit`` largest counts, the rest summed as ``other`` (one reading's :class:`StableLabels`)."""
     return StableLabels(limit).bound(counts)
-
-
-def latest_stories(documents: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Stored stories as the page lists them; a field of the wrong type is left out, a URL that is not
-    http(s) too (a link must never run script)."""
-    rows = []
-    for document in documents:
-        sid, title, url = document.get("sid"), document.get("title"), document.get("url")
-        if not isinstance(sid, int) or isinstance(sid, bool):
-            continue
-        published = document.get("published_at")
-        rows.append(
-            {
-                "sid": sid,
-                "title": title[:300] if isinstance(title, str) else "",
-                "url": url if isinstance(url, str) and re.match(r"^https?://", url) else None,
-                "published_at": published if isinstance(published, str) else None,
-            }
-        )
-    return rows

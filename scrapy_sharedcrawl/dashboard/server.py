@@ -9,7 +9,7 @@ Routes (all behind :mod:`.auth` when a token is set):
 - ``GET /metrics``: Prometheus' text format (:mod:`.metrics`);
 - ``GET /static/…``: the page's script, style and the vendored uPlot.
 
-However many browsers or scrapers ask, Redis and MongoDB are read once per
+However many browsers or scrapers ask, Redis and the project's store are read once per
 ``refresh`` seconds, from a thread (the clients are blocking).
 """
 
@@ -30,14 +30,14 @@ from aiohttp.web_runner import GracefulExit
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from yarl import URL
 
+from scrapy_sharedcrawl.dashboard import auth
+from scrapy_sharedcrawl.dashboard.metrics import registry
+from scrapy_sharedcrawl.dashboard.state import DashboardReader
 from scrapy_sharedcrawl.redact import redact_uri
-from solidot_spider.dashboard import auth
-from solidot_spider.dashboard.metrics import registry
-from solidot_spider.dashboard.state import DashboardReader
 
 logger = logging.getLogger(__name__)
 
-STATIC = resources.files("solidot_spider.dashboard") / "static"
+STATIC = resources.files("scrapy_sharedcrawl.dashboard") / "static"
 #: What the page may load and do: its own files only, no inline script, no framing.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -170,7 +170,7 @@ class Refusals:
         if not self.counts[reason]:
             logger.warning(
                 "Dashboard: refused a request from %s (%s); later ones are counted in "
-                "solidot_dashboard_refused_total, not logged",
+                "sharedcrawl_dashboard_refused_total, not logged",
                 remote,
                 self.REASONS[reason],
             )
@@ -213,7 +213,7 @@ def _guard(token: str, refusals: Refusals) -> Any:
             refusals.refuse("token", request.remote)
             raise web.HTTPUnauthorized(
                 text="401: this dashboard needs its token (Bearer, Basic password, or ?token=)\n",
-                headers={"WWW-Authenticate": 'Basic realm="solidot-crawl dashboard", charset="UTF-8"'},
+                headers={"WWW-Authenticate": 'Basic realm="sharedcrawl dashboard", charset="UTF-8"'},
             )
         if token and query:  # a link with ?token=: remember it in a cookie, and take it out of the address
             rest = [(name, value) for name, value in request.query.items() if name != "token"]

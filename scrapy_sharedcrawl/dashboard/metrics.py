@@ -16,9 +16,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from scrapy_sharedcrawl.alerts import RULES
-from solidot_spider.dashboard.state import PHASES
+from scrapy_sharedcrawl.dashboard.state import PHASES
 
-PREFIX = "solidot_crawl_"
+PREFIX = "sharedcrawl_"
 
 
 class CounterFloor:
@@ -60,14 +60,18 @@ class SnapshotCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         snapshot, refreshed_at, healthy = self.source()
-        up = GaugeMetricFamily("solidot_dashboard_redis_up", "1 if the last refresh read Redis")
+        up = GaugeMetricFamily("sharedcrawl_dashboard_redis_up", "1 if the last refresh read Redis")
         up.add_metric([], 1.0 if healthy else 0.0)
         yield up
         if refreshed_at is not None:
-            yield _gauge("solidot_dashboard_refreshed_timestamp_seconds", "last good refresh", refreshed_at)
+            yield _gauge(
+                "sharedcrawl_dashboard_refreshed_timestamp_seconds", "last good refresh", refreshed_at
+            )
         if self.refused is not None:
             refused = CounterMetricFamily(
-                "solidot_dashboard_refused", "requests the dashboard refused, by reason", labels=["reason"]
+                "sharedcrawl_dashboard_refused",
+                "requests the dashboard refused, by reason",
+                labels=["reason"],
             )
             for reason, count in self.refused().items():
                 refused.add_metric([reason], count)
@@ -81,7 +85,7 @@ def crawl_metrics(snapshot: dict[str, Any], floor: CounterFloor | None = None) -
     floor = floor or CounterFloor()
     floor.start(snapshot["crawl"]["started_at"])
     counter = floor.family
-    progress, counts, archive = snapshot["progress"], snapshot["counts"], snapshot["archive"]
+    progress, counts = snapshot["progress"], snapshot["counts"]
     yield _gauge(PREFIX + "queued", "requests waiting in the shared queue", progress["queued"])
     yield _gauge(PREFIX + "leased", "requests leased to workers (in flight)", progress["leased"])
     yield counter(PREFIX + "done", "requests done (acknowledged)", {"": progress["done"]})
@@ -92,9 +96,15 @@ def crawl_metrics(snapshot: dict[str, Any], floor: CounterFloor | None = None) -
     if counts["seen"] is not None:
         yield _gauge(PREFIX + "seen_urls", "URLs in the duplicate filter", counts["seen"])
     yield counter(PREFIX + "pages", "responses received by every worker", {"": counts["pages"]})
-    yield _gauge(PREFIX + "items", "stories stored in MongoDB (or scraped, without it)", counts["items"])
+    yield _gauge(
+        PREFIX + "items", "items, as the project's report counts them (scraped, by default)", counts["items"]
+    )
     yield _gauge(PREFIX + "dead_letters", "refused payloads in the dead letters", counts["dead_letters"])
-    yield _gauge(PREFIX + "store_buffered", "items live workers hold for MongoDB", counts["store_buffered"])
+    yield _gauge(
+        PREFIX + "store_buffered",
+        "items live workers hold for the project's store (WORKER_BUFFER_STAT)",
+        counts["store_buffered"],
+    )
     workers = GaugeMetricFamily(PREFIX + "workers", "workers in the registry", labels=["state"])
     workers.add_metric(["live"], counts["workers_live"])
     workers.add_metric(["gone"], counts["workers_gone"])
@@ -114,17 +124,34 @@ def crawl_metrics(snapshot: dict[str, Any], floor: CounterFloor | None = None) -
     for name in PHASES:
         phase.add_metric([name], 1.0 if snapshot["crawl"]["phase"] == name else 0.0)
     yield phase
-    yield counter(PREFIX + "stories", "stories this crawl, by outcome", archive["this_crawl"], "outcome")
-    yield counter(PREFIX + "dropped", "items and pages dropped, by reason", archive["drops"], "reason")
-    yield counter(
-        PREFIX + "dead", "requests in the dead letters, by reason", archive["dead_letters"], "reason"
-    )
+    dead = snapshot.get("dead_reasons", {})
+    yield counter(PREFIX + "dead", "requests in the dead letters, by reason", dead, "reason")
     unreadable = GaugeMetricFamily(PREFIX + "unreadable", "values skipped, last reading", labels=["what"])
     for what, count in snapshot.get("unreadable", {}).items():
         unreadable.add_metric([what], count)
     yield unreadable
-    if archive["stories"] is not None:
-        yield _gauge("solidot_archive_stories", "stories in the MongoDB collection", archive["stories"])
+    yield from project_metrics(snapshot.get("project", {}).get("metrics", []), floor)
+
+
+def project_metrics(metrics: list[dict[str, Any]], floor: CounterFloor) -> Iterator[Metric]:
+    """The project's own metrics (:meth:`~scrapy_sharedcrawl.report.CrawlReport.view`, checked by
+    :func:`~scrapy_sharedcrawl.report.view_json`): counters floored as the framework's are."""
+    for metric in metrics:
+        name, documentation, label, values = (
+            metric["name"],
+            metric["documentation"],
+            metric["label"],
+            metric["values"],
+        )
+        if metric["type"] == "counter":
+            yield floor.family(name, documentation, values, label)
+        elif label:
+            family = GaugeMetricFamily(name, documentation, labels=[label])
+            for key, value in values.items():
+                family.add_metric([key], value)
+            yield family
+        elif "" in values:
+            yield _gauge(name, documentation, values[""])
 
 
 def registry(source: Any, refused: Any = None) -> CollectorRegistry:
