@@ -10,7 +10,8 @@ explicitly (project or command line) still win over its choices (it sets them at
 ``REDIS_SENTINELS``, ``REDIS_SENTINEL_MASTER``, ``REDIS_SENTINEL_PASSWORD``) from environment variables of
 the same names: they beat settings.py, and ``-s`` and a spider's ``custom_settings`` beat them.
 
-Always: old setting names are carried over to the new ones (:mod:`.legacy`), and the host
+Always: the project's old setting names (``RENAMED_SETTINGS``) are carried over to the new ones
+(:mod:`.legacy`), and the host
 backoff, page outcomes (:mod:`.outcomes`), cluster rate limit and worker registry are installed
 (the last two switch themselves off without Redis), with :class:`SharedCrawlCheck`, and the WARC
 recorder (:mod:`.warc`), off until ``WARC_DIR`` is set (the ``WARC_*`` settings are read from the
@@ -38,7 +39,7 @@ from scrapy_sharedcrawl.config import (
     redis_configured,
     redis_settings_given,
 )
-from scrapy_sharedcrawl.legacy import apply_legacy_names
+from scrapy_sharedcrawl.legacy import apply_legacy_names, old_names_of
 from scrapy_sharedcrawl.warc.recorder import WARC_SETTINGS
 
 logger = logging.getLogger(__name__)
@@ -75,15 +76,17 @@ OTHER_SHARED_SCHEDULERS = ("scrapy_redis.scheduler.Scheduler",)
 
 
 def settings_from_environment(settings: BaseSettings) -> list[str]:
-    """Take each Redis location setting and ``WARC_*`` setting from the environment variable of its
-    name, unless it was given above the project's priority (``-s``, a spider's ``custom_settings``).
-    → the names taken.
+    """Take each Redis location setting and ``WARC_*`` setting, and the project's old names of them
+    (``RENAMED_SETTINGS``, :mod:`.legacy`), from the environment variable of its name, unless it was
+    given above the project's priority (``-s``, a spider's ``custom_settings``). → the names taken.
 
     What the docs promise every project (a scrapyd node's or a systemd unit's environment reaches
-    the jobs), not only one whose settings.py reads ``os.environ``.
+    the jobs), not only one whose settings.py reads ``os.environ``. Called before
+    :func:`.legacy.apply_legacy_names`, which then carries an old name taken here over to its new one.
     """
+    names = (*REDIS_LOCATION_SETTINGS, *WARC_SETTINGS)
     taken = []
-    for name in (*REDIS_LOCATION_SETTINGS, *WARC_SETTINGS):
+    for name in (*names, *old_names_of(settings, names)):
         value = os.environ.get(name, "").strip()
         if value and (settings.getpriority(name) or 0) <= SETTINGS_PRIORITIES["project"]:
             settings.set(name, value, "project")
@@ -95,8 +98,8 @@ class SharedCrawl:
     """Shared crawl iff a Redis is configured; host politeness and old setting names in any case."""
 
     def update_settings(self, settings: BaseSettings) -> None:
-        apply_legacy_names(settings)
         settings_from_environment(settings)
+        apply_legacy_names(settings)
         for name, order in DOWNLOADER_MIDDLEWARES.items():
             settings.setdefault_in_component_priority_dict("DOWNLOADER_MIDDLEWARES", load_object(name), order)
         for name, order in SPIDER_MIDDLEWARES.items():

@@ -13,8 +13,8 @@ apart, and these rules say so in a line each:
 - ``worker_gone``: a worker whose heartbeats stopped during the crawl (the registry lists it for a
   day; none is an alert once the crawl is finished).
 
-The project words the likely cause (:meth:`.report.CrawlReport.alert_cause`): Solidot's
-``no_items`` over ``story_gap`` pages asks whether the sid range is inside the site's. The
+The project words the likely cause (:meth:`.report.CrawlReport.alert_cause`): e.g. ``no_items``
+over pages its spider drops as gaps may ask whether the requested range is inside the site's. The
 thresholds are settings, declared in :mod:`.defaults` and range-checked here.
 """
 

@@ -4,8 +4,8 @@ Components read them through :func:`scrapy_sharedcrawl.config.setting` (or the c
 ``float_setting`` / ``int_setting``) against this table, so a project sets only what it
 changes. Names are scrapy-redis's where scrapy-redis has the setting (``REDIS_URL``,
 ``SCHEDULER_PERSIST``, ``SCHEDULER_QUEUE_KEY``, ``REDIS_START_URLS_KEY``…); the others
-are prefixed by the component they tune. Names used before the framework had its own
-package are still read, with a warning (:mod:`.legacy`).
+are prefixed by the component they tune. A project's old names of them, listed in its
+``RENAMED_SETTINGS``, are still read, with a warning (:mod:`.legacy`).
 """
 
 from __future__ import annotations

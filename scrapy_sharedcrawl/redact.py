@@ -51,8 +51,8 @@ def _starts_before(text: str, position: int) -> bool:
 def redact_uri(uri: str) -> str:
     """``uri`` (or any text holding URIs) without user name, password or secret options.
 
-    >>> redact_uri("mongodb://crawler:s3cret@db1:27017,db2/solidot?authSource=admin")
-    'mongodb://***@db1:27017,db2/solidot?authSource=admin'
+    >>> redact_uri("mongodb://crawler:s3cret@db1:27017,db2/archive?authSource=admin")
+    'mongodb://***@db1:27017,db2/archive?authSource=admin'
     >>> redact_uri("mongodb+srv://u:p@cluster.example.net/?tlsCertificateKeyFilePassword=x")
     'mongodb+srv://***@cluster.example.net/?tlsCertificateKeyFilePassword=***'
     >>> redact_uri("redis://:pa@ss@redis.internal:6379/0")

@@ -1,4 +1,4 @@
-"""Put requests into the shared queue from outside a crawl (seeding tools such as ``solidot-crawl seed``).
+"""Put requests into the shared queue from outside a crawl (seeding tools such as ``sharedcrawl seed``).
 
 The requests go through the same atomic check-and-push as a worker's, in
 pipelined batches: seeding twice queues nothing new, and a request the crawl

@@ -2,7 +2,7 @@
 
 :class:`RedisStatsCollector` (``STATS_CLASS`` when a Redis is configured) is
 Scrapy's in-memory collector — each worker's own stats, its stats dump and
-``SOLIDOT_STATS_FILE`` stay exactly as they were — that also remembers what
+whatever a project's extensions read from them stay exactly as they were — that also remembers what
 every ``inc_value`` added since its last push. Every ``STATS_PUSH_INTERVAL``
 seconds (in a thread, never blocking the crawl) and once more at close it adds
 those deltas to the crawl's shared hash ``{<spider>}:stats`` and the responses
@@ -21,7 +21,7 @@ and ``seen`` (``seen_exact``: "0" for a Bloom filter's estimate), the URLs the
 dupefilter held when the crawl finished, left by the worker that cleans up
 (:meth:`.finishing.CrawlState.finalize`), which deletes the filter itself.
 The shared stats outlive the crawl by ``STATS_TTL`` (7 days) so that
-``solidot-crawl status`` shows the totals afterwards; the first worker of the
+``sharedcrawl status`` shows the totals afterwards; the first worker of the
 *next* crawl (it finds ``finished_at`` set, or starts with
 ``SCHEDULER_FLUSH_ON_START``) starts them afresh.
 """

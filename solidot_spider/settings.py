@@ -13,7 +13,7 @@ import os
 
 # lower-case names: Scrapy reads only the upper-case ones of this module as settings
 from scrapy_sharedcrawl import defaults as shared_crawl_defaults
-from scrapy_sharedcrawl import legacy as shared_crawl_legacy
+from solidot_spider import legacy as _legacy
 from solidot_spider.addons import user_agent as _user_agent
 from solidot_spider.refresh import policy as refresh_policy
 
@@ -166,9 +166,12 @@ STATS_SERIES_FIELDS = {
 #: _GAP_RETRIES, _GAP_INTERVAL, _CLAIM, _NOW: declared with their defaults and meanings in
 #: solidot_spider/refresh/policy.py (DEFAULTS), documented in the README.
 globals().update(refresh_policy.DEFAULTS)
-#: `solidot-crawl dashboard`'s token, the project's name for the framework's DASHBOARD_TOKEN (and
-#: SHAREDCRAWL_DASHBOARD_TOKEN), still read: required off loopback.
+#: The old name of the framework's DASHBOARD_TOKEN (one of RENAMED_SETTINGS below): still read, with a
+#: deprecation warning, from -s or the environment, as DASHBOARD_TOKEN itself.
 SOLIDOT_DASHBOARD_TOKEN = ""
+#: The shared crawl's settings by their names in solidot-crawler 0.1 (solidot_spider/legacy.py): the
+#: framework's add-on and commands carry each one set over to its new name, with a deprecation warning.
+RENAMED_SETTINGS = dict(_legacy.RENAMED)
 #: Stories in MongoDB and the project's error counters in status, the dashboard and /metrics.
 CRAWL_REPORT_CLASS = "solidot_spider.report.ArchiveReport"
 
@@ -182,7 +185,7 @@ _environment_prefixes = ("SOLIDOT_", "REDIS_", "MONGO_", "SCHEDULER_")
 _environment_names = [
     *(name for name in globals() if name.startswith(_environment_prefixes)),
     *shared_crawl_defaults.SETTINGS,
-    *shared_crawl_legacy.RENAMED,
+    *_legacy.RENAMED,
 ]
 globals().update(
     {name: os.environ[name].strip() for name in _environment_names if os.environ.get(name, "").strip()}

@@ -23,12 +23,13 @@ from scrapy_sharedcrawl.config import SettingError
 from scrapy_sharedcrawl.defaults import SETTINGS
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
 from scrapy_sharedcrawl.keys import CrawlKeys, QueueKeys
-from scrapy_sharedcrawl.legacy import RENAMED, apply_legacy_names
+from scrapy_sharedcrawl.legacy import apply_legacy_names, renamed_settings
 from scrapy_sharedcrawl.outage import OncePerReason, Outage
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
 from scrapy_sharedcrawl.scheduler_settings import SchedulerSettings
 from scrapy_sharedcrawl.workers import WorkerRegistry
 from solidot_spider.cli import project_settings as cli_settings
+from solidot_spider.legacy import RENAMED
 
 
 def test_the_framework_imports_without_the_solidot_project() -> None:
@@ -59,14 +60,24 @@ def test_the_project_declares_none_of_the_frameworks_defaults_again() -> None:
 
 @pytest.mark.parametrize(("old", "new"), sorted(RENAMED.items()))
 def test_an_old_setting_name_is_read_with_a_warning_naming_the_new_one(old: str, new: str) -> None:
-    settings = Settings({old: "7"}, priority="cmdline")
+    settings = Settings({"RENAMED_SETTINGS": RENAMED}, priority="project")
+    settings.set(old, "7", "cmdline")
     with pytest.warns(ScrapyDeprecationWarning, match=f"{old} is deprecated: use {new}"):
         SharedCrawl().update_settings(settings)
     assert settings.get(new) == "7"
 
 
+def test_the_project_lists_its_old_names_as_its_renamed_settings() -> None:
+    """The 0.1 names (the WARC recorder's and the dashboard token's among them) are the project's, in
+    its settings; the framework carries them over like any project's."""
+    assert renamed_settings(cli_settings()) == RENAMED
+    assert {"SOLIDOT_WARC_DIR", "SOLIDOT_DASHBOARD_TOKEN", "SOLIDOT_LEASE_SECONDS"} <= RENAMED.keys()
+    assert not [name for name in RENAMED.values() if name.startswith("SOLIDOT_")]
+
+
 def test_settings_that_pass_twice_warn_once() -> None:
-    settings = Settings({"SOLIDOT_PREFETCH": "3"}, priority="cmdline")
+    settings = Settings({"RENAMED_SETTINGS": RENAMED}, priority="project")
+    settings.set("SOLIDOT_PREFETCH", "3", "cmdline")
     with pytest.warns(ScrapyDeprecationWarning):
         assert apply_legacy_names(settings) == ["SOLIDOT_PREFETCH"]
     with warnings.catch_warnings():
@@ -77,6 +88,7 @@ def test_settings_that_pass_twice_warn_once() -> None:
 
 def test_a_new_name_given_as_high_wins_over_the_old_one() -> None:
     settings = Settings({"SCHEDULER_LEASE_SECONDS": "30"}, priority="cmdline")
+    settings.set("RENAMED_SETTINGS", RENAMED, "project")
     settings.set("SOLIDOT_LEASE_SECONDS", "90", priority="project")
     with pytest.warns(ScrapyDeprecationWarning):
         apply_legacy_names(settings)

@@ -23,9 +23,11 @@ from harness import read_line, wait_for
 from link_site import link_site
 from prometheus_client.parser import text_string_to_metric_families
 from redis_server import RedisServer
+from scrapy.exceptions import ScrapyDeprecationWarning
 from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.cli.dashboard import dashboard_token
+from scrapy_sharedcrawl.legacy import apply_legacy_names
 
 pytestmark = pytest.mark.integration
 
@@ -280,12 +282,16 @@ def test_beyond_loopback_the_token_is_required(tmp_path: Path, redis_url: str) -
         assert TOKEN.encode() not in body and TOKEN.encode() not in get(base + "api/state", TOKEN)[1]
 
 
-def test_the_token_setting_comes_first_then_the_environment_then_the_projects_names(
+def test_the_token_setting_comes_first_then_the_environment_and_an_old_name_is_the_setting(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("SHAREDCRAWL_DASHBOARD_TOKEN", raising=False)
     assert dashboard_token(Settings()) == ""
-    assert dashboard_token(Settings({"OLD_TOKEN": " old "}), ["OLD_TOKEN"]) == "old"
     monkeypatch.setenv("SHAREDCRAWL_DASHBOARD_TOKEN", "from-env")
-    assert dashboard_token(Settings({"OLD_TOKEN": "old"}), ["OLD_TOKEN"]) == "from-env"
-    assert dashboard_token(Settings({"DASHBOARD_TOKEN": "set", "OLD_TOKEN": "old"}), ["OLD_TOKEN"]) == "set"
+    assert dashboard_token(Settings()) == "from-env"
+    assert dashboard_token(Settings({"DASHBOARD_TOKEN": " set "})) == "set"
+    # a project's old name of it (RENAMED_SETTINGS) is carried over to the setting, as the commands do
+    settings = Settings({"RENAMED_SETTINGS": {"GADGETS_TOKEN": "DASHBOARD_TOKEN"}, "GADGETS_TOKEN": "old"})
+    with pytest.warns(ScrapyDeprecationWarning, match="GADGETS_TOKEN is deprecated: use DASHBOARD_TOKEN"):
+        apply_legacy_names(settings)
+    assert dashboard_token(settings) == "old"

@@ -1,6 +1,6 @@
 """The WARC recorder's settings, as the framework reads them for any project: installed by the add-on
 at 890 and off without ``WARC_DIR``; ``WARC_*`` from ``-s``, settings.py or the environment, the old
-``SOLIDOT_WARC_*`` names with a warning; numbers and the file prefix checked at start-up."""
+``SOLIDOT_WARC_*`` names (the Solidot project's ``RENAMED_SETTINGS``) with a warning; numbers and the file prefix checked at start-up."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from scrapy.utils.test import get_crawler
 from scrapy_sharedcrawl.addon import SharedCrawl
 from scrapy_sharedcrawl.config import SettingError
 from scrapy_sharedcrawl.warc.recorder import WarcRecorder
+from solidot_spider.legacy import RENAMED
 
 
 def recorder(tmp_path: Path, **settings: object) -> WarcRecorder:
@@ -42,7 +43,9 @@ def test_warc_settings_come_from_the_environment_below_the_command_line(
 
 
 def test_an_old_warc_setting_name_is_carried_over_with_a_warning() -> None:
-    settings = Settings({"SOLIDOT_WARC_DIR": "warc", "SOLIDOT_WARC_COOKIES": "True"}, priority="cmdline")
+    """The Solidot project's old names, as its settings list them (``RENAMED_SETTINGS``)."""
+    settings = Settings({"RENAMED_SETTINGS": RENAMED}, priority="project")
+    settings.setdict({"SOLIDOT_WARC_DIR": "warc", "SOLIDOT_WARC_COOKIES": "True"}, priority="cmdline")
     with pytest.warns(ScrapyDeprecationWarning) as caught:
         SharedCrawl().update_settings(settings)
     said = sorted(str(warning.message).split(" (")[0] for warning in caught)

@@ -2,7 +2,8 @@
 
 Run from a project's directory (as ``scrapy`` is: ``scrapy.cfg`` or ``SCRAPY_SETTINGS_MODULE``
 finds its settings). Each command lives in its own module and registers itself with the parser;
-a project's own tool (``solidot-crawl``) adds its commands and defaults to the same modules.
+a project's own tool adds its commands and defaults to the same modules (``register`` with its
+:class:`~.options.CrawlDefaults`, then :func:`run_command`).
 """
 
 from __future__ import annotations
@@ -33,8 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_command(prog: str, options: argparse.Namespace, settings: Settings) -> int:
-    """Run the parsed command; an expected failure is one line on stderr and exit status 2."""
+    """Run the parsed command on the project's settings as a crawl's add-on leaves them (tools build no
+    crawler: the Redis and WARC settings from the environment, old names carried over); an expected
+    failure (a bad ``RENAMED_SETTINGS`` too) is one line on stderr and exit status 2."""
     try:
+        settings_from_environment(settings)
+        apply_legacy_names(settings)
         return int(options.run(options, settings))
     except BrokenPipeError:
         raise  # the output's reader has gone: no error to tell (see closed_pipe)
@@ -48,8 +53,4 @@ def run_command(prog: str, options: argparse.Namespace, settings: Settings) -> i
 @ends_quietly_on_closed_pipe
 def main(argv: Sequence[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
-    settings = get_project_settings()
-    # what the add-on does for a crawl (tools build no crawler): old names, the Redis from the environment
-    apply_legacy_names(settings)
-    settings_from_environment(settings)
-    return run_command("sharedcrawl", options, settings)
+    return run_command("sharedcrawl", options, get_project_settings())

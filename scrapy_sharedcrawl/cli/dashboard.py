@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
 from typing import Any
 
 from scrapy.settings import BaseSettings, Settings
@@ -30,9 +29,9 @@ DEFAULT_PORT = 8470
 TOKEN_ENV = "SHAREDCRAWL_DASHBOARD_TOKEN"
 
 
-def register(commands: Any, defaults: CrawlDefaults | None = None, token_aliases: Sequence[str] = ()) -> None:
-    """Add ``dashboard`` to ``commands``; ``defaults`` name the spider (None: the project's only one),
-    ``token_aliases`` are the project's own names of the token setting (read after the framework's)."""
+def register(commands: Any, defaults: CrawlDefaults | None = None) -> None:
+    """Add ``dashboard`` to ``commands``; ``defaults`` name the spider (None: the project's only one).
+    A project's old name of ``DASHBOARD_TOKEN`` goes in its ``RENAMED_SETTINGS``, as any other."""
     parser: argparse.ArgumentParser = commands.add_parser(
         "dashboard",
         help="serve a live web page of a shared crawl (and /metrics for Prometheus)",
@@ -50,20 +49,20 @@ def register(commands: Any, defaults: CrawlDefaults | None = None, token_aliases
     add_crawl_arguments(
         parser, "the project's store its report reads (default: MONGO_URI)", defaults or CrawlDefaults()
     )
-    parser.set_defaults(run=run, token_aliases=tuple(token_aliases))
+    parser.set_defaults(run=run)
 
 
-def dashboard_token(settings: BaseSettings, aliases: Sequence[str] = ()) -> str:
-    """The token: the ``DASHBOARD_TOKEN`` setting, else the environment's ``SHAREDCRAWL_DASHBOARD_TOKEN``,
-    else the first of the project's ``aliases`` set ("" : none)."""
+def dashboard_token(settings: BaseSettings) -> str:
+    """The token: the ``DASHBOARD_TOKEN`` setting (or an old name of it the project still reads, carried
+    over to it by :mod:`~scrapy_sharedcrawl.legacy`), else the environment's
+    ``SHAREDCRAWL_DASHBOARD_TOKEN`` ("" : none)."""
     candidates = [setting(settings, "DASHBOARD_TOKEN", DEFAULTS), os.environ.get(TOKEN_ENV)]
-    candidates += [settings.get(alias) for alias in aliases]
     return next((str(value).strip() for value in candidates if str(value or "").strip()), "")
 
 
 def run(options: argparse.Namespace, settings: Settings) -> int:
     crawl_redis(options, settings, "the dashboard")
-    token = dashboard_token(settings, getattr(options, "token_aliases", ()))
+    token = dashboard_token(settings)
     check_token(options.host, token)  # before anything else: refuse an open dashboard on the network
     if not 0 <= options.port <= 65535:
         raise ValueError("--port must be within 0..65535")

@@ -1,6 +1,6 @@
 """The ``status`` command: a shared crawl at a glance, from Redis, while it runs and after.
 
-sharedcrawl status                   # once, for people (solidot-crawl status: the same)
+sharedcrawl status                   # once, for people
 sharedcrawl status --watch [5]       # again every 5 s (default 2) until the crawl is finished
 sharedcrawl status --json            # for machines (with --watch: one JSON object per line)
 
@@ -13,8 +13,8 @@ workers from their heartbeats; what every page came to (``outcome/…``, adding 
 the pages), requests that got no page (``unfetched/…``) and the alerts that hold
 (:mod:`~scrapy_sharedcrawl.alerts`: one ``ALERT`` line each, first). Items, which of the
 project's counters are errors and the likely causes of alerts come from the project's report
-(``CRAWL_REPORT_CLASS``, :mod:`~scrapy_sharedcrawl.report`: the Solidot project counts stories
-in MongoDB when MONGO_URI is set).
+(``CRAWL_REPORT_CLASS``, :mod:`~scrapy_sharedcrawl.report`: a project's report may count its items
+in its own store, e.g. MongoDB when MONGO_URI is set).
 """
 
 from __future__ import annotations

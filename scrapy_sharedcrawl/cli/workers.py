@@ -5,7 +5,7 @@ sharedcrawl workers up 8                   # bring the crawl to 8 worker jobs, s
 sharedcrawl workers down 4                 # bring it down to 4 (the others stop gracefully)
 sharedcrawl workers drain node2            # stop every worker job on node2
 
-(``solidot-crawl workers …`` is the same command with the Solidot project's defaults.)
+(A project's own tool may register the same command with its defaults.)
 The project and spider default to the project's own (:class:`~.options.CrawlDefaults`):
 scrapy.cfg's ``[deploy] project`` (else ``BOT_NAME``) and its only spider (``--spider`` when
 it has several).

@@ -3,5 +3,5 @@
 :mod:`.nodes` says which nodes there are (scrapy.cfg's deploy targets, or URLs),
 :mod:`.api` talks to one node, :mod:`.plan` decides where workers start and
 which stop (pure), and :mod:`.fleet` puts them together for the ``workers`` command
-(``sharedcrawl workers``, ``solidot-crawl workers``).
+(``sharedcrawl workers``, or a project tool's registration of it).
 """

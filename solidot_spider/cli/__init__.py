@@ -30,7 +30,7 @@ def project_settings() -> Settings:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="solidot-crawl", description="Operate solidot-crawler.")
     commands = parser.add_subparsers(dest="command", required=True)
-    dashboard.register(commands, SOLIDOT, token_aliases=["SOLIDOT_DASHBOARD_TOKEN"])
+    dashboard.register(commands, SOLIDOT)
     export.register(commands)
     reparse.register(commands)
     seed.register(commands)
