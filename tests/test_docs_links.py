@@ -1,6 +1,7 @@
 """The README stays a five-minute read and the docs hold together (issue 20): every relative link and
-``#anchor`` of the README and ``docs/*.md`` leads somewhere, every repository path a page names in
-backticks exists, and the README's test command is the one CI runs."""
+``#anchor`` of the README, ``docs/*.md`` and the runbook's and examples' READMEs leads somewhere, every
+repository path the README and ``docs/`` name in backticks exists, and the README's test command is
+the one CI runs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from pathlib import Path
 import pytest
 from harness import ROOT, docs_page
 
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+#: The README, the docs, and the runbook and examples' READMEs that link into them.
+PAGES = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    ROOT / "deploy" / "README.md",
+    *sorted((ROOT / "examples").rglob("README.md")),
+]
+#: The pages whose backticked paths are the repository's (the runbook names files an operator makes).
+DOCS = [page for page in PAGES if page.parent in (ROOT, ROOT / "docs")]
 #: Where a path a page names in backticks must exist (the repository's own folders).
 REPO_FOLDERS = ("tests", "bench", "deploy", "examples", "scrapy_sharedcrawl", "solidot_spider")
 REPO_PATH = re.compile(rf"(?:{'|'.join(REPO_FOLDERS)})/[\w./-]*")
@@ -44,7 +53,7 @@ def links(page: Path) -> list[str]:
     return LINK.findall(prose(page.read_text(encoding="utf-8")))
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(ROOT)))
 def test_every_relative_link_and_anchor_resolves(page: Path) -> None:
     broken = []
     for link in links(page):
@@ -56,10 +65,10 @@ def test_every_relative_link_and_anchor_resolves(page: Path) -> None:
             broken.append(f"{link}: no {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
         elif anchor and target.suffix == ".md" and anchor not in anchors(target):
             broken.append(f"{link}: {target.name} has no heading #{anchor}")
-    assert not broken, f"{page.name}: " + "; ".join(broken)
+    assert not broken, f"{page.relative_to(ROOT)}: " + "; ".join(broken)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+@pytest.mark.parametrize("page", DOCS, ids=lambda page: str(page.relative_to(ROOT)))
 def test_every_repository_path_named_in_backticks_exists(page: Path) -> None:
     """A code span whose first word is a path in the repository's folders (``tests/test_x.py``,
     ``bench/soak.py --stories 20000``, ``deploy/``) names a file or folder that is there; globs and
@@ -71,7 +80,7 @@ def test_every_repository_path_named_in_backticks_exists(page: Path) -> None:
             named.add(match[0])
     missing = sorted(path for path in named if not (ROOT / path).exists())
     assert named or page.name != "architecture.md", "the architecture page names the repository's files"
-    assert not missing, f"{page.name} names paths that don't exist: {missing}"
+    assert not missing, f"{page.relative_to(ROOT)} names paths that don't exist: {missing}"
 
 
 def test_the_readme_is_read_in_five_minutes() -> None:
