@@ -53,6 +53,14 @@ class ReplicaServer:
             return json.load(response)
 
 
+def docs_page(name: str) -> str:
+    """The text of one documentation page, ``README`` or a page of ``docs/`` by its stem
+    (``"settings"``): the tests that hold the docs to the code read them through here, so a section
+    moved between pages moves one name in its test."""
+    path = ROOT / "README.md" if name == "README" else ROOT / "docs" / f"{name}.md"
+    return path.read_text(encoding="utf-8")
+
+
 def read_line(process: subprocess.Popen[str], timeout: float) -> str:
     """One stdout line of ``process``, waiting at most ``timeout`` seconds."""
     assert process.stdout is not None

@@ -169,7 +169,8 @@ def test_export_gives_the_fixture_shape_and_text_for_80222(
         assert list(front) == list(fixture)  # title, url, source, date, fetch_date, in that order
         assert (front["title"], front["source"]) == (fixture["title"], fixture["source"])
         assert front["url"] == f"{replica.base_url}/story?sid=80222"
-        assert front["date"] == "2025-01-03"  # the story's Beijing day (see the README on the fixture's date)
+        # the story's Beijing day (docs/storing.md says why the fixture's date differs)
+        assert front["date"] == "2025-01-03"
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?", front["fetch_date"])
         # the heading, the story's paragraph and its reference line, exactly as the saved page has them
         heading = fixture_lines.index(f"# {fixture['title']}")

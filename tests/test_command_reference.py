@@ -1,5 +1,5 @@
-"""The README's table of commands names every option each command takes (issue 25, row 21), read
-from the commands' own ``--help``, so an option added without a word in the README fails here."""
+"""The commands table (docs/running.md) names every option each command takes (issue 25, row 21), read
+from the commands' own ``--help``, so an option added without a word in the docs fails here."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from harness import docs_page
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "| command | options |"
 
 
 def reference() -> dict[str, str]:
-    """README row by command (its first cell without the backticks and arguments in capitals)."""
-    lines = (ROOT / "README.md").read_text().splitlines()
+    """The table's row by command (its first cell without the backticks and arguments in capitals)."""
+    lines = docs_page("running").splitlines()
     start = lines.index(HEADER)
     rows = {}
     for line in lines[start + 2 :]:

@@ -1,4 +1,4 @@
-"""SOLIDOT_CONTACT_URL and SOLIDOT_LOG_LEVEL work the ways the README says (issue 25, rows 5 and 6):
+"""SOLIDOT_CONTACT_URL and SOLIDOT_LOG_LEVEL work the ways docs/settings.md says (issue 25, rows 5 and 6):
 the contact URL from settings.py, the environment or ``-s`` (scrapyd's ``setting=``) reaches the
 User-Agent; SOLIDOT_LOG_LEVEL is an environment variable that sets LOG_LEVEL, and ``-s LOG_LEVEL``
 wins over it."""

@@ -5,7 +5,7 @@ stored once and equal to the replica's truth, and ``status`` reads the new maste
 throughout (tests/cluster.py, tests/sentinel_servers.py).
 
 Each test prints the seconds from the master's death to the first acknowledgement the new master
-ran (MONITOR on the replica, attached before the kill): the figure the README quotes.
+ran (MONITOR on the replica, attached before the kill): the figure docs/deploying.md quotes.
 """
 
 from __future__ import annotations

@@ -1,23 +1,21 @@
-"""Log lines the README quotes are the lines the code logs (issue 25, row 20)."""
+"""Log lines the docs quote are the lines the code logs (issue 25, row 20)."""
 
 from __future__ import annotations
 
 import logging
 import re
-from pathlib import Path
 
 import pytest
+from harness import docs_page
 from pymongo.errors import ServerSelectionTimeoutError
 from scrapy.utils.test import get_crawler
 
 from solidot_spider.pipelines.store import MongoStorePipeline, StoreConfig
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-
 
 def quoted(after: str) -> str:
-    """The README's quotation that follows ``after``, its line breaks read as spaces."""
-    text = " ".join(README.read_text().split())
+    """docs/storing.md's quotation that follows ``after``, its line breaks read as spaces."""
+    text = " ".join(docs_page("storing").split())
     match = re.search(re.escape(after) + r' \("(.+?)"\)', text)
     assert match, after
     return match[1]

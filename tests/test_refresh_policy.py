@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import pytest
-from harness import ROOT
+from harness import docs_page
 from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.config import SettingError
@@ -99,10 +99,10 @@ def test_settings_are_checked_and_the_clock_can_be_fixed() -> None:
 
 
 def readme_daily_fetches() -> int:
-    """The README's promise: "at most N story fetches a day" for the refresh at the default policy."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    """docs/refreshing.md's promise: "at most N story fetches a day" for the refresh at the default policy."""
+    text = docs_page("refreshing")
     match = re.search(r"at most ([\d,]+) story fetches a day", text)
-    assert match, "the README states the refresh's daily load"
+    assert match, "docs/refreshing.md states the refresh's daily load"
     return int(match[1].replace(",", ""))
 
 

@@ -1,4 +1,4 @@
-"""The numeric settings the README lists are range-checked at start-up (issue 25, row 4): a value out
+"""The numeric settings docs/settings.md lists are range-checked at start-up (issue 25, row 4): a value out
 of range stops the component that reads it with one error naming the setting, its range and the
 value, before anything runs (the store's, dedupe's and validation's numbers, the spider's truncated
 retries, the duplicate filter's size)."""

@@ -1,4 +1,4 @@
-"""The README's settings tables against the code (issue 25, row 15): every row names a setting that
+"""The settings tables (docs/settings.md, and the refresh policy's in docs/refreshing.md) against the code (issue 25, row 15): every row names a setting that
 exists with the documented default, every setting of the framework and of the project has a row,
 and every name in the environment column is read from the environment.
 
@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import docs_page
 
 from scrapy_sharedcrawl.defaults import SETTINGS as FRAMEWORK
 from solidot_spider.refresh.policy import DEFAULTS as REFRESH
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
 
 #: Defaults the table describes in words, with what each means in the code.
 DESCRIBED: dict[str, Any] = {
@@ -66,9 +66,9 @@ def cells(line: str) -> list[str]:
     return [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
 
 
-def table(header: str) -> list[list[str]]:
-    """The rows of the README table whose header line is ``header``."""
-    lines = README.read_text().splitlines()
+def table(page: str, header: str) -> list[list[str]]:
+    """The rows of the table of docs page ``page`` whose header line is ``header``."""
+    lines = docs_page(page).splitlines()
     start = lines.index(header)
     rows = []
     for line in lines[start + 2 :]:
@@ -94,13 +94,15 @@ def documented_defaults(cell: str, count: int) -> list[str]:
 def rows() -> list[tuple[list[str], list[str], str]]:
     """(setting names, environment names, default cell) of both tables."""
     found = []
-    for setting, environment, default, _ in table("| setting | environment | default | meaning |"):
+    for setting, environment, default, _ in table(
+        "settings", "| setting | environment | default | meaning |"
+    ):
         if setting == "—":  # an environment variable only, setting another setting
             [name] = names(environment)
             found.append(([ENVIRONMENT_ONLY[name]], [name], default))
             continue
         found.append((names(setting), names(environment), default))
-    for setting, default, _ in table("| setting | default | meaning |"):
+    for setting, default, _ in table("refreshing", "| setting | default | meaning |"):
         found.append((names(setting), names(setting), default))
     return found
 
