@@ -125,4 +125,7 @@ SETTINGS: dict[str, Any] = {
     #: ``dashboard``: the token its page, JSON and /metrics ask for (required off loopback; or the
     #: environment's SHAREDCRAWL_DASHBOARD_TOKEN). "" : none.
     "DASHBOARD_TOKEN": "",
+    #: a project's old setting names, old name -> new name: carried over with a deprecation warning
+    #: (.legacy). {} : none.
+    "RENAMED_SETTINGS": {},
 }

@@ -36,7 +36,7 @@ class Comment:
 
 @dataclass
 class Story:
-    """One story, as the README's item schema describes it."""
+    """One story, as the item schema of docs/storing.md describes it."""
 
     sid: int
     url: str
@@ -56,7 +56,7 @@ class Story:
     fetched_at: str = ""
 
 
-#: The item's field names, in schema order (the README's table follows it).
+#: The item's field names, in schema order (docs/storing.md's table follows it).
 STORY_FIELDS: tuple[str, ...] = tuple(Story.__dataclass_fields__)
 
 _ITEM_FIELDS: dict[type, tuple[str, ...]] = {

@@ -149,7 +149,7 @@ LOG_LEVEL = _env("SOLIDOT_LOG_LEVEL", "INFO")
 # STATS_CLASS (at "addon" priority, so -s REDIS_URL=… works and explicit settings still win).
 # Its settings (leases, acknowledgements, the dupefilter, finishing, shared stats, the worker
 # registry, the cluster-wide host rate) and their defaults are declared once, in
-# scrapy_sharedcrawl/defaults.py, and listed in the README; set here only what differs.
+# scrapy_sharedcrawl/defaults.py, and listed in docs/settings.md; set here only what differs.
 #: How an operator seeds this crawl (named by a worker waiting for a seed).
 SCHEDULER_SEED_HINT = "`solidot-crawl seed`"
 #: The store's buffer, shown per worker by status and the dashboard.
@@ -164,7 +164,7 @@ STATS_SERIES_FIELDS = {
 # --- Keeping the archive current: the refresh policy (`seed --refresh`, `-a refresh=true`) -----
 #: SOLIDOT_REFRESH_MIN_INTERVAL, _MAX_INTERVAL, _AGE_FACTOR, _GROW, _SHRINK, _MAX_PER_RUN,
 #: _GAP_RETRIES, _GAP_INTERVAL, _CLAIM, _NOW: declared with their defaults and meanings in
-#: solidot_spider/refresh/policy.py (DEFAULTS), documented in the README.
+#: solidot_spider/refresh/policy.py (DEFAULTS), documented in docs/refreshing.md.
 globals().update(refresh_policy.DEFAULTS)
 #: The old name of the framework's DASHBOARD_TOKEN (one of RENAMED_SETTINGS below): still read, with a
 #: deprecation warning, from -s or the environment, as DASHBOARD_TOKEN itself.

@@ -20,6 +20,7 @@ import pytest
 from harness import docs_page
 
 from scrapy_sharedcrawl.defaults import SETTINGS as FRAMEWORK
+from solidot_spider.legacy import RENAMED
 from solidot_spider.refresh.policy import DEFAULTS as REFRESH
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +31,7 @@ DESCRIBED: dict[str, Any] = {
     "1 / `DOWNLOAD_DELAY`": None,
     "7 days": 7 * 24 * 3600,
     "the host name": "",
+    "the 0.1 names": RENAMED,
     "the story failures and drops": {
         "err_failed": ["solidot/story_failed/"],
         "dropped": ["solidot/dropped/", "solidot/validate/dropped/"],

@@ -87,7 +87,7 @@ def register(commands: Any, defaults: CrawlDefaults | None = None) -> None:
     drain = actions.add_parser("drain", help="stop every worker job on one node gracefully")
     drain.add_argument("node", metavar="NODE")
     drain.add_argument("--wait", type=float, metavar="SECONDS", help="wait until its worker jobs have ended")
-    # the options above work after the action too (`workers list --json`), as the README writes them
+    # the options above work after the action too (`workers list --json`), as docs/running.md writes them
     for action in (listing, up, down, drain):
         _add_common_options(action, defaults=False, crawl=defaults or CrawlDefaults())
     parser.set_defaults(run=run)

@@ -1,7 +1,7 @@
 """One refresh of the dashboard: the crawl as ``status`` reads it, and what an operator watches for.
 
 :meth:`DashboardReader.read` builds the snapshot ``GET /api/state`` returns
-(documented in the README): ``status``'s own reading (:class:`~scrapy_sharedcrawl.cli.status.StatusReader`:
+(docs/watching.md): ``status``'s own reading (:class:`~scrapy_sharedcrawl.cli.status.StatusReader`:
 queue, leases, done, seen, pages, items, errors, what pages came to, alerts), plus the crawl's phase, seed
 and scope, an estimate of the time left, every worker the registry still
 knows (gone ones too) with its rate, dead letters by reason, and the project's

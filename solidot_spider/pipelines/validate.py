@@ -1,4 +1,4 @@
-"""Validate: only items that match the README's item schema reach the store.
+"""Validate: only items that match the item schema of docs/storing.md reach the store.
 
 A story that breaks the schema is dropped with a short reason, counted in
 ``solidot/validate/dropped/<reason>`` and logged once per reason with a
