@@ -17,7 +17,8 @@ recorder (:mod:`.warc`), off until ``WARC_DIR`` is set (the ``WARC_*`` settings 
 environment too, as the Redis location settings are). With a Redis configured (any of the location
 settings, as scrapy-redis reads them): the leasing scheduler, the compact dupefilter, JSON
 requests, shared stats and bulk start; scrapy-redis's ``RedisPipeline`` becomes one whose items
-reach Redis with their request's acknowledgement, exactly once (:mod:`.item_outbox`).
+reach Redis with their request's acknowledgement, exactly once (:mod:`.item_outbox`). Last, every
+framework setting is checked (:mod:`.settings_check`): a bad one stops the crawl in one line.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from scrapy_sharedcrawl.config import (
     redis_settings_given,
 )
 from scrapy_sharedcrawl.legacy import apply_legacy_names
+from scrapy_sharedcrawl.settings_check import refuse_bad_settings
 from scrapy_sharedcrawl.warc.recorder import WARC_SETTINGS
 
 logger = logging.getLogger(__name__)
@@ -103,14 +105,15 @@ class SharedCrawl:
             settings.setdefault_in_component_priority_dict("SPIDER_MIDDLEWARES", load_object(name), order)
         for name, order in EXTENSIONS.items():
             settings.setdefault_in_component_priority_dict("EXTENSIONS", load_object(name), order)
-        if not redis_configured(settings):
-            return
-        for name, value in SHARED_SETTINGS.items():
-            settings.set(name, value, "addon")
-        settings.setdefault_in_component_priority_dict(
-            "SPIDER_MIDDLEWARES", start.BulkStartMiddleware, start.ORDER
-        )
-        swap_redis_pipeline(settings)
+        if redis_configured(settings):
+            for name, value in SHARED_SETTINGS.items():
+                settings.set(name, value, "addon")
+            settings.setdefault_in_component_priority_dict(
+                "SPIDER_MIDDLEWARES", start.BulkStartMiddleware, start.ORDER
+            )
+            swap_redis_pipeline(settings)
+        # before Scrapy builds stats, extensions, middlewares or the scheduler: one line, no traceback
+        refuse_bad_settings(settings)
 
 
 def swap_redis_pipeline(settings: BaseSettings) -> bool:
