@@ -69,8 +69,10 @@ def refuse_bad_settings(settings: BaseSettings) -> None:
 
 
 def refuse_start(error: SettingError) -> NoReturn:
-    """Log ``error`` once and raise it: Scrapy marks the crawl failed to start (exit code 1), and the
-    traceback asyncio would add is left out (:func:`.compat.quiet_reported_start_failure`)."""
-    logger.critical("%s: the crawl does not start", error)
-    quiet_reported_start_failure(error)
+    """Raise ``error``: Scrapy marks the crawl failed to start (exit code 1). In Scrapy's crawl task it
+    is logged here, once, and the traceback asyncio would add is left out
+    (:func:`.compat.quiet_reported_start_failure`); elsewhere (a tool that configures a crawler, such
+    as ``sharedcrawl seed``) the caller tells it, in its own line."""
+    if quiet_reported_start_failure(error):
+        logger.critical("%s: the crawl does not start", error)
     raise error
