@@ -35,12 +35,13 @@ from scrapy_sharedcrawl import item_outbox, outcomes, start
 from scrapy_sharedcrawl.config import (
     LEASING_SCHEDULER,
     REDIS_LOCATION_SETTINGS,
+    SettingError,
     is_shared_crawl,
     redis_configured,
     redis_settings_given,
 )
 from scrapy_sharedcrawl.legacy import apply_legacy_names
-from scrapy_sharedcrawl.settings_check import refuse_bad_settings
+from scrapy_sharedcrawl.settings_check import check_settings, refuse_start
 from scrapy_sharedcrawl.warc.recorder import WARC_SETTINGS
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,17 @@ class SharedCrawl:
     """Shared crawl iff a Redis is configured; host politeness and old setting names in any case."""
 
     def update_settings(self, settings: BaseSettings) -> None:
+        """Configure the crawl, then check every framework setting (:mod:`.settings_check`): before
+        Scrapy builds stats, extensions, middlewares or the scheduler, a setting that can't work
+        (:class:`.config.SettingError`, here or in the check) stops the crawl in one line."""
+        try:
+            self.configure(settings)
+            check_settings(settings)
+        except SettingError as error:
+            refuse_start(error)
+
+    def configure(self, settings: BaseSettings) -> None:
+        """Old names carried over, the environment read, the components installed."""
         apply_legacy_names(settings)
         settings_from_environment(settings)
         for name, order in DOWNLOADER_MIDDLEWARES.items():
@@ -105,15 +117,14 @@ class SharedCrawl:
             settings.setdefault_in_component_priority_dict("SPIDER_MIDDLEWARES", load_object(name), order)
         for name, order in EXTENSIONS.items():
             settings.setdefault_in_component_priority_dict("EXTENSIONS", load_object(name), order)
-        if redis_configured(settings):
-            for name, value in SHARED_SETTINGS.items():
-                settings.set(name, value, "addon")
-            settings.setdefault_in_component_priority_dict(
-                "SPIDER_MIDDLEWARES", start.BulkStartMiddleware, start.ORDER
-            )
-            swap_redis_pipeline(settings)
-        # before Scrapy builds stats, extensions, middlewares or the scheduler: one line, no traceback
-        refuse_bad_settings(settings)
+        if not redis_configured(settings):
+            return
+        for name, value in SHARED_SETTINGS.items():
+            settings.set(name, value, "addon")
+        settings.setdefault_in_component_priority_dict(
+            "SPIDER_MIDDLEWARES", start.BulkStartMiddleware, start.ORDER
+        )
+        swap_redis_pipeline(settings)
 
 
 def swap_redis_pipeline(settings: BaseSettings) -> bool:

@@ -3,9 +3,10 @@
 Each component checks its own settings when it is built (:class:`.config.SettingError`), but by then
 Scrapy 2.19 has built others: a bad value ended the crawl in a traceback, followed by Scrapy's own
 ("Engine slot not assigned") when the scheduler was the one that refused. The add-on runs
-:func:`refuse_bad_settings` first instead: one CRITICAL line naming the setting, what it allows and
-what was given; the crawl counts as failed to start (``scrapy crawl`` exits with 1) and nothing is
-fetched. The components keep their own checks (a later add-on may still change a setting).
+:func:`check_settings` first instead, and :func:`refuse_start` for any SettingError (its own too):
+one CRITICAL line naming the setting, what it allows and what was given; the crawl counts as failed
+to start (``scrapy crawl`` exits with 1) and nothing is fetched. The components keep their own
+checks (a later add-on may still change a setting).
 """
 
 from __future__ import annotations
@@ -58,14 +59,6 @@ def check_settings(settings: BaseSettings) -> None:
             checks += SHARED
     for check in checks:
         check(settings)
-
-
-def refuse_bad_settings(settings: BaseSettings) -> None:
-    """:func:`check_settings`; a bad value is told in one line and ends the crawl before it starts."""
-    try:
-        check_settings(settings)
-    except SettingError as error:
-        refuse_start(error)
 
 
 def refuse_start(error: SettingError) -> NoReturn:
