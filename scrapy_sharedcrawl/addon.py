@@ -18,7 +18,8 @@ recorder (:mod:`.warc`), off until ``WARC_DIR`` is set (the ``WARC_*`` settings 
 environment too, as the Redis location settings are). With a Redis configured (any of the location
 settings, as scrapy-redis reads them): the leasing scheduler, the compact dupefilter, JSON
 requests, shared stats and bulk start; scrapy-redis's ``RedisPipeline`` becomes one whose items
-reach Redis with their request's acknowledgement, exactly once (:mod:`.item_outbox`).
+reach Redis with their request's acknowledgement, exactly once (:mod:`.item_outbox`). Last, every
+framework setting is checked (:mod:`.settings_check`): a bad one stops the crawl in one line.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ from scrapy_sharedcrawl import item_outbox, outcomes, start
 from scrapy_sharedcrawl.config import (
     LEASING_SCHEDULER,
     REDIS_LOCATION_SETTINGS,
+    SettingError,
     is_shared_crawl,
     redis_configured,
     redis_settings_given,
 )
 from scrapy_sharedcrawl.legacy import apply_legacy_names, old_names_of
+from scrapy_sharedcrawl.settings_check import check_settings, refuse_start
 from scrapy_sharedcrawl.warc.recorder import WARC_SETTINGS
 
 logger = logging.getLogger(__name__)
@@ -98,6 +101,17 @@ class SharedCrawl:
     """Shared crawl iff a Redis is configured; host politeness and old setting names in any case."""
 
     def update_settings(self, settings: BaseSettings) -> None:
+        """Configure the crawl, then check every framework setting (:mod:`.settings_check`): before
+        Scrapy builds stats, extensions, middlewares or the scheduler, a setting that can't work
+        (:class:`.config.SettingError`, here or in the check) stops the crawl in one line."""
+        try:
+            self.configure(settings)
+            check_settings(settings)
+        except SettingError as error:
+            refuse_start(error)
+
+    def configure(self, settings: BaseSettings) -> None:
+        """The environment read (old names too), old names carried over, the components installed."""
         settings_from_environment(settings)
         apply_legacy_names(settings)
         for name, order in DOWNLOADER_MIDDLEWARES.items():

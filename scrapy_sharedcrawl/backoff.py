@@ -28,6 +28,7 @@ from time import monotonic
 from scrapy.crawler import Crawler
 from scrapy.exceptions import CannotResolveHostError
 from scrapy.http import Request, Response
+from scrapy.settings import BaseSettings
 from twisted.internet.error import DNSLookupError
 
 from scrapy_sharedcrawl.compat import pause_download_slot
@@ -83,30 +84,36 @@ def parse_retry_after(value: bytes | str | None, now: datetime | None = None) ->
         return None
 
 
+def backoff_settings(settings: BaseSettings) -> tuple[float, float, float]:
+    """``RETRY_AFTER_MAX``, ``HOST_BACKOFF_BASE`` and ``HOST_BACKOFF_MAX`` (s), checked at start-up
+    (SettingError): nan or inf here would make every pause (and so every request) fail."""
+    retry_after_max = float_setting(
+        settings,
+        "RETRY_AFTER_MAX",
+        DEFAULTS["RETRY_AFTER_MAX"],
+        at_least=0,
+        meaning="seconds; 0: ignore Retry-After",
+    )
+    backoff_base = float_setting(
+        settings,
+        "HOST_BACKOFF_BASE",
+        DEFAULTS["HOST_BACKOFF_BASE"],
+        at_least=0,
+        meaning="seconds; 0: no pause after errors",
+    )
+    backoff_max = float_setting(
+        settings, "HOST_BACKOFF_MAX", DEFAULTS["HOST_BACKOFF_MAX"], at_least=0, meaning="seconds"
+    )
+    return retry_after_max, backoff_base, backoff_max
+
+
 class HostBackoffMiddleware:
     """Pause a host's downloader slot on Retry-After and on runs of failures."""
 
     def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
         self.crawler = crawler
-        # checked at start-up: nan or inf here would make every pause (and so every request) fail
-        self.retry_after_max = float_setting(
-            settings,
-            "RETRY_AFTER_MAX",
-            DEFAULTS["RETRY_AFTER_MAX"],
-            at_least=0,
-            meaning="seconds; 0: ignore Retry-After",
-        )
-        self.backoff_base = float_setting(
-            settings,
-            "HOST_BACKOFF_BASE",
-            DEFAULTS["HOST_BACKOFF_BASE"],
-            at_least=0,
-            meaning="seconds; 0: no pause after errors",
-        )
-        self.backoff_max = float_setting(
-            settings, "HOST_BACKOFF_MAX", DEFAULTS["HOST_BACKOFF_MAX"], at_least=0, meaning="seconds"
-        )
+        self.retry_after_max, self.backoff_base, self.backoff_max = backoff_settings(settings)
         self._bad_retry_after_logged = False
         self._failures: dict[str, int] = {}
         self._paused_until: dict[str, float] = {}

@@ -10,6 +10,7 @@ refuses any other version with a clear error the first time a borrow is used.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -82,3 +83,31 @@ def configure_crawler(crawler: Crawler) -> None:
     the request fingerprinter built (for tools that push requests, such as a seeding tool)."""
     require_supported_scrapy()
     crawler._apply_settings()
+
+
+def quiet_reported_start_failure(error: BaseException) -> bool:
+    """Keep asyncio from logging ``error`` a second time, with its traceback, once it has been told in
+    one line: → whether it could (False outside an asyncio task, e.g. Twisted's ``CrawlerProcess``).
+
+    Scrapy 2.19 runs ``Crawler.crawl_async`` in the runner's task (``AsyncCrawlerRunner._crawl_and_track``),
+    which marks the crawl ``bootstrap_failed`` (``scrapy crawl`` exits with 1) and re-raises, leaving
+    asyncio to log "Task exception was never retrieved" with the traceback. A done callback on that task
+    retrieves the exception when it is ``error`` itself, so any other failure is still logged.
+    """
+    require_supported_scrapy()
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running loop
+        return False
+    if task is None:
+        return False
+
+    def retrieve(done: asyncio.Future[Any]) -> None:
+        failure = None if done.cancelled() else done.exception()  # retrieved: asyncio won't log it
+        if failure is not None and failure is not error:  # another failure: logged as asyncio would
+            done.get_loop().call_exception_handler(
+                {"message": "Task exception was never retrieved", "exception": failure, "future": done}
+            )
+
+    task.add_done_callback(retrieve)
+    return True

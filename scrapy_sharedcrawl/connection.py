@@ -105,6 +105,31 @@ def redis_trouble(error: BaseException) -> str:
     return f"{code} {text} — {_ADVICE[code]}" if not text.startswith(code) else f"{text} — {_ADVICE[code]}"
 
 
+def redis_params(settings: BaseSettings) -> dict[str, Any]:
+    """``REDIS_PARAMS``, checked: SettingError unless a dict (the value may hold a password: never shown)."""
+    try:
+        return dict(settings.getdict("REDIS_PARAMS"))
+    except (TypeError, ValueError):
+        raise SettingError(
+            "REDIS_PARAMS must be a dict of redis-py client arguments (JSON with -s or in the environment)"
+        ) from None
+
+
+def redis_port(settings: BaseSettings) -> int | None:
+    """``REDIS_PORT``, checked, where it counts (set, and no ``REDIS_URL``); else None."""
+    if settings.get("REDIS_PORT") and not settings.get("REDIS_URL"):
+        return int_setting(settings, "REDIS_PORT", 6379, at_least=1, at_most=65_535)
+    return None
+
+
+def check_location(settings: BaseSettings) -> None:
+    """The checks :func:`redis_from_settings` makes of the Redis location settings (SettingError),
+    without building a client."""
+    redis_params(settings)
+    if sentinel_config(settings) is None:
+        redis_port(settings)
+
+
 def redis_from_settings(settings: BaseSettings, timeout: float = DEFAULT_SOCKET_TIMEOUT) -> redis.Redis:
     """A client from scrapy-redis's settings (``REDIS_URL`` or ``REDIS_HOST``/``PORT``, ``REDIS_PARAMS``),
     or of the master the Sentinels name (``REDIS_SENTINELS``…, :mod:`.sentinel`).
@@ -115,12 +140,7 @@ def redis_from_settings(settings: BaseSettings, timeout: float = DEFAULT_SOCKET_
     """
     sentinels = sentinel_config(settings)
     params: dict[str, Any] = dict(stock_defaults.REDIS_PARAMS)
-    try:
-        params.update(settings.getdict("REDIS_PARAMS"))
-    except (TypeError, ValueError):  # the value may hold a password: never shown
-        raise SettingError(
-            "REDIS_PARAMS must be a dict of redis-py client arguments (JSON with -s or in the environment)"
-        ) from None
+    params.update(redis_params(settings))
     for name, param in stock_connection.SETTINGS_PARAMS_MAP.items():
         value = settings.get(name)
         if value:
@@ -129,8 +149,8 @@ def redis_from_settings(settings: BaseSettings, timeout: float = DEFAULT_SOCKET_
         params.update(url_params(settings))
         for param in ("url", "host", "port"):
             params.pop(param, None)
-    elif settings.get("REDIS_PORT") and not settings.get("REDIS_URL"):
-        params["port"] = int_setting(settings, "REDIS_PORT", 6379, at_least=1, at_most=65_535)
+    elif (port := redis_port(settings)) is not None:
+        params["port"] = port
     params.update(
         socket_timeout=min(float(params.get("socket_timeout") or timeout), timeout),
         socket_connect_timeout=min(

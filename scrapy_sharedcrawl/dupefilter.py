@@ -73,7 +73,7 @@ from scrapy.statscollectors import StatsCollector
 from scrapy.utils.request import RequestFingerprinter, RequestFingerprinterProtocol
 from scrapy_redis.dupefilter import RFPDupeFilter
 
-from scrapy_sharedcrawl.config import float_setting, int_setting, setting
+from scrapy_sharedcrawl.config import SettingError, float_setting, int_setting, setting
 from scrapy_sharedcrawl.connection import redis_from_settings
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 from scrapy_sharedcrawl.keys import dupefilter_meta
@@ -372,6 +372,24 @@ def fingerprint64(fingerprint: bytes) -> int:
     return int.from_bytes(fingerprint[:8], "big", signed=True)
 
 
+def filter_settings(settings: BaseSettings) -> dict[str, Any]:
+    """``DUPEFILTER_MODE``, ``DUPEFILTER_CAPACITY`` and ``DUPEFILTER_ERROR_RATE``, checked
+    (SettingError), as the filter's ``mode``, ``capacity`` and ``error_rate`` arguments."""
+    mode = str(setting(settings, "DUPEFILTER_MODE", DEFAULTS)).strip().lower()
+    if mode not in ("set", "bloom"):
+        given = settings.get("DUPEFILTER_MODE")
+        raise SettingError(f"DUPEFILTER_MODE must be 'set' or 'bloom', got {given!r}")
+    return {
+        "mode": mode,
+        "capacity": int_setting(
+            settings, "DUPEFILTER_CAPACITY", DEFAULTS["DUPEFILTER_CAPACITY"], at_least=1, at_most=10**10
+        ),
+        "error_rate": float_setting(
+            settings, "DUPEFILTER_ERROR_RATE", DEFAULTS["DUPEFILTER_ERROR_RATE"], above=0, at_most=0.5
+        ),
+    }
+
+
 class CompactRFPDupeFilter(RFPDupeFilter):
     """Scrapy's request fingerprints, 64 bits each, in sharded Redis intsets (or a Bloom filter).
 
@@ -438,13 +456,7 @@ class CompactRFPDupeFilter(RFPDupeFilter):
             key=str(get("SCHEDULER_DUPEFILTER_KEY")) % {"spider": spider_name},
             debug=settings.getbool("DUPEFILTER_DEBUG"),
             fingerprinter=crawler.request_fingerprinter if crawler is not None else None,
-            mode=str(get("DUPEFILTER_MODE")).strip().lower(),  # type: ignore[arg-type]
-            capacity=int_setting(
-                settings, "DUPEFILTER_CAPACITY", DEFAULTS["DUPEFILTER_CAPACITY"], at_least=1, at_most=10**10
-            ),
-            error_rate=float_setting(
-                settings, "DUPEFILTER_ERROR_RATE", DEFAULTS["DUPEFILTER_ERROR_RATE"], above=0, at_most=0.5
-            ),
+            **filter_settings(settings),
             stats=crawler.stats if crawler is not None else None,
         )
 

@@ -172,6 +172,19 @@ def file_prefix(settings: BaseSettings) -> str:
     return given
 
 
+def file_settings(settings: BaseSettings) -> tuple[str, str, int] | None:
+    """``WARC_DIR``, ``WARC_PREFIX`` (:func:`file_prefix`) and ``WARC_MAX_SIZE``, checked
+    (SettingError); None while ``WARC_DIR`` is empty (no recording)."""
+    directory = str(setting(settings, "WARC_DIR", SETTINGS)).strip()
+    if not directory:
+        return None
+    prefix = file_prefix(settings)
+    max_size = int_setting(
+        settings, "WARC_MAX_SIZE", SETTINGS["WARC_MAX_SIZE"], at_least=100_000, at_most=10**12
+    )
+    return directory, prefix, max_size
+
+
 class WarcRecorder:
     """Records every fetched response with its request; see the module's docstring."""
 
@@ -201,13 +214,10 @@ class WarcRecorder:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcRecorder | WarcUnavailable:
         settings = crawler.settings
-        directory = str(setting(settings, "WARC_DIR", SETTINGS)).strip()
-        if not directory:
+        files = file_settings(settings)
+        if files is None:
             raise NotConfigured  # off: no warning on every crawl without WARC
-        prefix = file_prefix(settings)
-        max_size = int_setting(
-            settings, "WARC_MAX_SIZE", SETTINGS["WARC_MAX_SIZE"], at_least=100_000, at_most=10**12
-        )
+        directory, prefix, max_size = files
         revisits = settings.getbool("WARC_REVISITS", SETTINGS["WARC_REVISITS"])
         cookies = settings.getbool("WARC_COOKIES", SETTINGS["WARC_COOKIES"])
         if WARCIO_MISSING is not None:
