@@ -15,15 +15,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from solidot_spider.defaults import SETTINGS
 from solidot_spider.text import BEIJING
 
 #: No day archive is older (the site opened in 2006); earlier dates are a typo.
 FIRST_DAY = date(2000, 1, 1)
 #: The largest sid accepted (nine digits, as story URLs are read: :func:`.site.story_sid`).
 MAX_SID = 999_999_999
-#: Defaults of SOLIDOT_MAX_SIDS and SOLIDOT_MAX_DAYS: the whole site is ≈ 85.6k sids over ≈ 7.6k days.
-DEFAULT_MAX_SIDS = 200_000
-DEFAULT_MAX_DAYS = 11_000  # ≈ 30 years
+#: Defaults of SOLIDOT_MAX_SIDS and SOLIDOT_MAX_DAYS (declared in solidot_spider/defaults.py).
+DEFAULT_MAX_SIDS: int = SETTINGS["SOLIDOT_MAX_SIDS"]
+DEFAULT_MAX_DAYS: int = SETTINGS["SOLIDOT_MAX_DAYS"]
 #: What ``latest=`` accepts (case-insensitive).
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})

@@ -1,49 +1,38 @@
-"""Scrapy settings of the solidot-crawler project.
+"""Scrapy settings of the solidot-crawler project: only what differs from Scrapy's and the
+framework's defaults.
 
-Every project setting is declared here with its default; each ``SOLIDOT_*``,
-``REDIS_*``, ``MONGO_*`` and ``SCHEDULER_*`` one can also be given as an
-environment variable of the same name (see the end of this module), and
-``SOLIDOT_LOG_LEVEL`` sets ``LOG_LEVEL``. ``-s NAME=VALUE`` on the command line
-(schedule.json's ``setting=`` on scrapyd) overrides both.
+The project's own settings and their defaults are declared once, in :mod:`solidot_spider.defaults`,
+and taken from there below; each of them, and each of the framework's settings (and their old
+names), can also be given as an environment variable of the same name, and ``SOLIDOT_LOG_LEVEL``
+sets ``LOG_LEVEL``. ``-s NAME=VALUE`` on the command line (schedule.json's ``setting=`` on scrapyd)
+overrides both.
 """
 
 from __future__ import annotations
 
-import os
-
 # lower-case names: Scrapy reads only the upper-case ones of this module as settings
 from scrapy_sharedcrawl import defaults as shared_crawl_defaults
+from solidot_spider import defaults as _project
 from solidot_spider import legacy as _legacy
 from solidot_spider.addons import user_agent as _user_agent
-from solidot_spider.refresh import policy as refresh_policy
 
-
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name, "").strip()
-    return value or default
-
+#: The project's settings (solidot_spider/defaults.py, listed in docs/settings.md): their declared
+#: defaults, or the environment variable of the same name (a scrapyd node's or a systemd unit's
+#: EnvironmentFile: jobs inherit it).
+globals().update(_project.SETTINGS)
+globals().update(_project.from_environment(n for n, d in _project.DECLARED.items() if d.environment))
 
 BOT_NAME = "solidot_spider"
 SPIDER_MODULES = ["solidot_spider.spiders"]
 NEWSPIDER_MODULE = "solidot_spider.spiders"
 
 # --- The site --------------------------------------------------------------
-#: Base URL of the site; category hosts are derived from it (linux.<domain> …).
-SOLIDOT_BASE_URL = "https://www.solidot.org"
-#: "DOMAIN=ADDRESS,…": DOMAIN and every name under it resolve to ADDRESS.
-SOLIDOT_RESOLVE = ""
+#: SOLIDOT_RESOLVE's "DOMAIN=ADDRESS,…" overrides, in the crawler's own resolver.
 TWISTED_DNS_RESOLVER = "solidot_spider.resolver.OverrideResolver"
-#: The site is UTF-8: re-read responses that claim another charset but are UTF-8.
-SOLIDOT_FORCE_UTF8 = True
-#: Largest scope a crawl or `solidot-crawl seed` accepts: story ids named by -a sids= / --sids
-#: (the whole site is ≈ 85.6k) and days named by since/until (≈ 30 years); more is refused at start-up.
-SOLIDOT_MAX_SIDS = 200_000
-SOLIDOT_MAX_DAYS = 11_000
 
 # --- Politeness (defaults for the real site; tests and benchmarks turn them down)
-#: Contact URL in the User-Agent (-s SOLIDOT_CONTACT_URL rebuilds it: addons.ContactUserAgent).
-SOLIDOT_CONTACT_URL = _env("SOLIDOT_CONTACT_URL", "https://github.com/solidot-crawler/solidot-crawler")
-USER_AGENT = _user_agent(SOLIDOT_CONTACT_URL)
+#: Names SOLIDOT_CONTACT_URL (-s SOLIDOT_CONTACT_URL rebuilds it: addons.ContactUserAgent).
+USER_AGENT = _user_agent(globals()["SOLIDOT_CONTACT_URL"])
 ROBOTSTXT_OBEY = True
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 2.0
@@ -64,8 +53,7 @@ CONCURRENT_ITEMS = 8
 
 # --- Faults: retry patiently, slow down for a struggling host ------------------
 RETRY_TIMES = 6
-#: Extra fetches of a page that arrived cut off before </html>.
-SOLIDOT_TRUNCATED_RETRIES = 3
+# Extra fetches of a page cut off before </html>: SOLIDOT_TRUNCATED_RETRIES (defaults.py).
 # Longest Retry-After honoured and the pause after errors in a row: RETRY_AFTER_MAX,
 # HOST_BACKOFF_BASE and HOST_BACKOFF_MAX (scrapy_sharedcrawl.defaults).
 
@@ -76,31 +64,9 @@ ITEM_PIPELINES = {
     "solidot_spider.pipelines.dedupe.DedupePipeline": 300,
     "solidot_spider.pipelines.store.MongoStorePipeline": 800,
 }
-#: Largest story body kept (UTF-8 bytes of body_html or body_text); larger ones are dropped.
-SOLIDOT_MAX_BODY_BYTES = 2_000_000
-# REDIS_URL (the shared crawl's switch, scrapy_sharedcrawl.defaults): dedupe keeps its content
-# hashes in that Redis too when it is set.
-#: Redis hash of sid → content hash.
-SOLIDOT_DEDUPE_KEY = "solidot:content_hash"
-#: Seconds stories wait for an unreachable Redis (per outage) before passing as new.
-SOLIDOT_DEDUPE_REDIS_TIMEOUT = 60.0
-#: Longest pause between Redis retries (s); pauses start at 0.1 s and double.
-SOLIDOT_DEDUPE_RETRY_MAX = 5.0
-
-# --- Store: MongoDB (off while MONGO_URI is empty: items go to the feed file) -----
-MONGO_URI = ""
-MONGO_DATABASE = "solidot"
-MONGO_COLLECTION = "stories"
-#: Stories per bulk write, and the longest wait (s) before a partial batch is written.
-MONGO_BATCH_SIZE = 500
-MONGO_FLUSH_INTERVAL = 2.0
-#: Stories held while MongoDB is away; when full, items wait (never dropped).
-MONGO_MAX_BUFFER = 50_000
-#: Retry pause (s) while MongoDB is unreachable, doubling, and its cap.
-MONGO_RETRY_BASE = 0.5
-MONGO_RETRY_MAX = 30.0
-#: Milliseconds pymongo waits for a server before an attempt fails.
-MONGO_SERVER_SELECTION_TIMEOUT = 5000
+# Their settings (SOLIDOT_MAX_BODY_BYTES, SOLIDOT_DEDUPE_*, the store's MONGO_*: off while MONGO_URI
+# is empty) are in defaults.py. With REDIS_URL (the shared crawl's switch) set, dedupe keeps its
+# content hashes in that Redis too.
 
 # The shared-crawl add-on adds its host backoff (560) and cluster rate limit (950).
 DOWNLOADER_MIDDLEWARES = {
@@ -113,11 +79,10 @@ DOWNLOADER_MIDDLEWARES = {
 # `solidot-crawl reparse` reads the files back (solidot_spider/warc/replay.py).
 #: File names: PREFIX-STARTED-SERIAL-PID~HOST.warc.gz (the framework's default: BOT_NAME). The old
 #: name in the environment is read here: declared at the same priority, WARC_PREFIX would beat it.
-WARC_PREFIX = _env("SOLIDOT_WARC_PREFIX", "solidot")
+WARC_PREFIX = _project.environment_value("SOLIDOT_WARC_PREFIX", "solidot")
 
 # --- Output: the embedded default writes JSON Lines -----------------------------
-#: Where items go when neither -o/-O nor MONGO_URI says otherwise ("" turns the file off).
-SOLIDOT_OUTPUT = "output/%(name)s.jsonl"
+# Where items go when neither -o/-O nor MONGO_URI says otherwise: SOLIDOT_OUTPUT (defaults.py).
 ADDONS = {
     "solidot_spider.addons.DefaultOutput": 0,
     "solidot_spider.addons.ContactUserAgent": 0,
@@ -127,11 +92,7 @@ ADDONS = {
 FEED_EXPORT_ENCODING = "utf-8"
 #: JSON Lines feeds written without itemadapter's per-field detour (the same bytes: feed.py).
 FEED_EXPORTERS = dict.fromkeys(("jsonlines", "jsonl", "jl"), "solidot_spider.feed.StoryJsonLinesExporter")
-#: Write the final stats as JSON to this file ("" for none).
-SOLIDOT_STATS_FILE = ""
-#: With JOBDIR set, clear its resume state when a crawl finishes (kept on Ctrl-C).
-SOLIDOT_JOBDIR_CLEAR_ON_FINISH = True
-
+# The stats file (SOLIDOT_STATS_FILE) and JOBDIR's clearing (SOLIDOT_JOBDIR_CLEAR_ON_FINISH).
 EXTENSIONS = {
     "solidot_spider.extensions.stats_file.StatsFile": 500,
     "solidot_spider.extensions.jobdir.ClearFinishedJobdir": 500,
@@ -142,7 +103,7 @@ EXTENSIONS = {
 # `-s REMOTE_CONTROL_ENABLED=True` turns it back on for a debugging session.
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False
-LOG_LEVEL = _env("SOLIDOT_LOG_LEVEL", "INFO")
+LOG_LEVEL = _project.environment_value("SOLIDOT_LOG_LEVEL", "INFO")
 
 # --- Shared crawl through Redis: on when REDIS_URL is set --------------------------
 # The SharedCrawl add-on then sets SCHEDULER, DUPEFILTER_CLASS, SCHEDULER_SERIALIZER and
@@ -162,13 +123,9 @@ STATS_SERIES_FIELDS = {
 }
 
 # --- Keeping the archive current: the refresh policy (`seed --refresh`, `-a refresh=true`) -----
-#: SOLIDOT_REFRESH_MIN_INTERVAL, _MAX_INTERVAL, _AGE_FACTOR, _GROW, _SHRINK, _MAX_PER_RUN,
-#: _GAP_RETRIES, _GAP_INTERVAL, _CLAIM, _NOW: declared with their defaults and meanings in
-#: solidot_spider/refresh/policy.py (DEFAULTS), documented in docs/refreshing.md.
-globals().update(refresh_policy.DEFAULTS)
-#: The old name of the framework's DASHBOARD_TOKEN (one of RENAMED_SETTINGS below): still read, with a
-#: deprecation warning, from -s or the environment, as DASHBOARD_TOKEN itself.
-SOLIDOT_DASHBOARD_TOKEN = ""
+# SOLIDOT_REFRESH_*: in defaults.py, documented in docs/refreshing.md.
+# SOLIDOT_DASHBOARD_TOKEN, the old name of the framework's DASHBOARD_TOKEN (one of RENAMED_SETTINGS
+# below): still read, with a deprecation warning, from -s or the environment, as DASHBOARD_TOKEN itself.
 #: The shared crawl's settings by their names in solidot-crawler 0.1 (solidot_spider/legacy.py): the
 #: framework's add-on and commands carry each one set over to its new name, with a deprecation warning.
 RENAMED_SETTINGS = dict(_legacy.RENAMED)
@@ -176,17 +133,7 @@ RENAMED_SETTINGS = dict(_legacy.RENAMED)
 CRAWL_REPORT_CLASS = "solidot_spider.report.ArchiveReport"
 
 
-# --- Any project setting from the environment ------------------------------------------
-#: Settings declared above with one of these prefixes can also be given as an environment variable
-#: of the same name (a scrapyd node's or a systemd unit's EnvironmentFile): jobs inherit it.
-#: ``-s NAME=VALUE`` (on scrapyd: schedule.json's ``setting=NAME=VALUE``) still wins.
-#: The shared crawl's settings (and their old names, still read) can be given the same way.
-_environment_prefixes = ("SOLIDOT_", "REDIS_", "MONGO_", "SCHEDULER_")
-_environment_names = [
-    *(name for name in globals() if name.startswith(_environment_prefixes)),
-    *shared_crawl_defaults.SETTINGS,
-    *_legacy.RENAMED,
-]
-globals().update(
-    {name: os.environ[name].strip() for name in _environment_names if os.environ.get(name, "").strip()}
-)
+# --- The shared crawl's settings from the environment ------------------------------------------
+#: The framework's settings (and their old names, still read) can be given as environment variables
+#: of the same name too; ``-s NAME=VALUE`` (on scrapyd: ``setting=NAME=VALUE``) still wins.
+globals().update(_project.from_environment([*shared_crawl_defaults.SETTINGS, *_legacy.RENAMED]))

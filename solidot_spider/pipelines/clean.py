@@ -20,6 +20,7 @@ from lxml import etree
 from scrapy.crawler import Crawler
 from w3lib.url import safe_url_string
 
+from solidot_spider.defaults import SETTINGS
 from solidot_spider.items import ItemFields, is_item, item_fields
 from solidot_spider.parsing import _parse_department as strip_department
 from solidot_spider.sanitize import sanitize_body
@@ -41,8 +42,9 @@ _MAYBE_DIRTY_BLOCK_RE = re.compile(
 _ISO_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 _URL_SCHEMES = ("http", "https")
 
-#: Default of ``SOLIDOT_MAX_BODY_BYTES``: real bodies are a few KB; 2 MB is a broken or hostile page.
-DEFAULT_MAX_BODY_BYTES = 2_000_000
+#: Default of ``SOLIDOT_MAX_BODY_BYTES`` (solidot_spider/defaults.py): real bodies are a few KB; 2 MB is
+#: a broken or hostile page.
+DEFAULT_MAX_BODY_BYTES: int = SETTINGS["SOLIDOT_MAX_BODY_BYTES"]
 
 
 def exceeds_bytes(text: str, limit: int) -> bool:

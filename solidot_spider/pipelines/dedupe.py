@@ -52,6 +52,7 @@ from scrapy_sharedcrawl.outage import Outage
 from scrapy_sharedcrawl.outcomes import note_outcome
 from scrapy_sharedcrawl.signals import requests_acknowledged
 from solidot_spider.content import content_hash
+from solidot_spider.defaults import SETTINGS
 from solidot_spider.items import item_dict
 from solidot_spider.pipelines.drops import ItemDropper
 from solidot_spider.pipelines.store import StoreConfig
@@ -62,10 +63,10 @@ logger = logging.getLogger(__name__)
 Outcome = Literal["new", "changed", "unchanged"]
 _OUTCOMES: tuple[Outcome, ...] = ("new", "changed", "unchanged")
 
-#: Defaults of the settings (declared in settings.py too).
-DEFAULT_KEY = "solidot:content_hash"
-DEFAULT_REDIS_TIMEOUT = 60.0
-DEFAULT_RETRY_MAX = 5.0
+#: Defaults of the settings (declared in solidot_spider/defaults.py).
+DEFAULT_KEY: str = SETTINGS["SOLIDOT_DEDUPE_KEY"]
+DEFAULT_REDIS_TIMEOUT: float = SETTINGS["SOLIDOT_DEDUPE_REDIS_TIMEOUT"]
+DEFAULT_RETRY_MAX: float = SETTINGS["SOLIDOT_DEDUPE_RETRY_MAX"]
 #: First pause between Redis attempts; it doubles up to SOLIDOT_DEDUPE_RETRY_MAX.
 RETRY_BASE = 0.1
 #: Longest a single Redis call may block its thread (connect or reply).

@@ -47,12 +47,13 @@ from scrapy.settings import BaseSettings
 from scrapy.utils.asyncio import is_asyncio_available
 
 from scrapy_sharedcrawl import signals as scheduling_signals
-from scrapy_sharedcrawl.config import float_setting, int_setting
+from scrapy_sharedcrawl.config import float_setting, int_setting, setting
 from scrapy_sharedcrawl.defaults import SETTINGS as SCHEDULER_DEFAULTS
 from scrapy_sharedcrawl.durability import WriteMarks
 from scrapy_sharedcrawl.outage import Outage
 from scrapy_sharedcrawl.redact import redact_uri
 from solidot_spider import signals as solidot_signals
+from solidot_spider.defaults import SETTINGS as DEFAULTS
 from solidot_spider.items import item_dict
 from solidot_spider.refresh.policy import RefreshPolicy, clock_from_settings
 from solidot_spider.storage.documents import StoryWrite, Touch, story_write
@@ -62,19 +63,6 @@ from solidot_spider.storage.schedule import Miss
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-
-#: Every setting of the store with its default (``MONGO_URI`` empty: no store, items go to the feed only).
-DEFAULTS: dict[str, Any] = {
-    "MONGO_URI": "",
-    "MONGO_DATABASE": "solidot",
-    "MONGO_COLLECTION": "stories",
-    "MONGO_BATCH_SIZE": 500,
-    "MONGO_FLUSH_INTERVAL": 2.0,
-    "MONGO_MAX_BUFFER": 50_000,
-    "MONGO_RETRY_BASE": 0.5,
-    "MONGO_RETRY_MAX": 30.0,
-    "MONGO_SERVER_SELECTION_TIMEOUT": 5000,
-}
 
 #: Tries of a write MongoDB refused with a transient write error, before it counts as rejected.
 WRITE_ERROR_ATTEMPTS = 5
@@ -108,8 +96,7 @@ class StoreConfig:
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> StoreConfig:
         def get(name: str) -> Any:
-            value = settings.get(name)
-            return DEFAULTS[name] if value is None or value == "" else value
+            return setting(settings, name, DEFAULTS)
 
         return cls(
             uri=str(get("MONGO_URI")).strip(),

@@ -30,35 +30,16 @@ from typing import Any, Literal
 from scrapy.settings import BaseSettings
 
 from scrapy_sharedcrawl.config import SettingError, float_setting, int_setting
+from solidot_spider.defaults import DAY, SETTINGS
+from solidot_spider.defaults import HOUR as HOUR  # the policy's unit too (simulations import it here)
 
 Outcome = Literal["new", "changed", "unchanged"]
 #: What gives the time: ``datetime.now(UTC)`` in production, a test's own clock in simulations.
 Clock = Callable[[], datetime]
 
-HOUR = 3600.0
-DAY = 24 * HOUR
-
-#: Every setting of the refresh policy with its default (settings.py takes them from here).
+#: Every setting of the refresh policy with its default (declared in solidot_spider/defaults.py).
 DEFAULTS: dict[str, Any] = {
-    # shortest interval between two fetches of a story (s)
-    "SOLIDOT_REFRESH_MIN_INTERVAL": HOUR,
-    # longest interval (s): every story is looked at again at least this often
-    "SOLIDOT_REFRESH_MAX_INTERVAL": 90 * DAY,
-    # a story's interval is at most its age times this
-    "SOLIDOT_REFRESH_AGE_FACTOR": 0.25,
-    # interval × GROW after an unchanged fetch, × SHRINK after a changed one
-    "SOLIDOT_REFRESH_GROW": 1.5,
-    "SOLIDOT_REFRESH_SHRINK": 0.5,
-    # most stories one refresh picks (the most overdue first)
-    "SOLIDOT_REFRESH_MAX_PER_RUN": 5000,
-    # a sid that answered 404 is tried again this many times, GAP_INTERVAL s later, then doubling
-    # (up to MAX_INTERVAL)
-    "SOLIDOT_REFRESH_GAP_RETRIES": 3,
-    "SOLIDOT_REFRESH_GAP_INTERVAL": DAY,
-    # seconds a picked story waits for its fetch before a later refresh may pick it again
-    "SOLIDOT_REFRESH_CLAIM": 6 * HOUR,
-    # the time the policy takes as now (ISO 8601; empty: the real clock): for tests and replays
-    "SOLIDOT_REFRESH_NOW": "",
+    name: value for name, value in SETTINGS.items() if name.startswith("SOLIDOT_REFRESH_")
 }
 
 #: Age classes the measurements report by: (name, upper age bound in seconds).

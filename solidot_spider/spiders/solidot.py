@@ -19,6 +19,7 @@ from scrapy_sharedcrawl.config import int_setting, is_shared_crawl
 from scrapy_sharedcrawl.outage import OncePerReason
 from scrapy_sharedcrawl.outcomes import note_outcome
 from scrapy_sharedcrawl.redact import redact_uri
+from solidot_spider.defaults import SETTINGS
 from solidot_spider.discovery import DEFAULT_MAX_DAYS, DEFAULT_MAX_SIDS, Discovery
 from solidot_spider.parsing import MalformedPage, is_truncated, parse_list_page, parse_rss, parse_story
 from solidot_spider.refresh.listed import ListedFilter
@@ -93,7 +94,11 @@ class SolidotSpider(scrapy.Spider):
         # Scrapy's OffsiteMiddleware drops any request for a host outside the site (and its subdomains)
         spider.allowed_domains = spider.site.allowed_domains()
         spider.truncated_retries = int_setting(
-            settings, "SOLIDOT_TRUNCATED_RETRIES", 3, at_least=0, at_most=100
+            settings,
+            "SOLIDOT_TRUNCATED_RETRIES",
+            SETTINGS["SOLIDOT_TRUNCATED_RETRIES"],
+            at_least=0,
+            at_most=100,
         )
         if spider.discovery.refresh:
             RefreshPicker.check(settings)  # MONGO_URI and the policy's settings, before anything runs
