@@ -4,8 +4,8 @@ Like the framework's table (:mod:`scrapy_sharedcrawl.defaults`): components read
 :func:`scrapy_sharedcrawl.config.setting` (or the checked ``float_setting`` / ``int_setting``)
 against :data:`SETTINGS`, and ``settings.py`` takes these defaults in one loop, each overridden by
 the environment variable of its name (:func:`from_environment`). Pure data: nothing of the project
-is imported here, so any module may read it. ``python -m solidot_spider.defaults --markdown``
-prints the settings table of docs/settings.md (:mod:`solidot_spider.settings_doc`).
+is imported here, so any module may read it. The settings tables of docs/settings.md and
+docs/refreshing.md are generated from it: ``python -m solidot_spider.settings_doc --write``.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import pytest
 from harness import docs_page
 
 from scrapy_sharedcrawl.defaults import SETTINGS as FRAMEWORK
+from solidot_spider.defaults import SETTINGS as PROJECT
 from solidot_spider.legacy import RENAMED
 from solidot_spider.refresh.policy import DEFAULTS as REFRESH
 
@@ -175,6 +176,7 @@ def test_every_setting_of_the_framework_and_the_project_has_a_row(documented) ->
     declared = (
         set(FRAMEWORK)
         | set(REFRESH)
+        | set(PROJECT)
         | {name for name in dir(project) if name.startswith(("SOLIDOT_", "MONGO_"))}
     )
     assert sorted(declared - listed) == []
