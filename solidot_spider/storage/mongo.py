@@ -18,6 +18,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
+from solidot_spider.defaults import SETTINGS
 from solidot_spider.refresh.policy import Clock, RefreshPolicy, system_clock
 from solidot_spider.storage.documents import StoryWrite, Touch
 from solidot_spider.storage.schedule import Miss, Schedules
@@ -83,7 +84,7 @@ class MongoStore:
         uri: str,
         database: str,
         collection: str,
-        server_selection_timeout_ms: int = 5000,
+        server_selection_timeout_ms: int = SETTINGS["MONGO_SERVER_SELECTION_TIMEOUT"],
         policy: RefreshPolicy | None = None,
         clock: Clock = system_clock,
     ) -> None:

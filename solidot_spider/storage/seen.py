@@ -18,6 +18,7 @@ from pymongo.errors import PyMongoError
 from scrapy.utils.asyncio import run_in_thread
 
 from scrapy_sharedcrawl.redact import redact_uri
+from solidot_spider.defaults import SETTINGS
 from solidot_spider.pipelines.dedupe import MemoryContentHashIndex, Outcome
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,13 @@ logger = logging.getLogger(__name__)
 class StoredContentHashIndex(MemoryContentHashIndex):
     """A memory index seeded, on first use, with the hashes stored in MongoDB."""
 
-    def __init__(self, uri: str, database: str, collection: str, timeout_ms: int = 5000) -> None:
+    def __init__(
+        self,
+        uri: str,
+        database: str,
+        collection: str,
+        timeout_ms: int = SETTINGS["MONGO_SERVER_SELECTION_TIMEOUT"],
+    ) -> None:
         super().__init__()
         self.uri, self.database, self.collection = uri, database, collection
         self.timeout_ms = timeout_ms
