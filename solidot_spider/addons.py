@@ -1,14 +1,6 @@
 """The embedded default output, as a Scrapy add-on so it yields to ``-o``/``-O`` and to MongoDB.
 
-Scrapy merges a project's ``FEEDS`` with the command line's ``-o``/``-O``
-feeds, so a default file declared in the settings module would be written on
-every crawl, next to the file the operator asked for. An add-on sees the final
-settings: it adds the default file only when no feed was asked for and no
-MongoDB store is configured.
-
-In a shared crawl (``REDIS_URL`` set) every worker gets a file of its own
-(``output/solidot-<host>-<pid>.jsonl``): several workers on one machine
-appending to one file could interleave their lines.
+Design notes: docs/project-design.md#addons.
 """
 
 from __future__ import annotations

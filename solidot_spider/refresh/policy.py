@@ -1,22 +1,6 @@
 """When a stored story is due for a re-fetch: an adaptive schedule bounded by the story's age.
 
-Like Nutch's ``AdaptiveFetchSchedule``, every story keeps its own re-fetch
-interval: a fetch that found the story changed shrinks it (``SHRINK``), one
-that found it unchanged grows it (``GROW``), always within
-``[MIN_INTERVAL, bound(age)]``. Unlike Nutch, the upper bound depends on the
-story's age — ``age × AGE_FACTOR``, capped at ``MAX_INTERVAL`` — because a
-Solidot story changes (views, comments) while it is young and almost never
-afterwards: a day-old story is looked at again within hours, a year-old one
-within ``MAX_INTERVAL``.
-
-That bound is also the policy's promise: a change is seen at most
-``bound(age at the change)`` plus one refresh run later (:meth:`RefreshPolicy.staleness_bound`),
-since the interval in force when it happened was at most the bound at the
-earlier fetch, and bounds only grow with age.
-
-Pure: no I/O. Times are aware datetimes passed in (or read from a
-:data:`Clock` the caller injects), so a month of refreshes is simulated with a
-clock the test moves.
+Design notes: docs/project-design.md#refresh-policy.
 """
 
 from __future__ import annotations
