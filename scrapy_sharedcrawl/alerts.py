@@ -1,8 +1,8 @@
 """Alerts that name a crawl's likely trouble, for ``status``, the dashboard and ``/metrics``.
 
-Pages going up and items flat can mean a wrong scope, a site that changed its markup
-or a crawl that only re-confirms what it has; the outcomes (:mod:`.outcomes`) tell them
-apart, and these rules say so in a line each:
+The rules (:data:`RULES`: ``no_items``, ``drop_share``, ``host_paused``, ``worker_gone``) read the
+shared stats, the outcomes (:mod:`.outcomes`), the cluster rate's keys and the worker registry; their
+thresholds are the ``ALERT_*`` settings, and the project words the likely cause.
 
 Design notes: docs/framework-design.md#alerts.
 """

@@ -1,5 +1,9 @@
 """Slow down for a host that is struggling: honour Retry-After, back off on errors.
 
+:class:`HostBackoffMiddleware` pauses a host's downloader slot for the Retry-After of a 429/503
+(capped) or an exponentially growing time after a run of errors, and announces each pause with the
+:data:`host_paused` signal (:mod:`.cluster_rate` shares it with every worker).
+
 Design notes: docs/framework-design.md#backoff.
 """
 

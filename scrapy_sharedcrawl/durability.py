@@ -1,5 +1,9 @@
 """Which finished requests a writing component has made durable: acknowledgements request by request.
 
+:class:`WriteMarks` notes where each finished request's last write stands and answers the
+:data:`~.signals.ack_barrier` question "which of these are not durable yet?", so a batching store
+that lags holds back only the requests behind its writes.
+
 Design notes: docs/framework-design.md#durability.
 """
 

@@ -1,5 +1,9 @@
 """scrapy-redis's ``RedisPipeline`` on the shared crawl: each item in Redis exactly once.
 
+:class:`AcknowledgedRedisPipeline` (the add-on's swap for the stock pipeline: same key, serializer and
+``item_key``) hands each item to the scheduler, which pushes it in the atomic step that acknowledges
+its request; :class:`ItemOrigins` notes which request an item came from.
+
 Design notes: docs/framework-design.md#item_outbox.
 """
 

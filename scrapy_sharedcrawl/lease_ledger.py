@@ -1,5 +1,9 @@
 """The requests this worker holds leases on, from the pop to the acknowledgement.
 
+:class:`LeaseLedger` follows each leased request (prefetched, in progress, done), acknowledges done ones
+in batches after :data:`~.signals.ack_barrier`, renews every lease held and releases the unfinished
+ones at close; :class:`SeenHere` drops a duplicate of a request queued here without a round trip.
+
 Design notes: docs/framework-design.md#lease_ledger.
 """
 

@@ -1,6 +1,8 @@
 """A project's old setting names, still read for a while: ``RENAMED_SETTINGS``, old name → new name.
 
-A project that renamed settings lists its old names in its settings::
+:func:`apply_legacy_names` (called by the add-on, and by command-line tools that build settings
+without add-ons) copies each old name's value to its new name, unless the new one was given at a
+priority as high, and warns once per old name.
 
 Design notes: docs/framework-design.md#legacy.
 """

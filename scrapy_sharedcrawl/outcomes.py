@@ -1,5 +1,9 @@
 """What every page came to: exactly one ``outcome/<name>`` per response received, for any project.
 
+:class:`PageOutcomes` (a spider middleware) counts one outcome per response, so the ``outcome/…``
+stats add up to ``response_received_count``; a project names its own with :func:`note_outcome`.
+:class:`UnfetchedRequests` counts the requests that got no response (``unfetched/…``) beside them.
+
 Design notes: docs/framework-design.md#outcomes.
 """
 

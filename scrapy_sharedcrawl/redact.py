@@ -1,5 +1,8 @@
 """Credentials out of anything logged: URIs of MongoDB, Redis or HTTP services without secrets.
 
+:func:`redact_uri` hides every URI's userinfo (up to its last ``@``, even a password typed without
+percent-encoding) and the values of secret query options; it hides too much rather than too little.
+
 Design notes: docs/framework-design.md#redact.
 """
 

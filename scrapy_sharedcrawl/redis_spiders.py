@@ -1,5 +1,9 @@
 """scrapy-redis's own spiders (``RedisSpider``, ``RedisCrawlSpider``) on the shared crawl, unchanged.
 
+:func:`take_over` disconnects their ``RedisMixin``'s idle handler: the scheduler's start-URLs intake
+(:mod:`.start_urls`) reads their ``redis_key`` instead, losing no entry, and :class:`IdleMode` maps
+their ``max_idle_time`` onto the scheduler's finite and continuous modes.
+
 Design notes: docs/framework-design.md#redis_spiders.
 """
 

@@ -1,5 +1,9 @@
 """A project's own part of the operator views (``status``, the dashboard, ``/metrics``).
 
+A project subclasses :class:`CrawlReport` (named by ``CRAWL_REPORT_CLASS``) to count its items in its
+own store, name its error counters and word the likely causes of alerts; its panel is a
+:class:`ProjectView` drawn from data alone. A report that raises costs its panel only.
+
 Design notes: docs/framework-design.md#report.
 """
 

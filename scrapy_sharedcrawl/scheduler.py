@@ -1,5 +1,9 @@
 """The shared scheduler: any number of workers crawl one Redis queue, and a dead worker loses nothing.
 
+:class:`LeasingScheduler` is Scrapy's scheduler interface (extending scrapy-redis's, with its setting
+names) over the parts that do the work: :mod:`.serialization`, :mod:`.queue`, :mod:`.dupefilter`,
+:mod:`.lease_ledger`, :mod:`.finishing`. How a request travels: ``docs/shared-crawl.md``.
+
 Design notes: docs/framework-design.md#scheduler.
 """
 

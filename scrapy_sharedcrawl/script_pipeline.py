@@ -1,5 +1,9 @@
 """Lua scripts in one pipelined round trip, without redis-py's ``SCRIPT EXISTS`` before each pipeline.
 
+:class:`ScriptPipeline` sends ``EVALSHA`` itself, loads a script it has not seen in the same round trip,
+and after a ``NOSCRIPT`` reply (a Redis restarted or failed over) loads it again and re-runs only the
+commands that failed, each once.
+
 Design notes: docs/framework-design.md#script_pipeline.
 """
 

@@ -1,5 +1,9 @@
 """Redis through Sentinel: the crawl follows a failover by itself.
 
+``REDIS_SENTINELS``, ``REDIS_SENTINEL_MASTER`` and ``REDIS_SENTINEL_PASSWORD`` replace ``REDIS_URL``
+(which may then carry only the master's password and database): :func:`sentinel_client` asks the
+Sentinels for the master at every connection; a conflicting ``REDIS_URL`` is refused at start-up.
+
 Design notes: docs/framework-design.md#sentinel.
 """
 

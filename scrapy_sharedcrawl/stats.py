@@ -1,5 +1,9 @@
 """Stats shared by every worker of a crawl: Scrapy's counters summed in Redis, and pages per minute.
 
+:class:`RedisStatsCollector` (``STATS_CLASS`` with a Redis) keeps Scrapy's per-worker stats and adds
+each counter's deltas to the crawl's shared hash every ``STATS_PUSH_INTERVAL`` s and at close, each
+push applied at most once; gauges stay per worker, and the shared stats outlive the crawl.
+
 Design notes: docs/framework-design.md#stats.
 """
 

@@ -1,5 +1,9 @@
 """A compact history of the shared crawl in Redis: one point per stats interval, for dashboards.
 
+:class:`SeriesRecorder` rides on every stats push and appends a point of crawl-wide totals to the
+stream ``{<spider>}:series`` at most once per interval, however many workers push; :func:`read_points`
+reads it back, keeping only well-formed points.
+
 Design notes: docs/framework-design.md#timeseries.
 """
 

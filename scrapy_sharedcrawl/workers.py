@@ -1,7 +1,8 @@
 """Which workers are crawling right now: a registry in Redis with a heartbeat, for status tools.
 
-:class:`WorkerRegistry` (an extension, on when a Redis is configured) enters
-this worker at spider open and beats every ``WORKER_HEARTBEAT`` seconds:
+:class:`WorkerRegistry` (an extension, on when a Redis is configured) enters this worker at spider
+open and beats every ``WORKER_HEARTBEAT`` seconds; :func:`live_workers` lists those whose last beat
+is recent. A slow or vanished Redis never stalls the crawl.
 
 Design notes: docs/framework-design.md#workers.
 """

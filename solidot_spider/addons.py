@@ -1,4 +1,8 @@
-"""The embedded default output, as a Scrapy add-on so it yields to ``-o``/``-O`` and to MongoDB.
+"""The project's add-ons: the embedded default output, and the User-Agent of ``SOLIDOT_CONTACT_URL``.
+
+:class:`DefaultOutput` adds the default feed only when no ``-o``/``-O`` feed was asked for and no
+MongoDB store is configured (one file per worker in a shared crawl); :class:`ContactUserAgent`
+rebuilds ``USER_AGENT`` from a ``SOLIDOT_CONTACT_URL`` given on the command line.
 
 Design notes: docs/project-design.md#addons.
 """

@@ -1,5 +1,8 @@
 """A cheap proof that a body is safe: the sanitizer's own output form, read tag by tag.
 
+:func:`is_safe_form` proves in one pass that a fragment is in nh3's output form with only allowed
+tags, attributes and URL schemes; it proves, never refutes: otherwise validate's lxml check decides.
+
 Design notes: docs/project-design.md#safe_form.
 """
 

@@ -1,6 +1,7 @@
 """The dashboard's web server (aiohttp): one refresh loop reads the crawl, every request serves its result.
 
-Routes (all behind :mod:`.auth` when a token is set):
+Routes ``/``, ``/api/state``, ``/api/series``, ``/metrics`` and ``/static/…``, all behind :mod:`.auth`
+when a token is set; Redis and the project's store are read once per refresh, from a thread.
 
 Design notes: docs/framework-design.md#dashboard-server.
 """

@@ -1,5 +1,8 @@
 """Reading stored responses back from ``.warc.gz`` files: nothing in a file is trusted.
 
+:class:`WarcReader` yields a fetch only when all its records read whole; a torn or damaged one is
+counted, logged and skipped (reading resumes at the next gzip member), never a crash.
+
 Design notes: docs/framework-design.md#warc-reader.
 """
 

@@ -1,5 +1,9 @@
 """The downloader middleware that records every fetch in WARC files (on when ``WARC_DIR`` is set).
 
+:class:`WarcRecorder` (installed by the add-on just below the HTTP cache) appends each fetch's
+response, metadata and request records as the network gave them, and makes them durable on
+:data:`~scrapy_sharedcrawl.signals.ack_barrier`, before the shared crawl acknowledges the request.
+
 Design notes: docs/framework-design.md#warc-recorder.
 """
 

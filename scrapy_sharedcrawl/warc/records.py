@@ -1,5 +1,8 @@
 """A Scrapy request and its response as WARC/1.1 records, each its own gzip member.
 
+The records rebuild the HTTP messages as they crossed the wire, keep what the crawl knew of the
+fetch in a ``metadata`` record (:func:`crawl_context`), and never hold a credential.
+
 Design notes: docs/framework-design.md#warc-records.
 """
 

@@ -1,5 +1,8 @@
 """This process's WARC files: named so they sort and never collide, rotated at a size, synced on demand.
 
+:class:`WarcFiles` appends whole gzip members, renames a file from ``.open`` when it is complete,
+and :meth:`WarcFiles.flush` / :meth:`WarcFiles.sync` make the records durable when asked.
+
 Design notes: docs/framework-design.md#warc-writer.
 """
 

@@ -1,5 +1,10 @@
 """``solidot-crawl seed``: put a crawl's first requests into the shared Redis queue.
 
+solidot-crawl seed --since 2025-01-01 --until 2025-01-31   # every story of these days
+solidot-crawl seed --sids 80000-80300,80400                # story pages by sid
+solidot-crawl seed --latest --refresh                      # and the stored stories due for a re-fetch
+solidot-crawl seed --latest --all                          # every listed story, stored and current or not
+
 Design notes: docs/project-design.md#cli-seed.
 """
 

@@ -1,5 +1,9 @@
 """Deduplicate: write a story again only when its content changed.
 
+:class:`DedupePipeline` compares each story's content hash with the last one recorded for its sid
+(:class:`ContentHashIndex`: in memory, or a Redis hash with ``REDIS_URL``) and drops an unchanged one;
+a hash is recorded only once its story is stored, and Redis trouble never costs a story.
+
 Design notes: docs/project-design.md#pipelines-dedupe.
 """
 

@@ -1,5 +1,9 @@
 """Store: upsert every story into MongoDB, in batches, without ever blocking the reactor.
 
+:class:`MongoStorePipeline` writes from one thread, keeps and retries a batch while MongoDB is away
+(backpressure past ``MONGO_MAX_BUFFER``, never a drop), and answers the shared crawl's
+:data:`~scrapy_sharedcrawl.signals.ack_barrier` so no acknowledged request loses an item.
+
 Design notes: docs/project-design.md#pipelines-store.
 """
 

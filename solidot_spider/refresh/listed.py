@@ -1,5 +1,8 @@
 """Which stories a ``--latest`` crawl fetches of those its list pages and feed name.
 
+:class:`ListedFilter` keeps those not stored yet and those the refresh policy says are due (all of
+them with ``-a latest=all``); without a readable store, every listed story is fetched.
+
 Design notes: docs/project-design.md#refresh-listed.
 """
 

@@ -1,5 +1,9 @@
 """When a stored story is due for a re-fetch: an adaptive schedule bounded by the story's age.
 
+:class:`RefreshPolicy` (the ``SOLIDOT_REFRESH_*`` settings) grows or shrinks each story's interval
+as fetches find it unchanged or changed, within a bound that grows with its age. Pure: no I/O;
+times come from an injected clock.
+
 Design notes: docs/project-design.md#refresh-policy.
 """
 
@@ -74,12 +78,13 @@ def clock_from_settings(settings: BaseSettings) -> Clock:
 
 
 def spread(sid: int) -> float:
-    """A share in ``[SPREAD_FLOOR, 1)`` fixed by the sid: an old story is first due after
-    ``MAX_INTERVAL`` times this, so that the 85k stories of a historical crawl, stored within a day
-    or two, don't all come due on the same day ``MAX_INTERVAL`` later (consecutive sids land far apart).
+    """A share in ``[SPREAD_FLOOR, 1)`` fixed by the sid: an old story is first due after the
+    longest interval (``SOLIDOT_REFRESH_MAX_INTERVAL``) times this, so that the 85k stories of a
+    historical crawl, stored within a day or two, don't all come due on the same day that interval
+    later (consecutive sids land far apart).
 
     >>> round(spread(1), 3), round(spread(2), 3)
-    (0.637, 0.224)
+    (0.637, 0.274)
     """
     return SPREAD_FLOOR + (1 - SPREAD_FLOOR) * ((sid * _GOLDEN) % 1.0)
 

@@ -1,7 +1,8 @@
 """A story item as MongoDB updates: one document per story, upserted by ``sid``.
 
-A stored document is the item as it was (same field names, same values: times
-stay ISO strings) plus bookkeeping:
+A stored document is the item as it was plus bookkeeping (content hashes, ``published``, first and
+last seen, fetch count, the refresh schedule): :func:`story_write` builds the update,
+:func:`stored_item` reads a document back.
 
 Design notes: docs/project-design.md#storage-documents.
 """

@@ -1,5 +1,9 @@
 """Each stored story's re-fetch schedule, and the sids that answered 404, in MongoDB.
 
+:class:`Schedules` moves ``next_due`` / ``refresh_interval`` on every fetch by the refresh policy,
+keeps gaps in ``<collection>.gaps`` and answers what is due. Blocking (the store's writer thread);
+nothing read from MongoDB is trusted.
+
 Design notes: docs/project-design.md#storage-schedule.
 """
 

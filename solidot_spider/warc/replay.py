@@ -1,5 +1,9 @@
 """``solidot-crawl reparse``'s crawl: the stored story responses through the crawl's own machinery.
 
+:class:`ReplaySpider` turns each stored ``200`` story response into the crawl's request and
+:class:`ReplayMiddleware` answers it from the archive, so the same middlewares, ``parse_story``,
+pipelines and feeds run as in the crawl; nothing leaves the machine.
+
 Design notes: docs/project-design.md#warc-replay.
 """
 
