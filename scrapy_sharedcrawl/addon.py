@@ -2,24 +2,7 @@
 
 ``ADDONS = {"scrapy_sharedcrawl.addon.SharedCrawl": 0}``.
 
-An add-on rather than ``if`` lines in settings.py: it sees the final settings, so
-``-s REDIS_URL=…`` on the command line works as well as settings.py, and settings given
-explicitly (project or command line) still win over its choices (it sets them at the
-``addon`` priority). For any project, it also reads the Redis location settings
-(``REDIS_URL``, ``REDIS_HOST``, ``REDIS_PORT``, ``REDIS_PARAMS``, and the Sentinel ones:
-``REDIS_SENTINELS``, ``REDIS_SENTINEL_MASTER``, ``REDIS_SENTINEL_PASSWORD``) from environment variables of
-the same names: they beat settings.py, and ``-s`` and a spider's ``custom_settings`` beat them.
-
-Always: the project's old setting names (``RENAMED_SETTINGS``) are carried over to the new ones
-(:mod:`.legacy`), and the host
-backoff, page outcomes (:mod:`.outcomes`), cluster rate limit and worker registry are installed
-(the last two switch themselves off without Redis), with :class:`SharedCrawlCheck`, and the WARC
-recorder (:mod:`.warc`), off until ``WARC_DIR`` is set (the ``WARC_*`` settings are read from the
-environment too, as the Redis location settings are). With a Redis configured (any of the location
-settings, as scrapy-redis reads them): the leasing scheduler, the compact dupefilter, JSON
-requests, shared stats and bulk start; scrapy-redis's ``RedisPipeline`` becomes one whose items
-reach Redis with their request's acknowledgement, exactly once (:mod:`.item_outbox`). Last, every
-framework setting is checked (:mod:`.settings_check`): a bad one stops the crawl in one line.
+Design notes: docs/framework-design.md#addon.
 """
 
 from __future__ import annotations

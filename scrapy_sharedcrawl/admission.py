@@ -1,50 +1,10 @@
 """What a request of the shared queue may be: the spider's own callbacks, on its site, with plain meta.
 
-The queue is shared through Redis, and whoever can write to Redis can put any
-payload in it. :mod:`.serialization` already makes sure nothing in a payload is
-executed or imported; this module makes sure a decoded request can only do what
-the spider's own requests do, so a payload can't point a worker elsewhere
-(``file://``, an internal address, another site whose page ``parse_story``
-would store over a real story), switch off its politeness (``dont_obey_robotstxt``,
-``download_slot``), route it through a proxy, or call an arbitrary spider method.
+:class:`RequestPolicy`, built from the spider, checks a request dict (callback, URL and host, meta,
+method, class, ``dont_filter``); pushing refuses what it refuses, and a popped payload it refuses
+goes to the dead-letter hash with its reason (:mod:`.serialization` ensures nothing is executed).
 
-:class:`RequestPolicy` is built from the spider and checks a request dict:
-
-- **callback / errback**: one of the spider's ``shared_callbacks`` (a set of
-  method names it declares; without one, ``parse`` and ``parse_*`` methods);
-  ``cb_kwargs`` only names the callback's own parameters;
-- **URL**: http or https, at most :data:`MAX_URL_LENGTH` characters, with no backslash,
-  space or control character (forms that Scrapy and w3lib rewrite), on a host of the
-  spider's ``allowed_domains`` (the hosts Scrapy's offsite filter lets through) *as Scrapy
-  will fetch it*: the host is read from the URL after the normalisation ``scrapy.Request``
-  applies (w3lib's ``safe_url_string``), not from the text as written. A live request's URL
-  is already that (Scrapy made it safe when the request was built); a payload read from Redis
-  has its host checked on the URL of the request built from it (:meth:`RequestPolicy.check_fields`,
-  then :meth:`RequestPolicy.check_host`), and a bare URL is made safe first (:meth:`RequestPolicy.check`);
-- **meta**: only :data:`SCRAPY_META` keys (what Scrapy's own middlewares carry from
-  one try of a request to the next: depth, retry and redirect counts) and the
-  spider's ``shared_meta``, with the types Scrapy gives them; a spider whose meta is free
-  (``shared_free_meta = True``, a scrapy-redis spider by default) carries any other key
-  too, except those that steer a download (:data:`CONTROL_META`: proxy, slot, cookies…);
-- **method** GET or HEAD (and those of the spider's ``shared_methods``), the class
-  ``scrapy.Request`` (or one of the spider's ``shared_request_classes``), a known text
-  encoding, a payload of at most :data:`MAX_PAYLOAD_BYTES`;
-- **dont_filter** (which also lets a request past Scrapy's offsite filter) only on a start
-  request, a retry (Scrapy's retry middleware sets it), or for a spider that declares
-  ``shared_dont_filter = True``.
-
-What a spider's own code could make is admitted without declarations for the spiders
-Scrapy and scrapy-redis ship (:func:`_kind_defaults`): a ``CrawlSpider``'s rule requests
-(its ``_callback`` / ``_errback`` dispatchers, with a ``rule`` index within its rules
-and the ``link_text``), and a scrapy-redis ``RedisSpider``'s or ``RedisCrawlSpider``'s
-start requests (``FormRequest``, ``POST`` with form fields, ``dont_filter``), as its
-``make_request_from_data`` builds them.
-
-Pushing, a worker keeps only allowed meta keys (the others, such as
-``download_timeout`` or ``proxy``, are set again by the middlewares that own them)
-and refuses a request the policy refuses; popping, a payload the policy refuses
-was not written by a worker: it goes to the dead-letter hash with its reason.
-A seeding tool (:mod:`.seeding`) pushes through the same queue, so it refuses the same.
+Design notes: docs/framework-design.md#admission.
 """
 
 from __future__ import annotations

@@ -1,21 +1,10 @@
 """Alerts that name a crawl's likely trouble, for ``status``, the dashboard and ``/metrics``.
 
-Pages going up and items flat can mean a wrong scope, a site that changed its markup
-or a crawl that only re-confirms what it has; the outcomes (:mod:`.outcomes`) tell them
-apart, and these rules say so in a line each:
+The rules (:data:`RULES`: ``no_items``, ``drop_share``, ``host_paused``, ``worker_gone``) read the
+shared stats, the outcomes (:mod:`.outcomes`), the cluster rate's keys and the worker registry; their
+thresholds are the ``ALERT_*`` settings, and the project words the likely cause.
 
-- ``no_items``: ``ALERT_MIN_PAGES`` pages or more and no item, naming what most pages came to;
-- ``drop_share``: one drop reason's share of the pages of the last ``ALERT_WINDOW`` seconds
-  (at least ``ALERT_WINDOW_MIN_PAGES`` pages) at or above ``ALERT_DROP_SHARE``; a finished
-  crawl's window is its last one;
-- ``host_paused``: a host paused for every worker (Retry-After, a run of errors), read from the
-  cluster rate's own keys (:mod:`.cluster_rate`);
-- ``worker_gone``: a worker whose heartbeats stopped during the crawl (the registry lists it for a
-  day; none is an alert once the crawl is finished).
-
-The project words the likely cause (:meth:`.report.CrawlReport.alert_cause`): e.g. ``no_items``
-over pages its spider drops as gaps may ask whether the requested range is inside the site's. The
-thresholds are settings, declared in :mod:`.defaults` and range-checked here.
+Design notes: docs/framework-design.md#alerts.
 """
 
 from __future__ import annotations

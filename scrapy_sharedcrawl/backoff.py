@@ -1,20 +1,10 @@
 """Slow down for a host that is struggling: honour Retry-After, back off on errors.
 
-Scrapy's RetryMiddleware re-sends a 429/503 at once and ignores Retry-After,
-so a struggling server gets hammered and a burst of errors can use up every
-retry. This middleware pauses the host's whole downloader slot instead: for
-the Retry-After time on 429/503 (capped), or for an exponentially growing
-time after consecutive 5xx answers and connection errors; a good answer resets
-it. RetryMiddleware still decides *whether* to retry; the retried request
-simply waits in the paused slot.
+:class:`HostBackoffMiddleware` pauses a host's downloader slot for the Retry-After of a 429/503
+(capped) or an exponentially growing time after a run of errors, and announces each pause with the
+:data:`host_paused` signal (:mod:`.cluster_rate` shares it with every worker).
 
-Each pause is also announced with the :data:`host_paused` signal, so that a
-shared crawl can pause the host for every worker, not just this process
-(:mod:`scrapy_sharedcrawl.cluster_rate` publishes it in Redis).
-
-A host whose name does not resolve is paused like any failing host, but while
-no host of the crawl has resolved at all (no network, or no DNS: every host
-fails alike), one line says so instead of a pause line per host and retry.
+Design notes: docs/framework-design.md#backoff.
 """
 
 from __future__ import annotations

@@ -1,34 +1,10 @@
 """Hold each host to one request rate across every worker of a shared crawl, through Redis.
 
-Scrapy's politeness (``DOWNLOAD_DELAY``, AutoThrottle, the backoff
-middleware's pauses) is per process: N workers hit a host N times as hard.
-:class:`ClusterRateLimitMiddleware` (on when a Redis is configured) makes every
-request wait for its turn at a limiter kept in Redis, one hash per host
-(``{<spider>}:host:<host name>``):
+:class:`ClusterRateLimitMiddleware` makes every request wait for its turn at a per-host limiter in
+Redis (GCRA, plus the pauses any worker's backoff publishes); while Redis is unreachable a host is
+paced by this process alone.
 
-- ``tat``: the next time (µs, Redis's clock, so workers' clocks don't matter)
-  a request may go. Taking a turn is one Lua call that reserves
-  ``max(tat, now)`` and moves ``tat`` one interval on (GCRA without burst):
-  however many workers ask, turns are one interval apart. The interval is
-  ``max(1 / CLUSTER_HOST_RATE, robots.txt Crawl-delay capped at
-  CLUSTER_CRAWL_DELAY_MAX)``; ``CLUSTER_HOST_RATE`` defaults to
-  ``1 / DOWNLOAD_DELAY`` (none when that is 0).
-- ``pause_until``: when any worker's backoff middleware pauses the host
-  (Retry-After on 429/503, a run of errors: its :data:`~.backoff.host_paused`
-  signal), the pause is written here and every worker's requests for the
-  host wait until it is over.
-
-A worker keeps at most one turn reserved per host (its other requests for the
-host queue behind it, in order), so a pause published meanwhile costs at most
-one reserved turn per worker, and that one is checked again before it goes. A
-request that waits costs two round trips (reserve, then check), one that may go
-at once costs one. A host without a rate or Crawl-delay is not paced: only
-pauses are checked, at most every :data:`PAUSE_CHECK_INTERVAL` seconds.
-
-Redis calls are single short round trips on the reactor thread (as the
-scheduler's are); while Redis is unreachable, hosts are paced by this process
-alone at the same interval (one warning per outage), and Redis is tried again
-from a thread with growing pauses, so a dead server never stalls the crawl.
+Design notes: docs/framework-design.md#cluster_rate.
 """
 
 from __future__ import annotations

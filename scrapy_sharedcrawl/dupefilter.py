@@ -1,57 +1,10 @@
 """A shared duplicate filter in Redis at ≈ 9 bytes per URL instead of ≈ 88, at any crawl size.
 
-Stock scrapy-redis (:class:`scrapy_redis.dupefilter.RFPDupeFilter`) keeps each
-fingerprint as a 40-character hex string in one Redis SET: a hashtable whose
-entries cost ≈ 88 bytes each. :class:`CompactRFPDupeFilter` keeps the first 8
-bytes of Scrapy's request fingerprint as a signed 64-bit *integer*, spread over
-small SETs (shards) so that Redis stores every shard as an *intset* (a sorted
-array of int64, 8 bytes an entry). A shard stays an intset only up to
-``set-max-intset-entries`` members (512 by default; read with CONFIG GET at
-open where the server allows it).
+:class:`CompactRFPDupeFilter` keeps 64-bit fingerprints in intset shards that split as the crawl
+grows (or a Bloom filter with ``DUPEFILTER_MODE = "bloom"``); check-and-add is one atomic script,
+which the scheduler's enqueue script reuses, and ``close()`` never deletes the shared fingerprints.
 
-The shards grow with the crawl (linear hashing): a new filter has one shard;
-the check-and-add script counts each new fingerprint and, when the average
-shard passes :data:`SPLIT_FILL` (37.5 %) of the intset limit, splits the next
-shard in turn, moving the half of its members that the doubled modulus sends
-to a new shard. With ``base`` starting shards, ``level`` doublings and
-``split`` shards split at this level, a fingerprint ``v`` is in shard
-``v mod (base·2^level)``, or ``v mod (base·2^(level+1))`` when the first is
-below ``split``. Unsplit shards hold at most twice a split one's share, so the
-fullest expected shard is 75 % of the limit, as a pre-sized filter's was,
-whatever the crawl's size: a crawl of 10⁴ URLs pays ≈ 9 bytes a URL, not the
-45 a filter pre-sharded for 2M URLs cost. The whole state (``<key>:meta``:
-``base``, ``level``, ``split``, ``count``, ``intset_limit``) changes only inside
-that one script, so concurrent workers agree exactly, and an AOF Redis killed
-mid-split replays whole scripts or none. The previous release's pre-sharded
-filter (``shards`` = N in its meta) is read as N starting shards and upgraded
-in place at open: every URL it holds is found where it was.
-
-Collisions: two different URLs sharing 64 bits make the second look seen, so
-it is skipped. With n URLs the chance that this happens at all is
-≈ n²/2⁶⁵: 2.7·10⁻¹⁰ at 100k URLs, 2.7·10⁻⁸ at 1M, 2.7·10⁻⁶ at 10M.
-
-``DUPEFILTER_MODE = "bloom"`` uses a Bloom filter instead (one Redis bitmap,
-k bit positions per URL by double hashing of the fingerprint, SETBIT in Lua):
-sized from ``DUPEFILTER_CAPACITY`` (the only thing that setting sizes) and
-``DUPEFILTER_ERROR_RATE`` (default 10⁻⁶) it takes 3.6 bytes per URL; a new
-URL is wrongly taken as seen with probability ≤ the error rate while the
-filter holds at most its capacity (≈ 0.13 URLs expected to be skipped over a
-2M-URL crawl), rising beyond.
-
-Check-and-add is one atomic Redis call (the set-mode script, or the SETBIT
-script): two workers can't both see a URL as new. The scheduler runs the same
-Lua in its enqueue script (:attr:`CompactRFPDupeFilter.lua_check_and_add`), so
-"seen" and "queued" are one step and a crash between them can't lose a request.
-
-Nothing the filter stores is trusted: a state that no worker could have
-written (a layout field out of range, a shard of another Redis type) makes the
-script answer "not seen, unchecked" (:data:`MALFORMED_FILL`): the request is
-queued (a duplicate costs a fetch, a loss costs a page), the filter logs it
-once and counts ``dupefilter/malformed``; a reader (``status``) shows the
-count as unreadable.
-
-Unlike stock scrapy-redis, ``close()`` never deletes the fingerprints: the
-filter is shared, and one worker stopping is not the crawl ending.
+Design notes: docs/framework-design.md#dupefilter.
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
 """Which finished requests a writing component has made durable: acknowledgements request by request.
 
-A component that buffers what the crawl produces and writes it later (a batching
-store) numbers its writes as it receives them and counts those the database has
-acknowledged, in order: the writes up to ``settled`` are durable. When the engine is
-finished with a leased request (signal :data:`~.signals.request_done`), every item of
-that request has been received, so the count of writes received *then* is where the
-request's last write stands: once ``settled`` reaches that mark the request is durable,
-whatever was received after it. :class:`WriteMarks` keeps those marks and answers the
-:data:`~.signals.ack_barrier` question "which of these are not durable yet?", so a store
-that lags holds back only the requests still behind its writes, never the whole batch.
+:class:`WriteMarks` notes where each finished request's last write stands and answers the
+:data:`~.signals.ack_barrier` question "which of these are not durable yet?", so a batching store
+that lags holds back only the requests behind its writes.
+
+Design notes: docs/framework-design.md#durability.
 """
 
 from __future__ import annotations

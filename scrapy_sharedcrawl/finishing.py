@@ -1,48 +1,10 @@
 """When a shared crawl is over: the seed marker, one atomic look at the cluster, and one clean-up.
 
-Workers of a shared crawl can't tell "finished" from "not started yet" by the
-queue alone: an empty queue is both. So seeding leaves a marker, and a worker
-decides from one atomic read of Redis (:meth:`CrawlState.status`):
+:class:`CrawlState` answers from one Redis read whether the crawl goes on, is finished (seeded and
+idle for ``SCHEDULER_IDLE_BEFORE_CLOSE`` s) or waits for a seed, and deletes a finished crawl's state
+once; :class:`IdlePolls` paces an idle worker's polls.
 
-- something queued or leased anywhere → the crawl goes on (a lease may yet
-  yield requests: they are pushed before the lease is acknowledged);
-- marked as seeded, nothing queued or leased for ``SCHEDULER_IDLE_BEFORE_CLOSE``
-  seconds in a row → the crawl is finished. In the default finite mode the
-  worker closes (reason ``finished``), and the first worker to close deletes the
-  crawl's state (:meth:`CrawlState.finalize`, one script: exactly one worker
-  does it, and only while the cluster is still idle), first leaving the number
-  of URLs seen in the shared stats (:class:`SeenRecord`) so that ``status``
-  still shows it; the others then find the crawl in the ``finished`` record
-  and close too;
-- nothing seeded → the worker waits for a seed, up to ``SCHEDULER_WAIT_FOR_SEED``
-  seconds, then closes with reason ``no_seed``.
-
-In continuous mode (``SCHEDULER_CONTINUOUS``) a finished crawl is cleaned up the
-same way but no worker closes: they wait for the next seed, forever.
-
-Idle workers poll with exponential backoff (:class:`IdlePolls`): from
-:data:`POLL_BASE` up to ``SCHEDULER_IDLE_POLL_MAX`` seconds while no crawl is
-seeded, and up to :data:`BUSY_POLL_MAX` while other workers hold leases (their
-pages may yield requests any moment). A poll costs two Redis calls (a pop, then
-the status).
-
-**Why the scheduler's ``has_pending_requests`` and not ``DontCloseSpider``.** The
-decision is about the shared queue, which the scheduler owns; it already
-answers "pending" while another worker holds a lease, and Scrapy's engine
-polls a scheduler that reports pending requests but returns none (its 5 s
-heartbeat, and our own ticker between). A ``spider_idle`` handler raising
-``DontCloseSpider`` would have to re-ask Redis on every engine pass, and the
-engine's idle check would say "idle" while the cluster is busy. The scheduler
-connects to ``spider_idle`` only to name the finish reason (``no_seed``).
-
-Keys, next to the queue's (same hash tag, so every script's keys share one slot):
-
-- ``<queue key>:seeded`` (STRING): the id of the crawl in progress. Set (if
-  absent) by a seeding tool (:mod:`.seeding`), by a worker that took entries of the
-  start-URLs key or seeded with its own start requests, each *after* its requests
-  were pushed.
-- ``<queue key>:finished`` (ZSET): ids of finished crawls by finish time (Redis
-  server ms), the last :data:`FINISHED_KEPT`.
+Design notes: docs/framework-design.md#finishing.
 """
 
 from __future__ import annotations

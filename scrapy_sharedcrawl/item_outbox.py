@@ -1,18 +1,10 @@
 """scrapy-redis's ``RedisPipeline`` on the shared crawl: each item in Redis exactly once.
 
-The stock pipeline pushes an item to ``<spider>:items`` as soon as it passes, while the
-request it came from is still leased. A worker killed before acknowledging that request
-leaves the item pushed, and the worker that crawls the request again pushes it a second
-time (a duplicate); pushed after the acknowledgement instead, a kill in between would
-lose it. So the add-on swaps the pipeline for :class:`AcknowledgedRedisPipeline`, a
-subclass that keeps the stock key, serializer and ``item_key``, but hands each item to
-the shared scheduler (signal :data:`~.signals.hold_output`), which pushes it in the same
-atomic Redis step that acknowledges its request (:meth:`.queue.LeasedPriorityQueue.ack`).
+:class:`AcknowledgedRedisPipeline` (the add-on's swap for the stock pipeline: same key, serializer and
+``item_key``) hands each item to the scheduler, which pushes it in the atomic step that acknowledges
+its request; :class:`ItemOrigins` notes which request an item came from.
 
-Which request an item came from is noted by :class:`ItemOrigins`, a spider middleware
-the add-on installs with the pipeline: Scrapy hands a pipeline the item alone. An item
-whose request is not a lease of this worker (a start item, an item a pipeline replaced
-with another object) is pushed at once, as the stock pipeline does, and counted.
+Design notes: docs/framework-design.md#item_outbox.
 """
 
 from __future__ import annotations

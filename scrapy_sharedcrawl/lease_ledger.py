@@ -1,22 +1,10 @@
 """The requests this worker holds leases on, from the pop to the acknowledgement.
 
-A request is *prefetched* (leased in a pop, not yet handed to the engine), then
-*in progress* (the engine has it), then *done* (the engine is finished with it:
-see :mod:`.engine_hooks`), then acknowledged in a batch, which removes it from
-Redis for good. A request done is announced (:data:`~.signals.request_done`), and
-before a batch the :data:`~.signals.ack_barrier` signal lets a batching store make
-its items durable, and feed files are flushed: the requests a handler names as not
-durable yet stay done (leased) for the next batch and the others are acknowledged,
-so a store that lags holds back only what it has not written; a handler that raises
-postpones the whole batch (the leases are renewed meanwhile). After it,
-:data:`~.signals.requests_acknowledged` names the URLs now done for good.
-Every lease held in any of the three states is renewed every third of the lease
-time; at close those never finished are released back to the queue at once.
+:class:`LeaseLedger` follows each leased request (prefetched, in progress, done), acknowledges done ones
+in batches after :data:`~.signals.ack_barrier`, renews every lease held and releases the unfinished
+ones at close; :class:`SeenHere` drops a duplicate of a request queued here without a round trip.
 
-The ledger also keeps :class:`SeenHere`, the fingerprints of the requests this worker queued
-while it held leases: a duplicate of one of them is dropped in the worker, as Scrapy's own
-scheduler drops it, with no round trip. It is forgotten whenever the worker holds no lease,
-the only time the crawl can end and its shared filter be emptied.
+Design notes: docs/framework-design.md#lease_ledger.
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
 """A project's old setting names, still read for a while: ``RENAMED_SETTINGS``, old name → new name.
 
-A project that renamed settings lists its old names in its settings::
+:func:`apply_legacy_names` (called by the add-on, and by command-line tools that build settings
+without add-ons) copies each old name's value to its new name, unless the new one was given at a
+priority as high, and warns once per old name.
 
-    RENAMED_SETTINGS = {"GADGETS_LEASE_SECONDS": "SCHEDULER_LEASE_SECONDS"}
-
-:func:`apply_legacy_names` copies each old name's value to its new name (unless the new
-name was given at a priority at least as high) and warns once per old name, naming the new
-one. The add-on calls it, so every crawl honours old names; command-line tools that build
-settings without running add-ons call it themselves. The framework names no old names of its
-own: ``RENAMED_SETTINGS`` is the project's (empty: nothing renamed).
+Design notes: docs/framework-design.md#legacy.
 """
 
 from __future__ import annotations

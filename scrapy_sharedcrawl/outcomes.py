@@ -1,30 +1,10 @@
 """What every page came to: exactly one ``outcome/<name>`` per response received, for any project.
 
-Pages going up and items flat look the same whether the sid range is wrong, the site
-changed its markup or every story was unchanged; the outcome of each page tells them
-apart. :class:`PageOutcomes` (a spider middleware the add-on installs next to the
-engine) follows each response the engine hands to the spider until its output and
-the items it yielded are through, then counts one outcome, so that the ``outcome/…``
-stats add up to ``response_received_count``. In order of precedence:
+:class:`PageOutcomes` (a spider middleware) counts one outcome per response, so the ``outcome/…``
+stats add up to ``response_received_count``; a project names its own with :func:`note_outcome`.
+:class:`UnfetchedRequests` counts the requests that got no response (``unfetched/…``) beside them.
 
-- ``http_<status>``: a response Scrapy's ``HttpErrorMiddleware`` filters (the callback
-  never saw it, whatever an errback made of it);
-- ``spider_error``: the callback (or a middleware) raised;
-- a name the project noted with :func:`note_outcome` (from a callback, with the response,
-  or from a pipeline, with the item): ``story_gap``, ``story_unchanged``…;
-- ``items``: at least one item went through every pipeline;
-- ``item_error``: a pipeline failed on its items;
-- ``dropped/<reason>``: every item was dropped (the reason a :class:`~scrapy.exceptions.DropItem`
-  carries, see :func:`drop_with_reason`);
-- ``links``: only requests; ``nothing``: no output at all;
-- ``robots_txt`` / ``download``: a response no callback sees (``engine.download``).
-
-Requests that ended without a response are counted beside them, not in the sum, by
-:class:`UnfetchedRequests` (a downloader middleware next to the engine, so it sees only
-what no other middleware retried): ``unfetched/failed/<error>``, ``unfetched/robots_forbidden``,
-``unfetched/ignored`` (and offsite requests: Scrapy's own ``offsite/filtered``, shown as
-``offsite``). Both are plain counters: the shared stats add them up over the workers, and the
-time series keeps the outcomes (fields ``o:<name>``) for the dashboard.
+Design notes: docs/framework-design.md#outcomes.
 """
 
 from __future__ import annotations

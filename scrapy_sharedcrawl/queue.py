@@ -1,43 +1,10 @@
 """A shared priority queue in Redis whose requests are leased to workers, not handed over.
 
-Stock scrapy-redis pops a request out of Redis (ZRANGE + ZREMRANGEBYRANK):
-from then on it lives only in one worker's memory, and a killed worker loses
-every request it was downloading or parsing. :class:`LeasedPriorityQueue` keeps
-it in Redis until the worker acknowledges it:
+:class:`LeasedPriorityQueue`: :meth:`pop` leases requests, :meth:`ack` deletes a finished one,
+:meth:`renew` extends a live worker's leases and :meth:`requeue_expired` puts expired leases back,
+each one atomic Lua script; an undecodable payload goes to ``dead``, never lost or retried forever.
 
-- ``queue`` (ZSET): ``"<id> <payload>"`` (the request as JSON, :mod:`.serialization`)
-  by score ``-priority·2³² + seq``, so higher priorities come first and equal
-  priorities in arrival order (``seq`` is a shared counter); the score is exact
-  in a double for ``|priority| < 2²⁰`` (larger priorities are clamped). The
-  payload lives in the member itself: a queued request costs one ZSET entry
-  (≈ 190 bytes for a story request, against 422 with a HASH of payloads beside).
-- ``payloads`` (HASH): id → payload of the requests leased out; ``leases``
-  (ZSET): id → lease deadline (ms, Redis server time, so workers' clocks don't
-  matter); ``owners`` (HASH): id → ``"<score>|<worker>"``.
-- ``requeued`` (HASH): id → queue member, for the few requests put back by
-  :meth:`requeue_expired` or :meth:`release`, so that a late acknowledgement
-  can still find and remove them.
-
-Each operation is one Lua script, atomic in Redis: :meth:`pop` moves ids from
-the queue to the leases; :meth:`ack` deletes a finished request (only the
-lease holder's ack counts; a late ack of a request already requeued still
-removes it from the queue); :meth:`renew` extends a live worker's leases;
-:meth:`requeue_expired` (also run at the start of every pop) puts leases past
-their deadline back with their original score, so many workers calling it at
-once can't duplicate a request. A payload that can't be decoded is moved to
-``dead`` (HASH) rather than lost or retried forever.
-
-Request ids: the first 8 bytes of Scrapy's fingerprint in URL-safe base64 for filtered
-requests (the dupefilter already makes them unique, an operator can find a
-URL's entry, and a push retried after a lost reply is a no-op), plus ``~`` and
-8 random hex digits for ``dont_filter`` requests, which may legitimately repeat
-a URL while its first copy is still leased (a retry of a request is pushed
-before that request is acknowledged). The id is chosen once per push and kept
-while the push is retried, so retries stay idempotent.
-
-Keys share the hash tag ``{<spider>}``, so each script's keys would share one Redis Cluster slot;
-but the crawl runs on a standalone Redis (the client is a plain ``redis.Redis``: a Cluster node
-answers MOVED, which the scheduler logs with that advice).
+Design notes: docs/framework-design.md#queue.
 """
 
 from __future__ import annotations

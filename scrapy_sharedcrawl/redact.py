@@ -1,20 +1,9 @@
 """Credentials out of anything logged: URIs of MongoDB, Redis or HTTP services without secrets.
 
-A URI's userinfo is everything between ``scheme://`` and the *last* ``@``
-before its host, as :func:`urllib.parse.urlsplit` reads it
-(``netloc.rpartition("@")``). Passwords are meant to be percent-encoded, but
-the text being redacted may hold one that is not (an error message quoting a
-URI as typed): a password may then contain ``@``, ``:``, ``/``, ``#``, ``?``
-or a space, all of which would end the authority for ``urlsplit``. So the
-userinfo is taken up to the last ``@`` before the end of the line or the next
-URI, whatever comes between: hiding too much (an e-mail address later on the
-same line goes too) is better than showing a password. A ``scheme://`` that
-does not follow whitespace (``redis://:ab://cd@h``) starts no URI of its own: it
-is inside the URI before it, a password holding ``://`` as typed, so that
-URI's userinfo runs on to the ``@`` after it.
+:func:`redact_uri` hides every URI's userinfo (up to its last ``@``, even a password typed without
+percent-encoding) and the values of secret query options; it hides too much rather than too little.
 
-Query options that hold secrets (``password=``, ``…Password=``, ``secret``,
-``token``, ``authMechanismProperties=`` …) lose their values too.
+Design notes: docs/framework-design.md#redact.
 """
 
 from __future__ import annotations

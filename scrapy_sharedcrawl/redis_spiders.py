@@ -1,20 +1,10 @@
 """scrapy-redis's own spiders (``RedisSpider``, ``RedisCrawlSpider``) on the shared crawl, unchanged.
 
-Their ``RedisMixin`` reads start URLs when the spider is idle: it pops a batch off
-``redis_key`` (``LRANGE`` + ``LTRIM``, or ``SPOP``) and hands each request to
-``engine.crawl``. An entry is thus out of Redis before its request is stored
-anywhere (a worker dying then loses it), and a worker only reads the key when it has
-nothing else to do. Here the scheduler's start-URLs intake (:mod:`.start_urls`) reads
-the same key with the spider's own ``redis_key``, ``redis_batch_size`` and
-``make_request_from_data``, and an entry leaves the key only once its request is in
-the shared queue; so :func:`take_over` disconnects the mixin's idle handler.
+:func:`take_over` disconnects their ``RedisMixin``'s idle handler: the scheduler's start-URLs intake
+(:mod:`.start_urls`) reads their ``redis_key`` instead, losing no entry, and :class:`IdleMode` maps
+their ``max_idle_time`` onto the scheduler's finite and continuous modes.
 
-The mixin's ``max_idle_time`` (``MAX_IDLE_TIME_BEFORE_CLOSE``) maps onto the
-scheduler's modes: ``0``, scrapy-redis's default ("never close, wait for URLs"), is
-continuous mode (a finished crawl is cleaned up and the worker waits for the next
-URLs until SIGTERM, which hands its leases back); ``N`` seconds is finite mode
-waiting up to N s for a seed (``SCHEDULER_WAIT_FOR_SEED``), closing when the crawl
-is finished.
+Design notes: docs/framework-design.md#redis_spiders.
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
 """A project's own part of the operator views (``status``, the dashboard, ``/metrics``).
 
-The framework reads a crawl from Redis alone: its queue, leases, shared stats and
-workers. What the crawl's items became (stored in a database, say) and which of the
-project's own counters are errors only the project knows: it says so in a subclass of
-:class:`CrawlReport`, named by the ``CRAWL_REPORT_CLASS`` setting. The default counts the
-items the workers scraped and knows no error counters beyond Scrapy's and the framework's.
+A project subclasses :class:`CrawlReport` (named by ``CRAWL_REPORT_CLASS``) to count its items in its
+own store, name its error counters and word the likely causes of alerts; its panel is a
+:class:`ProjectView` drawn from data alone. A report that raises costs its panel only.
 
-Its panel (figures, tables, a list of links) and its own metrics come from :meth:`CrawlReport.view`:
-a :class:`ProjectView` the dashboard's page, ``status`` and ``/metrics`` draw from data alone (no
-project code runs in a browser). A report that raises costs its panel only.
+Design notes: docs/framework-design.md#report.
 """
 
 from __future__ import annotations

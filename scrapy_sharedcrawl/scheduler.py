@@ -1,16 +1,10 @@
 """The shared scheduler: any number of workers crawl one Redis queue, and a dead worker loses nothing.
 
-:class:`LeasingScheduler` is Scrapy's scheduler interface over the parts that do the
-work: requests are JSON (:mod:`.serialization`), checked by the shared dupefilter and
-queued in one atomic call (:mod:`.queue`, :mod:`.dupefilter`), on their way in held by
-the :mod:`.push_buffer` (few round trips, nothing lost while Redis is away), leased out
-in pops of ``SCHEDULER_PREFETCH`` and acknowledged only once done (:mod:`.lease_ledger`,
-:mod:`.engine_hooks`: a worker killed at any moment leaves its unfinished requests leased,
-to be requeued when the lease runs out), and the crawl's start and end are shared
-(:mod:`.crawl_end`, :mod:`.finishing`). It extends scrapy-redis's scheduler, keeping its
-setting names (``SCHEDULER_PERSIST``, ``SCHEDULER_FLUSH_ON_START``…). How a request
-travels, what each step costs in Redis round trips and what a Redis crash loses:
-``docs/shared-crawl.md``.
+:class:`LeasingScheduler` is Scrapy's scheduler interface (extending scrapy-redis's, with its setting
+names) over the parts that do the work: :mod:`.serialization`, :mod:`.queue`, :mod:`.dupefilter`,
+:mod:`.lease_ledger`, :mod:`.finishing`. How a request travels: ``docs/shared-crawl.md``.
+
+Design notes: docs/framework-design.md#scheduler.
 """
 
 from __future__ import annotations

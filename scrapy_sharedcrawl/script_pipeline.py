@@ -1,14 +1,10 @@
 """Lua scripts in one pipelined round trip, without redis-py's ``SCRIPT EXISTS`` before each pipeline.
 
-A redis-py :class:`~redis.commands.core.Script` called on a pipeline makes the pipeline ask Redis
-``SCRIPT EXISTS`` for its scripts before sending it: a second round trip, on the reactor thread, for
-every push-and-pop of the scheduler (one per page or so). :class:`ScriptPipeline` sends ``EVALSHA``
-itself: a script it has not seen loaded on that Redis is loaded once (its ``SCRIPT LOAD`` rides at the
-head of the same pipeline), and a ``NOSCRIPT`` reply (Redis restarted empty, a failover to a replica
-whose script cache is empty, ``SCRIPT FLUSH``) loads it again and re-runs only the commands that failed,
-each once. A command answered ``NOSCRIPT`` did not run, so running it again runs it once; it then runs
-after the commands of its pipeline that did not fail (a push re-run after the pop of its pipeline is
-leased by the next pop: nothing is lost or run twice).
+:class:`ScriptPipeline` sends ``EVALSHA`` itself, loads a script it has not seen in the same round trip,
+and after a ``NOSCRIPT`` reply (a Redis restarted or failed over) loads it again and re-runs only the
+commands that failed, each once.
+
+Design notes: docs/framework-design.md#script_pipeline.
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
 """Redis through Sentinel: the crawl follows a failover by itself.
 
-``REDIS_SENTINELS`` (``host:port,host:port``), ``REDIS_SENTINEL_MASTER`` (the name the Sentinels
-monitor) and ``REDIS_SENTINEL_PASSWORD`` (the Sentinels' own ``requirepass``) replace
-``REDIS_URL``: every client asks the Sentinels for the master when it connects, so after a
-failover the next connection goes to the promoted replica, and meanwhile calls fail as connection
-errors, which every component already rides out (hold, back off, retry, recover).
+``REDIS_SENTINELS``, ``REDIS_SENTINEL_MASTER`` and ``REDIS_SENTINEL_PASSWORD`` replace ``REDIS_URL``
+(which may then carry only the master's password and database): :func:`sentinel_client` asks the
+Sentinels for the master at every connection; a conflicting ``REDIS_URL`` is refused at start-up.
 
-A ``REDIS_URL`` may stay set only to carry the master's password and database, with the master's
-name for host (``redis://:PASSWORD@crawlmaster/0``, as redis-rb and Sidekiq read it); one that
-names a server is a conflict, refused at start-up rather than silently ignored.
+Design notes: docs/framework-design.md#sentinel.
 """
 
 from __future__ import annotations

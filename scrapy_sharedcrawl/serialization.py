@@ -1,31 +1,10 @@
 """Requests ↔ JSON bytes: the shared queue holds data, never code.
 
-scrapy-redis pickles requests into Redis by default (``picklecompat``): whoever
-can write to Redis can then run code in every worker. Here a request travels
-as the dict of :meth:`scrapy.Request.to_dict` encoded as JSON, and coming back
-nothing is executed or imported: callbacks and errbacks are resolved by name on
-the spider only (public method names), and a request class (``_class``) is
-accepted only when it is a :class:`scrapy.Request` subclass from a module that
-is already imported.
+:func:`dumps` / :func:`loads` carry :meth:`scrapy.Request.to_dict` as compact JSON; callbacks are
+resolved by name on the spider only, and anything JSON can't carry raises
+:class:`UnserializableRequest`. Also usable as scrapy-redis's ``SCHEDULER_SERIALIZER``.
 
-JSON has no bytes and only string keys, so two tagged forms carry them:
-``{"$b": "…"}`` is bytes as a latin-1 string (lossless, and as short as the
-text for ASCII bodies and headers) and ``{"$map": [[key, value], …]}`` is a
-dict with non-string keys (headers) or with a key that looks like a tag.
-Tuples come back as lists. Anything else (objects, sets, dates, NaN) is
-refused with :class:`UnserializableRequest`, a :class:`ValueError` as
-Scrapy's own disk queues raise for requests they cannot store.
-
-Values equal to a plain :class:`scrapy.Request`'s defaults are left out (an
-empty body, no headers, ``GET``…), the request dict's keys travel as one letter
-(:data:`SHORT_KEYS`; :func:`loads` reads the long names too), and a queue leaves
-out what equals its spider's ``shared_request_defaults`` (``keep`` names what
-must travel even when it equals a plain Request's default): a typical story page's
-request takes 76 bytes instead of 323 pickled (``bench/redis_memory.py``).
-
-The module is also a scrapy-redis serializer (``loads``/``dumps`` over the
-request dict), so ``SCHEDULER_SERIALIZER = "scrapy_sharedcrawl.serialization"``
-removes pickle from the stock scrapy-redis queues too.
+Design notes: docs/framework-design.md#serialization.
 """
 
 from __future__ import annotations

@@ -1,30 +1,10 @@
 """A shared crawl's start requests go into the shared queue at once, not one per engine turn.
 
-Scrapy 2.19's engine takes one item of ``start()`` per loop turn while its
-downloader has room, and waits for the scheduler between two: with a shared
-queue that is a Redis round trip per start request, and a worker seeding the
-crawl (``-a sids=…``) feeds the whole cluster only as fast as it crawls by
-itself. Seeds belong in Redis at once, where any worker can take them.
+:class:`BulkStartMiddleware` (added by the add-on when ``REDIS_URL`` is set) hands every start request
+to ``engine.crawl()`` and sends :data:`~.signals.start_requests_scheduled` once ``start()`` made any,
+so the scheduler marks the crawl seeded when they are in Redis.
 
-:class:`BulkStartMiddleware` (added by the add-on when ``REDIS_URL`` is set)
-hands every start request to ``engine.crawl()`` as it comes — the engine's
-public way in, so ``request_scheduled``, the dupefilter and the scheduler work
-as for any request — and the scheduler pushes them in pipelined batches.
-Items from ``start()`` pass through. It sits closest to the engine (order
-``ORDER``), so every other middleware's ``process_start`` has seen the requests
-first (``is_start_request`` is set).
-
-Once ``start()`` is exhausted, if it made any request, the middleware sends
-:data:`~.signals.start_requests_scheduled`: the scheduler then marks the crawl
-seeded as soon as those requests are in Redis. A spider needs to know nothing of
-it; one whose ``start()`` makes no request (it waits for the shared queue or its
-start-URLs key) marks nothing.
-
-A spider that keeps Scrapy's own ``start()`` (its ``start_urls``, a ``CrawlSpider``'s
-too) makes them with ``dont_filter=True``, so that one process crawls them even if a
-persistent job has seen them. On a shared crawl every worker runs ``start()``: those
-requests are the crawl's seed, and here they go through the shared duplicate filter,
-so N workers queue each start URL once, not N times.
+Design notes: docs/framework-design.md#start.
 """
 
 from __future__ import annotations

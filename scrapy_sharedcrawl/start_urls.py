@@ -1,34 +1,10 @@
 """Feeding a crawl by hand, as scrapy-redis users do: ``LPUSH <spider>:start_urls URL``.
 
-scrapy-redis's ``RedisSpider`` reads start URLs from a Redis list (a set with
-``REDIS_START_URLS_AS_SET``, a sorted set with ``REDIS_START_URLS_AS_ZSET``, highest
-score first) named by its ``redis_key`` (default ``REDIS_START_URLS_KEY``). Here any
-spider of a shared crawl does, without a special base class, and scrapy-redis's own
-spiders keep their ``redis_key``, ``redis_batch_size``, ``redis_encoding`` and
-``make_request_from_data`` (:mod:`.redis_spiders`): each worker's scheduler looks at the
-key about once a second, turns what it finds into requests and queues them like any
-other (the shared dupefilter applies unless the request says ``dont_filter``), and
-marks the crawl seeded. An entry leaves the key only once its request is stored in the
-shared queue, so a worker killed in between loses nothing.
+Each worker's scheduler reads the start-URLs key (list, set or sorted set) under a claim, queues
+the requests its entries make and removes an entry only once its request is in the shared queue;
+a bad entry or a key of the wrong type is logged once and counted, and the intake goes on.
 
-Every entry is taken by exactly one worker: a scrapy-redis start request is
-``dont_filter``, so no dupefilter would catch a second worker queueing it too. A worker
-takes entries only under its claim on the key (redis-py's :class:`redis.lock.Lock`
-``<key>:claim``), held until their requests are stored and the entries removed; a worker
-that finds the claim taken takes nothing this time (``…/claimed_elsewhere``). The claim
-expires with a lease (``SCHEDULER_LEASE_SECONDS``), so the entries of a worker killed
-while holding it are taken by another once it expires. Entries whose requests wait in
-the worker for Redis (an outage) stay taken, not read again, and leave the key once their
-requests are stored; if that took longer than the claim lasts, another worker may have
-taken them too (``…/claim_expired``, logged).
-
-An entry is a URL, or a JSON object ``{"url": …, "meta": {…}, "priority": n, "method":
-"GET"}``; a spider may define ``make_request_from_data(data: bytes)`` to read its own
-format, as with scrapy-redis (one request, several, or none). An entry that makes no
-request, or one the shared queue can't hold (refused by :mod:`.admission`, not plain
-data, nested too deeply…), is dropped, counted and logged once, and the intake goes on.
-A key of the wrong type (a set where a list is expected) is a problem of that key: one
-line naming the key and the setting, no intake, the crawl goes on.
+Design notes: docs/framework-design.md#start_urls.
 """
 
 from __future__ import annotations

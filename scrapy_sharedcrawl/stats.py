@@ -1,29 +1,10 @@
 """Stats shared by every worker of a crawl: Scrapy's counters summed in Redis, and pages per minute.
 
-:class:`RedisStatsCollector` (``STATS_CLASS`` when a Redis is configured) is
-Scrapy's in-memory collector — each worker's own stats, its stats dump and
-whatever a project's extensions read from them stay exactly as they were — that also remembers what
-every ``inc_value`` added since its last push. Every ``STATS_PUSH_INTERVAL``
-seconds (in a thread, never blocking the crawl) and once more at close it adds
-those deltas to the crawl's shared hash ``{<spider>}:stats`` and the responses
-received to per-minute counters ``{<spider>}:pages:<Unix minute>``, in one Lua
-call. Gauges (``set_value``, ``max_value``: start times, memory) stay per worker.
+:class:`RedisStatsCollector` (``STATS_CLASS`` with a Redis) keeps Scrapy's per-worker stats and adds
+each counter's deltas to the crawl's shared hash every ``STATS_PUSH_INTERVAL`` s and at close, each
+push applied at most once; gauges stay per worker, and the shared stats outlive the crawl.
 
-One push is applied at most once: each carries the worker's sequence number and
-Redis ignores one it has already applied, so a push retried after a lost reply
-doesn't count twice; a push that failed (Redis away) is retried as it was, and
-new deltas wait behind it.
-
-The crawl's life is kept in ``{<spider>}:stats:meta``: ``started_at`` (first
-worker, Redis time), ``updated_at`` (last push) and ``finished_at``, set by a
-worker that closes with reason ``finished`` while nothing is queued or leased;
-and ``seen`` (``seen_exact``: "0" for a Bloom filter's estimate), the URLs the
-dupefilter held when the crawl finished, left by the worker that cleans up
-(:meth:`.finishing.CrawlState.finalize`), which deletes the filter itself.
-The shared stats outlive the crawl by ``STATS_TTL`` (7 days) so that
-``sharedcrawl status`` shows the totals afterwards; the first worker of the
-*next* crawl (it finds ``finished_at`` set, or starts with
-``SCHEDULER_FLUSH_ON_START``) starts them afresh.
+Design notes: docs/framework-design.md#stats.
 """
 
 from __future__ import annotations

@@ -1,28 +1,10 @@
 """A compact history of the shared crawl in Redis: one point per stats interval, for dashboards.
 
-The shared stats (:mod:`.stats`) hold totals; a chart of "pages per minute
-over the whole crawl" needs their history, which must survive a dashboard's
-restart and exist before any dashboard was opened. So the workers write it:
-every push of the shared stats carries, in the same round trip, one more
-command (:meth:`SeriesRecorder.run_with`): a script that appends a point to
-the stream ``{<spider>}:series`` unless one was already written in the current
-bucket of ``STATS_PUSH_INTERVAL`` seconds (Redis time). However many workers
-push, the crawl gets about one point per interval.
+:class:`SeriesRecorder` rides on every stats push and appends a point of crawl-wide totals to the
+stream ``{<spider>}:series`` at most once per interval, however many workers push; :func:`read_points`
+reads it back, keeping only well-formed points.
 
-A point is a snapshot of crawl-wide totals (:data:`FIELDS`: pages, items,
-requests done, errors by kind, host pauses…; a kind sums the stats it names, a
-name ending in ``/`` standing for every stat under it; ``o:<outcome>``: what pages came to,
-one field per outcome, :mod:`.outcomes`) and the queue's and
-leases' sizes at that moment; its stream id is its Redis time (ms). Totals
-make the series robust: a point lost or written twice changes nothing but
-the resolution, and rates come from the difference of two points however far
-apart. The stream is capped at ``STATS_SERIES_POINTS`` (about a week at the
-default interval; 0 turns the series off), expires with the shared stats
-(``STATS_TTL`` after its last point) and is deleted with them when the
-next crawl starts.
-
-Nothing read back is trusted: :func:`read_points` keeps the numeric fields of
-well-formed entries and skips the rest.
+Design notes: docs/framework-design.md#timeseries.
 """
 
 from __future__ import annotations

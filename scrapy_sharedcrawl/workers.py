@@ -1,24 +1,10 @@
 """Which workers are crawling right now: a registry in Redis with a heartbeat, for status tools.
 
-:class:`WorkerRegistry` (an extension, on when a Redis is configured) enters
-this worker at spider open and beats every ``WORKER_HEARTBEAT`` seconds:
+:class:`WorkerRegistry` (an extension, on when a Redis is configured) enters this worker at spider
+open and beats every ``WORKER_HEARTBEAT`` seconds; :func:`live_workers` lists those whose last beat
+is recent. A slow or vanished Redis never stalls the crawl.
 
-- ``{<spider>}:workers`` (ZSET): worker id → time of its last beat (ms, Redis
-  time, so workers' clocks don't matter);
-- ``{<spider>}:workers:info`` (HASH): worker id → JSON ``{host, pid,
-  started_at, pages, items, heartbeat, node, job, version}`` (pages: responses
-  received, items: items scraped, both this worker's own; node: the
-  ``WORKER_NODE_NAME`` setting, else the host name; job and version: the
-  scrapyd job id and egg version when scrapyd runs the worker, else null).
-
-A worker is *live* while its last beat is younger than three beats
-(:func:`live_workers`); a closing worker removes itself once its engine has
-stopped (after the stats collector's last push, so that a worker gone from the
-registry has all its counts in the shared stats), and a killed one
-simply stops beating: it is no longer live after three beats, and its entry is
-deleted by any other worker's beat after :data:`FORGET_AFTER` seconds. Beats
-run in a thread: a slow or vanished Redis never stalls the crawl (a beat that
-fails is logged once and tried again next time).
+Design notes: docs/framework-design.md#workers.
 """
 
 from __future__ import annotations

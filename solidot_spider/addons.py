@@ -1,14 +1,10 @@
-"""The embedded default output, as a Scrapy add-on so it yields to ``-o``/``-O`` and to MongoDB.
+"""The project's add-ons: the embedded default output, and the User-Agent of ``SOLIDOT_CONTACT_URL``.
 
-Scrapy merges a project's ``FEEDS`` with the command line's ``-o``/``-O``
-feeds, so a default file declared in the settings module would be written on
-every crawl, next to the file the operator asked for. An add-on sees the final
-settings: it adds the default file only when no feed was asked for and no
-MongoDB store is configured.
+:class:`DefaultOutput` adds the default feed only when no ``-o``/``-O`` feed was asked for and no
+MongoDB store is configured (one file per worker in a shared crawl); :class:`ContactUserAgent`
+rebuilds ``USER_AGENT`` from a ``SOLIDOT_CONTACT_URL`` given on the command line.
 
-In a shared crawl (``REDIS_URL`` set) every worker gets a file of its own
-(``output/solidot-<host>-<pid>.jsonl``): several workers on one machine
-appending to one file could interleave their lines.
+Design notes: docs/project-design.md#addons.
 """
 
 from __future__ import annotations

@@ -5,13 +5,7 @@ matter (title, url, source, date, fetch_date), the title as a heading, then
 the story's text — one file per story, named by sid, so an export can be
 diffed, grepped and re-run over the same directory.
 
-What is exported comes from the web, so every format is written for a reader
-that must not be hurt by it: CSV text cells can't start a spreadsheet formula,
-front-matter values are quoted YAML scalars, Markdown text renders as text (no
-live HTML, links or structure), a file is named from a validated sid only, and
-every file appears complete or not at all (written aside, then renamed). A story
-that can't be exported as it is gets one line on stderr and is counted, never a
-traceback.
+Design notes: docs/project-design.md#export.
 """
 
 from __future__ import annotations

@@ -3,13 +3,7 @@
 The site facts behind every rule are in ``shared/solidot-site.md``; the
 selectors are in :mod:`solidot_spider.selectors`.
 
-Hostile pages cost one story, never the worker: :func:`parse_story` raises
-nothing but :class:`MalformedPage`. The walks over a body or a comment thread
-are iterative, so nesting as deep as libxml2 keeps (2,048 elements) parses; a
-page deeper than that, which libxml2 stops reading at that depth, is dropped
-as ``too_deep`` rather than turned into an item missing everything below.
-Numbers are read exactly (validate drops those BSON can't hold), except digit
-runs too long to be any number (``int_out_of_range/<field>``).
+Design notes: docs/project-design.md#parsing.
 """
 
 from __future__ import annotations

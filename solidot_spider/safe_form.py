@@ -1,18 +1,9 @@
 """A cheap proof that a body is safe: the sanitizer's own output form, read tag by tag.
 
-nh3 writes a body the way html5ever serializes a tree: text holds no ``<`` (it is
-``&lt;``), a start tag is ``<name attr="value">`` (lower case, one space before each
-attribute, double quotes, a ``"`` in a value escaped), an end tag is ``</name>``,
-void elements have none, and elements nest properly. In that form every ``<`` opens
-a tag that any HTML parser reads as written, so a fragment made only of the
-sanitizer's allowed tags and attributes, each URL of an allowed scheme, can't hold
-anything else for a parser to find: :func:`is_safe_form` proves that in one pass,
-without building a tree (≈ 7 µs for a typical body, against 50 µs for parsing it with lxml).
+:func:`is_safe_form` proves in one pass that a fragment is in nh3's output form with only allowed
+tags, attributes and URL schemes; it proves, never refutes: otherwise validate's lxml check decides.
 
-It proves, never refutes: a fragment in any other form (another tag or attribute,
-an entity in a URL, nesting deeper than :data:`MAX_DEPTH`, characters lxml refuses)
-is not proven, and validate's full lxml check decides as before. A test checks on
-hostile fragments that the two checks together give exactly the lxml check's answer.
+Design notes: docs/project-design.md#safe_form.
 """
 
 from __future__ import annotations

@@ -102,3 +102,17 @@ def test_the_readmes_test_command_is_the_one_ci_runs() -> None:
     [command] = [line.strip() for line in block[1].splitlines() if line.strip()]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert [line for line in ci if "pytest" in line] == [command]
+
+
+def test_every_design_note_a_module_names_exists() -> None:
+    """A module docstring's ``docs/<page>.md#<anchor>`` (its design notes) names a page and heading that
+    are there, so moving or renaming a section can't leave a docstring pointing nowhere."""
+    pointer = re.compile(r"docs/([\w-]+\.md)#([\w-]+)")
+    broken = []
+    for package in ("scrapy_sharedcrawl", "solidot_spider"):
+        for module in sorted((ROOT / package).rglob("*.py")):
+            for page, anchor in pointer.findall(module.read_text(encoding="utf-8")):
+                target = ROOT / "docs" / page
+                if not target.exists() or anchor not in anchors(target):
+                    broken.append(f"{module.relative_to(ROOT)}: docs/{page}#{anchor}")
+    assert not broken, "design notes that aren't there: " + "; ".join(broken)

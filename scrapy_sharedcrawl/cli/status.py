@@ -4,17 +4,7 @@ sharedcrawl status                   # once, for people
 sharedcrawl status --watch [5]       # again every 5 s (default 2) until the crawl is finished
 sharedcrawl status --json            # for machines (with --watch: one JSON object per line)
 
-Queue, leases and URLs seen are read live from the scheduler's keys (URLs seen,
-once the crawl is over and its dupefilter deleted: the count the finishing
-worker recorded in the shared stats); pages, items, errors and requests done
-from the stats every worker adds up in Redis (pushed every
-STATS_PUSH_INTERVAL s, so they lag by that much while the crawl runs);
-workers from their heartbeats; what every page came to (``outcome/…``, adding up to
-the pages), requests that got no page (``unfetched/…``) and the alerts that hold
-(:mod:`~scrapy_sharedcrawl.alerts`: one ``ALERT`` line each, first). Items, which of the
-project's counters are errors and the likely causes of alerts come from the project's report
-(``CRAWL_REPORT_CLASS``, :mod:`~scrapy_sharedcrawl.report`: a project's report may count its items
-in its own store, e.g. MongoDB when MONGO_URI is set).
+Design notes: docs/framework-design.md#cli-status.
 """
 
 from __future__ import annotations

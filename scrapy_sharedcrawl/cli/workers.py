@@ -5,17 +5,7 @@ sharedcrawl workers up 8                   # bring the crawl to 8 worker jobs, s
 sharedcrawl workers down 4                 # bring it down to 4 (the others stop gracefully)
 sharedcrawl workers drain node2            # stop every worker job on node2
 
-(A project's own tool may register the same command with its defaults.)
-The project and spider default to the project's own (:class:`~.options.CrawlDefaults`):
-scrapy.cfg's ``[deploy] project`` (else ``BOT_NAME``) and its only spider (``--spider`` when
-it has several).
-
-The nodes are scrapy.cfg's deploy targets (``[deploy:NODE]``, with ``slots``),
-the same scrapyd-deploy uploads to, or ``--scrapyd URL[,URL…]``; credentials
-come from SCRAPYD_USERNAME and SCRAPYD_PASSWORD. Every node is asked first: if
-one is unreachable, refuses the credentials or lacks the project, the command
-says so and changes nothing. Pages, items and heartbeats come from the crawl's
-worker registry in Redis (REDIS_URL), matched to scrapyd's jobs by job id.
+Design notes: docs/framework-design.md#cli-workers.
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """The dashboard's web server (aiohttp): one refresh loop reads the crawl, every request serves its result.
 
-Routes (all behind :mod:`.auth` when a token is set):
+Routes ``/``, ``/api/state``, ``/api/series``, ``/metrics`` and ``/static/…``, all behind :mod:`.auth`
+when a token is set; Redis and the project's store are read once per refresh, from a thread.
 
-- ``GET /``: the page (``static/index.html``), which polls the two JSON routes;
-- ``GET /api/state``: the snapshot (:mod:`.state`) with ``refreshed_at`` (Unix s),
-  ``refresh_interval`` (s) and ``error`` (why the last refresh failed, else null);
-- ``GET /api/series``: the charts' columns (:mod:`.charts`);
-- ``GET /metrics``: Prometheus' text format (:mod:`.metrics`);
-- ``GET /static/…``: the page's script, style and the vendored uPlot.
-
-However many browsers or scrapers ask, Redis and the project's store are read once per
-``refresh`` seconds, from a thread (the clients are blocking).
+Design notes: docs/framework-design.md#dashboard-server.
 """
 
 from __future__ import annotations

@@ -5,12 +5,7 @@ versions, jobs); if any node is unreachable, refuses the credentials, or lacks
 the project, it stops there with one message naming each such node, and nothing
 has been changed anywhere. Only then are jobs scheduled or cancelled.
 
-A worker job is scheduled on the node's newest egg version, named explicitly
-(``_version``) so the job knows which version it runs (``SCRAPYD_EGG_VERSION``,
-shown by ``workers list`` and ``status``), with the setting
-``WORKER_NODE_NAME`` set to the node's name in the fleet. Cancelling sends
-SIGTERM: the worker finishes what it is fetching, acknowledges it, and hands
-the requests it holds back to the shared queue.
+Design notes: docs/framework-design.md#fleet-fleet.
 """
 
 from __future__ import annotations

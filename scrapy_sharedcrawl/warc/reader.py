@@ -1,17 +1,9 @@
 """Reading stored responses back from ``.warc.gz`` files: nothing in a file is trusted.
 
-A crawler's WARC file is a series of gzip members, one record each, one fetch
-(response or revisit, metadata, request) appended at a time. A worker killed
-while writing leaves a file whose last member is cut short; a disk or a copy may
-damage one in the middle. Each member is compressed on its own, so a damaged
-one costs only itself: zlib reports it incomplete (or its CRC wrong), and
-reading resumes at the next whole member (the next gzip magic that inflates).
-A fetch is read only when all its records are, its request (written last)
-included; every fetch that is not is counted (``torn`` when the file ends
-within it, ``damaged`` elsewhere) and logged — never a crash. A member that is
-not a WARC record, or a record whose fields make no sense (a date that is not
-one, a status that is no number), costs its fetch the same way. A member that
-would inflate past :data:`MAX_RECORD_BYTES` is refused (a gzip bomb).
+:class:`WarcReader` yields a fetch only when all its records read whole; a torn or damaged one is
+counted, logged and skipped (reading resumes at the next gzip member), never a crash.
+
+Design notes: docs/framework-design.md#warc-reader.
 """
 
 from __future__ import annotations

@@ -1,27 +1,10 @@
 """The downloader middleware that records every fetch in WARC files (on when ``WARC_DIR`` is set).
 
-The :class:`~scrapy_sharedcrawl.addon.SharedCrawl` add-on installs it in any project at 890, just
-below the HTTP cache, so it sees each response as the network gave it, before decompression,
-charset correction, redirects and retries act: every fetch is kept, a 503 or a truncated page
-included (a web archive records what the site answered, not only what the crawl used). Responses
-served from Scrapy's HTTP cache are not recorded again. warcio is needed only when it is on: this
-module imports it (through :mod:`.records`) once ``WARC_DIR`` is set; missing, the worker logs one
-error naming what to install and stops before fetching anything.
+:class:`WarcRecorder` (installed by the add-on just below the HTTP cache) appends each fetch's
+response, metadata and request records as the network gave them, and makes them durable on
+:data:`~scrapy_sharedcrawl.signals.ack_barrier`, before the shared crawl acknowledges the request.
 
-Per fetch, appended at once: a ``response`` record (or a ``revisit`` when this
-worker already stored an identical payload, ``WARC_REVISITS``), a
-``metadata`` record with what the crawl knew of the fetch
-(:func:`.records.crawl_context`), and the ``request`` record, last. One file
-per worker process (:mod:`.writer`), rotated at ``WARC_MAX_SIZE``.
-Credentials are masked (:mod:`.records`); cookies too, unless ``WARC_COOKIES``.
-
-**Durable before acknowledged**: the records of a response are appended before
-its callback runs, so before its request can be done; the shared scheduler's
-:data:`~scrapy_sharedcrawl.signals.ack_barrier` then makes everything written so
-far durable (flush, then fsync off the reactor thread) before it acknowledges.
-A worker killed at any moment thus leaves no acknowledged request without its
-records. A write that fails (disk full) stops acknowledgements and closes the
-worker: its requests stay leased and are crawled again elsewhere.
+Design notes: docs/framework-design.md#warc-recorder.
 """
 
 from __future__ import annotations

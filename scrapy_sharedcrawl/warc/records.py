@@ -1,26 +1,9 @@
 """A Scrapy request and its response as WARC/1.1 records, each its own gzip member.
 
-Scrapy hands over a response already parsed: its status line, headers and
-body (de-chunked by Twisted; still content-encoded, since the recorder sits
-below ``HttpCompressionMiddleware``). The records rebuild the HTTP message as
-it crossed the wire, minus ``Transfer-Encoding`` (the body is no longer chunked,
-and a reader would try to de-chunk it). The request record holds the request as
-sent (``Host`` first, then Scrapy's headers); both share the response's
-``WARC-Date`` and are linked by ``WARC-Concurrent-To``.
+The records rebuild the HTTP messages as they crossed the wire, keep what the crawl knew of the
+fetch in a ``metadata`` record (:func:`crawl_context`), and never hold a credential.
 
-Credentials never reach a record: ``Authorization`` and ``Proxy-Authorization``
-(a proxy's ``user:password@``, added by Scrapy's proxy middleware) are stored as
-``***``, cookies too (``Cookie``, ``Set-Cookie``: a session is a credential)
-unless the recorder is asked to keep them, and a URL's userinfo is left out of
-``WARC-Target-URI``, ``Host``, ``via`` and the headers that hold a URL
-(``Referer``, ``Location``). The header stays, so a reader still
-sees that one was sent.
-
-A ``metadata`` record (``application/warc-fields``, concurrent to the response)
-keeps what the crawl knew about the fetch besides the URL: ``via`` (the
-referring page), the callback and its JSON keyword arguments (what a list page
-told the request about its page). A replay of the stored responses needs them to
-give the very items the crawl gave.
+Design notes: docs/framework-design.md#warc-records.
 """
 
 from __future__ import annotations

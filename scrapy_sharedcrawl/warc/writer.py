@@ -1,18 +1,9 @@
 """This process's WARC files: named so they sort and never collide, rotated at a size, synced on demand.
 
-A file is ``PREFIX-STARTED-SERIAL-PID~HOST.warc.gz`` (Heritrix's order):
-``STARTED`` is the process's start in UTC to the millisecond (17 digits), so
-names sort by time; ``SERIAL`` counts the rotations; pid and host keep two
-processes apart, and the file is created exclusively, so a name is never
-reused. While written, a file ends in ``.open``; it is renamed when complete
-(rotation or close). A killed worker leaves its ``.open`` file: every record
-in it up to the last sync is whole, and a torn last record is what a reader
-must skip (:mod:`.reader`).
+:class:`WarcFiles` appends whole gzip members, renames a file from ``.open`` when it is complete,
+and :meth:`WarcFiles.flush` / :meth:`WarcFiles.sync` make the records durable when asked.
 
-Records are appended as whole gzip members to a large user-space buffer (one
-``write`` per megabyte, not per record); :meth:`WarcFiles.flush` hands it to
-the OS, :meth:`WarcFiles.sync` also fsyncs. The recorder calls them before a
-shared crawl acknowledges requests.
+Design notes: docs/framework-design.md#warc-writer.
 """
 
 from __future__ import annotations

@@ -2,29 +2,10 @@
 
 solidot-crawl seed --since 2025-01-01 --until 2025-01-31   # every story of these days
 solidot-crawl seed --sids 80000-80300,80400                # story pages by sid
-solidot-crawl seed --latest                                # home page, categories, RSS (the default)
 solidot-crawl seed --latest --refresh                      # and the stored stories due for a re-fetch
 solidot-crawl seed --latest --all                          # every listed story, stored and current or not
 
-The arguments mean what the spider's ``-a`` arguments mean, and combine the
-same way. The requests go through the crawl's dupefilter, so seeding the same
-range twice queues nothing new. Workers (``scrapy crawl solidot`` with
-``REDIS_URL`` set) may be running already or start later; no crawl needs to
-run for seeding. Redis is ``REDIS_URL`` (or ``--redis-url``).
-
-``--latest`` fetches the list pages and the feed, and of the stories they list
-those not stored yet or due by the refresh policy (the workers ask the store);
-``--latest --all`` every one of them.
-
-``--refresh`` reads the store (``MONGO_URI``): the stories and gaps due now by
-the refresh policy (``SOLIDOT_REFRESH_*``), the most overdue first, at most
-``SOLIDOT_REFRESH_MAX_PER_RUN``; once they are pushed, they are claimed so the
-next run does not pick them again before they are fetched.
-
-The scope is checked before Redis is even asked, as a worker checks it at
-start-up: dates from 2000-01-01 to tomorrow in Beijing, at most
-SOLIDOT_MAX_SIDS story ids and SOLIDOT_MAX_DAYS days (``-s NAME=VALUE`` raises
-them); a refused scope pushes nothing.
+Design notes: docs/project-design.md#cli-seed.
 """
 
 from __future__ import annotations

@@ -1,33 +1,10 @@
 """Deduplicate: write a story again only when its content changed.
 
-Every story's content hash (:func:`solidot_spider.content.content_hash`) is
-compared with the last one recorded for its sid: a new story and a changed one
-(views, comments, an edited body) pass on to the store; an unchanged one is
-dropped (``unchanged``, and the :data:`~solidot_spider.signals.story_unchanged`
-signal lets the store note that it was seen); the same content twice in one
-run is dropped as ``duplicate``.
+:class:`DedupePipeline` compares each story's content hash with the last one recorded for its sid
+(:class:`ContentHashIndex`: in memory, or a Redis hash with ``REDIS_URL``) and drops an unchanged one;
+a hash is recorded only once its story is stored, and Redis trouble never costs a story.
 
-The record lives in a :class:`ContentHashIndex`: in memory for a single
-process, or in a Redis hash shared by every worker and every run when
-``REDIS_URL`` is set. Redis trouble never costs a story: calls are retried
-with backoff, and after ``SOLIDOT_DEDUPE_REDIS_TIMEOUT`` a story passes as new
-(writing twice is harmless downstream, losing a story is not).
-
-**When a hash is recorded.** A recorded hash says "this content is stored", so
-it must never be recorded for a story that is not:
-
-- *Shared crawl* (the leasing scheduler, with the Redis index): a passed
-  story's hash is kept in this worker's memory and recorded only when the
-  scheduler acknowledges the request that produced it
-  (:data:`~scrapy_sharedcrawl.signals.requests_acknowledged`, sent after
-  the store made the items durable). A story is compared with Redis *and* this
-  memory. A worker killed before the acknowledgement has recorded nothing, so
-  the worker that redoes the request passes the story again instead of dropping
-  it as unchanged; a worker killed between acknowledging and recording only
-  costs a rewrite of the same content at the next crawl.
-- *Alone* (Scrapy's scheduler: nothing is ever acknowledged): compare and
-  record in one atomic call as the story passes; a story lost downstream
-  (dropped or failed in a later pipeline) is forgotten again.
+Design notes: docs/project-design.md#pipelines-dedupe.
 """
 
 from __future__ import annotations

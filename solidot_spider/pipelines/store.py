@@ -1,28 +1,10 @@
 """Store: upsert every story into MongoDB, in batches, without ever blocking the reactor.
 
-Items are buffered and written by one worker thread (one batch at a time, so
-writes keep their order) with ``bulk_write``: when a batch is full, after
-``MONGO_FLUSH_INTERVAL`` seconds, and at close. When MongoDB is unreachable the
-batch is kept and retried with exponential backoff while the crawl goes on;
-once ``MONGO_MAX_BUFFER`` items wait, ``process_item`` waits too (backpressure)
-— an item is never dropped for want of MongoDB. The crawl closes only after
-MongoDB has acknowledged every item. Needs an asyncio event loop (Scrapy's
-default reactor).
+:class:`MongoStorePipeline` writes from one thread, keeps and retries a batch while MongoDB is away
+(backpressure past ``MONGO_MAX_BUFFER``, never a drop), and answers the shared crawl's
+:data:`~scrapy_sharedcrawl.signals.ack_barrier` so no acknowledged request loses an item.
 
-In a shared crawl the scheduler acknowledges finished requests in batches, and
-an acknowledged request is never redone: before each batch it sends
-:data:`~scrapy_sharedcrawl.signals.ack_barrier`, and :meth:`ack_barrier`
-writes what is buffered at once, waits until MongoDB has acknowledged the
-writes of the batch's first request not yet durable, and names the requests
-whose writes are still buffered: only those stay leased (their marks:
-:class:`~scrapy_sharedcrawl.durability.WriteMarks`). A worker killed at any
-moment therefore loses no item of an acknowledged request (without the barrier:
-up to ``MONGO_FLUSH_INTERVAL`` seconds of them), and hands back only the
-requests whose items MongoDB has not acknowledged, however long the store's
-backlog. While MongoDB is away (no write acknowledged for a quarter of the lease
-time) the barrier raises, postponing the acknowledgement.
-
-The URI is never logged or put into stats as given: only :func:`redact_uri`'s form.
+Design notes: docs/project-design.md#pipelines-store.
 """
 
 from __future__ import annotations

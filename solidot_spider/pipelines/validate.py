@@ -5,10 +5,7 @@ A story that breaks the schema is dropped with a short reason, counted in
 sample sid. Nothing here raises anything but :class:`~scrapy.exceptions.DropItem`:
 a broken item costs one item, never the worker.
 
-Every integer anywhere in the item (``sid``, ``views``, a topic's ``tid``, a
-comment's ``cid``, ``score`` …) must fit BSON's signed 64 bits, or the store's
-``bulk_write`` would raise OverflowError for the whole batch: such an item is
-dropped as ``int_out_of_range/<field>`` (``comments.cid``, ``topics.tid``).
+Design notes: docs/project-design.md#pipelines-validate.
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
 """Which stories a ``--latest`` crawl fetches of those its list pages and feed name.
 
-The refresh policy already keeps every stored story current (a young one
-hourly): a ``--latest`` run every 15 minutes that fetched every listed story
-again would cost the site twenty times the refresh (≈ 25,000 story requests a
-day for ≈ 260 listed stories). So of the listed stories it fetches only those
-not stored yet, and those the policy says are due (``next_due`` by now, or no
-schedule yet); ``-a latest=all`` (``seed --latest --all``) fetches them all.
+:class:`ListedFilter` keeps those not stored yet and those the refresh policy says are due (all of
+them with ``-a latest=all``); without a readable store, every listed story is fetched.
 
-Without a store (``MONGO_URI`` empty) nothing is known: every listed story is
-fetched. A store that can't be read costs the same (logged once, counted): the
-crawl goes on as before rather than miss a new story.
+Design notes: docs/project-design.md#refresh-listed.
 """
 
 from __future__ import annotations

@@ -1,22 +1,10 @@
 """When a stored story is due for a re-fetch: an adaptive schedule bounded by the story's age.
 
-Like Nutch's ``AdaptiveFetchSchedule``, every story keeps its own re-fetch
-interval: a fetch that found the story changed shrinks it (``SHRINK``), one
-that found it unchanged grows it (``GROW``), always within
-``[MIN_INTERVAL, bound(age)]``. Unlike Nutch, the upper bound depends on the
-story's age — ``age × AGE_FACTOR``, capped at ``MAX_INTERVAL`` — because a
-Solidot story changes (views, comments) while it is young and almost never
-afterwards: a day-old story is looked at again within hours, a year-old one
-within ``MAX_INTERVAL``.
+:class:`RefreshPolicy` (the ``SOLIDOT_REFRESH_*`` settings) grows or shrinks each story's interval
+as fetches find it unchanged or changed, within a bound that grows with its age. Pure: no I/O;
+times come from an injected clock.
 
-That bound is also the policy's promise: a change is seen at most
-``bound(age at the change)`` plus one refresh run later (:meth:`RefreshPolicy.staleness_bound`),
-since the interval in force when it happened was at most the bound at the
-earlier fetch, and bounds only grow with age.
-
-Pure: no I/O. Times are aware datetimes passed in (or read from a
-:data:`Clock` the caller injects), so a month of refreshes is simulated with a
-clock the test moves.
+Design notes: docs/project-design.md#refresh-policy.
 """
 
 from __future__ import annotations
@@ -90,12 +78,13 @@ def clock_from_settings(settings: BaseSettings) -> Clock:
 
 
 def spread(sid: int) -> float:
-    """A share in ``[SPREAD_FLOOR, 1)`` fixed by the sid: an old story is first due after
-    ``MAX_INTERVAL`` times this, so that the 85k stories of a historical crawl, stored within a day
-    or two, don't all come due on the same day ``MAX_INTERVAL`` later (consecutive sids land far apart).
+    """A share in ``[SPREAD_FLOOR, 1)`` fixed by the sid: an old story is first due after the
+    longest interval (``SOLIDOT_REFRESH_MAX_INTERVAL``) times this, so that the 85k stories of a
+    historical crawl, stored within a day or two, don't all come due on the same day that interval
+    later (consecutive sids land far apart).
 
     >>> round(spread(1), 3), round(spread(2), 3)
-    (0.637, 0.224)
+    (0.637, 0.274)
     """
     return SPREAD_FLOOR + (1 - SPREAD_FLOOR) * ((sid * _GOLDEN) % 1.0)
 

@@ -1,26 +1,10 @@
 """A story item as MongoDB updates: one document per story, upserted by ``sid``.
 
-A stored document is the item as it was (same field names, same values: times
-stay ISO strings) plus bookkeeping:
+A stored document is the item as it was plus bookkeeping (content hashes, ``published``, first and
+last seen, fetch count, the refresh schedule): :func:`story_write` builds the update,
+:func:`stored_item` reads a document back.
 
-- ``content_hash``: :func:`solidot_spider.content.content_hash` of the current
-  content (``CONTENT_FIELDS``: not ``url``, ``categories`` nor ``fetched_at``);
-- ``content_hashes``: every content hash the story has had, oldest first, the
-  current one last, at most :data:`HASH_HISTORY`;
-- ``published``: ``published_at`` as a BSON date (UTC), for range queries;
-- ``first_seen`` / ``last_seen``: when the crawler first and last handed it over;
-- ``fetch_count``: how many times it was handed over (stored or touched);
-- ``next_due`` / ``refresh_interval``: when the refresh policy wants it fetched again, and
-  the interval that put it there (:mod:`solidot_spider.storage.schedule`).
-
-``categories`` is the exception to "the item as it was": it is the union of the
-categories of every crawl, since each discovery mode sees only some of them.
-
-Hashes rather than a full version history: ``views`` changes on almost every
-fetch, so a history would store the whole story again each time — a 5 MB body
-outgrows MongoDB's 16 MB document limit by the fourth fetch. The hashes still
-tell whether and how often a story changed (change detection, an audit trail
-to compare against other copies), at 64 bytes a version and a bounded size.
+Design notes: docs/project-design.md#storage-documents.
 """
 
 from __future__ import annotations

@@ -1,20 +1,10 @@
 """Each stored story's re-fetch schedule, and the sids that answered 404, in MongoDB.
 
-A story document carries ``next_due`` (a BSON date, indexed: the refresh asks
-for the documents due by now, oldest first) and ``refresh_interval`` (seconds),
-both moved by every fetch through :class:`~solidot_spider.refresh.policy.RefreshPolicy`.
-Whether a fetch found the story new, changed or unchanged is what the store
-already knows: a :class:`Touch` is unchanged, a :class:`StoryWrite` is new when
-no document holds its sid, changed when the stored hash differs.
+:class:`Schedules` moves ``next_due`` / ``refresh_interval`` on every fetch by the refresh policy,
+keeps gaps in ``<collection>.gaps`` and answers what is due. Blocking (the store's writer thread);
+nothing read from MongoDB is trusted.
 
-Gaps — sids that answered 404 — are kept apart, in ``<collection>.gaps``
-(``sid``, ``misses``, ``first_missed``, ``last_missed``, ``next_due``): a story
-can appear late, so a gap is due again a few times (``after_miss``), then its
-``next_due`` is null and it is left alone. A gap that comes back as a story is
-removed.
-
-Blocking (pymongo): called from the store's writer thread. Nothing read from
-MongoDB is trusted: a field of the wrong type counts as absent.
+Design notes: docs/project-design.md#storage-schedule.
 """
 
 from __future__ import annotations

@@ -1,17 +1,10 @@
 """``solidot-crawl reparse``'s crawl: the stored story responses through the crawl's own machinery.
 
-The replay is a Scrapy crawl of the ``solidot`` spider in which nothing leaves
-the machine: :class:`ReplaySpider` turns every stored ``200`` story response
-into the request the crawl made for it (with the categories its metadata record
-kept), and :class:`ReplayMiddleware`, last before the downloader, answers each
-with its stored response; there are no download handlers at all. So the
-response goes through the same downloader middlewares (decompression, charset
-correction), the same ``parse_story``, the same item pipelines (clean,
-validate, dedupe, store) and the same feed export as in the crawl. Only
-``fetched_at`` differs by design: it is the record's ``WARC-Date``.
+:class:`ReplaySpider` turns each stored ``200`` story response into the crawl's request and
+:class:`ReplayMiddleware` answers it from the archive, so the same middlewares, ``parse_story``,
+pipelines and feeds run as in the crawl; nothing leaves the machine.
 
-Requests are handed to the engine in batches, the next one when the scheduler
-ran dry, so memory holds a few dozen pages, not the archive.
+Design notes: docs/project-design.md#warc-replay.
 """
 
 from __future__ import annotations
