@@ -20,10 +20,8 @@ def modules_with_examples() -> list[str]:
         for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
             if info.name.endswith("__main__"):
                 continue
-            module = importlib.import_module(info.name)
-            if doctest.DocTestFinder().find(module) and any(
-                test.examples for test in doctest.DocTestFinder().find(module)
-            ):
+            found = doctest.DocTestFinder().find(importlib.import_module(info.name))
+            if any(test.examples for test in found):
                 names.append(info.name)
     return names
 
