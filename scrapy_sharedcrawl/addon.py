@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
@@ -114,19 +115,41 @@ class SharedCrawl:
 
 
 def swap_redis_pipeline(settings: BaseSettings) -> bool:
-    """scrapy-redis's ``RedisPipeline``, where the project uses it, becomes the one whose items go
-    into Redis with their request's acknowledgement (:mod:`.item_outbox`); → whether it was there."""
+    """scrapy-redis's ``RedisPipeline`` (or a subclass that keeps its ``process_item``), where the
+    project uses it, becomes one whose items go into Redis with their request's acknowledgement
+    (:func:`.item_outbox.acknowledged_form`); → whether one was swapped. A subclass with its own
+    ``process_item`` is left as it is, and said so once."""
     from scrapy_redis.pipelines import RedisPipeline
 
+    swapped = False
+    for pipeline_cls in {_loaded(entry) for entry in settings.getdict("ITEM_PIPELINES")}:
+        replacement = item_outbox.acknowledged_form(pipeline_cls)
+        if replacement is not None:
+            settings.replace_in_component_priority_dict("ITEM_PIPELINES", pipeline_cls, replacement)
+            swapped = True
+        elif (
+            isinstance(pipeline_cls, type)
+            and issubclass(pipeline_cls, RedisPipeline)
+            and not issubclass(pipeline_cls, item_outbox.AcknowledgedRedisPipeline)
+        ):
+            logger.warning(
+                "%s has its own process_item: its items are pushed as it pushes them, not with "
+                "their request's acknowledgement (a worker killed mid-request can push one twice)",
+                pipeline_cls.__qualname__,
+            )
+    if swapped:
+        # closest to the engine: it notes the very objects the pipelines receive
+        settings.setdefault_in_component_priority_dict("SPIDER_MIDDLEWARES", item_outbox.ItemOrigins, 1)
+    return swapped
+
+
+def _loaded(entry: Any) -> Any:
+    """A component priority dictionary's key as the object it names (None if it can't be loaded:
+    Scrapy's own loading says what is wrong with it)."""
     try:
-        settings.replace_in_component_priority_dict(
-            "ITEM_PIPELINES", RedisPipeline, item_outbox.AcknowledgedRedisPipeline
-        )
-    except KeyError:
-        return False
-    # closest to the engine: it notes the very objects the pipelines receive
-    settings.setdefault_in_component_priority_dict("SPIDER_MIDDLEWARES", item_outbox.ItemOrigins, 1)
-    return True
+        return load_object(entry)
+    except (ImportError, NameError, ValueError, AttributeError):
+        return None
 
 
 def looks_shared_but_is_not(settings: BaseSettings) -> str | None:

@@ -110,3 +110,31 @@ class AcknowledgedRedisPipeline(RedisPipeline):
         if crawler is not None and crawler.stats is not None:
             crawler.stats.inc_value(f"{STATS}pushed_at_once")
         return super().process_item(item, spider)
+
+
+def acknowledged_form(pipeline_cls: Any) -> type | None:
+    """The pipeline the add-on puts in place of ``pipeline_cls``, or None to leave it as it is.
+
+    scrapy-redis's ``RedisPipeline`` becomes :class:`AcknowledgedRedisPipeline`; a subclass of it that
+    changes only its key, serializer or connection (``item_key``, ``serialize``, ``from_settings``…)
+    becomes a class of both, so its own ``item_key`` and ``serialize`` still decide what is pushed
+    where. A subclass with its own ``process_item`` pushes as it chooses: left alone (None), as is
+    anything else.
+    """
+    if not isinstance(pipeline_cls, type) or not issubclass(pipeline_cls, RedisPipeline):
+        return None
+    if issubclass(pipeline_cls, AcknowledgedRedisPipeline):
+        return None
+    if pipeline_cls is RedisPipeline:
+        return AcknowledgedRedisPipeline
+    own = pipeline_cls.__mro__[: pipeline_cls.__mro__.index(RedisPipeline)]
+    if any(name in vars(klass) for klass in own for name in ("process_item", "_process_item")):
+        return None
+    return type(
+        f"Acknowledged{pipeline_cls.__name__}",
+        (AcknowledgedRedisPipeline, pipeline_cls),
+        {
+            "__module__": __name__,
+            "__doc__": f"{pipeline_cls.__qualname__}, acknowledged (:func:`acknowledged_form`).",
+        },
+    )
