@@ -56,6 +56,16 @@ def measure(client: redis.Redis, fill: Callable[[], Iterable[str]]) -> tuple[int
     return usage, after - before
 
 
+def shared_story_spider(redis_url: str) -> SolidotSpider:
+    """The Solidot spider of a shared crawl on ``redis_url``, its crawler's spider: what makes story
+    requests and names the queue's keys."""
+    settings = {"REDIS_URL": redis_url, "SOLIDOT_BASE_URL": "https://www.solidot.org", **SHARED_SETTINGS}
+    crawler = get_crawler(SolidotSpider, settings)
+    spider = SolidotSpider.from_crawler(crawler, latest="0")
+    crawler.spider = spider
+    return spider
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -68,10 +78,7 @@ def main() -> None:
     with redis_server() as server:
         url = server.url
         client = redis.Redis.from_url(url)
-        settings = {"REDIS_URL": url, "SOLIDOT_BASE_URL": "https://www.solidot.org", **SHARED_SETTINGS}
-        crawler = get_crawler(SolidotSpider, settings)
-        spider = SolidotSpider.from_crawler(crawler, latest="0")
-        crawler.spider = spider
+        spider = shared_story_spider(url)
         rng = random.Random(1)
         fingerprints = [rng.randbytes(20) for _ in range(urls)]
         categories = ["linux", "science", "apple", "mobile", "security"]

@@ -32,14 +32,13 @@ from pathlib import Path
 
 import redis
 from scrapy import Request
-from scrapy.utils.test import get_crawler
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from redis_memory import shared_story_spider  # noqa: E402
 from redis_server import redis_server  # noqa: E402
 
-from scrapy_sharedcrawl.addon import SHARED_SETTINGS  # noqa: E402
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS  # noqa: E402
 from scrapy_sharedcrawl.dupefilter import (  # noqa: E402
     DEFAULT_INTSET_LIMIT,
@@ -135,10 +134,7 @@ def main() -> None:
     with redis_server() as server:
         url = server.url
         client = redis.Redis.from_url(url)
-        settings = {"REDIS_URL": url, "SOLIDOT_BASE_URL": "https://www.solidot.org", **SHARED_SETTINGS}
-        crawler = get_crawler(SolidotSpider, settings)
-        spider = SolidotSpider.from_crawler(crawler, latest="0")
-        crawler.spider = spider
+        spider = shared_story_spider(url)
         named = LeasedPriorityQueue(client, spider)
         queue_keys = [*named.keys, named.seq_key]
         print(f"Redis {client.info('server')['redis_version']}, story requests, {PUSH_BATCH} a round trip\n")
