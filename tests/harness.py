@@ -196,3 +196,15 @@ def run_status(redis_url: str, *options: str) -> subprocess.CompletedProcess[str
         text=True,
         timeout=60,
     )
+
+
+def metric_samples(text: str) -> dict[str, float]:
+    """Prometheus text parsed with prometheus-client's own parser: ``name{label=value,…}`` → value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return samples

@@ -22,9 +22,8 @@ from typing import Any
 import pytest
 import redis
 from cluster import cluster
-from harness import ROOT, read_line, replica_server, wait_for
+from harness import ROOT, metric_samples, read_line, replica_server, wait_for
 from mongo_server import MongoServer
-from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -159,12 +158,7 @@ def metrics(url: str) -> dict[str, float]:
     """/metrics parsed with prometheus-client's own parser: sample name{labels} → value."""
     with urllib.request.urlopen(url + "metrics", timeout=10) as response:
         text = response.read().decode()
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return samples
+    return metric_samples(text)
 
 
 def redis_reading(client: redis.Redis, mongo: MongoClient[dict[str, Any]], database: str) -> tuple[Any, ...]:

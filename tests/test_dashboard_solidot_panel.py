@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from harness import metric_samples
 from mongo_server import MongoServer
 from prometheus_client.exposition import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
 
 from scrapy_sharedcrawl.dashboard.metrics import registry
@@ -55,12 +55,7 @@ def reading(redis_url: str, mongo_uri: str, database: str) -> dict[str, Any]:
 def served(snapshot: dict[str, Any]) -> dict[str, float]:
     """``/metrics`` of ``snapshot``, parsed: ``name{label=value}`` → value."""
     text = generate_latest(registry(lambda: (snapshot, 1.0, True), lambda: {"token": 0})).decode()
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return samples
+    return metric_samples(text)
 
 
 def seed(redis_url: str, mongo: MongoServer, database: str) -> None:

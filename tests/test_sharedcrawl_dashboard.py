@@ -19,9 +19,8 @@ from typing import Any
 
 import pytest
 import redis
-from harness import read_line, wait_for
+from harness import metric_samples, read_line, wait_for
 from link_site import link_site
-from prometheus_client.parser import text_string_to_metric_families
 from redis_server import RedisServer
 from scrapy.exceptions import ScrapyDeprecationWarning
 from scrapy.settings import Settings
@@ -158,12 +157,7 @@ def metrics(url: str, token: str = "") -> dict[str, float]:
     """/metrics parsed with prometheus-client's parser: ``name{label=value}`` → value."""
     status, body = get(url + "metrics", token)
     assert status == 200, body
-    samples = {}
-    for family in text_string_to_metric_families(body.decode()):
-        for sample in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return samples
+    return metric_samples(body.decode())
 
 
 def state(url: str) -> dict[str, Any]:
