@@ -35,6 +35,14 @@ def open_scheduler(spider: scrapy.Spider) -> LeasingScheduler:
     return scheduler
 
 
+def shared_worker(spider_cls: type[scrapy.Spider], redis_url: str, **settings: Any) -> LeasingScheduler:
+    """One worker's scheduler for a ``spider_cls`` crawl on ``redis_url``, opened as a crawl opens it."""
+    crawler: Crawler = get_crawler(spider_cls, {"REDIS_URL": redis_url, **SHARED_SETTINGS, **settings})
+    spider = spider_cls.from_crawler(crawler)
+    crawler.spider = spider
+    return open_scheduler(spider)
+
+
 @pytest.fixture
 def spider(redis_url: str) -> SolidotSpider:
     return make_spider(redis_url)

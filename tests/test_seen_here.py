@@ -13,10 +13,9 @@ from unittest.mock import ANY
 
 import pytest
 import redis
+from scheduling_fixtures import shared_worker
 from scrapy import Request, Spider
-from scrapy.utils.test import get_crawler
 
-from scrapy_sharedcrawl.addon import SHARED_SETTINGS
 from scrapy_sharedcrawl.lease_ledger import SeenHere
 from scrapy_sharedcrawl.scheduler import LeasingScheduler
 
@@ -39,12 +38,7 @@ def server(redis_url: str) -> Iterator[redis.Redis]:
 
 
 def open_scheduler(redis_url: str, **settings: Any) -> LeasingScheduler:
-    crawler = get_crawler(PagesSpider, {"REDIS_URL": redis_url, **SHARED_SETTINGS, **settings})
-    spider = PagesSpider.from_crawler(crawler)
-    crawler.spider = spider
-    scheduler = LeasingScheduler.from_crawler(crawler)
-    scheduler.open(spider)
-    return scheduler
+    return shared_worker(PagesSpider, redis_url, **settings)
 
 
 def evalsha_calls(server: redis.Redis) -> int:

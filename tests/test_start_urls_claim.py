@@ -18,11 +18,10 @@ import pytest
 import redis
 from harness import wait_for
 from redis_server import redis_server
+from scheduling_fixtures import shared_worker
 from scrapy.utils.defer import maybe_deferred_to_future
-from scrapy.utils.test import get_crawler
 from scrapy_redis.spiders import RedisSpider
 
-from scrapy_sharedcrawl.addon import SHARED_SETTINGS
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
 from scrapy_sharedcrawl.scheduler import LeasingScheduler
 from scrapy_sharedcrawl.start_urls import STATS, claim_key
@@ -55,12 +54,7 @@ class FeedSpider(RedisSpider):
 
 def worker(redis_url: str, **settings: Any) -> LeasingScheduler:
     """One worker's scheduler, opened as a crawl opens it."""
-    crawler = get_crawler(FeedSpider, {"REDIS_URL": redis_url, **SHARED_SETTINGS, **settings})
-    spider = FeedSpider.from_crawler(crawler)
-    crawler.spider = spider
-    scheduler = LeasingScheduler.from_crawler(crawler)
-    scheduler.open(spider)
-    return scheduler
+    return shared_worker(FeedSpider, redis_url, **settings)
 
 
 def stat(scheduler: LeasingScheduler, name: str) -> int:
