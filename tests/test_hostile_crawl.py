@@ -19,7 +19,7 @@ from redis_server import RedisServer
 from truth import mismatches
 
 from solidot_replica import FaultConfig, Replica, ReplicaConfig
-from solidot_spider.storage.documents import stored_item
+from solidot_spider.archive.documents import stored_item
 
 STORIES, LAST_SID, HOSTILE = 120, 80300, "hostile=6"
 SITE = "http://www.solidot.test"

@@ -18,7 +18,7 @@ from scrapy_sharedcrawl import serialization
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
 from scrapy_sharedcrawl.scheduler import LeasingScheduler
 from scrapy_sharedcrawl.signals import ack_barrier, requests_acknowledged
-from solidot_spider.site import story_sid
+from solidot_spider.site.urls import story_sid
 from solidot_spider.spiders.solidot import SolidotSpider
 
 # -- the leased queue ------------------------------------------------------------------

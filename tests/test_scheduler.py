@@ -23,7 +23,7 @@ from scrapy_sharedcrawl import serialization
 from scrapy_sharedcrawl.addon import SHARED_SETTINGS, SharedCrawl
 from scrapy_sharedcrawl.seeding import Seeder
 from solidot_replica import Replica, ReplicaConfig
-from solidot_spider.site import story_sid
+from solidot_spider.site.urls import story_sid
 
 # -- Redis going away ------------------------------------------------------------------------
 

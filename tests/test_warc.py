@@ -21,7 +21,7 @@ from redis_server import RedisServer
 from scrapy_sharedcrawl.warc.reader import WarcReader, gzip_members, warc_files
 from scrapy_sharedcrawl.warc.writer import WarcFiles
 from solidot_replica import Replica, ReplicaConfig
-from solidot_spider.storage.documents import stored_item
+from solidot_spider.archive.documents import stored_item
 
 WARCIO = [sys.executable, "-m", "warcio.cli"]
 SECRET = "hunter2-not-for-warc"

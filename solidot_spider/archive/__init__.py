@@ -1,5 +1,6 @@
-"""Where stories are kept: MongoDB documents (``documents``) and the client that writes them (``mongo``).
+"""The archive: everything MongoDB (the store's config and client, the story documents, the
+content-hash indexes, the refresh schedules), the refresh policy, and exporting.
 
-Nothing here imports Scrapy: the item pipeline in ``solidot_spider.pipelines.store``
-drives it, and tools or tests can use it on their own.
+Builds on the site's knowledge only; the Scrapy glue (:mod:`solidot_spider.crawl`) drives it, and
+tools or tests can use it on their own (docs/architecture.md).
 """

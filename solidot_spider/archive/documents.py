@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 # One hash for dedupe and store alike; re-exported as the store's own vocabulary.
-from solidot_spider.content import HASHED_FIELDS as CONTENT_FIELDS
-from solidot_spider.content import content_hash
-from solidot_spider.text import BEIJING
+from solidot_spider.site.content import HASHED_FIELDS as CONTENT_FIELDS
+from solidot_spider.site.content import content_hash
+from solidot_spider.site.text import BEIJING
 
 __all__ = [
     "BOOKKEEPING_FIELDS",

@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO, TypeVar
 
-from solidot_spider.items import STORY_FIELDS
-from solidot_spider.text import BEIJING
+from solidot_spider.site.items import STORY_FIELDS
+from solidot_spider.site.text import BEIJING
 
 SOURCE = "奇客Solidot–传递最新科技情报"
 FORMATS = ("jsonl", "csv", "md")

@@ -18,8 +18,8 @@ from pymongo.errors import PyMongoError
 from scrapy.utils.asyncio import run_in_thread
 
 from scrapy_sharedcrawl.redact import redact_uri
+from solidot_spider.crawl.pipelines.dedupe import MemoryContentHashIndex, Outcome
 from solidot_spider.defaults import SETTINGS
-from solidot_spider.pipelines.dedupe import MemoryContentHashIndex, Outcome
 
 logger = logging.getLogger(__name__)
 

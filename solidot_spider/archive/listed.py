@@ -20,10 +20,10 @@ from scrapy.statscollectors import StatsCollector
 from scrapy.utils.asyncio import run_in_thread
 
 from scrapy_sharedcrawl.redact import redact_uri
-from solidot_spider.pipelines.store import StoreConfig
-from solidot_spider.refresh.policy import Clock, clock_from_settings
-from solidot_spider.storage.documents import bson_time
-from solidot_spider.storage.schedule import NEXT_DUE, valid_sid
+from solidot_spider.archive.documents import bson_time
+from solidot_spider.archive.policy import Clock, clock_from_settings
+from solidot_spider.archive.schedule import NEXT_DUE, valid_sid
+from solidot_spider.crawl.pipelines.store import StoreConfig
 
 logger = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
+from solidot_spider.archive.documents import StoryWrite, Touch
+from solidot_spider.archive.policy import Clock, RefreshPolicy, system_clock
+from solidot_spider.archive.schedule import Miss, Schedules
 from solidot_spider.defaults import SETTINGS
-from solidot_spider.refresh.policy import Clock, RefreshPolicy, system_clock
-from solidot_spider.storage.documents import StoryWrite, Touch
-from solidot_spider.storage.schedule import Miss, Schedules
 
 Document = dict[str, Any]
 

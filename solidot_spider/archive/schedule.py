@@ -19,9 +19,9 @@ from typing import Any
 from pymongo import ASCENDING, UpdateOne
 from pymongo.collection import Collection
 
-from solidot_spider.discovery import MAX_SID
-from solidot_spider.refresh.policy import Clock, Outcome, RefreshPolicy, later
-from solidot_spider.storage.documents import StoryWrite, Touch, bson_time
+from solidot_spider.archive.documents import StoryWrite, Touch, bson_time
+from solidot_spider.archive.policy import Clock, Outcome, RefreshPolicy, later
+from solidot_spider.site.discovery import MAX_SID
 
 logger = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from pymongo import MongoClient
 from scrapy.settings import BaseSettings
 
 from scrapy_sharedcrawl.redact import redact_uri
-from solidot_spider.pipelines.store import StoreConfig
-from solidot_spider.refresh.policy import RefreshPolicy, clock_from_settings
-from solidot_spider.storage.schedule import Due, Schedules
+from solidot_spider.archive.policy import RefreshPolicy, clock_from_settings
+from solidot_spider.archive.schedule import Due, Schedules
+from solidot_spider.crawl.pipelines.store import StoreConfig
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from scrapy.settings import Settings
 from tqdm import tqdm
 
 from scrapy_sharedcrawl.redact import redact_uri
-from solidot_spider.export import FORMATS, Exporter, JsonLinesSource, Skips, StorySource
-from solidot_spider.pipelines.store import StoreConfig
+from solidot_spider.archive.export import FORMATS, Exporter, JsonLinesSource, Skips, StorySource
+from solidot_spider.crawl.pipelines.store import StoreConfig
 
 
 class MongoSource:

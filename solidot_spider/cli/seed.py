@@ -26,7 +26,7 @@ from scrapy_sharedcrawl.dashboard.scope import record_seed
 from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.seeding import Seeder
 from scrapy_sharedcrawl.stats import CrawlKeys, stats_timing
-from solidot_spider.refresh.selection import RefreshPicker
+from solidot_spider.archive.selection import RefreshPicker
 from solidot_spider.spiders.solidot import SolidotSpider
 
 

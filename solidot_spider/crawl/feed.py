@@ -2,8 +2,8 @@
 
 Scrapy's exporter adapts the story, then its JSON encoder meets every topic and
 comment as an unknown object and adapts each again (≈ 0.1 ms a story, two thirds of
-the export's time). A :class:`~solidot_spider.items.Story` is converted once with
-:func:`~solidot_spider.items.item_dict`, which gives the same dict, so the
+the export's time). A :class:`~solidot_spider.site.items.Story` is converted once with
+:func:`~solidot_spider.site.items.item_dict`, which gives the same dict, so the
 lines are byte for byte what Scrapy writes. Anything else — another item type,
 ``FEED_EXPORT_FIELDS`` set — takes Scrapy's own path.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from scrapy.exporters import JsonLinesItemExporter
 from scrapy.utils.python import to_bytes
 
-from solidot_spider.items import Story, item_dict
+from solidot_spider.site.items import Story, item_dict
 
 
 class StoryJsonLinesExporter(JsonLinesItemExporter):

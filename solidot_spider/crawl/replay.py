@@ -25,8 +25,8 @@ from scrapy.responsetypes import responsetypes
 
 from scrapy_sharedcrawl.warc.reader import StoredResponse, WarcReader
 from scrapy_sharedcrawl.warc.records import CB_KWARGS
-from solidot_spider.items import Story
-from solidot_spider.site import story_sid
+from solidot_spider.site.items import Story
+from solidot_spider.site.urls import story_sid
 from solidot_spider.spiders.solidot import SolidotSpider
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ REPLAY_SETTINGS: dict[str, Any] = {
     "SCHEDULER_START_MEMORY_QUEUE": "scrapy.squeues.FifoMemoryQueue",
     "JOBDIR": None,
 }
-REPLAY_MIDDLEWARE = {"solidot_spider.warc.replay.ReplayMiddleware": 990}
+REPLAY_MIDDLEWARE = {"solidot_spider.crawl.replay.ReplayMiddleware": 990}
 
 
 class ReplaySpider(SolidotSpider):

@@ -23,7 +23,7 @@ from scrapy_sharedcrawl.report import (
     ProjectView,
     Table,
 )
-from solidot_spider.pipelines.store import StoreConfig
+from solidot_spider.crawl.pipelines.store import StoreConfig
 
 if TYPE_CHECKING:
     from solidot_spider.cli.export import MongoSource

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from solidot_spider.defaults import SETTINGS
-from solidot_spider.text import BEIJING
+from solidot_spider.site.text import BEIJING
 
 #: No day archive is older (the site opened in 2006); earlier dates are a typo.
 FIRST_DAY = date(2000, 1, 1)

@@ -1,7 +1,7 @@
 """Pure parsing: HTML in, items out. No Scrapy, no network, so it is tested directly.
 
 The site facts behind every rule are in ``shared/solidot-site.md``; the
-selectors are in :mod:`solidot_spider.selectors`.
+selectors are in :mod:`solidot_spider.site.selectors`.
 
 Design notes: docs/project-design.md#parsing.
 """
@@ -21,17 +21,17 @@ from lxml import html as lxml_html
 from parsel import Selector
 from parsel.csstranslator import css2xpath
 
-from solidot_spider import selectors as css
-from solidot_spider.items import Comment, Story, Topic
-from solidot_spider.sanitize import sanitize_body
-from solidot_spider.site import SiteMap, story_sid
-from solidot_spider.text import (
+from solidot_spider.site import selectors as css
+from solidot_spider.site.items import Comment, Story, Topic
+from solidot_spider.site.sanitize import sanitize_body
+from solidot_spider.site.text import (
     clean_title,
     element_text,
     normalize_space,
     parse_cn_time,
     parse_iso_local,
 )
+from solidot_spider.site.urls import SiteMap, story_sid
 
 _UID_RE = re.compile(r"\(\s*(\d+)\s*\)")
 _TID_RE = re.compile(r"[?&]tid=(\d+)")

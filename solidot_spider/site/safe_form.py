@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from solidot_spider.sanitize import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, ALLOWED_URL_SCHEMES
+from solidot_spider.site.sanitize import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, ALLOWED_URL_SCHEMES
 
 #: Attributes whose value is a URL a browser may load or follow (checked for their scheme).
 URL_ATTRIBUTES = frozenset(

@@ -19,14 +19,14 @@ from scrapy_sharedcrawl.config import int_setting, is_shared_crawl
 from scrapy_sharedcrawl.outage import OncePerReason
 from scrapy_sharedcrawl.outcomes import note_outcome
 from scrapy_sharedcrawl.redact import redact_uri
+from solidot_spider.archive.listed import ListedFilter
+from solidot_spider.archive.schedule import Due
+from solidot_spider.archive.selection import RefreshPicker, pick_and_claim
+from solidot_spider.crawl.signals import story_missing
 from solidot_spider.defaults import SETTINGS
-from solidot_spider.discovery import DEFAULT_MAX_DAYS, DEFAULT_MAX_SIDS, Discovery
-from solidot_spider.parsing import MalformedPage, is_truncated, parse_list_page, parse_rss, parse_story
-from solidot_spider.refresh.listed import ListedFilter
-from solidot_spider.refresh.selection import RefreshPicker, pick_and_claim
-from solidot_spider.signals import story_missing
-from solidot_spider.site import CATEGORIES, SiteMap, story_sid
-from solidot_spider.storage.schedule import Due
+from solidot_spider.site.discovery import DEFAULT_MAX_DAYS, DEFAULT_MAX_SIDS, Discovery
+from solidot_spider.site.parsing import MalformedPage, is_truncated, parse_list_page, parse_rss, parse_story
+from solidot_spider.site.urls import CATEGORIES, SiteMap, story_sid
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Request, Response, TextResponse
 
-from solidot_spider.site import SiteMap
+from solidot_spider.site.urls import SiteMap
 
 logger = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ from scrapy.crawler import Crawler
 from w3lib.url import safe_url_string
 
 from solidot_spider.defaults import SETTINGS
-from solidot_spider.items import ItemFields, is_item, item_fields
-from solidot_spider.parsing import _parse_department as strip_department
-from solidot_spider.sanitize import sanitize_body
-from solidot_spider.site import SiteMap, story_sid
-from solidot_spider.text import BEIJING, fragment_text, normalize_space, parse_cn_time
+from solidot_spider.site.items import ItemFields, is_item, item_fields
+from solidot_spider.site.parsing import _parse_department as strip_department
+from solidot_spider.site.sanitize import sanitize_body
+from solidot_spider.site.text import BEIJING, fragment_text, normalize_space, parse_cn_time
+from solidot_spider.site.urls import SiteMap, story_sid
 
 #: Invisible characters that only get in the way of searching and comparing.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\ufeff"))

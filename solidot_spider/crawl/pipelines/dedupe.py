@@ -28,12 +28,12 @@ from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.outage import Outage
 from scrapy_sharedcrawl.outcomes import note_outcome
 from scrapy_sharedcrawl.signals import requests_acknowledged
-from solidot_spider.content import content_hash
+from solidot_spider.crawl.pipelines.drops import ItemDropper
+from solidot_spider.crawl.pipelines.store import StoreConfig
+from solidot_spider.crawl.signals import story_rejected, story_unchanged
 from solidot_spider.defaults import SETTINGS
-from solidot_spider.items import item_dict
-from solidot_spider.pipelines.drops import ItemDropper
-from solidot_spider.pipelines.store import StoreConfig
-from solidot_spider.signals import story_rejected, story_unchanged
+from solidot_spider.site.content import content_hash
+from solidot_spider.site.items import item_dict
 
 logger = logging.getLogger(__name__)
 
@@ -254,7 +254,7 @@ class DedupePipeline:
                 key=settings.get("SOLIDOT_DEDUPE_KEY") or DEFAULT_KEY,
             )
         elif (store := StoreConfig.from_settings(settings)).uri:
-            from solidot_spider.storage.seen import StoredContentHashIndex
+            from solidot_spider.archive.hashes import StoredContentHashIndex
 
             index = StoredContentHashIndex(
                 store.uri, store.database, store.collection, timeout_ms=store.server_selection_timeout_ms

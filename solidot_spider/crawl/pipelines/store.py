@@ -34,13 +34,13 @@ from scrapy_sharedcrawl.defaults import SETTINGS as SCHEDULER_DEFAULTS
 from scrapy_sharedcrawl.durability import WriteMarks
 from scrapy_sharedcrawl.outage import Outage
 from scrapy_sharedcrawl.redact import redact_uri
-from solidot_spider import signals as solidot_signals
+from solidot_spider.archive.documents import StoryWrite, Touch, story_write
+from solidot_spider.archive.mongo import BatchResult, MongoStore
+from solidot_spider.archive.policy import RefreshPolicy, clock_from_settings
+from solidot_spider.archive.schedule import Miss
+from solidot_spider.crawl import signals as solidot_signals
 from solidot_spider.defaults import SETTINGS as DEFAULTS
-from solidot_spider.items import item_dict
-from solidot_spider.refresh.policy import RefreshPolicy, clock_from_settings
-from solidot_spider.storage.documents import StoryWrite, Touch, story_write
-from solidot_spider.storage.mongo import BatchResult, MongoStore
-from solidot_spider.storage.schedule import Miss
+from solidot_spider.site.items import item_dict
 
 logger = logging.getLogger(__name__)
 
@@ -119,10 +119,10 @@ class MongoStorePipeline:
     """Upserts every item into ``MONGO_DATABASE.MONGO_COLLECTION``, one document per ``sid``.
 
     :meth:`touch` records a fetch of a story whose content did not change (the
-    dedupe pipeline calls it, or sends ``solidot_spider.signals.story_unchanged``),
+    dedupe pipeline calls it, or sends ``solidot_spider.crawl.signals.story_unchanged``),
     so an unchanged re-crawl moves only ``last_seen`` and ``fetch_count``. Every write also moves
     the story's re-fetch schedule (``SOLIDOT_REFRESH_*``), and a sid that answered 404
-    (``solidot_spider.signals.story_missing``) is recorded as a gap.
+    (``solidot_spider.crawl.signals.story_missing``) is recorded as a gap.
     """
 
     def __init__(self, crawler: Crawler, config: StoreConfig) -> None:

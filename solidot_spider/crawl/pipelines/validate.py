@@ -22,17 +22,17 @@ from lxml import html as lxml_html
 from scrapy.crawler import Crawler
 
 from scrapy_sharedcrawl.config import int_setting
-from solidot_spider.items import STORY_FIELDS, Comment, Topic, is_item, item_dict
-from solidot_spider.pipelines.clean import (
+from solidot_spider.crawl.pipelines.clean import (
     DEFAULT_MAX_BODY_BYTES,
     clean_url,
     exceeds_bytes,
     normalize_time,
 )
-from solidot_spider.pipelines.drops import ItemDropper
-from solidot_spider.safe_form import URL_ATTRIBUTES, is_safe_form, safe_url_value
-from solidot_spider.site import SiteMap
-from solidot_spider.text import BEIJING
+from solidot_spider.crawl.pipelines.drops import ItemDropper
+from solidot_spider.site.items import STORY_FIELDS, Comment, Topic, is_item, item_dict
+from solidot_spider.site.safe_form import URL_ATTRIBUTES, is_safe_form, safe_url_value
+from solidot_spider.site.text import BEIJING
+from solidot_spider.site.urls import SiteMap
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def body_problem(fragment_html: str) -> Problem | None:
     """:func:`markup_problem`'s answer, without parsing a body in the sanitizer's own safe form.
 
     Clean has sanitized every body it passes: their check is one pass over their tags
-    (:func:`~solidot_spider.safe_form.is_safe_form`); any other body gets the full check.
+    (:func:`~solidot_spider.site.safe_form.is_safe_form`); any other body gets the full check.
     """
     return None if is_safe_form(fragment_html) else markup_problem(fragment_html)
 
