@@ -30,7 +30,7 @@ from scrapy.utils.misc import build_from_crawler, load_object
 from scrapy.utils.test import get_crawler
 
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
-from solidot_spider.crawl.pipelines.dedupe import (
+from solidot_spider.archive.hashes import (
     ContentHashIndex,
     MemoryContentHashIndex,
     RedisContentHashIndex,

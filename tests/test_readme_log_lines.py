@@ -10,7 +10,8 @@ from harness import docs_page
 from pymongo.errors import ServerSelectionTimeoutError
 from scrapy.utils.test import get_crawler
 
-from solidot_spider.crawl.pipelines.store import MongoStorePipeline, StoreConfig
+from solidot_spider.archive.mongo import StoreConfig
+from solidot_spider.crawl.pipelines.store import MongoStorePipeline
 
 
 def quoted(after: str) -> str:

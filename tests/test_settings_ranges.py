@@ -15,8 +15,8 @@ from scrapy.utils.test import get_crawler
 
 from scrapy_sharedcrawl.config import SettingError
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
+from solidot_spider.archive.mongo import StoreConfig
 from solidot_spider.crawl.pipelines.dedupe import DedupePipeline
-from solidot_spider.crawl.pipelines.store import StoreConfig
 from solidot_spider.crawl.pipelines.validate import ValidatePipeline
 from solidot_spider.spiders.solidot import SolidotSpider
 

@@ -19,8 +19,8 @@ from test_store import crawl, documents
 
 from scrapy_sharedcrawl.signals import AckPostponed
 from solidot_spider.archive.documents import story_write
-from solidot_spider.archive.mongo import MAX_DOCUMENT_BYTES, MongoStore
-from solidot_spider.crawl.pipelines.store import MongoStorePipeline, StoreConfig
+from solidot_spider.archive.mongo import MAX_DOCUMENT_BYTES, MongoStore, StoreConfig
+from solidot_spider.crawl.pipelines.store import MongoStorePipeline
 from solidot_spider.crawl.signals import story_rejected
 
 

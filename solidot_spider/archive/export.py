@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO, TypeVar
 
+from solidot_spider.archive.mongo import READ_TIMEOUT_MS, mongo_client
 from solidot_spider.site.items import STORY_FIELDS
 from solidot_spider.site.text import BEIJING
 
@@ -49,6 +50,21 @@ _MARKDOWN_LINE_START = frozenset("#-+*=|~_:")
 _ORDERED_ITEM = re.compile(r"^(\d+)([.)])(?=\s|$)")
 
 _Rendered = TypeVar("_Rendered")
+
+
+class MongoSource:
+    """Stories from the MongoDB collection the crawl stores into, by sid."""
+
+    def __init__(self, uri: str, database: str, collection: str, timeout_ms: int = READ_TIMEOUT_MS) -> None:
+        self.uri = uri
+        self.client = mongo_client(uri, timeout_ms)
+        self.collection = self.client[database][collection]
+
+    def count(self) -> int | None:
+        return self.collection.count_documents({})
+
+    def stories(self) -> Iterator[dict[str, Any]]:
+        yield from self.collection.find({}, sort=[("sid", 1)], batch_size=500)
 
 
 class BadStory(ValueError):

@@ -14,16 +14,15 @@ from typing import Any
 
 from pymongo import MongoClient
 from pymongo.collection import Collection
-from pymongo.errors import PyMongoError
 from scrapy.settings import BaseSettings
 from scrapy.statscollectors import StatsCollector
 from scrapy.utils.asyncio import run_in_thread
 
 from scrapy_sharedcrawl.redact import redact_uri
 from solidot_spider.archive.documents import bson_time
+from solidot_spider.archive.mongo import StoreConfig, StoreError, mongo_client
 from solidot_spider.archive.policy import Clock, clock_from_settings
 from solidot_spider.archive.schedule import NEXT_DUE, valid_sid
-from solidot_spider.crawl.pipelines.store import StoreConfig
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ class ListedFilter:
             return unique
         try:
             current = await run_in_thread(self._stored_not_due, unique)
-        except PyMongoError as error:
+        except StoreError as error:
             self.stats.inc_value(STATS_PREFIX + "store_unreachable")
             if not self._unreachable_logged:
                 self._unreachable_logged = True
@@ -70,13 +69,8 @@ class ListedFilter:
 
     def _collection(self) -> Collection[dict[str, Any]]:
         if self._client is None:
-            self._client = MongoClient(
-                self.config.uri,
-                tz_aware=True,
-                serverSelectionTimeoutMS=self.config.server_selection_timeout_ms,
-                appname="solidot-crawler",
-            )
-        return self._client[self.config.database][self.config.collection]
+            self._client = mongo_client(self.config.uri, self.config.server_selection_timeout_ms)
+        return self.config.collection_of(self._client)
 
     def close(self) -> None:
         if self._client is not None:

@@ -1,9 +1,9 @@
-"""The MongoDB side of the store: a client that upserts batches of stories.
+"""MongoDB for the whole project: the store's settings (:class:`StoreConfig`), the one client factory
+(:func:`mongo_client`), and :class:`MongoStore`, which upserts batches of stories.
 
-Blocking (pymongo): the item pipeline calls it from one worker thread, never
-from the reactor. Connection trouble surfaces as ``pymongo.errors.PyMongoError``
-for the caller to retry; a document MongoDB refuses comes back in
-:attr:`BatchResult.rejected` instead, since retrying it cannot help.
+Blocking (pymongo): the item pipeline calls it from one worker thread, never from the reactor.
+Connection trouble surfaces as :data:`StoreError` for the caller to retry; a document MongoDB
+refuses comes back in :attr:`BatchResult.rejected` instead, since retrying it cannot help.
 """
 
 from __future__ import annotations
@@ -16,14 +16,96 @@ import bson
 from bson.errors import InvalidDocument
 from pymongo import ASCENDING, DESCENDING, MongoClient, UpdateOne
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, ConfigurationError, InvalidName, PyMongoError
+from scrapy.settings import BaseSettings
 
+from scrapy_sharedcrawl.config import float_setting, int_setting, setting
+from scrapy_sharedcrawl.redact import redact_uri
 from solidot_spider.archive.documents import StoryWrite, Touch
 from solidot_spider.archive.policy import Clock, RefreshPolicy, system_clock
 from solidot_spider.archive.schedule import Miss, Schedules
 from solidot_spider.defaults import SETTINGS
 
 Document = dict[str, Any]
+
+#: What an unreachable, stalled or refusing MongoDB raises: callers outside the archive catch this
+#: name and never import pymongo.
+StoreError = PyMongoError
+#: What ``solidot-crawl export`` and the status views wait for a server (ms): one answer, no crawl
+#: waiting on it, so longer than the store's ``MONGO_SERVER_SELECTION_TIMEOUT``.
+READ_TIMEOUT_MS = 10_000
+
+
+class StoreSettingsError(ValueError):
+    """``MONGO_URI``, ``MONGO_DATABASE`` or ``MONGO_COLLECTION`` pymongo refuses; the message names
+    them with the URI redacted (pymongo's own may quote it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """The store's settings (``MONGO_*``), read once: every MongoDB client of the project starts here."""
+
+    uri: str
+    database: str
+    collection: str
+    batch_size: int
+    flush_interval: float
+    max_buffer: int
+    retry_base: float
+    retry_max: float
+    server_selection_timeout_ms: int
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> StoreConfig:
+        def get(name: str) -> Any:
+            return setting(settings, name, SETTINGS)
+
+        return cls(
+            uri=str(get("MONGO_URI")).strip(),
+            database=str(get("MONGO_DATABASE")),
+            collection=str(get("MONGO_COLLECTION")),
+            # numbers checked at start-up: a crawl must not start with a store that can never write
+            batch_size=int_setting(
+                settings, "MONGO_BATCH_SIZE", SETTINGS["MONGO_BATCH_SIZE"], at_least=1, at_most=100_000
+            ),
+            flush_interval=float_setting(
+                settings, "MONGO_FLUSH_INTERVAL", SETTINGS["MONGO_FLUSH_INTERVAL"], above=0, at_most=3600
+            ),
+            max_buffer=int_setting(
+                settings, "MONGO_MAX_BUFFER", SETTINGS["MONGO_MAX_BUFFER"], at_least=1, at_most=10_000_000
+            ),
+            retry_base=float_setting(
+                settings, "MONGO_RETRY_BASE", SETTINGS["MONGO_RETRY_BASE"], above=0, at_most=3600
+            ),
+            retry_max=float_setting(
+                settings, "MONGO_RETRY_MAX", SETTINGS["MONGO_RETRY_MAX"], above=0, at_most=86_400
+            ),
+            server_selection_timeout_ms=int_setting(
+                settings,
+                "MONGO_SERVER_SELECTION_TIMEOUT",
+                SETTINGS["MONGO_SERVER_SELECTION_TIMEOUT"],
+                at_least=1,
+                at_most=600_000,
+                meaning="milliseconds",
+            ),
+        )
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before try ``attempt + 1``: doubling from ``retry_base``, capped."""
+        return min(self.retry_max, self.retry_base * 2 ** (attempt - 1))
+
+    def collection_of(self, client: MongoClient[Document]) -> Collection[Document]:
+        """The stories collection these settings name, on ``client``."""
+        return client[self.database][self.collection]
+
+
+def mongo_client(
+    uri: str, timeout_ms: int = SETTINGS["MONGO_SERVER_SELECTION_TIMEOUT"]
+) -> MongoClient[Document]:
+    """A client of the MongoDB at ``uri``, as every part of the project opens one: aware datetimes (UTC),
+    the application name servers log, and a bounded wait for a server (``timeout_ms``)."""
+    return MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms, appname="solidot-crawler")
+
 
 #: What encoding one document into BSON can raise: a document BSON can't hold (over 16 MB, a key it
 #: refuses), an integer beyond 64 bits, a string that isn't valid Unicode. One such story must never
@@ -88,14 +170,30 @@ class MongoStore:
         policy: RefreshPolicy | None = None,
         clock: Clock = system_clock,
     ) -> None:
-        self.client: MongoClient[dict[str, Any]] = MongoClient(
-            uri,
-            tz_aware=True,
-            serverSelectionTimeoutMS=server_selection_timeout_ms,
-            appname="solidot-crawler",
-        )
+        self.client = mongo_client(uri, server_selection_timeout_ms)
         self.collection: Collection[dict[str, Any]] = self.client[database][collection]
         self.schedules = None if policy is None else Schedules(self.collection, policy, clock)
+
+    @classmethod
+    def open(
+        cls, config: StoreConfig, policy: RefreshPolicy | None = None, clock: Clock = system_clock
+    ) -> MongoStore:
+        """The store these settings name; :class:`StoreSettingsError` when pymongo refuses them (a
+        ``mongodb+srv://`` URI is resolved here: call it off the reactor)."""
+        try:
+            return cls(
+                config.uri,
+                config.database,
+                config.collection,
+                config.server_selection_timeout_ms,
+                policy,
+                clock,
+            )
+        except (ConfigurationError, InvalidName) as error:  # InvalidURI included
+            raise StoreSettingsError(
+                f"MongoDB settings are not usable (MONGO_URI {redact_uri(config.uri)}, MONGO_DATABASE "
+                f"{config.database!r}, MONGO_COLLECTION {config.collection!r}): {redact_uri(str(error))}"
+            ) from None
 
     def ensure_indexes(self) -> None:
         """The unique index on ``sid`` (what makes an upsert an upsert), one on ``published``, and

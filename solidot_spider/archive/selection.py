@@ -12,15 +12,13 @@ spider calls it in a thread.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from pymongo import MongoClient
 from scrapy.settings import BaseSettings
 
 from scrapy_sharedcrawl.redact import redact_uri
+from solidot_spider.archive.mongo import StoreConfig, mongo_client
 from solidot_spider.archive.policy import RefreshPolicy, clock_from_settings
 from solidot_spider.archive.schedule import Due, Schedules
-from solidot_spider.crawl.pipelines.store import StoreConfig
 
 logger = logging.getLogger(__name__)
 
@@ -32,14 +30,10 @@ class RefreshPicker:
         config = self.check(settings)
         self.policy = RefreshPolicy.from_settings(settings)
         self.where = f"{redact_uri(config.uri)} {config.database}.{config.collection}"
-        self.client: MongoClient[dict[str, Any]] = MongoClient(
-            config.uri,
-            tz_aware=True,
-            serverSelectionTimeoutMS=config.server_selection_timeout_ms,
-            appname="solidot-crawler",
+        self.client = mongo_client(config.uri, config.server_selection_timeout_ms)
+        self.schedules = Schedules(
+            config.collection_of(self.client), self.policy, clock_from_settings(settings)
         )
-        collection = self.client[config.database][config.collection]
-        self.schedules = Schedules(collection, self.policy, clock_from_settings(settings))
         self.backfilled = 0
 
     @staticmethod

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scrapy.settings import BaseSettings
 
@@ -23,10 +23,8 @@ from scrapy_sharedcrawl.report import (
     ProjectView,
     Table,
 )
-from solidot_spider.crawl.pipelines.store import StoreConfig
-
-if TYPE_CHECKING:
-    from solidot_spider.cli.export import MongoSource
+from solidot_spider.archive.export import MongoSource
+from solidot_spider.archive.mongo import StoreConfig, StoreError
 
 #: Project counters that are errors: ``solidot/…`` with "error" or "failed" in the name.
 SOLIDOT_ERROR = re.compile(r"^solidot/.*(error|failed)")
@@ -62,19 +60,15 @@ class ArchiveReport(CrawlReport):
     def mongo(self) -> MongoSource:
         """The store's collection (``store_uri`` must be set), connected on first use."""
         if self._mongo is None:
-            from solidot_spider.cli.export import MongoSource
-
             self._mongo = MongoSource(self.store_uri, self.mongo_database, self.mongo_collection)
         return self._mongo
 
     def items(self, stats: dict[str, int | float]) -> tuple[int, str]:
         if self.store_uri:
-            from pymongo.errors import PyMongoError
-
             try:
                 count = self.mongo().count()
                 return int(count or 0), f"stored in MongoDB {self.mongo_database}.{self.mongo_collection}"
-            except PyMongoError as error:  # unreachable, refused: fall back to the stats, and say why
+            except StoreError as error:  # unreachable, refused: fall back to the stats, and say why
                 where = redact_uri(self.store_uri)
                 return int(stats.get("item_scraped_count", 0)), f"scraped; MongoDB at {where}: {error}"
         return super().items(stats)
@@ -130,13 +124,11 @@ class ArchiveReport(CrawlReport):
         """The latest stored stories (newest first: the ``_id`` index), and why none could be read."""
         if not self.store_uri:
             return [], ""
-        from pymongo.errors import PyMongoError
-
         fields = {"_id": 0, "sid": 1, "title": 1, "url": 1, "published_at": 1}
         try:
             found = self.mongo().collection.find({}, fields, sort=[("_id", -1)], limit=LATEST)
             rows = latest_stories(found)
-        except PyMongoError as error:
+        except StoreError as error:
             return [], f"MongoDB at {redact_uri(self.store_uri)}: {type(error).__name__}"
         return [
             Link(

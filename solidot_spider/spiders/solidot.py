@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import scrapy
-from pymongo.errors import PyMongoError
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.http import Response, TextResponse
@@ -20,6 +19,7 @@ from scrapy_sharedcrawl.outage import OncePerReason
 from scrapy_sharedcrawl.outcomes import note_outcome
 from scrapy_sharedcrawl.redact import redact_uri
 from solidot_spider.archive.listed import ListedFilter
+from solidot_spider.archive.mongo import StoreError
 from solidot_spider.archive.schedule import Due
 from solidot_spider.archive.selection import RefreshPicker, pick_and_claim
 from solidot_spider.crawl.signals import story_missing
@@ -118,7 +118,7 @@ class SolidotSpider(scrapy.Spider):
         if self.discovery.refresh:
             try:
                 due, backfilled = await run_in_thread(pick_and_claim, self.crawler.settings)
-            except PyMongoError as error:
+            except StoreError as error:
                 self.crawler.stats.inc_value("solidot/refresh/store_unreachable")
                 logger.error(
                     "Refresh: nothing picked, MongoDB unreachable (%s): %s",

@@ -10,15 +10,13 @@ Design notes: docs/project-design.md#pipelines-dedupe.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from time import monotonic
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any
 
-import redis
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.http import Response
-from scrapy.utils.asyncio import run_in_thread, sleep
+from scrapy.utils.asyncio import sleep
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
@@ -28,8 +26,18 @@ from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.outage import Outage
 from scrapy_sharedcrawl.outcomes import note_outcome
 from scrapy_sharedcrawl.signals import requests_acknowledged
+from solidot_spider.archive.hashes import (
+    DEFAULT_KEY,
+    AcknowledgedContentHashIndex,
+    ContentHashIndex,
+    IndexUnavailable,
+    MemoryContentHashIndex,
+    RedisContentHashIndex,
+    StoredContentHashIndex,
+)
+from solidot_spider.archive.mongo import StoreConfig
+from solidot_spider.archive.policy import Outcome
 from solidot_spider.crawl.pipelines.drops import ItemDropper
-from solidot_spider.crawl.pipelines.store import StoreConfig
 from solidot_spider.crawl.signals import story_rejected, story_unchanged
 from solidot_spider.defaults import SETTINGS
 from solidot_spider.site.content import content_hash
@@ -37,149 +45,13 @@ from solidot_spider.site.items import item_dict
 
 logger = logging.getLogger(__name__)
 
-Outcome = Literal["new", "changed", "unchanged"]
-_OUTCOMES: tuple[Outcome, ...] = ("new", "changed", "unchanged")
-
 #: Defaults of the settings (declared in solidot_spider/defaults.py).
-DEFAULT_KEY: str = SETTINGS["SOLIDOT_DEDUPE_KEY"]
 DEFAULT_REDIS_TIMEOUT: float = SETTINGS["SOLIDOT_DEDUPE_REDIS_TIMEOUT"]
 DEFAULT_RETRY_MAX: float = SETTINGS["SOLIDOT_DEDUPE_RETRY_MAX"]
 #: First pause between Redis attempts; it doubles up to SOLIDOT_DEDUPE_RETRY_MAX.
 RETRY_BASE = 0.1
 #: Longest a single Redis call may block its thread (connect or reply).
 SOCKET_TIMEOUT_MAX = 5.0
-
-
-class IndexUnavailable(Exception):
-    """The index could not answer; ``retriable`` is False when asking again can't help."""
-
-    def __init__(self, message: str, retriable: bool = True) -> None:
-        super().__init__(message)
-        self.retriable = retriable
-
-
-class ContentHashIndex(Protocol):
-    """The last content hash recorded per sid, shared as widely as the implementation allows."""
-
-    def describe(self) -> str:
-        """Where the index lives, for log lines (no secrets)."""
-        ...
-
-    async def compare_and_set(self, sid: int, digest: str) -> Outcome:
-        """Record ``digest`` for ``sid`` and say how it compares with the previous one, atomically."""
-        ...
-
-    async def forget(self, sid: int, digest: str) -> None:
-        """Remove ``sid``'s record if it still is ``digest`` (its write failed downstream)."""
-        ...
-
-    async def close(self) -> None: ...
-
-
-@runtime_checkable
-class AcknowledgedContentHashIndex(ContentHashIndex, Protocol):
-    """An index that compares without recording, and records later: for a shared crawl, where a
-    hash may be recorded only once its request is acknowledged (see the module docstring)."""
-
-    async def compare(self, sid: int, digest: str) -> Outcome:
-        """How ``digest`` compares with the hash recorded for ``sid``; records nothing."""
-        ...
-
-    async def record(self, hashes: Mapping[int, str]) -> None:
-        """Record these hashes (sid → digest) in one call."""
-        ...
-
-
-class MemoryContentHashIndex:
-    """The index of one process: what this run has seen."""
-
-    def __init__(self) -> None:
-        self._hashes: dict[int, str] = {}
-
-    def describe(self) -> str:
-        return "memory (this process only)"
-
-    async def compare_and_set(self, sid: int, digest: str) -> Outcome:
-        previous = self._hashes.get(sid)
-        self._hashes[sid] = digest
-        if previous is None:
-            return "new"
-        return "unchanged" if previous == digest else "changed"
-
-    async def forget(self, sid: int, digest: str) -> None:
-        if self._hashes.get(sid) == digest:
-            del self._hashes[sid]
-
-    async def close(self) -> None:
-        return None
-
-
-#: KEYS[1] = hash key, ARGV = sid, digest → "new" | "changed" | "unchanged". Atomic: two workers
-#: fetching the same new story can't both see it as new.
-_COMPARE_AND_SET = """
-local previous = redis.call('HGET', KEYS[1], ARGV[1])
-if previous == ARGV[2] then return 'unchanged' end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if previous then return 'changed' end
-return 'new'
-"""
-#: KEYS[1] = hash key, ARGV = sid, digest: delete the sid's record only if nobody replaced it since.
-_FORGET = """
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-  return redis.call('HDEL', KEYS[1], ARGV[1])
-end
-return 0
-"""
-
-
-class RedisContentHashIndex:
-    """The index in a Redis hash (sid → hex digest), shared by every worker and run.
-
-    Calls run in a thread so a slow or unreachable server never blocks the
-    reactor; the pipeline owns retrying, so redis-py's own retries are off.
-    """
-
-    def __init__(self, client: redis.Redis, where: str, key: str = DEFAULT_KEY) -> None:
-        self.client = client
-        self.where = where
-        self.key = key
-        self._compare_and_set = self.client.register_script(_COMPARE_AND_SET)
-        self._forget = self.client.register_script(_FORGET)
-
-    def describe(self) -> str:
-        return f"Redis at {self.where}, key {self.key}"
-
-    async def compare_and_set(self, sid: int, digest: str) -> Outcome:
-        result = await self._run(self._compare_and_set, keys=[self.key], args=[sid, digest])
-        answer = result.decode() if isinstance(result, bytes) else str(result)
-        for outcome in _OUTCOMES:
-            if answer == outcome:
-                return outcome
-        raise IndexUnavailable(f"unexpected answer {result!r} from the compare-and-set script", False)
-
-    async def compare(self, sid: int, digest: str) -> Outcome:
-        previous = await self._run(self.client.hget, self.key, sid)
-        if previous is None:
-            return "new"
-        return "unchanged" if previous == digest.encode() else "changed"
-
-    async def record(self, hashes: Mapping[int, str]) -> None:
-        if hashes:
-            await self._run(self.client.hset, self.key, mapping=dict(hashes))
-
-    async def forget(self, sid: int, digest: str) -> None:
-        await self._run(self._forget, keys=[self.key], args=[sid, digest])
-
-    async def close(self) -> None:
-        self.client.close()
-
-    async def _run(self, call: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await run_in_thread(call, *args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError) as error:
-            raise IndexUnavailable(f"{type(error).__name__}: {error}") from error
-        except redis.RedisError as error:  # e.g. WRONGTYPE: another program uses the key
-            raise IndexUnavailable(f"{type(error).__name__}: {error}", retriable=False) from error
 
 
 class DedupePipeline:
@@ -254,8 +126,6 @@ class DedupePipeline:
                 key=settings.get("SOLIDOT_DEDUPE_KEY") or DEFAULT_KEY,
             )
         elif (store := StoreConfig.from_settings(settings)).uri:
-            from solidot_spider.archive.hashes import StoredContentHashIndex
-
             index = StoredContentHashIndex(
                 store.uri, store.database, store.collection, timeout_ms=store.server_selection_timeout_ms
             )

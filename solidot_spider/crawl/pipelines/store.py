@@ -17,29 +17,24 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from pymongo.errors import ConfigurationError, InvalidName, PyMongoError
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
-from scrapy.settings import BaseSettings
 from scrapy.utils.asyncio import is_asyncio_available
 
 from scrapy_sharedcrawl import signals as scheduling_signals
-from scrapy_sharedcrawl.config import float_setting, int_setting, setting
 from scrapy_sharedcrawl.defaults import SETTINGS as SCHEDULER_DEFAULTS
 from scrapy_sharedcrawl.durability import WriteMarks
 from scrapy_sharedcrawl.outage import Outage
 from scrapy_sharedcrawl.redact import redact_uri
 from solidot_spider.archive.documents import StoryWrite, Touch, story_write
-from solidot_spider.archive.mongo import BatchResult, MongoStore
+from solidot_spider.archive.mongo import BatchResult, MongoStore, StoreConfig, StoreError, StoreSettingsError
 from solidot_spider.archive.policy import RefreshPolicy, clock_from_settings
 from solidot_spider.archive.schedule import Miss
 from solidot_spider.crawl import signals as solidot_signals
-from solidot_spider.defaults import SETTINGS as DEFAULTS
 from solidot_spider.site.items import item_dict
 
 logger = logging.getLogger(__name__)
@@ -59,60 +54,6 @@ BARRIER_SHARE_OF_LEASE = 0.25
 STATS_PREFIX = "solidot/mongo/"
 #: Stats of the re-fetch schedules and gaps the store moves (see storage/schedule.py).
 REFRESH_STATS_PREFIX = "solidot/refresh/"
-
-
-@dataclass(frozen=True, slots=True)
-class StoreConfig:
-    """The store's settings, read once."""
-
-    uri: str
-    database: str
-    collection: str
-    batch_size: int
-    flush_interval: float
-    max_buffer: int
-    retry_base: float
-    retry_max: float
-    server_selection_timeout_ms: int
-
-    @classmethod
-    def from_settings(cls, settings: BaseSettings) -> StoreConfig:
-        def get(name: str) -> Any:
-            return setting(settings, name, DEFAULTS)
-
-        return cls(
-            uri=str(get("MONGO_URI")).strip(),
-            database=str(get("MONGO_DATABASE")),
-            collection=str(get("MONGO_COLLECTION")),
-            # numbers checked at start-up: a crawl must not start with a store that can never write
-            batch_size=int_setting(
-                settings, "MONGO_BATCH_SIZE", DEFAULTS["MONGO_BATCH_SIZE"], at_least=1, at_most=100_000
-            ),
-            flush_interval=float_setting(
-                settings, "MONGO_FLUSH_INTERVAL", DEFAULTS["MONGO_FLUSH_INTERVAL"], above=0, at_most=3600
-            ),
-            max_buffer=int_setting(
-                settings, "MONGO_MAX_BUFFER", DEFAULTS["MONGO_MAX_BUFFER"], at_least=1, at_most=10_000_000
-            ),
-            retry_base=float_setting(
-                settings, "MONGO_RETRY_BASE", DEFAULTS["MONGO_RETRY_BASE"], above=0, at_most=3600
-            ),
-            retry_max=float_setting(
-                settings, "MONGO_RETRY_MAX", DEFAULTS["MONGO_RETRY_MAX"], above=0, at_most=86_400
-            ),
-            server_selection_timeout_ms=int_setting(
-                settings,
-                "MONGO_SERVER_SELECTION_TIMEOUT",
-                DEFAULTS["MONGO_SERVER_SELECTION_TIMEOUT"],
-                at_least=1,
-                at_most=600_000,
-                meaning="milliseconds",
-            ),
-        )
-
-    def backoff(self, attempt: int) -> float:
-        """Seconds to wait before try ``attempt + 1``: doubling from ``retry_base``, capped."""
-        return min(self.retry_max, self.retry_base * 2 ** (attempt - 1))
 
 
 class MongoStorePipeline:
@@ -192,23 +133,10 @@ class MongoStorePipeline:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mongo-store")
         try:
             # in the worker: a mongodb+srv:// URI is resolved (DNS) while the client is built
-            self._store = await self._run(
-                MongoStore,
-                self.config.uri,
-                self.config.database,
-                self.config.collection,
-                self.config.server_selection_timeout_ms,
-                self.policy,
-                self.clock,
-            )
-        except (ConfigurationError, InvalidName) as error:  # InvalidURI included
+            self._store = await self._run(MongoStore.open, self.config, self.policy, self.clock)
+        except StoreSettingsError as error:
             self._executor.shutdown(wait=False)
-            message = (
-                f"MongoDB settings are not usable (MONGO_URI {self.where}, MONGO_DATABASE "
-                f"{self.config.database!r}, MONGO_COLLECTION {self.config.collection!r}): "
-                f"{redact_uri(str(error))}"
-            )
-            raise RuntimeError(message) from None  # the original message may quote the URI
+            raise RuntimeError(str(error)) from None
         self._writer = asyncio.create_task(self._write_loop(), name="mongo-store-writer")
         self._writer.add_done_callback(self._writer_done)
         logger.info(
@@ -383,7 +311,7 @@ class MongoStorePipeline:
                     await self._run(self._store.ensure_indexes)
                     self._indexes_ready = True
                 result = await self._run(self._store.write_batch, batch)
-            except PyMongoError as error:
+            except StoreError as error:
                 attempt += 1
                 await self._wait_out(error, attempt)
                 continue
@@ -403,7 +331,7 @@ class MongoStorePipeline:
                     return
                 await asyncio.sleep(self.config.backoff(write_error_attempts))
 
-    async def _wait_out(self, error: PyMongoError, attempt: int) -> None:
+    async def _wait_out(self, error: StoreError, attempt: int) -> None:
         delay = self.config.backoff(attempt)
         name = type(error).__name__
         self.stats.inc_value(STATS_PREFIX + "retries")
