@@ -76,7 +76,7 @@ DOWNLOADER_MIDDLEWARES = {
 # --- WARC: the raw pages, every fetch (off while WARC_DIR is empty) ---------------------
 # The add-on installs the framework's recorder (890, below the HTTP cache); its settings WARC_DIR,
 # WARC_MAX_SIZE, WARC_REVISITS, WARC_COOKIES are declared in scrapy_sharedcrawl/defaults.py.
-# `solidot-crawl reparse` reads the files back (solidot_spider/crawl/replay.py).
+# `solidot-crawl reparse` reads the files back (solidot_spider/cli/replay.py).
 #: File names: PREFIX-STARTED-SERIAL-PID~HOST.warc.gz (the framework's default: BOT_NAME). The old
 #: name in the environment is read here: declared at the same priority, WARC_PREFIX would beat it.
 WARC_PREFIX = _project.environment_value("SOLIDOT_WARC_PREFIX", "solidot")

@@ -58,7 +58,7 @@ REPLAY_SETTINGS: dict[str, Any] = {
     "SCHEDULER_START_MEMORY_QUEUE": "scrapy.squeues.FifoMemoryQueue",
     "JOBDIR": None,
 }
-REPLAY_MIDDLEWARE = {"solidot_spider.crawl.replay.ReplayMiddleware": 990}
+REPLAY_MIDDLEWARE = {"solidot_spider.cli.replay.ReplayMiddleware": 990}
 
 
 class ReplaySpider(SolidotSpider):
