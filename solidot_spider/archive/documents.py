@@ -4,7 +4,7 @@ A stored document is the item as it was plus bookkeeping (content hashes, ``publ
 last seen, fetch count, the refresh schedule): :func:`story_write` builds the update,
 :func:`stored_item` reads a document back.
 
-Design notes: docs/project-design.md#storage-documents.
+Design notes: docs/project-design.md#archive-documents.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ matter (title, url, source, date, fetch_date), the title as a heading, then
 the story's text — one file per story, named by sid, so an export can be
 diffed, grepped and re-run over the same directory.
 
-Design notes: docs/project-design.md#export.
+Design notes: docs/project-design.md#archive-export.
 """
 
 from __future__ import annotations

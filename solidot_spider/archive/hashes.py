@@ -3,7 +3,7 @@ new or changed story from an unchanged one.
 
 :class:`MemoryContentHashIndex` (one process), :class:`StoredContentHashIndex` (the same, seeded from
 the hashes MongoDB stores), :class:`RedisContentHashIndex` (a Redis hash shared by every worker and
-run). Calls that block run in a thread. Design notes: docs/project-design.md#pipelines-dedupe.
+run). Calls that block run in a thread. Design notes: docs/project-design.md#crawl-pipelines-dedupe.
 """
 
 from __future__ import annotations

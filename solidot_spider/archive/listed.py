@@ -3,7 +3,7 @@
 :class:`ListedFilter` keeps those not stored yet and those the refresh policy says are due (all of
 them with ``-a latest=all``); without a readable store, every listed story is fetched.
 
-Design notes: docs/project-design.md#refresh-listed.
+Design notes: docs/project-design.md#archive-listed.
 """
 
 from __future__ import annotations

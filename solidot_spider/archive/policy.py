@@ -4,7 +4,7 @@
 as fetches find it unchanged or changed, within a bound that grows with its age. Pure: no I/O;
 times come from an injected clock.
 
-Design notes: docs/project-design.md#refresh-policy.
+Design notes: docs/project-design.md#archive-policy.
 """
 
 from __future__ import annotations

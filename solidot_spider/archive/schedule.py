@@ -4,7 +4,7 @@
 keeps gaps in ``<collection>.gaps`` and answers what is due. Blocking (the store's writer thread);
 nothing read from MongoDB is trusted.
 
-Design notes: docs/project-design.md#storage-schedule.
+Design notes: docs/project-design.md#archive-schedule.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 :class:`ReplayMiddleware` answers it from the archive, so the same middlewares, ``parse_story``,
 pipelines and feeds run as in the crawl; nothing leaves the machine.
 
-Design notes: docs/project-design.md#warc-replay.
+Design notes: docs/project-design.md#cli-replay.
 """
 
 from __future__ import annotations

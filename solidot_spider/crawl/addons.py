@@ -4,7 +4,7 @@
 MongoDB store is configured (one file per worker in a shared crawl); :class:`ContactUserAgent`
 rebuilds ``USER_AGENT`` from a ``SOLIDOT_CONTACT_URL`` given on the command line.
 
-Design notes: docs/project-design.md#addons.
+Design notes: docs/project-design.md#crawl-addons.
 """
 
 from __future__ import annotations

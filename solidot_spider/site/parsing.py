@@ -3,7 +3,7 @@
 The site facts behind every rule are in ``shared/solidot-site.md``; the
 selectors are in :mod:`solidot_spider.site.selectors`.
 
-Design notes: docs/project-design.md#parsing.
+Design notes: docs/project-design.md#site-parsing.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 :func:`is_safe_form` proves in one pass that a fragment is in nh3's output form with only allowed
 tags, attributes and URL schemes; it proves, never refutes: otherwise validate's lxml check decides.
 
-Design notes: docs/project-design.md#safe_form.
+Design notes: docs/project-design.md#site-safe_form.
 """
 
 from __future__ import annotations

@@ -137,7 +137,7 @@ class SolidotSpider(scrapy.Spider):
     def start_requests_for(self, discovery: Discovery) -> Iterator[scrapy.Request]:
         """The first requests of a crawl with this scope (also used by seeding tools)."""
         if discovery.latest:
-            # of the stories these list, only the new or due ones, unless latest=all (refresh/listed.py)
+            # of the stories these list, only the new or due ones, unless latest=all (archive/listed.py)
             due_only = {} if discovery.latest_all else {"due_only": True}
             yield self.list_request(self.site.home(), due_only)
             for category in CATEGORIES:

@@ -4,7 +4,7 @@
 (:class:`ContentHashIndex`: in memory, or a Redis hash with ``REDIS_URL``) and drops an unchanged one;
 a hash is recorded only once its story is stored, and Redis trouble never costs a story.
 
-Design notes: docs/project-design.md#pipelines-dedupe.
+Design notes: docs/project-design.md#crawl-pipelines-dedupe.
 """
 
 from __future__ import annotations

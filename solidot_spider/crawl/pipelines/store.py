@@ -4,7 +4,7 @@
 (backpressure past ``MONGO_MAX_BUFFER``, never a drop), and answers the shared crawl's
 :data:`~scrapy_sharedcrawl.signals.ack_barrier` so no acknowledged request loses an item.
 
-Design notes: docs/project-design.md#pipelines-store.
+Design notes: docs/project-design.md#crawl-pipelines-store.
 """
 
 from __future__ import annotations

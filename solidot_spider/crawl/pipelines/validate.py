@@ -5,7 +5,7 @@ A story that breaks the schema is dropped with a short reason, counted in
 sample sid. Nothing here raises anything but :class:`~scrapy.exceptions.DropItem`:
 a broken item costs one item, never the worker.
 
-Design notes: docs/project-design.md#pipelines-validate.
+Design notes: docs/project-design.md#crawl-pipelines-validate.
 """
 
 from __future__ import annotations
