@@ -138,6 +138,38 @@ def int_setting(
     return _bounded(settings, name, default, _integer, "integer", at_least, None, at_most, meaning)
 
 
+#: What Scrapy's ``getbool`` accepts, as text (a bool or the ints 0/1 are taken as they are).
+_TRUE, _FALSE = frozenset({"1", "true"}), frozenset({"0", "false"})
+
+
+def bool_setting(settings: BaseSettings, name: str, default: bool) -> bool:
+    """``settings[name]`` as a boolean, read as Scrapy's ``getbool`` reads it (``default`` when unset
+    or empty); anything else raises :class:`SettingError` naming the setting, where ``getbool``'s own
+    ValueError names none and ended the start in a traceback.
+
+    >>> from scrapy.settings import Settings
+    >>> bool_setting(Settings({"X": "False"}), "X", True)
+    False
+    >>> bool_setting(Settings({"X": "maybe"}), "X", True)
+    Traceback (most recent call last):
+    ...
+    scrapy_sharedcrawl.config.SettingError: X must be a boolean (0/1, true/false), got 'maybe'
+    """
+    raw = settings.get(name)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return default
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, (int, float)) and raw in (0, 1):
+        return bool(raw)
+    text = raw.strip().lower() if isinstance(raw, str) else None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise SettingError(f"{name} must be a boolean (0/1, true/false), got {raw!r}")
+
+
 _Number = TypeVar("_Number", int, float)
 
 

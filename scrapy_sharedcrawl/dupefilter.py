@@ -26,7 +26,7 @@ from scrapy.statscollectors import StatsCollector
 from scrapy.utils.request import RequestFingerprinter, RequestFingerprinterProtocol
 from scrapy_redis.dupefilter import RFPDupeFilter
 
-from scrapy_sharedcrawl.config import SettingError, float_setting, int_setting, setting
+from scrapy_sharedcrawl.config import SettingError, bool_setting, float_setting, int_setting, setting
 from scrapy_sharedcrawl.connection import redis_from_settings
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 from scrapy_sharedcrawl.keys import dupefilter_meta
@@ -326,8 +326,8 @@ def fingerprint64(fingerprint: bytes) -> int:
 
 
 def filter_settings(settings: BaseSettings) -> dict[str, Any]:
-    """``DUPEFILTER_MODE``, ``DUPEFILTER_CAPACITY`` and ``DUPEFILTER_ERROR_RATE``, checked
-    (SettingError), as the filter's ``mode``, ``capacity`` and ``error_rate`` arguments."""
+    """``DUPEFILTER_MODE``, ``DUPEFILTER_CAPACITY``, ``DUPEFILTER_ERROR_RATE`` and ``DUPEFILTER_DEBUG``,
+    checked (SettingError), as the filter's ``mode``, ``capacity``, ``error_rate`` and ``debug`` arguments."""
     mode = str(setting(settings, "DUPEFILTER_MODE", DEFAULTS)).strip().lower()
     if mode not in ("set", "bloom"):
         given = settings.get("DUPEFILTER_MODE")
@@ -340,6 +340,7 @@ def filter_settings(settings: BaseSettings) -> dict[str, Any]:
         "error_rate": float_setting(
             settings, "DUPEFILTER_ERROR_RATE", DEFAULTS["DUPEFILTER_ERROR_RATE"], above=0, at_most=0.5
         ),
+        "debug": bool_setting(settings, "DUPEFILTER_DEBUG", DEFAULTS["DUPEFILTER_DEBUG"]),
     }
 
 
@@ -407,7 +408,6 @@ class CompactRFPDupeFilter(RFPDupeFilter):
         return cls(
             redis_from_settings(settings),
             key=str(get("SCHEDULER_DUPEFILTER_KEY")) % {"spider": spider_name},
-            debug=settings.getbool("DUPEFILTER_DEBUG"),
             fingerprinter=crawler.request_fingerprinter if crawler is not None else None,
             **filter_settings(settings),
             stats=crawler.stats if crawler is not None else None,

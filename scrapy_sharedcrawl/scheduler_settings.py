@@ -15,7 +15,7 @@ from typing import Any
 from scrapy.settings import BaseSettings
 
 from scrapy_sharedcrawl import serialization
-from scrapy_sharedcrawl.config import float_setting, int_setting, setting
+from scrapy_sharedcrawl.config import bool_setting, float_setting, int_setting, setting
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 
 #: Longest lease (s) and most requests prefetched that make sense (a day; a big batch).
@@ -55,13 +55,15 @@ class SchedulerSettings:
         return cls(
             queue_key=str(setting(settings, "SCHEDULER_QUEUE_KEY", DEFAULTS)),
             serializer=serializer,
-            persist=settings.getbool("SCHEDULER_PERSIST", DEFAULTS["SCHEDULER_PERSIST"]),
-            flush_on_start=settings.getbool("SCHEDULER_FLUSH_ON_START", DEFAULTS["SCHEDULER_FLUSH_ON_START"]),
+            persist=bool_setting(settings, "SCHEDULER_PERSIST", DEFAULTS["SCHEDULER_PERSIST"]),
+            flush_on_start=bool_setting(
+                settings, "SCHEDULER_FLUSH_ON_START", DEFAULTS["SCHEDULER_FLUSH_ON_START"]
+            ),
             idle_before_close=seconds("SCHEDULER_IDLE_BEFORE_CLOSE", at_least=0),
             lease_seconds=seconds("SCHEDULER_LEASE_SECONDS", above=0),
             ack_interval=seconds("SCHEDULER_ACK_INTERVAL", above=0),
             retry_max=seconds("REDIS_RETRY_MAX", above=0),
-            continuous=settings.getbool("SCHEDULER_CONTINUOUS", DEFAULTS["SCHEDULER_CONTINUOUS"]),
+            continuous=bool_setting(settings, "SCHEDULER_CONTINUOUS", DEFAULTS["SCHEDULER_CONTINUOUS"]),
             wait_for_seed=seconds("SCHEDULER_WAIT_FOR_SEED", at_least=0),
             idle_poll_max=seconds("SCHEDULER_IDLE_POLL_MAX", above=0),
             prefetch=int_setting(

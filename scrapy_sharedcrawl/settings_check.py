@@ -25,6 +25,7 @@ from scrapy_sharedcrawl.config import SettingError, is_shared_crawl, redis_confi
 from scrapy_sharedcrawl.connection import check_location
 from scrapy_sharedcrawl.dupefilter import filter_settings
 from scrapy_sharedcrawl.scheduler_settings import SchedulerSettings
+from scrapy_sharedcrawl.start_urls import start_urls_kind
 from scrapy_sharedcrawl.stats import stats_timing
 from scrapy_sharedcrawl.timeseries import series_fields, series_points
 from scrapy_sharedcrawl.warc.recorder import file_settings
@@ -46,7 +47,7 @@ WITH_REDIS: tuple[Check, ...] = (
     AlertSettings.from_settings,
 )
 #: Read where the crawl is shared (the leasing scheduler and its dupefilter).
-SHARED: tuple[Check, ...] = (SchedulerSettings.from_settings, filter_settings)
+SHARED: tuple[Check, ...] = (SchedulerSettings.from_settings, filter_settings, start_urls_kind)
 
 
 def check_settings(settings: BaseSettings) -> None:

@@ -21,7 +21,7 @@ from scrapy import Request, Spider
 from scrapy.settings import BaseSettings
 from scrapy.statscollectors import StatsCollector
 
-from scrapy_sharedcrawl.config import setting
+from scrapy_sharedcrawl.config import bool_setting, setting
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 from scrapy_sharedcrawl.outage import OncePerReason
 from scrapy_sharedcrawl.scheduler_settings import SchedulerSettings
@@ -37,6 +37,16 @@ ENTRY_MAX = 8192
 
 #: The Redis type each kind of key must have, and the setting that chooses the kind.
 KINDS = {"list": "", "set": "REDIS_START_URLS_AS_SET", "zset": "REDIS_START_URLS_AS_ZSET"}
+
+
+def start_urls_kind(settings: BaseSettings) -> str:
+    """``set``, ``zset`` or ``list``: the Redis type scrapy-redis's ``REDIS_START_URLS_AS_SET`` /
+    ``…_AS_ZSET`` say the start URLs key has (checked at start: SettingError for a non-boolean)."""
+    if bool_setting(settings, "REDIS_START_URLS_AS_SET", DEFAULTS["REDIS_START_URLS_AS_SET"]):
+        return "set"
+    if bool_setting(settings, "REDIS_START_URLS_AS_ZSET", DEFAULTS["REDIS_START_URLS_AS_ZSET"]):
+        return "zset"
+    return "list"
 
 
 class StartUrls:
@@ -77,12 +87,7 @@ class StartUrls:
         assert spider.crawler.stats is not None
         key = getattr(spider, "redis_key", None) or setting(settings, "REDIS_START_URLS_KEY", DEFAULTS)
         key = str(key) % {"name": spider.name}
-        if settings.getbool("REDIS_START_URLS_AS_SET", DEFAULTS["REDIS_START_URLS_AS_SET"]):
-            kind = "set"
-        elif settings.getbool("REDIS_START_URLS_AS_ZSET", DEFAULTS["REDIS_START_URLS_AS_ZSET"]):
-            kind = "zset"
-        else:
-            kind = "list"
+        kind = start_urls_kind(settings)
         batch = getattr(spider, "redis_batch_size", None) or setting(
             settings, "REDIS_START_URLS_BATCH_SIZE", DEFAULTS
         )

@@ -22,7 +22,7 @@ from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.asyncio import create_looping_call, run_in_thread
 from scrapy.utils.defer import deferred_from_coro
 
-from scrapy_sharedcrawl.config import float_setting, redis_configured
+from scrapy_sharedcrawl.config import bool_setting, float_setting, redis_configured
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 from scrapy_sharedcrawl.keys import CrawlKeys, this_worker
@@ -138,7 +138,9 @@ class RedisStatsCollector(MemoryStatsCollector):
         )
         self.interval, ttl = stats_timing(settings)
         self.ttl_ms = round(ttl * 1000)
-        self.flush_on_start = settings.getbool("SCHEDULER_FLUSH_ON_START")
+        self.flush_on_start = bool_setting(
+            settings, "SCHEDULER_FLUSH_ON_START", DEFAULTS["SCHEDULER_FLUSH_ON_START"]
+        )
         self.worker_id = this_worker()
         self._counters: dict[str, int | float] = {}
         self._pages: dict[int, int] = {}

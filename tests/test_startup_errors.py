@@ -68,6 +68,9 @@ def assert_refused_in_one_line(
         # the scheduler's own: it used to fail inside the engine ("Engine slot not assigned")
         ("SCHEDULER_LEASE_SECONDS", "0", "a finite number > 0 and ≤ 86400"),
         ("DUPEFILTER_MODE", "cuckoo", "'set' or 'bloom'"),
+        # a boolean: Scrapy's getbool raised a ValueError naming no setting, in a traceback
+        ("SCHEDULER_PERSIST", "maybe", "a boolean"),
+        ("REDIS_START_URLS_AS_SET", "yes please", "a boolean"),
     ],
 )
 def test_a_generic_worker_with_a_bad_setting_stops_in_one_line_taking_nothing(

@@ -29,7 +29,7 @@ from scrapy.http import Response
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 
 from scrapy_sharedcrawl import signals as scheduling_signals
-from scrapy_sharedcrawl.config import SettingError, int_setting, setting
+from scrapy_sharedcrawl.config import SettingError, bool_setting, int_setting, setting
 from scrapy_sharedcrawl.defaults import SETTINGS
 from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.warc.writer import WarcFiles, safe_host
@@ -201,8 +201,8 @@ class WarcRecorder:
         if files is None:
             raise NotConfigured  # off: no warning on every crawl without WARC
         directory, prefix, max_size = files
-        revisits = settings.getbool("WARC_REVISITS", SETTINGS["WARC_REVISITS"])
-        cookies = settings.getbool("WARC_COOKIES", SETTINGS["WARC_COOKIES"])
+        revisits = bool_setting(settings, "WARC_REVISITS", SETTINGS["WARC_REVISITS"])
+        cookies = bool_setting(settings, "WARC_COOKIES", SETTINGS["WARC_COOKIES"])
         if WARCIO_MISSING is not None:
             return WarcUnavailable(
                 crawler, f"WARC_DIR is set but warcio can't be imported ({WARCIO_MISSING})"
