@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from harness import wait_for
 from link_site import link_site
-from redis_server import RedisServer
 from warcio.archiveiterator import ArchiveIterator
 
 from scrapy_sharedcrawl.keys import QueueKeys
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 

@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 from harness import wait_for
 from link_site import LinkSite, link_site
-from redis_server import RedisServer
+
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
 PROJECT = Path(__file__).resolve().parent.parent / "examples" / "redis_project"
 BIN = Path(sys.executable).parent

@@ -25,7 +25,6 @@ import requests
 from cluster import WORKER_SETTINGS, assert_store_matches, stored
 from harness import DOMAIN, FAST_SETTINGS, ROOT, ReplicaServer, replica_server, wait_for
 from mongo_server import MongoServer, mongo_server
-from redis_server import RedisServer, free_port, redis_server
 from scrapyd_node import (
     BIN,
     PASSWORD,
@@ -37,6 +36,7 @@ from scrapyd_node import (
     scrapyd_nodes,
 )
 
+from scrapy_sharedcrawl.testing.redis_server import RedisServer, free_port, redis_server
 from solidot_replica import Replica, ReplicaConfig
 
 pytestmark = pytest.mark.scrapyd
