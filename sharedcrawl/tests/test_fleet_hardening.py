@@ -13,10 +13,10 @@ import json
 import logging
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -92,7 +92,7 @@ NEWS = ("--project", "news_project", "--spider", "news")
 def workers(url: str, *arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "scrapy_sharedcrawl.cli", "workers", "--scrapyd", url, *NEWS, *arguments],
-        cwd=Path(__file__).parent,
+        cwd=tempfile.gettempdir(),  # no project's scrapy.cfg above it
         capture_output=True,
         text=True,
         timeout=120,

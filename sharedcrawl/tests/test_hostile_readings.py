@@ -15,8 +15,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,7 +61,7 @@ def status(redis_url: str, *options: str) -> subprocess.CompletedProcess[str]:
             redis_url,
             *options,
         ],
-        cwd=Path(__file__).parent,
+        cwd=tempfile.gettempdir(),  # no project's scrapy.cfg above it
         capture_output=True,
         text=True,
         timeout=60,
