@@ -25,7 +25,7 @@ from scrapy_sharedcrawl.legacy import apply_legacy_names, renamed_settings
 from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
-FRAMEWORK = ROOT / "scrapy_sharedcrawl"
+FRAMEWORK = ROOT / "sharedcrawl" / "scrapy_sharedcrawl"
 BIN = Path(sys.executable).parent
 #: The made-up project's old names.
 GADGETS = {
