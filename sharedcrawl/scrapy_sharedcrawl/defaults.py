@@ -129,3 +129,161 @@ SETTINGS: dict[str, Any] = {
     #: (.legacy). {} : none.
     "RENAMED_SETTINGS": {},
 }
+
+#: What each setting means, for people: the framework's settings page is generated from this and
+#: :data:`SETTINGS` (``python -m scrapy_sharedcrawl.settings_doc --write``), and a project's page reads
+#: it for the framework's settings it lists.
+DESCRIPTIONS: dict[str, str] = {
+    "REDIS_URL": (
+        "shared Redis: switches on the shared crawl (scheduler, duplicate filter, stats, host rate)"
+    ),
+    "REDIS_RETRY_MAX": "longest pause between reconnect tries while Redis is away",
+    "SCHEDULER_QUEUE_KEY": (
+        "Redis key prefix of the shared queue, its leases and seed marker (the `{…}` hash tag would "
+        "keep them on one Redis Cluster slot, but the crawl needs a standalone Redis: Redis Cluster "
+        "is not supported)"
+    ),
+    "SCHEDULER_SERIALIZER": (
+        "how requests are written to the queue (JSON, checked on the way in and out; the add-on sets it)"
+    ),
+    "SCHEDULER_PERSIST": (
+        "keep the queue and duplicate filter after the crawl finished (a closing worker never deletes them)"
+    ),
+    "SCHEDULER_FLUSH_ON_START": (
+        "a worker deletes the crawl's queue, duplicate filter and seed marker when it opens, as in "
+        "scrapy-redis (give it to one worker, never to a fleet)"
+    ),
+    "SCHEDULER_IDLE_BEFORE_CLOSE": (
+        "seconds a seeded crawl must show nothing queued or leased anywhere before workers close "
+        "(atomic check: 0 is safe)"
+    ),
+    "SCHEDULER_LEASE_SECONDS": (
+        "how long a worker holds a request; a dead worker's requests return to the queue after it "
+        "(renewed every third of it)"
+    ),
+    "SCHEDULER_ACK_INTERVAL": (
+        "seconds between acknowledgement batches; the item pipelines flush first (the `ack_barrier` signal)"
+    ),
+    "SCHEDULER_PREFETCH": (
+        "requests a worker leases per round trip to Redis; it hands them to its engine one at a time "
+        "(at the end of a crawl another worker may wait while this one works through up to that many)"
+    ),
+    "SCHEDULER_CONTINUOUS": "keep workers waiting for the next seed when a crawl is finished",
+    "SCHEDULER_WAIT_FOR_SEED": (
+        "seconds a worker started before any seed waits for one, then closes (`no_seed`)"
+    ),
+    "SCHEDULER_IDLE_POLL_MAX": "longest pause (s) between an idle worker's polls of Redis",
+    "SCHEDULER_SEED_HINT": "how to seed, named by a worker waiting for a seed",
+    "REDIS_START_URLS_KEY": "Redis list a spider's start URLs can be pushed to, as with scrapy-redis",
+    "REDIS_START_URLS_AS_SET": "that key is a set (`SADD`) rather than a list",
+    "REDIS_START_URLS_AS_ZSET": "that key is a sorted set (`ZADD`), highest score first",
+    "REDIS_ENCODING": "encoding of that key's entries",
+    "REDIS_START_URLS_BATCH_SIZE": "entries taken from that key per read",
+    "SCHEDULER_DUPEFILTER_KEY": "Redis key prefix of the duplicate filter's shards",
+    "DUPEFILTER_MODE": (
+        "`set`: exact, ≈ 9 bytes per URL at any size (its shards grow with the crawl); `bloom`: ≈ 3.9 "
+        "bytes per URL of `DUPEFILTER_CAPACITY` (at a 10⁻⁶ error rate), allocated whole at the start "
+        "(≈ 7.2 MB at 2M): size the capacity to the crawl"
+    ),
+    "DUPEFILTER_CAPACITY": (
+        "bloom mode only: URLs the Bloom filter is sized for (the first worker of a crawl fixes it); "
+        "the set mode grows with the crawl"
+    ),
+    "DUPEFILTER_ERROR_RATE": "bloom mode only",
+    "CRAWL_KEY_PREFIX": "Redis key prefix of the shared stats and the worker registry",
+    "STATS_PUSH_INTERVAL": "seconds between pushes of the shared stats",
+    "STATS_TTL": "how long the shared stats outlive the crawl",
+    "WORKER_HEARTBEAT": "seconds between worker heartbeats; a worker is gone after 3 missed",
+    "WORKER_NODE_NAME": (
+        "this machine's name in the fleet, shown by `status` and `workers list` (`workers up` sets it "
+        "to the node's deploy target name)"
+    ),
+    "WORKER_BUFFER_STAT": (
+        "the stat of the items a worker's store holds unwritten, shown per worker by `status` and the "
+        "dashboard (empty: none)"
+    ),
+    "STATS_SERIES_POINTS": (
+        "points of the crawl's time series kept in Redis for the dashboard's charts, one per stats "
+        "interval (0: none)"
+    ),
+    "STATS_SERIES_FIELDS": (
+        "the project's own fields of the crawl's time series, name → stat names (`…/`: every stat "
+        "under that prefix); `err_*` fields are error kinds on the dashboard (JSON in `-s` or the "
+        "environment)"
+    ),
+    "CLUSTER_HOST_RATE": "requests/s per host for all workers together (0: no limit)",
+    "CLUSTER_CRAWL_DELAY_MAX": "longest robots.txt Crawl-delay honoured (s)",
+    "CLUSTER_HOST_KEY": "Redis key of a host's shared rate and pause",
+    "RETRY_AFTER_MAX": "longest Retry-After (s) honoured on 429/503; the whole host pauses that long",
+    "HOST_BACKOFF_BASE": "host pause (s) after a 5xx or connection error; doubles per failure in a row",
+    "HOST_BACKOFF_MAX": "cap of that pause",
+    "REDIS_HOST": (
+        "scrapy-redis's other way to name the Redis, when `REDIS_URL` is empty (localhost and 6379 "
+        "for the one left out); either set switches on the shared crawl too"
+    ),
+    "REDIS_PORT": (
+        "with `REDIS_HOST`: scrapy-redis's other way to name the Redis, when `REDIS_URL` is empty "
+        "(localhost and 6379 for the one left out); either set switches on the shared crawl too"
+    ),
+    "REDIS_PARAMS": (
+        'extra redis-py client arguments, as in scrapy-redis (`{"password": …}`); set, it switches on '
+        "the shared crawl too. A crawl given any of these four while `SCHEDULER` is set to one that "
+        "shares nothing logs one warning line (JSON in `-s` or the environment)"
+    ),
+    "REDIS_SENTINELS": (
+        "the Sentinels' `host:port`, comma-separated (port 26379 when left out): Redis through "
+        "Sentinel instead of `REDIS_URL`, every client asks them for the master and follows a "
+        "failover (see [Redis with "
+        "Sentinel](deploying.md#redis-with-sentinel-no-single-point-of-failure)); switches on the "
+        "shared crawl too"
+    ),
+    "REDIS_SENTINEL_MASTER": (
+        "the name the Sentinels monitor the master by (`sentinel monitor NAME …`); required with "
+        "`REDIS_SENTINELS`. The master's own password goes in `REDIS_PARAMS` or in a `REDIS_URL` "
+        "whose host is this name (`redis://:PASSWORD@NAME/0`); a `REDIS_URL` naming a server, or "
+        "`REDIS_HOST`/`REDIS_PORT`, beside `REDIS_SENTINELS` is refused at start-up"
+    ),
+    "REDIS_SENTINEL_PASSWORD": "the Sentinels' own password (their `requirepass`), never logged",
+    "DUPEFILTER_DEBUG": (
+        "log every filtered duplicate, not just the first (Scrapy's and scrapy-redis's setting)"
+    ),
+    "WARC_DIR": ("directory of the WARC files of every fetch (one set per worker process); empty: no WARC"),
+    "WARC_PREFIX": (
+        "WARC file names: `PREFIX-STARTED-SERIAL-PID~HOST.warc.gz`; letters, digits, `_`, `.`, `-` "
+        "(empty: the project's `BOT_NAME`)"
+    ),
+    "WARC_MAX_SIZE": ("bytes after which a WARC file is completed and the next begun (100 kB to 10¹² bytes)"),
+    "WARC_REVISITS": "a fetch whose payload this worker already stored becomes a `revisit` record",
+    "WARC_COOKIES": (
+        "keep `Cookie` / `Set-Cookie` values in WARC records (masked as `***` by default; "
+        "`Authorization` and `Proxy-Authorization` always are)"
+    ),
+    "ALERT_MIN_PAGES": "pages received with no item before the `no_items` alert (1–10⁹)",
+    "ALERT_WINDOW": (
+        "the recent window (s) the `drop_share` alert reads (10–86,400; a finished crawl: its last one)"
+    ),
+    "ALERT_WINDOW_MIN_PAGES": "pages that window needs before `drop_share` judges it (1–10⁹)",
+    "ALERT_DROP_SHARE": (
+        "share of the window's pages one drop reason reaches for the `drop_share` alert (over 0, at most 1)"
+    ),
+    "CRAWL_REPORT_CLASS": (
+        "the project's part of `status`, the dashboard and `/metrics` (a "
+        "`scrapy_sharedcrawl.report.CrawlReport`; the default counts items scraped), and the likely "
+        "causes of alerts"
+    ),
+    "DASHBOARD_TOKEN": (
+        "the token `sharedcrawl dashboard` asks for; required when it binds beyond loopback; also "
+        "read from the environment variable `SHAREDCRAWL_DASHBOARD_TOKEN` (never an option)"
+    ),
+    "RENAMED_SETTINGS": (
+        "a project's old setting names, old name → new name, carried over with a deprecation warning "
+        "([shared-crawl.md](shared-crawl.md))"
+    ),
+}
+
+#: Defaults better said in words than as the value that stands for them.
+DEFAULTS_IN_WORDS: dict[str, str] = {
+    "CLUSTER_HOST_RATE": "1 / `DOWNLOAD_DELAY`",
+    "STATS_TTL": "7 days",
+    "WORKER_NODE_NAME": "the host name",
+}
