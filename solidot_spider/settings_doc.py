@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from scrapy_sharedcrawl.defaults import DEFAULTS_IN_WORDS, DESCRIPTIONS
 from scrapy_sharedcrawl.defaults import SETTINGS as FRAMEWORK
-from scrapy_sharedcrawl.settings_doc import shown
+from scrapy_sharedcrawl.settings_doc import replace_table, shown
 from solidot_spider.defaults import DECLARED, ENVIRONMENT_ONLY
 from solidot_spider.legacy import RENAMED
 
@@ -240,16 +240,6 @@ def defaults_as_run() -> dict[str, Any]:
     module = importlib.reload(importlib.import_module("solidot_spider.settings"))
     names = {name for row in (*SETTINGS_ROWS, *REFRESH_ROWS) for name in row.names}
     return {name: getattr(module, name, FRAMEWORK.get(name)) for name in names if not name.endswith("*")}
-
-
-def replace_table(text: str, header: str, table: str) -> str:
-    """``text`` with the table under ``header`` replaced by ``table``."""
-    lines = text.split("\n")
-    start = lines.index(header)
-    end = start
-    while end < len(lines) and lines[end].startswith("|"):
-        end += 1
-    return "\n".join([*lines[:start], table, *lines[end:]])
 
 
 def main(argv: list[str] | None = None) -> int:
