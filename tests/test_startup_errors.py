@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from harness import ReplicaServer, crawl_command, crawl_env
 from link_site import link_site
-from redis_server import RedisServer
 from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.config import SettingError
 from scrapy_sharedcrawl.settings_check import check_settings
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
 LINKS_PROJECT = Path(__file__).resolve().parent.parent / "examples" / "links_project"
 BIN = Path(sys.executable).parent

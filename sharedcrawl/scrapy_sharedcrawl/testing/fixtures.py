@@ -1,11 +1,13 @@
-"""Pytest fixtures for a private Redis: import both names into a test module (or conftest)."""
+"""Pytest fixtures for a private Redis, a plugin a conftest names:
+``pytest_plugins = ("scrapy_sharedcrawl.testing.fixtures",)``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from redis_server import RedisServer, redis_server
+
+from scrapy_sharedcrawl.testing.redis_server import RedisServer, redis_server
 
 
 @pytest.fixture(scope="session")

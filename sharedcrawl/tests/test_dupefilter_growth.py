@@ -17,8 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from redis_server import RedisServer, redis_server
-from scheduling_fixtures import make_spider, open_scheduler
+from conftest import make_spider
 from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.cli.status import StatusReader
@@ -29,8 +28,10 @@ from scrapy_sharedcrawl.dupefilter import (
     fingerprint64,
 )
 from scrapy_sharedcrawl.scheduler import LeasingScheduler
+from scrapy_sharedcrawl.testing.redis_server import RedisServer, redis_server
+from scrapy_sharedcrawl.testing.scheduling import open_scheduler
 
-KEY = "{solidot}:seen"
+KEY = "{news}:seen"
 META = f"{KEY}:meta"
 LIMIT = 64
 #: Fingerprints a shard holds on average at most (the split threshold).
@@ -114,7 +115,7 @@ def test_a_new_filter_has_one_shard_and_splits_one_at_a_time_as_it_fills(small_i
     assert layout.level == 8 and layout.split == layout.shards - 256  # 12,000 / 24 = 500 shards
     assert dupefilter.add_fingerprints(fingerprints) == 0  # every one found where the splits put it
     assert dupefilter.count() == (12_000, True)
-    status = StatusReader(Settings({"REDIS_URL": small_intsets}), "solidot").read()
+    status = StatusReader(Settings({"REDIS_URL": small_intsets}), "news").read()
     assert (status.seen, status.seen_exact) == (12_000, True)  # counted over the shards stored now
 
 
@@ -288,7 +289,7 @@ def test_a_layout_no_worker_wrote_is_logged_and_counted_and_the_request_queued(
         assert reopened.stats.get_value("dupefilter/malformed") == 1
     assert caplog.text.count("is not what a worker writes") == 2, caplog.text  # once per filter
     assert client.hget(META, field) == value.encode()  # left for the operator to look at
-    status = StatusReader(Settings({"REDIS_URL": small_intsets}), "solidot").read()
+    status = StatusReader(Settings({"REDIS_URL": small_intsets}), "news").read()
     assert status.seen is None and status.unreadable == {"seen": 1}
     compact.clear()  # SCHEDULER_FLUSH_ON_START: its shards can't be named from it, all keys under it go
     assert not client.keys(f"{KEY}*")

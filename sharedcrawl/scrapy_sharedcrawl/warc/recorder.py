@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 #: The recorder's settings, declared with their defaults in :mod:`scrapy_sharedcrawl.defaults`.
 WARC_SETTINGS = tuple(name for name in SETTINGS if name.startswith("WARC_"))
 #: What to install for recording, named when it is missing.
-WARCIO_REQUIREMENT = "warcio>=1.7,<2"
+WARCIO_REQUIREMENT = "scrapy-sharedcrawl[warc]"  # warcio>=1.7,<2
 
 #: Payload digests remembered for revisit records (≈ 150 bytes each); the oldest are forgotten first.
 REVISIT_MEMORY = 200_000

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import tempfile
 from dataclasses import asdict
 from typing import Any
 
 import pytest
 import redis
-from harness import run_status as status
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from prometheus_client.exposition import generate_latest
@@ -31,18 +33,39 @@ from scrapy_sharedcrawl.dashboard.state import DashboardReader, StableLabels
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 SEED = os.environ.get("FUZZ_SEED")
 STATS, META, WORKERS, INFO = (
-    "{solidot}:stats",
-    "{solidot}:stats:meta",
-    "{solidot}:workers",
-    "{solidot}:workers:info",
+    "{news}:stats",
+    "{news}:stats:meta",
+    "{news}:workers",
+    "{news}:workers:info",
 )
-SEEN_META, SEED_KEY = "{solidot}:seen:meta", "{solidot}:seed"
+SEEN_META, SEED_KEY = "{news}:seen:meta", "{news}:seed"
 #: Every key the readers read (the dupefilter's first shards, and its Bloom filter, too).
 ALL_KEYS = [
-    *(STATS, META, WORKERS, INFO, SEEN_META, SEED_KEY, "{solidot}:series", "{solidot}:requests:queue"),
-    *("{solidot}:requests:leases", "{solidot}:requests:dead", "{solidot}:requests:seeded"),
-    *("{solidot}:seen:0", "{solidot}:seen:bloom"),
+    *(STATS, META, WORKERS, INFO, SEEN_META, SEED_KEY, "{news}:series", "{news}:requests:queue"),
+    *("{news}:requests:leases", "{news}:requests:dead", "{news}:requests:seeded"),
+    *("{news}:seen:0", "{news}:seen:bloom"),
 ]
+
+
+def status(redis_url: str, *options: str) -> subprocess.CompletedProcess[str]:
+    """``sharedcrawl status --spider news --redis-url URL OPTIONS`` as the operator runs it (its own process)."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scrapy_sharedcrawl.cli",
+            "status",
+            "--spider",
+            "news",
+            "--redis-url",
+            redis_url,
+            *options,
+        ],
+        cwd=tempfile.gettempdir(),  # no project's scrapy.cfg above it
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def no_nan(text: str) -> Any:
@@ -77,7 +100,7 @@ def register_workers(client: redis.Redis, entries: dict[str, str]) -> None:
 
 def dashboard_reading(redis_url: str, reader: DashboardReader | None = None) -> tuple[dict[str, Any], str]:
     """One dashboard refresh, as ``/api/state`` serves it (strict JSON) and as ``/metrics`` shows it."""
-    reader = reader or DashboardReader(Settings({"REDIS_URL": redis_url}), "solidot")
+    reader = reader or DashboardReader(Settings({"REDIS_URL": redis_url}), "news")
     snapshot = reader.read()
     charts = reader.charts()
     state = no_nan(json.dumps(snapshot))
@@ -132,7 +155,7 @@ def test_unreadable_stats_and_meta_are_skipped_and_counted_never_nan(redis_url: 
         },
     )
     client.hset(META, mapping={"started_at": "1e300", "updated_at": "nan", "seen": "-3"})
-    client.set("{solidot}:pages:" + str(int(client.time()[0]) // 60), "x\xff")
+    client.set("{news}:pages:" + str(int(client.time()[0]) // 60), "x\xff")
     done = status(redis_url, "--json")
     assert done.returncode == 0, done.stderr
     reading = no_nan(done.stdout)
@@ -142,14 +165,14 @@ def test_unreadable_stats_and_meta_are_skipped_and_counted_never_nan(redis_url: 
     done = status(redis_url)
     assert done.returncode == 0 and "unreadable meta: 3 · pages: 1 · stats: 6" in done.stdout, done.stderr
     for ms, pages in ((1000, "-1.7e308"), (61000, "1.7e308"), (121000, "1e400")):  # the charts' series
-        client.xadd("{solidot}:series", {"pages": pages, "items": "5"}, id=f"{ms}-0")
+        client.xadd("{news}:series", {"pages": pages, "items": "5"}, id=f"{ms}-0")
     state, _ = dashboard_reading(redis_url)
     assert state["progress"]["done"] == 12 and state["unreadable"]["stats"] == 6
 
 
 def test_a_dupefilter_layout_no_worker_stored_leaves_the_count_unknown(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
-    reader = StatusReader(Settings({"REDIS_URL": redis_url}), "solidot")  # status' own reader, in-process
+    reader = StatusReader(Settings({"REDIS_URL": redis_url}), "news")  # status' own reader, in-process
     for layout in (
         {"mode": "set", "shards": "0"},
         {"mode": "set", "shards": str(2**40)},
@@ -163,7 +186,7 @@ def test_a_dupefilter_layout_no_worker_stored_leaves_the_count_unknown(redis_url
         assert reading["seen"] is None and reading["unreadable"] == {"seen": 1}, layout
     client.delete(SEEN_META)
     client.hset(SEEN_META, mapping={"mode": "bloom", "bits": "64", "hashes": "3", "capacity": "10"})
-    client.hset("{solidot}:seen:bloom", "a", "b")  # the filter's key of another type than a string
+    client.hset("{news}:seen:bloom", "a", "b")  # the filter's key of another type than a string
     done = status(redis_url, "--json")
     assert done.returncode == 0, done.stderr
     assert no_nan(done.stdout)["unreadable"] == {"seen": 1}
@@ -173,7 +196,7 @@ def test_a_key_of_another_type_is_a_problem_of_that_key(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     register_workers(client, {"good": worker_entry()})
     client.hset(META, "started_at", "1700000000")
-    for key in (STATS, "{solidot}:requests:queue", "{solidot}:series", SEED_KEY):
+    for key in (STATS, "{news}:requests:queue", "{news}:series", SEED_KEY):
         client.rpush(key, "x")
     done = status(redis_url, "--json")
     assert done.returncode == 0, done.stderr
@@ -321,14 +344,14 @@ def _write(client: redis.Redis, reading: dict[str, Any]) -> None:
         pipe.hset(INFO, worker_id, entry)
     minute = int(client.time()[0]) // 60
     for back, value in enumerate(reading["pages"]):
-        pipe.set(f"{{solidot}}:pages:{minute - back}", value)
+        pipe.set(f"{{news}}:pages:{minute - back}", value)
     if reading["layout"]:
         pipe.hset(SEEN_META, mapping=reading["layout"])
     if reading["seed"]:
         pipe.hset(SEED_KEY, mapping=reading["seed"])
     for ms, fields in sorted(reading.get("series", ()), key=lambda point: point[0]):
         if fields:
-            pipe.xadd("{solidot}:series", fields, id=f"{ms}-*")
+            pipe.xadd("{news}:series", fields, id=f"{ms}-*")
     for key in reading.get("wrong_type", ()):  # a key of another type than the readers expect
         pipe.delete(key)
         pipe.rpush(key, "x")
@@ -338,7 +361,7 @@ def _write(client: redis.Redis, reading: dict[str, Any]) -> None:
 def test_fuzz_any_redis_content_never_breaks_status_the_dashboard_or_metrics(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     settings_ = Settings({"REDIS_URL": redis_url})
-    reader = StatusReader(settings_, "solidot")
+    reader = StatusReader(settings_, "news")
 
     @settings(
         max_examples=EXAMPLES,
@@ -353,7 +376,7 @@ def test_fuzz_any_redis_content_never_breaks_status_the_dashboard_or_metrics(red
         read = reader.read()
         no_nan(json.dumps(asdict(read)))
         render(read).encode()  # a terminal can show it (its numbers are the JSON's: checked above)
-        dashboard = DashboardReader(settings_, "solidot")
+        dashboard = DashboardReader(settings_, "news")
         dashboard_reading(redis_url, dashboard)
         dashboard_reading(redis_url, dashboard)  # a second refresh: the rates, the floors
 

@@ -10,9 +10,10 @@ from collections import Counter
 
 import pytest
 import scrapy
-from scheduling_fixtures import make_spider, open_scheduler
+from conftest import make_spider
+from news_spider import NewsSpider
 
-from solidot_spider.spiders.solidot import SolidotSpider
+from scrapy_sharedcrawl.testing.scheduling import open_scheduler
 
 # -- the dupefilter ------------------------------------------------------------------------
 
@@ -22,16 +23,16 @@ def random_fingerprints(count: int, seed: int = 7) -> list[bytes]:
     return [rng.randbytes(20) for _ in range(count)]
 
 
-def test_dupefilter_sees_what_it_saw(spider: SolidotSpider) -> None:
+def test_dupefilter_sees_what_it_saw(spider: NewsSpider) -> None:
     dupefilter = open_scheduler(spider).compact
     assert dupefilter is not None
     assert not dupefilter.request_seen(spider.story_request(80222))
     assert dupefilter.request_seen(spider.story_request(80222, categories=["linux"]))  # same URL
     assert not dupefilter.request_seen(spider.story_request(80223))
-    assert dupefilter.request_seen(scrapy.Request(spider.site.story_url(80223) + "#comments"))
+    assert dupefilter.request_seen(scrapy.Request(spider.story_url(80223) + "#comments"))
 
 
-def test_dupefilter_stays_in_intsets_at_under_30_bytes_per_url(redis_url: str, spider: SolidotSpider) -> None:
+def test_dupefilter_stays_in_intsets_at_under_30_bytes_per_url(redis_url: str, spider: NewsSpider) -> None:
     dupefilter = open_scheduler(spider).compact
     assert dupefilter is not None and dupefilter.layout is not None
     fingerprints = random_fingerprints(100_000)

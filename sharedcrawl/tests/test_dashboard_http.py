@@ -39,7 +39,7 @@ ROUTES = ["/", "/api/state", "/api/series", "/metrics", "/static/dashboard.js", 
 @contextmanager
 def served(redis_url: str, token: str = "") -> Iterator[tuple[Dashboard, int]]:
     """The dashboard's application on 127.0.0.1 (a free port), its event loop in a thread."""
-    dashboard = Dashboard(DashboardReader(Settings({"REDIS_URL": redis_url}), "solidot"), refresh=3600)
+    dashboard = Dashboard(DashboardReader(Settings({"REDIS_URL": redis_url}), "news"), refresh=3600)
     loop = asyncio.new_event_loop()
     runner = app_runner(dashboard, token)
     loop.run_until_complete(runner.setup())
@@ -172,16 +172,14 @@ def test_every_answer_carries_the_security_headers(redis_url: str) -> None:
 
 def test_worker_rates_forget_the_workers_the_registry_forgets(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
-    reader = DashboardReader(Settings({"REDIS_URL": redis_url}), "solidot")
+    reader = DashboardReader(Settings({"REDIS_URL": redis_url}), "news")
     seconds, _ = client.time()
     for worker in range(50):
-        client.zadd("{solidot}:workers", {f"w{worker}": seconds * 1000})
-        client.hset(
-            "{solidot}:workers:info", f"w{worker}", json.dumps({"pid": worker, "started_at": seconds})
-        )
+        client.zadd("{news}:workers", {f"w{worker}": seconds * 1000})
+        client.hset("{news}:workers:info", f"w{worker}", json.dumps({"pid": worker, "started_at": seconds}))
     reader.read()
     assert len(reader._beats) == 50
-    client.zremrangebyrank("{solidot}:workers", 0, 47)  # the registry forgets 48 of them
+    client.zremrangebyrank("{news}:workers", 0, 47)  # the registry forgets 48 of them
     assert len(reader.read()["workers"]) == 2 and len(reader._beats) == 2
 
 

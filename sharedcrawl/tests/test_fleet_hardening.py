@@ -1,4 +1,4 @@
-"""``solidot-crawl workers`` against scrapyd nodes that misbehave (issue 18, rows 15–17): a node's text
+"""``sharedcrawl workers`` against scrapyd nodes that misbehave (issue 18, rows 15–17): a node's text
 reaches the terminal without its escapes, an answer is capped in size and a call in time, credentials
 over plain http are warned about, and settings that name a credential never reach scrapyd.
 
@@ -13,18 +13,18 @@ import json
 import logging
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
-from harness import ROOT
-from redis_server import free_port
 
 from scrapy_sharedcrawl.fleet.api import NodeUnreachable, ScrapydApi, ScrapydError
 from scrapy_sharedcrawl.fleet.fleet import check_no_credentials
 from scrapy_sharedcrawl.fleet.nodes import Node
+from scrapy_sharedcrawl.testing.redis_server import free_port
 
 ESCAPES = "\x1b]0;owned\x07\x1b[2J\u202e"
 
@@ -72,12 +72,12 @@ def a_node_with_jobs(job_id: str, message: str = "") -> dict[str, Any]:
     ok = {"status": "ok"}
     return {
         "/daemonstatus.json": {**ok, "running": 1, "pending": 0, "finished": 0, "node_name": ESCAPES},
-        "/listprojects.json": {**ok, "projects": ["solidot_spider"]},
+        "/listprojects.json": {**ok, "projects": ["news_project"]},
         "/listversions.json": {**ok, "versions": [f"v1{ESCAPES}"]},
         "/listjobs.json": {
             **ok,
             "pending": [],
-            "running": [{"id": job_id, "spider": "solidot", "pid": 7, "start_time": ESCAPES}],
+            "running": [{"id": job_id, "spider": "news", "pid": 7, "start_time": ESCAPES}],
             "finished": [],
         },
         "/schedule.json": {"status": "error", "message": message} if message else {**ok, "jobid": job_id},
@@ -85,10 +85,14 @@ def a_node_with_jobs(job_id: str, message: str = "") -> dict[str, Any]:
     }
 
 
+#: the scrapyd project and spider the fake nodes run
+NEWS = ("--project", "news_project", "--spider", "news")
+
+
 def workers(url: str, *arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "solidot_spider.cli", "workers", "--scrapyd", url, *arguments],
-        cwd=ROOT,
+        [sys.executable, "-m", "scrapy_sharedcrawl.cli", "workers", "--scrapyd", url, *NEWS, *arguments],
+        cwd=tempfile.gettempdir(),  # no project's scrapy.cfg above it
         capture_output=True,
         text=True,
         timeout=120,

@@ -11,21 +11,21 @@ import time
 from typing import Any
 
 import scrapy
-from scheduling_fixtures import make_spider, open_scheduler
+from conftest import make_spider
+from news_spider import NewsSpider, story_sid
 from scrapy.utils.defer import maybe_deferred_to_future
 
 from scrapy_sharedcrawl import serialization
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
 from scrapy_sharedcrawl.scheduler import LeasingScheduler
 from scrapy_sharedcrawl.signals import ack_barrier, requests_acknowledged
-from solidot_spider.site import story_sid
-from solidot_spider.spiders.solidot import SolidotSpider
+from scrapy_sharedcrawl.testing.scheduling import open_scheduler
 
 # -- the leased queue ------------------------------------------------------------------
 
 
 def test_higher_priority_first_then_first_in_first_out(
-    queue: LeasedPriorityQueue, spider: SolidotSpider
+    queue: LeasedPriorityQueue, spider: NewsSpider
 ) -> None:
     pushed = [
         ("a", 0),
@@ -36,7 +36,7 @@ def test_higher_priority_first_then_first_in_first_out(
         ("f", 2**40),  # clamped, still first
     ]
     for name, priority in pushed:
-        assert queue.push(scrapy.Request(f"http://www.solidot.test/{name}", priority=priority))
+        assert queue.push(scrapy.Request(f"http://www.news.test/{name}", priority=priority))
     order = []
     while popped := queue.pop("w1", 60).leased:
         order.append(popped[0][1].url.rsplit("/", 1)[1])
@@ -44,7 +44,7 @@ def test_higher_priority_first_then_first_in_first_out(
 
 
 def test_a_lease_hides_a_request_until_it_expires_then_another_worker_gets_it(
-    queue: LeasedPriorityQueue, spider: SolidotSpider
+    queue: LeasedPriorityQueue, spider: NewsSpider
 ) -> None:
     queue.push(spider.story_request(80222))
     (request_id, request), *_ = queue.pop("worker-a", lease_seconds=30).leased
@@ -67,7 +67,7 @@ def test_a_lease_hides_a_request_until_it_expires_then_another_worker_gets_it(
     assert queue.server.hlen(queue.payloads_key) == 0 and queue.server.hlen(queue.owners_key) == 0
 
 
-def test_a_late_ack_removes_the_requeued_copy(queue: LeasedPriorityQueue, spider: SolidotSpider) -> None:
+def test_a_late_ack_removes_the_requeued_copy(queue: LeasedPriorityQueue, spider: NewsSpider) -> None:
     queue.push(spider.story_request(1))
     (request_id, _), *_ = queue.pop("slow-worker", 30).leased
     queue.requeue_expired(now=time.time() + 60)
@@ -77,14 +77,14 @@ def test_a_late_ack_removes_the_requeued_copy(queue: LeasedPriorityQueue, spider
 
 
 def test_released_leases_go_back_with_their_priority(queue: LeasedPriorityQueue) -> None:
-    queue.push(scrapy.Request("http://www.solidot.test/high", priority=5))
-    queue.push(scrapy.Request("http://www.solidot.test/low", priority=1))
+    queue.push(scrapy.Request("http://www.news.test/high", priority=5))
+    queue.push(scrapy.Request("http://www.news.test/low", priority=1))
     (request_id, _), *_ = queue.pop("w", 30).leased
     assert queue.release("w", [request_id]) == 1
     assert queue.pop("w", 30).leased[0][1].url.endswith("/high")
 
 
-def test_concurrent_requeues_do_not_duplicate(redis_url: str, spider: SolidotSpider) -> None:
+def test_concurrent_requeues_do_not_duplicate(redis_url: str, spider: NewsSpider) -> None:
     first = open_scheduler(spider).queue
     second = open_scheduler(make_spider(redis_url)).queue  # another client, as another worker would be
     for sid in range(200):
@@ -109,9 +109,7 @@ def test_concurrent_requeues_do_not_duplicate(redis_url: str, spider: SolidotSpi
     assert len(ids) == len(set(ids)) == 200 and first.leased_count() == 0
 
 
-def test_push_checks_the_dupefilter_in_the_same_call(
-    queue: LeasedPriorityQueue, spider: SolidotSpider
-) -> None:
+def test_push_checks_the_dupefilter_in_the_same_call(queue: LeasedPriorityQueue, spider: NewsSpider) -> None:
     scheduler = open_scheduler(spider)
     dropped: list[str] = []
 
@@ -135,7 +133,7 @@ def test_push_checks_the_dupefilter_in_the_same_call(
     assert scheduler.queue.push_encoded(entry) == 0  # a retried push (lost reply) queues nothing twice
 
 
-def test_pushes_ride_with_a_pop_that_leases_several(redis_url: str, spider: SolidotSpider) -> None:
+def test_pushes_ride_with_a_pop_that_leases_several(redis_url: str, spider: NewsSpider) -> None:
     scheduler = open_scheduler(make_spider(redis_url, SCHEDULER_PREFETCH=3))
     for sid in range(1, 6):
         scheduler.enqueue_request(spider.story_request(sid))
@@ -159,7 +157,7 @@ def test_pushes_ride_with_a_pop_that_leases_several(redis_url: str, spider: Soli
     assert scheduler.stats.get_value("scheduler/released") == 5
 
 
-def test_has_pending_requests_counts_leases_held_by_any_worker(redis_url: str, spider: SolidotSpider) -> None:
+def test_has_pending_requests_counts_leases_held_by_any_worker(redis_url: str, spider: NewsSpider) -> None:
     mine, other = open_scheduler(spider), open_scheduler(make_spider(redis_url))
     other.enqueue_request(spider.story_request(80222))
     request = other.next_request()
@@ -170,7 +168,7 @@ def test_has_pending_requests_counts_leases_held_by_any_worker(redis_url: str, s
     assert not mine.has_pending_requests()
 
 
-def test_acknowledgement_waits_for_the_barrier_then_announces_the_urls(spider: SolidotSpider) -> None:
+def test_acknowledgement_waits_for_the_barrier_then_announces_the_urls(spider: NewsSpider) -> None:
     scheduler = open_scheduler(spider)
     events: list[Any] = []
     durable = False
@@ -200,7 +198,7 @@ def test_acknowledgement_waits_for_the_barrier_then_announces_the_urls(spider: S
 
 
 def test_a_request_queued_by_the_previous_release_is_still_crawled(
-    queue: LeasedPriorityQueue, spider: SolidotSpider
+    queue: LeasedPriorityQueue, spider: NewsSpider
 ) -> None:
     """The previous layout: the queue member is the id, the payload (long keys) in the payloads hash."""
     request = spider.story_request(80222, categories=["linux"])

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from redis_server import free_port
 
 from scrapy_sharedcrawl.cli.options import assignments
 from scrapy_sharedcrawl.fleet.api import CredentialsRefused, Job, NodeUnreachable, ScrapydApi, ScrapydError
 from scrapy_sharedcrawl.fleet.fleet import check_no_credentials
 from scrapy_sharedcrawl.fleet.nodes import Node, nodes_from_config, nodes_from_urls
 from scrapy_sharedcrawl.fleet.plan import NoCapacity, NodeLoad, place, to_cancel
+from scrapy_sharedcrawl.testing.redis_server import free_port
 
 
 def test_new_workers_go_where_most_slots_are_free() -> None:

@@ -75,7 +75,10 @@ def run(options: argparse.Namespace, settings: Settings) -> int:
         from scrapy_sharedcrawl.dashboard.server import Dashboard, serve
         from scrapy_sharedcrawl.dashboard.state import DashboardReader
     except ImportError as error:  # aiohttp / prometheus-client: the [dashboard] extra
-        raise ValueError(f"the dashboard needs aiohttp and prometheus-client ({error})") from None
+        raise ValueError(
+            f"the dashboard needs aiohttp and prometheus-client ({error}): "
+            "pip install 'scrapy-sharedcrawl[dashboard]'"
+        ) from None
 
     reader = DashboardReader(settings, spider, options.mongo_uri or settings.get("MONGO_URI") or "")
     serve(Dashboard(reader, refresh), options.host, options.port, token)

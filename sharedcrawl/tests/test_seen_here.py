@@ -13,11 +13,11 @@ from unittest.mock import ANY
 
 import pytest
 import redis
-from scheduling_fixtures import shared_worker
 from scrapy import Request, Spider
 
 from scrapy_sharedcrawl.lease_ledger import SeenHere
 from scrapy_sharedcrawl.scheduler import LeasingScheduler
+from scrapy_sharedcrawl.testing.scheduling import shared_worker
 
 SITE = "https://example.org"
 

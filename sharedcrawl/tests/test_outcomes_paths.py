@@ -15,10 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from harness import ROOT, assert_outcomes_add_up
 from scrapy.exceptions import IgnoreRequest
 
 from scrapy_sharedcrawl.outcomes import outcome_name, unfetched_kind, unfetched_of
+from scrapy_sharedcrawl.testing.processes import assert_outcomes_add_up
 
 ROBOTS = b"User-agent: *\nDisallow:\n"
 
@@ -166,7 +166,7 @@ def test_every_way_a_page_ends_is_one_outcome_and_requests_without_a_page_are_be
     env = {**os.environ, "SITE": site, "CLOSED": closed_port(), "STATS_OUT": str(stats_file)}
     completed = subprocess.run(
         [sys.executable, "-m", "scrapy", "runspider", str(spider)],
-        cwd=ROOT,
+        cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,

@@ -16,15 +16,15 @@ from typing import Any
 
 import pytest
 import redis
-from harness import wait_for
-from redis_server import redis_server
-from scheduling_fixtures import shared_worker
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy_redis.spiders import RedisSpider
 
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
 from scrapy_sharedcrawl.scheduler import LeasingScheduler
 from scrapy_sharedcrawl.start_urls import STATS, claim_key
+from scrapy_sharedcrawl.testing.processes import wait_for
+from scrapy_sharedcrawl.testing.redis_server import redis_server
+from scrapy_sharedcrawl.testing.scheduling import shared_worker
 
 SITE = "http://pages.test:8080"
 URLS = [f"{SITE}/page/{number}" for number in range(6)]

@@ -10,30 +10,30 @@ import pickle
 import pytest
 import redis
 import scrapy
+from news_spider import NewsSpider
 from scrapy.http import FormRequest
 from scrapy_redis.queue import PriorityQueue as StockPriorityQueue
 
 from scrapy_sharedcrawl import serialization
-from solidot_spider.spiders.solidot import SolidotSpider
 
 # -- serialization ------------------------------------------------------------------
 
 
-def test_the_spiders_requests_round_trip_as_json(spider: SolidotSpider) -> None:
+def test_the_spiders_requests_round_trip_as_json(spider: NewsSpider) -> None:
     story = spider.story_request(80222, categories=["linux", "科技"], from_range=True)
-    listing = spider.list_request(spider.site.home())
+    listing = spider.list_request(spider.home_url())
     retry = story.replace(
         dont_filter=True, priority=story.priority - 1, meta={**story.meta, "retry_times": 2}
     )
     form = FormRequest(
-        "http://www.solidot.test/search",
+        "http://www.news.test/search",
         formdata={"q": "内核"},
         callback=spider.parse_list,
-        headers={"Referer": "http://www.solidot.test/", "X-Raw": b"\xff\x00"},
+        headers={"Referer": "http://www.news.test/", "X-Raw": b"\xff\x00"},
         cookies={"session": "1"},
         meta={"tuple": (1, 2), "ints": {1: "one"}, "$b": "looks like a tag", "raw": b"\x80abc"},
     )
-    other = SolidotSpider.from_crawler(spider.crawler, latest="0")  # same class, another instance
+    other = NewsSpider.from_crawler(spider.crawler)  # same class, another instance
     elsewhere = scrapy.Request("http://x.test/", callback=other.parse_list)
     for request in (story, listing, retry, form, elsewhere):
         # built without listing the spider's attributes, the same dict as Scrapy's own to_dict
@@ -55,7 +55,7 @@ def test_the_spiders_requests_round_trip_as_json(spider: SolidotSpider) -> None:
     assert len(serialization.request_to_bytes(story, spider)) < 240  # defaults left out
 
 
-def test_anything_but_plain_data_is_refused(spider: SolidotSpider) -> None:
+def test_anything_but_plain_data_is_refused(spider: NewsSpider) -> None:
     story = spider.story_request(80222)
     with pytest.raises(
         serialization.UnserializableRequest, match=r"\['meta'\]\['when'\] is a datetime\.date"
@@ -82,7 +82,7 @@ def test_anything_but_plain_data_is_refused(spider: SolidotSpider) -> None:
             serialization.request_from_bytes(payload, spider)
 
 
-def test_stock_scrapy_redis_queues_take_the_serializer(redis_url: str, spider: SolidotSpider) -> None:
+def test_stock_scrapy_redis_queues_take_the_serializer(redis_url: str, spider: NewsSpider) -> None:
     stock = StockPriorityQueue(
         redis.Redis.from_url(redis_url), spider, "%(spider)s:stock", serializer=serialization
     )

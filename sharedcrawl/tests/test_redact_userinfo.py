@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
-from test_fuzz_parsing import EXAMPLES, SEED
+from test_fuzz_admitted_urls import EXAMPLES, SEED
 
 from scrapy_sharedcrawl.redact import redact_uri
 

@@ -15,18 +15,19 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 import scrapy
-from harness import wait_for
+from conftest import make_spider
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from redis_server import RedisServer
-from scheduling_fixtures import make_spider, open_scheduler
+from news_spider import NewsSpider
 
 from scrapy_sharedcrawl import serialization
 from scrapy_sharedcrawl.connection import redis_trouble, warn_unless_noeviction
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
-from solidot_spider.spiders.solidot import SolidotSpider
+from scrapy_sharedcrawl.testing.processes import wait_for
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
+from scrapy_sharedcrawl.testing.scheduling import open_scheduler
 
-SITE = "http://www.solidot.test:8080"
+SITE = "http://www.news.test:8080"
 
 
 def plant(queue: LeasedPriorityQueue, request_id: str, payload: bytes | None) -> None:
@@ -36,7 +37,7 @@ def plant(queue: LeasedPriorityQueue, request_id: str, payload: bytes | None) ->
     queue.server.zadd(queue.queue_key, {member: 0})
 
 
-def _encode(spider: SolidotSpider, request: scrapy.Request) -> bytes:
+def _encode(spider: NewsSpider, request: scrapy.Request) -> bytes:
     scheduler_queue = LeasedPriorityQueue(redis.Redis(), spider)  # encoding needs no connection
     return scheduler_queue.encode(request).payload
 
@@ -45,7 +46,7 @@ HOSTILE: list[tuple[str, dict[str, Any], str]] = [
     ("file URL", {"url": "file:///etc/passwd"}, "url"),
     ("cloud metadata", {"url": "http://169.254.169.254/latest/meta-data/"}, "host"),
     ("another site", {"url": "http://evil.example/story?sid=1"}, "host"),
-    ("look-alike host", {"url": "http://www.solidot.test.evil.example/story?sid=1"}, "host"),
+    ("look-alike host", {"url": "http://www.news.test.evil.example/story?sid=1"}, "host"),
     ("proxy", {"meta": {"proxy": "http://attacker:8080"}}, "meta"),
     ("robots off", {"meta": {"dont_obey_robotstxt": True}}, "meta"),
     ("politeness off", {"meta": {"download_slot": "fresh"}}, "meta"),
@@ -94,7 +95,7 @@ def test_a_hostile_payload_goes_to_the_dead_letters_with_its_reason(
         b"[" * 5000 + b"]" * 5000,  # nests deeper than any parser's recursion
         b'{"url": "' + b"x" * 70_000 + b'"}',  # over the size limit
         b"\xff\xfe not json",
-        b'{"url": "http://www.solidot.test/", "encoding": "rot13"}',  # a codec, but not text
+        b'{"url": "http://www.news.test/", "encoding": "rot13"}',  # a codec, but not text
         b'{"url": ["not", "a", "string"]}',
         b'{"url": "http://[::1", "callback": "parse_story"}',
     ],
@@ -149,7 +150,7 @@ def test_only_meta_that_travels_is_pushed(redis_url: str) -> None:
     back = scheduler.next_request()
 
     assert back is not None
-    assert back.meta == {"handle_httpstatus_list": [404], "solidot_from_range": False, "retry_times": 2}
+    assert back.meta == {"handle_httpstatus_list": [404], "from_range": False, "retry_times": 2}
 
 
 @settings(
@@ -178,7 +179,7 @@ def test_fuzzed_payloads_decode_to_allowed_requests_or_go_to_the_dead_letters(
         # own check): its host, method, callbacks, meta keys and class
         parts = urlsplit(request.url)
         assert parts.scheme in ("http", "https")
-        assert parts.hostname == "solidot.test" or str(parts.hostname).endswith(".solidot.test"), request.url
+        assert parts.hostname == "news.test" or str(parts.hostname).endswith(".news.test"), request.url
         assert request.method in ("GET", "HEAD")
         for callback in (request.callback, request.errback):
             assert callback is None or (callback.__self__ is spider and callback.__name__ in CALLBACKS)
@@ -225,7 +226,7 @@ TRAVELLING_META = {
     "dont_retry",
     "dont_redirect",
     "is_start_request",
-    "solidot_from_range",
+    "from_range",
 }
 
 _json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=30)
@@ -260,8 +261,8 @@ _values = st.one_of(
         [
             "file:///etc/passwd",
             "http://127.0.0.1:6379/",
-            "http://www.solidot.test:8080/story?sid=1",
-            "https://linux.solidot.test/",
+            "http://www.news.test:8080/story?sid=1",
+            "https://linux.news.test/",
             "parse_story",
             "parse_list",
             "story_failed",

@@ -2,3 +2,6 @@
 
 Design notes: docs/framework-design.md#package.
 """
+
+#: The distribution's version (sharedcrawl/pyproject.toml reads it from here).
+__version__ = "0.1.0"

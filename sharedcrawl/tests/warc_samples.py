@@ -36,8 +36,8 @@ def sample(fetches: int, revisit_every: int = 0) -> Sample:
     first: tuple[str, str, str] | None = None
     for index in range(fetches):
         sid = 80000 + index
-        url = f"http://www.solidot.test/story?sid={sid}"
-        request = Request(url, headers={"Referer": "http://www.solidot.test/"}, cb_kwargs={"n": index})
+        url = f"http://www.news.test/story?sid={sid}"
+        request = Request(url, headers={"Referer": "http://www.news.test/"}, cb_kwargs={"n": index})
         revisit = bool(revisit_every) and index > 0 and index % revisit_every == 0
         body = b"<html>same</html>" if revisit or index == 0 else f"<html>{sid} {'x' * index}</html>".encode()
         response = HtmlResponse(url, body=body, headers={"Content-Type": "text/html"}, request=request)

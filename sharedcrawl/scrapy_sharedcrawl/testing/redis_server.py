@@ -139,7 +139,7 @@ def redis_server(
 ) -> Iterator[RedisServer]:
     """Run a private redis-server (on a free port when ``port`` is 0, with ``password`` required
     when given) and stop it at exit."""
-    with tempfile.TemporaryDirectory(prefix="solidot-redis-") as directory:
+    with tempfile.TemporaryDirectory(prefix="sharedcrawl-redis-") as directory:
         server = RedisServer(port or free_port(), Path(directory), persistence, password)
         try:
             server.start()

@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from scheduling_fixtures import open_scheduler
+from news_spider import NewsSpider
 from scrapy import Request
 
 from scrapy_sharedcrawl.scheduler import LeasingScheduler
 from scrapy_sharedcrawl.signals import ack_barrier, request_done, requests_acknowledged
-from solidot_spider.spiders.solidot import SolidotSpider
+from scrapy_sharedcrawl.testing.scheduling import open_scheduler
 
 
-def lease(scheduler: LeasingScheduler, spider: SolidotSpider, sids: list[int]) -> list[Request]:
+def lease(scheduler: LeasingScheduler, spider: NewsSpider, sids: list[int]) -> list[Request]:
     for sid in sids:
         scheduler.enqueue_request(spider.story_request(sid))
     requests = []
@@ -23,7 +23,7 @@ def lease(scheduler: LeasingScheduler, spider: SolidotSpider, sids: list[int]) -
     return requests
 
 
-def test_only_the_requests_a_handler_names_stay_leased(spider: SolidotSpider) -> None:
+def test_only_the_requests_a_handler_names_stay_leased(spider: NewsSpider) -> None:
     scheduler = open_scheduler(spider)
     first, second, third = lease(scheduler, spider, [80220, 80221, 80222])
     finished: list[Request] = []
@@ -62,7 +62,7 @@ def test_only_the_requests_a_handler_names_stay_leased(spider: SolidotSpider) ->
     assert scheduler.queue.pending() == (0, 0) and scheduler.stats.get_value("scheduler/acked") == 3
 
 
-def test_an_answer_that_is_not_a_collection_of_requests_holds_nothing_back(spider: SolidotSpider) -> None:
+def test_an_answer_that_is_not_a_collection_of_requests_holds_nothing_back(spider: NewsSpider) -> None:
     """A handler answering True, a string or foreign objects (old handlers answer None) holds back
     nothing: only requests it names are kept."""
     scheduler = open_scheduler(spider)
