@@ -15,9 +15,9 @@ import redis
 from cluster import QUEUE_KEY, cluster, stored
 from harness import replica_server, wait_for
 from mongo_server import MongoServer
-from redis_server import RedisServer
 from truth import mismatches
 
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
 from solidot_replica import FaultConfig, Replica, ReplicaConfig
 from solidot_spider.archive.documents import stored_item
 

@@ -8,10 +8,10 @@ import os
 import re
 import socket
 
-from redis_server import RedisServer
 from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.cli.status import StatusReader, render
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
 from solidot_spider.crawl.addons import DefaultOutput
 
 

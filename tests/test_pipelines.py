@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 import pytest
 import scrapy
 from itemadapter import ItemAdapter
-from redis_server import RedisServer
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
@@ -30,6 +29,7 @@ from scrapy.utils.misc import build_from_crawler, load_object
 from scrapy.utils.test import get_crawler
 
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
 from solidot_spider.archive.hashes import (
     ContentHashIndex,
     MemoryContentHashIndex,

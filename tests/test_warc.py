@@ -16,8 +16,8 @@ from cluster import QUEUE_KEY, cluster, lease_owners, stored
 from harness import ROOT, ReplicaServer, crawl_env, read_jsonl, replica_server, run_crawl, wait_for
 from mongo_server import MongoServer
 from pymongo import MongoClient
-from redis_server import RedisServer
 
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
 from scrapy_sharedcrawl.warc.reader import WarcReader, gzip_members, warc_files
 from scrapy_sharedcrawl.warc.writer import WarcFiles
 from solidot_replica import Replica, ReplicaConfig
