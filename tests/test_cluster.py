@@ -80,9 +80,12 @@ def test_three_workers_wait_for_the_seed_share_the_crawl_and_exit_by_themselves(
     model: Replica,
 ) -> None:
     requests = range_requests(model)
+    # 8 pages/s across the cluster: the crawl lasts ≥ 15 s, so the second seed (a process start, several
+    # seconds on a loaded machine) still finds it running (unpaced, it was over in ~2 s and the second
+    # seed started a new crawl)
     with (
         replica_server(STORIES, LAST_SID, faults="slow=1,slow_delay=0.5") as server,
-        cluster(server, tmp_path, redis_url, mongo.uri, mongo_db_name) as crawl,
+        cluster(server, tmp_path, redis_url, mongo.uri, mongo_db_name, CLUSTER_HOST_RATE="8") as crawl,
     ):
         workers = [crawl.start_worker(name) for name in ("one", "two", "three")]
         wait_for(
