@@ -112,7 +112,9 @@ def test_stories_are_shown_as_text_and_only_http_links_kept() -> None:
         {"sid": 1, "title": "<img src=x onerror=alert(1)>", "url": None, "published_at": None},
         {"sid": 3, "title": "", "url": "https://www.solidot.org/story?sid=3", "published_at": None},
     ]
-    script = (ROOT / "sharedcrawl" / "scrapy_sharedcrawl" / "dashboard" / "static" / "dashboard.js").read_text()
+    script = (
+        ROOT / "sharedcrawl" / "scrapy_sharedcrawl" / "dashboard" / "static" / "dashboard.js"
+    ).read_text()
     assert "innerHTML" not in script and "insertAdjacentHTML" not in script
 
 
