@@ -39,7 +39,7 @@ from solidot_spider.site.content import content_hash
 
 # the mongo and mongo_db_name fixtures (kept here too, so the module runs with --noconftest)
 
-SPIDER = Path(__file__).resolve().parent / "store_spider.py"
+SPIDER = Path(__file__).resolve().parents[1] / "store_spider.py"
 
 
 class StoreCrawl:

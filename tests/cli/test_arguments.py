@@ -21,7 +21,7 @@ from solidot_spider.site.discovery import (
 )
 from solidot_spider.spiders.solidot import SolidotSpider
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: Nothing listens here: a seed that got as far as Redis fails with exit status 1, not 2.
 NO_REDIS = "redis://127.0.0.1:1/0"
 

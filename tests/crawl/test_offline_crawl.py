@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness import FAST_SETTINGS, ROOT
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 
 
 def test_offline_the_crawl_says_once_that_no_host_resolves(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 SYSTEMD = DEPLOY / "systemd"
 COMPOSE = DEPLOY / "docker" / "docker-compose.yml"
@@ -292,7 +292,7 @@ def test_compose_services(tmp_path):
         env = node["environment"]
         redis_url, mongo_uri = urlsplit(env["REDIS_URL"]), urlsplit(env["MONGO_URI"])
         assert (redis_url.hostname, redis_url.password) == ("redis", COMPOSE_ENV["REDIS_PASSWORD"])
-        # the crawl's own least-privilege user, never root (tests/test_deploy_secrets.py)
+        # the crawl's own least-privilege user, never root (tests/deploy/test_deploy_secrets.py)
         assert (mongo_uri.hostname, mongo_uri.username, mongo_uri.password) == (
             "mongo",
             COMPOSE_ENV["MONGO_CRAWL_USER"],

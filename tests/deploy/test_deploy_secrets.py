@@ -163,7 +163,7 @@ def test_the_compose_seeder_runs_latest_and_refresh_as_the_runbook_says(tmp_path
 
 def test_the_runbooks_compose_commands_name_services_and_commands_that_exist(tmp_path):
     """Each `docker-compose run|exec SERVICE …` of the runbook names a service of the compose file,
-    and a `solidot-crawl COMMAND` run in it is a command the image has (tests/test_docker_image.py
+    and a `solidot-crawl COMMAND` run in it is a command the image has (tests/deploy/test_docker_image.py
     runs each one's --help from the image's files)."""
     services = compose_config(tmp_path)["services"]
     runbook = (DEPLOY / "README.md").read_text()

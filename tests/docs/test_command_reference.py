@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from harness import docs_page
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HEADER = "| command | options |"
 
 

@@ -72,7 +72,7 @@ def test_every_relative_link_and_anchor_resolves(page: Path) -> None:
 
 @pytest.mark.parametrize("page", DOCS, ids=lambda page: str(page.relative_to(ROOT)))
 def test_every_repository_path_named_in_backticks_exists(page: Path) -> None:
-    """A code span whose first word is a path in the repository's folders (``tests/test_x.py``,
+    """A code span whose first word is a path in the repository's folders (``tests/site/test_x.py``,
     ``bench/soak.py --stories 20000``, ``deploy/``) names a file or folder that is there; globs and
     placeholders (``*``, ``<spider>``, ``{…}``) are not paths."""
     named = set()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from harness import docs_page
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [
     *sorted((ROOT / "sharedcrawl" / "scrapy_sharedcrawl").rglob("*.py")),
     *sorted((ROOT / "solidot_spider").rglob("*.py")),

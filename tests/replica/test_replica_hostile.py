@@ -1,7 +1,7 @@
 """The replica's hostile mode (``--faults hostile=N``): which sids, what their pages carry, what the truth says.
 
 Pages are checked with plain parsel selectors and string counts, not with the crawler's
-parser (tests/test_hostile_values.py runs the crawler's parser over them).
+parser (tests/site/test_hostile_values.py runs the crawler's parser over them).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from scrapy_sharedcrawl.compat import configure_crawler
 from scrapy_sharedcrawl.config import SettingError
 from solidot_spider.spiders.solidot import SolidotSpider
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def crawler(**cmdline: str) -> Crawler:

@@ -24,7 +24,7 @@ from scrapy_sharedcrawl.config import LEASING_SCHEDULER, SettingError
 from scrapy_sharedcrawl.legacy import apply_legacy_names, renamed_settings
 from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FRAMEWORK = ROOT / "sharedcrawl" / "scrapy_sharedcrawl"
 BIN = Path(sys.executable).parent
 #: The made-up project's old names.

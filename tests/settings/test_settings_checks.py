@@ -26,7 +26,7 @@ from scrapy_sharedcrawl.stats import RedisStatsCollector
 from solidot_spider.site.urls import CATEGORIES, SiteMap
 from solidot_spider.spiders.solidot import SolidotSpider
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: Nothing listens here; the components below connect lazily, so none is needed.
 NO_REDIS = "redis://127.0.0.1:1/0"
 

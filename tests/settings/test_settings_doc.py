@@ -21,7 +21,7 @@ from solidot_spider import defaults, settings_doc
 from solidot_spider.archive.policy import DEFAULTS as REFRESH
 from solidot_spider.legacy import RENAMED
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def page_table(page: str, header: str) -> str:

@@ -24,7 +24,7 @@ from solidot_spider.archive.policy import DEFAULTS as REFRESH
 from solidot_spider.defaults import SETTINGS as PROJECT
 from solidot_spider.legacy import RENAMED
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Defaults the table describes in words, with what each means in the code.
 DESCRIBED: dict[str, Any] = {

@@ -24,14 +24,14 @@ from scrapy_sharedcrawl.config import SettingError
 from scrapy_sharedcrawl.settings_check import check_settings
 from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
-LINKS_PROJECT = Path(__file__).resolve().parent.parent / "examples" / "links_project"
+LINKS_PROJECT = Path(__file__).resolve().parents[2] / "examples" / "links_project"
 BIN = Path(sys.executable).parent
 #: A log line at ERROR or above (Scrapy's format: ``date time [logger] LEVEL: message``).
 ERROR_LINE = re.compile(r"^\S+ \S+ \[[^\]]+\] (ERROR|CRITICAL): .*$", re.MULTILINE)
 
 
 def links_env(**environment: str) -> dict[str, str]:
-    """The environment a links_project worker runs in (as tests/test_generic_crawl.py starts them)."""
+    """The environment a links_project worker runs in (as tests/shared_crawl/test_generic_crawl.py starts them)."""
     return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(LINKS_PROJECT), os.environ.get("PYTHONPATH", "")]),

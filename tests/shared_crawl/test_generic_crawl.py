@@ -20,7 +20,7 @@ from scrapy.utils.test import get_crawler
 from scrapy_sharedcrawl.start_urls import StartUrls, request_from_data
 from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
-PROJECT = Path(__file__).resolve().parent.parent / "examples" / "links_project"
+PROJECT = Path(__file__).resolve().parents[2] / "examples" / "links_project"
 #: Short leases (a killed worker's requests come back fast) and quick polls.
 WORKER_SETTINGS = {
     "SCHEDULER_LEASE_SECONDS": "3",

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from link_site import link_site
 
-PROJECT = Path(__file__).resolve().parent.parent / "examples" / "redis_project"
+PROJECT = Path(__file__).resolve().parents[2] / "examples" / "redis_project"
 TICK = 60  # seconds: a crawl that waited for a tick to acknowledge its last pages would last longer
 
 

@@ -29,7 +29,7 @@ from link_site import LinkSite, link_site
 
 from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
-PROJECT = Path(__file__).resolve().parent.parent / "examples" / "redis_project"
+PROJECT = Path(__file__).resolve().parents[2] / "examples" / "redis_project"
 BIN = Path(sys.executable).parent
 #: Short leases (a killed worker's requests come back fast) and quick polls.
 WORKER_SETTINGS = {

@@ -1,6 +1,6 @@
 """Redis through Sentinel (issue 21, row 1): every client the settings build (workers' components and
 the tools) finds the master through real Sentinels; bad configuration gets one clear line naming
-what to fix, without a password in it. The failover itself: tests/test_failover.py."""
+what to fix, without a password in it. The failover itself: tests/shared_crawl/test_failover.py."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 
-PROJECT = Path(__file__).resolve().parent.parent / "examples" / "links_project"
+PROJECT = Path(__file__).resolve().parents[2] / "examples" / "links_project"
 TOKEN = "a-token-of-the-framework-0123456789"
 SECRET = "hunter2-store-secret"
 #: Run a framework command in a process where importing the Solidot project fails.

@@ -13,7 +13,7 @@ from link_site import link_site
 
 from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
-PROJECT = Path(__file__).resolve().parent.parent / "examples" / "redis_project"
+PROJECT = Path(__file__).resolve().parents[2] / "examples" / "redis_project"
 BIN = Path(sys.executable).parent
 
 

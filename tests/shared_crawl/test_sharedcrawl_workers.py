@@ -17,7 +17,7 @@ from scrapyd_node import BIN, operator_env, scrapyd_nodes
 
 from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
-PROJECT = Path(__file__).resolve().parent.parent / "examples" / "redis_project"
+PROJECT = Path(__file__).resolve().parents[2] / "examples" / "redis_project"
 
 
 def sharedcrawl(project: Path, env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:

@@ -22,7 +22,7 @@ from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 
-PROJECT = Path(__file__).resolve().parent.parent / "examples" / "links_project"
+PROJECT = Path(__file__).resolve().parents[2] / "examples" / "links_project"
 #: Quick polls; leases stay long (a request is never leased twice while it is fetched, even on a
 #: loaded machine: a second fetch would be a second response record).
 WORKER_SETTINGS = {

@@ -21,7 +21,7 @@ from scrapy_sharedcrawl.dashboard.state import DashboardReader
 from solidot_spider.cli import project_settings
 from solidot_spider.crawl.report import ArchiveReport
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BOARD = ROOT / "deploy" / "grafana" / "sharedcrawl.json"
 STATS = {
     "response_received_count": 12,

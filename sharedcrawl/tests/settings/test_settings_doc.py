@@ -12,7 +12,7 @@ from pathlib import Path
 from scrapy_sharedcrawl import settings_doc
 from scrapy_sharedcrawl.defaults import DEFAULTS_IN_WORDS, DESCRIPTIONS, SETTINGS
 
-PAGE = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 
 
 def test_every_setting_has_a_meaning_and_nothing_else_has_one() -> None:
