@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import redis
 import scrapy
 from scrapy.crawler import Crawler
 from scrapy.utils.test import get_crawler
 
 from scrapy_sharedcrawl.addon import SHARED_SETTINGS
+from scrapy_sharedcrawl.keys import QueueKeys
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
 from scrapy_sharedcrawl.scheduler import LeasingScheduler
 from solidot_spider.spiders.solidot import SolidotSpider
@@ -41,6 +43,17 @@ def shared_worker(spider_cls: type[scrapy.Spider], redis_url: str, **settings: A
     spider = spider_cls.from_crawler(crawler)
     crawler.spider = spider
     return open_scheduler(spider)
+
+
+def plant(server: redis.Redis, keys: QueueKeys, member: bytes, host: str = "", priority: int = 0) -> None:
+    """Queue ``member`` as a stranger with Redis access would: into ``host``'s list at ``priority``, with
+    the host ready and counted, the keys a pop reads."""
+    pipe = server.pipeline(transaction=True)
+    pipe.rpush(keys.host_queue(priority, host), member)
+    pipe.hsetnx(keys.hosts, host, f"0 {priority}")
+    pipe.zadd(keys.ready, {host: -priority * 2**32}, nx=True)
+    pipe.incr(keys.count)
+    pipe.execute()
 
 
 @pytest.fixture
