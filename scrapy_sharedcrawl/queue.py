@@ -647,7 +647,8 @@ class LeasedPriorityQueue(Base):
         queue into the host queues first (in batches of :data:`MIGRATE_BATCH`, each one atomic script;
         requests an old worker adds meanwhile are moved too). Returns the requests moved. Raises
         :class:`LayoutMismatch` when the marker's key holds anything else."""
-        moved, args = 0, []
+        moved = 0
+        args: list[Any] = []
         while True:
             self.round_trips += 1
             try:
