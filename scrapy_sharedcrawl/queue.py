@@ -898,10 +898,16 @@ class LeasedPriorityQueue(Base):
     def clear(self) -> None:
         """Delete the queue (every host's), payloads, leases and counters (dead letters stay for
         inspection)."""
+        self.round_trips += 1
+        self.server.delete(*self.storage_keys())
+
+    def storage_keys(self) -> list[str]:
+        """Every key the queue keeps requests in: its own, and each host's queue (a SCAN: for tools,
+        tests and benches, not the crawl's hot path)."""
         pattern = _glob_escape(self.named.base) + ":q:*"
-        hosts = list(self.server.scan_iter(match=pattern, count=1000))
+        hosts = [_text(key) for key in self.server.scan_iter(match=pattern, count=1000)]
         self.round_trips += 1 + len(hosts) // 1000
-        self.server.delete(*self.named.state, *hosts)
+        return [*self.named.state, *hosts]
 
     def clear_if_idle(self) -> bool:
         """Delete everything but dead letters if nothing is queued or leased; True if deleted."""

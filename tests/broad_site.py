@@ -1,4 +1,5 @@
-"""Several sites at once, for broad-crawl tests and benches: one HTTP server per loopback address.
+"""Several sites at once, for broad-crawl tests and benches: one HTTP server per loopback address,
+and workers of a plain project to crawl them.
 
 Site ``i`` (0-based) listens on ``127.0.0.<i + 1>`` only (never another address), serves ``/p/<n>``
 (a page with a title and no links: one item a page) and keeps the moment (``time.monotonic()``) of
@@ -8,12 +9,18 @@ with 429 and ``Retry-After``, as a host asking the crawl to pause.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent / "examples" / "links_project"
 
 
 @dataclass
@@ -106,3 +113,23 @@ def fetch_rate(sites: list[Site]) -> float:
     times = [site.times() for site in sites if site.fetches]
     first, last = min(t[0] for t in times), max(t[-1] for t in times)
     return sum(len(t) - 1 for t in times) / (last - first) if last > first else 0.0
+
+
+def links_worker(name: str, workdir: Path, redis_url: str, **settings: str) -> subprocess.Popen[bytes]:
+    """A worker of ``examples/links_project`` (a plain project: one add-on, one item a page), its log
+    and items in ``workdir``."""
+    command = [sys.executable, "-m", "scrapy", "crawl", "links", "-O", str(workdir / f"{name}.jsonl")]
+    every = {
+        "REDIS_URL": redis_url,
+        "LOG_LEVEL": "INFO",
+        "LOG_FILE": str(workdir / f"{name}.log"),
+        **settings,
+    }
+    for setting, value in every.items():
+        command += ["-s", f"{setting}={value}"]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(PROJECT), os.environ.get("PYTHONPATH", "")]),
+        "SCRAPY_SETTINGS_MODULE": "links_project.settings",
+    }
+    return subprocess.Popen(command, cwd=PROJECT, env=env, stdout=subprocess.DEVNULL)

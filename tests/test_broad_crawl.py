@@ -9,46 +9,26 @@ host; and a host answering 429 with Retry-After pauses that host alone.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from broad_site import Site, broad_sites, fetch_rate
+from broad_site import Site, broad_sites, fetch_rate, links_worker
 from harness import LATE, assert_spaced, wait_for
 from redis_server import RedisServer
 
-PROJECT = Path(__file__).resolve().parent.parent / "examples" / "links_project"
 HOSTS, PAGES, RATE = 4, 40, 4.0
 
 pytestmark = pytest.mark.integration
 
 
-def start_worker(name: str, workdir: Path, redis_url: str, **settings: str) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "scrapy", "crawl", "links", "-O", str(workdir / f"{name}.jsonl")]
-    every = {
-        "REDIS_URL": redis_url,
+def crawl(sites: list[Site], workdir: Path, redis_srv: RedisServer, workers: int) -> None:
+    """``workers`` workers crawl every page of ``sites``, fed host after host once all are up."""
+    settings = {
         "CLUSTER_HOST_RATE": f"{RATE:g}",
         "CONCURRENT_REQUESTS": "16",
         "SCHEDULER_WAIT_FOR_SEED": "60",
-        "LOG_LEVEL": "INFO",
-        "LOG_FILE": str(workdir / f"{name}.log"),
-        **settings,
     }
-    for setting, value in every.items():
-        command += ["-s", f"{setting}={value}"]
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(PROJECT), os.environ.get("PYTHONPATH", "")]),
-        "SCRAPY_SETTINGS_MODULE": "links_project.settings",
-    }
-    return subprocess.Popen(command, cwd=PROJECT, env=env, stdout=subprocess.DEVNULL)
-
-
-def crawl(sites: list[Site], workdir: Path, redis_srv: RedisServer, workers: int) -> None:
-    """``workers`` workers crawl every page of ``sites``, fed host after host once all are up."""
-    processes = [start_worker(f"w{n}", workdir, redis_srv.url) for n in range(workers)]
+    processes = [links_worker(f"w{n}", workdir, redis_srv.url, **settings) for n in range(workers)]
     try:
         with redis_srv.client() as client:
             wait_for(lambda: client.zcard("{links}:workers") == workers, timeout=60, what="workers up")
