@@ -239,10 +239,11 @@ local function check_and_add(keys, args) return false, 0 end
 
 #: Lease up to ARGV[3] requests to worker ARGV[1] for ARGV[2] ms, after requeueing expired leases
 #: (at most ARGV[4]) and moving the hosts whose time has come from ``wait`` to ``ready``. Hosts are
-#: taken from ``ready`` best first; each gives at most what it may send within ARGV[6] ms at one
-#: request every ARGV[5] ms (or its own interval, mirrored by the cluster rate limiter in its hash
-#: ARGV[7] .. host .. ARGV[8], whose ``tat`` and ``pause_until`` count too: a paused host waits for
-#: the end of its pause), then waits; a host without a rate stays ready. → {requeued, remaining,
+#: taken from ``ready`` best first; a paced host (one request every ARGV[5] ms, or its own interval,
+#: mirrored by the cluster rate limiter in its hash ARGV[7] .. host .. ARGV[8], whose ``tat`` and
+#: ``pause_until`` count too: a paused host waits for the end of its pause) gives one request a visit
+#: while what it was given reaches less than ARGV[6] ms ahead, then waits until half of that is left;
+#: a host without a rate gives what is asked and stays ready. → {requeued, remaining,
 #: missing, ms until the next waiting host is due (-1: none waits), id1, payload1, …}: missing = queued
 #: members without a payload (a member that is only an id is an older release's layout, its payload in
 #: the hash: read there; without one, only eviction or a stranger).
@@ -279,10 +280,9 @@ while #taken < 2 * want and visits < want + @EXTRA_VISITS do
     elseif interval > 0 and start - now >= horizon then
       redis.call('ZADD', KEYS[8], math.ceil(start - horizon / 2), h)
     else
-      local quota = want - #taken / 2
-      if interval > 0 then
-        quota = math.min(quota, math.max(1, math.floor((horizon - (start - now)) / interval)))
-      end
+      -- a paced host gives one request a visit and goes behind the hosts of its priority while it has
+      -- room within the horizon: a pop's requests (and a worker's downloader) mix the ready hosts
+      local quota = interval > 0 and 1 or want - #taken / 2
       local n = 0
       while n < quota and #levels > 0 do
         local p = levels[1]
@@ -299,8 +299,8 @@ while #taken < 2 * want and visits < want + @EXTRA_VISITS do
       if interval > 0 then next_ms = start + n * interval end
       save_host(h, next_ms, levels)
       if #levels > 0 then
-        if interval > 0 then
-          redis.call('ZADD', KEYS[8], math.ceil(math.max(now, next_ms - horizon / 2)), h)
+        if interval > 0 and next_ms - now >= horizon then
+          redis.call('ZADD', KEYS[8], math.ceil(next_ms - horizon / 2), h)
         else
           make_ready(h, levels)
         end
