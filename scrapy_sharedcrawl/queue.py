@@ -28,7 +28,7 @@ from scrapy_sharedcrawl import serialization
 from scrapy_sharedcrawl.admission import RefusedRequest, RequestPolicy
 from scrapy_sharedcrawl.cluster_rate import host_rate
 from scrapy_sharedcrawl.defaults import SETTINGS
-from scrapy_sharedcrawl.dupefilter import DupeCheck
+from scrapy_sharedcrawl.dupefilter import MALFORMED_FILL, DupeCheck
 from scrapy_sharedcrawl.keys import LUA_QUEUED, QueueKeys
 from scrapy_sharedcrawl.reading import whole
 from scrapy_sharedcrawl.script_pipeline import ScriptCall, ScriptPipeline
@@ -171,7 +171,8 @@ redis.call('SET', KEYS[1], '{LAYOUT}', 'NX')
 """
 #: Queue one entry unless the dupefilter has seen it: ``push_entry(id, priority, host, payload, seen,
 #: checked)`` → status: 1 pushed, 0 seen before, 2 already leased, or queued unchecked (a push retried
-#: after a lost reply; a checked one is "seen before" then).
+#: after a lost reply; a checked one is "seen before" then). Unchecked: no dupefilter check, or one a
+#: malformed filter could not make (:data:`.dupefilter.MALFORMED_FILL`).
 _LUA_PUSH_ENTRY = r"""
 local function push_entry(id, p, h, payload, seen, checked)
   if seen then return 0 end
@@ -198,8 +199,8 @@ if nargs > 0 then
   for i = 6, 5 + nargs do dargs[#dargs + 1] = ARGV[i] end
   seen, fill = check_and_add(dkeys, dargs)
 end
-return {push_entry(ARGV[1], ARGV[2], ARGV[3], ARGV[4], seen, nargs > 0), fill}
-"""
+return {push_entry(ARGV[1], ARGV[2], ARGV[3], ARGV[4], seen, nargs > 0 and fill < @MALFORMED), fill}
+""".replace("@MALFORMED", str(MALFORMED_FILL))
 )
 #: Push a batch, each entry as :data:`_LUA_PUSH` pushes one: one script call for the batch, so the
 #: queue's keys travel once and redis-py packs one command, not one per request. KEYS: the core keys,
@@ -226,11 +227,11 @@ while i <= #ARGV do
   i = i + nargs
   local fill, seen = 0, false
   if nkeys > 0 then seen, fill = check_and_add(dkeys, dargs) end
-  result[#result + 1] = push_entry(id, priority, host, payload, seen, nkeys > 0)
+  result[#result + 1] = push_entry(id, priority, host, payload, seen, nkeys > 0 and fill < @MALFORMED)
   result[#result + 1] = fill
 end
 return result
-"""
+""".replace("@MALFORMED", str(MALFORMED_FILL))
 )
 #: A push script without a dupefilter.
 _LUA_NO_CHECK = """
