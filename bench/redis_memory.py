@@ -35,12 +35,11 @@ from scrapy_redis.queue import PriorityQueue
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from redis_server import redis_server  # noqa: E402
-
 from scrapy_sharedcrawl import serialization  # noqa: E402
 from scrapy_sharedcrawl.addon import SHARED_SETTINGS  # noqa: E402
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter, Mode  # noqa: E402
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue  # noqa: E402
+from scrapy_sharedcrawl.testing.redis_server import redis_server  # noqa: E402
 from solidot_spider.spiders.solidot import SolidotSpider  # noqa: E402
 
 PIPELINE = 5_000
@@ -122,7 +121,7 @@ def main() -> None:
                     queue.push_many([queue.encode(request) for request in stories[start : start + PIPELINE]])
                 while lease and queue.pop("bench-worker", 600, count=PIPELINE).leased:
                     pass
-                return [*queue.keys, queue.seq_key]
+                return queue.storage_keys()
 
             return fill
 

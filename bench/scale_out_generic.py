@@ -32,8 +32,9 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 from harness import wait_for  # noqa: E402
 from link_site import link_site  # noqa: E402
-from redis_server import redis_server  # noqa: E402
 from scrapyd_node import BIN, operator_env, scrapyd_nodes  # noqa: E402
+
+from scrapy_sharedcrawl.testing.redis_server import redis_server  # noqa: E402
 
 WORKERS = (1, 2, 4)
 
@@ -101,7 +102,7 @@ def main() -> None:
                     before, start = site.served, time.monotonic()
                     time.sleep(args.window)
                     rate = (site.served - before) / (time.monotonic() - start)
-                    if client.zcard("{links}:requests:queue") == 0:
+                    if int(client.get("{links}:requests:count") or 0) == 0:
                         raise RuntimeError("the queue ran dry inside the window: more --pages")
                     rates[count].append(rate)
                     print(f"round {round_no + 1}: {count} workers {rate:6.1f} pages/s", flush=True)

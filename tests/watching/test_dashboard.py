@@ -202,7 +202,7 @@ def test_bound_beyond_loopback_every_route_needs_the_token(redis_url: str) -> No
 
 
 #: The first command of a refresh after its MULTI and TIME: the status reader's pipeline.
-REFRESH_STARTS = '"ZCARD" "{solidot}:requests:queue"'
+REFRESH_STARTS = '"GET" "{solidot}:requests:count"'
 
 
 def refreshes(lines: list[str]) -> list[list[str]]:
@@ -220,7 +220,7 @@ def test_readings_cost_the_same_however_many_browsers_ask(redis_srv: Any, redis_
         dashboard(redis_url, "", "solidot", "--refresh", "1") as url,
         monitoring(redis_srv.port) as watcher,
     ):
-        wait_for(lambda: client.exists("{solidot}:requests:queue") == 0, timeout=5)  # idle Redis
+        wait_for(lambda: client.exists("{solidot}:requests:count") == 0, timeout=5)  # idle Redis
 
         def readings(requests: int) -> list[list[str]]:
             """The refreshes made while browsers ask ``requests`` times (three whole ones at least)."""
