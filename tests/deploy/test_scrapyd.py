@@ -159,22 +159,28 @@ def assert_no_secret(text: str, where: str) -> None:
         assert secret not in text, f"a credential shows in {where}"
 
 
-def wait_for_status_of(jobs: list[str], redis_url: str) -> subprocess.CompletedProcess[str]:
-    """``status --json`` once it shows every job's worker: a job scrapyd runs joins the registry when its
-    crawl opens, on a loaded machine well after ``workers up`` returned."""
-    answers: list[subprocess.CompletedProcess[str]] = []
+def workers_in_status(jobs: list[str], redis_url: str) -> tuple[list[dict[str, Any]], str]:
+    """Every job's worker as ``status --json`` shows it, and the outputs read: polled until each job has
+    been shown once. A job's worker joins the crawl's registry when it finds the seed, on a loaded machine
+    well after ``workers up`` returned, and leaves it when the crawl ends: no single reading need show
+    all three."""
+    shown: dict[str, dict[str, Any]] = {}
+    outputs: list[str] = []
 
-    def shows_every_job() -> bool:
+    def every_job_shown() -> bool:
         done = subprocess.run(
             [sys.executable, "-m", "solidot_spider.cli", "status", "--json", "--redis-url", redis_url],
             cwd=ROOT, env=operator_env(), capture_output=True, text=True, timeout=60,
         )  # fmt: skip
-        answers.append(done)
-        shown = json.loads(done.stdout)["workers"] if done.returncode == 0 else []
-        return {worker.get("job") for worker in shown} >= set(jobs)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+        shown.update(
+            {worker["job"]: worker for worker in json.loads(done.stdout)["workers"] if worker.get("job")}
+        )
+        return set(shown) >= set(jobs)
 
-    wait_for(shows_every_job, timeout=120, what="every worker job in status", interval=0.5)
-    return answers[-1]
+    wait_for(every_job_shown, timeout=180, what="every worker job in status", interval=0.2)
+    return list(shown.values()), "\n".join(outputs)
 
 
 def test_workers_up_spreads_jobs_over_the_nodes_which_crawl_into_mongodb_and_finish(
@@ -190,7 +196,7 @@ def test_workers_up_spreads_jobs_over_the_nodes_which_crawl_into_mongodb_and_fin
 
         crew.seed("--sids", f"{min(model.sids())}-{max(model.sids())}")
         listing = crew.workers("--json", "list")
-        status = wait_for_status_of(jobs, crew.redis.url)
+        shown, status_output = workers_in_status(jobs, crew.redis.url)
         wait_for(lambda: crew.all_finished(jobs), timeout=180, what="every worker job finished", interval=0.5)
         logs = {job: placed[job].job_log(job) for job in jobs}
         documents = crew.stored()
@@ -202,7 +208,6 @@ def test_workers_up_spreads_jobs_over_the_nodes_which_crawl_into_mongodb_and_fin
     assert {row["job"] for row in rows} == set(jobs)
     assert {row["state"] for row in rows} == {"running"} and all(row["live"] for row in rows), rows
     assert all(row["version"] == "r1" and row["pid"] for row in rows), rows
-    shown = json.loads(status.stdout)["workers"]
     assert {(w["node"], w["job"], w["version"]) for w in shown} == {
         (placed[job].name, job, "r1") for job in jobs
     }  # status knows each worker's node and scrapyd job
@@ -214,7 +219,7 @@ def test_workers_up_spreads_jobs_over_the_nodes_which_crawl_into_mongodb_and_fin
     assert "Process died" not in outputs, outputs
     for text, where in [
         (node_files, "the nodes' files"),
-        (listing.stdout + status.stdout, "the commands' output"),
+        (listing.stdout + status_output, "the commands' output"),
     ]:
         assert_no_secret(text, where)
     assert_no_secret(json.dumps(documents, default=str), "the stored items")
