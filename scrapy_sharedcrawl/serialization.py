@@ -87,7 +87,9 @@ def dumps(obj: dict[str, Any], keep: Collection[str] = ()) -> bytes:
     if reserved:
         raise UnserializableRequest(f"request dict key {reserved[0]!r} is reserved")
     try:
-        encoded = _encode(compact, "request")  # long names in its error messages
+        # most requests are JSON as they are: checked without a copy; the rest (bytes, tuples, maps
+        # with other keys, a refusal and its message) go through _encode
+        encoded = compact if _is_json(compact) else _encode(compact, "request")  # long names in errors
         short = {SHORT_KEYS.get(key, key): value for key, value in encoded.items()}
         return _ENCODER.encode(short).encode("utf-8")
     except ValueError as error:
@@ -112,7 +114,10 @@ def loads(data: bytes | str) -> dict[str, Any]:
         raise UnserializableRequest(f"payload is not JSON: {error}") from None
     except RecursionError:  # thousands of nested brackets: no request looks like that
         raise UnserializableRequest("payload is nested too deeply to be a request") from None
-    obj = _decode(long_keys(decoded))
+    # a tag (BYTES_TAG, MAP_TAG) is a key starting with "$", written as such or as an escape: a payload
+    # with neither holds none, and the decoder's fresh objects are already what _decode would copy
+    tagged = "$" in data or "\\u" in data
+    obj = _decode(long_keys(decoded)) if tagged else long_keys(decoded)
     if not isinstance(obj, dict) or not isinstance(obj.get("url"), str):
         raise UnserializableRequest("payload is not a request dict (no url)")
     for key in ("callback", "errback"):
@@ -261,6 +266,46 @@ def _encode(value: Any, path: _Path) -> Any:
         f"{_where(path)} is a {type(value).__module__}.{type(value).__qualname__}, not plain data "
         "(dict, list, tuple, str, bytes, int, float, bool, None)"
     )
+
+
+_JSON_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _is_json(value: Any) -> bool:
+    """Whether ``value`` is plain data JSON carries as it is (what :func:`_encode` would return unchanged,
+    but for a tuple, which JSON writes as the list ``_encode`` makes of it): exact types only, finite
+    floats, maps of str keys that are not tags. No copy, no path: the fast check of :func:`dumps`."""
+    kind = type(value)
+    if kind in _JSON_SCALARS:
+        return True
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or key in _TAGS or not _is_json(item):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        return all(map(_is_json, value))
+    return kind is float and math.isfinite(value)
+
+
+def copy_plain(value: Any) -> Any:
+    """A copy of plain data (a checked ``shared_request_defaults`` value): its dicts and lists are new,
+    the rest is immutable and shared. ``copy.deepcopy`` does the same at a few times the cost.
+
+    >>> default = {"handle_httpstatus_list": [404]}
+    >>> copy = copy_plain(default)
+    >>> copy == default, copy["handle_httpstatus_list"] is default["handle_httpstatus_list"]
+    (True, False)
+    """
+    if isinstance(value, dict):
+        return {key: copy_plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_plain(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(copy_plain(item) for item in value)
+    if isinstance(value, bytearray):
+        return bytearray(value)
+    return value
 
 
 def _decode(value: Any) -> Any:
