@@ -30,6 +30,11 @@ EXAMPLES = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 
+
+class LinkText(str):
+    """A link's text as lxml gives it (``_ElementUnicodeResult``): a subclass of str."""
+
+
 #: Keys as a meta may have them: ordinary names, the tags themselves, and keys JSON can't name.
 KEYS = st.one_of(
     st.text(max_size=6),
@@ -38,6 +43,7 @@ KEYS = st.one_of(
 )
 SCALARS = st.one_of(
     st.none(),
+    st.builds(LinkText, st.text(max_size=4)),
     st.booleans(),
     st.integers(),
     st.floats(allow_nan=False, allow_infinity=False),
@@ -68,14 +74,42 @@ def general_dumps(obj: dict[str, Any]) -> bytes:
 
 
 def general_loads(payload: bytes) -> Any:
-    """What ``loads`` read before skipping ``_decode``: every value through it."""
-    return serialization._decode(serialization.long_keys(json.loads(payload)))
+    """What ``loads`` read before it decoded tags as the JSON is parsed: the parsed JSON walked again."""
+    return general_decode(serialization.long_keys(json.loads(payload)))
+
+
+def general_decode(value: Any) -> Any:
+    """The walk ``loads`` made over a parsed payload (the previous release's ``_decode``)."""
+    if isinstance(value, list):
+        return [general_decode(item) for item in value]
+    if isinstance(value, dict):
+        if len(value) == 1 and serialization.BYTES_TAG in value:
+            return value[serialization.BYTES_TAG].encode("latin-1")
+        if len(value) == 1 and serialization.MAP_TAG in value:
+            return {general_decode(key): general_decode(item) for key, item in value[serialization.MAP_TAG]}
+        return {key: general_decode(item) for key, item in value.items()}
+    return value
 
 
 @EXAMPLES
-@given(meta=VALUES, cb_kwargs=st.dictionaries(st.text(max_size=6), VALUES, max_size=3))
-def test_dumps_and_loads_give_what_the_general_path_gives(meta: Any, cb_kwargs: dict[str, Any]) -> None:
-    obj = {"url": "http://example.test/a", "meta": {"m": meta}, "cb_kwargs": cb_kwargs, "priority": 3}
+@given(
+    meta=VALUES,
+    cb_kwargs=st.dictionaries(st.text(max_size=6), VALUES, max_size=3),
+    headers=st.one_of(
+        st.dictionaries(st.binary(max_size=6), st.lists(st.binary(max_size=6), max_size=2), max_size=2),
+        st.dictionaries(KEYS, VALUES, max_size=2),
+    ),
+)
+def test_dumps_and_loads_give_what_the_general_path_gives(
+    meta: Any, cb_kwargs: dict[str, Any], headers: dict[Any, Any]
+) -> None:
+    obj = {
+        "url": "http://example.test/a",
+        "headers": headers,
+        "meta": {"m": meta},
+        "cb_kwargs": cb_kwargs,
+        "priority": 3,
+    }
     payload = serialization.dumps(obj)
     assert payload == general_dumps(obj)
     assert serialization.loads(payload) == general_loads(payload)
@@ -110,17 +144,18 @@ def queue() -> LeasedPriorityQueue:
     return LeasedPriorityQueue(redis.Redis(), spider)  # no command is sent
 
 
-def test_a_rule_request_takes_neither_the_copy_nor_the_walk(
+def test_a_rule_request_is_encoded_without_the_general_walk(
     queue: LeasedPriorityQueue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The requests a crawl makes by the thousand (a rule's, with the spider's defaults) are plain data:
-    pushed and popped without ``_encode``'s copy or ``_decode``'s walk, and come back as they were."""
+    """The requests a crawl makes by the thousand (a rule's, with the Referer Scrapy's middleware sets
+    and the spider's defaults) are pushed without ``_encode``'s copy, and come back as they were."""
     spider = queue.spider
     request = scrapy.Request(
         "http://example.test/page/7",
         callback=spider._callback,
         errback=spider._errback,
-        meta={"rule": 0, "link_text": "page 7", "depth": 2},
+        headers={"Referer": "http://example.test/page/3"},
+        meta={"rule": 0, "link_text": LinkText("page 7"), "depth": 2},
         priority=5,
     )
 
@@ -128,7 +163,6 @@ def test_a_rule_request_takes_neither_the_copy_nor_the_walk(
         raise AssertionError("the general path was taken")
 
     monkeypatch.setattr(serialization, "_encode", general)
-    monkeypatch.setattr(serialization, "_decode", general)
     payload = queue.encode(request).payload
     back = queue._decode_request(payload)
     assert (back.url, back.callback, back.errback, back.priority) == (
@@ -138,6 +172,7 @@ def test_a_rule_request_takes_neither_the_copy_nor_the_walk(
         5,
     )
     assert back.meta == {"rule": 0, "link_text": "page 7", "depth": 2}
+    assert back.headers.to_unicode_dict() == {"Referer": "http://example.test/page/3"}
 
 
 def test_requests_decoded_with_the_spiders_defaults_share_none_of_them(queue: LeasedPriorityQueue) -> None:
