@@ -5,7 +5,7 @@ published every day, stories changing as the replica's change model says: young 
 often, old ones almost never) with the archive refreshed every ``--run-every`` seconds
 (the deploy timer: 15 min). Runs, on the same simulated world:
 
-- the default :class:`~solidot_spider.refresh.policy.RefreshPolicy` (``seed --refresh``);
+- the default :class:`~solidot_spider.archive.policy.RefreshPolicy` (``seed --refresh``);
 - "re-crawl everything every N days", N chosen so that it costs the same fetches a day
   as the policy in its steady state (days 7 on; the first days after a full crawl
   have nothing old due yet).
@@ -38,7 +38,7 @@ from solidot_replica.simulation import (
     run_round_robin,
     staleness_violations,
 )
-from solidot_spider.refresh.policy import AGE_CLASSES, DAY, HOUR, RefreshPolicy
+from solidot_spider.archive.policy import AGE_CLASSES, DAY, HOUR, RefreshPolicy
 
 FULL_HISTORY = 85572
 #: Days after the start whose fetches are not yet the steady state (nothing old is due yet).

@@ -47,7 +47,7 @@ from sentinel_servers import SentinelSet, sentinel_set  # noqa: E402
 from truth import mismatches  # noqa: E402
 
 from solidot_replica import Replica, ReplicaConfig  # noqa: E402
-from solidot_spider.storage.documents import stored_item  # noqa: E402
+from solidot_spider.archive.documents import stored_item  # noqa: E402
 
 #: The replica's faults from 60 % to 85 % of the run (FaultConfig spec).
 FAULTS = (

@@ -44,10 +44,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 from mongo_server import mongo_server  # noqa: E402
 from store_spider import make_story  # noqa: E402
 
-from solidot_spider.refresh.policy import RefreshPolicy  # noqa: E402
-from solidot_spider.storage.documents import StoryWrite, Touch, story_write  # noqa: E402
-from solidot_spider.storage.mongo import MongoStore  # noqa: E402
-from solidot_spider.storage.schedule import Miss  # noqa: E402
+from solidot_spider.archive.documents import StoryWrite, Touch, story_write  # noqa: E402
+from solidot_spider.archive.mongo import MongoStore  # noqa: E402
+from solidot_spider.archive.policy import RefreshPolicy  # noqa: E402
+from solidot_spider.archive.schedule import Miss  # noqa: E402
 
 BATCH = 500
 
@@ -163,7 +163,7 @@ def main() -> None:
         for round_no in range(options.rounds):
             runs = {
                 ("crawl", "batched"): lambda: crawl_rate(
-                    "solidot_spider.pipelines.store.MongoStorePipeline", server.uri, stories, Path(tmp)
+                    "solidot_spider.crawl.pipelines.store.MongoStorePipeline", server.uri, stories, Path(tmp)
                 ),
                 ("crawl", "per-item"): lambda: crawl_rate(
                     "store_throughput.PerItemUpsertPipeline", server.uri, stories, Path(tmp)

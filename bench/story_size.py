@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import bson
 
 from solidot_replica import Replica, ReplicaConfig
-from solidot_spider.storage.documents import story_write
+from solidot_spider.archive.documents import story_write
 
 FULL_HISTORY = 85572
 ERAS = ((2006, 2021, "2006–2021"), (2022, 2023, "2022–2023"), (2024, 2026, "2024–2026"))

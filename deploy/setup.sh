@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up solidot-crawler in ./.venv (a Python >= 3.11, 3.13 preferred). Safe to run again.
 #
-#   bash deploy/setup.sh          # development and CI: the project editable with its test tools,
+#   bash deploy/setup.sh          # development and CI: the framework (sharedcrawl/) and the project
+#                                 # editable, the project with its test tools,
 #                                 # scrapyd and scrapyd-client, and what the tests start themselves:
 #                                 # redis-server (Debian's package, when missing), a MongoDB
 #                                 # wire-protocol server (mongoeco, in .venv-mongoeco), and the
@@ -28,9 +29,13 @@ if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
+# The framework first (its own distribution, sharedcrawl/, not on an index): the project's
+# requirement on scrapy-sharedcrawl is then met by it.
 if [ "$mode" = --node ]; then
+    .venv/bin/python -m pip install --quiet -e './sharedcrawl[dashboard,warc,scrapyd]'
     .venv/bin/python -m pip install --quiet -e '.[scrapyd]'
 else
+    .venv/bin/python -m pip install --quiet -e './sharedcrawl[dashboard,warc,scrapyd]'
     .venv/bin/python -m pip install --quiet -e '.[test]'
 fi
 echo "ready: $(.venv/bin/python --version), $(.venv/bin/scrapy version), $(.venv/bin/scrapyd --version)"

@@ -24,7 +24,7 @@ from typing import Any
 from solidot_replica import render, timeline
 from solidot_replica.faults import FaultConfig
 from solidot_replica.stories import FIXTURE_SID, StoryRecord, generate, make_hostile, revised
-from solidot_spider.site import CATEGORIES
+from solidot_spider.site.urls import CATEGORIES
 
 FULL_HISTORY_LAST_SID = 85572
 RSS_SIZE = 20

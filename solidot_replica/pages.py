@@ -20,7 +20,7 @@ from solidot_replica import render, timeline
 from solidot_replica.model import Replica
 from solidot_replica.render import Chrome
 from solidot_replica.stories import TOPICS, StoryRecord
-from solidot_spider.site import CATEGORIES
+from solidot_spider.site.urls import CATEGORIES
 
 HTML = "text/html"
 XML = "application/xml"

@@ -18,7 +18,7 @@ from html import escape
 from urllib.parse import quote
 
 from solidot_replica.stories import QUOTES, CommentRecord, Inline, Link, StoryRecord
-from solidot_spider.site import CATEGORIES
+from solidot_spider.site.urls import CATEGORIES
 
 WEEKDAYS = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
 SITE_TITLE = "奇客Solidot–传递最新科技情报"

@@ -29,7 +29,7 @@ from solidot_replica import render
 from solidot_replica.faults import Decision, Fault, FaultInjector
 from solidot_replica.model import Replica
 from solidot_replica.pages import Page, SitePages
-from solidot_spider.site import CATEGORIES
+from solidot_spider.site.urls import CATEGORIES
 
 STATS_PATH = "/__replica__/stats"
 REASONS = {200: b"OK", 404: b"Not Found", 429: b"Too Many Requests", 500: b"Internal Server Error"}

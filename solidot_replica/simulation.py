@@ -8,7 +8,7 @@ after it appears) and stories change as the replica's change model says
 (:func:`~solidot_replica.stories.change_days`). A strategy decides which
 stories a run re-fetches:
 
-- :func:`run_policy`: the crawler's :class:`~solidot_spider.refresh.policy.RefreshPolicy`,
+- :func:`run_policy`: the crawler's :class:`~solidot_spider.archive.policy.RefreshPolicy`,
   every ``run_every`` seconds, exactly as ``seed --refresh`` picks (the due ones, most overdue
   first, at most ``max_per_run``), each fetch moving the story's schedule;
 - :func:`run_round_robin`: re-crawl everything every ``period`` days, each story at its own phase
@@ -31,9 +31,9 @@ from datetime import datetime, timedelta
 from solidot_replica import timeline
 from solidot_replica.model import Replica
 from solidot_replica.stories import change_days, change_moment
-from solidot_spider.refresh.policy import AGE_CLASSES, DAY, Outcome, RefreshPolicy, age_class, spread
-from solidot_spider.site import CATEGORIES
-from solidot_spider.text import BEIJING
+from solidot_spider.archive.policy import AGE_CLASSES, DAY, Outcome, RefreshPolicy, age_class, spread
+from solidot_spider.site.text import BEIJING
+from solidot_spider.site.urls import CATEGORIES
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from solidot_replica import timeline
-from solidot_spider.site import CATEGORIES
-from solidot_spider.text import BEIJING
+from solidot_spider.site.text import BEIJING
+from solidot_spider.site.urls import CATEGORIES
 
 
 @dataclass(frozen=True)

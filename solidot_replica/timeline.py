@@ -14,7 +14,7 @@ from bisect import bisect_right
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
-from solidot_spider.text import BEIJING
+from solidot_spider.site.text import BEIJING
 
 #: (day, number of sids published on or before that day), in order.
 ANCHORS: tuple[tuple[date, int], ...] = (

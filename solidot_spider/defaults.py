@@ -97,7 +97,7 @@ DECLARED: dict[str, Declared] = {
     "MONGO_RETRY_BASE": Declared(0.5, "retry pause (s) while MongoDB is unreachable, doubling, and its cap"),
     "MONGO_RETRY_MAX": Declared(30.0, "retry pause (s) while MongoDB is unreachable, doubling, and its cap"),
     "MONGO_SERVER_SELECTION_TIMEOUT": Declared(5000, "ms pymongo waits for a server before an attempt fails"),
-    # -- the refresh policy (solidot_spider.refresh.policy; docs/refreshing.md) -------------------
+    # -- the refresh policy (solidot_spider.archive.policy; docs/refreshing.md) -------------------
     "SOLIDOT_REFRESH_MIN_INTERVAL": Declared(HOUR, "shortest interval between two fetches of a story (s)"),
     "SOLIDOT_REFRESH_MAX_INTERVAL": Declared(
         90 * DAY, "longest interval (s): every story is looked at again at least this often"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from scrapy_sharedcrawl import defaults as shared_crawl_defaults
 from solidot_spider import defaults as _project
 from solidot_spider import legacy as _legacy
-from solidot_spider.addons import user_agent as _user_agent
+from solidot_spider.crawl.addons import user_agent as _user_agent
 
 #: The project's settings (solidot_spider/defaults.py, listed in docs/settings.md): their declared
 #: defaults, or the environment variable of the same name (a scrapyd node's or a systemd unit's
@@ -28,7 +28,7 @@ NEWSPIDER_MODULE = "solidot_spider.spiders"
 
 # --- The site --------------------------------------------------------------
 #: SOLIDOT_RESOLVE's "DOMAIN=ADDRESS,…" overrides, in the crawler's own resolver.
-TWISTED_DNS_RESOLVER = "solidot_spider.resolver.OverrideResolver"
+TWISTED_DNS_RESOLVER = "solidot_spider.crawl.resolver.OverrideResolver"
 
 # --- Politeness (defaults for the real site; tests and benchmarks turn them down)
 #: Names SOLIDOT_CONTACT_URL (-s SOLIDOT_CONTACT_URL rebuilds it: addons.ContactUserAgent).
@@ -59,10 +59,10 @@ RETRY_TIMES = 6
 
 # --- Item pipelines: clean → validate → deduplicate → store ----------------------
 ITEM_PIPELINES = {
-    "solidot_spider.pipelines.clean.CleanPipeline": 100,
-    "solidot_spider.pipelines.validate.ValidatePipeline": 200,
-    "solidot_spider.pipelines.dedupe.DedupePipeline": 300,
-    "solidot_spider.pipelines.store.MongoStorePipeline": 800,
+    "solidot_spider.crawl.pipelines.clean.CleanPipeline": 100,
+    "solidot_spider.crawl.pipelines.validate.ValidatePipeline": 200,
+    "solidot_spider.crawl.pipelines.dedupe.DedupePipeline": 300,
+    "solidot_spider.crawl.pipelines.store.MongoStorePipeline": 800,
 }
 # Their settings (SOLIDOT_MAX_BODY_BYTES, SOLIDOT_DEDUPE_*, the store's MONGO_*: off while MONGO_URI
 # is empty) are in defaults.py. With REDIS_URL (the shared crawl's switch) set, dedupe keeps its
@@ -70,13 +70,13 @@ ITEM_PIPELINES = {
 
 # The shared-crawl add-on adds its host backoff (560) and cluster rate limit (950).
 DOWNLOADER_MIDDLEWARES = {
-    "solidot_spider.middlewares.charset.SiteCharsetMiddleware": 600,
+    "solidot_spider.crawl.middlewares.charset.SiteCharsetMiddleware": 600,
 }
 
 # --- WARC: the raw pages, every fetch (off while WARC_DIR is empty) ---------------------
 # The add-on installs the framework's recorder (890, below the HTTP cache); its settings WARC_DIR,
 # WARC_MAX_SIZE, WARC_REVISITS, WARC_COOKIES are declared in scrapy_sharedcrawl/defaults.py.
-# `solidot-crawl reparse` reads the files back (solidot_spider/warc/replay.py).
+# `solidot-crawl reparse` reads the files back (solidot_spider/cli/replay.py).
 #: File names: PREFIX-STARTED-SERIAL-PID~HOST.warc.gz (the framework's default: BOT_NAME). The old
 #: name in the environment is read here: declared at the same priority, WARC_PREFIX would beat it.
 WARC_PREFIX = _project.environment_value("SOLIDOT_WARC_PREFIX", "solidot")
@@ -84,18 +84,20 @@ WARC_PREFIX = _project.environment_value("SOLIDOT_WARC_PREFIX", "solidot")
 # --- Output: the embedded default writes JSON Lines -----------------------------
 # Where items go when neither -o/-O nor MONGO_URI says otherwise: SOLIDOT_OUTPUT (defaults.py).
 ADDONS = {
-    "solidot_spider.addons.DefaultOutput": 0,
-    "solidot_spider.addons.ContactUserAgent": 0,
+    "solidot_spider.crawl.addons.DefaultOutput": 0,
+    "solidot_spider.crawl.addons.ContactUserAgent": 0,
     # the shared crawl through Redis, switched on by REDIS_URL (or REDIS_HOST/_PORT, REDIS_PARAMS; see below)
     "scrapy_sharedcrawl.addon.SharedCrawl": 0,
 }
 FEED_EXPORT_ENCODING = "utf-8"
 #: JSON Lines feeds written without itemadapter's per-field detour (the same bytes: feed.py).
-FEED_EXPORTERS = dict.fromkeys(("jsonlines", "jsonl", "jl"), "solidot_spider.feed.StoryJsonLinesExporter")
+FEED_EXPORTERS = dict.fromkeys(
+    ("jsonlines", "jsonl", "jl"), "solidot_spider.crawl.feed.StoryJsonLinesExporter"
+)
 # The stats file (SOLIDOT_STATS_FILE) and JOBDIR's clearing (SOLIDOT_JOBDIR_CLEAR_ON_FINISH).
 EXTENSIONS = {
-    "solidot_spider.extensions.stats_file.StatsFile": 500,
-    "solidot_spider.extensions.jobdir.ClearFinishedJobdir": 500,
+    "solidot_spider.crawl.extensions.stats_file.StatsFile": 500,
+    "solidot_spider.crawl.extensions.jobdir.ClearFinishedJobdir": 500,
 }
 
 # A worker exposes no control surface: no telnet console, and not Scrapy 2.19's RemoteControl
@@ -130,7 +132,7 @@ STATS_SERIES_FIELDS = {
 #: framework's add-on and commands carry each one set over to its new name, with a deprecation warning.
 RENAMED_SETTINGS = dict(_legacy.RENAMED)
 #: Stories in MongoDB and the project's error counters in status, the dashboard and /metrics.
-CRAWL_REPORT_CLASS = "solidot_spider.report.ArchiveReport"
+CRAWL_REPORT_CLASS = "solidot_spider.crawl.report.ArchiveReport"
 
 
 # --- The shared crawl's settings from the environment ------------------------------------------

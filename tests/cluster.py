@@ -26,7 +26,7 @@ from pymongo import MongoClient
 from truth import mismatches
 
 from solidot_replica import Replica
-from solidot_spider.storage.documents import stored_item
+from solidot_spider.archive.documents import stored_item
 
 #: Settings of every worker in these tests: short leases (a killed worker's requests come back
 #: fast), quick polls, MongoDB batches flushed often.

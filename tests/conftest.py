@@ -11,9 +11,9 @@ from harness import ReplicaServer, replica_server
 
 from solidot_replica import Replica, ReplicaConfig
 
-#: fixtures mongo / mongo_db_name (a MongoDB wire-protocol server), redis_srv / redis_url (a private Redis),
-#: spider / queue (a spider of the shared crawl and its leased queue)
-pytest_plugins = ("mongo_fixtures", "redis_fixtures", "scheduling_fixtures")
+#: fixtures mongo / mongo_db_name (a MongoDB wire-protocol server), redis_srv / redis_url (a private Redis,
+#: the framework's plugin)
+pytest_plugins = ("mongo_fixtures", "scrapy_sharedcrawl.testing.fixtures")
 
 #: The examples' own modules (the site they crawl) serve the tests too.
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

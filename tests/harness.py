@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+# the framework's test helpers, re-exported for the project's tests that import them from here
+from scrapy_sharedcrawl.testing.processes import assert_outcomes_add_up as assert_outcomes_add_up
+from scrapy_sharedcrawl.testing.processes import read_line as read_line
+from scrapy_sharedcrawl.testing.processes import wait_for as wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = "solidot.test"
@@ -59,16 +62,6 @@ def docs_page(name: str) -> str:
     moved between pages moves one name in its test."""
     path = ROOT / "README.md" if name == "README" else ROOT / "docs" / f"{name}.md"
     return path.read_text(encoding="utf-8")
-
-
-def read_line(process: subprocess.Popen[str], timeout: float) -> str:
-    """One stdout line of ``process``, waiting at most ``timeout`` seconds."""
-    assert process.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout):
-            raise TimeoutError(f"no output from {process.args!r} within {timeout} s")
-    return process.stdout.readline()
 
 
 @contextmanager
@@ -170,21 +163,6 @@ def run_crawl(
     if stats.get("finish_reason") == "finished":
         assert_outcomes_add_up(stats)
     return CrawlResult(completed.returncode, read_jsonl(output), stats, log)
-
-
-def assert_outcomes_add_up(stats: dict[str, Any]) -> None:
-    """Every page received came to exactly one outcome (scrapy_sharedcrawl/outcomes.py)."""
-    outcomes = {name: value for name, value in stats.items() if name.startswith("outcome/")}
-    assert sum(outcomes.values()) == stats.get("response_received_count", 0), outcomes
-
-
-def wait_for(condition: Any, timeout: float, interval: float = 0.05, what: str = "condition") -> None:
-    """Poll ``condition()`` until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not reached within {timeout} s")
-        time.sleep(interval)
 
 
 def run_status(redis_url: str, *options: str) -> subprocess.CompletedProcess[str]:

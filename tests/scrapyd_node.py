@@ -26,7 +26,8 @@ from pathlib import Path
 
 import requests
 from harness import ROOT
-from redis_server import free_port
+
+from scrapy_sharedcrawl.testing.redis_server import free_port
 
 START_SCRIPT = ROOT / "deploy" / "scrapyd" / "start-scrapyd.sh"
 BIN = Path(sys.executable).parent

@@ -21,9 +21,9 @@ from pathlib import Path
 import redis
 from cluster import Monitor
 from harness import wait_for
-from redis_server import RedisServer, free_port, redis_binary
 
 from scrapy_sharedcrawl.queue import _LUA_ACK
+from scrapy_sharedcrawl.testing.redis_server import RedisServer, free_port, redis_binary
 
 MASTER_NAME = "crawlmaster"
 #: The ack script as EVALSHA names it (redis-py runs registered scripts by SHA1).

@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 
 import scrapy
 
-from solidot_spider.items import Comment, Story, Topic
-from solidot_spider.pipelines.store import MongoStorePipeline
+from solidot_spider.crawl.pipelines.store import MongoStorePipeline
+from solidot_spider.site.items import Comment, Story, Topic
 
-STORE = "solidot_spider.pipelines.store.MongoStorePipeline"
+STORE = "solidot_spider.crawl.pipelines.store.MongoStorePipeline"
 
 
 def make_story(sid: int, **changes: Any) -> dict[str, Any]:
@@ -71,7 +71,7 @@ class StoreSpider(scrapy.Spider):
     name = "store"
     custom_settings: ClassVar[dict[str, Any]] = {
         "ITEM_PIPELINES": {STORE: 800},
-        "EXTENSIONS": {"solidot_spider.extensions.stats_file.StatsFile": 500},
+        "EXTENSIONS": {"solidot_spider.crawl.extensions.stats_file.StatsFile": 500},
         "TELNETCONSOLE_ENABLED": False,
     }
 

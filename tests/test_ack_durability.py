@@ -19,9 +19,9 @@ from harness import ReplicaServer, wait_for
 from mongo_server import MongoServer
 from paced_proxy import paced_proxy
 from pymongo import MongoClient
-from redis_server import RedisServer
 
 from scrapy_sharedcrawl.durability import WriteMarks
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
 from solidot_replica import Replica
 
 #: Each message to MongoDB waits this long: a batch costs a few of them, far slower than the crawl.

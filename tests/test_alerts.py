@@ -26,7 +26,7 @@ from scrapy_sharedcrawl.keys import CrawlKeys
 from scrapy_sharedcrawl.report import CrawlReport
 from scrapy_sharedcrawl.timeseries import Point, read_points
 from scrapy_sharedcrawl.workers import Worker
-from solidot_spider.report import ArchiveReport
+from solidot_spider.crawl.report import ArchiveReport
 from solidot_spider.settings import CRAWL_REPORT_CLASS
 
 CONFIG = AlertSettings()

@@ -27,7 +27,7 @@ from pymongo import MongoClient
 from truth import mismatches
 
 from solidot_replica import Replica, ReplicaConfig
-from solidot_spider.storage.documents import stored_item
+from solidot_spider.archive.documents import stored_item
 
 STORIES, LAST_SID = 120, 80300
 #: the saved real page (a copy of shared/fixtures/story-80222.md, so a clone is self-contained)

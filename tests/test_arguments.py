@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from scrapy.utils.test import get_crawler
 
-from solidot_spider.discovery import (
+from solidot_spider.site.discovery import (
     DEFAULT_MAX_DAYS,
     DEFAULT_MAX_SIDS,
     Discovery,

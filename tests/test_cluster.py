@@ -29,12 +29,12 @@ from cluster import (
 )
 from harness import ROOT, replica_server, wait_for
 from mongo_server import MongoServer
-from redis_server import RedisServer, redis_server
 from scrapy.utils.defer import maybe_deferred_to_future
 
 from scrapy_sharedcrawl.finishing import ClusterStatus, Finisher, IdlePolls, Verdict
 from scrapy_sharedcrawl.scheduler import LeasingScheduler
 from scrapy_sharedcrawl.seeding import Seeder
+from scrapy_sharedcrawl.testing.redis_server import RedisServer, redis_server
 from solidot_replica import Replica, ReplicaConfig
 
 STORIES, LAST_SID = 120, 80300

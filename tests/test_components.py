@@ -9,10 +9,10 @@ import pytest
 from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.backoff import parse_retry_after
-from solidot_spider.addons import DefaultOutput
-from solidot_spider.discovery import Discovery, parse_sid_ranges
-from solidot_spider.resolver import lookup_override, parse_resolve
-from solidot_spider.site import SiteMap, story_sid
+from solidot_spider.crawl.addons import DefaultOutput
+from solidot_spider.crawl.resolver import lookup_override, parse_resolve
+from solidot_spider.site.discovery import Discovery, parse_sid_ranges
+from solidot_spider.site.urls import SiteMap, story_sid
 
 
 def test_category_hosts_follow_the_base_url() -> None:

@@ -24,7 +24,7 @@ from scrapy_sharedcrawl.dashboard import auth
 from scrapy_sharedcrawl.dashboard.charts import columns, rate_per_minute, thin
 from scrapy_sharedcrawl.dashboard.state import bounded, crawl_phase
 from scrapy_sharedcrawl.timeseries import Point
-from solidot_spider.report import drops_by_reason, latest_stories
+from solidot_spider.crawl.report import drops_by_reason, latest_stories
 
 TOKEN = "a-long-enough-token-for-tests"
 

@@ -19,7 +19,7 @@ from pymongo import MongoClient
 from scrapy_sharedcrawl.dashboard.metrics import registry
 from scrapy_sharedcrawl.dashboard.state import DashboardReader
 from solidot_spider.cli import project_settings
-from solidot_spider.report import ArchiveReport
+from solidot_spider.crawl.report import ArchiveReport
 
 ROOT = Path(__file__).resolve().parent.parent
 BOARD = ROOT / "deploy" / "grafana" / "sharedcrawl.json"

@@ -349,10 +349,14 @@ def test_dockerfile_installs_the_project_with_its_scrapyd_extra():
     installs = [args for op, args in steps if op == "RUN" and "pip install" in args]
     # editable (as deploy/setup.sh installs it): a regular install would shadow the deployed eggs
     assert any(re.search(r"pip install -e '?\.\[scrapyd\]'?", args) for args in installs), installs
+    # the framework (its own distribution, not on an index) before the project that requires it
+    assert re.search(
+        r"pip install -e '?\./sharedcrawl\[[\w,]*\]'?.*pip install -e '?\.\[", " ".join(installs)
+    ), installs
     # everything the install reads is copied, and .dockerignore lets it through
     copied = {src for op, args in steps if op == "COPY" for src in args.split()[:-1]}
     readme = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["readme"]
-    assert {"pyproject.toml", "setup.py", readme, "scrapy_sharedcrawl", "solidot_spider", "deploy"} <= copied
+    assert {"pyproject.toml", "setup.py", readme, "sharedcrawl", "solidot_spider", "deploy"} <= copied
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()}
     assert not copied & ignored
     assert {".git", ".venv*", "**/.env"} <= ignored

@@ -95,11 +95,17 @@ here = Path.cwd().resolve()
 sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
 sys.path_hooks[:] = [h for h in sys.path_hooks if "__editable__" not in getattr(h, "__module__", "")]
 sys.path_importer_cache.clear()
-sys.path[:] = [str(here)] + [p for p in sys.path[1:] if p and Path(p).resolve() != Path(sys.argv[1]).resolve()]
-project = tomllib.loads((here / "pyproject.toml").read_text())["project"]
-entry_points = dict(project["scripts"])
-for group in project.get("entry-points", {}).values():
-    entry_points.update(group)
+# the distributions in the image: the project, and the framework's in sharedcrawl/
+roots = [here] + [p.parent for p in sorted(here.glob("*/pyproject.toml"))]
+sys.path[:] = [str(r) for r in roots] + [
+    p for p in sys.path[1:] if p and Path(p).resolve() != Path(sys.argv[1]).resolve()
+]
+entry_points = {}
+for root in roots:
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    entry_points.update(project["scripts"])
+    for group in project.get("entry-points", {}).values():
+        entry_points.update(group)
 failed, checked = {}, []
 for name, target in entry_points.items():
     module, _, attribute = target.partition(":")
@@ -110,7 +116,7 @@ for name, target in entry_points.items():
         checked.append(name)
     except Exception as error:
         failed[name] = repr(error)
-packages = sorted(p.name for p in here.iterdir() if (p / "__init__.py").is_file())
+packages = sorted(p.name for root in roots for p in root.iterdir() if (p / "__init__.py").is_file())
 for package in packages:
     try:
         root = importlib.import_module(package)
@@ -158,7 +164,7 @@ def test_the_image_holds_every_module_its_commands_import(tmp_path):
 #: solidot-crawl's main, imported as the image's console script would, without the editable install.
 RUN_CLI = (
     "import sys; sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in "
-    "getattr(f, '__module__', '')]; sys.path.insert(0, '.'); from solidot_spider.cli import main; "
+    "getattr(f, '__module__', '')]; sys.path[:0] = ['.', 'sharedcrawl']; from solidot_spider.cli import main; "
     "sys.argv[0] = 'solidot-crawl'; sys.exit(main(sys.argv[1:]))"
 )
 
@@ -191,7 +197,7 @@ def test_the_replay_catches_a_package_left_out(tmp_path, monkeypatch):
     """The check above fails when the Dockerfile lacks a package (the bug it was written for)."""
     original = DOCKERFILE.read_text()
     broken = tmp_path / "Dockerfile"
-    broken.write_text(original.replace("COPY scrapy_sharedcrawl ./scrapy_sharedcrawl\n", ""))
+    broken.write_text(original.replace("COPY sharedcrawl ./sharedcrawl\n", ""))
     assert broken.read_text() != original
     monkeypatch.setattr(sys.modules[__name__], "DOCKERFILE", broken)
     install_dir = replay(tmp_path / "image")

@@ -11,17 +11,19 @@ from pathlib import Path
 import pytest
 from harness import ROOT, docs_page
 
-#: The README, the docs, and the runbook and examples' READMEs that link into them.
+#: The README, the docs, the runbook and examples' READMEs that link into them, and the framework's.
 PAGES = [
     ROOT / "README.md",
     *sorted((ROOT / "docs").glob("*.md")),
     ROOT / "deploy" / "README.md",
     *sorted((ROOT / "examples").rglob("README.md")),
+    ROOT / "sharedcrawl" / "README.md",
+    *sorted((ROOT / "sharedcrawl" / "docs").glob("*.md")),
 ]
 #: The pages whose backticked paths are the repository's (the runbook names files an operator makes).
 DOCS = [page for page in PAGES if page.parent in (ROOT, ROOT / "docs")]
 #: Where a path a page names in backticks must exist (the repository's own folders).
-REPO_FOLDERS = ("tests", "bench", "deploy", "examples", "scrapy_sharedcrawl", "solidot_spider")
+REPO_FOLDERS = ("tests", "bench", "deploy", "examples", "sharedcrawl", "scrapy_sharedcrawl", "solidot_spider")
 REPO_PATH = re.compile(rf"(?:{'|'.join(REPO_FOLDERS)})/[\w./-]*")
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 CODE_SPAN = re.compile(r"(`+)(.+?)\1")
@@ -94,14 +96,21 @@ def test_the_readme_links_every_docs_page() -> None:
     assert pages <= linked, f"docs pages the README doesn't link: {sorted(pages - linked)}"
 
 
-def test_the_readmes_test_command_is_the_one_ci_runs() -> None:
-    readme = docs_page("README")
-    section = readme[readme.index("\n## Tests\n") :]
-    block = re.search(r"```sh\n(.*?)```", section, re.S)
-    assert block, "the README's Tests section has a sh block"
-    [command] = [line.strip() for line in block[1].splitlines() if line.strip()]
+def test_the_readmes_test_commands_are_the_ones_ci_runs() -> None:
+    """The README's and docs/testing.md's commands, in order: the framework's suite in its own
+    environment, then the project's."""
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
-    assert [line for line in ci if "pytest" in line] == [command]
+    run = [line.strip() for line in ci if "pytest" in line]
+    assert len(run) == 2 and "sharedcrawl" in run[0], run
+    for name, heading in (("README", "\n## Tests\n"), ("testing", "\n```sh\n")):
+        page = docs_page(name)
+        section = page[page.index(heading) :]
+        block = re.search(r"```sh\n(.*?)```", section, re.S)
+        assert block, f"{name}: the Tests section has a sh block"
+        commands = [
+            line.strip() for line in block[1].splitlines() if line.strip() and not line.startswith("#")
+        ]
+        assert [command for command in commands if "pytest" in command] == run, name
 
 
 def test_every_design_note_a_module_names_exists() -> None:
@@ -109,7 +118,7 @@ def test_every_design_note_a_module_names_exists() -> None:
     are there, so moving or renaming a section can't leave a docstring pointing nowhere."""
     pointer = re.compile(r"docs/([\w-]+\.md)#([\w-]+)")
     broken = []
-    for package in ("scrapy_sharedcrawl", "solidot_spider"):
+    for package in ("sharedcrawl/scrapy_sharedcrawl", "solidot_spider"):
         for module in sorted((ROOT / package).rglob("*.py")):
             for page, anchor in pointer.findall(module.read_text(encoding="utf-8")):
                 target = ROOT / "docs" / page

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from solidot_spider import export
+from solidot_spider.archive import export
 from solidot_spider.cli import main
 
 FRONT_KEYS = ["title", "url", "source", "date", "fetch_date"]

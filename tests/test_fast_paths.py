@@ -4,8 +4,8 @@ Each fast path is checked against the one it replaces, on hostile input drawn by
 hypothesis (derandomized, no example database, bounded in examples, as the fuzz test is):
 
 * compiled XPath on lxml elements finds the nodes and strings parsel finds, on mutated pages;
-* :func:`~solidot_spider.items.item_dict` is ``ItemAdapter(item).asdict()``, and clean through
-  :func:`~solidot_spider.items.item_fields` cleans as through ``ItemAdapter``;
+* :func:`~solidot_spider.site.items.item_dict` is ``ItemAdapter(item).asdict()``, and clean through
+  :func:`~solidot_spider.site.items.item_fields` cleans as through ``ItemAdapter``;
 * the JSON Lines feed exporter writes the bytes Scrapy's writes;
 * the safe-form proof of a body never changes the answer of validate's lxml check.
 """
@@ -29,20 +29,20 @@ from test_pipelines import HOSTILE
 
 from solidot_replica import Replica, ReplicaConfig
 from solidot_replica.render import body_html as render_body
-from solidot_spider import selectors as css
-from solidot_spider.feed import StoryJsonLinesExporter
-from solidot_spider.items import Comment, Story, Topic, item_dict, item_fields
-from solidot_spider.parsing import compile_selector, html_root
-from solidot_spider.pipelines.clean import (
+from solidot_spider.crawl.feed import StoryJsonLinesExporter
+from solidot_spider.crawl.pipelines.clean import (
     CleanPipeline,
     clean_block,
     clean_line,
     normalize_block,
     normalize_line,
 )
-from solidot_spider.pipelines.validate import body_problem, markup_problem
-from solidot_spider.safe_form import MAX_DEPTH, is_safe_form
-from solidot_spider.sanitize import ALLOWED_TAGS, CLEANER_OPTIONS, sanitize_body
+from solidot_spider.crawl.pipelines.validate import body_problem, markup_problem
+from solidot_spider.site import selectors as css
+from solidot_spider.site.items import Comment, Story, Topic, item_dict, item_fields
+from solidot_spider.site.parsing import compile_selector, html_root
+from solidot_spider.site.safe_form import MAX_DEPTH, is_safe_form
+from solidot_spider.site.sanitize import ALLOWED_TAGS, CLEANER_OPTIONS, sanitize_body
 
 FUZZ = settings(
     max_examples=EXAMPLES,

@@ -29,10 +29,10 @@ from scrapy.utils.test import get_crawler
 
 from solidot_replica import Replica, ReplicaConfig
 from solidot_replica.pages import SitePages
-from solidot_spider.parsing import MalformedPage, parse_story
-from solidot_spider.pipelines.clean import CleanPipeline
-from solidot_spider.pipelines.validate import find_problem
-from solidot_spider.site import SiteMap
+from solidot_spider.crawl.pipelines.clean import CleanPipeline
+from solidot_spider.crawl.pipelines.validate import find_problem
+from solidot_spider.site.parsing import MalformedPage, parse_story
+from solidot_spider.site.urls import SiteMap
 
 BASE_URL = "http://www.solidot.test:8080"
 SITE = SiteMap.from_base_url(BASE_URL)

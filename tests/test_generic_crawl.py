@@ -15,10 +15,10 @@ import redis
 import scrapy
 from harness import wait_for
 from link_site import link_site
-from redis_server import RedisServer
 from scrapy.utils.test import get_crawler
 
 from scrapy_sharedcrawl.start_urls import StartUrls, request_from_data
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
 PROJECT = Path(__file__).resolve().parent.parent / "examples" / "links_project"
 #: Short leases (a killed worker's requests come back fast) and quick polls.

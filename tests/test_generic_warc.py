@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from harness import wait_for
 from link_site import link_site
-from redis_server import RedisServer
 from warcio.archiveiterator import ArchiveIterator
 
 from scrapy_sharedcrawl.keys import QueueKeys
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -156,7 +156,11 @@ def test_without_warcio_a_worker_asked_to_record_says_what_to_install_and_fetche
     log = (tmp_path / "blocked.log").read_text(encoding="utf-8")
     errors = [line for line in log.splitlines() if "ERROR" in line]
     assert len(errors) == 1, log
-    assert "warcio" in errors[0] and "pip install 'warcio" in errors[0] and "WARC_DIR" in errors[0]
+    assert (
+        "warcio" in errors[0]
+        and "pip install 'scrapy-sharedcrawl[warc]'" in errors[0]
+        and "WARC_DIR" in errors[0]
+    )
     assert "Traceback" not in log, log
     assert "Closing spider (warc_unavailable)" in log
     assert code == 0

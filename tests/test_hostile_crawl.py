@@ -15,11 +15,11 @@ import redis
 from cluster import QUEUE_KEY, cluster, stored
 from harness import replica_server, wait_for
 from mongo_server import MongoServer
-from redis_server import RedisServer
 from truth import mismatches
 
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
 from solidot_replica import FaultConfig, Replica, ReplicaConfig
-from solidot_spider.storage.documents import stored_item
+from solidot_spider.archive.documents import stored_item
 
 STORIES, LAST_SID, HOSTILE = 120, 80300, "hostile=6"
 SITE = "http://www.solidot.test"

@@ -22,13 +22,13 @@ from solidot_replica import FaultConfig, Replica, ReplicaConfig
 from solidot_replica.faults import HOSTILE_KINDS
 from solidot_replica.model import DroppedStory
 from solidot_replica.pages import SitePages
-from solidot_spider.items import Comment, Story, Topic
-from solidot_spider.parsing import MalformedPage, parse_story
-from solidot_spider.pipelines.clean import CleanPipeline
-from solidot_spider.pipelines.validate import ValidatePipeline, find_problem, unsafe_markup
-from solidot_spider.site import SiteMap
+from solidot_spider.crawl.pipelines.clean import CleanPipeline
+from solidot_spider.crawl.pipelines.validate import ValidatePipeline, find_problem, unsafe_markup
+from solidot_spider.site.items import Comment, Story, Topic
+from solidot_spider.site.parsing import MalformedPage, parse_story
+from solidot_spider.site.text import fragment_text
+from solidot_spider.site.urls import SiteMap
 from solidot_spider.spiders.solidot import SolidotSpider
-from solidot_spider.text import fragment_text
 
 BASE_URL = "http://www.solidot.test:8080"
 SITE = SiteMap.from_base_url(BASE_URL)

@@ -16,11 +16,11 @@ from pymongo import MongoClient
 
 from solidot_replica import Replica, ReplicaConfig
 from solidot_replica.simulation import LATEST_LIST_REQUESTS, World, run_latest
-from solidot_spider.discovery import Discovery
-from solidot_spider.refresh.policy import RefreshPolicy
-from solidot_spider.site import SiteMap
+from solidot_spider.archive.policy import RefreshPolicy
+from solidot_spider.site.discovery import Discovery
+from solidot_spider.site.text import BEIJING
+from solidot_spider.site.urls import SiteMap
 from solidot_spider.spiders.solidot import SolidotSpider
-from solidot_spider.text import BEIJING
 
 
 def day_after(day: date) -> datetime:

@@ -8,11 +8,11 @@ import os
 import re
 import socket
 
-from redis_server import RedisServer
 from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.cli.status import StatusReader, render
-from solidot_spider.addons import DefaultOutput
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
+from solidot_spider.crawl.addons import DefaultOutput
 
 
 def test_status_prints_what_redis_holds_without_its_control_characters(redis_srv: RedisServer) -> None:

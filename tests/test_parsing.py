@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from solidot_spider.parsing import (
+from solidot_spider.site.parsing import (
     MalformedPage,
     is_truncated,
     parse_list_page,
     parse_rss,
     parse_story,
 )
-from solidot_spider.site import SiteMap
+from solidot_spider.site.urls import SiteMap
 
 SITE = SiteMap.from_base_url("https://www.solidot.org")
 FETCHED = "2026-11-24T00:00:00+00:00"

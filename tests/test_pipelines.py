@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 import pytest
 import scrapy
 from itemadapter import ItemAdapter
-from redis_server import RedisServer
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
@@ -30,15 +29,16 @@ from scrapy.utils.misc import build_from_crawler, load_object
 from scrapy.utils.test import get_crawler
 
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
-from solidot_spider.content import content_hash
-from solidot_spider.items import Comment, Story, Topic
-from solidot_spider.pipelines.dedupe import (
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
+from solidot_spider.archive.hashes import (
     ContentHashIndex,
     MemoryContentHashIndex,
     RedisContentHashIndex,
 )
-from solidot_spider.pipelines.validate import unsafe_markup
-from solidot_spider.signals import story_unchanged
+from solidot_spider.crawl.pipelines.validate import unsafe_markup
+from solidot_spider.crawl.signals import story_unchanged
+from solidot_spider.site.content import content_hash
+from solidot_spider.site.items import Comment, Story, Topic
 
 T = TypeVar("T")
 
@@ -47,9 +47,9 @@ REUTERS = (
     "https://www.reuters.com/technology/artificial-intelligence/"
     "putin-orders-russian-government-top-bank-develop-ai-cooperation-with-china-2025-01-01/"
 )
-CLEAN = "solidot_spider.pipelines.clean.CleanPipeline"
-VALIDATE = "solidot_spider.pipelines.validate.ValidatePipeline"
-DEDUPE = "solidot_spider.pipelines.dedupe.DedupePipeline"
+CLEAN = "solidot_spider.crawl.pipelines.clean.CleanPipeline"
+VALIDATE = "solidot_spider.crawl.pipelines.validate.ValidatePipeline"
+DEDUPE = "solidot_spider.crawl.pipelines.dedupe.DedupePipeline"
 ALL = {CLEAN: 100, VALIDATE: 200, DEDUPE: 300}
 
 HOSTILE = (
@@ -262,7 +262,7 @@ def test_validate_drops_each_invalid_kind_with_its_reason_counted_and_logged_onc
         counts[f"solidot/validate/dropped/{name}"] = counts.get(f"solidot/validate/dropped/{name}", 0) + 1
     assert worker.stats("solidot/validate/") == counts
 
-    logged = [r.getMessage() for r in caplog.records if r.name == "solidot_spider.pipelines.validate"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "solidot_spider.crawl.pipelines.validate"]
     assert len(logged) == len(set(expected)), logged  # once per reason
     assert all(r.levelno == logging.WARNING for r in caplog.records if r.name.endswith("validate"))
     assert any("sid=1001: missing_title" in line for line in logged)
@@ -436,7 +436,7 @@ def test_redis_down_warns_then_lets_the_story_through_as_new(
     assert stats["solidot/dedupe/redis_errors"] == 2
     assert stats["solidot/dedupe/redis_retries"] >= 2
     assert stats["solidot/dedupe/new"] == 3
-    dedupe_logs = [r for r in caplog.records if r.name == "solidot_spider.pipelines.dedupe"]
+    dedupe_logs = [r for r in caplog.records if r.name == "solidot_spider.crawl.pipelines.dedupe"]
     warnings = [r.getMessage() for r in dedupe_logs if r.levelno == logging.WARNING]
     assert len(warnings) == 2, warnings  # unreachable, then passing as new: once per outage
     assert "unreachable" in warnings[0] and redis_url in warnings[0]

@@ -17,10 +17,10 @@ import pytest
 import redis
 from cluster import Worker
 from harness import ROOT, ReplicaServer, crawl_command, crawl_env, replica_server, wait_for
-from redis_server import redis_server
 from scheduling_fixtures import make_spider
 
 from scrapy_sharedcrawl.seeding import Seeder
+from scrapy_sharedcrawl.testing.redis_server import redis_server
 from solidot_replica import Replica, ReplicaConfig
 
 STORIES, LAST_SID = 300, 80300

@@ -10,7 +10,8 @@ from harness import docs_page
 from pymongo.errors import ServerSelectionTimeoutError
 from scrapy.utils.test import get_crawler
 
-from solidot_spider.pipelines.store import MongoStorePipeline, StoreConfig
+from solidot_spider.archive.mongo import StoreConfig
+from solidot_spider.crawl.pipelines.store import MongoStorePipeline
 
 
 def quoted(after: str) -> str:
@@ -24,7 +25,7 @@ def quoted(after: str) -> str:
 def test_the_mongodb_outage_line_is_quoted_as_logged(caplog: pytest.LogCaptureFixture) -> None:
     crawler = get_crawler(settings_dict={"MONGO_URI": "mongodb://crawl:secret@db.internal:27017"})
     pipeline = MongoStorePipeline(crawler, StoreConfig.from_settings(crawler.settings))
-    with caplog.at_level(logging.WARNING, logger="solidot_spider.pipelines.store"):
+    with caplog.at_level(logging.WARNING, logger="solidot_spider.crawl.pipelines.store"):
         pipeline.outage.failed(
             ServerSelectionTimeoutError("no servers"),
             cap=pipeline.config.retry_max,

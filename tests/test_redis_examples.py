@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from harness import wait_for
+from harness import metric_samples, wait_for
 from link_site import LinkSite, link_site
-from redis_server import RedisServer
+
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
 PROJECT = Path(__file__).resolve().parent.parent / "examples" / "redis_project"
 BIN = Path(sys.executable).parent
@@ -151,7 +152,7 @@ def readme_run(tmp_path: Path, project: str, redis_srv: RedisServer) -> Iterator
     examples = tmp_path / "examples"
     shutil.copytree(PROJECT.parent, examples, ignore=shutil.ignore_patterns("__pycache__"))
     where = examples / project
-    env = environment(redis_srv.url, SITE_PORT=str(free_port()))
+    env = environment(redis_srv.url, SITE_PORT=str(free_port()), DASHBOARD_PORT=str(free_port()))
     run = ReadmeRun(where, env, LinkSite(f"http://127.0.0.1:{env['SITE_PORT']}", 200))
     try:
         for command in readme_commands(where / "README.md"):
@@ -166,7 +167,11 @@ def readme_run(tmp_path: Path, project: str, redis_srv: RedisServer) -> Iterator
                 )
                 if command.startswith("python ../link_site.py"):
                     wait_for(lambda: _serving(run.site.base_url), timeout=30, what="the example site")
+                if command.startswith("sharedcrawl dashboard"):
+                    metrics = f"http://127.0.0.1:{env['DASHBOARD_PORT']}/metrics"
+                    wait_for(lambda url=metrics: _serving(url), timeout=60, what="the dashboard")
                 if command.startswith("scrapy crawl "):  # up and waiting before the next step
+                    run.workers.append(run.background[-1])
                     spider, started = command.split()[2], len(run.workers)
                     with redis_srv.client() as client:
                         wait_for(
@@ -194,11 +199,8 @@ class ReadmeRun:
     env: dict[str, str]
     site: LinkSite
     background: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)  # the `scrapy crawl` ones
     outputs: dict[str, str] = field(default_factory=dict)  # by command
-
-    @property
-    def workers(self) -> list[subprocess.Popen[bytes]]:
-        return self.background[1:]  # the site is started first
 
     def output(self, start: str) -> str:
         (found,) = [output for command, output in self.outputs.items() if command.startswith(start)]
@@ -223,6 +225,7 @@ def test_the_redis_examples_readme_runs_as_written(
     assert run.output('redis-cli -u "$REDIS_URL" lpush') == "1"  # the key held the URL until it was queued
     status = run.output("sharedcrawl status")  # the framework's status, read from Redis
     assert status.startswith(f"pages crawl at {redis_url}") and "workers    2 live" in status, status
+    assert_metrics(run.output("curl "), live=2)
     with redis_srv.client() as client:
         urls = Counter(json.loads(raw)["url"] for raw in client.lrange("pages:items", 0, -1))
     assert set(urls) == run.site.urls() and max(urls.values()) == 1  # each page once
@@ -236,6 +239,7 @@ def test_the_links_examples_readme_runs_as_written(
     assert codes == [0, 0]
     assert run.output('redis-cli -u "$REDIS_URL" lpush') == "1"
     assert run.output("sharedcrawl status").startswith(f"links crawl at {redis_url}")
+    assert_metrics(run.output("curl "))
     found = Counter(
         json.loads(line)["url"]
         for name in ("worker-1.jsonl", "worker-2.jsonl")
@@ -244,11 +248,21 @@ def test_the_links_examples_readme_runs_as_written(
     assert set(found) == run.site.urls() and max(found.values()) == 1  # shared: each page once
 
 
-def _serving(base_url: str) -> bool:
+def assert_metrics(text: str, live: int | None = None) -> None:
+    """What the README's ``curl …/metrics | grep '^sharedcrawl_'`` printed: the dashboard's Prometheus
+    samples, read from the crawl's Redis."""
+    samples = metric_samples(text)
+    assert samples["sharedcrawl_dashboard_redis_up"] == 1, text
+    assert "sharedcrawl_pages_total" in samples and "sharedcrawl_queued" in samples, text
+    if live is not None:
+        assert samples["sharedcrawl_workers{state=live}"] == live, text
+
+
+def _serving(url: str) -> bool:
     import urllib.request
 
     try:
-        with urllib.request.urlopen(f"{base_url}/", timeout=5) as answer:
+        with urllib.request.urlopen(url if url.endswith("/metrics") else f"{url}/", timeout=5) as answer:
             return bool(answer.status == 200)
     except OSError:
         return False

@@ -18,12 +18,12 @@ from pymongo import MongoClient
 from truth import mismatches
 
 from solidot_replica import Replica, ReplicaConfig
-from solidot_spider.discovery import Discovery
-from solidot_spider.refresh.policy import DAY, HOUR, RefreshPolicy
-from solidot_spider.storage.documents import Touch, stored_item, story_write
-from solidot_spider.storage.mongo import MongoStore
-from solidot_spider.storage.schedule import Miss, Schedules
-from solidot_spider.text import BEIJING
+from solidot_spider.archive.documents import Touch, stored_item, story_write
+from solidot_spider.archive.mongo import MongoStore
+from solidot_spider.archive.policy import DAY, HOUR, RefreshPolicy
+from solidot_spider.archive.schedule import Miss, Schedules
+from solidot_spider.site.discovery import Discovery
+from solidot_spider.site.text import BEIJING
 
 STORIES, LAST_SID = 300, 80300
 BASE_URL = "http://www.solidot.test:8080"

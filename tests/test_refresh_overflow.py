@@ -16,10 +16,10 @@ from pymongo import MongoClient
 from scrapy.settings import Settings
 
 from solidot_replica import Replica
-from solidot_spider.refresh.policy import DAY, LATEST_DUE, RefreshPolicy, Schedule
-from solidot_spider.storage.documents import story_write
-from solidot_spider.storage.mongo import MongoStore
-from solidot_spider.storage.schedule import Miss
+from solidot_spider.archive.documents import story_write
+from solidot_spider.archive.mongo import MongoStore
+from solidot_spider.archive.policy import DAY, LATEST_DUE, RefreshPolicy, Schedule
+from solidot_spider.archive.schedule import Miss
 
 NOW = datetime(2026, 10, 11, tzinfo=UTC)
 BASE_URL = "http://www.solidot.test:8080"

@@ -14,7 +14,7 @@ from scrapy.settings import Settings
 from scrapy_sharedcrawl.config import SettingError
 from solidot_replica import Replica, ReplicaConfig
 from solidot_replica.simulation import World, run_policy, run_round_robin
-from solidot_spider.refresh.policy import DAY, HOUR, RefreshPolicy, clock_from_settings, spread
+from solidot_spider.archive.policy import DAY, HOUR, RefreshPolicy, clock_from_settings, spread
 
 POLICY = RefreshPolicy()
 NOW = datetime(2026, 10, 11, tzinfo=UTC)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redis_server import RedisServer
 from scrapy.exceptions import ScrapyDeprecationWarning
 from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
@@ -23,9 +22,10 @@ from scrapy.utils.test import get_crawler
 from scrapy_sharedcrawl.addon import SharedCrawl
 from scrapy_sharedcrawl.config import LEASING_SCHEDULER, SettingError
 from scrapy_sharedcrawl.legacy import apply_legacy_names, renamed_settings
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
-FRAMEWORK = ROOT / "scrapy_sharedcrawl"
+FRAMEWORK = ROOT / "sharedcrawl" / "scrapy_sharedcrawl"
 BIN = Path(sys.executable).parent
 #: The made-up project's old names.
 GADGETS = {

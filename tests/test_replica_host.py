@@ -13,7 +13,7 @@ from parsel import Selector
 from solidot_replica import Replica, ReplicaConfig
 from solidot_replica.pages import SitePages
 from solidot_replica.server import OTHER_HOSTS
-from solidot_spider.site import CATEGORIES
+from solidot_spider.site.urls import CATEGORIES
 
 MARKER = "<script>alert(1)</script>"
 #: Host headers whose text would end up in the page's links.

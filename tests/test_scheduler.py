@@ -14,16 +14,17 @@ from typing import Any
 
 import pytest
 from harness import ROOT, crawl_command, crawl_env, read_jsonl, replica_server, wait_for
-from redis_server import RedisServer, redis_server
-from scheduling_fixtures import LAST_SID, STORIES, make_spider, open_scheduler
+from scheduling_fixtures import LAST_SID, STORIES, make_spider
 from scrapy.settings import Settings
 from truth import assert_items_match, mismatches
 
 from scrapy_sharedcrawl import serialization
 from scrapy_sharedcrawl.addon import SHARED_SETTINGS, SharedCrawl
 from scrapy_sharedcrawl.seeding import Seeder
+from scrapy_sharedcrawl.testing.redis_server import RedisServer, redis_server
+from scrapy_sharedcrawl.testing.scheduling import open_scheduler
 from solidot_replica import Replica, ReplicaConfig
-from solidot_spider.site import story_sid
+from solidot_spider.site.urls import story_sid
 
 # -- Redis going away ------------------------------------------------------------------------
 

@@ -25,7 +25,6 @@ import requests
 from cluster import WORKER_SETTINGS, assert_store_matches, stored
 from harness import DOMAIN, FAST_SETTINGS, ROOT, ReplicaServer, replica_server, wait_for
 from mongo_server import MongoServer, mongo_server
-from redis_server import RedisServer, free_port, redis_server
 from scrapyd_node import (
     BIN,
     PASSWORD,
@@ -37,6 +36,7 @@ from scrapyd_node import (
     scrapyd_nodes,
 )
 
+from scrapy_sharedcrawl.testing.redis_server import RedisServer, free_port, redis_server
 from solidot_replica import Replica, ReplicaConfig
 
 pytestmark = pytest.mark.scrapyd
@@ -359,6 +359,9 @@ def test_the_egg_holds_the_project_and_nothing_secret(tmp_path: Path) -> None:
         contents = b"".join(archive.read(name) for name in names)
         entry_points = archive.read("EGG-INFO/entry_points.txt").decode()
     assert {"solidot_spider/settings.py", "solidot_spider/spiders/solidot.py"} <= set(names)
+    # the framework, a distribution of its own (sharedcrawl/), mapped in: what a worker imports only
+    assert {"scrapy_sharedcrawl/scheduler.py", "scrapy_sharedcrawl/warc/recorder.py"} <= set(names)
+    assert not [name for name in names if name.startswith("scrapy_sharedcrawl/testing/")], names
     assert "settings = solidot_spider.settings" in entry_points  # how scrapyd finds the project's settings
     assert all(name.startswith(("solidot_spider/", "scrapy_sharedcrawl/", "EGG-INFO/")) for name in names), (
         names

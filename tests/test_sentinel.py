@@ -15,7 +15,6 @@ import redis
 from cluster import cluster
 from harness import ROOT, replica_server
 from mongo_server import MongoServer
-from redis_server import free_port
 from scrapy.settings import Settings
 from sentinel_servers import MASTER_NAME, SentinelSet, sentinel_set
 
@@ -23,6 +22,7 @@ from scrapy_sharedcrawl.addon import settings_from_environment
 from scrapy_sharedcrawl.config import REDIS_LOCATION_SETTINGS, SettingError, redis_configured
 from scrapy_sharedcrawl.connection import describe, redis_from_settings, redis_trouble
 from scrapy_sharedcrawl.sentinel import parse_sentinels, sentinel_config
+from scrapy_sharedcrawl.testing.redis_server import free_port
 
 MASTER_PASSWORD, SENTINEL_PASSWORD = "m4ster-secret", "s3ntinel-secret"
 

@@ -23,7 +23,7 @@ from scrapy_sharedcrawl.backoff import HostBackoffMiddleware, host_paused, parse
 from scrapy_sharedcrawl.cluster_rate import ClusterRateLimitMiddleware
 from scrapy_sharedcrawl.config import SettingError, float_setting, int_setting
 from scrapy_sharedcrawl.stats import RedisStatsCollector
-from solidot_spider.site import CATEGORIES, SiteMap
+from solidot_spider.site.urls import CATEGORIES, SiteMap
 from solidot_spider.spiders.solidot import SolidotSpider
 
 ROOT = Path(__file__).resolve().parent.parent

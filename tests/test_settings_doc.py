@@ -18,8 +18,8 @@ from test_settings_table import PREFIXES
 
 from scrapy_sharedcrawl.defaults import SETTINGS as FRAMEWORK
 from solidot_spider import defaults, settings_doc
+from solidot_spider.archive.policy import DEFAULTS as REFRESH
 from solidot_spider.legacy import RENAMED
-from solidot_spider.refresh.policy import DEFAULTS as REFRESH
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,11 +85,12 @@ def test_settings_py_declares_no_project_setting_itself() -> None:
 
 
 def test_the_refresh_policy_and_the_store_read_the_declared_defaults() -> None:
-    from solidot_spider import discovery
-    from solidot_spider.pipelines import clean, dedupe, store
+    from solidot_spider.archive import mongo as store  # the store's settings (StoreConfig) are read there
+    from solidot_spider.crawl.pipelines import clean, dedupe
+    from solidot_spider.site import discovery
 
     assert {k: v for k, v in defaults.SETTINGS.items() if k.startswith("SOLIDOT_REFRESH_")} == REFRESH
-    assert store.DEFAULTS is defaults.SETTINGS
+    assert store.SETTINGS is defaults.SETTINGS
     assert discovery.DEFAULT_MAX_SIDS == defaults.SETTINGS["SOLIDOT_MAX_SIDS"] == 200_000
     assert defaults.SETTINGS["SOLIDOT_DEDUPE_KEY"] == dedupe.DEFAULT_KEY
     assert defaults.SETTINGS["SOLIDOT_MAX_BODY_BYTES"] == clean.DEFAULT_MAX_BODY_BYTES

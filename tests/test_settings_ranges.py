@@ -15,9 +15,9 @@ from scrapy.utils.test import get_crawler
 
 from scrapy_sharedcrawl.config import SettingError
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
-from solidot_spider.pipelines.dedupe import DedupePipeline
-from solidot_spider.pipelines.store import StoreConfig
-from solidot_spider.pipelines.validate import ValidatePipeline
+from solidot_spider.archive.mongo import StoreConfig
+from solidot_spider.crawl.pipelines.dedupe import DedupePipeline
+from solidot_spider.crawl.pipelines.validate import ValidatePipeline
 from solidot_spider.spiders.solidot import SolidotSpider
 
 SITE = {"SOLIDOT_BASE_URL": "https://www.solidot.org"}

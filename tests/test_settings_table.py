@@ -20,9 +20,9 @@ import pytest
 from harness import docs_page
 
 from scrapy_sharedcrawl.defaults import SETTINGS as FRAMEWORK
+from solidot_spider.archive.policy import DEFAULTS as REFRESH
 from solidot_spider.defaults import SETTINGS as PROJECT
 from solidot_spider.legacy import RENAMED
-from solidot_spider.refresh.policy import DEFAULTS as REFRESH
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,12 +21,12 @@ import pytest
 import redis
 from harness import metric_samples, read_line, wait_for
 from link_site import link_site
-from redis_server import RedisServer
 from scrapy.exceptions import ScrapyDeprecationWarning
 from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.cli.dashboard import dashboard_token
 from scrapy_sharedcrawl.legacy import apply_legacy_names
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from link_site import link_site
-from redis_server import RedisServer
+
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
 PROJECT = Path(__file__).resolve().parent.parent / "examples" / "redis_project"
 BIN = Path(sys.executable).parent

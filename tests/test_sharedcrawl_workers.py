@@ -13,8 +13,9 @@ from pathlib import Path
 
 from harness import wait_for
 from link_site import link_site
-from redis_server import RedisServer
 from scrapyd_node import BIN, operator_env, scrapyd_nodes
+
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
 PROJECT = Path(__file__).resolve().parent.parent / "examples" / "redis_project"
 

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from harness import ReplicaServer, crawl_command, crawl_env
 from link_site import link_site
-from redis_server import RedisServer
 from scrapy.settings import Settings
 
 from scrapy_sharedcrawl.config import SettingError
 from scrapy_sharedcrawl.settings_check import check_settings
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
 LINKS_PROJECT = Path(__file__).resolve().parent.parent / "examples" / "links_project"
 BIN = Path(sys.executable).parent
@@ -68,6 +68,9 @@ def assert_refused_in_one_line(
         # the scheduler's own: it used to fail inside the engine ("Engine slot not assigned")
         ("SCHEDULER_LEASE_SECONDS", "0", "a finite number > 0 and ≤ 86400"),
         ("DUPEFILTER_MODE", "cuckoo", "'set' or 'bloom'"),
+        # a boolean: Scrapy's getbool raised a ValueError naming no setting, in a traceback
+        ("SCHEDULER_PERSIST", "maybe", "a boolean"),
+        ("REDIS_START_URLS_AS_SET", "yes please", "a boolean"),
     ],
 )
 def test_a_generic_worker_with_a_bad_setting_stops_in_one_line_taking_nothing(

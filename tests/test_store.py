@@ -26,16 +26,16 @@ from scrapy.utils.test import get_crawler
 from store_spider import make_story
 
 from scrapy_sharedcrawl.redact import redact_uri
-from solidot_spider.content import content_hash
-from solidot_spider.pipelines.store import MongoStorePipeline
-from solidot_spider.storage.documents import (
+from solidot_spider.archive.documents import (
     HASH_HISTORY,
     bson_time,
     published_datetime,
     stored_item,
     story_write,
 )
-from solidot_spider.storage.mongo import MongoStore
+from solidot_spider.archive.mongo import MongoStore
+from solidot_spider.crawl.pipelines.store import MongoStorePipeline
+from solidot_spider.site.content import content_hash
 
 # the mongo and mongo_db_name fixtures (kept here too, so the module runs with --noconftest)
 

@@ -18,10 +18,10 @@ from test_pipelines import good_story as pipeline_story
 from test_store import crawl, documents
 
 from scrapy_sharedcrawl.signals import AckPostponed
-from solidot_spider.pipelines.store import MongoStorePipeline, StoreConfig
-from solidot_spider.signals import story_rejected
-from solidot_spider.storage.documents import story_write
-from solidot_spider.storage.mongo import MAX_DOCUMENT_BYTES, MongoStore
+from solidot_spider.archive.documents import story_write
+from solidot_spider.archive.mongo import MAX_DOCUMENT_BYTES, MongoStore, StoreConfig
+from solidot_spider.crawl.pipelines.store import MongoStorePipeline
+from solidot_spider.crawl.signals import story_rejected
 
 
 def test_a_number_bson_cannot_hold_costs_only_its_own_story(mongo: MongoServer, mongo_db_name: str) -> None:

@@ -11,10 +11,10 @@ from mongo_server import MongoServer
 from pymongo import MongoClient, monitoring
 from store_spider import make_story
 
-from solidot_spider.refresh.policy import RefreshPolicy
-from solidot_spider.storage.documents import story_write
-from solidot_spider.storage.mongo import MongoStore
-from solidot_spider.storage.schedule import Miss
+from solidot_spider.archive.documents import story_write
+from solidot_spider.archive.mongo import MongoStore
+from solidot_spider.archive.policy import RefreshPolicy
+from solidot_spider.archive.schedule import Miss
 
 NOW = datetime(2026, 10, 11, tzinfo=UTC)
 

@@ -16,12 +16,12 @@ from cluster import QUEUE_KEY, cluster, lease_owners, stored
 from harness import ROOT, ReplicaServer, crawl_env, read_jsonl, replica_server, run_crawl, wait_for
 from mongo_server import MongoServer
 from pymongo import MongoClient
-from redis_server import RedisServer
 
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
 from scrapy_sharedcrawl.warc.reader import WarcReader, gzip_members, warc_files
 from scrapy_sharedcrawl.warc.writer import WarcFiles
 from solidot_replica import Replica, ReplicaConfig
-from solidot_spider.storage.documents import stored_item
+from solidot_spider.archive.documents import stored_item
 
 WARCIO = [sys.executable, "-m", "warcio.cli"]
 SECRET = "hunter2-not-for-warc"

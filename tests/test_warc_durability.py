@@ -12,8 +12,8 @@ import pytest
 from cluster import QUEUE_KEY, cluster
 from harness import replica_server
 from mongo_server import MongoServer
-from redis_server import RedisServer
 
+from scrapy_sharedcrawl.testing.redis_server import RedisServer
 from scrapy_sharedcrawl.warc.reader import gzip_members, parse_record, warc_files
 from scrapy_sharedcrawl.warc.writer import OPEN_SUFFIX
 from solidot_replica import Replica, ReplicaConfig

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from lxml import html as lxml_html
 
-from solidot_spider.items import STORY_FIELDS
+from solidot_spider.site.items import STORY_FIELDS
 
 
 def html_structure(fragment: str) -> list[tuple[str, str, str]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,27 +19,15 @@ from scrapy.settings import Settings
 from tqdm import tqdm
 
 from scrapy_sharedcrawl.redact import redact_uri
-from solidot_spider.export import FORMATS, Exporter, JsonLinesSource, Skips, StorySource
-from solidot_spider.pipelines.store import StoreConfig
-
-
-class MongoSource:
-    """Stories from the MongoDB collection the crawl stores into, by sid."""
-
-    def __init__(self, uri: str, database: str, collection: str) -> None:
-        from pymongo import MongoClient
-
-        self.uri = uri
-        self.client: MongoClient[dict[str, Any]] = MongoClient(
-            uri, tz_aware=True, serverSelectionTimeoutMS=10_000
-        )
-        self.collection = self.client[database][collection]
-
-    def count(self) -> int | None:
-        return self.collection.count_documents({})
-
-    def stories(self) -> Iterator[dict[str, Any]]:
-        yield from self.collection.find({}, sort=[("sid", 1)], batch_size=500)
+from solidot_spider.archive.export import (
+    FORMATS,
+    Exporter,
+    JsonLinesSource,
+    MongoSource,
+    Skips,
+    StorySource,
+)
+from solidot_spider.archive.mongo import StoreConfig
 
 
 def register(commands: Any) -> None:

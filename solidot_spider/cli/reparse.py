@@ -4,7 +4,7 @@ solidot-crawl reparse warc/ --out stories.jsonl     # to JSON Lines
 solidot-crawl reparse warc/                         # to MongoDB (MONGO_URI)
 
 Every stored story response goes through the crawl's parser and item pipelines
-(see solidot_spider/warc/replay.py); fetched_at is the record's WARC-Date.
+(see solidot_spider/cli/replay.py); fetched_at is the record's WARC-Date.
 Run it with the crawl's SOLIDOT_BASE_URL. A torn last record of a killed
 worker's file is skipped, counted and logged. An --out that is one of the WARC
 files read is refused before anything is written.
@@ -24,8 +24,8 @@ from tqdm import tqdm
 from scrapy_sharedcrawl.cli.options import assignments
 from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.warc.reader import WarcReader, warc_files
-from solidot_spider.export import same_file
-from solidot_spider.warc.replay import REPLAY_MIDDLEWARE, REPLAY_SETTINGS, STATS_PREFIX, ReplaySpider
+from solidot_spider.archive.export import same_file
+from solidot_spider.cli.replay import REPLAY_MIDDLEWARE, REPLAY_SETTINGS, STATS_PREFIX, ReplaySpider
 
 #: Above "cmdline": what a replay must be whatever the operator's settings say.
 FORCED = 50

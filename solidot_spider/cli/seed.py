@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from itertools import chain
 from typing import Any
 
-from pymongo.errors import PyMongoError
 from scrapy import Request
 from scrapy.settings import Settings
 
@@ -26,7 +25,8 @@ from scrapy_sharedcrawl.dashboard.scope import record_seed
 from scrapy_sharedcrawl.redact import redact_uri
 from scrapy_sharedcrawl.seeding import Seeder
 from scrapy_sharedcrawl.stats import CrawlKeys, stats_timing
-from solidot_spider.refresh.selection import RefreshPicker
+from solidot_spider.archive.mongo import StoreError
+from solidot_spider.archive.selection import RefreshPicker
 from solidot_spider.spiders.solidot import SolidotSpider
 
 
@@ -96,7 +96,7 @@ def run(options: argparse.Namespace, settings: Settings) -> int:
         if picker is not None:
             try:
                 due = picker.pick()
-            except PyMongoError as error:
+            except StoreError as error:
                 print(
                     f"solidot-crawl seed: MongoDB unreachable at {picker.where} "
                     f"({redact_uri(str(error))[:200]}): nothing seeded; the next run picks what is due",

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import scrapy
-from pymongo.errors import PyMongoError
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.http import Response, TextResponse
@@ -19,14 +18,15 @@ from scrapy_sharedcrawl.config import int_setting, is_shared_crawl
 from scrapy_sharedcrawl.outage import OncePerReason
 from scrapy_sharedcrawl.outcomes import note_outcome
 from scrapy_sharedcrawl.redact import redact_uri
+from solidot_spider.archive.listed import ListedFilter
+from solidot_spider.archive.mongo import StoreError
+from solidot_spider.archive.schedule import Due
+from solidot_spider.archive.selection import RefreshPicker, pick_and_claim
+from solidot_spider.crawl.signals import story_missing
 from solidot_spider.defaults import SETTINGS
-from solidot_spider.discovery import DEFAULT_MAX_DAYS, DEFAULT_MAX_SIDS, Discovery
-from solidot_spider.parsing import MalformedPage, is_truncated, parse_list_page, parse_rss, parse_story
-from solidot_spider.refresh.listed import ListedFilter
-from solidot_spider.refresh.selection import RefreshPicker, pick_and_claim
-from solidot_spider.signals import story_missing
-from solidot_spider.site import CATEGORIES, SiteMap, story_sid
-from solidot_spider.storage.schedule import Due
+from solidot_spider.site.discovery import DEFAULT_MAX_DAYS, DEFAULT_MAX_SIDS, Discovery
+from solidot_spider.site.parsing import MalformedPage, is_truncated, parse_list_page, parse_rss, parse_story
+from solidot_spider.site.urls import CATEGORIES, SiteMap, story_sid
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class SolidotSpider(scrapy.Spider):
         if self.discovery.refresh:
             try:
                 due, backfilled = await run_in_thread(pick_and_claim, self.crawler.settings)
-            except PyMongoError as error:
+            except StoreError as error:
                 self.crawler.stats.inc_value("solidot/refresh/store_unreachable")
                 logger.error(
                     "Refresh: nothing picked, MongoDB unreachable (%s): %s",
@@ -137,7 +137,7 @@ class SolidotSpider(scrapy.Spider):
     def start_requests_for(self, discovery: Discovery) -> Iterator[scrapy.Request]:
         """The first requests of a crawl with this scope (also used by seeding tools)."""
         if discovery.latest:
-            # of the stories these list, only the new or due ones, unless latest=all (refresh/listed.py)
+            # of the stories these list, only the new or due ones, unless latest=all (archive/listed.py)
             due_only = {} if discovery.latest_all else {"due_only": True}
             yield self.list_request(self.site.home(), due_only)
             for category in CATEGORIES:
