@@ -44,8 +44,8 @@ from crawl_throughput import (  # noqa: E402
     solidot_crawl,
 )
 from harness import replica_server  # noqa: E402
-from redis_server import redis_server  # noqa: E402
 
+from scrapy_sharedcrawl.testing.redis_server import redis_server  # noqa: E402
 from solidot_replica import Replica, ReplicaConfig  # noqa: E402
 
 

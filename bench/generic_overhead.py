@@ -32,7 +32,8 @@ sys.path.insert(0, str(BENCH))
 
 from crawl_throughput import CPU_CLOCK, Run, median_cpu, median_rate, print_runs, run_measured  # noqa: E402
 from link_site import link_site  # noqa: E402
-from redis_server import redis_server  # noqa: E402
+
+from scrapy_sharedcrawl.testing.redis_server import redis_server  # noqa: E402
 
 SETTINGS = {
     "ITEM_PIPELINES": "{}",

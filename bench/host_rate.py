@@ -23,10 +23,10 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
 
 from harness import ROOT, ReplicaServer, crawl_command, crawl_env, replica_server  # noqa: E402
-from redis_server import redis_server  # noqa: E402
 from scheduling_fixtures import make_spider  # noqa: E402
 
 from scrapy_sharedcrawl.seeding import Seeder  # noqa: E402
+from scrapy_sharedcrawl.testing.redis_server import redis_server  # noqa: E402
 from solidot_replica import Replica, ReplicaConfig  # noqa: E402
 
 LAST_SID = 80300

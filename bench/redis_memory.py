@@ -1,6 +1,6 @@
 """Redis memory of the shared crawl state: ours against stock scrapy-redis.
 
-A private redis-server (started here, see tests/redis_server.py) holds, one at
+A private redis-server (started here, see scrapy_sharedcrawl/testing/redis_server.py) holds, one at
 a time, after a FLUSHALL:
 
 - dupefilter: N story URLs' fingerprints in stock ``RFPDupeFilter`` (40-char
@@ -35,12 +35,11 @@ from scrapy_redis.queue import PriorityQueue
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from redis_server import redis_server  # noqa: E402
-
 from scrapy_sharedcrawl import serialization  # noqa: E402
 from scrapy_sharedcrawl.addon import SHARED_SETTINGS  # noqa: E402
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter, Mode  # noqa: E402
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue  # noqa: E402
+from scrapy_sharedcrawl.testing.redis_server import redis_server  # noqa: E402
 from solidot_spider.spiders.solidot import SolidotSpider  # noqa: E402
 
 PIPELINE = 5_000

@@ -1,6 +1,6 @@
 """Redis memory a shared crawl needs, at the crawl's size: what a user sizes a Redis with.
 
-For each size N, a private redis-server (started here, see tests/redis_server.py) is
+For each size N, a private redis-server (started here, see scrapy_sharedcrawl/testing/redis_server.py) is
 emptied and N story requests (the spider's own, URLs of the shape a crawl makes) are
 pushed through the leased queue with the duplicate filter's check in the push script,
 500 a round trip as a worker pushes. Printed per size, twice in the same run:
@@ -37,7 +37,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from redis_memory import shared_story_spider  # noqa: E402
-from redis_server import redis_server  # noqa: E402
 
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS  # noqa: E402
 from scrapy_sharedcrawl.dupefilter import (  # noqa: E402
@@ -48,6 +47,7 @@ from scrapy_sharedcrawl.dupefilter import (  # noqa: E402
 )
 from scrapy_sharedcrawl.push_buffer import PUSH_BATCH  # noqa: E402
 from scrapy_sharedcrawl.queue import Encoded, LeasedPriorityQueue  # noqa: E402
+from scrapy_sharedcrawl.testing.redis_server import redis_server  # noqa: E402
 from solidot_spider.spiders.solidot import SolidotSpider  # noqa: E402
 
 KEY = "{solidot}:seen"

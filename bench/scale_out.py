@@ -33,9 +33,9 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
 
 from harness import DOMAIN, FAST_SETTINGS, ROOT, ReplicaServer, replica_server, wait_for  # noqa: E402
-from redis_server import redis_server  # noqa: E402
 from scrapyd_node import deploy, fleet_config, run_workers, scrapyd_nodes  # noqa: E402
 
+from scrapy_sharedcrawl.testing.redis_server import redis_server  # noqa: E402
 from solidot_replica import Replica, ReplicaConfig  # noqa: E402
 
 WORKERS = (1, 2, 4)

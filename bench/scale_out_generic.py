@@ -32,8 +32,9 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 from harness import wait_for  # noqa: E402
 from link_site import link_site  # noqa: E402
-from redis_server import redis_server  # noqa: E402
 from scrapyd_node import BIN, operator_env, scrapyd_nodes  # noqa: E402
+
+from scrapy_sharedcrawl.testing.redis_server import redis_server  # noqa: E402
 
 WORKERS = (1, 2, 4)
 
