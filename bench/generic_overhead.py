@@ -6,7 +6,8 @@ settings and no item pipeline; the shared one uses a private redis-server starte
 before each round). Prints pages/s of each and their ratio (shared / Scrapy's scheduler), and the
 worker's CPU time per page (``cpu_clock.py``), which moves far less than pages/s on a shared machine.
 ``--before DIR`` adds a third crawl, the shared one with the ``scrapy_sharedcrawl`` package found in
-``DIR`` (e.g. ``git archive main scrapy_sharedcrawl | tar -x -C DIR``): a change's before and after in
+``DIR`` (e.g. ``git archive main sharedcrawl/scrapy_sharedcrawl | tar -x --strip-components=1 -C DIR``):
+a change's before and after in
 one run.
 
     .venv/bin/python bench/generic_overhead.py --pages 3000 --rounds 3

@@ -121,7 +121,7 @@ def main() -> None:
                     queue.push_many([queue.encode(request) for request in stories[start : start + PIPELINE]])
                 while lease and queue.pop("bench-worker", 600, count=PIPELINE).leased:
                     pass
-                return [*queue.keys, queue.seq_key]
+                return queue.storage_keys()
 
             return fill
 

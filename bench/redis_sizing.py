@@ -3,20 +3,21 @@
 For each size N, a private redis-server (started here, see scrapy_sharedcrawl/testing/redis_server.py) is
 emptied and N story requests (the spider's own, URLs of the shape a crawl makes) are
 pushed through the leased queue with the duplicate filter's check in the push script,
-500 a round trip as a worker pushes. Printed per size, twice in the same run:
+500 a round trip as a worker pushes. Printed per size, in the same run:
 
-- ``previous``: the previous release's set-mode filter, pre-sharded for
-  ``DUPEFILTER_CAPACITY`` (2M by default: 5,209 shards) whatever the crawl's size
-  (its layout and check-and-add script, reproduced here);
-- ``growing``: this release's filter, one shard at first, split as it fills.
+- ``growing``: this release's filter, one shard at first, split as it fills, the requests on one
+  host (a Solidot-like crawl), then spread over ``--hosts`` hosts (a broad crawl: one queue each);
+- ``previous`` (with ``--previous``): the previous release's set-mode filter, pre-sharded for
+  ``DUPEFILTER_CAPACITY`` (2M by default: 5,209 shards) whatever the crawl's size.
 
-Columns: bytes a queued request (``MEMORY USAGE`` of the queue's keys / N), bytes a URL
-seen (``MEMORY USAGE`` of the filter's keys / N), bytes a request in all (growth of
-``INFO memory`` ``used_memory`` from the empty server / N: Redis's own per-key
-bookkeeping and the scripts included), the filter's shards, and requests pushed a second
-(encoding them included: compare the two rows of a size, on a quiet machine).
+Columns: bytes a queued request (``MEMORY USAGE`` of the queue's keys, every host's / N), bytes a
+URL seen (``MEMORY USAGE`` of the filter's keys / N), bytes a request in all (growth of
+``INFO memory`` ``used_memory`` from the empty server / N: Redis's own per-key bookkeeping and the
+scripts included), the filter's shards, requests pushed a second (encoding them included), requests
+leased a second (pops of 8, decoding included) and bytes a leased request (payloads, leases and
+owners after the pops / the requests leased). Compare rates on a quiet machine.
 
-    .venv/bin/python bench/redis_sizing.py --sizes 1e4,1e5
+    .venv/bin/python bench/redis_sizing.py --sizes 1e4,1e5,1e6 --hosts 100000
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ from scrapy_sharedcrawl.testing.redis_server import redis_server  # noqa: E402
 from solidot_spider.spiders.solidot import SolidotSpider  # noqa: E402
 
 KEY = "{solidot}:seen"
+#: Requests a pop leases, and how many are leased to time the pops (and size the leases).
+POP_COUNT, POP_SAMPLE = 8, 20_000
+ROW = "{:>10,} {:10}{:>8}{:>14.1f}{:>12.1f}{:>14.1f}{:>8,}{:>10,.0f}{:>9,.0f}{:>9.1f}"
 CATEGORIES = ["linux", "science", "apple", "mobile", "security"]
 #: The previous release's set-mode check-and-add: one SADD into the shard ``value % shards``.
 PREVIOUS_CHECK_AND_ADD = """
@@ -70,15 +74,20 @@ class Sizing:
     in_all: float  # B a request, everything from the empty server
     shards: int
     rate: float  # requests pushed a second (the client's encoding included)
+    pops: float  # requests leased a second, POP_COUNT a pop (the client's decoding included)
+    lease: float  # B a leased request (payloads, leases, owners), after POP_SAMPLE were leased
 
 
-def measure(client: redis.Redis, size: int, push: Callable[[], list[str]], queue_keys: list[str]) -> Sizing:
-    """Empty the server, run ``push`` (which names the filter's keys), and size what it left."""
+def measure(
+    client: redis.Redis, size: int, push: Callable[[], tuple[list[str], LeasedPriorityQueue]]
+) -> Sizing:
+    """Empty the server, run ``push`` (which names the filter's keys and gives the queue), size what it
+    left, then lease up to POP_SAMPLE requests, POP_COUNT a pop, and size a lease."""
     client.flushall()
     client.script_flush()
     before = int(client.info("memory")["used_memory"])
     started = time.perf_counter()
-    filter_keys = push()
+    filter_keys, queue = push()
     elapsed = time.perf_counter() - started
     after = int(client.info("memory")["used_memory"])
 
@@ -86,12 +95,22 @@ def measure(client: redis.Redis, size: int, push: Callable[[], list[str]], queue
         return sum(client.memory_usage(key, samples=0) or 0 for key in keys if client.exists(key))
 
     shards = sum(1 for key in filter_keys if client.exists(key) and not key.endswith(":meta"))
+    queued = usage(queue.storage_keys()) / size
+    sample = min(size, POP_SAMPLE)
+    started, leased = time.perf_counter(), 0
+    while leased < sample:
+        leased += len(queue.pop("bench-worker", 3600, count=min(POP_COUNT, sample - leased)).leased)
+    pops = leased / (time.perf_counter() - started)
+    named = queue.named
+    lease = usage([named.payloads, named.leases, named.owners]) / leased
     return Sizing(
-        usage(queue_keys) / size, usage(filter_keys) / size, (after - before) / size, shards, size / elapsed
+        queued, usage(filter_keys) / size, (after - before) / size, shards, size / elapsed, pops, lease
     )
 
 
-def push_previous(url: str, spider: SolidotSpider, requests: list[Request]) -> list[str]:
+def push_previous(
+    url: str, spider: SolidotSpider, requests: list[Request]
+) -> tuple[list[str], LeasedPriorityQueue]:
     """The previous release's pre-sharded layout and check: shard ``value % shards`` in the push."""
     server = redis.Redis.from_url(url)
     queue = LeasedPriorityQueue(server, spider, lua_check_and_add=PREVIOUS_CHECK_AND_ADD)
@@ -105,10 +124,12 @@ def push_previous(url: str, spider: SolidotSpider, requests: list[Request]) -> l
             value = fingerprint64(fingerprint(request))
             entries.append(queue.encode(request, DupeCheck([f"{KEY}:{value % PREVIOUS_SHARDS}"], [value])))
         queue.push_many(entries)
-    return [f"{KEY}:meta", *(f"{KEY}:{shard}" for shard in range(PREVIOUS_SHARDS))]
+    return [f"{KEY}:meta", *(f"{KEY}:{shard}" for shard in range(PREVIOUS_SHARDS))], queue
 
 
-def push_growing(url: str, spider: SolidotSpider, requests: list[Request]) -> list[str]:
+def push_growing(
+    url: str, spider: SolidotSpider, requests: list[Request]
+) -> tuple[list[str], LeasedPriorityQueue]:
     """This release's filter, as a worker opens and pushes through it."""
     dupefilter = CompactRFPDupeFilter(
         redis.Redis.from_url(url), KEY, fingerprinter=spider.crawler.request_fingerprinter
@@ -120,7 +141,7 @@ def push_growing(url: str, spider: SolidotSpider, requests: list[Request]) -> li
     for start in range(0, len(requests), PUSH_BATCH):
         batch = requests[start : start + PUSH_BATCH]
         queue.push_many([queue.encode(request, dupefilter.check(request)) for request in batch])
-    return [dupefilter.meta_key, *dupefilter.shard_keys()]
+    return [dupefilter.meta_key, *dupefilter.shard_keys()], queue
 
 
 def main() -> None:
@@ -128,24 +149,47 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", default="1e4,1e5", help="requests seeded, comma-separated (1e4,1e5,1e6)")
+    parser.add_argument(
+        "--hosts", default="100000", help="also spread each size over this many hosts (a broad crawl; 0: not)"
+    )
+    parser.add_argument("--previous", action="store_true", help="also the previous release's filter")
     options = parser.parse_args()
     sizes = [int(float(size)) for size in options.sizes.split(",")]
+    spread = int(float(options.hosts))
 
     with redis_server() as server:
         url = server.url
         client = redis.Redis.from_url(url)
         spider = shared_story_spider(url)
-        named = LeasedPriorityQueue(client, spider)
-        queue_keys = [*named.keys, named.seq_key]
-        print(f"Redis {client.info('server')['redis_version']}, story requests, {PUSH_BATCH} a round trip\n")
-        header = ("requests", "filter", "queued B/req", "seen B/URL", "in all B/req", "shards", "pushes/s")
-        print("{:>10} {:10}{:>14}{:>12}{:>14}{:>8}{:>10}".format(*header))
+        print(f"Redis {client.info('server')['redis_version']}, story requests, {PUSH_BATCH} a round trip")
+        print(f"pops of {POP_COUNT}, {POP_SAMPLE:,} leased at most; lease: B a leased request\n")
+        header = ("requests", "filter", "hosts", "queued B/req", "seen B/URL", "in all B/req", "shards")
+        header += ("pushes/s", "pops/s", "lease B")
+        print("{:>10} {:10}{:>8}{:>14}{:>12}{:>14}{:>8}{:>10}{:>9}{:>9}".format(*header))
         for size in sizes:
             requests = [spider.story_request(60_000 + n, categories=[CATEGORIES[n % 5]]) for n in range(size)]
-            for label, push in (("previous", push_previous), ("growing", push_growing)):
-                sizing = measure(client, size, functools.partial(push, url, spider, requests), queue_keys)
-                row = (size, label, sizing.queued, sizing.seen, sizing.in_all, sizing.shards, sizing.rate)
-                print("{:>10,} {:10}{:>14.1f}{:>12.1f}{:>14.1f}{:>8,}{:>10,.0f}".format(*row))
+            runs = [("previous", 1, push_previous)] if options.previous else []
+            runs.append(("growing", 1, push_growing))
+            if spread:
+                runs.append(("growing", spread, push_growing))
+            for label, hosts, push in runs:
+                batch = requests if hosts == 1 else spread_over(requests, hosts)
+                sizing = measure(client, size, functools.partial(push, url, spider, batch))
+                row = (size, label, f"{min(hosts, size):,}", sizing.queued, sizing.seen, sizing.in_all)
+                row += (sizing.shards, sizing.rate, sizing.pops, sizing.lease)
+                print(
+                    "{:>10,} {:10}{:>8}{:>14.1f}{:>12.1f}{:>14.1f}{:>8,}{:>10,.0f}{:>9,.0f}{:>9.1f}".format(
+                        *row
+                    )
+                )
+
+
+def spread_over(requests: list[Request], hosts: int) -> list[Request]:
+    """``requests`` on ``hosts`` hosts in turn (``h<n>.solidot.org``, the same paths): a broad crawl."""
+    return [
+        request.replace(url=request.url.replace("//www.", f"//h{n % hosts}.", 1))
+        for n, request in enumerate(requests)
+    ]
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Encoding is admission (on the live request) and JSON; decoding is the untrusted 
 building the ``scrapy.Request`` and checking its host. Cases: a generic ``CrawlSpider``'s rule
 request (``examples/redis_project``) and a Solidot story request. ``--before DIR`` measures the
 ``scrapy_sharedcrawl`` package found in ``DIR`` too, in the same run (e.g. ``git archive main
-scrapy_sharedcrawl | tar -x -C DIR``). No Redis is needed.
+sharedcrawl/scrapy_sharedcrawl | tar -x --strip-components=1 -C DIR``). No Redis is needed.
 
     .venv/bin/python bench/request_coding.py
 """

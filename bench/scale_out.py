@@ -81,7 +81,7 @@ def measure(
     start_pages, start = served(server), time.monotonic()
     time.sleep(args.window)
     rate = (served(server) - start_pages) / (time.monotonic() - start)
-    if client.zcard("{solidot}:requests:queue") == 0:
+    if int(client.get("{solidot}:requests:count") or 0) == 0:
         raise RuntimeError("the queue ran dry inside the window: seed more sids (--stories)")
     if rate <= 0:
         raise RuntimeError(f"{count} workers fetched nothing in the window: see the nodes' job logs")

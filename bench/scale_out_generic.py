@@ -102,7 +102,7 @@ def main() -> None:
                     before, start = site.served, time.monotonic()
                     time.sleep(args.window)
                     rate = (site.served - before) / (time.monotonic() - start)
-                    if client.zcard("{links}:requests:queue") == 0:
+                    if int(client.get("{links}:requests:count") or 0) == 0:
                         raise RuntimeError("the queue ran dry inside the window: more --pages")
                     rates[count].append(rate)
                     print(f"round {round_no + 1}: {count} workers {rate:6.1f} pages/s", flush=True)

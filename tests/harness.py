@@ -7,6 +7,7 @@ read back from the crawl's JSON Lines output and its stats file.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -186,3 +187,24 @@ def metric_samples(text: str) -> dict[str, float]:
             labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
             samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
     return samples
+
+
+def gaps(times: Sequence[float]) -> list[float]:
+    return [later - earlier for earlier, later in itertools.pairwise(times)]
+
+
+#: How late a request may reach the replica after the time the limiter gave it: a worker's timer
+#: firing late, the replica recording the arrival late (on a busy 2-core machine, 60 ms was seen at a
+#: load of 10). Lateness never makes requests early, so over any stretch of requests it takes away
+#: at most this much from the time they must span; a limiter that does not pace sends a stretch's
+#: requests within a few ms, which no stretch longer than this allows.
+LATE = 0.25
+
+
+def assert_spaced(times: Sequence[float], interval: float) -> None:
+    """No more requests in any stretch of time than one per ``interval`` allows: any ``k`` gaps in a
+    row add up to at least ``k`` intervals, less :data:`LATE` (a request sent late lengthens the
+    gap before it and shortens the one after it by as much)."""
+    for first, earlier in enumerate(times):
+        for steps, later in enumerate(times[first + 1 :], start=1):
+            assert later - earlier >= steps * interval - LATE, (first, steps, later - earlier, gaps(times))

@@ -73,7 +73,7 @@ def test_a_slow_store_keeps_acknowledging_and_a_worker_killed_mid_backlog_loses_
 
         def sample() -> tuple[int, int, int, int]:
             # Redis first, then MongoDB: a request is acknowledged only after its write, so done ≤ durable
-            queued, leased = client.zcard(f"{QUEUE_KEY}:queue"), client.zcard(f"{QUEUE_KEY}:leases")
+            queued, leased = int(client.get(f"{QUEUE_KEY}:count") or 0), client.zcard(f"{QUEUE_KEY}:leases")
             mine = victim.owns(lease_owners(client))
             samples.append((requests - queued - leased, durable(mongo.uri, mongo_db_name), leased, mine))
             return samples[-1]

@@ -80,9 +80,12 @@ def test_three_workers_wait_for_the_seed_share_the_crawl_and_exit_by_themselves(
     model: Replica,
 ) -> None:
     requests = range_requests(model)
+    # 8 pages/s across the cluster: the crawl lasts ≥ 15 s, so the second seed (a process start, several
+    # seconds on a loaded machine) still finds it running (unpaced, it was over in ~2 s and the second
+    # seed started a new crawl)
     with (
         replica_server(STORIES, LAST_SID, faults="slow=1,slow_delay=0.5") as server,
-        cluster(server, tmp_path, redis_url, mongo.uri, mongo_db_name) as crawl,
+        cluster(server, tmp_path, redis_url, mongo.uri, mongo_db_name, CLUSTER_HOST_RATE="8") as crawl,
     ):
         workers = [crawl.start_worker(name) for name in ("one", "two", "three")]
         wait_for(
@@ -188,7 +191,7 @@ def test_a_worker_killed_with_requests_in_flight_loses_and_duplicates_nothing(
 
             def victim_mid_crawl() -> bool:
                 # 15 requests acknowledged (gone from Redis for good), the victim downloading several
-                remaining = client.zcard(f"{QUEUE_KEY}:queue") + client.zcard(f"{QUEUE_KEY}:leases")
+                remaining = int(client.get(f"{QUEUE_KEY}:count") or 0) + client.zcard(f"{QUEUE_KEY}:leases")
                 return remaining <= requests - 15 and victim.owns(lease_owners(client)) >= 3
 
             wait_for(victim_mid_crawl, timeout=90, what="the victim holding 3 leases after 15 acks")
@@ -275,7 +278,7 @@ def test_a_continuous_worker_waits_quietly_for_the_next_seed(
 
         # idle: how often does it ask Redis, and how much each time? Between two marks, once four
         # polls were seen (scripts' own commands and other components' keys aside)
-        keys = " ".join(f'"{QUEUE_KEY}:{name}"' for name in ("queue", "leases", "seeded", "finished"))
+        keys = " ".join(f'"{QUEUE_KEY}:{name}"' for name in ("count", "leases", "seeded", "finished"))
         polled = f'"4" {keys}'  # the crawl-status script (its 4 keys): once a poll, after the pop
         with monitoring(redis_srv.port) as watcher:
             start = watcher.mark("idle")

@@ -112,7 +112,9 @@ def test_stories_are_shown_as_text_and_only_http_links_kept() -> None:
         {"sid": 1, "title": "<img src=x onerror=alert(1)>", "url": None, "published_at": None},
         {"sid": 3, "title": "", "url": "https://www.solidot.org/story?sid=3", "published_at": None},
     ]
-    script = (ROOT / "scrapy_sharedcrawl" / "dashboard" / "static" / "dashboard.js").read_text()
+    script = (
+        ROOT / "sharedcrawl" / "scrapy_sharedcrawl" / "dashboard" / "static" / "dashboard.js"
+    ).read_text()
     assert "innerHTML" not in script and "insertAdjacentHTML" not in script
 
 
@@ -200,7 +202,7 @@ def test_bound_beyond_loopback_every_route_needs_the_token(redis_url: str) -> No
 
 
 #: The first command of a refresh after its MULTI and TIME: the status reader's pipeline.
-REFRESH_STARTS = '"ZCARD" "{solidot}:requests:queue"'
+REFRESH_STARTS = '"GET" "{solidot}:requests:count"'
 
 
 def refreshes(lines: list[str]) -> list[list[str]]:
@@ -218,7 +220,7 @@ def test_readings_cost_the_same_however_many_browsers_ask(redis_srv: Any, redis_
         dashboard(redis_url, "", "solidot", "--refresh", "1") as url,
         monitoring(redis_srv.port) as watcher,
     ):
-        wait_for(lambda: client.exists("{solidot}:requests:queue") == 0, timeout=5)  # idle Redis
+        wait_for(lambda: client.exists("{solidot}:requests:count") == 0, timeout=5)  # idle Redis
 
         def readings(requests: int) -> list[list[str]]:
             """The refreshes made while browsers ask ``requests`` times (three whole ones at least)."""

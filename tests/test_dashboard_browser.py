@@ -163,12 +163,12 @@ def metrics(url: str) -> dict[str, float]:
 
 def redis_reading(client: redis.Redis, mongo: MongoClient[dict[str, Any]], database: str) -> tuple[Any, ...]:
     pipe = client.pipeline(transaction=True)
-    pipe.zcard("{solidot}:requests:queue")
+    pipe.get("{solidot}:requests:count")
     pipe.zcard("{solidot}:requests:leases")
     pipe.hmget("{solidot}:stats", "scheduler/acked", "scheduler/acked/late", "response_received_count")
     queued, leased, (acked, late, pages) = pipe.execute()
     stories = mongo[database]["stories"].count_documents({})
-    return queued, leased, int(acked or 0) + int(late or 0), int(pages or 0), stories
+    return int(queued or 0), leased, int(acked or 0) + int(late or 0), int(pages or 0), stories
 
 
 def page_reading(page: dict[str, Any]) -> tuple[Any, ...]:

@@ -140,7 +140,7 @@ def test_every_key_of_a_crawl_is_named_alike_by_its_components(redis_url: str) -
     queue = LeasedPriorityQueue(redis.Redis.from_url(redis_url), Spider(), key=keys.queue)
     dupefilter = CompactRFPDupeFilter(redis.Redis.from_url(redis_url), key=keys.seen)
     assert (keys.queued, keys.leases, keys.seen_meta) == (
-        queue.queue_key,
+        queue.count_key,
         queue.leases_key,
         dupefilter.meta_key,
     )

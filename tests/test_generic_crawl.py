@@ -5,14 +5,13 @@ links:start_urls``), with leases, finishing and nothing lost when a worker is SI
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import redis
 import scrapy
+from broad_site import links_worker
 from harness import wait_for
 from link_site import link_site
 from scrapy.utils.test import get_crawler
@@ -20,7 +19,6 @@ from scrapy.utils.test import get_crawler
 from scrapy_sharedcrawl.start_urls import StartUrls, request_from_data
 from scrapy_sharedcrawl.testing.redis_server import RedisServer
 
-PROJECT = Path(__file__).resolve().parent.parent / "examples" / "links_project"
 #: Short leases (a killed worker's requests come back fast) and quick polls.
 WORKER_SETTINGS = {
     "SCHEDULER_LEASE_SECONDS": "3",
@@ -32,16 +30,7 @@ WORKER_SETTINGS = {
 
 
 def start_worker(name: str, workdir: Path, redis_url: str) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "scrapy", "crawl", "links", "-O", str(workdir / f"{name}.jsonl")]
-    settings = {**WORKER_SETTINGS, "REDIS_URL": redis_url, "LOG_FILE": str(workdir / f"{name}.log")}
-    for setting, value in settings.items():
-        command += ["-s", f"{setting}={value}"]
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(PROJECT), os.environ.get("PYTHONPATH", "")]),
-        "SCRAPY_SETTINGS_MODULE": "links_project.settings",
-    }
-    return subprocess.Popen(command, cwd=PROJECT, env=env, stdout=subprocess.DEVNULL)
+    return links_worker(name, workdir, redis_url, **WORKER_SETTINGS)
 
 
 def text(value: str | bytes) -> str:

@@ -17,7 +17,9 @@ from harness import replica_server, wait_for
 from mongo_server import MongoServer
 from truth import mismatches
 
+from scrapy_sharedcrawl.keys import QueueKeys
 from scrapy_sharedcrawl.testing.redis_server import RedisServer
+from scrapy_sharedcrawl.testing.scheduling import plant as plant_member
 from solidot_replica import FaultConfig, Replica, ReplicaConfig
 from solidot_spider.archive.documents import stored_item
 
@@ -40,7 +42,7 @@ PLANTED: dict[str, tuple[dict | bytes, str]] = {
 def plant(client: redis.Redis) -> None:
     for request_id, (payload, _) in PLANTED.items():
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        client.zadd(f"{QUEUE_KEY}:queue", {request_id.encode() + b" " + data: -(10**6)})  # first in line
+        plant_member(client, QueueKeys(QUEUE_KEY), request_id.encode() + b" " + data, priority=10**6)  # first
 
 
 def test_hostile_pages_planted_requests_and_a_full_redis_cost_only_themselves(

@@ -4,7 +4,6 @@ replica (which timestamps every request it receives), real ``scrapy crawl`` work
 
 from __future__ import annotations
 
-import itertools
 import subprocess
 import time
 import uuid
@@ -16,7 +15,16 @@ from typing import Any
 import pytest
 import redis
 from cluster import Worker
-from harness import ROOT, ReplicaServer, crawl_command, crawl_env, replica_server, wait_for
+from harness import (
+    ROOT,
+    ReplicaServer,
+    assert_spaced,
+    crawl_command,
+    crawl_env,
+    gaps,
+    replica_server,
+    wait_for,
+)
 from scheduling_fixtures import make_spider
 
 from scrapy_sharedcrawl.seeding import Seeder
@@ -83,27 +91,6 @@ def steady_rate(times: Sequence[float], trim: float = 0.1) -> float:
     middle = times[skip : len(times) - skip]
     assert len(middle) >= 10, f"too few requests to measure a rate: {len(times)}"
     return (len(middle) - 1) / (middle[-1] - middle[0])
-
-
-def gaps(times: Sequence[float]) -> list[float]:
-    return [later - earlier for earlier, later in itertools.pairwise(times)]
-
-
-#: How late a request may reach the replica after the time the limiter gave it: a worker's timer
-#: firing late, the replica recording the arrival late (on a busy 2-core machine, 60 ms was seen at a
-#: load of 10). Lateness never makes requests early, so over any stretch of requests it takes away
-#: at most this much from the time they must span; a limiter that does not pace sends a stretch's
-#: requests within a few ms, which no stretch longer than this allows.
-LATE = 0.25
-
-
-def assert_spaced(times: Sequence[float], interval: float) -> None:
-    """No more requests in any stretch of time than one per ``interval`` allows: any ``k`` gaps in a
-    row add up to at least ``k`` intervals, less :data:`LATE` (a request sent late lengthens the
-    gap before it and shortens the one after it by as much)."""
-    for first, earlier in enumerate(times):
-        for steps, later in enumerate(times[first + 1 :], start=1):
-            assert later - earlier >= steps * interval - LATE, (first, steps, later - earlier, gaps(times))
 
 
 @pytest.fixture(scope="module")

@@ -126,8 +126,7 @@ def test_a_sigkilled_worker_loses_no_request(tmp_path: Path, redis_url: str) -> 
             for request_id in queue.lease_ids()
         }
         queued_at_kill = {  # queue members are "<id> <payload>"
-            story_sid(serialization.loads(member.split(b" ", 1)[1])["url"])
-            for member in queue.server.zrange(queue.queue_key, 0, -1)
+            story_sid(serialization.loads(payload)["url"]) for _, payload in queue.queued()
         }
         first_items = complete_items(tmp_path / "first.jsonl")
 

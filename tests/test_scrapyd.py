@@ -159,6 +159,24 @@ def assert_no_secret(text: str, where: str) -> None:
         assert secret not in text, f"a credential shows in {where}"
 
 
+def wait_for_status_of(jobs: list[str], redis_url: str) -> subprocess.CompletedProcess[str]:
+    """``status --json`` once it shows every job's worker: a job scrapyd runs joins the registry when its
+    crawl opens, on a loaded machine well after ``workers up`` returned."""
+    answers: list[subprocess.CompletedProcess[str]] = []
+
+    def shows_every_job() -> bool:
+        done = subprocess.run(
+            [sys.executable, "-m", "solidot_spider.cli", "status", "--json", "--redis-url", redis_url],
+            cwd=ROOT, env=operator_env(), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        answers.append(done)
+        shown = json.loads(done.stdout)["workers"] if done.returncode == 0 else []
+        return {worker.get("job") for worker in shown} >= set(jobs)
+
+    wait_for(shows_every_job, timeout=120, what="every worker job in status", interval=0.5)
+    return answers[-1]
+
+
 def test_workers_up_spreads_jobs_over_the_nodes_which_crawl_into_mongodb_and_finish(
     tmp_path: Path, locked_redis: RedisServer, locked_mongo: MongoServer, mongo_db_name: str, model: Replica
 ) -> None:
@@ -172,10 +190,7 @@ def test_workers_up_spreads_jobs_over_the_nodes_which_crawl_into_mongodb_and_fin
 
         crew.seed("--sids", f"{min(model.sids())}-{max(model.sids())}")
         listing = crew.workers("--json", "list")
-        status = subprocess.run(
-            [sys.executable, "-m", "solidot_spider.cli", "status", "--json", "--redis-url", crew.redis.url],
-            cwd=ROOT, env=operator_env(), capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+        status = wait_for_status_of(jobs, crew.redis.url)
         wait_for(lambda: crew.all_finished(jobs), timeout=180, what="every worker job finished", interval=0.5)
         logs = {job: placed[job].job_log(job) for job in jobs}
         documents = crew.stored()

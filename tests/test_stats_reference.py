@@ -17,7 +17,7 @@ from harness import docs_page
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [
-    *sorted((ROOT / "scrapy_sharedcrawl").rglob("*.py")),
+    *sorted((ROOT / "sharedcrawl" / "scrapy_sharedcrawl").rglob("*.py")),
     *sorted((ROOT / "solidot_spider").rglob("*.py")),
 ]
 CALL = re.compile(

@@ -38,7 +38,7 @@ def status_json(redis_url: str) -> dict[str, Any]:
 def read_redis(client: redis.Redis, shard_keys: list[str]) -> dict[str, Any]:
     """What the crawl's keys hold right now, read directly (one MULTI/EXEC)."""
     pipe = client.pipeline(transaction=True)
-    pipe.zcard("{solidot}:requests:queue")
+    pipe.get("{solidot}:requests:count")
     pipe.zcard("{solidot}:requests:leases")
     pipe.hgetall("{solidot}:workers:info")
     pipe.hgetall("{solidot}:stats")
@@ -46,7 +46,7 @@ def read_redis(client: redis.Redis, shard_keys: list[str]) -> dict[str, Any]:
         pipe.scard(key)
     queued, leased, info, stats, *shards = pipe.execute()
     return {
-        "queued": queued,
+        "queued": int(queued or 0),
         "leased": leased,
         "seen": sum(shards),
         "pids": sorted(json.loads(entry)["pid"] for entry in info.values()),
@@ -244,7 +244,7 @@ def test_finalize_records_the_urls_seen_next_to_the_stats_and_never_over_a_count
     client = redis.Redis.from_url(redis_url)
     meta, layout = "{solidot}:stats:meta", "{solidot}:seen:meta"
     shards = ["{solidot}:seen:0", "{solidot}:seen:1"]
-    state = CrawlState(client, "{solidot}:requests", "{solidot}:requests:queue", "{solidot}:requests:leases")
+    state = CrawlState(client, "{solidot}:requests")
     record = SeenRecord(meta, layout, sets=shards)
     client.sadd(shards[0], 1, 2, 3)
     client.sadd(shards[1], -4)

@@ -195,7 +195,7 @@ def test_a_killed_worker_leaves_no_acknowledged_request_without_its_records(
         with redis_srv.client() as client:
 
             def victim_mid_crawl() -> bool:
-                remaining = client.zcard(f"{QUEUE_KEY}:queue") + client.zcard(f"{QUEUE_KEY}:leases")
+                remaining = int(client.get(f"{QUEUE_KEY}:count") or 0) + client.zcard(f"{QUEUE_KEY}:leases")
                 return remaining <= requests - 15 and victim.owns(lease_owners(client)) >= 3
 
             wait_for(victim_mid_crawl, timeout=90, what="the victim holding 3 leases after 15 acks")

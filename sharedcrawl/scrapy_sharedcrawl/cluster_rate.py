@@ -46,7 +46,8 @@ STATS = "cluster_rate/"
 #: Take a turn. KEYS[1] = the host's hash. ARGV: 1 interval (µs), 2 "1" to reserve a turn (else only
 #: check for a pause), 3 earliest turn from now (µs: this worker's own schedule, which leads after an
 #: outage), 4 key TTL (ms). → {µs until a pause ends (0: none), µs until the reserved turn (-1: none
-#: reserved)}. Paused: nothing is reserved.
+#: reserved)}. Paused: nothing is reserved. The interval is kept too (``iv``): the shared queue hands a
+#: host's requests out at that pace (:mod:`.queue`), a robots.txt Crawl-delay included.
 _LUA_TURN = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -55,7 +56,7 @@ local pause = tonumber(state[2] or '0') or 0
 if pause > now then return {pause - now, -1} end
 if ARGV[2] ~= '1' then return {0, -1} end
 local at = math.max(tonumber(state[1] or '0') or 0, now + tonumber(ARGV[3]))
-redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', at + tonumber(ARGV[1])))
+redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', at + tonumber(ARGV[1])), 'iv', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {0, at - now}
 """

@@ -62,11 +62,12 @@ def on_request_finished(engine: Any, callback: Callable[[Request], None]) -> Any
     return slot
 
 
-def wake_engine(slot: Any) -> None:
-    """Have the engine ask its scheduler for requests now rather than at its next heartbeat (5 s)."""
+def wake_engine(slot: Any, delay: float = 0.0) -> None:
+    """Have the engine ask its scheduler for requests now (or in ``delay`` s, unless it is to ask sooner)
+    rather than at its next heartbeat (5 s)."""
     schedule = getattr(getattr(slot, "nextcall", None), "schedule", None)
     if callable(schedule):
-        schedule()
+        schedule(delay)
 
 
 def pause_download_slot(downloader: Any, slot: Any, seconds: float) -> None:

@@ -121,7 +121,7 @@ class CrawlEnd:
 
     def state_keys(self) -> list[str]:
         """Every Redis key of the crawl's state but the seed marker and dead letters."""
-        keys = [*self.queue.keys, self.queue.seq_key]
+        keys = list(self.queue.named.state)
         if isinstance(self.df, CompactRFPDupeFilter):
             keys += self.df.state_keys()  # reads the stored layout, never creates one to delete it
         elif isinstance(key := getattr(self.df, "key", None), str):

@@ -59,9 +59,9 @@ class EngineHooks:
         self._ticker.start(self.interval, now=False)
         return True
 
-    def wake(self) -> None:
-        """Ask the engine for requests now."""
-        wake_engine(self._slot)
+    def wake(self, delay: float = 0.0) -> None:
+        """Ask the engine for requests now, or in ``delay`` s (a host of the queue is due then)."""
+        wake_engine(self._slot, delay)
 
     def tick_now(self) -> None:
         """Run a tick now rather than at the next interval (unless one is running, or none will)."""

@@ -21,7 +21,7 @@ import redis
 
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter, MalformedLayout
-from scrapy_sharedcrawl.keys import QueueKeys
+from scrapy_sharedcrawl.keys import LUA_QUEUED, QueueKeys
 
 logger = logging.getLogger(__name__)
 
@@ -34,19 +34,22 @@ FINISHED_KEPT = 100
 #: Keys deleted per UNLINK inside the finalize script (Lua's unpack has a stack limit).
 _UNLINK_CHUNK = 1000
 
-#: KEYS: 1 queue, 2 leases, 3 seeded, 4 finished. ARGV: 1 our crawl id ("" none), 2 reference ms.
+#: KEYS: 1 queue's count, 2 leases, 3 seeded, 4 finished. ARGV: 1 our crawl id ("" none), 2 reference ms.
 #: → {queued, leased, seeded id or nil, our crawl finished (0/1), a crawl finished since ARGV[2] (0/1),
 #: server ms}.
-_LUA_STATUS = """
+_LUA_STATUS = (
+    LUA_QUEUED
+    + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ours = 0
 if ARGV[1] ~= '' and redis.call('ZSCORE', KEYS[4], ARGV[1]) then ours = 1 end
 local since = 0
 if #redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ARGV[2], '+inf', 'LIMIT', 0, 1) > 0 then since = 1 end
-return {redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[2]), redis.call('GET', KEYS[3]), ours, since,
+return {queued_count(KEYS[1]), redis.call('ZCARD', KEYS[2]), redis.call('GET', KEYS[3]), ours, since,
         now}
 """
+)
 
 #: KEYS[1] = seeded. ARGV[1] = a new crawl id. → the crawl id in force (the existing one, if any).
 _LUA_MARK_SEEDED = """
@@ -56,16 +59,18 @@ redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]
 """
 
-#: KEYS: 1 queue, 2 leases, 3 seeded, 4 finished, 5…(4 + ARGV[5]) state to delete, the first ARGV[6] of
-#: them SETs holding one URL a member (the dupefilter's shards); then optionally the shared stats' meta
-#: hash, where the URLs seen are recorded (``seen``, ``seen_exact``) if it exists, and a key that exists
-#: while the dupefilter does (none: the filter is not shared, nothing to record).
+#: KEYS: 1 queue's count, 2 leases, 3 seeded, 4 finished, 5…(4 + ARGV[5]) state to delete, the first
+#: ARGV[6] of them SETs holding one URL a member (the dupefilter's shards); then optionally the shared
+#: stats' meta hash, where the URLs seen are recorded (``seen``, ``seen_exact``) if it exists, and a key
+#: that exists while the dupefilter does (none: the filter is not shared, nothing to record).
 #: ARGV: 1 crawl id ("" = a crawl that was never marked), 2 "1" to keep the state (SCHEDULER_PERSIST),
 #: 3 finished ids kept, 4 keys per UNLINK, 5 state keys, 6 SETs to count, 7 the URLs seen as counted by
 #: the caller ("" = the SETs' sizes summed here), 8 "1" if that count is exact.
 #: → 1 if this call finished the crawl, 0 if the cluster is busy or another worker finished it.
-_LUA_FINALIZE = """
-if redis.call('ZCARD', KEYS[1]) > 0 or redis.call('ZCARD', KEYS[2]) > 0 then return 0 end
+_LUA_FINALIZE = (
+    LUA_QUEUED
+    + """
+if queued_count(KEYS[1]) > 0 or redis.call('ZCARD', KEYS[2]) > 0 then return 0 end
 local marked = redis.call('GET', KEYS[3])
 if ARGV[1] == '' then
   if marked then return 0 end
@@ -99,6 +104,7 @@ if ARGV[2] ~= '1' then
 end
 return 1
 """
+)
 
 
 def new_crawl_id() -> str:
@@ -166,11 +172,11 @@ class SeenRecord:
 class CrawlState:
     """The seed marker, the finished record and the finalize step, in Redis (see the module docstring)."""
 
-    def __init__(self, server: redis.Redis, queue_key: str, queue: str, leases: str) -> None:
+    def __init__(self, server: redis.Redis, queue_key: str) -> None:
         self.server = server
-        self.queue_key, self.leases_key = queue, leases
-        self.seeded_key = QueueKeys(queue_key).seeded
-        self.finished_key = QueueKeys(queue_key).finished
+        named = QueueKeys(queue_key)
+        self.count_key, self.leases_key = named.count, named.leases
+        self.seeded_key, self.finished_key = named.seeded, named.finished
         self._status = server.register_script(_LUA_STATUS)
         self._mark = server.register_script(_LUA_MARK_SEEDED)
         self._finalize = server.register_script(_LUA_FINALIZE)
@@ -181,7 +187,7 @@ class CrawlState:
         """Queue sizes, the seed marker, and whether ``crawl_id`` (or any crawl after ``since_ms``) ended."""
         self.round_trips += 1
         queued, leased, seeded, ours, since, now = self._status(
-            keys=[self.queue_key, self.leases_key, self.seeded_key, self.finished_key],
+            keys=[self.count_key, self.leases_key, self.seeded_key, self.finished_key],
             args=[crawl_id or "", since_ms],
         )
         return ClusterStatus(int(queued), int(leased), _text(seeded), bool(ours), bool(since), int(now))
@@ -216,7 +222,7 @@ class CrawlState:
         sets = list(seen.sets) if seen is not None else []
         counted = set(sets)
         delete = [*sets, *(key for key in state_keys if key not in counted)]
-        keys = [self.queue_key, self.leases_key, self.seeded_key, self.finished_key, *delete]
+        keys = [self.count_key, self.leases_key, self.seeded_key, self.finished_key, *delete]
         count: int | str = ""
         exact = True
         if seen is not None:
@@ -389,11 +395,19 @@ class IdlePolls:
         self.polls = 0
         self._interval = self.base
         self._next_at = 0.0
+        #: When a host of the queue waiting for its rate or a pause is due (monotonic s): polled then,
+        #: however long the pause between polls has grown.
+        self._host_due = float("inf")
 
     def busy(self) -> None:
         """This worker has work: ask Redis whenever the engine asks."""
         self.idle = False
         self._interval = self.base
+        self._host_due = float("inf")
+
+    def host_due(self, at: float) -> None:
+        """A pop found no host ready, one waiting is due at ``at`` (monotonic s): poll again then."""
+        self._host_due = at
 
     def missed(self) -> None:
         """A pop found nothing while this worker held no lease."""
@@ -402,7 +416,7 @@ class IdlePolls:
 
     def due(self, now: float) -> bool:
         """True when Redis may be asked now."""
-        return not self.idle or now >= self._next_at
+        return not self.idle or now >= min(self._next_at, self._host_due)
 
     def poll_now(self) -> None:
         """Make the next poll due at once (a heartbeat that would otherwise come a little late)."""

@@ -23,6 +23,19 @@ from scrapy.settings import BaseSettings
 from scrapy_sharedcrawl.config import setting
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 
+#: Requests queued, from the count key KEYS[n] (its name ends in ``count``): when a stranger left it
+#: unreadable, at least one per host in ``ready`` and ``wait`` (named from it), so that a queue with
+#: hosts is never taken as empty. For every script that asks whether anything is queued (:mod:`.queue`,
+#: :mod:`.finishing`, :mod:`.stats`, :mod:`.timeseries`).
+LUA_QUEUED = """
+local function queued_count(count_key)
+  local n = tonumber(redis.call('GET', count_key) or '0')
+  if n and n >= 0 then return n end
+  local base = string.sub(count_key, 1, -6)
+  return redis.call('ZCARD', base .. 'ready') + redis.call('ZCARD', base .. 'wait')
+end
+"""
+
 
 @functools.cache
 def this_worker() -> str:
@@ -38,7 +51,9 @@ class QueueKeys:
 
     @property
     def queue(self) -> str:
-        """ZSET: ``"<id> <payload>"`` → priority score, the requests waiting."""
+        """STRING: the layout marker (:data:`.queue.LAYOUT`), set by every push. The previous release
+        kept its ZSET of requests here: a worker of that release meets a string and fails (WRONGTYPE)
+        instead of queueing requests nobody reads; an older ZSET found here is moved at open."""
         return f"{self.base}:queue"
 
     @property
@@ -53,18 +68,49 @@ class QueueKeys:
 
     @property
     def owners(self) -> str:
-        """HASH: request id → the worker holding its lease."""
+        """HASH: request id → ``"<priority> <host>|<worker>"``: where it goes back, who holds it."""
         return f"{self.base}:owners"
 
     @property
     def requeued(self) -> str:
-        """HASH: request id → queue member, for requests put back after their lease ended."""
+        """HASH: request id → ``"<priority> <host> <member>"``, for requests put back after their lease
+        ended (a late acknowledgement still finds and removes them)."""
         return f"{self.base}:requeued"
 
     @property
+    def count(self) -> str:
+        """STRING: requests queued (not leased), kept by every script that queues or takes one."""
+        return f"{self.base}:count"
+
+    @property
+    def ready(self) -> str:
+        """ZSET: host → ``-best priority·2³² + seq``: hosts that may be handed out now, best first."""
+        return f"{self.base}:ready"
+
+    @property
+    def wait(self) -> str:
+        """ZSET: host → when it may be handed out again (ms, Redis time): its rate, or a pause."""
+        return f"{self.base}:wait"
+
+    @property
+    def hosts(self) -> str:
+        """HASH: host → ``"<next ms> <priority> <priority>…"``: its schedule and its priority levels,
+        best first. A host is here (and in ``ready`` or ``wait``) while it has requests queued."""
+        return f"{self.base}:hosts"
+
+    def host_queue(self, priority: int, host: str) -> str:
+        """LIST: ``"<id> <payload>"`` of ``host`` at ``priority``, oldest first."""
+        return f"{self.base}:q:{priority}:{host}"
+
+    @property
     def seq(self) -> str:
-        """STRING: the last request id handed out."""
+        """STRING: the last sequence number given to a host entering ``ready``."""
         return f"{self.base}:seq"
+
+    @property
+    def unchecked(self) -> str:
+        """SET: ids queued without a dupefilter check (``dont_filter``), so a retried push is a no-op."""
+        return f"{self.base}:unchecked"
 
     @property
     def dead(self) -> str:
@@ -83,8 +129,18 @@ class QueueKeys:
 
     @property
     def core(self) -> list[str]:
-        """The keys every queue script touches, in the order the scripts take them."""
-        return [self.queue, self.payloads, self.leases, self.owners, self.requeued]
+        """The keys every queue script takes, in the order the scripts take them (the per-host lists
+        are named in the scripts from the marker's name: the crawl runs on a standalone Redis)."""
+        return [
+            *(self.queue, self.payloads, self.leases, self.owners, self.requeued, self.count),
+            *(self.ready, self.wait, self.hosts, self.seq, self.unchecked),
+        ]
+
+    @property
+    def state(self) -> list[str]:
+        """The keys deleted with the crawl (the per-host lists are empty, hence gone, when nothing is
+        queued); the layout marker too: the next push sets it again."""
+        return self.core
 
 
 def dupefilter_meta(base: str) -> str:
@@ -148,7 +204,8 @@ class CrawlKeys:
 
     @property
     def queued(self) -> str:
-        return self.queue_keys.queue
+        """STRING: how many requests are queued (:attr:`QueueKeys.count`)."""
+        return self.queue_keys.count
 
     @property
     def leases(self) -> str:

@@ -10,10 +10,13 @@ Design notes: docs/framework-design.md#queue.
 from __future__ import annotations
 
 import base64
+import math
+import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import redis
 from scrapy import Request, Spider
@@ -22,154 +25,322 @@ from scrapy_redis.queue import Base
 
 from scrapy_sharedcrawl import serialization
 from scrapy_sharedcrawl.admission import RefusedRequest, RequestPolicy
+from scrapy_sharedcrawl.cluster_rate import host_rate
 from scrapy_sharedcrawl.defaults import SETTINGS
-from scrapy_sharedcrawl.dupefilter import DupeCheck
-from scrapy_sharedcrawl.keys import QueueKeys
+from scrapy_sharedcrawl.dupefilter import MALFORMED_FILL, DupeCheck
+from scrapy_sharedcrawl.keys import LUA_QUEUED, QueueKeys
+from scrapy_sharedcrawl.reading import whole
 from scrapy_sharedcrawl.script_pipeline import ScriptCall, ScriptPipeline
 
-#: Priorities are clamped to ±MAX_PRIORITY so that score = -priority·2³² + seq stays exact.
+#: Priorities are clamped to ±MAX_PRIORITY so that a ready score -priority·2³² + seq stays exact.
 MAX_PRIORITY = 2**20 - 1
 _SEQ_SPAN = 2**32
 #: Expired leases returned to the queue per script call (bounds one call's work).
 REQUEUE_BATCH = 200
+#: Hosts moved from ``wait`` to ``ready`` per pop at most (bounds one call's work).
+WAKE_BATCH = 200
+#: Hosts a pop may look at beyond the requests it asks for (paused ones it moves to ``wait``).
+EXTRA_VISITS = 32
+#: Seconds of a rate-limited host's requests a pop hands out ahead: enough to keep its turns busy,
+#: few enough that a worker never holds leases it cannot send for a while.
+HOST_HORIZON = 1.0
+#: The layout marker, stored at the queue's base key (``<base>:queue``); see :mod:`.keys`.
+LAYOUT = (
+    "hosts/1: requests in a LIST per host and priority, hosts in ready/wait; a worker of the release "
+    "before it (ZSET queue) cannot use this queue: upgrade it"
+)
+#: Members of a previous release's ZSET queue moved per migration call.
+MIGRATE_BATCH = 1000
+#: Characters kept as they are in a host's name in the queue's keys and entries (others are %-escaped:
+#: the scripts parse entries at spaces and ``|``).
+_HOST_SAFE = re.compile(r"[A-Za-z0-9.\-_:\[\]]*")
 
 DEFAULT_KEY: str = SETTINGS["SCHEDULER_QUEUE_KEY"]
 
-#: Lua shared by the scripts. KEYS: 1 queue, 2 payloads, 3 leases, 4 owners, 5 requeued. An owner entry
-#: is "<score>|<worker>": the score the request had in the queue, and who holds the lease. A queue
-#: member is "<id> <payload>".
-_LUA_COMMON = """
+#: Lua shared by the scripts. KEYS: 1 marker (``<base>:queue``), 2 payloads, 3 leases, 4 owners,
+#: 5 requeued, 6 count, 7 ready, 8 wait, 9 hosts, 10 seq, 11 unchecked (see :class:`.keys.QueueKeys`).
+#: A queued request is "<id> <payload>" in the LIST of its host and priority; an owner entry is
+#: "<priority> <host>|<worker>" (the previous release's "<score>|<worker>" is read too).
+_LUA_COMMON = r"""
+local SPAN = 4294967296
+local BASE = string.sub(KEYS[1], 1, -6)
 local function server_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+local function fmt(x) return string.format('%.17g', x) end
+local function list_key(p, h) return BASE .. 'q:' .. p .. ':' .. h end
 local function worker_of(owner)
   return string.match(owner, '|(.*)$')
 end
-local function score_of(owner)
-  return string.format('%.17g', tonumber(string.match(owner, '^([^|]*)')) or 0)
+-- "<priority> <host>" of an owner entry; the previous release's "<score>" gives the host ''
+local function place_of(owner)
+  local place = string.match(owner, '^([^|]*)') or ''
+  local p, h = string.match(place, '^(%-?%d+) (.*)$')
+  if p then return p, h end
+  local score = tonumber(place) or 0
+  return string.format('%d', -math.floor(score / SPAN)), ''
 end
-local function put_back(id, score)
+local function host_state(h)
+  local state = redis.call('HGET', KEYS[9], h)
+  if not state then return nil end
+  local next_ms, levels = nil, {}
+  for word in string.gmatch(state, '%S+') do
+    if next_ms == nil then next_ms = tonumber(word) or 0 else levels[#levels + 1] = word end
+  end
+  return next_ms or 0, levels
+end
+local function save_host(h, next_ms, levels)
+  if #levels == 0 then
+    redis.call('HDEL', KEYS[9], h)
+    redis.call('ZREM', KEYS[7], h)
+    redis.call('ZREM', KEYS[8], h)
+  else
+    redis.call('HSET', KEYS[9], h, string.format('%d', next_ms) .. ' ' .. table.concat(levels, ' '))
+  end
+end
+local function next_seq() return redis.call('INCR', KEYS[10]) % SPAN end
+local function make_ready(h, levels)
+  redis.call('ZADD', KEYS[7], fmt(-tonumber(levels[1]) * SPAN + next_seq()), h)
+end
+-- queue member at priority p of host h: at the tail, or the head (a request back from a lease)
+local function enqueue(h, p, member, front)
+  redis.call(front and 'LPUSH' or 'RPUSH', list_key(p, h), member)
+  redis.call('INCR', KEYS[6])
+  local next_ms, levels = host_state(h)
+  if not next_ms then
+    save_host(h, 0, {p})
+    make_ready(h, {p})
+    return
+  end
+  local pn = tonumber(p)
+  for i = 1, #levels do
+    local q = tonumber(levels[i])
+    if q == pn then return end
+    if q < pn then
+      table.insert(levels, i, p)
+      save_host(h, next_ms, levels)
+      local score = i == 1 and redis.call('ZSCORE', KEYS[7], h)
+      if score then  -- a better priority: the host moves up in ready, keeping its place among equals
+        redis.call('ZADD', KEYS[7], fmt(-pn * SPAN + (tonumber(score) + q * SPAN)), h)
+      end
+      return
+    end
+  end
+  levels[#levels + 1] = p
+  save_host(h, next_ms, levels)
+end
+-- a request left host h's LIST at priority p some other way than a pop (a late ack): tidy up
+local function removed(h, p)
+  redis.call('DECR', KEYS[6])
+  if redis.call('EXISTS', list_key(p, h)) == 1 then return end
+  local next_ms, levels = host_state(h)
+  if not next_ms then return end
+  for i = 1, #levels do
+    if levels[i] == p then table.remove(levels, i) break end
+  end
+  local was_best = redis.call('ZSCORE', KEYS[7], h)
+  save_host(h, next_ms, levels)
+  if #levels > 0 and was_best then make_ready(h, levels) end
+end
+local function put_back(id, owner)
   local payload = redis.call('HGET', KEYS[2], id)
   redis.call('ZREM', KEYS[3], id)
   redis.call('HDEL', KEYS[4], id)
   if payload then
+    local p, h = place_of(owner)
     local member = id .. ' ' .. payload
     redis.call('HDEL', KEYS[2], id)
-    redis.call('ZADD', KEYS[1], score, member)
-    redis.call('HSET', KEYS[5], id, member)
+    enqueue(h, p, member, true)
+    redis.call('HSET', KEYS[5], id, p .. ' ' .. h .. ' ' .. member)
   end
 end
 local function requeue_expired(now, limit)
   local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, limit)
   for _, id in ipairs(expired) do
-    local owner = redis.call('HGET', KEYS[4], id)
-    put_back(id, owner and score_of(owner) or 0)
+    put_back(id, redis.call('HGET', KEYS[4], id) or '0')
   end
   return #expired
 end
 """
 
-#: Push one request unless the dupefilter has seen it. KEYS: 1 queue, 2 payloads, 3 seq, 4… the
-#: dupefilter's keys. ARGV: 1 id, 2 priority, 3 payload, 4 number of dupefilter args (0: no check),
-#: 5… the dupefilter's args. → {status, fill}: 1 pushed, 0 seen before, 2 already queued or leased
-#: (a push retried after a lost reply).
-_LUA_PUSH = """
-local fill = 0
-local nargs = tonumber(ARGV[4])
+#: Set the layout marker unless the key holds something (a crawl deleted with it, then pushed to again).
+_LUA_MARK = f"""
+redis.call('SET', KEYS[1], '{LAYOUT}', 'NX')
+"""
+#: Queue one entry unless the dupefilter has seen it: ``push_entry(id, priority, host, payload, seen,
+#: checked)`` → status: 1 pushed, 0 seen before, 2 already leased, or queued unchecked (a push retried
+#: after a lost reply; a checked one is "seen before" then). Unchecked: no dupefilter check, or one a
+#: malformed filter could not make (:data:`.dupefilter.MALFORMED_FILL`).
+_LUA_PUSH_ENTRY = r"""
+local function push_entry(id, p, h, payload, seen, checked)
+  if seen then return 0 end
+  if redis.call('HEXISTS', KEYS[2], id) == 1 then return 2 end
+  if not checked then
+    if redis.call('SADD', KEYS[11], id) == 0 then return 2 end
+  end
+  enqueue(h, p, id .. ' ' .. payload, false)
+  return 1
+end
+"""
+#: Push one request. KEYS: the core keys, then the dupefilter's. ARGV: 1 id, 2 priority, 3 host,
+#: 4 payload, 5 number of dupefilter args (0: no check), 6… the dupefilter's args. → {status, fill}.
+_LUA_PUSH = (
+    _LUA_COMMON
+    + _LUA_PUSH_ENTRY
+    + _LUA_MARK
+    + """
+local fill, seen = 0, false
+local nargs = tonumber(ARGV[5])
 if nargs > 0 then
   local dkeys, dargs = {}, {}
-  for i = 4, #KEYS do dkeys[#dkeys + 1] = KEYS[i] end
-  for i = 5, 4 + nargs do dargs[#dargs + 1] = ARGV[i] end
-  local seen
+  for i = 12, #KEYS do dkeys[#dkeys + 1] = KEYS[i] end
+  for i = 6, 5 + nargs do dargs[#dargs + 1] = ARGV[i] end
   seen, fill = check_and_add(dkeys, dargs)
-  if seen then return {0, fill} end
 end
-local member = ARGV[1] .. ' ' .. ARGV[3]
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 or redis.call('ZSCORE', KEYS[1], member) then
-  return {2, fill}
-end
-local seq = redis.call('INCR', KEYS[3]) % 4294967296
-local score = -tonumber(ARGV[2]) * 4294967296 + seq
-redis.call('ZADD', KEYS[1], string.format('%.17g', score), member)
-return {1, fill}
-"""
+return {push_entry(ARGV[1], ARGV[2], ARGV[3], ARGV[4], seen, nargs > 0 and fill < @MALFORMED), fill}
+""".replace("@MALFORMED", str(MALFORMED_FILL))
+)
 #: Push a batch, each entry as :data:`_LUA_PUSH` pushes one: one script call for the batch, so the
-#: queue's keys travel once and redis-py packs one command, not one per request. KEYS: 1 queue,
-#: 2 payloads, 3 seq, 4… the dupefilter keys of the batch (each once). ARGV, per entry: id, priority,
-#: payload, number of dupefilter keys k (0: no check), k indexes into KEYS after the first 3, number
-#: of dupefilter args n, n args. → {status1, fill1, status2, fill2, …} (statuses as _LUA_PUSH's).
-_LUA_PUSH_BATCH = """
+#: queue's keys travel once and redis-py packs one command, not one per request. KEYS: the core keys,
+#: then the dupefilter keys of the batch (each once). ARGV, per entry: id, priority, host, payload,
+#: number of dupefilter keys k (0: no check), k indexes into KEYS after the core keys, number of
+#: dupefilter args n, n args. → {status1, fill1, status2, fill2, …}.
+_LUA_PUSH_BATCH = (
+    _LUA_COMMON
+    + _LUA_PUSH_ENTRY
+    + _LUA_MARK
+    + """
 local result = {}
 local i = 1
 while i <= #ARGV do
-  local id, priority, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local nkeys = tonumber(ARGV[i + 3])
-  i = i + 4
+  local id, priority, host, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local nkeys = tonumber(ARGV[i + 4])
+  i = i + 5
   local dkeys, dargs = {}, {}
-  for j = 0, nkeys - 1 do dkeys[#dkeys + 1] = KEYS[3 + tonumber(ARGV[i + j])] end
+  for j = 0, nkeys - 1 do dkeys[#dkeys + 1] = KEYS[11 + tonumber(ARGV[i + j])] end
   i = i + nkeys
   local nargs = tonumber(ARGV[i])
   i = i + 1
   for j = 0, nargs - 1 do dargs[#dargs + 1] = ARGV[i + j] end
   i = i + nargs
-  local status, fill, seen = 1, 0, false
+  local fill, seen = 0, false
   if nkeys > 0 then seen, fill = check_and_add(dkeys, dargs) end
-  if seen then
-    status = 0
-  else
-    local member = id .. ' ' .. payload
-    if redis.call('HEXISTS', KEYS[2], id) == 1 or redis.call('ZSCORE', KEYS[1], member) then
-      status = 2
-    else
-      local seq = redis.call('INCR', KEYS[3]) % 4294967296
-      local score = -tonumber(priority) * 4294967296 + seq
-      redis.call('ZADD', KEYS[1], string.format('%.17g', score), member)
-    end
-  end
-  result[#result + 1] = status
+  result[#result + 1] = push_entry(id, priority, host, payload, seen, nkeys > 0 and fill < @MALFORMED)
   result[#result + 1] = fill
 end
 return result
-"""
+""".replace("@MALFORMED", str(MALFORMED_FILL))
+)
 #: A push script without a dupefilter.
 _LUA_NO_CHECK = """
 local function check_and_add(keys, args) return false, 0 end
 """
 
-#: Lease up to ARGV[3] requests to worker ARGV[1] for ARGV[2] ms, after requeueing expired leases.
-#: KEYS: 1 queue, 2 payloads, 3 leases, 4 owners, 5 requeued. → {requeued, remaining, missing, id1,
-#: payload1, …}: missing = queue members without a payload (a member that is only an id is the previous
-#: release's layout, its payload in the hash: read there; without one, only eviction or a stranger).
+#: Lease up to ARGV[3] requests to worker ARGV[1] for ARGV[2] ms, after requeueing expired leases
+#: (at most ARGV[4]) and moving the hosts whose time has come from ``wait`` to ``ready``. Hosts are
+#: taken from ``ready`` best first; a paced host (one request every ARGV[5] ms, or its own interval,
+#: mirrored by the cluster rate limiter in its hash ARGV[7] .. host .. ARGV[8], whose ``tat`` and
+#: ``pause_until`` count too: a paused host waits for the end of its pause) gives one request a visit
+#: while what it was given reaches less than ARGV[6] ms ahead, then waits until half of that is left;
+#: a host without a rate gives what is asked and stays ready. → {requeued, remaining,
+#: missing, ms until the next waiting host is due (-1: none waits), id1, payload1, …}: missing = queued
+#: members without a payload (a member that is only an id is an older release's layout, its payload in
+#: the hash: read there; without one, only eviction or a stranger).
 _LUA_POP = (
     _LUA_COMMON
     + """
 local now = server_ms()
-local result = {requeue_expired(now, tonumber(ARGV[4])), 0, 0}
-local popped = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[3]))
-for i = 1, #popped, 2 do
-  local member, score = popped[i], popped[i + 1]
+local result = {requeue_expired(now, tonumber(ARGV[4])), 0, 0, -1}
+for _, h in ipairs(redis.call('ZRANGEBYSCORE', KEYS[8], '-inf', now, 'LIMIT', 0, @WAKE_BATCH)) do
+  redis.call('ZREM', KEYS[8], h)
+  local next_ms, levels = host_state(h)
+  if next_ms and #levels > 0 then make_ready(h, levels) end
+end
+local want, default_interval, horizon = tonumber(ARGV[3]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local taken = {}
+local visits = 0
+while #taken < 2 * want and visits < want + @EXTRA_VISITS do
+  local head = redis.call('ZPOPMIN', KEYS[7])
+  if #head == 0 then break end
+  visits = visits + 1
+  local h = head[1]
+  local next_ms, levels = host_state(h)
+  if next_ms then
+    local interval, tat, pause = default_interval, 0, 0
+    if ARGV[7] ~= '' then
+      local limiter = redis.call('HMGET', ARGV[7] .. h .. ARGV[8], 'tat', 'pause_until', 'iv')
+      tat = (tonumber(limiter[1] or '0') or 0) / 1000
+      pause = (tonumber(limiter[2] or '0') or 0) / 1000
+      interval = math.max(interval, (tonumber(limiter[3] or '0') or 0) / 1000)
+    end
+    local start = math.max(next_ms, tat, now)
+    if pause > now then
+      redis.call('ZADD', KEYS[8], math.ceil(pause), h)
+    elseif interval > 0 and start - now >= horizon then
+      redis.call('ZADD', KEYS[8], math.ceil(start - horizon / 2), h)
+    else
+      -- a paced host gives one request a visit and goes behind the hosts of its priority while it has
+      -- room within the horizon: a pop's requests (and a worker's downloader) mix the ready hosts
+      local quota = interval > 0 and 1 or want - #taken / 2
+      local n = 0
+      while n < quota and #levels > 0 do
+        local p = levels[1]
+        local key = list_key(p, h)
+        local got = redis.call('LPOP', key, quota - n) or {}
+        for _, member in ipairs(got) do
+          taken[#taken + 1] = member
+          taken[#taken + 1] = p .. ' ' .. h
+        end
+        n = n + #got
+        if redis.call('EXISTS', key) == 0 then table.remove(levels, 1) end
+      end
+      redis.call('DECRBY', KEYS[6], n)
+      if interval > 0 then next_ms = start + n * interval end
+      save_host(h, next_ms, levels)
+      if #levels > 0 then
+        if interval > 0 and next_ms - now >= horizon then
+          redis.call('ZADD', KEYS[8], math.ceil(next_ms - horizon / 2), h)
+        else
+          make_ready(h, levels)
+        end
+      end
+    end
+  end
+end
+local deadline = now + tonumber(ARGV[2])
+local requeued = redis.call('EXISTS', KEYS[5]) == 1
+local unchecked = redis.call('EXISTS', KEYS[11]) == 1
+for i = 1, #taken, 2 do
+  local member = taken[i]
   local space = string.find(member, ' ', 1, true)
   local id, payload
   if space then
     id, payload = string.sub(member, 1, space - 1), string.sub(member, space + 1)
-  else  -- queued by the previous release: the member is the id, its payload in the hash
+  else  -- queued by an older release: the member is the id, its payload in the hash
     id, payload = member, redis.call('HGET', KEYS[2], member)
   end
+  if unchecked then redis.call('SREM', KEYS[11], id) end
   if payload then
-    redis.call('HDEL', KEYS[5], id)
+    if requeued then redis.call('HDEL', KEYS[5], id) end
     redis.call('HSET', KEYS[2], id, payload)
-    redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), id)
-    redis.call('HSET', KEYS[4], id, score .. '|' .. ARGV[1])
+    redis.call('ZADD', KEYS[3], deadline, id)
+    redis.call('HSET', KEYS[4], id, taken[i + 1] .. '|' .. ARGV[1])
     result[#result + 1] = id
     result[#result + 1] = payload
   else
     result[3] = result[3] + 1
   end
 end
-result[2] = redis.call('ZCARD', KEYS[1])
+result[2] = tonumber(redis.call('GET', KEYS[6]) or '0') or 0
+if redis.call('ZCARD', KEYS[7]) > 0 then
+  result[4] = 0
+else
+  local first = redis.call('ZRANGE', KEYS[8], 0, 0, 'WITHSCORES')
+  if #first > 0 then result[4] = math.max(0, tonumber(first[2]) - now) end
+end
 return result
-"""
+""".replace("@WAKE_BATCH", str(WAKE_BATCH)).replace("@EXTRA_VISITS", str(EXTRA_VISITS))
 )
 
 #: Requeue leases expired by ARGV[1] ms (server time when empty), at most ARGV[2]. → count.
@@ -183,7 +354,7 @@ return requeue_expired(now, tonumber(ARGV[2]))
 
 #: Worker ARGV[1] is done with the ARGV[2] ids ARGV[3…]. → {acked, late, stale}: late = the lease had
 #: expired and the request was back in the queue (removed now: it is done); stale = another worker
-#: holds it. Then, per id, its outputs: a count, and that many (index into KEYS after the 5 core keys,
+#: holds it. Then, per id, its outputs: a count, and that many (index into KEYS after the core keys,
 #: value) pairs, RPUSHed in the same step when the id's acknowledgement counts (acked or late).
 _LUA_ACK = (
     _LUA_COMMON
@@ -204,8 +375,11 @@ for i = 1, n do
   elseif owner then
     stale = stale + 1
   else
-    local member = redis.call('HGET', KEYS[5], id)
-    if member and redis.call('ZREM', KEYS[1], member) == 1 then
+    local entry = redis.call('HGET', KEYS[5], id)
+    local p, h, member
+    if entry then p, h, member = string.match(entry, '^(%-?%d+) (%S*) (.*)$') end
+    if member and redis.call('LREM', list_key(p, h), 1, member) == 1 then
+      removed(h, p)
       late = late + 1
       done = true
     end
@@ -215,7 +389,7 @@ for i = 1, n do
   at = at + 1
   for j = 1, outputs do
     if done then
-      redis.call('RPUSH', KEYS[5 + tonumber(ARGV[at])], ARGV[at + 1])
+      redis.call('RPUSH', KEYS[11 + tonumber(ARGV[at])], ARGV[at + 1])
     end
     at = at + 2
   end
@@ -251,7 +425,7 @@ for i = 2, #ARGV do
   local id = ARGV[i]
   local owner = redis.call('HGET', KEYS[4], id)
   if owner and worker_of(owner) == ARGV[1] then
-    put_back(id, score_of(owner))
+    put_back(id, owner)
     released = released + 1
   end
 end
@@ -259,32 +433,78 @@ return released
 """
 )
 
-#: Move a leased request whose payload can't be used to the dead-letter hash. KEYS + KEYS[6] = dead.
+#: Move a leased request whose payload can't be used to the dead-letter hash. KEYS: the core keys,
+#: then dead.
 _LUA_BURY = """
 local payload = redis.call('HGET', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[4], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
-if payload then redis.call('HSET', KEYS[6], ARGV[1], ARGV[2] .. '\\n' .. string.sub(payload, 1, 4096)) end
+if payload then redis.call('HSET', KEYS[12], ARGV[1], ARGV[2] .. '\\n' .. string.sub(payload, 1, 4096)) end
 return payload and 1 or 0
 """
 
-#: Delete everything if nothing is queued or leased. → 1 if deleted.
-_LUA_CLEAR_IF_IDLE = """
-if redis.call('ZCARD', KEYS[1]) > 0 or redis.call('ZCARD', KEYS[3]) > 0 then return 0 end
+#: Delete the queue's keys if nothing is queued or leased. → 1 if deleted.
+_LUA_CLEAR_IF_IDLE = (
+    LUA_QUEUED
+    + """
+if queued_count(KEYS[6]) > 0 or redis.call('ZCARD', KEYS[3]) > 0 then return 0 end
 redis.call('DEL', unpack(KEYS))
 return 1
 """
+)
+
+#: Set the layout marker, migrating a previous release's ZSET queue first. KEYS: the core keys.
+#: ARGV: triples (member, priority, host) of the ZSET's first members, the hosts worked out by the
+#: caller (the payload's URL), in the ZSET's order. Each member still there is moved to the tail of
+#: its host's LIST (the ZSET's order kept within a host and priority); a requeued entry of its id
+#: is rewritten to the new form. Once the ZSET is empty the marker replaces it.
+#: → {layout marker (nil while a ZSET is left), members moved, ZSET members left}.
+_LUA_MIGRATE = (
+    _LUA_COMMON
+    + """
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind == 'none' then
+  redis.call('SET', KEYS[1], '@LAYOUT')
+  return {redis.call('GET', KEYS[1]), 0, 0}
+elseif kind ~= 'zset' then
+  return {redis.call('GET', KEYS[1]), 0, 0}
+end
+local moved = 0
+for i = 1, #ARGV, 3 do
+  local member, p, h = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if redis.call('ZREM', KEYS[1], member) == 1 then
+    enqueue(h, p, member, false)
+    local space = string.find(member, ' ', 1, true)
+    local id = space and string.sub(member, 1, space - 1) or member
+    if redis.call('HEXISTS', KEYS[5], id) == 1 then
+      redis.call('HSET', KEYS[5], id, p .. ' ' .. h .. ' ' .. member)
+    end
+    moved = moved + 1
+  end
+end
+local left = redis.call('ZCARD', KEYS[1])
+if left > 0 then return {false, moved, left} end
+redis.call('SET', KEYS[1], '@LAYOUT')
+return {redis.call('GET', KEYS[1]), moved, 0}
+""".replace("@LAYOUT", LAYOUT)
+)
+
+
+class LayoutMismatch(RuntimeError):
+    """The queue's base key holds something no release of this queue wrote there."""
 
 
 @dataclass(frozen=True)
 class Encoded:
-    """A request ready to push: its id, priority and JSON payload (kept to retry a push as is)."""
+    """A request ready to push: its id, priority, JSON payload and host (kept to retry a push as is)."""
 
     request_id: str
     priority: int
     payload: bytes
     check: DupeCheck | None = None
+    #: The host its requests are paced by (:func:`queue_host`): the queue it waits in.
+    host: str = ""
 
 
 @dataclass
@@ -298,6 +518,8 @@ class Popped:
     remaining: int = -1
     #: Queued ids this pop found without a payload (evicted: they are lost, and must be said so).
     missing: int = 0
+    #: Seconds until a host waiting for its rate or a pause may be handed out (None: none waits).
+    next_due: float | None = None
 
 
 @dataclass(frozen=True)
@@ -335,11 +557,16 @@ class LeasedPriorityQueue(Base):
         )
         #: Defaults a request can share without a copy (a dict or list default is copied per request).
         self._immutable_defaults = frozenset(key for key, value in self.defaults.items() if _immutable(value))
-        named = QueueKeys(self.key)
+        named = self.named = QueueKeys(self.key)
         self.keys = named.core
-        self.queue_key, self.payloads_key, self.leases_key, self.owners_key, self.requeued_key = self.keys
-        self.seq_key = named.seq
+        self.queue_key, self.payloads_key, self.leases_key = named.queue, named.payloads, named.leases
+        self.owners_key, self.requeued_key, self.count_key = named.owners, named.requeued, named.count
         self.dead_key = named.dead
+        #: Seconds between two requests to a host (0: not paced) unless its limiter says more, and the
+        #: limiter's hash of a host as (prefix, suffix) around the host's name (:mod:`.cluster_rate`).
+        self.host_interval, self.limiter_key = _pacing(spider)
+        self._layout_ready = False
+        self._migrate = server.register_script(_LUA_MIGRATE)
         self._push = server.register_script((lua_check_and_add or _LUA_NO_CHECK) + _LUA_PUSH)
         self._push_batch = server.register_script((lua_check_and_add or _LUA_NO_CHECK) + _LUA_PUSH_BATCH)
         self._pop = server.register_script(_LUA_POP)
@@ -410,7 +637,51 @@ class LeasedPriorityQueue(Base):
         """Serialize ``request`` (raises :class:`~.serialization.UnserializableRequest`)."""
         payload: bytes = self._encode_request(request)
         priority = max(-MAX_PRIORITY, min(MAX_PRIORITY, request.priority))
-        return Encoded(self.request_id(request), priority, payload, None if request.dont_filter else check)
+        check = None if request.dont_filter else check
+        return Encoded(self.request_id(request), priority, payload, check, queue_host(request.url))
+
+    # -- the layout --------------------------------------------------------------------
+
+    def ensure_layout(self) -> int:
+        """Make sure Redis holds this layout: mark an empty queue, or move a previous release's ZSET
+        queue into the host queues first (in batches of :data:`MIGRATE_BATCH`, each one atomic script;
+        requests an old worker adds meanwhile are moved too). Returns the requests moved. Raises
+        :class:`LayoutMismatch` when the marker's key holds anything else."""
+        moved = 0
+        args: list[Any] = []
+        while True:
+            self.round_trips += 1
+            try:
+                marker, count, left = self._migrate(keys=self.keys, args=args)
+            except redis.ResponseError as error:
+                raise LayoutMismatch(f"queue {self.queue_key}: {error}") from None
+            moved += int(count)
+            if marker is not None or not int(left):
+                break
+            self.round_trips += 1
+            args = []
+            for member, score in self.server.zrange(self.queue_key, 0, MIGRATE_BATCH - 1, withscores=True):
+                args += [member, *self._legacy_place(member, score)]
+        if _text(marker) != LAYOUT:
+            raise LayoutMismatch(
+                f"queue {self.queue_key} is marked {_text(marker)[:200]!r}, not this release's layout: "
+                "a newer release's workers run this crawl (upgrade this one), or another program wrote it"
+            )
+        self._layout_ready = True
+        return moved
+
+    def _legacy_place(self, member: bytes, score: float) -> tuple[int, str]:
+        """(priority, host) of a previous release's ZSET member (score ``-priority·2³² + seq``)."""
+        priority = max(-MAX_PRIORITY, min(MAX_PRIORITY, -math.floor(score / _SEQ_SPAN)))
+        _, _, payload = member.partition(b" ")
+        if not payload:  # an even older member: the id, its payload in the hash
+            payload = self.server.hget(self.payloads_key, member) or b""
+        try:
+            obj = self.serializer.loads(payload)
+            url = obj.get("url", obj.get("u")) if isinstance(obj, dict) else None
+        except Exception:  # untrusted: any payload that does not read goes to the '' host, then to dead
+            url = None
+        return priority, queue_host(url) if isinstance(url, str) else ""
 
     def push(self, request: Request, check: DupeCheck | None = None) -> bool:
         """Queue ``request`` unless ``check`` finds it seen; True if queued (or already there)."""
@@ -418,6 +689,7 @@ class LeasedPriorityQueue(Base):
 
     def push_encoded(self, entry: Encoded, client: Any = None) -> int:
         """1 queued, 0 seen before (not queued), 2 the id was already queued or leased."""
+        self._layout()
         keys, args = self._push_arguments(entry)
         self.round_trips += client is None
         status, fill = self._push(keys=keys, args=args, client=client)
@@ -436,6 +708,7 @@ class LeasedPriorityQueue(Base):
         """Push ``entries`` then, if ``worker_id`` is given, lease up to ``count`` requests to it: one
         round trip (a pipeline, not a transaction: each push and the pop stay atomic on their own, and a
         push retried after a lost reply is a no-op). Returns the pushes' (status, fill) and the pop."""
+        self._layout()
         calls = [ScriptCall(self._push_batch, *self._batch_arguments(entries))] if entries else []
         if worker_id is not None:
             calls.append(
@@ -453,11 +726,11 @@ class LeasedPriorityQueue(Base):
 
     def _batch_arguments(self, entries: Sequence[Encoded]) -> tuple[list[Any], list[Any]]:
         """KEYS and ARGV of ``_LUA_PUSH_BATCH`` for ``entries``."""
-        keys: list[Any] = [self.queue_key, self.payloads_key, self.seq_key]
+        keys: list[Any] = list(self.keys)
         index: dict[str, int] = {}
         args: list[Any] = []
         for entry in entries:
-            args += [entry.request_id, entry.priority, entry.payload]
+            args += [entry.request_id, entry.priority, entry.host, entry.payload]
             if entry.check is None:
                 args += [0, 0]
                 continue
@@ -474,26 +747,38 @@ class LeasedPriorityQueue(Base):
     def _push_arguments(self, entry: Encoded) -> tuple[list[Any], list[Any]]:
         check_keys = list(entry.check.keys) if entry.check else []
         check_args = list(entry.check.args) if entry.check else []
-        keys = [self.queue_key, self.payloads_key, self.seq_key, *check_keys]
-        args = [entry.request_id, entry.priority, entry.payload, len(check_args), *check_args]
+        keys = [*self.keys, *check_keys]
+        args = [entry.request_id, entry.priority, entry.host, entry.payload, len(check_args), *check_args]
         return keys, args
 
     # -- leasing ---------------------------------------------------------------------
 
     def pop(self, worker_id: str, lease_seconds: float, count: int = 1) -> Popped:
         """Lease up to ``count`` requests to ``worker_id`` (expired leases go back first)."""
+        self._layout()
         self.round_trips += 1
         return self._popped(
             self._pop(keys=self.keys, args=self._pop_arguments(worker_id, lease_seconds, count))
         )
 
-    @staticmethod
-    def _pop_arguments(worker_id: str, lease_seconds: float, count: int) -> list[Any]:
-        return [worker_id, _ms(lease_seconds), max(1, count), REQUEUE_BATCH]
+    def _layout(self) -> None:
+        if not self._layout_ready:
+            self.ensure_layout()
+
+    def _pop_arguments(self, worker_id: str, lease_seconds: float, count: int) -> list[Any]:
+        prefix, suffix = self.limiter_key
+        pacing = [self.host_interval * 1000, _ms(HOST_HORIZON), prefix, suffix]
+        return [worker_id, _ms(lease_seconds), max(1, count), REQUEUE_BATCH, *pacing]
 
     def _popped(self, reply: list[Any]) -> Popped:
-        popped = Popped(requeued=int(reply[0]), remaining=int(reply[1]), missing=int(reply[2]))
-        for raw_id, payload in zip(reply[3::2], reply[4::2], strict=True):
+        due = int(reply[3])
+        popped = Popped(
+            requeued=int(reply[0]),
+            remaining=int(reply[1]),
+            missing=int(reply[2]),
+            next_due=due / 1000 if due >= 0 else None,
+        )
+        for raw_id, payload in zip(reply[4::2], reply[5::2], strict=True):
             request_id = _text(raw_id)
             try:
                 popped.leased.append((request_id, self._decode_request(payload)))
@@ -565,7 +850,7 @@ class LeasedPriorityQueue(Base):
     def __len__(self) -> int:
         """Requests waiting in the queue (not leased)."""
         self.round_trips += 1
-        return int(self.server.zcard(self.queue_key))
+        return whole(self.server.get(self.count_key) or 0) or 0
 
     def leased_count(self) -> int:
         """Requests leased to some worker and not yet acknowledged."""
@@ -575,11 +860,33 @@ class LeasedPriorityQueue(Base):
     def pending(self) -> tuple[int, int]:
         """(queued, leased) in one round trip."""
         pipe = self.server.pipeline(transaction=False)
-        pipe.zcard(self.queue_key)
+        pipe.get(self.count_key)
         pipe.zcard(self.leases_key)
         self.round_trips += 1
         queued, leased = pipe.execute()
-        return int(queued), int(leased)
+        return whole(queued or 0) or 0, int(leased)
+
+    def hosts(self) -> tuple[int, int]:
+        """(hosts that may be handed out now, hosts waiting for their rate or a pause), for status."""
+        pipe = self.server.pipeline(transaction=False)
+        pipe.zcard(self.named.ready)
+        pipe.zcard(self.named.wait)
+        self.round_trips += 1
+        ready, waiting = pipe.execute()
+        return int(ready), int(waiting)
+
+    def queued(self) -> list[tuple[str, bytes]]:
+        """(id, payload) of every request queued right now, host by host, each host's best priority
+        first (for tests and tools: it reads every host's queue)."""
+        entries = []
+        for host, state in self.server.hscan_iter(self.named.hosts):
+            name = _text(host)
+            for priority in _text(state).split()[1:]:
+                for member in self.server.lrange(self.named.host_queue(int(priority), name), 0, -1):
+                    request_id, _, payload = member.partition(b" ")
+                    entries.append((_text(request_id), payload))
+        self.round_trips += 1
+        return entries
 
     def lease_ids(self) -> list[str]:
         """Ids leased right now, to anyone (for tests and status)."""
@@ -589,14 +896,53 @@ class LeasedPriorityQueue(Base):
     # -- clearing ----------------------------------------------------------------------
 
     def clear(self) -> None:
-        """Delete the queue, payloads, leases and counters (dead letters stay for inspection)."""
+        """Delete the queue (every host's), payloads, leases and counters (dead letters stay for
+        inspection)."""
         self.round_trips += 1
-        self.server.delete(*self.keys, self.seq_key)
+        self.server.delete(*self.storage_keys())
+
+    def storage_keys(self) -> list[str]:
+        """Every key the queue keeps requests in: its own, and each host's queue (a SCAN: for tools,
+        tests and benches, not the crawl's hot path)."""
+        pattern = _glob_escape(self.named.base) + ":q:*"
+        hosts = [_text(key) for key in self.server.scan_iter(match=pattern, count=1000)]
+        self.round_trips += 1 + len(hosts) // 1000
+        return [*self.named.state, *hosts]
 
     def clear_if_idle(self) -> bool:
         """Delete everything but dead letters if nothing is queued or leased; True if deleted."""
         self.round_trips += 1
-        return bool(self._clear_if_idle(keys=[*self.keys, self.seq_key]))
+        return bool(self._clear_if_idle(keys=self.keys))
+
+
+def queue_host(url: str) -> str:
+    """The host whose queue a request of ``url`` waits in: its host name, as the cluster rate limiter
+    names it (lower case, no port), characters the scripts parse at %-escaped.
+
+    >>> queue_host("https://WWW.Solidot.org:8443/story?sid=1"), queue_host("data:,x")
+    ('www.solidot.org', '')
+    """
+    host = urlsplit(url).hostname or ""
+    return host if _HOST_SAFE.fullmatch(host) else quote(host, safe=".-_:[]")
+
+
+def _pacing(spider: Spider) -> tuple[float, tuple[str, str]]:
+    """The crawl's interval between two requests to a host, and its limiter's key around the host."""
+    crawler = getattr(spider, "crawler", None)
+    settings = getattr(crawler, "settings", None)
+    if settings is None:  # a queue used alone (tools, tests): no pacing
+        return 0.0, ("", "")
+    rate = host_rate(settings)
+    template = str(settings.get("CLUSTER_HOST_KEY") or SETTINGS["CLUSTER_HOST_KEY"])
+    marker = "\0host\0"
+    key = template % {"spider": spider.name, "host": marker}
+    prefix, _, suffix = key.partition(marker)
+    return (1 / rate if rate > 0 else 0.0), (prefix, suffix)
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` with its glob characters escaped, for SCAN MATCH."""
+    return re.sub(r"([\\*?\[\]])", r"\\\1", text)
 
 
 def _immutable(value: Any) -> bool:

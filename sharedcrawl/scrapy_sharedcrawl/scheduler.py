@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a worker with requests in progress waits before asking an empty queue again.
 EMPTY_POP_PAUSE = 0.05
+#: Longest wait (s) for a host of the queue to become due before Redis is asked again anyway.
+HOST_DUE_MAX = 1.0
 STATS = "scheduler/"
 
 
@@ -144,7 +146,7 @@ class LeasingScheduler(StockScheduler):
             fingerprint=self.crawler.request_fingerprinter.fingerprint,
             lua_check_and_add=self.compact.lua_check_and_add if self.compact else None,
         )
-        self.state = CrawlState(self.server, self.queue.key, self.queue.queue_key, self.queue.leases_key)
+        self.state = CrawlState(self.server, self.queue.key)
         self.leases.queue = self.queue
         self.unsent = PushBuffer(
             self.crawler, spider, self.queue, self.df, self.outage, self.worker_id, self.lease_seconds
@@ -177,6 +179,13 @@ class LeasingScheduler(StockScheduler):
                 "SCHEDULER_FLUSH_ON_START: deleting the shared queue and dupefilter at %s", self.where
             )
             self.flush()
+        moved = self.queue.ensure_layout()
+        if moved:
+            logger.info(
+                "Moved %d requests of the previous release's queue into the host queues at %s",
+                moved,
+                self.where,
+            )
         self.end.join(self.worker_id)
         self.crawler.signals.connect(self._start_requests_scheduled, signal=start_requests_scheduled)
         self.crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
@@ -293,14 +302,19 @@ class LeasingScheduler(StockScheduler):
         if popped.missing:
             self.rejects.payloads_missing(popped.missing, self.where)
         if not popped.leased:
+            due = None if popped.next_due is None else min(popped.next_due, HOST_DUE_MAX)
             if not in_progress:
                 self.polls.missed()
+                if due is not None:  # hosts wait for their rate or a pause: ask when the first is due
+                    self.polls.host_due(time.monotonic() + due)
                 if self.leases.done:
                     # nothing left to do here but acknowledge: now, not at the next tick, so that a crawl
                     # ending (or another worker waiting on these leases) does not wait up to a tick
                     self.hooks.tick_now()
             else:
-                self._empty_until = time.monotonic() + EMPTY_POP_PAUSE
+                self._empty_until = time.monotonic() + max(EMPTY_POP_PAUSE, due or 0.0)
+            if due is not None and self.hooks.attached:
+                self.hooks.wake(due)
             return None
         self.polls.busy()
         self.finisher.saw_work()

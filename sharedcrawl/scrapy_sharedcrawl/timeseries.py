@@ -20,6 +20,7 @@ from scrapy.settings import BaseSettings
 
 from scrapy_sharedcrawl.config import SettingError, int_setting
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
+from scrapy_sharedcrawl.keys import LUA_QUEUED
 from scrapy_sharedcrawl.reading import counter
 
 logger = logging.getLogger(__name__)
@@ -58,11 +59,14 @@ FANOUT_MAX = 40
 #: Fields a point has besides :data:`FIELDS`: gauges read at that moment.
 GAUGES = ("queued", "leased")
 
-#: KEYS: 1 series stream, 2 shared stats hash, 3 queue, 4 leases. ARGV: 1 bucket (ms), 2 cap, 3 TTL (ms),
-#: 4 number of fields, then per field: name, number of stats k, k stat names (``…/``: a prefix); a name
-#: ending in ":" is a fan-out: a field per stat under its one prefix (``o:story_gap``), at most FANOUT_MAX.
+#: KEYS: 1 series stream, 2 shared stats hash, 3 queue's count, 4 leases. ARGV: 1 bucket (ms), 2 cap,
+#: 3 TTL (ms), 4 number of fields, then per field: name, number of stats k, k stat names (``…/``: a
+#: prefix); a name ending in ":" is a fan-out: a field per stat under its one prefix (``o:story_gap``),
+#: at most FANOUT_MAX.
 #: → 1 if a point was written, 0 if this bucket has one already.
-_LUA_POINT = """
+_LUA_POINT = (
+    LUA_QUEUED
+    + """
 local FANOUT_MAX = ARGV_FANOUT_MAX
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -73,7 +77,7 @@ if #last > 0 then
   if math.floor(last_ms / bucket) >= math.floor(now / bucket) then return 0 end
 end
 local stats = redis.call('HGETALL', KEYS[2])
-local point = {'queued', redis.call('ZCARD', KEYS[3]), 'leased', redis.call('ZCARD', KEYS[4])}
+local point = {'queued', queued_count(KEYS[3]), 'leased', redis.call('ZCARD', KEYS[4])}
 local i = 5
 for _ = 1, tonumber(ARGV[4]) do
   local k = tonumber(ARGV[i + 1])
@@ -110,6 +114,7 @@ redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '*', unpack(point))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 """.replace("ARGV_FANOUT_MAX", str(FANOUT_MAX))
+)
 
 
 def series_key(prefix: str) -> str:

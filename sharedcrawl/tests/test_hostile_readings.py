@@ -39,10 +39,12 @@ STATS, META, WORKERS, INFO = (
     "{news}:workers:info",
 )
 SEEN_META, SEED_KEY = "{news}:seen:meta", "{news}:seed"
+COUNT = "{news}:requests:count"
 #: Every key the readers read (the dupefilter's first shards, and its Bloom filter, too).
 ALL_KEYS = [
-    *(STATS, META, WORKERS, INFO, SEEN_META, SEED_KEY, "{news}:series", "{news}:requests:queue"),
+    *(STATS, META, WORKERS, INFO, SEEN_META, SEED_KEY, "{news}:series", "{news}:requests:count"),
     *("{news}:requests:leases", "{news}:requests:dead", "{news}:requests:seeded"),
+    *("{news}:requests:ready", "{news}:requests:wait"),
     *("{news}:seen:0", "{news}:seen:bloom"),
 ]
 
@@ -156,14 +158,18 @@ def test_unreadable_stats_and_meta_are_skipped_and_counted_never_nan(redis_url: 
     )
     client.hset(META, mapping={"started_at": "1e300", "updated_at": "nan", "seen": "-3"})
     client.set("{news}:pages:" + str(int(client.time()[0]) // 60), "x\xff")
+    client.set(COUNT, "-5")  # the queue's count: no worker leaves it below zero
     done = status(redis_url, "--json")
     assert done.returncode == 0, done.stderr
     reading = no_nan(done.stdout)
     assert reading["done"] == 12 and reading["pages"] == 0 and reading["items"] == 0
-    assert reading["unreadable"] == {"stats": 6, "meta": 3, "pages": 1}
+    assert reading["queued"] == 0
+    assert reading["unreadable"] == {"stats": 6, "meta": 3, "pages": 1, "keys": 1}
     assert reading["started_at"] is None and reading["seen"] is None
     done = status(redis_url)
-    assert done.returncode == 0 and "unreadable meta: 3 · pages: 1 · stats: 6" in done.stdout, done.stderr
+    assert done.returncode == 0 and "unreadable keys: 1 · meta: 3 · pages: 1 · stats: 6" in done.stdout, (
+        done.stderr
+    )
     for ms, pages in ((1000, "-1.7e308"), (61000, "1.7e308"), (121000, "1e400")):  # the charts' series
         client.xadd("{news}:series", {"pages": pages, "items": "5"}, id=f"{ms}-0")
     state, _ = dashboard_reading(redis_url)
@@ -196,7 +202,7 @@ def test_a_key_of_another_type_is_a_problem_of_that_key(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     register_workers(client, {"good": worker_entry()})
     client.hset(META, "started_at", "1700000000")
-    for key in (STATS, "{news}:requests:queue", "{news}:series", SEED_KEY):
+    for key in (STATS, "{news}:requests:count", "{news}:series", SEED_KEY):
         client.rpush(key, "x")
     done = status(redis_url, "--json")
     assert done.returncode == 0, done.stderr
@@ -328,6 +334,7 @@ _READINGS = st.fixed_dictionaries(
             max_size=4,
         ),
         "wrong_type": st.sets(st.sampled_from(ALL_KEYS), max_size=3),
+        "queued": st.one_of(st.none(), _VALUES),
     }
 )
 
@@ -352,6 +359,8 @@ def _write(client: redis.Redis, reading: dict[str, Any]) -> None:
     for ms, fields in sorted(reading.get("series", ()), key=lambda point: point[0]):
         if fields:
             pipe.xadd("{news}:series", fields, id=f"{ms}-*")
+    if reading.get("queued") is not None:
+        pipe.set(COUNT, reading["queued"])
     for key in reading.get("wrong_type", ()):  # a key of another type than the readers expect
         pipe.delete(key)
         pipe.rpush(key, "x")

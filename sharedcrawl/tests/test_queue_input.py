@@ -26,6 +26,7 @@ from scrapy_sharedcrawl.queue import LeasedPriorityQueue
 from scrapy_sharedcrawl.testing.processes import wait_for
 from scrapy_sharedcrawl.testing.redis_server import RedisServer
 from scrapy_sharedcrawl.testing.scheduling import open_scheduler
+from scrapy_sharedcrawl.testing.scheduling import plant as plant_member
 
 SITE = "http://www.news.test:8080"
 
@@ -34,7 +35,7 @@ def plant(queue: LeasedPriorityQueue, request_id: str, payload: bytes | None) ->
     """Put ``payload`` into the queue under ``request_id`` as a stranger with Redis access would (a
     member ``"<id> <payload>"``; without a payload, a member that is only an id)."""
     member = request_id.encode() if payload is None else request_id.encode() + b" " + payload
-    queue.server.zadd(queue.queue_key, {member: 0})
+    plant_member(queue.server, queue.named, member)
 
 
 def _encode(spider: NewsSpider, request: scrapy.Request) -> bytes:
@@ -83,8 +84,7 @@ def test_a_hostile_payload_goes_to_the_dead_letters_with_its_reason(
     assert dead is not None and dead.decode().startswith(f"{reason}: "), dead
     assert scheduler.stats.get_value(f"scheduler/dead/{reason}") == 1
     # never retried: gone from the queue, the payloads and the leases
-    queued = scheduler.server.zrange(scheduler.queue.queue_key, 0, -1)
-    assert not [member for member in queued if member.split(b" ", 1)[0] == b"hostile"]
+    assert "hostile" not in [request_id for request_id, _ in scheduler.queue.queued()]
     assert not scheduler.server.hexists(scheduler.queue.payloads_key, "hostile")
     assert scheduler.queue.leased_count() == 1  # only the good one
 

@@ -107,5 +107,5 @@ def test_the_queue_pushes_and_pops_through_a_script_flush(server: redis.Redis, r
     assert sorted(request.url for _, request in popped.leased) == [
         f"https://example.org/{n}" for n in range(1, 5)
     ]
-    assert server.zcard(queue.queue_key) == 0
+    assert len(queue) == 0
     assert calls_of(server, "script|exists") == 0

@@ -96,12 +96,12 @@ def test_forgotten_when_no_lease_is_held_so_a_new_crawl_queues_the_url_again(
     assert not scheduler.leases.leased
     # the crawl ends: its queue and filter are deleted (SCHEDULER_PERSIST off)
     assert scheduler.end.finalize()
-    assert server.zcard(scheduler.queue.queue_key) == 0
+    assert len(scheduler.queue) == 0
     # a new crawl: the same worker finds /a again and queues it (the emptied shared filter agrees)
     start = lease_one(scheduler, f"{SITE}/")
     assert scheduler.enqueue_request(Request(f"{SITE}/a"))
     assert scheduler.push_unsent()
-    assert server.zcard(scheduler.queue.queue_key) == 1
+    assert len(scheduler.queue) == 1
     assert scheduler.stats.get_value("scheduler/filtered_here") == 1  # only the first crawl's duplicate
 
 
@@ -155,5 +155,5 @@ def test_a_batch_pushed_in_one_script_call_checks_each_request_in_order(
     statuses = [status for status, _ in queue.push_many(batch)]
     assert statuses == [1, 0, 1, 0, 1, 1]
     assert evalsha_calls(server) == 1
-    assert server.zcard(queue.queue_key) == 5  # /a, /b, /c, /d, and the retry of /a
+    assert len(queue) == 5  # /a, /b, /c, /d, and the retry of /a
     assert [status for status, _ in queue.push_many(batch[:1])] == [0]  # seen: a retried push is a no-op

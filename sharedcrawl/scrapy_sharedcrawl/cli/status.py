@@ -100,6 +100,9 @@ class Status:
     #: The project's panel and metrics (:meth:`~scrapy_sharedcrawl.report.CrawlReport.view`): ``panel``
     #: (None: none), ``metrics``, ``error`` (why its report failed, else None).
     project: dict[str, Any] = field(default_factory=dict)
+    #: Hosts with requests queued: that may be handed out now, and that wait for their rate or a pause.
+    hosts_ready: int = 0
+    hosts_waiting: int = 0
 
 
 def register(commands: Any, defaults: CrawlDefaults | None = None) -> None:
@@ -168,7 +171,7 @@ class StatusReader:
         keys = self.keys
         pipe = self.server.pipeline(transaction=True)  # one consistent moment
         pipe.time()
-        pipe.zcard(keys.queued)
+        pipe.get(keys.queued)
         pipe.zcard(keys.leases)
         pipe.hgetall(keys.stats)
         pipe.hgetall(keys.meta)
@@ -176,17 +179,24 @@ class StatusReader:
         pipe.hgetall(keys.worker_info)
         pipe.hgetall(keys.seen_meta)
         pipe.hlen(f"{keys.queue}:dead")
+        pipe.zcard(keys.queue_keys.ready)
+        pipe.zcard(keys.queue_keys.wait)
         unreadable = Unreadable()
         read = replies(
             pipe.execute(raise_on_error=False),
             [
                 *("time", keys.queued, keys.leases, keys.stats, keys.meta, keys.workers, keys.worker_info),
-                *(keys.seen_meta, f"{keys.queue}:dead"),
+                *(keys.seen_meta, f"{keys.queue}:dead", keys.queue_keys.ready, keys.queue_keys.wait),
             ],
-            [None, 0, 0, {}, {}, [], {}, {}, 0],
+            [None, 0, 0, {}, {}, [], {}, {}, 0, 0, 0],
             unreadable,
         )
-        (seconds, micros), queued, leased, raw_stats, raw_meta, beats, info, seen_meta, dead = read
+        (seconds, micros), raw_queued, leased, raw_stats, raw_meta, beats, info, seen_meta, dead = read[:9]
+        hosts = read[9:]
+        queued = whole(raw_queued or 0)
+        if queued is None:  # not a count a worker could have written: shown as 0, and said
+            unreadable.skip("keys", keys.queued, f"{text(raw_queued)[:40]!r} is no count")
+            queued = 0
         now = seconds + micros / 1e6
         stats = read_stats(raw_stats, unreadable)
         meta = {text(name): text(value) for name, value in raw_meta.items()}
@@ -264,6 +274,8 @@ class StatusReader:
             unfetched=unfetched_of(stats),
             alerts=alert_rows(alerts),
             project=read_view(self.report, stats, crawl),
+            hosts_ready=int(hosts[0]),
+            hosts_waiting=int(hosts[1]),
         )
 
     def alerts(
@@ -368,6 +380,11 @@ def render(status: Status) -> str:
         lines.append(f"progress   {_bar(status)}")
     lines.append(
         f"queue      {status.queued:,} queued · {status.leased:,} leases in flight · {status.done:,} done"
+        + (
+            f" · hosts {status.hosts_ready:,} ready, {status.hosts_waiting:,} waiting"
+            if status.hosts_ready or status.hosts_waiting
+            else ""
+        )
     )
     if status.seen is None:
         lines.append("seen       – (no dupefilter in Redis, no count recorded: not started)")

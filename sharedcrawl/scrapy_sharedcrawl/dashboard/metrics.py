@@ -88,6 +88,10 @@ def crawl_metrics(snapshot: dict[str, Any], floor: CounterFloor | None = None) -
     progress, counts = snapshot["progress"], snapshot["counts"]
     yield _gauge(PREFIX + "queued", "requests waiting in the shared queue", progress["queued"])
     yield _gauge(PREFIX + "leased", "requests leased to workers (in flight)", progress["leased"])
+    hosts = GaugeMetricFamily(PREFIX + "hosts", "hosts with requests queued, by state", labels=["state"])
+    hosts.add_metric(["ready"], progress.get("hosts_ready", 0))
+    hosts.add_metric(["waiting"], progress.get("hosts_waiting", 0))
+    yield hosts
     yield counter(PREFIX + "done", "requests done (acknowledged)", {"": progress["done"]})
     if progress["fraction"] is not None:
         yield _gauge(PREFIX + "progress_ratio", "done / (done + queued + leased)", progress["fraction"])

@@ -140,6 +140,8 @@ class DashboardReader:
                 "done": status.done,
                 "queued": status.queued,
                 "leased": status.leased,
+                "hosts_ready": status.hosts_ready,
+                "hosts_waiting": status.hosts_waiting,
                 "total": status.done + remaining,
                 "fraction": status.progress,
                 "done_per_min": done_rate,
