@@ -7,8 +7,8 @@ MongoDB (mongoeco). The faulty run, at fractions of the calm run's wall time:
 
 - 15 %: SIGKILL a worker, start a new one;
 - 30 %: SIGKILL the Redis master: Sentinel promotes the replica (the seconds each worker took to
-  reach the new master are printed, from its log; tests/test_failover.py measures the seconds to the
-  first acknowledgement on the new master exactly, with MONITOR);
+  reach the new master are printed, from its log; tests/shared_crawl/test_failover.py measures the
+  seconds to the first acknowledgement on the new master exactly, with MONITOR);
 - 45 %: freeze MongoDB for 20 s (SIGSTOP … SIGCONT);
 - 60 %: the replica starts injecting faults (resets, error bursts, 429s, slow and truncated pages,
   wrong charsets), until 85 %;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure the browser the dashboard's tests drive is installed: Debian's chromium,
-# chromium-driver and a CJK font (tests/test_dashboard_browser.py runs it headless through Selenium). Installs
+# chromium-driver and a CJK font (tests/watching/test_dashboard_browser.py runs it headless through Selenium). Installs
 # Debian's packages when missing, which needs root (as in CI); nothing downloads a browser build.
 # Safe to run again.
 set -euo pipefail

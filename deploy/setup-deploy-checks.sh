@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure the tools that check the deploy files (tests/test_deploy_files.py) are installed:
+# Make sure the tools that check the deploy files (tests/deploy/test_deploy_files.py) are installed:
 # systemd-analyze (verifies the units in deploy/systemd; needs no running systemd) and Debian's
 # docker-compose (validates deploy/docker/docker-compose.yml with `config -q`; needs no docker
 # daemon). Installs Debian's packages when missing, which needs root (as in CI); no service is

@@ -5,7 +5,7 @@ Defaults come from the framework's table (:mod:`scrapy_sharedcrawl.defaults`), t
 its settings and the framework's ``DESCRIPTIONS`` for the framework's, unless a row here says more
 for this project. ``python -m
 solidot_spider.settings_doc`` prints both tables, ``--write`` puts them into the pages;
-tests/test_settings_doc.py fails when a page's table differs from what this prints.
+tests/settings/test_settings_doc.py fails when a page's table differs from what this prints.
 """
 
 from __future__ import annotations

@@ -19,6 +19,14 @@ pytest_plugins = ("mongo_fixtures", "scrapy_sharedcrawl.testing.fixtures")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 sys.path.insert(0, str(EXAMPLES))
 
+#: Tests sit in folders by what they test (docs/testing.md) and some import another's helpers by its
+#: module name (``from test_pipelines import run``) across folders: every folder is on the path, as
+#: ``tests/`` itself is, whichever file pytest collects first (test files' names are unique).
+TESTS = Path(__file__).resolve().parent
+sys.path.extend(
+    str(folder) for folder in sorted(TESTS.iterdir()) if folder.is_dir() and any(folder.glob("test_*.py"))
+)
+
 STORIES, LAST_SID = 300, 80300
 
 #: Test modules whose tests run crawls as separate processes (workers, scrapyd nodes): marked
@@ -26,7 +34,7 @@ STORIES, LAST_SID = 300, 80300
 INTEGRATION_MODULES = frozenset(
     {
         "test_ack_durability",
-        "test_archive",
+        "test_crawls_into_mongodb",
         "test_cluster",
         "test_crawl",
         "test_dashboard_browser",

@@ -243,7 +243,7 @@ class RequestPolicy:
 
 #: A simple absolute http(s) URL: lower-case scheme, a host of letters, digits, dots, hyphens and
 #: underscores, maybe a port, then the path, query, fragment or the end. What ``urlsplit`` reads
-#: from such a URL is plain (``tests/test_simple_url_host.py`` fuzzes the two against each other).
+#: from such a URL is plain (``tests/admission/test_simple_url_host.py`` fuzzes the two against each other).
 _SIMPLE_URL = re.compile(r"(https?)://([A-Za-z0-9._-]+)(?::([0-9]{1,5}))?(?=[/?#]|\Z)")
 
 

@@ -3,6 +3,8 @@ the shared crawl with its leased queue. Nothing here imports a project built on 
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,14 @@ from scrapy_sharedcrawl.testing.scheduling import open_scheduler, shared_spider
 
 #: fixtures redis_srv / redis_url (a private Redis)
 pytest_plugins = ("scrapy_sharedcrawl.testing.fixtures",)
+
+#: Tests sit in folders by the module they test (docs/testing.md) and some import another's helpers by
+#: its module name (``from test_fuzz_admitted_urls import SEED``) across folders: every folder is on the
+#: path, whichever file pytest collects first (test files' names are unique).
+TESTS = Path(__file__).resolve().parent
+sys.path.extend(
+    str(folder) for folder in sorted(TESTS.iterdir()) if folder.is_dir() and any(folder.glob("test_*.py"))
+)
 
 
 def make_spider(redis_url: str, **settings: Any) -> NewsSpider:

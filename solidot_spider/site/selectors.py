@@ -36,7 +36,7 @@ RSS_ITEM_LINKS = "//item/link/text()"
 
 #: The page-wide lookups above as XPath from the page's root that test the few elements they end
 #: on (a ``div.block_m``, a ``b``, a ``ul``) against their ancestors, instead of walking every
-#: element for the ones they start from: the same nodes from the root (tests/test_fast_paths.py),
+#: element for the ones they start from: the same nodes from the root (tests/site/test_fast_paths.py),
 #: in a third less time.
 _CLASS = "@class and contains(@class, '{0}') and contains(concat(' ', normalize-space(@class), ' '), ' {0} ')"
 _CONTENT, _BLOCK_R = _CLASS.format("content"), _CLASS.format("block_r")
