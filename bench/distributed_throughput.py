@@ -3,8 +3,9 @@
 Both crawl the same story pages of one replica process, in the same run,
 alternating, with the same settings; the distributed run uses a private
 redis-server started here (flushed before each round). Prints pages/s of each
-and their ratio, Redis round trips per page, and the dupefilter's bytes per URL
-as the crawl left them.
+and their ratio, the worker's CPU time per page beside them (``cpu_clock.py``:
+on a machine shared with other work it moves far less than pages/s), Redis
+round trips per page, and the dupefilter's bytes per URL as the crawl left them.
 
 With ``--series``, each round also crawls with the time series off
 (``STATS_SERIES_POINTS=0``, "no-series") and with it on while a
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -33,14 +33,17 @@ sys.path.insert(0, str(BENCH.parent / "tests"))
 sys.path.insert(0, str(BENCH))
 
 from crawl_throughput import (  # noqa: E402
+    CPU_CLOCK,
     ROOT,
     Run,
+    crawl_env,
+    median_cpu,
     median_rate,
     print_runs,
     run_measured,
     solidot_crawl,
 )
-from harness import DOMAIN, replica_server  # noqa: E402
+from harness import replica_server  # noqa: E402
 
 from scrapy_sharedcrawl.testing.redis_server import redis_server  # noqa: E402
 from solidot_replica import Replica, ReplicaConfig  # noqa: E402
@@ -114,27 +117,30 @@ def main() -> None:
         tempfile.TemporaryDirectory() as tmp,
     ):
         work = Path(tmp)
-        env = {**os.environ, "SOLIDOT_BASE_URL": server.base_url, "SOLIDOT_RESOLVE": f"{DOMAIN}=127.0.0.1"}
+        env = crawl_env(server)  # cpu_clock importable
         env.pop("REDIS_URL", None)
         client = redis.Redis.from_url(shared.url)
         for round_no in range(options.rounds):
             client.flushall()
-            stats = work / f"redis-{round_no}.json"
+            stats, cpu = work / f"redis-{round_no}.json", work / f"redis-{round_no}.cpu"
             # SCHEDULER_PERSIST: keep the dupefilter after the crawl, to be measured
             shared_settings = {
                 "REDIS_URL": shared.url,
                 "SOLIDOT_STATS_FILE": str(stats),
                 "SCHEDULER_PERSIST": "True",
+                "BENCH_CPU_FILE": str(cpu),
+                **CPU_CLOCK,
             }
             command = solidot_crawl(work, "redis", low, high, shared_settings)
-            run = run_measured("redis", command, ROOT, env, stats)
+            run = run_measured("redis", command, ROOT, env, stats, cpu)
             runs.append(run)
             raw = json.loads(stats.read_text())
             round_trips.append(raw.get("scheduler/redis/round_trips", 0) / max(run.pages, 1))
             seen_bytes.append(dupefilter_bytes_per_url(client))
-            stats = work / f"default-{round_no}.json"
-            command = solidot_crawl(work, "default", low, high, {"SOLIDOT_STATS_FILE": str(stats)})
-            runs.append(run_measured("default", command, ROOT, env, stats))
+            stats, cpu = work / f"default-{round_no}.json", work / f"default-{round_no}.cpu"
+            default_settings = {"SOLIDOT_STATS_FILE": str(stats), "BENCH_CPU_FILE": str(cpu), **CPU_CLOCK}
+            command = solidot_crawl(work, "default", low, high, default_settings)
+            runs.append(run_measured("default", command, ROOT, env, stats, cpu))
             if options.series:
                 runs += series_rounds(work, round_no, shared.url, low, high, env, client)
 
@@ -144,6 +150,11 @@ def main() -> None:
     print(
         f"median pages/s: 1 worker on Redis {shared_rate:.1f}, default scheduler {default_rate:.1f}, "
         f"ratio {shared_rate / default_rate:.2f}x"
+    )
+    shared_cpu, default_cpu = median_cpu(runs, "redis"), median_cpu(runs, "default")
+    print(
+        f"median CPU ms/page: 1 worker on Redis {shared_cpu:.2f}, default scheduler {default_cpu:.2f}, "
+        f"ratio {shared_cpu / default_cpu:.2f}x"
     )
     print(f"Redis round trips per page: {statistics.median(round_trips):.2f}")
     if options.series:

@@ -1,6 +1,6 @@
 """Redis memory of the shared crawl state: ours against stock scrapy-redis.
 
-A private redis-server (started here, see tests/redis_server.py) holds, one at
+A private redis-server (started here, see scrapy_sharedcrawl/testing/redis_server.py) holds, one at
 a time, after a FLUSHALL:
 
 - dupefilter: N story URLs' fingerprints in stock ``RFPDupeFilter`` (40-char

@@ -1,6 +1,6 @@
 """Redis memory a shared crawl needs, at the crawl's size: what a user sizes a Redis with.
 
-For each size N, a private redis-server (started here, see tests/redis_server.py) is
+For each size N, a private redis-server (started here, see scrapy_sharedcrawl/testing/redis_server.py) is
 emptied and N story requests (the spider's own, URLs of the shape a crawl makes) are
 pushed through the leased queue with the duplicate filter's check in the push script,
 500 a round trip as a worker pushes. Printed per size, in the same run:

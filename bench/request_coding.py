@@ -46,10 +46,11 @@ def cases() -> dict[str, tuple[Any, Any]]:
     from solidot_spider.spiders.solidot import SolidotSpider
 
     crawl = CrawlPagesSpider.from_crawler(get_crawler(CrawlPagesSpider), site="http://127.0.0.1:8000")
-    rule_request = scrapy.Request(
+    rule_request = scrapy.Request(  # as a crawl queues it: with the Referer Scrapy's middleware sets
         "http://127.0.0.1:8000/page/1234",
         callback=crawl._callback,
         errback=crawl._errback,
+        headers={"Referer": "http://127.0.0.1:8000/page/617"},
         meta={"rule": 0, "link_text": "page 1234", "depth": 3},
     )
     crawler = get_crawler(SolidotSpider, {"SOLIDOT_BASE_URL": "https://www.solidot.org"})

@@ -10,7 +10,6 @@ Design notes: docs/framework-design.md#queue.
 from __future__ import annotations
 
 import base64
-import copy
 import math
 import re
 import secrets
@@ -607,7 +606,7 @@ class LeasedPriorityQueue(Base):
             raise serialization.UnserializableRequest("payload: not a request dict")
         for key, value in self.defaults.items():
             if key not in obj:
-                obj[key] = value if key in self._immutable_defaults else copy.deepcopy(value)
+                obj[key] = value if key in self._immutable_defaults else serialization.copy_plain(value)
         self.policy.check_fields(obj)
         try:
             request = request_from_dict(obj, spider=self.spider)

@@ -87,7 +87,10 @@ def dumps(obj: dict[str, Any], keep: Collection[str] = ()) -> bytes:
     if reserved:
         raise UnserializableRequest(f"request dict key {reserved[0]!r} is reserved")
     try:
-        encoded = _encode(compact, "request")  # long names in its error messages
+        if _TAGS.isdisjoint(compact):
+            encoded = {key: _encode_field(key, value) for key, value in compact.items()}
+        else:  # the request dict itself is then a map of its own (an attribute named like a tag)
+            encoded = _encode(compact, "request")
         short = {SHORT_KEYS.get(key, key): value for key, value in encoded.items()}
         return _ENCODER.encode(short).encode("utf-8")
     except ValueError as error:
@@ -107,12 +110,12 @@ def loads(data: bytes | str) -> dict[str, Any]:
     try:
         if isinstance(data, (bytes, bytearray)):  # as json.loads reads bytes (UTF-8, -16 or -32)
             data = data.decode(json.detect_encoding(data), "surrogatepass")
-        decoded = _DECODER.decode(data)
+        decoded = _DECODER.decode(data)  # tagged values decoded as they are parsed (_untag)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UnserializableRequest(f"payload is not JSON: {error}") from None
     except RecursionError:  # thousands of nested brackets: no request looks like that
         raise UnserializableRequest("payload is nested too deeply to be a request") from None
-    obj = _decode(long_keys(decoded))
+    obj = long_keys(decoded)
     if not isinstance(obj, dict) or not isinstance(obj.get("url"), str):
         raise UnserializableRequest("payload is not a request dict (no url)")
     for key in ("callback", "errback"):
@@ -263,27 +266,94 @@ def _encode(value: Any, path: _Path) -> Any:
     )
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_decode(item) for item in value]
+_JSON_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _is_json(value: Any) -> bool:
+    """Whether ``value`` is plain data JSON carries as it is (what :func:`_encode` would return unchanged,
+    but for a tuple, which JSON writes as the list ``_encode`` makes of it): scalars, finite floats,
+    lists, tuples, and dicts (exactly) of str keys that are not tags. No copy, no path: the fast check
+    of :func:`dumps`."""
+    kind = type(value)
+    if kind in _JSON_SCALARS:
+        return True
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or key in _TAGS or not _is_json(item):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        return all(map(_is_json, value))
+    if isinstance(value, float):
+        return math.isfinite(value)
+    # a subclass of str or int (lxml's text of a link, an IntEnum) is written as its base type
+    return isinstance(value, (str, int))
+
+
+def copy_plain(value: Any) -> Any:
+    """A copy of plain data (a checked ``shared_request_defaults`` value): its dicts and lists are new,
+    the rest is immutable and shared. ``copy.deepcopy`` does the same at a few times the cost.
+
+    >>> default = {"handle_httpstatus_list": [404]}
+    >>> copy = copy_plain(default)
+    >>> copy == default, copy["handle_httpstatus_list"] is default["handle_httpstatus_list"]
+    (True, False)
+    """
     if isinstance(value, dict):
-        if len(value) == 1 and BYTES_TAG in value:
-            text = value[BYTES_TAG]
-            if not isinstance(text, str):
-                raise UnserializableRequest("malformed bytes value")
-            try:
-                return text.encode("latin-1")
-            except UnicodeEncodeError:
-                raise UnserializableRequest("malformed bytes value (not latin-1)") from None
-        if len(value) == 1 and MAP_TAG in value:
-            pairs = value[MAP_TAG]
-            if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
-                raise UnserializableRequest("malformed mapping value")
-            try:
-                return {_decode(key): _decode(item) for key, item in pairs}
-            except TypeError:
-                raise UnserializableRequest("malformed mapping value (unhashable key)") from None
-        return {key: _decode(item) for key, item in value.items()}
+        return {key: copy_plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_plain(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(copy_plain(item) for item in value)
+    if isinstance(value, bytearray):
+        return bytearray(value)
+    return value
+
+
+def _encode_field(key: str, value: Any) -> Any:
+    """One field of a request dict as JSON carries it: as it is when it is plain JSON already (most
+    fields: checked without a copy), headers by their own path, anything else through :func:`_encode`
+    (bytes, tuples, maps with other keys; a refusal and its message)."""
+    if key == "headers":
+        return _encode_headers(value)
+    return value if _is_json(value) else _encode(value, ("request", "item", key))
+
+
+def _encode_headers(headers: Any) -> Any:
+    """``dict(request.headers)`` (bytes name → list of bytes values, a Referer on most requests) as
+    :func:`_encode` writes it, without its paths; anything else through :func:`_encode` itself."""
+    if type(headers) is not dict:
+        return _encode(headers, ("request", "item", "headers"))
+    pairs = []
+    for name, values in headers.items():
+        if type(name) is not bytes or type(values) is not list or any(type(v) is not bytes for v in values):
+            return _encode(headers, ("request", "item", "headers"))
+        encoded = [{BYTES_TAG: value.decode("latin-1")} for value in values]
+        pairs.append([{BYTES_TAG: name.decode("latin-1")}, encoded])
+    return {MAP_TAG: pairs} if pairs else {}
+
+
+def _untag(value: dict[str, Any]) -> Any:
+    """A JSON object as it is parsed (the decoder's ``object_hook``, innermost first): a tagged value
+    (``{"$b": text}``, ``{"$map": pairs}``) as the bytes or map it stands for, any other as it is."""
+    if len(value) != 1:
+        return value
+    if BYTES_TAG in value:
+        text = value[BYTES_TAG]
+        if not isinstance(text, str):
+            raise UnserializableRequest("malformed bytes value")
+        try:
+            return text.encode("latin-1")
+        except UnicodeEncodeError:
+            raise UnserializableRequest("malformed bytes value (not latin-1)") from None
+    if MAP_TAG in value:
+        pairs = value[MAP_TAG]
+        if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+            raise UnserializableRequest("malformed mapping value")
+        try:
+            return dict(pairs)
+        except TypeError:
+            raise UnserializableRequest("malformed mapping value (unhashable key)") from None
     return value
 
 
@@ -293,7 +363,7 @@ def _refuse_constant(name: str) -> Any:
 
 #: One encoder and one decoder for every request (``json.dumps``/``loads`` with options build one a call).
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, object_hook=_untag)
 
 
 def _is_public_name(name: Any) -> bool:
