@@ -919,8 +919,8 @@ def queue_host(url: str) -> str:
     """The host whose queue a request of ``url`` waits in: its host name, as the cluster rate limiter
     names it (lower case, no port), characters the scripts parse at %-escaped.
 
-    >>> queue_host("https://WWW.Solidot.org:8443/story?sid=1"), queue_host("data:,x")
-    ('www.solidot.org', '')
+    >>> queue_host("https://WWW.Example.org:8443/page?id=1"), queue_host("data:,x")
+    ('www.example.org', '')
     """
     host = urlsplit(url).hostname or ""
     return host if _HOST_SAFE.fullmatch(host) else quote(host, safe=".-_:[]")
