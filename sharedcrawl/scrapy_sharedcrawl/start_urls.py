@@ -24,7 +24,7 @@ from scrapy.statscollectors import StatsCollector
 from scrapy_sharedcrawl.config import bool_setting, setting
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 from scrapy_sharedcrawl.outage import OncePerReason
-from scrapy_sharedcrawl.scheduler_settings import SchedulerSettings
+from scrapy_sharedcrawl.scheduler.settings import SchedulerSettings
 
 logger = logging.getLogger(__name__)
 

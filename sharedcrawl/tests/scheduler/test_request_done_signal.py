@@ -6,7 +6,7 @@ import pytest
 from scrapy import Request, Spider
 from scrapy.utils.test import get_crawler
 
-from scrapy_sharedcrawl.lease_ledger import LeaseLedger
+from scrapy_sharedcrawl.scheduler.lease_ledger import LeaseLedger
 from scrapy_sharedcrawl.signals import request_done
 
 

@@ -32,17 +32,17 @@ from scrapy_sharedcrawl.connection import (
     redis_from_settings,
     warn_unless_noeviction,
 )
-from scrapy_sharedcrawl.crawl_end import CrawlEnd
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
-from scrapy_sharedcrawl.engine_hooks import EngineHooks
 from scrapy_sharedcrawl.finishing import CrawlState, Finisher, IdlePolls, Verdict
-from scrapy_sharedcrawl.heartbeat import Heartbeat
 from scrapy_sharedcrawl.keys import CrawlKeys, this_worker
-from scrapy_sharedcrawl.lease_ledger import LeaseLedger
-from scrapy_sharedcrawl.push_buffer import PUSH_BATCH, LocalRequests, PushBuffer
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
-from scrapy_sharedcrawl.rejects import QueueRejects
-from scrapy_sharedcrawl.scheduler_settings import SchedulerSettings
+from scrapy_sharedcrawl.scheduler.crawl_end import CrawlEnd
+from scrapy_sharedcrawl.scheduler.engine_hooks import EngineHooks
+from scrapy_sharedcrawl.scheduler.heartbeat import Heartbeat
+from scrapy_sharedcrawl.scheduler.lease_ledger import LeaseLedger
+from scrapy_sharedcrawl.scheduler.push_buffer import PUSH_BATCH, LocalRequests, PushBuffer
+from scrapy_sharedcrawl.scheduler.rejects import QueueRejects
+from scrapy_sharedcrawl.scheduler.settings import SchedulerSettings
 from scrapy_sharedcrawl.signals import hold_output, start_requests_scheduled
 from scrapy_sharedcrawl.start_urls import StartUrls
 
