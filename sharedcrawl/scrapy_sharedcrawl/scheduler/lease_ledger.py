@@ -19,11 +19,11 @@ from scrapy.crawler import Crawler
 from scrapy.extensions.feedexport import FeedExporter
 
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
+from scrapy_sharedcrawl.scheduler.prefix import STATS
 from scrapy_sharedcrawl.signals import AckPostponed, ack_barrier, request_done, requests_acknowledged
 
 logger = logging.getLogger(__name__)
 
-STATS = "scheduler/"
 
 #: Fingerprints :class:`SeenHere` remembers at most, in two generations of half each: a Python int and
 #: its set slot take ≈ 78 bytes (measured with tracemalloc), so at most ≈ 8 MB per worker.

@@ -40,6 +40,7 @@ from scrapy_sharedcrawl.scheduler.crawl_end import CrawlEnd
 from scrapy_sharedcrawl.scheduler.engine_hooks import EngineHooks
 from scrapy_sharedcrawl.scheduler.heartbeat import Heartbeat
 from scrapy_sharedcrawl.scheduler.lease_ledger import LeaseLedger
+from scrapy_sharedcrawl.scheduler.prefix import STATS
 from scrapy_sharedcrawl.scheduler.push_buffer import PUSH_BATCH, LocalRequests, PushBuffer
 from scrapy_sharedcrawl.scheduler.rejects import QueueRejects
 from scrapy_sharedcrawl.scheduler.settings import SchedulerSettings
@@ -52,7 +53,6 @@ logger = logging.getLogger(__name__)
 EMPTY_POP_PAUSE = 0.05
 #: Longest wait (s) for a host of the queue to become due before Redis is asked again anyway.
 HOST_DUE_MAX = 1.0
-STATS = "scheduler/"
 
 
 class LeasingScheduler(StockScheduler):
