@@ -39,7 +39,7 @@ from scrapy_sharedcrawl.queue import LeasedPriorityQueue
 from scrapy_sharedcrawl.scheduler.crawl_end import CrawlEnd
 from scrapy_sharedcrawl.scheduler.engine_hooks import EngineHooks
 from scrapy_sharedcrawl.scheduler.heartbeat import Heartbeat
-from scrapy_sharedcrawl.scheduler.lease_ledger import LeaseLedger
+from scrapy_sharedcrawl.scheduler.lease_ledger import LeaseLedger, feed_flusher
 from scrapy_sharedcrawl.scheduler.prefix import STATS
 from scrapy_sharedcrawl.scheduler.push_buffer import PUSH_BATCH, LocalRequests, PushBuffer
 from scrapy_sharedcrawl.scheduler.rejects import QueueRejects
@@ -99,9 +99,10 @@ class LeasingScheduler(StockScheduler):
             seed_hint=config.seed_hint,
         )
         self.polls = IdlePolls(config.idle_poll_max)
-        self.leases = LeaseLedger(crawler, self.worker_id, config.lease_seconds)
-        tick = min(config.ack_interval, config.lease_seconds / 3)
-        self.hooks = EngineHooks(crawler, self.leases.request_done, self._tick, tick)
+        #: Seconds between ticks (:mod:`.heartbeat`): acknowledgements, and renewals thrice a lease.
+        self.tick_interval = min(config.ack_interval, config.lease_seconds / 3)
+        self.leases: LeaseLedger
+        self.hooks: EngineHooks
         self.rejects = QueueRejects(crawler)
         self.queue: LeasedPriorityQueue
         self.state: CrawlState
@@ -147,7 +148,15 @@ class LeasingScheduler(StockScheduler):
             lua_check_and_add=self.compact.lua_check_and_add if self.compact else None,
         )
         self.state = CrawlState(self.server, self.queue.key)
-        self.leases.queue = self.queue
+        self.leases = LeaseLedger(
+            self.queue,
+            self.crawler.signals,
+            self.stats,
+            self.worker_id,
+            self.lease_seconds,
+            sender=self,  # the signals' documented ``scheduler`` argument
+        )
+        self.hooks = EngineHooks(self.crawler, self.leases.request_done, self._tick, self.tick_interval)
         self.unsent = PushBuffer(
             self.crawler, spider, self.queue, self.df, self.outage, self.worker_id, self.lease_seconds
         )
@@ -191,7 +200,7 @@ class LeasingScheduler(StockScheduler):
         self.crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
         self.crawler.signals.connect(self._hold_output, signal=hold_output)
         if self.hooks.attach():  # False when used outside a crawl (tests, tools)
-            self.leases.flush_feeds = True
+            self.leases.flush_feeds = feed_flusher(self.crawler)
             self.unsent.start_timer()
 
     def close(self, reason: str) -> Deferred[None]:
@@ -392,7 +401,7 @@ class LeasingScheduler(StockScheduler):
         if self.unsent or not self.outage.may_try():
             return 0  # a held request's parent stays leased until the request is stored
         try:
-            return await self.leases.acknowledge(self)
+            return await self.leases.acknowledge()
         except UNREACHABLE as error:
             self.unreachable(error)
             return 0
