@@ -165,7 +165,6 @@ class LeasingScheduler(StockScheduler):
         if idle_mode is not None:
             self.finisher.continuous = idle_mode.continuous
             self.finisher.wait_for_seed = idle_mode.wait_for_seed
-        self.heartbeat = Heartbeat(self, StartUrls.from_settings(self.server, spider, self.crawler.settings))
         meta_key = CrawlKeys.from_crawler(self.crawler).meta
         self.end = CrawlEnd(
             self.finisher,
@@ -175,6 +174,19 @@ class LeasingScheduler(StockScheduler):
             self.stats,
             persist=self.persist,
             stats_meta_key=meta_key,
+        )
+        self.heartbeat = Heartbeat(
+            ping=self.server.ping,
+            outage=self.outage,
+            queue=self.queue,
+            unsent=self.unsent,
+            leases=self.leases,
+            end=self.end,
+            polls=self.polls,
+            hooks=self.hooks,
+            stats=self.stats,
+            start_urls=StartUrls.from_settings(self.server, spider, self.crawler.settings),
+            enqueue=self.enqueue_request,
         )
         warn_unless_noeviction(self.server, self.where)
         if self.compact is None:
@@ -208,6 +220,7 @@ class LeasingScheduler(StockScheduler):
 
     async def _close(self, reason: str) -> None:
         self.closing = True  # a heartbeat still running finds nothing more to do
+        self.heartbeat.closing = True
         self.hooks.stop()
         self.unsent.stop_timer()
         await self.unsent.push_before_closing()
@@ -380,12 +393,8 @@ class LeasingScheduler(StockScheduler):
         self.mark_seeded()
 
     def mark_seeded(self) -> None:
-        if not self.outage.may_try() or not self.push_unsent():
-            return  # the heartbeat tries again once the held requests are stored
-        try:
-            self.end.mark_seeded()
-        except UNREACHABLE as error:
-            self.unreachable(error)
+        """Mark the crawl seeded once the requests held here are in Redis (see :mod:`.heartbeat`)."""
+        self.heartbeat.mark_seeded()
 
     # -- acknowledgements, the heartbeat, reconnecting ------------------------------------
 
@@ -397,14 +406,8 @@ class LeasingScheduler(StockScheduler):
         self.leases.request_done(request)
 
     async def acknowledge(self) -> int:
-        """Acknowledge the finished requests (:mod:`.lease_ledger`); how many."""
-        if self.unsent or not self.outage.may_try():
-            return 0  # a held request's parent stays leased until the request is stored
-        try:
-            return await self.leases.acknowledge()
-        except UNREACHABLE as error:
-            self.unreachable(error)
-            return 0
+        """Acknowledge the finished requests (:mod:`.lease_ledger`, through :mod:`.heartbeat`); how many."""
+        return await self.heartbeat.acknowledge()
 
     def renew_leases(self) -> int:
         """Extend every lease this worker holds; how many."""
@@ -433,6 +436,4 @@ class LeasingScheduler(StockScheduler):
         self.outage.failed(error, len(self.unsent))
 
     def record_round_trips(self) -> None:
-        self.stats.set_value(f"{STATS}redis/round_trips", self.queue.round_trips + self.state.round_trips)
-        if self.outage.outages:
-            self.stats.set_value(f"{STATS}redis/outages", self.outage.outages)
+        self.heartbeat.record_round_trips()
