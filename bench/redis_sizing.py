@@ -46,8 +46,8 @@ from scrapy_sharedcrawl.dupefilter import (  # noqa: E402
     DupeCheck,
     fingerprint64,
 )
-from scrapy_sharedcrawl.push_buffer import PUSH_BATCH  # noqa: E402
 from scrapy_sharedcrawl.queue import Encoded, LeasedPriorityQueue  # noqa: E402
+from scrapy_sharedcrawl.scheduler.push_buffer import PUSH_BATCH  # noqa: E402
 from scrapy_sharedcrawl.testing.redis_server import redis_server  # noqa: E402
 from solidot_spider.spiders.solidot import SolidotSpider  # noqa: E402
 

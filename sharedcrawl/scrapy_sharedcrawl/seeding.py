@@ -16,9 +16,9 @@ from scrapy import Request, Spider
 
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
 from scrapy_sharedcrawl.finishing import ClusterStatus, CrawlState
-from scrapy_sharedcrawl.push_buffer import PUSH_BATCH
 from scrapy_sharedcrawl.queue import Encoded, LeasedPriorityQueue
 from scrapy_sharedcrawl.scheduler import LeasingScheduler
+from scrapy_sharedcrawl.scheduler.push_buffer import PUSH_BATCH
 
 
 @dataclass(frozen=True)

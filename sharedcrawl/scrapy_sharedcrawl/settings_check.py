@@ -24,7 +24,7 @@ from scrapy_sharedcrawl.compat import quiet_reported_start_failure
 from scrapy_sharedcrawl.config import SettingError, is_shared_crawl, redis_configured
 from scrapy_sharedcrawl.connection import check_location
 from scrapy_sharedcrawl.dupefilter import filter_settings
-from scrapy_sharedcrawl.scheduler_settings import SchedulerSettings
+from scrapy_sharedcrawl.scheduler.settings import SchedulerSettings
 from scrapy_sharedcrawl.start_urls import start_urls_kind
 from scrapy_sharedcrawl.stats import stats_timing
 from scrapy_sharedcrawl.timeseries import series_fields, series_points

@@ -24,11 +24,12 @@ from scrapy.statscollectors import StatsCollector
 from scrapy_sharedcrawl.config import bool_setting, setting
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 from scrapy_sharedcrawl.outage import OncePerReason
-from scrapy_sharedcrawl.scheduler_settings import SchedulerSettings
+from scrapy_sharedcrawl.scheduler.prefix import STATS as SCHEDULER_STATS
+from scrapy_sharedcrawl.scheduler.settings import SchedulerSettings
 
 logger = logging.getLogger(__name__)
 
-STATS = "scheduler/start_urls/"
+STATS = f"{SCHEDULER_STATS}start_urls/"
 #: Seconds between two looks at the key.
 INTERVAL = 1.0
 #: Longest entry read (bytes): a URL or a small JSON object, not a document.

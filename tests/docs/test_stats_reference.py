@@ -26,12 +26,34 @@ CALL = re.compile(
 )
 
 
+def constants_of(path: Path) -> dict[str, str]:
+    """A module's stats prefixes: its own ``STATS``/``STATS_PREFIX`` (an f-string over imported ones
+    resolved) and those it imports from another module of ours (the scheduler's ``prefix.STATS``)."""
+    text = path.read_text()
+    constants: dict[str, str] = {}
+    for module, name, alias in re.findall(
+        r"^from ((?:scrapy_sharedcrawl|solidot_spider)[\w.]*) import (STATS|STATS_PREFIX)(?: as (\w+))?$",
+        text,
+        re.M,
+    ):
+        base = (ROOT / "sharedcrawl" if module.startswith("scrapy_sharedcrawl") else ROOT) / module.replace(
+            ".", "/"
+        )
+        source = base.with_suffix(".py") if base.with_suffix(".py").exists() else base / "__init__.py"
+        constants[alias or name] = constants_of(source)[name]
+    for name, value in re.findall(r"^(STATS|STATS_PREFIX) = f?\"([^\"]*)\"", text, re.M):
+        for key, known in constants.items():
+            value = value.replace("{" + key + "}", known)
+        constants[name] = value
+    return constants
+
+
 def counted() -> set[str]:
     """Stat names in the code, placeholders as ``*``."""
     names = set()
     for path in SOURCES:
         text = path.read_text()
-        constants = dict(re.findall(r"^(STATS|STATS_PREFIX) = \"([^\"]*)\"", text, re.M))
+        constants = constants_of(path)
         for _is_f, literal, constant, rest in CALL.findall(text):
             if literal:
                 name = literal
@@ -77,6 +99,8 @@ def test_the_scan_finds_the_stats_it_should() -> None:
     names = counted()
     assert {
         "scheduler/leases/lost",
+        "scheduler/start_urls/claimed_elsewhere",
+        "scheduler/redis/round_trips",
         "solidot/reparse/responses",
         "solidot/stories",
         "backoff/pauses",

@@ -26,7 +26,7 @@ from scrapy_sharedcrawl.keys import CrawlKeys, QueueKeys
 from scrapy_sharedcrawl.legacy import apply_legacy_names, renamed_settings
 from scrapy_sharedcrawl.outage import OncePerReason, Outage
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
-from scrapy_sharedcrawl.scheduler_settings import SchedulerSettings
+from scrapy_sharedcrawl.scheduler.settings import SchedulerSettings
 from scrapy_sharedcrawl.workers import WorkerRegistry
 from solidot_spider.cli import project_settings as cli_settings
 from solidot_spider.legacy import RENAMED

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 from scrapy import Request, Spider
 from scrapy.utils.test import get_crawler
 
-from scrapy_sharedcrawl.lease_ledger import LeaseLedger
+from scrapy_sharedcrawl.queue import LeasedPriorityQueue
+from scrapy_sharedcrawl.scheduler.lease_ledger import LeaseLedger
 from scrapy_sharedcrawl.signals import request_done
 
 
@@ -19,7 +22,9 @@ def finish(ledger: LeaseLedger, url: str) -> Request:
 
 def test_request_done_is_sent_only_while_something_listens(monkeypatch: pytest.MonkeyPatch) -> None:
     crawler = get_crawler(Spider)
-    ledger = LeaseLedger(crawler, "worker-1", 60.0)
+    assert crawler.stats is not None
+    queue = cast(LeasedPriorityQueue, None)  # request_done never reaches Redis
+    ledger = LeaseLedger(queue, crawler.signals, crawler.stats, "worker-1", 60.0)
     sent: list[object] = []
     send = crawler.signals.send_catch_log
     monkeypatch.setattr(

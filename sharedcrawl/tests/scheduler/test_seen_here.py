@@ -15,8 +15,8 @@ import pytest
 import redis
 from scrapy import Request, Spider
 
-from scrapy_sharedcrawl.lease_ledger import SeenHere
 from scrapy_sharedcrawl.scheduler import LeasingScheduler
+from scrapy_sharedcrawl.scheduler.lease_ledger import SeenHere
 from scrapy_sharedcrawl.testing.scheduling import shared_worker
 
 SITE = "https://example.org"

@@ -11,10 +11,9 @@ from scrapy.crawler import Crawler
 from scrapy_sharedcrawl.admission import RefusedRequest
 from scrapy_sharedcrawl.outage import OncePerReason
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
+from scrapy_sharedcrawl.scheduler.prefix import STATS
 
 logger = logging.getLogger(__name__)
-
-STATS = "scheduler/"
 
 
 class QueueRejects:

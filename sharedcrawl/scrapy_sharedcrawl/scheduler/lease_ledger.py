@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from pydispatch import dispatcher
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.extensions.feedexport import FeedExporter
+from scrapy.signalmanager import SignalManager
+from scrapy.statscollectors import StatsCollector
 
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
+from scrapy_sharedcrawl.scheduler.prefix import STATS
 from scrapy_sharedcrawl.signals import AckPostponed, ack_barrier, request_done, requests_acknowledged
 
 logger = logging.getLogger(__name__)
 
-STATS = "scheduler/"
 
 #: Fingerprints :class:`SeenHere` remembers at most, in two generations of half each: a Python int and
 #: its set slot take ≈ 78 bytes (measured with tracemalloc), so at most ≈ 8 MB per worker.
@@ -66,25 +68,52 @@ class SeenHere:
         self.older.clear()
 
 
-def listened(crawler: Crawler, signal: object) -> bool:
-    """Whether anything is connected to ``signal`` of ``crawler`` (pydispatch's own lookup, a few dict
-    reads): sending a signal costs Scrapy's catch-and-log machinery ≈ 10 µs even when nobody listens,
-    and :data:`~.signals.request_done` would be sent for every page."""
-    return next(dispatcher.getAllReceivers(crawler.signals.sender, signal), None) is not None
+def listened(signals: SignalManager, signal: object) -> bool:
+    """Whether anything is connected to ``signal`` (pydispatch's own lookup, a few dict reads): sending
+    a signal costs Scrapy's catch-and-log machinery ≈ 10 µs even when nobody listens, and
+    :data:`~.signals.request_done` would be sent for every page."""
+    return next(dispatcher.getAllReceivers(signals.sender, signal), None) is not None
+
+
+def feed_flusher(crawler: Crawler) -> Callable[[], None]:
+    """What pushes feed-export buffers to the OS, so the items of acknowledged requests survive a
+    SIGKILL. Scrapy's feed exporter has no flush API; its slots' files are public attributes."""
+
+    def flush() -> None:
+        exporter = crawler.get_extension(FeedExporter)
+        for slot in exporter.slots if exporter is not None else ():
+            if slot.file is not None and not slot.file.closed:
+                slot.file.flush()
+
+    return flush
 
 
 class LeaseLedger:
-    """Leases of one worker by state; acknowledges, renews and releases them."""
+    """Leases of one worker by state; acknowledges, renews and releases them.
 
-    def __init__(self, crawler: Crawler, worker_id: str, lease_seconds: float) -> None:
-        self.crawler = crawler
-        assert crawler.stats is not None
-        self.stats = crawler.stats
+    It needs the queue holding the leases, the stats and the crawler's signals, nothing of the
+    scheduler: ``sender`` is only passed on, as the ``scheduler`` argument the signals
+    :data:`~.signals.ack_barrier` and :data:`~.signals.requests_acknowledged` document.
+    """
+
+    def __init__(
+        self,
+        queue: LeasedPriorityQueue,
+        signals: SignalManager,
+        stats: StatsCollector,
+        worker_id: str,
+        lease_seconds: float,
+        *,
+        sender: object = None,
+    ) -> None:
+        self.queue = queue
+        self.signals = signals
+        self.stats = stats
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
-        self.queue: LeasedPriorityQueue | None = None  # set at open
-        #: Whether feed files are flushed before acknowledging (in a running crawl).
-        self.flush_feeds = False
+        self.sender = sender
+        #: Flushes feed files before acknowledging (in a running crawl: :func:`feed_flusher`).
+        self.flush_feeds: Callable[[], None] | None = None
         self.prefetched: deque[tuple[str, Request]] = deque()  # leased, not handed to the engine yet
         self.in_progress: dict[Request, str] = {}  # handed to the engine, not done yet
         self.done: list[tuple[str, Request]] = []  # done, acknowledgement pending, in finishing order
@@ -126,8 +155,8 @@ class LeaseLedger:
             self.done.append((request_id, request))
             if outputs:
                 self.done_outputs[request_id] = outputs
-            if listened(self.crawler, request_done):
-                self.crawler.signals.send_catch_log(signal=request_done, request=request)
+            if listened(self.signals, request_done):
+                self.signals.send_catch_log(signal=request_done, request=request)
 
     def hold_output(self, request: Request, key: str, value: bytes) -> bool:
         """Keep ``value``, to be pushed to the Redis list ``key`` with ``request``'s acknowledgement (in
@@ -137,16 +166,15 @@ class LeaseLedger:
         self.outputs.setdefault(request, []).append((key, value))
         return True
 
-    async def acknowledge(self, scheduler: object) -> int:
+    async def acknowledge(self) -> int:
         """Barrier, flush feeds, then one Redis call for the done requests that are durable; how many
         were acknowledged. Raises on a connection error, the batch still pending."""
-        assert self.queue is not None
         if not self.done:
             return 0
         batch, self.done = self.done, []
-        results = await self.crawler.signals.send_catch_log_async(
+        results = await self.signals.send_catch_log_async(
             signal=ack_barrier,
-            scheduler=scheduler,
+            scheduler=self.sender,
             requests=[request for _, request in batch],
             dont_log=AckPostponed,
         )
@@ -168,7 +196,8 @@ class LeaseLedger:
         batch = self._hold_back(batch, [result for _, result in results])
         if not batch:
             return 0
-        self._flush_feeds()
+        if self.flush_feeds is not None:
+            self.flush_feeds()
         outputs = {
             request_id: self.done_outputs[request_id]
             for request_id, _ in batch
@@ -181,8 +210,8 @@ class LeaseLedger:
             raise
         for request_id in outputs:
             del self.done_outputs[request_id]
-        self.crawler.signals.send_catch_log(
-            signal=requests_acknowledged, scheduler=scheduler, urls=[request.url for _, request in batch]
+        self.signals.send_catch_log(
+            signal=requests_acknowledged, scheduler=self.sender, urls=[request.url for _, request in batch]
         )
         self.stats.inc_value(f"{STATS}acked", result.acked)
         if result.late:
@@ -208,19 +237,8 @@ class LeaseLedger:
         self.stats.inc_value(f"{STATS}acks/held", len(held))
         return [entry for entry in batch if entry[1] not in waiting]
 
-    def _flush_feeds(self) -> None:
-        """Push feed-export buffers to the OS, so the items of acknowledged requests survive a SIGKILL.
-
-        Scrapy's feed exporter has no flush API; its slots' files are public attributes.
-        """
-        exporter = self.crawler.get_extension(FeedExporter) if self.flush_feeds else None
-        for slot in exporter.slots if exporter is not None else ():
-            if slot.file is not None and not slot.file.closed:
-                slot.file.flush()
-
     def renew(self) -> int:
         """Extend every lease this worker holds (prefetched, in progress, awaiting acknowledgement)."""
-        assert self.queue is not None
         ids = [
             *self.in_progress.values(),
             *(request_id for request_id, _ in self.prefetched),
@@ -240,7 +258,6 @@ class LeaseLedger:
 
     def release_unfinished(self) -> None:
         """Closing: requests never finished, or never started, go back to the queue now."""
-        assert self.queue is not None
         unused = [*self.in_progress.values(), *(request_id for request_id, _ in self.prefetched)]
         if unused:
             released = self.queue.release(self.worker_id, unused)

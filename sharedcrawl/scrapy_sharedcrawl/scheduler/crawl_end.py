@@ -20,10 +20,9 @@ from scrapy.statscollectors import StatsCollector
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
 from scrapy_sharedcrawl.finishing import ClusterStatus, CrawlState, Finisher, SeenRecord, Verdict
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
+from scrapy_sharedcrawl.scheduler.prefix import STATS
 
 logger = logging.getLogger(__name__)
-
-STATS = "scheduler/"
 
 
 class CrawlEnd:

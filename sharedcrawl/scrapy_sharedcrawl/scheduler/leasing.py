@@ -32,17 +32,18 @@ from scrapy_sharedcrawl.connection import (
     redis_from_settings,
     warn_unless_noeviction,
 )
-from scrapy_sharedcrawl.crawl_end import CrawlEnd
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
-from scrapy_sharedcrawl.engine_hooks import EngineHooks
 from scrapy_sharedcrawl.finishing import CrawlState, Finisher, IdlePolls, Verdict
-from scrapy_sharedcrawl.heartbeat import Heartbeat
 from scrapy_sharedcrawl.keys import CrawlKeys, this_worker
-from scrapy_sharedcrawl.lease_ledger import LeaseLedger
-from scrapy_sharedcrawl.push_buffer import PUSH_BATCH, LocalRequests, PushBuffer
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
-from scrapy_sharedcrawl.rejects import QueueRejects
-from scrapy_sharedcrawl.scheduler_settings import SchedulerSettings
+from scrapy_sharedcrawl.scheduler.crawl_end import CrawlEnd
+from scrapy_sharedcrawl.scheduler.engine_hooks import EngineHooks
+from scrapy_sharedcrawl.scheduler.heartbeat import Heartbeat
+from scrapy_sharedcrawl.scheduler.lease_ledger import LeaseLedger, feed_flusher
+from scrapy_sharedcrawl.scheduler.prefix import STATS
+from scrapy_sharedcrawl.scheduler.push_buffer import PUSH_BATCH, LocalRequests, PushBuffer
+from scrapy_sharedcrawl.scheduler.rejects import QueueRejects
+from scrapy_sharedcrawl.scheduler.settings import SchedulerSettings
 from scrapy_sharedcrawl.signals import hold_output, start_requests_scheduled
 from scrapy_sharedcrawl.start_urls import StartUrls
 
@@ -52,7 +53,6 @@ logger = logging.getLogger(__name__)
 EMPTY_POP_PAUSE = 0.05
 #: Longest wait (s) for a host of the queue to become due before Redis is asked again anyway.
 HOST_DUE_MAX = 1.0
-STATS = "scheduler/"
 
 
 class LeasingScheduler(StockScheduler):
@@ -99,9 +99,10 @@ class LeasingScheduler(StockScheduler):
             seed_hint=config.seed_hint,
         )
         self.polls = IdlePolls(config.idle_poll_max)
-        self.leases = LeaseLedger(crawler, self.worker_id, config.lease_seconds)
-        tick = min(config.ack_interval, config.lease_seconds / 3)
-        self.hooks = EngineHooks(crawler, self.leases.request_done, self._tick, tick)
+        #: Seconds between ticks (:mod:`.heartbeat`): acknowledgements, and renewals thrice a lease.
+        self.tick_interval = min(config.ack_interval, config.lease_seconds / 3)
+        self.leases: LeaseLedger
+        self.hooks: EngineHooks
         self.rejects = QueueRejects(crawler)
         self.queue: LeasedPriorityQueue
         self.state: CrawlState
@@ -147,7 +148,15 @@ class LeasingScheduler(StockScheduler):
             lua_check_and_add=self.compact.lua_check_and_add if self.compact else None,
         )
         self.state = CrawlState(self.server, self.queue.key)
-        self.leases.queue = self.queue
+        self.leases = LeaseLedger(
+            self.queue,
+            self.crawler.signals,
+            self.stats,
+            self.worker_id,
+            self.lease_seconds,
+            sender=self,  # the signals' documented ``scheduler`` argument
+        )
+        self.hooks = EngineHooks(self.crawler, self.leases.request_done, self._tick, self.tick_interval)
         self.unsent = PushBuffer(
             self.crawler, spider, self.queue, self.df, self.outage, self.worker_id, self.lease_seconds
         )
@@ -156,7 +165,6 @@ class LeasingScheduler(StockScheduler):
         if idle_mode is not None:
             self.finisher.continuous = idle_mode.continuous
             self.finisher.wait_for_seed = idle_mode.wait_for_seed
-        self.heartbeat = Heartbeat(self, StartUrls.from_settings(self.server, spider, self.crawler.settings))
         meta_key = CrawlKeys.from_crawler(self.crawler).meta
         self.end = CrawlEnd(
             self.finisher,
@@ -166,6 +174,19 @@ class LeasingScheduler(StockScheduler):
             self.stats,
             persist=self.persist,
             stats_meta_key=meta_key,
+        )
+        self.heartbeat = Heartbeat(
+            ping=self.server.ping,
+            outage=self.outage,
+            queue=self.queue,
+            unsent=self.unsent,
+            leases=self.leases,
+            end=self.end,
+            polls=self.polls,
+            hooks=self.hooks,
+            stats=self.stats,
+            start_urls=StartUrls.from_settings(self.server, spider, self.crawler.settings),
+            enqueue=self.enqueue_request,
         )
         warn_unless_noeviction(self.server, self.where)
         if self.compact is None:
@@ -191,7 +212,7 @@ class LeasingScheduler(StockScheduler):
         self.crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
         self.crawler.signals.connect(self._hold_output, signal=hold_output)
         if self.hooks.attach():  # False when used outside a crawl (tests, tools)
-            self.leases.flush_feeds = True
+            self.leases.flush_feeds = feed_flusher(self.crawler)
             self.unsent.start_timer()
 
     def close(self, reason: str) -> Deferred[None]:
@@ -199,6 +220,7 @@ class LeasingScheduler(StockScheduler):
 
     async def _close(self, reason: str) -> None:
         self.closing = True  # a heartbeat still running finds nothing more to do
+        self.heartbeat.closing = True
         self.hooks.stop()
         self.unsent.stop_timer()
         await self.unsent.push_before_closing()
@@ -371,12 +393,8 @@ class LeasingScheduler(StockScheduler):
         self.mark_seeded()
 
     def mark_seeded(self) -> None:
-        if not self.outage.may_try() or not self.push_unsent():
-            return  # the heartbeat tries again once the held requests are stored
-        try:
-            self.end.mark_seeded()
-        except UNREACHABLE as error:
-            self.unreachable(error)
+        """Mark the crawl seeded once the requests held here are in Redis (see :mod:`.heartbeat`)."""
+        self.heartbeat.mark_seeded()
 
     # -- acknowledgements, the heartbeat, reconnecting ------------------------------------
 
@@ -388,14 +406,8 @@ class LeasingScheduler(StockScheduler):
         self.leases.request_done(request)
 
     async def acknowledge(self) -> int:
-        """Acknowledge the finished requests (:mod:`.lease_ledger`); how many."""
-        if self.unsent or not self.outage.may_try():
-            return 0  # a held request's parent stays leased until the request is stored
-        try:
-            return await self.leases.acknowledge(self)
-        except UNREACHABLE as error:
-            self.unreachable(error)
-            return 0
+        """Acknowledge the finished requests (:mod:`.lease_ledger`, through :mod:`.heartbeat`); how many."""
+        return await self.heartbeat.acknowledge()
 
     def renew_leases(self) -> int:
         """Extend every lease this worker holds; how many."""
@@ -424,6 +436,4 @@ class LeasingScheduler(StockScheduler):
         self.outage.failed(error, len(self.unsent))
 
     def record_round_trips(self) -> None:
-        self.stats.set_value(f"{STATS}redis/round_trips", self.queue.round_trips + self.state.round_trips)
-        if self.outage.outages:
-            self.stats.set_value(f"{STATS}redis/outages", self.outage.outages)
+        self.heartbeat.record_round_trips()

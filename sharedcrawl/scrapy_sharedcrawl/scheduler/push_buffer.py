@@ -27,6 +27,7 @@ from scrapy.utils.reactor import CallLaterOnce
 from scrapy_sharedcrawl.connection import UNREACHABLE, RedisOutage
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
 from scrapy_sharedcrawl.queue import Encoded, LeasedPriorityQueue, Popped
+from scrapy_sharedcrawl.scheduler.prefix import STATS
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ PUSH_BATCH = 500
 #: (at 5 ms, 40 % of a crawl's round trips were lone pushes); another worker waits for them no longer
 #: than its own idle polls (from 0.25 s).
 PUSH_DELAY = 0.05
-
-STATS = "scheduler/"
 
 
 class PushBuffer:
