@@ -380,7 +380,7 @@ def test_the_egg_holds_the_project_and_nothing_secret(tmp_path: Path) -> None:
         entry_points = archive.read("EGG-INFO/entry_points.txt").decode()
     assert {"solidot_spider/settings.py", "solidot_spider/spiders/solidot.py"} <= set(names)
     # the framework, a distribution of its own (sharedcrawl/), mapped in: what a worker imports only
-    assert {"scrapy_sharedcrawl/scheduler.py", "scrapy_sharedcrawl/warc/recorder.py"} <= set(names)
+    assert {"scrapy_sharedcrawl/scheduler/leasing.py", "scrapy_sharedcrawl/warc/recorder.py"} <= set(names)
     assert not [name for name in names if name.startswith("scrapy_sharedcrawl/testing/")], names
     assert "settings = solidot_spider.settings" in entry_points  # how scrapyd finds the project's settings
     assert all(name.startswith(("solidot_spider/", "scrapy_sharedcrawl/", "EGG-INFO/")) for name in names), (
