@@ -37,6 +37,12 @@ end
 """
 
 
+#: The shared bucket's name among the hosts: requests of hosts without a queue of their own wait in
+#: its LISTs (``q:<priority>:*``), oldest first. ``*`` is never a host's name (:func:`queue_host`
+#: escapes it), and a worker of the release before the bucket serves it as one more host.
+BUCKET = "*"
+
+
 @functools.cache
 def this_worker() -> str:
     """This process's name in the shared stats and the worker registry: ``host:pid:random``."""
@@ -103,6 +109,12 @@ class QueueKeys:
         return f"{self.base}:q:{priority}:{host}"
 
     @property
+    def recent(self) -> str:
+        """ZSET: host → when its turn ends (ms, Redis time), for a paced host whose next time ``hosts``
+        keeps while it has no queue of its own (its requests in the shared bucket): forgotten then."""
+        return f"{self.base}:recent"
+
+    @property
     def seq(self) -> str:
         """STRING: the last sequence number given to a host entering ``ready``."""
         return f"{self.base}:seq"
@@ -140,7 +152,7 @@ class QueueKeys:
     def state(self) -> list[str]:
         """The keys deleted with the crawl (the per-host lists are empty, hence gone, when nothing is
         queued); the layout marker too: the next push sets it again."""
-        return self.core
+        return [*self.core, self.recent]
 
 
 def dupefilter_meta(base: str) -> str:

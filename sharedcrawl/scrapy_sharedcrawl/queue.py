@@ -28,7 +28,7 @@ from scrapy_sharedcrawl.admission import RefusedRequest, RequestPolicy
 from scrapy_sharedcrawl.cluster_rate import host_rate
 from scrapy_sharedcrawl.defaults import SETTINGS
 from scrapy_sharedcrawl.dupefilter import MALFORMED_FILL, DupeCheck
-from scrapy_sharedcrawl.keys import LUA_QUEUED, QueueKeys
+from scrapy_sharedcrawl.keys import BUCKET, LUA_QUEUED, QueueKeys
 from scrapy_sharedcrawl.reading import whole
 from scrapy_sharedcrawl.script_pipeline import ScriptCall, ScriptPipeline
 
@@ -44,6 +44,8 @@ EXTRA_VISITS = 32
 #: Seconds of a rate-limited host's requests a pop hands out ahead: enough to keep its turns busy,
 #: few enough that a worker never holds leases it cannot send for a while.
 HOST_HORIZON = 1.0
+#: Bucket entries a pop looks at, at most (those it doesn't hand out join their host's own queue).
+BUCKET_SCAN = 256
 #: The layout marker, stored at the queue's base key (``<base>:queue``); see :mod:`.keys`.
 LAYOUT = (
     "hosts/1: requests in a LIST per host and priority, hosts in ready/wait; a worker of the release "
@@ -54,6 +56,8 @@ MIGRATE_BATCH = 1000
 #: Characters kept as they are in a host's name in the queue's keys and entries (others are %-escaped:
 #: the scripts parse entries at spaces and ``|``).
 _HOST_SAFE = re.compile(r"[A-Za-z0-9.\-_:\[\]]*")
+#: The start of a payload whose host the pop script reads (its ``member_host``, the same pattern).
+_BUCKET_URL = re.compile(rb'\{"u":"[A-Za-z][A-Za-z0-9+.\-]*://([^/:?#"]*)')
 
 DEFAULT_KEY: str = SETTINGS["SCHEDULER_QUEUE_KEY"]
 
@@ -70,6 +74,13 @@ local function server_ms()
 end
 local function fmt(x) return string.format('%.17g', x) end
 local function list_key(p, h) return BASE .. 'q:' .. p .. ':' .. h end
+local BUCKET = '*'
+-- ZSET: host → when its turn ends, for hosts whose next time is kept without requests of their own
+local RECENT = BASE .. 'recent'
+-- the host of a bucket entry: the push put it in the bucket only if this reads it from the payload
+local function member_host(member)
+  return string.match(member, '^%S+ {"u":"%a[%w+.%-]*://([^/:?#"]*)') or ''
+end
 local function worker_of(owner)
   return string.match(owner, '|(.*)$')
 end
@@ -103,14 +114,22 @@ local function next_seq() return redis.call('INCR', KEYS[10]) % SPAN end
 local function make_ready(h, levels)
   redis.call('ZADD', KEYS[7], fmt(-tonumber(levels[1]) * SPAN + next_seq()), h)
 end
--- queue member at priority p of host h: at the tail, or the head (a request back from a lease)
-local function enqueue(h, p, member, front)
+-- a host's next time kept without requests queued (its turn, for the requests still in the bucket)
+local function remember(h, next_ms)
+  redis.call('HSET', KEYS[9], h, string.format('%d', next_ms))
+  redis.call('ZADD', RECENT, next_ms, h)
+end
+-- put member in host h's LIST at priority p: at the tail, or the head (a request back from a lease)
+local function place(h, p, member, front)
   redis.call(front and 'LPUSH' or 'RPUSH', list_key(p, h), member)
-  redis.call('INCR', KEYS[6])
   local next_ms, levels = host_state(h)
-  if not next_ms then
-    save_host(h, 0, {p})
-    make_ready(h, {p})
+  if not next_ms or #levels == 0 then  -- new, or only its turn remembered: it waits for that
+    save_host(h, next_ms or 0, {p})
+    if next_ms and next_ms > server_ms() then
+      redis.call('ZADD', KEYS[8], next_ms, h)
+    else
+      make_ready(h, {p})
+    end
     return
   end
   local pn = tonumber(p)
@@ -129,6 +148,17 @@ local function enqueue(h, p, member, front)
   end
   levels[#levels + 1] = p
   save_host(h, next_ms, levels)
+end
+-- a bucket entry whose host must wait (its rate, a pause) starts the host's own queue, due at due
+local function hold(h, p, member, next_ms, due)
+  redis.call('RPUSH', list_key(p, h), member)
+  save_host(h, next_ms, {p})
+  redis.call('ZADD', KEYS[8], due, h)
+end
+-- queue member at priority p of host h (the bucket, for most pushes)
+local function enqueue(h, p, member, front)
+  place(h, p, member, front)
+  redis.call('INCR', KEYS[6])
 end
 -- a request left host h's LIST at priority p some other way than a pop (a late ack): tidy up
 local function removed(h, p)
@@ -257,23 +287,74 @@ for _, h in ipairs(redis.call('ZRANGEBYSCORE', KEYS[8], '-inf', now, 'LIMIT', 0,
   local next_ms, levels = host_state(h)
   if next_ms and #levels > 0 then make_ready(h, levels) end
 end
+for _, h in ipairs(redis.call('ZRANGEBYSCORE', RECENT, '-inf', now, 'LIMIT', 0, @WAKE_BATCH)) do
+  redis.call('ZREM', RECENT, h)  -- its turn is over: a host without requests of its own is forgotten
+  local next_ms, levels = host_state(h)
+  if next_ms and #levels == 0 then redis.call('HDEL', KEYS[9], h) end
+end
 local want, default_interval, horizon = tonumber(ARGV[3]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local taken = {}
-local visits = 0
+local visits, scanned = 0, 0
+-- host h's interval (ms), the limiter's next time for it and the end of its pause
+local function limits(h)
+  local interval, tat, pause = default_interval, 0, 0
+  if ARGV[7] ~= '' then
+    local limiter = redis.call('HMGET', ARGV[7] .. h .. ARGV[8], 'tat', 'pause_until', 'iv')
+    tat = (tonumber(limiter[1] or '0') or 0) / 1000
+    pause = (tonumber(limiter[2] or '0') or 0) / 1000
+    interval = math.max(interval, (tonumber(limiter[3] or '0') or 0) / 1000)
+  end
+  return interval, tat, pause
+end
+local function take(member, p, h)
+  taken[#taken + 1] = member
+  taken[#taken + 1] = p .. ' ' .. h
+end
+-- the bucket's oldest entries at its best priority: one of a host that may send now is handed out
+-- (its turn kept, if it is paced); one of a host with a queue of its own joins it (arrival order within
+-- a host holds: everything enters a host's queue through the bucket); one of a host that must wait
+-- (its rate, a pause) starts the host's own queue, in wait
+local function visit_bucket(levels)
+  local p = levels[1]
+  local key = list_key(p, BUCKET)
+  local handed = 0
+  while #taken < 2 * want and scanned < @BUCKET_SCAN do
+    local member = redis.call('LPOP', key)
+    if not member then break end
+    scanned = scanned + 1
+    local h = member_host(member)
+    local next_ms, own = host_state(h)
+    if next_ms and #own > 0 then
+      place(h, p, member, false)
+    else
+      local interval, tat, pause = limits(h)
+      local start = math.max(next_ms or 0, tat, now)
+      if pause > now then
+        hold(h, p, member, next_ms or 0, math.ceil(pause))
+      elseif interval > 0 and start - now >= horizon then
+        hold(h, p, member, next_ms or 0, math.ceil(start - horizon / 2))
+      else
+        take(member, p, h)
+        handed = handed + 1
+        if interval > 0 then remember(h, start + interval) end
+      end
+    end
+  end
+  redis.call('DECRBY', KEYS[6], handed)
+  if redis.call('EXISTS', key) == 0 then table.remove(levels, 1) end
+  save_host(BUCKET, 0, levels)
+  if #levels > 0 then make_ready(BUCKET, levels) end
+end
 while #taken < 2 * want and visits < want + @EXTRA_VISITS do
   local head = redis.call('ZPOPMIN', KEYS[7])
   if #head == 0 then break end
   visits = visits + 1
   local h = head[1]
   local next_ms, levels = host_state(h)
-  if next_ms then
-    local interval, tat, pause = default_interval, 0, 0
-    if ARGV[7] ~= '' then
-      local limiter = redis.call('HMGET', ARGV[7] .. h .. ARGV[8], 'tat', 'pause_until', 'iv')
-      tat = (tonumber(limiter[1] or '0') or 0) / 1000
-      pause = (tonumber(limiter[2] or '0') or 0) / 1000
-      interval = math.max(interval, (tonumber(limiter[3] or '0') or 0) / 1000)
-    end
+  if next_ms and h == BUCKET then
+    visit_bucket(levels)
+  elseif next_ms then
+    local interval, tat, pause = limits(h)
     local start = math.max(next_ms, tat, now)
     if pause > now then
       redis.call('ZADD', KEYS[8], math.ceil(pause), h)
@@ -288,10 +369,7 @@ while #taken < 2 * want and visits < want + @EXTRA_VISITS do
         local p = levels[1]
         local key = list_key(p, h)
         local got = redis.call('LPOP', key, quota - n) or {}
-        for _, member in ipairs(got) do
-          taken[#taken + 1] = member
-          taken[#taken + 1] = p .. ' ' .. h
-        end
+        for _, member in ipairs(got) do take(member, p, h) end
         n = n + #got
         if redis.call('EXISTS', key) == 0 then table.remove(levels, 1) end
       end
@@ -304,6 +382,8 @@ while #taken < 2 * want and visits < want + @EXTRA_VISITS do
         else
           make_ready(h, levels)
         end
+      elseif interval > 0 then
+        remember(h, next_ms)  -- its turn holds for what the bucket still has of it
       end
     end
   end
@@ -340,7 +420,9 @@ else
   if #first > 0 then result[4] = math.max(0, tonumber(first[2]) - now) end
 end
 return result
-""".replace("@WAKE_BATCH", str(WAKE_BATCH)).replace("@EXTRA_VISITS", str(EXTRA_VISITS))
+""".replace("@WAKE_BATCH", str(WAKE_BATCH))
+    .replace("@EXTRA_VISITS", str(EXTRA_VISITS))
+    .replace("@BUCKET_SCAN", str(BUCKET_SCAN))
 )
 
 #: Requeue leases expired by ARGV[1] ms (server time when empty), at most ARGV[2]. → count.
@@ -503,8 +585,16 @@ class Encoded:
     priority: int
     payload: bytes
     check: DupeCheck | None = None
-    #: The host its requests are paced by (:func:`queue_host`): the queue it waits in.
+    #: The host its requests are paced by (:func:`queue_host`).
     host: str = ""
+
+    @property
+    def place(self) -> str:
+        """Where the push queues it: the shared bucket (:data:`BUCKET`) when the pop script can read
+        its host back from the payload, else the host's own queue (another serializer's payload, a URL
+        with user info, an upper-case or escaped host)."""
+        found = _BUCKET_URL.match(self.payload)
+        return BUCKET if found is not None and found.group(1) == self.host.encode() else self.host
 
 
 @dataclass
@@ -730,7 +820,7 @@ class LeasedPriorityQueue(Base):
         index: dict[str, int] = {}
         args: list[Any] = []
         for entry in entries:
-            args += [entry.request_id, entry.priority, entry.host, entry.payload]
+            args += [entry.request_id, entry.priority, entry.place, entry.payload]
             if entry.check is None:
                 args += [0, 0]
                 continue
@@ -748,7 +838,7 @@ class LeasedPriorityQueue(Base):
         check_keys = list(entry.check.keys) if entry.check else []
         check_args = list(entry.check.args) if entry.check else []
         keys = [*self.keys, *check_keys]
-        args = [entry.request_id, entry.priority, entry.host, entry.payload, len(check_args), *check_args]
+        args = [entry.request_id, entry.priority, entry.place, entry.payload, len(check_args), *check_args]
         return keys, args
 
     # -- leasing ---------------------------------------------------------------------
@@ -867,13 +957,15 @@ class LeasedPriorityQueue(Base):
         return whole(queued or 0) or 0, int(leased)
 
     def hosts(self) -> tuple[int, int]:
-        """(hosts that may be handed out now, hosts waiting for their rate or a pause), for status."""
+        """(hosts with a queue of their own that may be handed out now, those waiting for their rate or a
+        pause), for status: hosts whose requests are all in the shared bucket are not counted."""
         pipe = self.server.pipeline(transaction=False)
         pipe.zcard(self.named.ready)
+        pipe.zscore(self.named.ready, BUCKET)
         pipe.zcard(self.named.wait)
         self.round_trips += 1
-        ready, waiting = pipe.execute()
-        return int(ready), int(waiting)
+        ready, bucket, waiting = pipe.execute()
+        return int(ready) - (bucket is not None), int(waiting)
 
     def queued(self) -> list[tuple[str, bytes]]:
         """(id, payload) of every request queued right now, host by host, each host's best priority

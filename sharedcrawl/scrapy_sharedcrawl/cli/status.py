@@ -38,7 +38,7 @@ from scrapy_sharedcrawl.cli.options import CrawlDefaults, add_crawl_arguments, c
 from scrapy_sharedcrawl.cli.tables import table
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
-from scrapy_sharedcrawl.keys import CrawlKeys
+from scrapy_sharedcrawl.keys import BUCKET, CrawlKeys
 from scrapy_sharedcrawl.outcomes import outcomes_of, unfetched_of
 from scrapy_sharedcrawl.reading import Unreadable, counter, moment, printable, replies, text, whole
 from scrapy_sharedcrawl.report import CrawlReport, read_view
@@ -100,7 +100,8 @@ class Status:
     #: The project's panel and metrics (:meth:`~scrapy_sharedcrawl.report.CrawlReport.view`): ``panel``
     #: (None: none), ``metrics``, ``error`` (why its report failed, else None).
     project: dict[str, Any] = field(default_factory=dict)
-    #: Hosts with requests queued: that may be handed out now, and that wait for their rate or a pause.
+    #: Hosts with a queue of their own (those whose requests all wait in the shared bucket are not
+    #: counted): that may be handed out now, and that wait for their rate or a pause.
     hosts_ready: int = 0
     hosts_waiting: int = 0
 
@@ -181,14 +182,16 @@ class StatusReader:
         pipe.hlen(f"{keys.queue}:dead")
         pipe.zcard(keys.queue_keys.ready)
         pipe.zcard(keys.queue_keys.wait)
+        pipe.zscore(keys.queue_keys.ready, BUCKET)
         unreadable = Unreadable()
         read = replies(
             pipe.execute(raise_on_error=False),
             [
                 *("time", keys.queued, keys.leases, keys.stats, keys.meta, keys.workers, keys.worker_info),
                 *(keys.seen_meta, f"{keys.queue}:dead", keys.queue_keys.ready, keys.queue_keys.wait),
+                keys.queue_keys.ready,
             ],
-            [None, 0, 0, {}, {}, [], {}, {}, 0, 0, 0],
+            [None, 0, 0, {}, {}, [], {}, {}, 0, 0, 0, None],
             unreadable,
         )
         (seconds, micros), raw_queued, leased, raw_stats, raw_meta, beats, info, seen_meta, dead = read[:9]
@@ -274,7 +277,7 @@ class StatusReader:
             unfetched=unfetched_of(stats),
             alerts=alert_rows(alerts),
             project=read_view(self.report, stats, crawl),
-            hosts_ready=int(hosts[0]),
+            hosts_ready=int(hosts[0]) - (hosts[2] is not None),  # the shared bucket is no host
             hosts_waiting=int(hosts[1]),
         )
 

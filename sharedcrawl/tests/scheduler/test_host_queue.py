@@ -55,12 +55,12 @@ def test_priority_first_across_hosts_then_arrival_within_a_priority(redis_url: s
         request("c.test", "c-1"),
         request("a.test", "a-top", 20),
     )
-    assert len(queue) == 7 and queue.hosts() == (3, 0)
+    assert len(queue) == 7 and queue.hosts() == (0, 0)  # all in the shared bucket: no host queue yet
     assert paths(queue, 1) == ["a.test/a-top"]  # the best priority of any host
     assert paths(queue, 1) == ["b.test/b-high"]
-    # equal priorities: hosts in turn (c has waited longest now), each host's requests in order
-    assert paths(queue, 3) == ["c.test/c-1", "a.test/a-1", "a.test/a-2"]
-    assert paths(queue, 5) == ["b.test/b-1", "a.test/a-low"]
+    # equal priorities, every host free to send: in arrival order
+    assert paths(queue, 3) == ["a.test/a-1", "b.test/b-1", "a.test/a-2"]
+    assert paths(queue, 5) == ["c.test/c-1", "a.test/a-low"]
     assert len(queue) == 0 and queue.hosts() == (0, 0) and queue.leased_count() == 7
 
 
@@ -68,7 +68,7 @@ def test_a_host_without_a_rate_gives_a_whole_pop(redis_url: str) -> None:
     queue = new_queue(redis_url)
     push(queue, *(request("one.test", str(n)) for n in range(20)))
     assert len(paths(queue, 16)) == 16  # one fast host reaches its full rate: nothing held back
-    assert queue.hosts() == (1, 0) and len(queue) == 4
+    assert queue.hosts() == (0, 0) and len(queue) == 4  # the rest still in the bucket
 
 
 def test_a_rate_limited_host_gives_what_it_can_send_soon_and_the_others_are_served(redis_url: str) -> None:
@@ -114,8 +114,9 @@ def test_expired_leases_go_back_to_the_head_of_their_own_host(redis_url: str) ->
     assert [r.url for _, r in leased] == ["http://a.test/2", "http://a.test/1"]
     push(queue, request("a.test", "3"))
     assert queue.requeue_expired(now=time.time() + 31) == 2 and len(queue) == 4
-    # back at their priority, ahead of what came meanwhile; another host's turn is kept
-    assert paths(queue, 10, "alive") == ["a.test/2", "a.test/1", "a.test/3", "b.test/1"]
+    # back at their priority in their host's own queue, ahead of what came for it meanwhile (a.test/3,
+    # still in the shared bucket behind b.test/1, which came before it)
+    assert paths(queue, 10, "alive") == ["a.test/2", "a.test/1", "b.test/1", "a.test/3"]
     late = queue.ack("dead", [request_id for request_id, _ in leased])
     assert (late.acked, late.stale) == (0, 2)  # taken again by "alive": its acknowledgement counts
     assert queue.ack("alive", queue.lease_ids()).acked == 4 and queue.pending() == (0, 0)
