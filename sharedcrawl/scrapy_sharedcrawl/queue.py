@@ -149,11 +149,12 @@ local function place(h, p, member, front)
   levels[#levels + 1] = p
   save_host(h, next_ms, levels)
 end
--- a bucket entry whose host must wait (its rate, a pause) starts the host's own queue, due at due
+-- a bucket entry whose host can't send it now starts the host's own queue: in wait until due (its
+-- rate, a pause), or, due nil, in ready behind the others (one request a visit, as its turn allows)
 local function hold(h, p, member, next_ms, due)
   redis.call('RPUSH', list_key(p, h), member)
   save_host(h, next_ms, {p})
-  redis.call('ZADD', KEYS[8], due, h)
+  if due then redis.call('ZADD', KEYS[8], due, h) else make_ready(h, {p}) end
 end
 -- queue member at priority p of host h (the bucket, for most pushes)
 local function enqueue(h, p, member, front)
@@ -312,13 +313,15 @@ local function take(member, p, h)
 end
 -- the bucket's oldest entries at its best priority: one of a host that may send now is handed out
 -- (its turn kept, if it is paced); one of a host with a queue of its own joins it (arrival order within
--- a host holds: everything enters a host's queue through the bucket); one of a host that must wait
--- (its rate, a pause) starts the host's own queue, in wait
+-- a host holds: everything enters a host's queue through the bucket); one of a host whose turn is not
+-- now starts the host's own queue, in ready (its turn within the horizon: it gives one request a
+-- visit, as a host with a queue does) or in wait (later, or paused)
 local function visit_bucket(levels)
   local p = levels[1]
   local key = list_key(p, BUCKET)
   local handed = 0
-  while #taken < 2 * want and scanned < @BUCKET_SCAN do
+  local until_taken = math.min(2 * want, #taken + 2 * math.ceil(want / 2))  -- hosts with a queue get the rest
+  while #taken < until_taken and scanned < @BUCKET_SCAN do
     local member = redis.call('LPOP', key)
     if not member then break end
     scanned = scanned + 1
@@ -333,6 +336,8 @@ local function visit_bucket(levels)
         hold(h, p, member, next_ms or 0, math.ceil(pause))
       elseif interval > 0 and start - now >= horizon then
         hold(h, p, member, next_ms or 0, math.ceil(start - horizon / 2))
+      elseif interval > 0 and start > now then
+        hold(h, p, member, next_ms or 0, nil)  -- a pop mixes hosts: one of its requests at a time
       else
         take(member, p, h)
         handed = handed + 1
@@ -344,6 +349,11 @@ local function visit_bucket(levels)
   if redis.call('EXISTS', key) == 0 then table.remove(levels, 1) end
   save_host(BUCKET, 0, levels)
   if #levels > 0 then make_ready(BUCKET, levels) end
+end
+-- the bucket first among its priority at each pop: new hosts start while the hosts with a queue run
+local bucket_next, bucket_levels = host_state(BUCKET)
+if bucket_next and #bucket_levels > 0 then
+  redis.call('ZADD', KEYS[7], 'XX', fmt(-tonumber(bucket_levels[1]) * SPAN), BUCKET)
 end
 while #taken < 2 * want and visits < want + @EXTRA_VISITS do
   local head = redis.call('ZPOPMIN', KEYS[7])
