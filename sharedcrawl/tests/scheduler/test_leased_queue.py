@@ -96,8 +96,11 @@ def test_concurrent_requeues_do_not_duplicate(redis_url: str, spider: NewsSpider
     start, counts = threading.Barrier(2), []
 
     def requeue(queue: LeasedPriorityQueue) -> None:
-        start.wait()
-        counts.append(sum(queue.requeue_expired(now=time.time() + 60, limit=7) for _ in range(40)))
+        total = 0
+        for _ in range(40):  # the two calls of a round race (a loaded machine could run one thread alone)
+            start.wait(timeout=30)
+            total += queue.requeue_expired(now=time.time() + 60, limit=7)
+        counts.append(total)
 
     threads = [threading.Thread(target=requeue, args=(q,)) for q in (first, second)]
     for thread in threads:
