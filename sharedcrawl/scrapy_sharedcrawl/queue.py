@@ -16,7 +16,6 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import redis
 from scrapy import Request, Spider
@@ -28,6 +27,7 @@ from scrapy_sharedcrawl.admission import RefusedRequest, RequestPolicy
 from scrapy_sharedcrawl.cluster_rate import host_rate
 from scrapy_sharedcrawl.defaults import SETTINGS
 from scrapy_sharedcrawl.dupefilter import MALFORMED_FILL, DupeCheck
+from scrapy_sharedcrawl.host_names import queue_host
 from scrapy_sharedcrawl.keys import BUCKET, LUA_QUEUED, QueueKeys
 from scrapy_sharedcrawl.reading import whole
 from scrapy_sharedcrawl.script_pipeline import ScriptCall, ScriptPipeline
@@ -53,9 +53,6 @@ LAYOUT = (
 )
 #: Members of a previous release's ZSET queue moved per migration call.
 MIGRATE_BATCH = 1000
-#: Characters kept as they are in a host's name in the queue's keys and entries (others are %-escaped:
-#: the scripts parse entries at spaces and ``|``).
-_HOST_SAFE = re.compile(r"[A-Za-z0-9.\-_:\[\]]*")
 #: The start of a payload whose host the pop script reads (its ``member_host``, the same pattern).
 _BUCKET_URL = re.compile(rb'\{"u":"[A-Za-z][A-Za-z0-9+.\-]*://([^/:?#"]*)')
 
@@ -1015,17 +1012,6 @@ class LeasedPriorityQueue(Base):
         """Delete everything but dead letters if nothing is queued or leased; True if deleted."""
         self.round_trips += 1
         return bool(self._clear_if_idle(keys=self.keys))
-
-
-def queue_host(url: str) -> str:
-    """The host whose queue a request of ``url`` waits in: its host name, as the cluster rate limiter
-    names it (lower case, no port), characters the scripts parse at %-escaped.
-
-    >>> queue_host("https://WWW.Example.org:8443/page?id=1"), queue_host("data:,x")
-    ('www.example.org', '')
-    """
-    host = urlsplit(url).hostname or ""
-    return host if _HOST_SAFE.fullmatch(host) else quote(host, safe=".-_:[]")
 
 
 def _pacing(spider: Spider) -> tuple[float, tuple[str, str]]:
