@@ -41,9 +41,6 @@ REQUEUE_BATCH = 200
 WAKE_BATCH = 200
 #: Hosts a pop may look at beyond the requests it asks for (paused ones it moves to ``wait``).
 EXTRA_VISITS = 32
-#: Seconds of a rate-limited host's requests a pop hands out ahead: enough to keep its turns busy,
-#: few enough that a worker never holds leases it cannot send for a while.
-HOST_HORIZON = 1.0
 #: Bucket entries a pop looks at, at most (those it doesn't hand out join their host's own queue).
 BUCKET_SCAN = 256
 #: The layout marker, stored at the queue's base key (``<base>:queue``); see :mod:`.keys`.
@@ -643,6 +640,7 @@ class LeasedPriorityQueue(Base):
         serializer: Any = None,
         fingerprint: Any = None,
         lua_check_and_add: str | None = None,
+        host_horizon: float = SETTINGS["SCHEDULER_HOST_HORIZON"],
     ) -> None:
         super().__init__(server, spider, key, serializer=serializer or serialization)
         self._fingerprint = fingerprint
@@ -662,6 +660,8 @@ class LeasedPriorityQueue(Base):
         #: Seconds between two requests to a host (0: not paced) unless its limiter says more, and the
         #: limiter's hash of a host as (prefix, suffix) around the host's name (:mod:`.cluster_rate`).
         self.host_interval, self.limiter_key = _pacing(spider)
+        #: Seconds of a paced host's requests a pop hands out ahead (``SCHEDULER_HOST_HORIZON``).
+        self.host_horizon = host_horizon
         self._layout_ready = False
         self._migrate = server.register_script(_LUA_MIGRATE)
         self._push = server.register_script((lua_check_and_add or _LUA_NO_CHECK) + _LUA_PUSH)
@@ -864,7 +864,7 @@ class LeasedPriorityQueue(Base):
 
     def _pop_arguments(self, worker_id: str, lease_seconds: float, count: int) -> list[Any]:
         prefix, suffix = self.limiter_key
-        pacing = [self.host_interval * 1000, _ms(HOST_HORIZON), prefix, suffix]
+        pacing = [self.host_interval * 1000, _ms(self.host_horizon), prefix, suffix]
         return [worker_id, _ms(lease_seconds), max(1, count), REQUEUE_BATCH, *pacing]
 
     def _popped(self, reply: list[Any]) -> Popped:

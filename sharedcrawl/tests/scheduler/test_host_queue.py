@@ -17,7 +17,7 @@ import scrapy
 
 from scrapy_sharedcrawl.cluster_rate import ClusterRateLimitMiddleware
 from scrapy_sharedcrawl.host_names import queue_host
-from scrapy_sharedcrawl.queue import HOST_HORIZON, LAYOUT, Encoded, LeasedPriorityQueue
+from scrapy_sharedcrawl.queue import LAYOUT, Encoded, LeasedPriorityQueue
 from scrapy_sharedcrawl.testing.scheduling import shared_worker
 
 
@@ -79,11 +79,22 @@ def test_a_rate_limited_host_gives_what_it_can_send_soon_and_the_others_are_serv
     push(queue, *(request(f"h{k}.test", str(n)) for k in range(3) for n in range(10)))
     handed = paths(queue, 32)
     per_host = {host: sum(p.startswith(host + "/") for p in handed) for host in ("slow.test", "h0.test")}
-    # 4 req/s within HOST_HORIZON (1 s): 4 each, no more, and every host got its share in the same pop
+    # 4 req/s within SCHEDULER_HOST_HORIZON (1 s): 4 each, no more, and every host got its share in the same pop
     assert per_host == {"slow.test": 4, "h0.test": 4} and len(handed) == 16, handed
     assert queue.hosts() == (0, 4)  # all four wait for their rate
     popped = queue.pop("w", 60, count=8)
-    assert popped.leased == [] and popped.next_due is not None and 0 < popped.next_due <= HOST_HORIZON
+    assert popped.leased == [] and popped.next_due is not None and 0 < popped.next_due <= queue.host_horizon
+
+
+@pytest.mark.parametrize("horizon", [0.5, 2.0])
+def test_a_paced_host_gives_a_pop_what_it_can_send_within_the_horizon_setting(
+    redis_url: str, horizon: float
+) -> None:
+    queue = new_queue(redis_url, CLUSTER_HOST_RATE=4, SCHEDULER_HOST_HORIZON=str(horizon))
+    push(queue, *(request("slow.test", str(n)) for n in range(20)))
+    assert len(paths(queue, 16)) == 4 * horizon  # 4 req/s: 2 of it for half a second ahead, 8 for 2 s
+    popped = queue.pop("w", 60, count=16)
+    assert popped.leased == [] and popped.next_due is not None and 0 < popped.next_due <= horizon / 2
 
 
 def test_a_host_the_limiter_spaces_out_waits_for_its_own_interval(redis_url: str) -> None:
