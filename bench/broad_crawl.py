@@ -62,9 +62,6 @@ def shared(sites: list[Site], work: Path, rate: float, workers: int, concurrency
             "CLUSTER_HOST_RATE": f"{rate:g}",
             "CONCURRENT_REQUESTS": str(concurrency),
             "SCHEDULER_WAIT_FOR_SEED": "120",
-            # the start-URL intake takes a batch a second (scrapy-redis's habit): all of it at once here,
-            # so that what is measured is the queue handing hosts out, not the feed
-            "REDIS_START_URLS_BATCH_SIZE": "10000",
             "LOG_LEVEL": "WARNING",
         }
         processes = [links_worker(f"w{n}", work, server.url, **settings) for n in range(workers)]

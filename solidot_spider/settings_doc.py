@@ -114,6 +114,7 @@ SETTINGS_ROWS: tuple[Row, ...] = (
     Row(("SOLIDOT_DEDUPE_RETRY_MAX",)),
     Row(("SCHEDULER_LEASE_SECONDS",)),
     Row(("SCHEDULER_PREFETCH",)),
+    Row(("SCHEDULER_HOST_HORIZON",)),
     Row(
         ("SCHEDULER_ACK_INTERVAL",),
         meaning="seconds between acknowledgement batches; items are flushed to MongoDB / the feed first",

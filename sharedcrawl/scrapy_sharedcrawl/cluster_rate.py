@@ -24,13 +24,13 @@ from scrapy.http import Request
 from scrapy.robotstxt import RobotParser
 from scrapy.utils.asyncio import run_in_thread, sleep
 from scrapy.utils.defer import maybe_deferred_to_future
-from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import DeferredLock
 
 from scrapy_sharedcrawl.backoff import host_paused
 from scrapy_sharedcrawl.config import float_setting, redis_configured
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
+from scrapy_sharedcrawl.host_names import request_host
 from scrapy_sharedcrawl.outage import Outage
 
 logger = logging.getLogger(__name__)
@@ -168,6 +168,8 @@ class ClusterRateLimitMiddleware:
         return middleware
 
     def key(self, host: str) -> str:
+        """The Redis hash of ``host`` (named by :func:`.host_names.request_host`: the shared queue's pop
+        reads the same hash, for the pace and pauses it hands the host's requests out by)."""
         return self.key_template % {"spider": self.spider_name, "host": host}
 
     def interval(self, host: str) -> float:
@@ -181,7 +183,7 @@ class ClusterRateLimitMiddleware:
         delay = robotparser.crawl_delay(self.user_agent)
         if not delay or delay <= 0:
             return
-        host = urlparse_cached(request).hostname or ""
+        host = request_host(request)
         capped = min(float(delay), self.crawl_delay_max)
         self.hosts[host].crawl_delay = capped
         logger.info(
@@ -194,7 +196,7 @@ class ClusterRateLimitMiddleware:
 
     def host_paused(self, request: Request, seconds: float, reason: str) -> None:
         """This worker's backoff paused a host: pause it for the whole cluster."""
-        host = urlparse_cached(request).hostname or ""
+        host = request_host(request)
         state = self.hosts[host]
         state.paused_until = max(state.paused_until, time.monotonic() + seconds)
         if self.outage.down:
@@ -210,7 +212,7 @@ class ClusterRateLimitMiddleware:
     # -- requests ----------------------------------------------------------------------
 
     async def process_request(self, request: Request) -> None:
-        host = urlparse_cached(request).hostname or ""
+        host = request_host(request)
         interval = self.interval(host)
         state = self.hosts[host]
         started = time.monotonic()

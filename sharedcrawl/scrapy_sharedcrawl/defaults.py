@@ -32,6 +32,8 @@ SETTINGS: dict[str, Any] = {
     "SCHEDULER_ACK_INTERVAL": 1.0,
     #: Requests leased per pop (the engine is handed them one by one).
     "SCHEDULER_PREFETCH": 8,
+    #: Seconds of a rate-limited host's requests a pop hands out ahead (the rest wait in the queue).
+    "SCHEDULER_HOST_HORIZON": 1.0,
     #: Keep workers running when a crawl is finished, waiting for the next seed.
     "SCHEDULER_CONTINUOUS": False,
     #: Seconds a worker started before any seed waits for one, then closes (reason no_seed).
@@ -167,6 +169,11 @@ DESCRIPTIONS: dict[str, str] = {
     "SCHEDULER_PREFETCH": (
         "requests a worker leases per round trip to Redis; it hands them to its engine one at a time "
         "(at the end of a crawl another worker may wait while this one works through up to that many)"
+    ),
+    "SCHEDULER_HOST_HORIZON": (
+        "seconds of a paced host's requests (`CLUSTER_HOST_RATE`, a Crawl-delay) a pop hands out ahead, "
+        "the rest waiting in the shared queue for any worker: enough to keep the host's turns busy; "
+        "longer, a worker holds leases it cannot send for that long (0.001–86,400)"
     ),
     "SCHEDULER_CONTINUOUS": "keep workers waiting for the next seed when a crawl is finished",
     "SCHEDULER_WAIT_FOR_SEED": (

@@ -38,7 +38,7 @@ end
 
 
 #: The shared bucket's name among the hosts: requests of hosts without a queue of their own wait in
-#: its LISTs (``q:<priority>:*``), oldest first. ``*`` is never a host's name (:func:`queue_host`
+#: its LISTs (``q:<priority>:*``), oldest first. ``*`` is never a host's name (:func:`.host_names.queue_host`
 #: escapes it), and a worker of the release before the bucket serves it as one more host.
 BUCKET = "*"
 

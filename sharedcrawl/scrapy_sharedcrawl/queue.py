@@ -16,7 +16,6 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import redis
 from scrapy import Request, Spider
@@ -28,6 +27,7 @@ from scrapy_sharedcrawl.admission import RefusedRequest, RequestPolicy
 from scrapy_sharedcrawl.cluster_rate import host_rate
 from scrapy_sharedcrawl.defaults import SETTINGS
 from scrapy_sharedcrawl.dupefilter import MALFORMED_FILL, DupeCheck
+from scrapy_sharedcrawl.host_names import queue_host
 from scrapy_sharedcrawl.keys import BUCKET, LUA_QUEUED, QueueKeys
 from scrapy_sharedcrawl.reading import whole
 from scrapy_sharedcrawl.script_pipeline import ScriptCall, ScriptPipeline
@@ -41,9 +41,6 @@ REQUEUE_BATCH = 200
 WAKE_BATCH = 200
 #: Hosts a pop may look at beyond the requests it asks for (paused ones it moves to ``wait``).
 EXTRA_VISITS = 32
-#: Seconds of a rate-limited host's requests a pop hands out ahead: enough to keep its turns busy,
-#: few enough that a worker never holds leases it cannot send for a while.
-HOST_HORIZON = 1.0
 #: Bucket entries a pop looks at, at most (those it doesn't hand out join their host's own queue).
 BUCKET_SCAN = 256
 #: The layout marker, stored at the queue's base key (``<base>:queue``); see :mod:`.keys`.
@@ -53,9 +50,6 @@ LAYOUT = (
 )
 #: Members of a previous release's ZSET queue moved per migration call.
 MIGRATE_BATCH = 1000
-#: Characters kept as they are in a host's name in the queue's keys and entries (others are %-escaped:
-#: the scripts parse entries at spaces and ``|``).
-_HOST_SAFE = re.compile(r"[A-Za-z0-9.\-_:\[\]]*")
 #: The start of a payload whose host the pop script reads (its ``member_host``, the same pattern).
 _BUCKET_URL = re.compile(rb'\{"u":"[A-Za-z][A-Za-z0-9+.\-]*://([^/:?#"]*)')
 
@@ -646,6 +640,7 @@ class LeasedPriorityQueue(Base):
         serializer: Any = None,
         fingerprint: Any = None,
         lua_check_and_add: str | None = None,
+        host_horizon: float = SETTINGS["SCHEDULER_HOST_HORIZON"],
     ) -> None:
         super().__init__(server, spider, key, serializer=serializer or serialization)
         self._fingerprint = fingerprint
@@ -665,6 +660,8 @@ class LeasedPriorityQueue(Base):
         #: Seconds between two requests to a host (0: not paced) unless its limiter says more, and the
         #: limiter's hash of a host as (prefix, suffix) around the host's name (:mod:`.cluster_rate`).
         self.host_interval, self.limiter_key = _pacing(spider)
+        #: Seconds of a paced host's requests a pop hands out ahead (``SCHEDULER_HOST_HORIZON``).
+        self.host_horizon = host_horizon
         self._layout_ready = False
         self._migrate = server.register_script(_LUA_MIGRATE)
         self._push = server.register_script((lua_check_and_add or _LUA_NO_CHECK) + _LUA_PUSH)
@@ -867,7 +864,7 @@ class LeasedPriorityQueue(Base):
 
     def _pop_arguments(self, worker_id: str, lease_seconds: float, count: int) -> list[Any]:
         prefix, suffix = self.limiter_key
-        pacing = [self.host_interval * 1000, _ms(HOST_HORIZON), prefix, suffix]
+        pacing = [self.host_interval * 1000, _ms(self.host_horizon), prefix, suffix]
         return [worker_id, _ms(lease_seconds), max(1, count), REQUEUE_BATCH, *pacing]
 
     def _popped(self, reply: list[Any]) -> Popped:
@@ -1015,17 +1012,6 @@ class LeasedPriorityQueue(Base):
         """Delete everything but dead letters if nothing is queued or leased; True if deleted."""
         self.round_trips += 1
         return bool(self._clear_if_idle(keys=self.keys))
-
-
-def queue_host(url: str) -> str:
-    """The host whose queue a request of ``url`` waits in: its host name, as the cluster rate limiter
-    names it (lower case, no port), characters the scripts parse at %-escaped.
-
-    >>> queue_host("https://WWW.Example.org:8443/page?id=1"), queue_host("data:,x")
-    ('www.example.org', '')
-    """
-    host = urlsplit(url).hostname or ""
-    return host if _HOST_SAFE.fullmatch(host) else quote(host, safe=".-_:[]")
 
 
 def _pacing(spider: Spider) -> tuple[float, tuple[str, str]]:

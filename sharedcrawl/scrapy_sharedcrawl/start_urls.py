@@ -30,8 +30,12 @@ from scrapy_sharedcrawl.scheduler.settings import SchedulerSettings
 logger = logging.getLogger(__name__)
 
 STATS = f"{SCHEDULER_STATS}start_urls/"
-#: Seconds between two looks at the key.
+#: Seconds between two looks at the key once a look found less than a batch (scrapy-redis's pace).
 INTERVAL = 1.0
+#: While batches come back full, one tick of the heartbeat takes batches up to this many entries, and
+#: at most this many batches (at least one): a seed of 100,000 enters the queue at Redis's pace, not a
+#: batch a second, in steps short enough that the engine runs between them.
+TICK_ENTRIES, TICK_BATCHES = 1000, 10
 #: Longest entry read (bytes): a URL or a small JSON object, not a document.
 ENTRY_MAX = 8192
 
@@ -95,6 +99,11 @@ class StartUrls:
         encoding = getattr(spider, "redis_encoding", None) or setting(settings, "REDIS_ENCODING", DEFAULTS)
         claim_seconds = SchedulerSettings.from_settings(settings).lease_seconds
         return cls(server, spider, spider.crawler.stats, key, kind, int(batch), str(encoding), claim_seconds)
+
+    @property
+    def batches_per_tick(self) -> int:
+        """Batches one tick takes at most while they come back full (see :data:`TICK_ENTRIES`)."""
+        return max(1, min(TICK_BATCHES, TICK_ENTRIES // self.batch))
 
     def take(self) -> list[bytes]:
         """Up to a batch of entries, taken under this worker's claim on the key (kept until

@@ -67,6 +67,7 @@ def assert_refused_in_one_line(
     [
         # the scheduler's own: it used to fail inside the engine ("Engine slot not assigned")
         ("SCHEDULER_LEASE_SECONDS", "0", "a finite number > 0 and ≤ 86400"),
+        ("SCHEDULER_HOST_HORIZON", "nan", "a number within 0.001..86400"),
         ("DUPEFILTER_MODE", "cuckoo", "'set' or 'bloom'"),
         # a boolean: Scrapy's getbool raised a ValueError naming no setting, in a traceback
         ("SCHEDULER_PERSIST", "maybe", "a boolean"),

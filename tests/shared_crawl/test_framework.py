@@ -201,6 +201,7 @@ def test_once_per_reason_counts_everything_and_logs_each_reason_once(
         ("SCHEDULER_LEASE_SECONDS", "0", "> 0"),
         ("SCHEDULER_ACK_INTERVAL", "nan", "> 0"),
         ("SCHEDULER_PREFETCH", "0", "1..10,000"),
+        ("SCHEDULER_HOST_HORIZON", "0", "within 0.001..86400"),
         ("SCHEDULER_WAIT_FOR_SEED", "-1", "within 0..86400"),
         ("REDIS_RETRY_MAX", "inf", "> 0"),
     ],

@@ -6,8 +6,9 @@ slot's ``remove_request``, after the callback's items and requests went through,
 an errback ran, or the downloader replaced the request), waking the engine when
 Redis is back or work appeared (rather than at its next 5 s heartbeat), and a
 heartbeat of the scheduler's own (acknowledgements, lease renewal, idle polls),
-one tick at a time. Outside a running crawl (tests, tools) there is no engine and
-:meth:`EngineHooks.attach` says so.
+one tick at a time (the next at once, after the engine ran, when a tick leaves work).
+Outside a running crawl (tests, tools) there is no engine and :meth:`EngineHooks.attach`
+says so.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from scrapy import Request
 from scrapy.crawler import Crawler
-from scrapy.utils.asyncio import create_looping_call
+from scrapy.utils.asyncio import call_later, create_looping_call
 from scrapy.utils.defer import deferred_from_coro
 
 from scrapy_sharedcrawl.compat import on_request_finished, running_engine, wake_engine
@@ -44,6 +45,8 @@ class EngineHooks:
         self._ticker: Any = None
         self._ticking = False
         self._stopped = False
+        #: Another tick is asked for as soon as the one running ends (:meth:`tick_again`).
+        self._again = False
 
     @property
     def attached(self) -> bool:
@@ -68,6 +71,16 @@ class EngineHooks:
         if self._ticker is not None:
             self._tick_soon()
 
+    def tick_again(self) -> None:
+        """Run another tick once the one running ended and the reactor served what waits (the engine's
+        calls, downloads), rather than at the next interval: work is left for it (unless none will run)."""
+        if self._ticker is None or self._stopped:
+            return
+        if self._ticking:
+            self._again = True
+        else:
+            call_later(0, self._tick_soon)
+
     def stop(self) -> None:
         """No more ticks (a tick running now finishes)."""
         self._stopped = True
@@ -81,6 +94,9 @@ class EngineHooks:
 
         def done(result: object) -> object:
             self._ticking = False
+            if self._again:
+                self._again = False
+                call_later(0, self._tick_soon)
             return result
 
         deferred_from_coro(self._tick()).addBoth(done).addErrback(

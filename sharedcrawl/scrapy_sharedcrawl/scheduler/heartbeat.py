@@ -3,8 +3,9 @@
 In order: reconnect if Redis was away (a ping from a thread: a vanished host may take
 seconds), store the requests held meanwhile and wake the engine, mark the crawl seeded if
 this worker's start requests are now in, acknowledge what is done, take entries of the
-start-URLs key under its claim (once a second), renew this worker's leases (every third of
-the lease time), learn the crawl's id if it works without one, and wake an idle engine when
+start-URLs key under its claim (once a second; while its batches come back full, a few
+batches a tick and the next tick at once), renew this worker's leases (every third of the
+lease time), learn the crawl's id if it works without one, and wake an idle engine when
 its next poll of Redis falls due. Every Redis failure is one outage, ridden out by the scheduler.
 
 The heartbeat is handed the parts it drives (push buffer, lease ledger, crawl end, idle polls, engine
@@ -96,7 +97,9 @@ class Heartbeat:
             now = time.monotonic()
             if now >= self._next_start_urls:
                 self._next_start_urls = now + START_URLS_INTERVAL
-                self.take_start_urls()
+                if self.take_start_urls():  # more waits: taken at the next tick, once the engine ran
+                    self._next_start_urls = now
+                    self.hooks.tick_again()
             if now >= self._next_renew and not self.closing:
                 leases.renew()
                 self._next_renew = now + lease_seconds / 3
@@ -131,25 +134,45 @@ class Heartbeat:
         except UNREACHABLE as error:
             self.unreachable(error)
 
-    def take_start_urls(self) -> None:
-        """Queue what was pushed to the start-URLs key (:mod:`.start_urls`) and mark the crawl seeded;
-        the entries, taken under this worker's claim on the key, leave it once their requests are in
-        Redis: at once, or at a later tick if Redis went away meanwhile (raises if Redis is away)."""
+    def take_start_urls(self) -> bool:
+        """Queue what was pushed to the start-URLs key (:mod:`.start_urls`) and mark the crawl seeded:
+        a batch, and more while they come back full, up to the feed's ``batches_per_tick``. True if the
+        last was full: more may wait, for the next tick (a seed of many batches is not read a batch a
+        second, and the engine runs between ticks). Raises if Redis is away."""
+        feed = self.start_urls
+        queued = batches = 0
+        full = True
+        try:
+            while full and batches < feed.batches_per_tick:
+                batches += 1
+                taken, full = self.take_batch()
+                queued += taken
+        finally:
+            if queued:
+                logger.info("Queued %d start URLs from %s", queued, feed.key)
+        if queued:
+            self.mark_seeded()
+            self.hooks.wake()
+        return full
+
+    def take_batch(self) -> tuple[int, bool]:
+        """Queue a batch of the start-URLs key's entries, or the entries held since Redis went away:
+        (entries whose requests are now stored, whether the batch was full). The entries, taken under
+        this worker's claim on the key, leave it once their requests are in Redis: at once, or at a
+        later tick if Redis went away meanwhile."""
         feed = self.start_urls
         if not feed.held:
             entries = feed.take()
             if not entries:
-                return
+                return 0, False
             # each request is encoded first: an entry the queue can't hold is dropped here, not in the push
             for request in feed.requests(entries, check=self.queue.encode):
                 self.enqueue(request)
+        full = len(feed.held) >= feed.batch
         if not self.unsent.push_all():
-            return  # held: the entries stay taken, not read again, until their requests are stored
+            return 0, False  # held: the entries stay taken, not read again, until their requests are stored
         self.end.seed_pending = True  # the requests are in Redis: seeded, whatever happens to the key next
-        taken = feed.stored()
-        logger.info("Queued %d start URLs from %s", taken, feed.key)
-        self.mark_seeded()
-        self.hooks.wake()
+        return feed.stored(), full
 
     def unreachable(self, error: BaseException) -> None:
         """A Redis call failed for want of Redis: the outage logs it once and backs off."""

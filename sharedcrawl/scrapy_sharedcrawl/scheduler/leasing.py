@@ -84,6 +84,7 @@ class LeasingScheduler(StockScheduler):
         self.lease_seconds = config.lease_seconds
         #: Requests leased per pop: the engine asks for one at a time, Redis hands out a few per round trip.
         self.prefetch = config.prefetch
+        self.host_horizon = config.host_horizon
         #: After a pop finds the queue empty while this worker still has requests in progress, Redis is
         #: not asked again before this worker pushes something or EMPTY_POP_PAUSE passes: the engine
         #: asks after every event, and an empty pop per page was a third of the crawl's round trips.
@@ -146,6 +147,7 @@ class LeasingScheduler(StockScheduler):
             serializer=self.serializer,
             fingerprint=self.crawler.request_fingerprinter.fingerprint,
             lua_check_and_add=self.compact.lua_check_and_add if self.compact else None,
+            host_horizon=self.host_horizon,
         )
         self.state = CrawlState(self.server, self.queue.key)
         self.leases = LeaseLedger(

@@ -20,6 +20,8 @@ from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 
 #: Longest lease (s) and most requests prefetched that make sense (a day; a big batch).
 LEASE_MAX, PREFETCH_MAX = 86_400.0, 10_000
+#: Shortest host horizon (s): the pop counts in milliseconds.
+HORIZON_MIN = 0.001
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class SchedulerSettings:
     wait_for_seed: float = DEFAULTS["SCHEDULER_WAIT_FOR_SEED"]
     idle_poll_max: float = DEFAULTS["SCHEDULER_IDLE_POLL_MAX"]
     prefetch: int = DEFAULTS["SCHEDULER_PREFETCH"]
+    host_horizon: float = DEFAULTS["SCHEDULER_HOST_HORIZON"]
     seed_hint: str = DEFAULTS["SCHEDULER_SEED_HINT"]
 
     @classmethod
@@ -73,5 +76,8 @@ class SchedulerSettings:
                 at_least=1,
                 at_most=PREFETCH_MAX,
             ),
+            # at least a millisecond: the pop counts in ms, and a horizon of 0 would never hand out a
+            # paced host
+            host_horizon=seconds("SCHEDULER_HOST_HORIZON", at_least=HORIZON_MIN),
             seed_hint=str(setting(settings, "SCHEDULER_SEED_HINT", DEFAULTS)),
         )

@@ -15,7 +15,9 @@ import pytest
 import redis
 import scrapy
 
-from scrapy_sharedcrawl.queue import HOST_HORIZON, LAYOUT, Encoded, LeasedPriorityQueue, queue_host
+from scrapy_sharedcrawl.cluster_rate import ClusterRateLimitMiddleware
+from scrapy_sharedcrawl.host_names import queue_host
+from scrapy_sharedcrawl.queue import LAYOUT, Encoded, LeasedPriorityQueue
 from scrapy_sharedcrawl.testing.scheduling import shared_worker
 
 
@@ -77,11 +79,22 @@ def test_a_rate_limited_host_gives_what_it_can_send_soon_and_the_others_are_serv
     push(queue, *(request(f"h{k}.test", str(n)) for k in range(3) for n in range(10)))
     handed = paths(queue, 32)
     per_host = {host: sum(p.startswith(host + "/") for p in handed) for host in ("slow.test", "h0.test")}
-    # 4 req/s within HOST_HORIZON (1 s): 4 each, no more, and every host got its share in the same pop
+    # 4 req/s within SCHEDULER_HOST_HORIZON (1 s): 4 each, no more, and every host got its share in the same pop
     assert per_host == {"slow.test": 4, "h0.test": 4} and len(handed) == 16, handed
     assert queue.hosts() == (0, 4)  # all four wait for their rate
     popped = queue.pop("w", 60, count=8)
-    assert popped.leased == [] and popped.next_due is not None and 0 < popped.next_due <= HOST_HORIZON
+    assert popped.leased == [] and popped.next_due is not None and 0 < popped.next_due <= queue.host_horizon
+
+
+@pytest.mark.parametrize("horizon", [0.5, 2.0])
+def test_a_paced_host_gives_a_pop_what_it_can_send_within_the_horizon_setting(
+    redis_url: str, horizon: float
+) -> None:
+    queue = new_queue(redis_url, CLUSTER_HOST_RATE=4, SCHEDULER_HOST_HORIZON=str(horizon))
+    push(queue, *(request("slow.test", str(n)) for n in range(20)))
+    assert len(paths(queue, 16)) == 4 * horizon  # 4 req/s: 2 of it for half a second ahead, 8 for 2 s
+    popped = queue.pop("w", 60, count=16)
+    assert popped.leased == [] and popped.next_due is not None and 0 < popped.next_due <= horizon / 2
 
 
 def test_a_host_the_limiter_spaces_out_waits_for_its_own_interval(redis_url: str) -> None:
@@ -147,6 +160,39 @@ def test_hosts_are_named_as_the_limiter_names_them() -> None:
     assert queue_host("http://127.0.0.2:8080/") == "127.0.0.2"
     assert queue_host("http://[::1]:80/") == "::1"
     assert " " not in queue_host("http://a%20b/") and "|" not in queue_host("http://a|b/")
+
+
+def limiter_of(queue: LeasedPriorityQueue) -> ClusterRateLimitMiddleware:
+    """The cluster rate limiter of the queue's crawl, as the add-on installs it."""
+    return ClusterRateLimitMiddleware.from_crawler(queue.spider.crawler)
+
+
+def test_a_pause_the_limiter_records_for_a_host_the_queue_escapes_is_seen_by_the_pop(redis_url: str) -> None:
+    """A host name with a character outside ``[A-Za-z0-9.-_:[]]`` is %-escaped in the queue's keys: the
+    limiter names it so too, or the pop reads another host's hash and hands out a paused host."""
+    queue = new_queue(redis_url)
+    unusual = "a+b.test"  # "a%2Bb.test" in the queue's keys
+    push(queue, *(request(unusual, str(n), 5) for n in range(3)), request("b.test", "1"))
+    limiter_of(queue).host_paused(request(unusual, "asked"), 60, "retry_after")  # its 429's Retry-After
+    assert paths(queue, 8) == ["b.test/1"]  # its better priority does not matter while it is paused
+    popped = queue.pop("w", 60, count=8)
+    assert popped.leased == [] and popped.next_due is not None and popped.next_due > 50
+    assert queue.hosts() == (0, 1)  # it waits for the end of its pause, holding no worker
+
+
+def test_the_limiter_keys_an_ordinary_host_as_it_always_did(redis_url: str) -> None:
+    """Byte for byte the keys of the release before the queue and the limiter shared a host's name: a
+    running crawl's limiters (their pace, their pauses) carry on through the upgrade."""
+    queue = new_queue(redis_url)
+    limiter = limiter_of(queue)
+    for url, key in [
+        ("https://WWW.Example.org:8443/a", "{solidot}:host:www.example.org"),
+        ("http://127.0.0.2:8080/", "{solidot}:host:127.0.0.2"),
+        ("http://[::1]:80/", "{solidot}:host:::1"),
+        ("http://under_score-1.test/", "{solidot}:host:under_score-1.test"),
+    ]:
+        limiter.host_paused(scrapy.Request(url), 30, "retry_after")
+        assert queue.server.hget(key, "pause_reason") == b"retry_after", url
 
 
 def calls(server: redis.Redis) -> int:
