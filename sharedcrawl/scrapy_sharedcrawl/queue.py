@@ -974,11 +974,20 @@ class LeasedPriorityQueue(Base):
 
     def lease_ids(self) -> list[str]:
         """Ids leased right now, to anyone (for tests and tools: it reads every holder's hash)."""
-        held = self.held()
-        ids = [_text(item) for worker in held for item in self.server.hkeys(self.named.lease(worker))]
-        ids += [_text(item) for item in self.server.zrange(self.named.leases, 0, -1)]  # a previous release's
-        self.round_trips += 1 + len(held)
-        return ids
+        previous = [_text(item) for item in self.server.zrange(self.named.leases, 0, -1)]
+        self.round_trips += 1
+        return [request_id for _, request_id, _ in self.leases()] + previous
+
+    def leases(self) -> list[tuple[str, str, bytes]]:
+        """(worker, id, payload) of every lease out right now (for tests and tools: it reads every
+        holder's hash; a previous release's leases are left out)."""
+        found = []
+        for worker in self.held():
+            for request_id, value in self.server.hgetall(self.named.lease(worker)).items():
+                _, _, payload = value.split(b" ", 2)
+                found.append((worker, _text(request_id), payload))
+            self.round_trips += 1
+        return found
 
     def held(self) -> dict[str, int]:
         """Leases held right now by worker (for tests and tools: one HLEN a holder)."""

@@ -23,6 +23,7 @@ from cluster import (
     assert_store_matches,
     cluster,
     lease_owners,
+    leased,
     monitoring,
     shared_keys,
     shared_spider,
@@ -191,7 +192,7 @@ def test_a_worker_killed_with_requests_in_flight_loses_and_duplicates_nothing(
 
             def victim_mid_crawl() -> bool:
                 # 15 requests acknowledged (gone from Redis for good), the victim downloading several
-                remaining = int(client.get(f"{QUEUE_KEY}:count") or 0) + client.zcard(f"{QUEUE_KEY}:leases")
+                remaining = int(client.get(f"{QUEUE_KEY}:count") or 0) + leased(client)
                 return remaining <= requests - 15 and victim.owns(lease_owners(client)) >= 3
 
             wait_for(victim_mid_crawl, timeout=90, what="the victim holding 3 leases after 15 acks")
