@@ -279,7 +279,7 @@ def test_a_continuous_worker_waits_quietly_for_the_next_seed(
 
         # idle: how often does it ask Redis, and how much each time? Between two marks, once four
         # polls were seen (scripts' own commands and other components' keys aside)
-        keys = " ".join(f'"{QUEUE_KEY}:{name}"' for name in ("count", "leases", "seeded", "finished"))
+        keys = " ".join(f'"{QUEUE_KEY}:{name}"' for name in ("count", "leased", "seeded", "finished"))
         polled = f'"4" {keys}'  # the crawl-status script (its 4 keys): once a poll, after the pop
         with monitoring(redis_srv.port) as watcher:
             start = watcher.mark("idle")
