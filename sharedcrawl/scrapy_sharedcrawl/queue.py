@@ -984,8 +984,8 @@ class LeasedPriorityQueue(Base):
         found = []
         for worker in self.held():
             for request_id, value in self.server.hgetall(self.named.lease(worker)).items():
-                _, _, payload = value.split(b" ", 2)
-                found.append((worker, _text(request_id), payload))
+                _, _, place_and_payload = value.partition(b" ")  # "<priority> <host> <payload>"
+                found.append((worker, _text(request_id), place_and_payload.partition(b" ")[2]))
             self.round_trips += 1
         return found
 
