@@ -647,6 +647,8 @@ class LeasedPriorityQueue(Base):
         self.queue_key, self.payloads_key, self.holders_key = named.queue, named.payloads, named.holders
         self.leased_key, self.requeued_key, self.count_key = named.leased, named.requeued, named.count
         self.dead_key = named.dead
+        #: The previous release's leases, read (requeued when they expire) and never written.
+        self.leases_key, self.owners_key = named.leases, named.owners
         #: Seconds between two requests to a host (0: not paced) unless its limiter says more, and the
         #: limiter's hash of a host as (prefix, suffix) around the host's name (:mod:`.cluster_rate`).
         self.host_interval, self.limiter_key = _pacing(spider)
