@@ -139,7 +139,7 @@ def test_a_previous_releases_leases_are_requeued_when_they_expire_and_acked_late
     or "<score>|<worker>" before the host queue) in three keys. This release never writes them."""
     entry = queue.encode(spider.story_request(7))
     named, server = queue.named, queue.server
-    push_stories(queue, spider, range(1, 2))  # queued meanwhile, at the stories' priority (10)
+    push_stories(queue, spider, range(1, 2))  # queued meanwhile
     server.hset(named.payloads, entry.request_id, entry.payload)
     server.hset(named.owners, entry.request_id, owner)
     server.zadd(named.leases, {entry.request_id: (time.time() + 30) * 1000})
@@ -151,8 +151,8 @@ def test_a_previous_releases_leases_are_requeued_when_they_expire_and_acked_late
     assert server.hget(named.requeued, entry.request_id) == f"20 {host} {entry.request_id} ".encode() + (
         entry.payload
     )
-    if host:  # back in its host's queue at its priority, ahead of the one queued at 10
-        assert queue.queued()[0][0] == entry.request_id
+    head = server.lindex(named.host_queue(20, host), 0)  # back at the head of its host at its priority
+    assert head == f"{entry.request_id} ".encode() + entry.payload
     late = queue.ack("old-worker", [entry.request_id])  # the old worker finishing it after all
     assert late.late == 1 and queue.pending() == (1, 0)
 
