@@ -14,8 +14,9 @@ Columns: bytes a queued request (``MEMORY USAGE`` of the queue's keys, every hos
 URL seen (``MEMORY USAGE`` of the filter's keys / N), bytes a request in all (growth of
 ``INFO memory`` ``used_memory`` from the empty server / N: Redis's own per-key bookkeeping and the
 scripts included), the filter's shards, requests pushed a second (encoding them included), requests
-leased a second (pops of 8, decoding included) and bytes a leased request (payloads, leases and
-owners after the pops / the requests leased). Compare rates on a quiet machine.
+leased a second (pops of 8, decoding included) and bytes a leased request (the worker's lease hash,
+the holders and the lease counter after the pops / the requests leased). Compare rates on a quiet
+machine.
 
     .venv/bin/python bench/redis_sizing.py --sizes 1e4,1e5,1e6 --hosts 100000
 """
@@ -75,7 +76,7 @@ class Sizing:
     shards: int
     rate: float  # requests pushed a second (the client's encoding included)
     pops: float  # requests leased a second, POP_COUNT a pop (the client's decoding included)
-    lease: float  # B a leased request (payloads, leases, owners), after POP_SAMPLE were leased
+    lease: float  # B a leased request (its worker's hash, holders, counter), after POP_SAMPLE were leased
 
 
 def measure(
@@ -102,7 +103,7 @@ def measure(
         leased += len(queue.pop("bench-worker", 3600, count=min(POP_COUNT, sample - leased)).leased)
     pops = leased / (time.perf_counter() - started)
     named = queue.named
-    lease = usage([named.payloads, named.leases, named.owners]) / leased
+    lease = usage([named.lease("bench-worker"), named.holders, named.leased]) / leased
     return Sizing(
         queued, usage(filter_keys) / size, (after - before) / size, shards, size / elapsed, pops, lease
     )

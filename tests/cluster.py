@@ -25,6 +25,8 @@ from harness import ROOT, ReplicaServer, crawl_command, crawl_env, read_jsonl
 from pymongo import MongoClient
 from truth import mismatches
 
+from scrapy_sharedcrawl.keys import QueueKeys
+from scrapy_sharedcrawl.reading import text
 from solidot_replica import Replica
 from solidot_spider.archive.documents import stored_item
 
@@ -198,8 +200,14 @@ def shared_keys(client: redis.Redis) -> set[str]:
 
 def lease_owners(client: redis.Redis) -> list[str]:
     """The worker id of every lease out right now."""
-    owners = client.hvals(f"{QUEUE_KEY}:owners")
-    return [(o.decode() if isinstance(o, bytes) else o).split("|", 1)[1] for o in owners]
+    keys = QueueKeys(QUEUE_KEY)
+    holders = [text(worker) for worker in client.zrange(keys.holders, 0, -1)]
+    return [worker for worker in holders for _ in range(client.hlen(keys.lease(worker)))]
+
+
+def leased(client: redis.Redis) -> int:
+    """Requests leased right now (the queue's lease counter)."""
+    return int(client.get(QueueKeys(QUEUE_KEY).leased) or 0)
 
 
 class Monitor:

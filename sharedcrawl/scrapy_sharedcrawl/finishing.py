@@ -21,7 +21,7 @@ import redis
 
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter, MalformedLayout
-from scrapy_sharedcrawl.keys import LUA_QUEUED, QueueKeys
+from scrapy_sharedcrawl.keys import LUA_LEASED, LUA_QUEUED, QueueKeys
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +34,12 @@ FINISHED_KEPT = 100
 #: Keys deleted per UNLINK inside the finalize script (Lua's unpack has a stack limit).
 _UNLINK_CHUNK = 1000
 
-#: KEYS: 1 queue's count, 2 leases, 3 seeded, 4 finished. ARGV: 1 our crawl id ("" none), 2 reference ms.
-#: → {queued, leased, seeded id or nil, our crawl finished (0/1), a crawl finished since ARGV[2] (0/1),
-#: server ms}.
+#: KEYS: 1 queue's count, 2 lease counter, 3 seeded, 4 finished. ARGV: 1 our crawl id ("" none), 2
+#: reference ms. → {queued, leased, seeded id or nil, our crawl finished (0/1), a crawl finished since
+#: ARGV[2] (0/1), server ms}.
 _LUA_STATUS = (
     LUA_QUEUED
+    + LUA_LEASED
     + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -46,7 +47,7 @@ local ours = 0
 if ARGV[1] ~= '' and redis.call('ZSCORE', KEYS[4], ARGV[1]) then ours = 1 end
 local since = 0
 if #redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ARGV[2], '+inf', 'LIMIT', 0, 1) > 0 then since = 1 end
-return {queued_count(KEYS[1]), redis.call('ZCARD', KEYS[2]), redis.call('GET', KEYS[3]), ours, since,
+return {queued_count(KEYS[1]), leased_count(KEYS[2]), redis.call('GET', KEYS[3]), ours, since,
         now}
 """
 )
@@ -59,7 +60,7 @@ redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]
 """
 
-#: KEYS: 1 queue's count, 2 leases, 3 seeded, 4 finished, 5…(4 + ARGV[5]) state to delete, the first
+#: KEYS: 1 queue's count, 2 lease counter, 3 seeded, 4 finished, 5…(4 + ARGV[5]) state to delete, the first
 #: ARGV[6] of them SETs holding one URL a member (the dupefilter's shards); then optionally the shared
 #: stats' meta hash, where the URLs seen are recorded (``seen``, ``seen_exact``) if it exists, and a key
 #: that exists while the dupefilter does (none: the filter is not shared, nothing to record).
@@ -69,8 +70,9 @@ return ARGV[1]
 #: → 1 if this call finished the crawl, 0 if the cluster is busy or another worker finished it.
 _LUA_FINALIZE = (
     LUA_QUEUED
+    + LUA_LEASED
     + """
-if queued_count(KEYS[1]) > 0 or redis.call('ZCARD', KEYS[2]) > 0 then return 0 end
+if queued_count(KEYS[1]) > 0 or leased_count(KEYS[2]) > 0 then return 0 end
 local marked = redis.call('GET', KEYS[3])
 if ARGV[1] == '' then
   if marked then return 0 end
@@ -175,7 +177,7 @@ class CrawlState:
     def __init__(self, server: redis.Redis, queue_key: str) -> None:
         self.server = server
         named = QueueKeys(queue_key)
-        self.count_key, self.leases_key = named.count, named.leases
+        self.count_key, self.leased_key = named.count, named.leased
         self.seeded_key, self.finished_key = named.seeded, named.finished
         self._status = server.register_script(_LUA_STATUS)
         self._mark = server.register_script(_LUA_MARK_SEEDED)
@@ -187,7 +189,7 @@ class CrawlState:
         """Queue sizes, the seed marker, and whether ``crawl_id`` (or any crawl after ``since_ms``) ended."""
         self.round_trips += 1
         queued, leased, seeded, ours, since, now = self._status(
-            keys=[self.count_key, self.leases_key, self.seeded_key, self.finished_key],
+            keys=[self.count_key, self.leased_key, self.seeded_key, self.finished_key],
             args=[crawl_id or "", since_ms],
         )
         return ClusterStatus(int(queued), int(leased), _text(seeded), bool(ours), bool(since), int(now))
@@ -222,7 +224,7 @@ class CrawlState:
         sets = list(seen.sets) if seen is not None else []
         counted = set(sets)
         delete = [*sets, *(key for key in state_keys if key not in counted)]
-        keys = [self.count_key, self.leases_key, self.seeded_key, self.finished_key, *delete]
+        keys = [self.count_key, self.leased_key, self.seeded_key, self.finished_key, *delete]
         count: int | str = ""
         exact = True
         if seen is not None:

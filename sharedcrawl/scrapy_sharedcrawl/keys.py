@@ -36,6 +36,35 @@ local function queued_count(count_key)
 end
 """
 
+#: Requests leased, from the lease counter KEYS[n] (its name ends in ``leased``): the counter while a
+#: worker holds leases (``holders``, named from it, is not empty), at least one per holder when a
+#: stranger left it unreadable or low, 0 when nobody holds one (a counter left behind is no lease); plus
+#: the previous release's leases (ZSET ``leases``: an upgrade made while some were out). For every
+#: script that asks whether anything is leased (:mod:`.queue`, :mod:`.finishing`, :mod:`.stats`,
+#: :mod:`.timeseries`); :func:`leased_total` is the same for a reader without a script.
+LUA_LEASED = """
+local function leased_count(leased_key)
+  local base = string.sub(leased_key, 1, -7)
+  local holders = redis.call('ZCARD', base .. 'holders')
+  local n = 0
+  if holders > 0 then
+    n = tonumber(redis.call('GET', leased_key) or '0')
+    if not n or n < holders then n = holders end
+  end
+  return math.floor(n) + redis.call('ZCARD', base .. 'leases')
+end
+"""
+
+
+def leased_total(counter: int | None, holders: int, previous: int) -> int:
+    """:data:`LUA_LEASED` from its three readings: the counter (None: unreadable), the ZCARD of
+    ``holders`` and of the previous release's ``leases``.
+
+    >>> leased_total(12, 2, 0), leased_total(None, 2, 0), leased_total(7, 0, 3)
+    (12, 2, 3)
+    """
+    return (max(counter or 0, holders) if holders else 0) + previous
+
 
 #: The shared bucket's name among the hosts: requests of hosts without a queue of their own wait in
 #: its LISTs (``q:<priority>:*``), oldest first. ``*`` is never a host's name (:func:`.host_names.queue_host`
@@ -62,25 +91,44 @@ class QueueKeys:
         instead of queueing requests nobody reads; an older ZSET found here is moved at open."""
         return f"{self.base}:queue"
 
+    def lease(self, worker: str) -> str:
+        """HASH: request id → ``"<priority> <host> <payload>"``, the requests ``worker`` holds: where
+        each goes back, and what it is."""
+        return f"{self.base}:lease:{worker}"
+
+    @property
+    def holders(self) -> str:
+        """ZSET: worker → when its leases expire (ms, Redis time), for every worker holding one."""
+        return f"{self.base}:holders"
+
+    @property
+    def leased(self) -> str:
+        """STRING: requests leased, kept by every script that leases one or ends a lease."""
+        return f"{self.base}:leased"
+
     @property
     def payloads(self) -> str:
-        """HASH: request id → encoded request, for the requests leased out."""
+        """HASH: request id → encoded request, for the requests a previous release leased out (and
+        for queue members of an older one that are only an id). Read, never written."""
         return f"{self.base}:payloads"
 
     @property
     def leases(self) -> str:
-        """ZSET: request id → lease expiry (ms, Redis time)."""
+        """ZSET: request id → lease expiry (ms, Redis time), of a previous release's leases. Read (they
+        are requeued when they expire), never written."""
         return f"{self.base}:leases"
 
     @property
     def owners(self) -> str:
-        """HASH: request id → ``"<priority> <host>|<worker>"``: where it goes back, who holds it."""
+        """HASH: request id → ``"<priority> <host>|<worker>"`` of a previous release's leases: where
+        each goes back. Read, never written."""
         return f"{self.base}:owners"
 
     @property
     def requeued(self) -> str:
         """HASH: request id → ``"<priority> <host> <member>"``, for requests put back after their lease
-        ended (a late acknowledgement still finds and removes them)."""
+        ended (a late acknowledgement still finds and removes them); ``"@<worker>"`` once ``worker``
+        leased one again, until it is done with it (the first holder's acknowledgement is then stale)."""
         return f"{self.base}:requeued"
 
     @property
@@ -121,7 +169,8 @@ class QueueKeys:
 
     @property
     def unchecked(self) -> str:
-        """SET: ids queued without a dupefilter check (``dont_filter``), so a retried push is a no-op."""
+        """SET: ids queued without a dupefilter check (``dont_filter``), from their push to their
+        acknowledgement, so a push retried while they are queued or leased is a no-op."""
         return f"{self.base}:unchecked"
 
     @property
@@ -141,18 +190,20 @@ class QueueKeys:
 
     @property
     def core(self) -> list[str]:
-        """The keys every queue script takes, in the order the scripts take them (the per-host lists
-        are named in the scripts from the marker's name: the crawl runs on a standalone Redis)."""
+        """The keys every queue script takes, in the order the scripts take them (the per-host lists,
+        the per-worker lease hashes and a previous release's ``leases`` and ``owners`` are named in the
+        scripts from the marker's name: the crawl runs on a standalone Redis)."""
         return [
-            *(self.queue, self.payloads, self.leases, self.owners, self.requeued, self.count),
+            *(self.queue, self.payloads, self.holders, self.leased, self.requeued, self.count),
             *(self.ready, self.wait, self.hosts, self.seq, self.unchecked),
         ]
 
     @property
     def state(self) -> list[str]:
-        """The keys deleted with the crawl (the per-host lists are empty, hence gone, when nothing is
-        queued); the layout marker too: the next push sets it again."""
-        return [*self.core, self.recent]
+        """The keys deleted with the crawl (the per-host lists and per-worker lease hashes are empty,
+        hence gone, when nothing is queued or leased); the layout marker too: the next push sets it
+        again."""
+        return [*self.core, self.recent, self.leases, self.owners]
 
 
 def dupefilter_meta(base: str) -> str:
@@ -220,8 +271,9 @@ class CrawlKeys:
         return self.queue_keys.count
 
     @property
-    def leases(self) -> str:
-        return self.queue_keys.leases
+    def leased(self) -> str:
+        """STRING: how many requests are leased (:attr:`QueueKeys.leased`, read with :data:`LUA_LEASED`)."""
+        return self.queue_keys.leased
 
     @property
     def seen_meta(self) -> str:

@@ -28,7 +28,7 @@ from scrapy_sharedcrawl.cluster_rate import host_rate
 from scrapy_sharedcrawl.defaults import SETTINGS
 from scrapy_sharedcrawl.dupefilter import MALFORMED_FILL, DupeCheck
 from scrapy_sharedcrawl.host_names import queue_host
-from scrapy_sharedcrawl.keys import BUCKET, LUA_QUEUED, QueueKeys
+from scrapy_sharedcrawl.keys import BUCKET, LUA_LEASED, LUA_QUEUED, QueueKeys
 from scrapy_sharedcrawl.reading import whole
 from scrapy_sharedcrawl.script_pipeline import ScriptCall, ScriptPipeline
 
@@ -55,10 +55,12 @@ _BUCKET_URL = re.compile(rb'\{"u":"[A-Za-z][A-Za-z0-9+.\-]*://([^/:?#"]*)')
 
 DEFAULT_KEY: str = SETTINGS["SCHEDULER_QUEUE_KEY"]
 
-#: Lua shared by the scripts. KEYS: 1 marker (``<base>:queue``), 2 payloads, 3 leases, 4 owners,
-#: 5 requeued, 6 count, 7 ready, 8 wait, 9 hosts, 10 seq, 11 unchecked (see :class:`.keys.QueueKeys`).
-#: A queued request is "<id> <payload>" in the LIST of its host and priority; an owner entry is
-#: "<priority> <host>|<worker>" (the previous release's "<score>|<worker>" is read too).
+#: Lua shared by the scripts. KEYS: 1 marker (``<base>:queue``), 2 payloads (a previous release's),
+#: 3 holders, 4 leased, 5 requeued, 6 count, 7 ready, 8 wait, 9 hosts, 10 seq, 11 unchecked (see
+#: :class:`.keys.QueueKeys`). A queued request is "<id> <payload>" in the LIST of its host and priority;
+#: a leased one is id → "<priority> <host> <payload>" in the HASH of its worker, whose leases share one
+#: deadline in ``holders``. A worker is in ``holders`` while its hash exists (every script that empties
+#: one takes it out), so nobody holds a lease when ``holders`` is empty, whatever the counter says.
 _LUA_COMMON = r"""
 local SPAN = 4294967296
 local BASE = string.sub(KEYS[1], 1, -6)
@@ -75,10 +77,8 @@ local RECENT = BASE .. 'recent'
 local function member_host(member)
   return string.match(member, '^%S+ {"u":"%a[%w+.%-]*://([^/:?#"]*)') or ''
 end
-local function worker_of(owner)
-  return string.match(owner, '|(.*)$')
-end
--- "<priority> <host>" of an owner entry; the previous release's "<score>" gives the host ''
+local function lease_key(worker) return BASE .. 'lease:' .. worker end
+-- "<priority> <host>" of a previous release's owner entry; its own predecessor's "<score>" gives host ''
 local function place_of(owner)
   local place = string.match(owner, '^([^|]*)') or ''
   local p, h = string.match(place, '^(%-?%d+) (.*)$')
@@ -168,39 +168,97 @@ local function removed(h, p)
   save_host(h, next_ms, levels)
   if #levels > 0 and was_best then make_ready(h, levels) end
 end
-local function put_back(id, owner)
-  local payload = redis.call('HGET', KEYS[2], id)
-  redis.call('ZREM', KEYS[3], id)
-  redis.call('HDEL', KEYS[4], id)
-  if payload then
-    local p, h = place_of(owner)
-    local member = id .. ' ' .. payload
-    redis.call('HDEL', KEYS[2], id)
-    enqueue(h, p, member, true)
-    redis.call('HSET', KEYS[5], id, p .. ' ' .. h .. ' ' .. member)
+-- a leased request back to the head of its host's list at its priority; a late ack still finds it
+local function put_back(id, p, h, payload)
+  local member = id .. ' ' .. payload
+  enqueue(h, p, member, true)
+  redis.call('HSET', KEYS[5], id, p .. ' ' .. h .. ' ' .. member)
+end
+-- priority, host and payload of a lease entry; an entry no script wrote goes back to the '' host
+-- whole (a pop then finds it is no request, and buries it)
+local function parse_lease(value)
+  local p, h, payload = string.match(value, '^(%-?%d+) (%S*) (.*)$')
+  local n = tonumber(p)
+  if not n or math.abs(n) > @MAX_PRIORITY then return '0', '', value end
+  return string.format('%d', n), h, payload
+end
+-- the lease of id that worker's hash key holds, removed: priority, host, payload (nil: none)
+local function take_lease(key, id)
+  local value = redis.call('HGET', key, id)
+  if not value then return nil end
+  redis.call('HDEL', key, id)
+  return parse_lease(value)
+end
+-- the lease counter moves by n; one a stranger made unreadable is counted again, holder by holder
+local function add_leased(n)
+  if n == 0 then return end
+  local v = redis.pcall('INCRBY', KEYS[4], n)
+  if type(v) ~= 'number' or v < 0 then
+    local sum = 0
+    for _, w in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+      sum = sum + redis.call('HLEN', lease_key(w))
+    end
+    redis.call('SET', KEYS[4], sum)
   end
 end
-local function requeue_expired(now, limit)
-  local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, limit)
+-- a worker whose hash emptied holds nothing: out of the holders (none left: no counter either)
+local function forget_if_empty(worker)
+  if redis.call('EXISTS', lease_key(worker)) == 1 then return end
+  redis.call('ZREM', KEYS[3], worker)
+  if redis.call('ZCARD', KEYS[3]) == 0 then redis.call('DEL', KEYS[4]) end
+end
+-- For an upgrade made while a previous release's leases were out (ZSET leases, HASHes owners and
+-- payloads; written no more): put them back when they expire, as that release did.
+local function requeue_previous(now, limit)
+  local leases, owners = BASE .. 'leases', BASE .. 'owners'
+  local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, limit)
   for _, id in ipairs(expired) do
-    put_back(id, redis.call('HGET', KEYS[4], id) or '0')
+    local payload = redis.call('HGET', KEYS[2], id)
+    local p, h = place_of(redis.call('HGET', owners, id) or '0')
+    redis.call('ZREM', leases, id)
+    redis.call('HDEL', owners, id)
+    redis.call('HDEL', KEYS[2], id)
+    if payload then put_back(id, p, h, payload) end
   end
   return #expired
 end
-"""
+-- put back up to limit leases of the workers whose deadline passed, emptying hash after hash
+local function requeue_expired(now, limit)
+  local n = requeue_previous(now, limit)
+  if n >= limit then return n end
+  for _, w in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, limit - n)) do
+    local key, want = lease_key(w), limit - n
+    local flat
+    if redis.call('HLEN', key) <= want then
+      flat = redis.call('HGETALL', key)
+    else
+      flat = redis.call('HRANDFIELD', key, want, 'WITHVALUES')
+    end
+    for i = 1, #flat, 2 do
+      local p, h, payload = parse_lease(flat[i + 1])
+      redis.call('HDEL', key, flat[i])
+      put_back(flat[i], p, h, payload)
+    end
+    n = n + #flat / 2
+    add_leased(-#flat / 2)
+    forget_if_empty(w)
+    if n >= limit then break end
+  end
+  return n
+end
+""".replace("@MAX_PRIORITY", str(MAX_PRIORITY))
 
 #: Set the layout marker unless the key holds something (a crawl deleted with it, then pushed to again).
 _LUA_MARK = f"""
 redis.call('SET', KEYS[1], '{LAYOUT}', 'NX')
 """
 #: Queue one entry unless the dupefilter has seen it: ``push_entry(id, priority, host, payload, seen,
-#: checked)`` → status: 1 pushed, 0 seen before, 2 already leased, or queued unchecked (a push retried
+#: checked)`` → status: 1 pushed, 0 seen before, 2 already queued or leased unchecked (a push retried
 #: after a lost reply; a checked one is "seen before" then). Unchecked: no dupefilter check, or one a
 #: malformed filter could not make (:data:`.dupefilter.MALFORMED_FILL`).
 _LUA_PUSH_ENTRY = r"""
 local function push_entry(id, p, h, payload, seen, checked)
   if seen then return 0 end
-  if redis.call('HEXISTS', KEYS[2], id) == 1 then return 2 end
   if not checked then
     if redis.call('SADD', KEYS[11], id) == 0 then return 2 end
   end
@@ -392,9 +450,8 @@ while #taken < 2 * want and visits < want + @EXTRA_VISITS do
     end
   end
 end
-local deadline = now + tonumber(ARGV[2])
 local requeued = redis.call('EXISTS', KEYS[5]) == 1
-local unchecked = redis.call('EXISTS', KEYS[11]) == 1
+local mine, leased = lease_key(ARGV[1]), 0
 for i = 1, #taken, 2 do
   local member = taken[i]
   local space = string.find(member, ' ', 1, true)
@@ -403,18 +460,23 @@ for i = 1, #taken, 2 do
     id, payload = string.sub(member, 1, space - 1), string.sub(member, space + 1)
   else  -- queued by an older release: the member is the id, its payload in the hash
     id, payload = member, redis.call('HGET', KEYS[2], member)
+    if payload then redis.call('HDEL', KEYS[2], member) end
   end
-  if unchecked then redis.call('SREM', KEYS[11], id) end
   if payload then
-    if requeued then redis.call('HDEL', KEYS[5], id) end
-    redis.call('HSET', KEYS[2], id, payload)
-    redis.call('ZADD', KEYS[3], deadline, id)
-    redis.call('HSET', KEYS[4], id, taken[i + 1] .. '|' .. ARGV[1])
+    if requeued and redis.call('HEXISTS', KEYS[5], id) == 1 then  -- its earlier holder's ack: stale
+      redis.call('HSET', KEYS[5], id, '@' .. ARGV[1])
+    end
+    leased = leased + redis.call('HSET', mine, id, taken[i + 1] .. ' ' .. payload)
     result[#result + 1] = id
     result[#result + 1] = payload
   else
     result[3] = result[3] + 1
   end
+end
+if leased > 0 then  -- an empty pop leaves the deadline alone: a worker holding only leases it does
+  -- not know of (a lost reply) lets them expire once it holds nothing else
+  redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])
+  add_leased(leased)
 end
 result[2] = tonumber(redis.call('GET', KEYS[6]) or '0') or 0
 if redis.call('ZCARD', KEYS[7]) > 0 then
@@ -440,37 +502,41 @@ return requeue_expired(now, tonumber(ARGV[2]))
 
 #: Worker ARGV[1] is done with the ARGV[2] ids ARGV[3…]. → {acked, late, stale}: late = the lease had
 #: expired and the request was back in the queue (removed now: it is done); stale = another worker
-#: holds it. Then, per id, its outputs: a count, and that many (index into KEYS after the core keys,
-#: value) pairs, RPUSHed in the same step when the id's acknowledgement counts (acked or late).
+#: leased it again since (gone: done by another, counts as none). Then, per id, its outputs: a count,
+#: and that many (index into KEYS after the core keys, value) pairs, RPUSHed in the same step when the
+#: id's acknowledgement counts (acked or late).
 _LUA_ACK = (
     _LUA_COMMON
     + """
 local acked, late, stale = 0, 0, 0
 local n = tonumber(ARGV[2])
 local at = 3 + n
+local mine = lease_key(ARGV[1])
+local requeued = redis.call('EXISTS', KEYS[5]) == 1
+local unchecked = redis.call('EXISTS', KEYS[11]) == 1
 for i = 1, n do
   local id = ARGV[2 + i]
   local done = false
-  local owner = redis.call('HGET', KEYS[4], id)
-  if owner and worker_of(owner) == ARGV[1] then
-    redis.call('ZREM', KEYS[3], id)
-    redis.call('HDEL', KEYS[4], id)
-    redis.call('HDEL', KEYS[2], id)
+  if redis.call('HDEL', mine, id) == 1 then
+    if requeued then redis.call('HDEL', KEYS[5], id) end
     acked = acked + 1
     done = true
-  elseif owner then
-    stale = stale + 1
-  else
+  elseif requeued then
     local entry = redis.call('HGET', KEYS[5], id)
-    local p, h, member
-    if entry then p, h, member = string.match(entry, '^(%-?%d+) (%S*) (.*)$') end
-    if member and redis.call('LREM', list_key(p, h), 1, member) == 1 then
-      removed(h, p)
-      late = late + 1
-      done = true
+    local holder = entry and string.match(entry, '^@(.*)$')
+    if holder and redis.call('HEXISTS', lease_key(holder), id) == 1 then
+      stale = stale + 1
+    elseif entry then
+      local p, h, member = string.match(entry, '^(%-?%d+) (%S*) (.*)$')
+      if member and redis.call('LREM', list_key(p, h), 1, member) == 1 then
+        removed(h, p)
+        late = late + 1
+        done = true
+      end
+      redis.call('HDEL', KEYS[5], id)
     end
-    redis.call('HDEL', KEYS[5], id)
   end
+  if done and unchecked then redis.call('SREM', KEYS[11], id) end
   local outputs = tonumber(ARGV[at])
   at = at + 1
   for j = 1, outputs do
@@ -480,24 +546,25 @@ for i = 1, n do
     at = at + 2
   end
 end
+if acked > 0 then
+  add_leased(-acked)
+  forget_if_empty(ARGV[1])
+end
 return {acked, late, stale}
 """
 )
 
-#: Extend worker ARGV[1]'s leases ARGV[3…] to now + ARGV[2] ms. → the ids it no longer holds.
+#: Extend worker ARGV[1]'s leases to now + ARGV[2] ms: one deadline for all it holds, set only if it
+#: still holds one of the ids ARGV[3…] (no write per id). → the ids it no longer holds.
 _LUA_RENEW = (
     _LUA_COMMON
     + """
-local deadline = server_ms() + tonumber(ARGV[2])
+local mine = lease_key(ARGV[1])
 local lost = {}
 for i = 3, #ARGV do
-  local owner = redis.call('HGET', KEYS[4], ARGV[i])
-  if owner and worker_of(owner) == ARGV[1] then
-    redis.call('ZADD', KEYS[3], 'XX', deadline, ARGV[i])
-  else
-    lost[#lost + 1] = ARGV[i]
-  end
+  if redis.call('HEXISTS', mine, ARGV[i]) == 0 then lost[#lost + 1] = ARGV[i] end
 end
+if #lost < #ARGV - 2 then redis.call('ZADD', KEYS[3], server_ms() + tonumber(ARGV[2]), ARGV[1]) end
 return lost
 """
 )
@@ -506,35 +573,53 @@ return lost
 _LUA_RELEASE = (
     _LUA_COMMON
     + """
+local mine = lease_key(ARGV[1])
 local released = 0
 for i = 2, #ARGV do
-  local id = ARGV[i]
-  local owner = redis.call('HGET', KEYS[4], id)
-  if owner and worker_of(owner) == ARGV[1] then
-    put_back(id, owner)
+  local p, h, payload = take_lease(mine, ARGV[i])
+  if p then
+    put_back(ARGV[i], p, h, payload)
     released = released + 1
   end
 end
+add_leased(-released)
+forget_if_empty(ARGV[1])
 return released
 """
 )
 
-#: Move a leased request whose payload can't be used to the dead-letter hash. KEYS: the core keys,
-#: then dead.
-_LUA_BURY = """
-local payload = redis.call('HGET', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('HDEL', KEYS[4], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-if payload then redis.call('HSET', KEYS[12], ARGV[1], ARGV[2] .. '\\n' .. string.sub(payload, 1, 4096)) end
-return payload and 1 or 0
+#: Move request ARGV[2], leased to worker ARGV[1], whose payload can't be used to the dead-letter hash
+#: with the reason ARGV[3]. KEYS: the core keys, then dead. → 1 if it was leased to that worker.
+_LUA_BURY = (
+    _LUA_COMMON
+    + """
+local id = ARGV[2]
+local p, h, payload = take_lease(lease_key(ARGV[1]), id)
+if not p then return 0 end
+redis.call('HSET', KEYS[12], id, ARGV[3] .. '\\n' .. string.sub(payload, 1, 4096))
+redis.call('SREM', KEYS[11], id)
+redis.call('HDEL', KEYS[5], id)
+add_leased(-1)
+forget_if_empty(ARGV[1])
+return 1
 """
+)
+
+#: → {queued, leased}, as the finish check counts them.
+_LUA_PENDING = (
+    LUA_QUEUED
+    + LUA_LEASED
+    + """
+return {queued_count(KEYS[6]), leased_count(KEYS[4])}
+"""
+)
 
 #: Delete the queue's keys if nothing is queued or leased. → 1 if deleted.
 _LUA_CLEAR_IF_IDLE = (
     LUA_QUEUED
+    + LUA_LEASED
     + """
-if queued_count(KEYS[6]) > 0 or redis.call('ZCARD', KEYS[3]) > 0 then return 0 end
+if queued_count(KEYS[6]) > 0 or leased_count(KEYS[4]) > 0 then return 0 end
 redis.call('DEL', unpack(KEYS))
 return 1
 """
@@ -654,9 +739,11 @@ class LeasedPriorityQueue(Base):
         self._immutable_defaults = frozenset(key for key, value in self.defaults.items() if _immutable(value))
         named = self.named = QueueKeys(self.key)
         self.keys = named.core
-        self.queue_key, self.payloads_key, self.leases_key = named.queue, named.payloads, named.leases
-        self.owners_key, self.requeued_key, self.count_key = named.owners, named.requeued, named.count
+        self.queue_key, self.payloads_key, self.holders_key = named.queue, named.payloads, named.holders
+        self.leased_key, self.requeued_key, self.count_key = named.leased, named.requeued, named.count
         self.dead_key = named.dead
+        #: The previous release's leases, read (requeued when they expire) and never written.
+        self.leases_key, self.owners_key = named.leases, named.owners
         #: Seconds between two requests to a host (0: not paced) unless its limiter says more, and the
         #: limiter's hash of a host as (prefix, suffix) around the host's name (:mod:`.cluster_rate`).
         self.host_interval, self.limiter_key = _pacing(spider)
@@ -673,6 +760,7 @@ class LeasedPriorityQueue(Base):
         self._release = server.register_script(_LUA_RELEASE)
         self._bury = server.register_script(_LUA_BURY)
         self._clear_if_idle = server.register_script(_LUA_CLEAR_IF_IDLE)
+        self._pending = server.register_script(_LUA_PENDING)
         #: Pushes and pop in one round trip, no SCRIPT EXISTS before each (:mod:`.script_pipeline`).
         self._pipeline = ScriptPipeline(server)
         #: Redis round trips made so far (for the ``scheduler/redis/round_trips`` stat).
@@ -916,7 +1004,8 @@ class LeasedPriorityQueue(Base):
         return AckResult(int(acked), int(late), int(stale))
 
     def renew(self, worker_id: str, request_ids: Iterable[str], lease_seconds: float) -> list[str]:
-        """Extend ``worker_id``'s leases on these ids; returns the ids it no longer holds (requeued)."""
+        """Extend ``worker_id``'s leases (all it holds: they share one deadline) if it holds any of these
+        ids; returns the ids it no longer holds (requeued)."""
         ids = list(request_ids)
         if not ids:
             return []
@@ -937,10 +1026,11 @@ class LeasedPriorityQueue(Base):
         self.round_trips += 1
         return int(self._release(keys=self.keys, args=[worker_id, *ids]))
 
-    def bury(self, request_id: str, reason: str) -> bool:
-        """Move a request that can't be decoded out of the way, into the ``dead`` hash, with the reason."""
+    def bury(self, worker_id: str, request_id: str, reason: str) -> bool:
+        """Move a request ``worker_id`` leased that can't be decoded out of the way, into the ``dead``
+        hash, with the reason; False if that worker does not hold it."""
         self.round_trips += 1
-        return bool(self._bury(keys=[*self.keys, self.dead_key], args=[request_id, reason]))
+        return bool(self._bury(keys=[*self.keys, self.dead_key], args=[worker_id, request_id, reason]))
 
     # -- sizes -------------------------------------------------------------------------
 
@@ -951,17 +1041,13 @@ class LeasedPriorityQueue(Base):
 
     def leased_count(self) -> int:
         """Requests leased to some worker and not yet acknowledged."""
-        self.round_trips += 1
-        return int(self.server.zcard(self.leases_key))
+        return self.pending()[1]
 
     def pending(self) -> tuple[int, int]:
         """(queued, leased) in one round trip."""
-        pipe = self.server.pipeline(transaction=False)
-        pipe.get(self.count_key)
-        pipe.zcard(self.leases_key)
         self.round_trips += 1
-        queued, leased = pipe.execute()
-        return whole(queued or 0) or 0, int(leased)
+        queued, leased = self._pending(keys=self.keys)
+        return int(queued), int(leased)
 
     def hosts(self) -> tuple[int, int]:
         """(hosts with a queue of their own that may be handed out now, those waiting for their rate or a
@@ -988,25 +1074,48 @@ class LeasedPriorityQueue(Base):
         return entries
 
     def lease_ids(self) -> list[str]:
-        """Ids leased right now, to anyone (for tests and status)."""
+        """Ids leased right now, to anyone (for tests and tools: it reads every holder's hash)."""
+        previous = [_text(item) for item in self.server.zrange(self.named.leases, 0, -1)]
         self.round_trips += 1
-        return [_text(item) for item in self.server.zrange(self.leases_key, 0, -1)]
+        return [request_id for _, request_id, _ in self.leases()] + previous
+
+    def leases(self) -> list[tuple[str, str, bytes]]:
+        """(worker, id, payload) of every lease out right now (for tests and tools: it reads every
+        holder's hash; a previous release's leases are left out)."""
+        found = []
+        for worker in self.held():
+            for request_id, value in self.server.hgetall(self.named.lease(worker)).items():
+                _, _, place_and_payload = value.partition(b" ")  # "<priority> <host> <payload>"
+                found.append((worker, _text(request_id), place_and_payload.partition(b" ")[2]))
+            self.round_trips += 1
+        return found
+
+    def held(self) -> dict[str, int]:
+        """Leases held right now by worker (for tests and tools: one HLEN a holder)."""
+        workers = [_text(worker) for worker in self.server.zrange(self.holders_key, 0, -1)]
+        pipe = self.server.pipeline(transaction=False)
+        for worker in workers:
+            pipe.hlen(self.named.lease(worker))
+        self.round_trips += 2
+        return {worker: int(count) for worker, count in zip(workers, pipe.execute(), strict=True) if count}
 
     # -- clearing ----------------------------------------------------------------------
 
     def clear(self) -> None:
-        """Delete the queue (every host's), payloads, leases and counters (dead letters stay for
+        """Delete the queue (every host's), leases (every worker's) and counters (dead letters stay for
         inspection)."""
         self.round_trips += 1
         self.server.delete(*self.storage_keys())
 
     def storage_keys(self) -> list[str]:
-        """Every key the queue keeps requests in: its own, and each host's queue (a SCAN: for tools,
-        tests and benches, not the crawl's hot path)."""
-        pattern = _glob_escape(self.named.base) + ":q:*"
-        hosts = [_text(key) for key in self.server.scan_iter(match=pattern, count=1000)]
-        self.round_trips += 1 + len(hosts) // 1000
-        return [*self.named.state, *hosts]
+        """Every key the queue keeps requests in: its own, each host's queue and each worker's leases (a
+        SCAN: for tools, tests and benches, not the crawl's hot path)."""
+        found = []
+        for pattern in (":q:*", ":lease:*"):
+            match = _glob_escape(self.named.base) + pattern
+            found += [_text(key) for key in self.server.scan_iter(match=match, count=1000)]
+        self.round_trips += 2 + len(found) // 1000
+        return [*self.named.state, *found]
 
     def clear_if_idle(self) -> bool:
         """Delete everything but dead letters if nothing is queued or leased; True if deleted."""

@@ -25,7 +25,7 @@ from scrapy.utils.defer import deferred_from_coro
 from scrapy_sharedcrawl.config import bool_setting, float_setting, redis_configured
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
-from scrapy_sharedcrawl.keys import LUA_QUEUED, CrawlKeys, this_worker
+from scrapy_sharedcrawl.keys import LUA_LEASED, LUA_QUEUED, CrawlKeys, this_worker
 from scrapy_sharedcrawl.outage import Outage
 from scrapy_sharedcrawl.timeseries import SeriesRecorder, series_fields, series_key, series_points
 
@@ -106,12 +106,13 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return fresh and 1 or 0
 """
 
-#: A worker closes with reason "finished". KEYS: 1 meta, 2 queue's count, 3 leases. → 1 if the crawl is over
-#: (nothing queued or leased) and is now marked finished.
+#: A worker closes with reason "finished". KEYS: 1 meta, 2 queue's count, 3 lease counter. → 1 if the crawl
+#: is over (nothing queued or leased) and is now marked finished.
 _LUA_FINISH = (
     LUA_QUEUED
+    + LUA_LEASED
     + """
-if queued_count(KEYS[2]) > 0 or redis.call('ZCARD', KEYS[3]) > 0 then return 0 end
+if queued_count(KEYS[2]) > 0 or leased_count(KEYS[3]) > 0 then return 0 end
 local t = redis.call('TIME')
 redis.call('HSET', KEYS[1], 'finished_at', t[1] .. '.' .. string.format('%06d', tonumber(t[2])))
 return 1
@@ -218,7 +219,7 @@ class RedisStatsCollector(MemoryStatsCollector):
             self.push()  # on the reactor thread: the crawl is over, nothing else waits
             if reason == "finished" and not self.outage.down:
                 try:
-                    if self._finish_script(keys=[self.keys.meta, self.keys.queued, self.keys.leases]):
+                    if self._finish_script(keys=[self.keys.meta, self.keys.queued, self.keys.leased]):
                         logger.info("Crawl finished: shared stats kept at %s", self.keys.stats)
                 except redis.RedisError as error:
                     self._failed(error)

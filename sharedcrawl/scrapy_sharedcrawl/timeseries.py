@@ -20,7 +20,7 @@ from scrapy.settings import BaseSettings
 
 from scrapy_sharedcrawl.config import SettingError, int_setting
 from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS
-from scrapy_sharedcrawl.keys import LUA_QUEUED
+from scrapy_sharedcrawl.keys import LUA_LEASED, LUA_QUEUED
 from scrapy_sharedcrawl.reading import counter
 
 logger = logging.getLogger(__name__)
@@ -59,13 +59,14 @@ FANOUT_MAX = 40
 #: Fields a point has besides :data:`FIELDS`: gauges read at that moment.
 GAUGES = ("queued", "leased")
 
-#: KEYS: 1 series stream, 2 shared stats hash, 3 queue's count, 4 leases. ARGV: 1 bucket (ms), 2 cap,
+#: KEYS: 1 series stream, 2 shared stats hash, 3 queue's count, 4 lease counter. ARGV: 1 bucket (ms), 2 cap,
 #: 3 TTL (ms), 4 number of fields, then per field: name, number of stats k, k stat names (``…/``: a
 #: prefix); a name ending in ":" is a fan-out: a field per stat under its one prefix (``o:story_gap``),
 #: at most FANOUT_MAX.
 #: → 1 if a point was written, 0 if this bucket has one already.
 _LUA_POINT = (
     LUA_QUEUED
+    + LUA_LEASED
     + """
 local FANOUT_MAX = ARGV_FANOUT_MAX
 local t = redis.call('TIME')
@@ -77,7 +78,7 @@ if #last > 0 then
   if math.floor(last_ms / bucket) >= math.floor(now / bucket) then return 0 end
 end
 local stats = redis.call('HGETALL', KEYS[2])
-local point = {'queued', queued_count(KEYS[3]), 'leased', redis.call('ZCARD', KEYS[4])}
+local point = {'queued', queued_count(KEYS[3]), 'leased', leased_count(KEYS[4])}
 local i = 5
 for _ = 1, tonumber(ARGV[4]) do
   local k = tonumber(ARGV[i + 1])
@@ -158,7 +159,7 @@ class CrawlKeyNames(Protocol):
     @property
     def queued(self) -> str: ...
     @property
-    def leases(self) -> str: ...
+    def leased(self) -> str: ...
 
 
 class SeriesRecorder:
@@ -177,7 +178,7 @@ class SeriesRecorder:
         self.server = server
         self.key = series_key(keys.prefix)
         self.enabled = points > 0
-        self._keys = [self.key, keys.stats, keys.queued, keys.leases]
+        self._keys = [self.key, keys.stats, keys.queued, keys.leased]
         self._args: list[str | int] = [max(1, round(interval * 1000)), points, ttl_ms, len(fields)]
         for name, stats in fields.items():
             self._args += [name, len(stats), *stats]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cluster import QUEUE_KEY, assert_store_matches, cluster, lease_owners, stored
+from cluster import QUEUE_KEY, assert_store_matches, cluster, lease_owners, leased, stored
 from harness import ReplicaServer, wait_for
 from mongo_server import MongoServer
 from paced_proxy import paced_proxy
@@ -73,9 +73,9 @@ def test_a_slow_store_keeps_acknowledging_and_a_worker_killed_mid_backlog_loses_
 
         def sample() -> tuple[int, int, int, int]:
             # Redis first, then MongoDB: a request is acknowledged only after its write, so done ≤ durable
-            queued, leased = int(client.get(f"{QUEUE_KEY}:count") or 0), client.zcard(f"{QUEUE_KEY}:leases")
+            queued, out = int(client.get(f"{QUEUE_KEY}:count") or 0), leased(client)
             mine = victim.owns(lease_owners(client))
-            samples.append((requests - queued - leased, durable(mongo.uri, mongo_db_name), leased, mine))
+            samples.append((requests - queued - out, durable(mongo.uri, mongo_db_name), out, mine))
             return samples[-1]
 
         def a_third_acknowledged_mid_backlog() -> bool:

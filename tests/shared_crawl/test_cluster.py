@@ -23,6 +23,7 @@ from cluster import (
     assert_store_matches,
     cluster,
     lease_owners,
+    leased,
     monitoring,
     shared_keys,
     shared_spider,
@@ -191,7 +192,7 @@ def test_a_worker_killed_with_requests_in_flight_loses_and_duplicates_nothing(
 
             def victim_mid_crawl() -> bool:
                 # 15 requests acknowledged (gone from Redis for good), the victim downloading several
-                remaining = int(client.get(f"{QUEUE_KEY}:count") or 0) + client.zcard(f"{QUEUE_KEY}:leases")
+                remaining = int(client.get(f"{QUEUE_KEY}:count") or 0) + leased(client)
                 return remaining <= requests - 15 and victim.owns(lease_owners(client)) >= 3
 
             wait_for(victim_mid_crawl, timeout=90, what="the victim holding 3 leases after 15 acks")
@@ -278,7 +279,7 @@ def test_a_continuous_worker_waits_quietly_for_the_next_seed(
 
         # idle: how often does it ask Redis, and how much each time? Between two marks, once four
         # polls were seen (scripts' own commands and other components' keys aside)
-        keys = " ".join(f'"{QUEUE_KEY}:{name}"' for name in ("count", "leases", "seeded", "finished"))
+        keys = " ".join(f'"{QUEUE_KEY}:{name}"' for name in ("count", "leased", "seeded", "finished"))
         polled = f'"4" {keys}'  # the crawl-status script (its 4 keys): once a poll, after the pop
         with monitoring(redis_srv.port) as watcher:
             start = watcher.mark("idle")

@@ -139,9 +139,9 @@ def test_every_key_of_a_crawl_is_named_alike_by_its_components(redis_url: str) -
     keys = CrawlKeys.from_crawler(crawler)
     queue = LeasedPriorityQueue(redis.Redis.from_url(redis_url), Spider(), key=keys.queue)
     dupefilter = CompactRFPDupeFilter(redis.Redis.from_url(redis_url), key=keys.seen)
-    assert (keys.queued, keys.leases, keys.seen_meta) == (
+    assert (keys.queued, keys.leased, keys.seen_meta) == (
         queue.count_key,
-        queue.leases_key,
+        queue.leased_key,
         dupefilter.meta_key,
     )
     assert queue.keys == QueueKeys(keys.queue).core and queue.dead_key == QueueKeys(keys.queue).dead

@@ -57,8 +57,8 @@ def test_a_generic_spider_fed_by_lpush_shares_its_crawl_and_survives_a_sigkill(
                 victim = f":{workers['victim'].pid}:"
 
                 def victim_mid_crawl() -> bool:
-                    owners = client.hvals("{links}:requests:owners")
-                    leased = sum(victim in text(owner) for owner in owners)
+                    holders = [text(worker) for worker in client.zrange("{links}:requests:holders", 0, -1)]
+                    leased = sum(client.hlen(f"{{links}}:requests:lease:{w}") for w in holders if victim in w)
                     return len(urls_in(tmp_path / "victim.jsonl")) >= 5 and leased >= 2
 
                 wait_for(victim_mid_crawl, timeout=60, what="the victim mid-crawl, holding leases")

@@ -121,10 +121,7 @@ def test_a_sigkilled_worker_loses_no_request(tmp_path: Path, redis_url: str) -> 
         finally:
             first.kill()  # SIGKILL: no cleanup of any kind
             first.wait(timeout=30)
-        leased_at_kill = {
-            story_sid(serialization.loads(queue.server.hget(queue.payloads_key, request_id))["url"])
-            for request_id in queue.lease_ids()
-        }
+        leased_at_kill = {story_sid(serialization.loads(payload)["url"]) for _, _, payload in queue.leases()}
         queued_at_kill = {  # queue members are "<id> <payload>"
             story_sid(serialization.loads(payload)["url"]) for _, payload in queue.queued()
         }

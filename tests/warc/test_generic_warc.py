@@ -150,7 +150,7 @@ def test_without_warcio_a_worker_asked_to_record_says_what_to_install_and_fetche
             kept = [
                 *client.lrange("links:start_urls", 0, -1),
                 *(m for key in client.scan_iter(f"{queue.base}:q:*") for m in client.lrange(key, 0, -1)),
-                *client.hvals(queue.payloads),
+                *(v for key in client.scan_iter(f"{queue.base}:lease:*") for v in client.hvals(key)),
             ]
 
     log = (tmp_path / "blocked.log").read_text(encoding="utf-8")

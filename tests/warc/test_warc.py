@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import QUEUE_KEY, cluster, lease_owners, stored
+from cluster import QUEUE_KEY, cluster, lease_owners, leased, stored
 from harness import ROOT, ReplicaServer, crawl_env, read_jsonl, replica_server, run_crawl, wait_for
 from mongo_server import MongoServer
 from pymongo import MongoClient
@@ -195,7 +195,7 @@ def test_a_killed_worker_leaves_no_acknowledged_request_without_its_records(
         with redis_srv.client() as client:
 
             def victim_mid_crawl() -> bool:
-                remaining = int(client.get(f"{QUEUE_KEY}:count") or 0) + client.zcard(f"{QUEUE_KEY}:leases")
+                remaining = int(client.get(f"{QUEUE_KEY}:count") or 0) + leased(client)
                 return remaining <= requests - 15 and victim.owns(lease_owners(client)) >= 3
 
             wait_for(victim_mid_crawl, timeout=90, what="the victim holding 3 leases after 15 acks")

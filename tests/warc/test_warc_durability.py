@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import QUEUE_KEY, cluster
+from cluster import QUEUE_KEY, cluster, leased
 from harness import replica_server
 from mongo_server import MongoServer
 
@@ -109,7 +109,7 @@ def test_a_write_that_fails_closes_the_worker_and_acknowledges_nothing_after_it(
         worker.wait(timeout=180)
         stats, log = worker.stats(), worker.log()
         with redis_srv.client() as client:
-            remaining = int(client.get(f"{QUEUE_KEY}:count") or 0) + client.zcard(f"{QUEUE_KEY}:leases")
+            remaining = int(client.get(f"{QUEUE_KEY}:count") or 0) + leased(client)
 
     assert stats["finish_reason"] == "warc_error", log[-3000:]
     assert stats.get("warc/errors/OSError", 0) >= 1, stats

@@ -164,11 +164,11 @@ def metrics(url: str) -> dict[str, float]:
 def redis_reading(client: redis.Redis, mongo: MongoClient[dict[str, Any]], database: str) -> tuple[Any, ...]:
     pipe = client.pipeline(transaction=True)
     pipe.get("{solidot}:requests:count")
-    pipe.zcard("{solidot}:requests:leases")
+    pipe.get("{solidot}:requests:leased")
     pipe.hmget("{solidot}:stats", "scheduler/acked", "scheduler/acked/late", "response_received_count")
     queued, leased, (acked, late, pages) = pipe.execute()
     stories = mongo[database]["stories"].count_documents({})
-    return int(queued or 0), leased, int(acked or 0) + int(late or 0), int(pages or 0), stories
+    return int(queued or 0), int(leased or 0), int(acked or 0) + int(late or 0), int(pages or 0), stories
 
 
 def page_reading(page: dict[str, Any]) -> tuple[Any, ...]:

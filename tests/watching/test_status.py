@@ -39,7 +39,7 @@ def read_redis(client: redis.Redis, shard_keys: list[str]) -> dict[str, Any]:
     """What the crawl's keys hold right now, read directly (one MULTI/EXEC)."""
     pipe = client.pipeline(transaction=True)
     pipe.get("{solidot}:requests:count")
-    pipe.zcard("{solidot}:requests:leases")
+    pipe.get("{solidot}:requests:leased")
     pipe.hgetall("{solidot}:workers:info")
     pipe.hgetall("{solidot}:stats")
     for key in shard_keys:
@@ -47,7 +47,7 @@ def read_redis(client: redis.Redis, shard_keys: list[str]) -> dict[str, Any]:
     queued, leased, info, stats, *shards = pipe.execute()
     return {
         "queued": int(queued or 0),
-        "leased": leased,
+        "leased": int(leased or 0),
         "seen": sum(shards),
         "pids": sorted(json.loads(entry)["pid"] for entry in info.values()),
         "pages": int(stats.get(b"response_received_count", 0)),
@@ -82,7 +82,7 @@ def test_status_during_a_crawl_is_redis_at_that_moment_and_after_it_the_true_tot
             wait_for(
                 lambda: (
                     read_redis(client, shard_keys)["pids"] == pids
-                    and client.zcard("{solidot}:requests:leases") >= 16
+                    and int(client.get("{solidot}:requests:leased") or 0) >= 16
                 ),
                 timeout=60,
                 what="both workers registered, each with 8 requests in flight",

@@ -38,7 +38,7 @@ from scrapy_sharedcrawl.cli.options import CrawlDefaults, add_crawl_arguments, c
 from scrapy_sharedcrawl.cli.tables import table
 from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter
-from scrapy_sharedcrawl.keys import BUCKET, CrawlKeys
+from scrapy_sharedcrawl.keys import BUCKET, CrawlKeys, leased_total
 from scrapy_sharedcrawl.outcomes import outcomes_of, unfetched_of
 from scrapy_sharedcrawl.reading import Unreadable, counter, moment, printable, replies, text, whole
 from scrapy_sharedcrawl.report import CrawlReport, read_view
@@ -173,7 +173,7 @@ class StatusReader:
         pipe = self.server.pipeline(transaction=True)  # one consistent moment
         pipe.time()
         pipe.get(keys.queued)
-        pipe.zcard(keys.leases)
+        pipe.get(keys.leased)
         pipe.hgetall(keys.stats)
         pipe.hgetall(keys.meta)
         pipe.zrange(keys.workers, 0, -1, withscores=True)
@@ -183,23 +183,30 @@ class StatusReader:
         pipe.zcard(keys.queue_keys.ready)
         pipe.zcard(keys.queue_keys.wait)
         pipe.zscore(keys.queue_keys.ready, BUCKET)
+        pipe.zcard(keys.queue_keys.holders)
+        pipe.zcard(keys.queue_keys.leases)
         unreadable = Unreadable()
         read = replies(
             pipe.execute(raise_on_error=False),
             [
-                *("time", keys.queued, keys.leases, keys.stats, keys.meta, keys.workers, keys.worker_info),
+                *("time", keys.queued, keys.leased, keys.stats, keys.meta, keys.workers, keys.worker_info),
                 *(keys.seen_meta, f"{keys.queue}:dead", keys.queue_keys.ready, keys.queue_keys.wait),
                 keys.queue_keys.ready,
+                *(keys.queue_keys.holders, keys.queue_keys.leases),
             ],
-            [None, 0, 0, {}, {}, [], {}, {}, 0, 0, 0, None],
+            [None, 0, 0, {}, {}, [], {}, {}, 0, 0, 0, None, 0, 0],
             unreadable,
         )
-        (seconds, micros), raw_queued, leased, raw_stats, raw_meta, beats, info, seen_meta, dead = read[:9]
-        hosts = read[9:]
+        (seconds, micros), raw_queued, raw_leased, raw_stats, raw_meta, beats, info = read[:7]
+        seen_meta, dead, hosts = read[7], read[8], read[9:12]
         queued = whole(raw_queued or 0)
         if queued is None:  # not a count a worker could have written: shown as 0, and said
             unreadable.skip("keys", keys.queued, f"{text(raw_queued)[:40]!r} is no count")
             queued = 0
+        leased_counter = whole(raw_leased or 0)
+        if leased_counter is None:  # counted as the finish check counts it: one a holder
+            unreadable.skip("keys", keys.leased, f"{text(raw_leased)[:40]!r} is no count")
+        leased = leased_total(leased_counter, *read[12:])
         now = seconds + micros / 1e6
         stats = read_stats(raw_stats, unreadable)
         meta = {text(name): text(value) for name, value in raw_meta.items()}

@@ -320,7 +320,7 @@ class LeasingScheduler(StockScheduler):
             logger.info("Returned %d expired leases to the queue (their worker stopped)", popped.requeued)
         for request_id, reason in popped.undecodable:
             try:
-                self.rejects.bury(self.queue, request_id, reason)
+                self.rejects.bury(self.queue, self.worker_id, request_id, reason)
             except UNREACHABLE as error:
                 self.unreachable(error)
         if popped.missing:

@@ -33,9 +33,9 @@ class QueueRejects:
         self.crawler.signals.send_catch_log(signal=signals.request_dropped, request=request, spider=spider)
         return False
 
-    def bury(self, queue: LeasedPriorityQueue, request_id: str, reason: str) -> None:
-        """A payload read from the queue that is not a request this spider may run: into the dead
-        letters, never retried. Raises redis errors (the caller rides out the outage)."""
+    def bury(self, queue: LeasedPriorityQueue, worker_id: str, request_id: str, reason: str) -> None:
+        """A payload ``worker_id`` leased from the queue that is not a request this spider may run: into
+        the dead letters, never retried. Raises redis errors (the caller rides out the outage)."""
         kind = reason.split(":", 1)[0].strip() or "payload"
         self.stats.inc_value(f"{STATS}dead")
         self._buried(
@@ -45,7 +45,7 @@ class QueueRejects:
             reason,
             queue.dead_key,
         )
-        queue.bury(request_id, reason)
+        queue.bury(worker_id, request_id, reason)
 
     def payloads_missing(self, count: int, where: str) -> None:
         """Queue members without a payload: never written by a worker, and nothing to crawl."""

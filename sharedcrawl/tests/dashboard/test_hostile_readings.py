@@ -44,6 +44,7 @@ COUNT = "{news}:requests:count"
 ALL_KEYS = [
     *(STATS, META, WORKERS, INFO, SEEN_META, SEED_KEY, "{news}:series", "{news}:requests:count"),
     *("{news}:requests:leases", "{news}:requests:dead", "{news}:requests:seeded"),
+    *("{news}:requests:leased", "{news}:requests:holders"),
     *("{news}:requests:ready", "{news}:requests:wait"),
     *("{news}:seen:0", "{news}:seen:bloom"),
 ]

@@ -152,7 +152,8 @@ def test_a_retried_push_of_an_unfiltered_request_queues_it_once(redis_url: str) 
     assert queue.push_encoded(entry) == 2 and len(queue) == 1  # the reply was lost: pushed again
     ((request_id, _),) = queue.pop("w", 30).leased
     assert request_id == entry.request_id and queue.push_encoded(entry) == 2  # leased: still a no-op
-    assert not queue.server.exists(queue.named.unchecked)
+    assert queue.ack("w", [request_id]).acked == 1
+    assert not queue.server.exists(queue.named.unchecked)  # kept until the acknowledgement, not after
 
 
 def test_hosts_are_named_as_the_limiter_names_them() -> None:

@@ -64,7 +64,8 @@ def test_a_lease_hides_a_request_until_it_expires_then_another_worker_gets_it(
     assert (late.acked, late.stale) == (0, 1) and queue.leased_count() == 1
     done = queue.ack("worker-b", [request_id])
     assert done.acked == 1 and (len(queue), queue.leased_count()) == (0, 0)
-    assert queue.server.hlen(queue.payloads_key) == 0 and queue.server.hlen(queue.owners_key) == 0
+    assert queue.server.hlen(queue.payloads_key) == 0 and queue.held() == {}
+    assert not queue.server.exists(queue.holders_key, queue.leased_key, queue.named.lease("worker-b"))
 
 
 def test_a_late_ack_removes_the_requeued_copy(queue: LeasedPriorityQueue, spider: NewsSpider) -> None:

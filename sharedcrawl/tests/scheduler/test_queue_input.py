@@ -194,7 +194,7 @@ def test_fuzzed_payloads_decode_to_allowed_requests_or_go_to_the_dead_letters(
     else:
         ((request_id, reason),) = popped.undecodable
         assert request_id == "fuzzed" and reason.split(":", 1)[0] in REASONS
-        assert queue.bury(request_id, reason)  # the scheduler's next step: never seen again
+        assert queue.bury("fuzz-worker", request_id, reason)  # the scheduler's next step: never seen again
         assert queue.pop("fuzz-worker", 30).leased == [] and queue.leased_count() == 0
 
 
