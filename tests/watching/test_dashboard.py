@@ -245,6 +245,6 @@ def test_readings_cost_the_same_however_many_browsers_ask(redis_srv: Any, redis_
     assert len(quiet) >= 3 and len(busy) >= 3, (len(quiet), len(busy))
     assert per_refresh["busy"] == per_refresh["quiet"] and len(per_refresh["quiet"]) == 1, per_refresh
     # (26 now: the status read also asks whether the shared bucket is in ready, and counts lease holders and
-    # the previous release's leases; 23 before them)
+    # the previous release's leases)
     assert per_refresh["quiet"][0] <= 28, per_refresh
     print(json.dumps({"redis_commands_per_refresh": per_refresh["quiet"][0]}))
