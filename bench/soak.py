@@ -16,9 +16,13 @@ MongoDB (mongoeco). The faulty run, at fractions of the calm run's wall time:
 
 Printed per run: stories expected / stored exactly / missing / duplicated / wrong, pages the site
 served, and wall time; then the extra fetches of the faulty run (work redone and fault retries) and
-its slowdown. Minutes, not CI:
+its slowdown. Every ``--every`` seconds a run also prints where it stands: stories in MongoDB, requests
+done (acknowledged), leased and queued in Redis, so that acknowledgement can be seen to follow the
+store (done within a batch of stored, leases bounded by what is in flight); at the end, the store's
+stories/s (first to last stored) and the most requests leased at once. Minutes, not CI:
 
     .venv/bin/python bench/soak.py --stories 20000 --workers 4
+    .venv/bin/python bench/soak.py --stories 85572 --workers 2 --calm-only   # the whole history
 """
 
 from __future__ import annotations
@@ -40,12 +44,14 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
 
-from cluster import Cluster, stored  # noqa: E402
+from cluster import QUEUE_KEY, Cluster, stored  # noqa: E402
 from harness import ROOT, ReplicaServer, read_line  # noqa: E402
 from mongo_server import MongoServer, mongo_server  # noqa: E402
+from pymongo import MongoClient  # noqa: E402
 from sentinel_servers import SentinelSet, sentinel_set  # noqa: E402
 from truth import mismatches  # noqa: E402
 
+from scrapy_sharedcrawl.keys import QueueKeys  # noqa: E402
 from solidot_replica import Replica, ReplicaConfig  # noqa: E402
 from solidot_spider.archive.documents import stored_item  # noqa: E402
 
@@ -123,6 +129,55 @@ def compare(outcome: Outcome, documents: list[dict[str, Any]], model: Replica, b
     outcome.exact -= outcome.duplicated  # a story stored twice is not "stored exactly" twice
 
 
+@dataclass
+class Progress:
+    """Where a run stands, sampled every ``every`` seconds (see the module docstring)."""
+
+    every: float
+    #: Requests the seed pushed: a --sids crawl finds no others, so done = seeded - queued - leased, exact
+    #: at the moment of the sample (the shared stats' ``scheduler/acked`` comes seconds late).
+    seeded: int
+    samples: list[tuple[float, int, int, int, int]] = field(default_factory=list)
+    last: float = -1e9
+
+    def sample(self, elapsed: float, servers: SentinelSet, mongo: MongoServer, database: str) -> None:
+        if elapsed - self.last < self.every:
+            return
+        self.last = elapsed
+        try:
+            client = servers.master.client()
+            pipe = client.pipeline(transaction=True)  # one moment
+            pipe.get(QueueKeys(QUEUE_KEY).count)
+            pipe.get(QueueKeys(QUEUE_KEY).leased)
+            raw_queued, raw_leased = pipe.execute()
+            queued, leased_now = int(raw_queued or 0), int(raw_leased or 0)
+            done = self.seeded - queued - leased_now
+            with MongoClient(mongo.uri, serverSelectionTimeoutMS=3000) as mongo_client:
+                in_store = mongo_client[database]["stories"].estimated_document_count()
+        except Exception as error:  # a failover or a frozen MongoDB: no sample this time
+            print(f"  [{elapsed:6.0f} s] no sample: {type(error).__name__}: {error}", flush=True)
+            return
+        self.samples.append((elapsed, in_store, done, leased_now, queued))
+        print(
+            f"  [{elapsed:6.0f} s] stored {in_store:,}, done {done:,}, leased {leased_now:,}, "
+            f"queued {queued:,}",
+            flush=True,
+        )
+
+    def summary(self) -> str:
+        stored_at = [(at, n) for at, n, *_ in self.samples if n > 0]
+        if len(stored_at) < 2:
+            return "store: too few samples"
+        (first, first_n), (last, last_n) = stored_at[0], stored_at[-1]
+        rate = (last_n - first_n) / max(last - first, 1e-9)
+        most_leased = max(sample[3] for sample in self.samples)
+        behind = max(in_store - done for _, in_store, done, *_ in self.samples)
+        return (
+            f"store: {rate:.0f} stories/s between samples; at most {most_leased:,} requests leased at once; "
+            f"done at most {behind:,} behind stored"
+        )
+
+
 class Schedule:
     """Events at given seconds after the start, run between polls of the workers."""
 
@@ -178,9 +233,11 @@ def crawl_once(
         for number in range(options.workers):
             crawl.start_worker(f"w{number}")
         schedule = Schedule(plan(crawl, servers, mongo, site) if plan else [])
+        progress = Progress(options.every, seeded.counts[0])
         try:
             while any(worker.process.poll() is None for worker in crawl.workers):
                 schedule.tick(time.monotonic() - start, lambda: time.monotonic() - start)
+                progress.sample(time.monotonic() - start, servers, mongo, database)
                 time.sleep(0.5)  # a polling loop of a benchmark, not a test's synchronization
         finally:
             crawl.stop_all()
@@ -191,6 +248,7 @@ def crawl_once(
         outcome.retries = sum(int(worker.stats().get("retry/count", 0)) for worker in crawl.workers)
         codes = {worker.name: worker.process.returncode for worker in crawl.workers}
         print(f"  exit codes: {codes}; events not reached: {[e[1] for e in schedule.events]}", flush=True)
+        print(f"  {progress.summary()}", flush=True)
         compare(outcome, stored(mongo.uri, database), model, site.base_url)
     return outcome
 
@@ -263,6 +321,8 @@ def main() -> None:
     parser.add_argument("--last-sid", type=int, default=85572)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=16, help="CONCURRENT_REQUESTS of each worker")
+    parser.add_argument("--calm-only", action="store_true", help="the calm run only (no faulty run)")
+    parser.add_argument("--every", type=float, default=30.0, help="seconds between progress samples")
     options = parser.parse_args()
     model = Replica(ReplicaConfig(stories=options.stories, last_sid=options.last_sid))
     print(f"scope: sids {min(model.sids())}-{max(model.sids())}, {options.workers} workers", flush=True)
@@ -270,6 +330,8 @@ def main() -> None:
         print("calm run", flush=True)
         calm = crawl_once("calm", site, model, options)
         print(calm.line(), flush=True)
+        if options.calm_only:
+            return
         print("faulty run", flush=True)
         faulty = crawl_once("faulty", site, model, options, fault_plan(calm.wall))
         print(faulty.line(), flush=True)
