@@ -621,6 +621,7 @@ _LUA_CLEAR_IF_IDLE = (
     + """
 if queued_count(KEYS[6]) > 0 or leased_count(KEYS[4]) > 0 then return 0 end
 redis.call('DEL', unpack(KEYS))
+redis.call('DEL', string.sub(KEYS[1], 1, -6) .. 'recent')  -- the hosts' turns (see keys.QueueKeys.recent)
 return 1
 """
 )

@@ -128,3 +128,12 @@ def test_a_worker_of_the_release_before_the_bucket_serves_it_as_a_host(redis_url
     server.decr(queue.count_key)
     assert queue.requeue_expired() == 1 and len(queue) == 1
     assert urls(queue, 8) == ["http://a.test/1"]
+
+
+def test_an_idle_queue_is_cleared_with_the_hosts_turns(redis_url: str) -> None:
+    queue = new_queue(redis_url, CLUSTER_HOST_RATE=0.1)
+    push(queue, "http://turn.test/0")
+    ((request_id, _),) = queue.pop("w", 60, count=8).leased
+    assert queue.server.exists(queue.named.recent)  # turn.test's turn is kept
+    assert queue.ack("w", [request_id]).acked == 1 and queue.clear_if_idle()
+    assert not queue.server.exists(queue.named.recent, queue.named.hosts, queue.named.count)
