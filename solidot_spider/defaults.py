@@ -92,7 +92,8 @@ DECLARED: dict[str, Declared] = {
     "MONGO_BATCH_SIZE": Declared(500, "stories per bulk write"),
     "MONGO_FLUSH_INTERVAL": Declared(2.0, "longest wait (s) before a partial batch is written"),
     "MONGO_MAX_BUFFER": Declared(
-        50_000, "stories held while MongoDB is away; when full, items wait (never dropped)"
+        50_000,
+        "stories held while MongoDB is away (two batches while it answers); then items wait (never dropped)",
     ),
     "MONGO_RETRY_BASE": Declared(0.5, "retry pause (s) while MongoDB is unreachable, doubling, and its cap"),
     "MONGO_RETRY_MAX": Declared(30.0, "retry pause (s) while MongoDB is unreachable, doubling, and its cap"),

@@ -6,7 +6,9 @@ store always has a backlog. Before, the acknowledgement barrier waited for the w
 buffer and, the buffer never draining in time, nothing was acknowledged while every
 request stayed leased. Now each request is acknowledged once its own items are in
 MongoDB: done requests keep pace with stored stories, leases stay bounded by what a
-worker holds (prefetch, concurrency, its buffer), and a worker SIGKILLed mid-backlog
+worker holds (prefetch, concurrency, two batches: while MongoDB answers, a slower store
+slows the crawl instead of filling ``MONGO_MAX_BUFFER``, left at its default of 50,000
+here, with fetched requests), and a worker SIGKILLed mid-backlog
 hands back only the requests whose items were not stored — nothing is lost.
 """
 
@@ -26,7 +28,9 @@ from solidot_replica import Replica
 
 #: Each message to MongoDB waits this long: a batch costs a few of them, far slower than the crawl.
 DELAY = 0.3
-BATCH, BUFFER, PREFETCH, CONCURRENCY = 10, 40, 8, 4
+BATCH, PREFETCH, CONCURRENCY = 10, 8, 4
+#: Writes a worker's store holds while MongoDB answers: the batch being written and the next.
+BUFFER = 2 * BATCH
 #: Bytes of responses Scrapy's scraper holds before the downloader waits (Scrapy's default, 5 MB, is
 #: the whole replica): a story page is a few kB, so a handful of responses wait for the pipelines.
 SCRAPER_BYTES = 20_000
@@ -40,7 +44,6 @@ SETTINGS = {
     "CONCURRENT_REQUESTS": str(CONCURRENCY),
     "CONCURRENT_REQUESTS_PER_DOMAIN": str(CONCURRENCY),
     "MONGO_BATCH_SIZE": str(BATCH),
-    "MONGO_MAX_BUFFER": str(BUFFER),
     "SCRAPER_SLOT_MAX_ACTIVE_SIZE": str(SCRAPER_BYTES),
 }
 
@@ -100,6 +103,7 @@ def test_a_slow_store_keeps_acknowledging_and_a_worker_killed_mid_backlog_loses_
     assert_store_matches(stored(mongo.uri, mongo_db_name), replica_model, replica.base_url, "subset")
     assert stats.get("scheduler/requeued", 0) >= held_at_kill
     assert stats.get("scheduler/acks/held", 0) > 0  # requests held back while others were acknowledged
+    assert stats.get("solidot/mongo/waits/store_slower", 0) > 0  # the crawl waited for the store
     assert stats["finish_reason"] == "finished"
     assert "Traceback" not in logs and " ERROR: " not in logs, logs
 

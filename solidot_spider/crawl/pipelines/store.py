@@ -84,7 +84,8 @@ class MongoStorePipeline:
         self.marks = WriteMarks(crawler, lambda: self._received)
         self._closing = False
         self._full = False
-        self._full_logged_at: float | None = None
+        #: When each kind of wait ("away": the buffer full in an outage; "slower") was last logged.
+        self._full_logged_at: dict[str, float] = {}
         self.outage = Outage(
             self.where,
             gone="MongoDB unreachable at {where} — retrying in {pause:g} s (doubling up to {cap:g} s), "
@@ -122,6 +123,16 @@ class MongoStorePipeline:
         """Items and touches not yet acknowledged by MongoDB (the batch being written included)."""
         return len(self._queue) + self._in_flight
 
+    @property
+    def buffer_limit(self) -> int:
+        """Writes held before an item waits: ``MONGO_MAX_BUFFER`` while MongoDB is away (the crawl rides
+        out an outage), two batches while it answers (the one being written and the next): a store
+        slower than the crawl then slows the crawl, instead of holding tens of thousands of fetched
+        requests leased until it catches up (issue 19)."""
+        if self.outage.down:
+            return self.config.max_buffer
+        return min(self.config.max_buffer, 2 * self.config.batch_size)
+
     # -- Scrapy's pipeline interface ---------------------------------------------------
 
     async def open_spider(self) -> None:
@@ -150,7 +161,7 @@ class MongoStorePipeline:
     async def process_item(self, item: Any) -> Any:
         story = item_dict(item)
         write = story_write(story, datetime.now(UTC), known_hash=story.get("content_hash"))
-        while self.buffered >= self.config.max_buffer:
+        while self.buffered >= self.buffer_limit:
             self._log_full()
             self._space.clear()
             await self._space.wait()
@@ -339,6 +350,7 @@ class MongoStorePipeline:
         # after an outage the server may be a new one (a restarted test server has no indexes)
         self._indexes_ready = False
         self.outage.failed(error, cap=self.config.retry_max, buffered=self.buffered, detail=_short(error))
+        self._release_space()  # away: the buffer may grow to MONGO_MAX_BUFFER now
         await asyncio.sleep(delay)
 
     def _reachable_again(self) -> None:
@@ -376,20 +388,30 @@ class MongoStorePipeline:
         if self._full:
             return
         self._full = True
-        # a slow MongoDB fills the buffer again and again: one warning a minute says enough
-        now = time.monotonic()
-        if self._full_logged_at is not None and now - self._full_logged_at < FULL_LOG_INTERVAL:
+        away = self.outage.down
+        self.stats.inc_value(STATS_PREFIX + ("waits/buffer_full" if away else "waits/store_slower"))
+        # a slow MongoDB fills the buffer again and again: one line a minute of each kind says enough
+        now, kind = time.monotonic(), "away" if away else "slower"
+        if now - self._full_logged_at.get(kind, -FULL_LOG_INTERVAL) < FULL_LOG_INTERVAL:
             return
-        self._full_logged_at = now
-        logger.warning(
-            "MongoDB buffer full: %s items wait for MongoDB at %s (MONGO_MAX_BUFFER) — "
-            "items are held back until it catches up",
-            f"{self.buffered:,}",
-            self.where,
-        )
+        self._full_logged_at[kind] = now
+        if away:
+            logger.warning(
+                "MongoDB buffer full: %s items wait for MongoDB at %s (MONGO_MAX_BUFFER) — "
+                "items are held back until it catches up",
+                f"{self.buffered:,}",
+                self.where,
+            )
+        else:
+            logger.info(
+                "MongoDB at %s is slower than the crawl: %s items (two batches) wait for it, and the crawl "
+                "waits with them",
+                self.where,
+                f"{self.buffered:,}",
+            )
 
     def _release_space(self) -> None:
-        if self.buffered < self.config.max_buffer:
+        if self.buffered < self.buffer_limit:
             if self._full:
                 logger.debug("MongoDB buffer has room again: %s items buffered", f"{self.buffered:,}")
                 self._full = False
