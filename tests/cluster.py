@@ -167,10 +167,27 @@ def cluster(
         crawl.stop_all()
 
 
+#: Sids read a query by :func:`stored`: mongoeco answers a whole large collection in one reply past the
+#: wire protocol's limit (≈ 170 MB for 85k stories: pymongo's ProtocolError), so the archive is read in ranges.
+STORED_RANGE = 2000
+
+
 def stored(mongo_uri: str, database: str) -> list[dict[str, Any]]:
-    """The stories in MongoDB, by sid."""
+    """The stories in MongoDB, by sid (a range of sids at a time, see :data:`STORED_RANGE`; a duplicate
+    sid is read as often as it is stored, and a document whose sid is no number last)."""
     with MongoClient(mongo_uri, serverSelectionTimeoutMS=5000, tz_aware=True) as client:
-        return list(client[database]["stories"].find({}, sort=[("sid", 1)]))
+        stories = client[database]["stories"]
+        documents: list[dict[str, Any]] = []
+        ends = [
+            list(stories.find({"sid": {"$type": "number"}}, {"sid": 1}, sort=[("sid", o)], limit=1))
+            for o in (1, -1)
+        ]
+        if ends[0]:
+            low, high = int(ends[0][0]["sid"]), int(ends[1][0]["sid"])
+            for start in range(low, high + 1, STORED_RANGE):
+                span = {"$gte": start, "$lt": start + STORED_RANGE}
+                documents += stories.find({"sid": span}, sort=[("sid", 1)])
+        return documents + list(stories.find({"sid": {"$not": {"$type": "number"}}}))
 
 
 def assert_store_matches(
