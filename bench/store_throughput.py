@@ -132,7 +132,7 @@ def store_rate(mode: str, uri: str, stories: list[dict[str, Any]]) -> float:
     database = f"bench_{uuid.uuid4().hex[:8]}"
     policy = RefreshPolicy.from_settings(Settings()) if mode in SCHEDULED_MODES else None
     store = MongoStore(uri, database, "stories", policy=policy)
-    store.ensure_indexes()
+    store.prepare()  # as the pipeline does: the indexes, and the sids the store holds (none)
     now = datetime.now(UTC)
     writes: list[StoryWrite | Touch | Miss] = []
     for number, story in enumerate(stories, 1):
