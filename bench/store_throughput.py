@@ -9,18 +9,25 @@ same synthetic stories both ways, each round into fresh databases, alternating:
   item on the reactor thread (the obvious pipeline).
 - ``store``: the same writes without Scrapy: ``MongoStore.write_batch`` in
   batches of 500 against ``update_one(upsert)`` per item; ``scheduled`` is the
-  batched store as a crawl runs it, moving each story's re-fetch schedule, with a
-  404 (a gap) every 100 stories. Its MongoDB commands per batch are counted too
+  batched store as a historical crawl runs it, every sid new to the store, each
+  story's re-fetch schedule moved, with a 404 (a gap) every 100 stories;
+  ``recrawl`` writes the same batches a second time into the database a
+  ``scheduled`` pass filled (every sid stored: a refresh crawl's batches) and
+  times that second pass. Their MongoDB commands per batch are counted too
   (pymongo's command monitoring): each one is a round trip.
 
 Both produce the same documents. Prints each run, the medians and the ratios.
 
     .venv/bin/python bench/store_throughput.py --stories 3000 --rounds 3
+    .venv/bin/python bench/store_throughput.py --levels store --store-modes scheduled,recrawl
+
+``--levels`` and ``--store-modes`` pick what runs (the ratios need ``batched`` and ``per-item``).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -29,6 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -113,33 +121,40 @@ class CommandCounter(monitoring.CommandListener):
 
 COMMANDS = CommandCounter()
 monitoring.register(COMMANDS)  # every client made from now on reports to it
-#: Commands per batch of the last ``scheduled`` run.
-commands_per_batch: list[float] = []
+#: The store's modes, and those whose MongoDB commands per batch are reported.
+STORE_MODES = ("batched", "per-item", "scheduled", "recrawl")
+SCHEDULED_MODES = frozenset({"scheduled", "recrawl"})
+#: Commands per batch of each scheduled mode, one entry a run.
+commands_per_batch: dict[str, list[float]] = {}
 
 
 def store_rate(mode: str, uri: str, stories: list[dict[str, Any]]) -> float:
     database = f"bench_{uuid.uuid4().hex[:8]}"
-    policy = RefreshPolicy.from_settings(Settings()) if mode == "scheduled" else None
+    policy = RefreshPolicy.from_settings(Settings()) if mode in SCHEDULED_MODES else None
     store = MongoStore(uri, database, "stories", policy=policy)
-    store.ensure_indexes()
+    store.prepare()  # as the pipeline does: the indexes, and the sids the store holds (none)
     now = datetime.now(UTC)
     writes: list[StoryWrite | Touch | Miss] = []
     for number, story in enumerate(stories, 1):
         writes.append(story_write(story, now))
-        if mode == "scheduled" and number % 100 == 0:
+        if mode in SCHEDULED_MODES and number % 100 == 0:
             writes.append(Miss(len(stories) + number, now))  # a sid that answered 404
+    batches = [writes[start : start + BATCH] for start in range(0, len(writes), BATCH)]
+    if mode == "recrawl":  # the historical crawl first, by a store that then knows every sid
+        for batch in batches:
+            store.write_batch(batch)
     started = time.perf_counter()
     commands_before = COMMANDS.commands
     if mode != "per-item":
-        for start in range(0, len(writes), BATCH):
-            store.write_batch(writes[start : start + BATCH])
+        for batch in batches:
+            store.write_batch(batch)
     else:
         for write in writes:
             assert isinstance(write, StoryWrite)
             store.collection.update_one({"sid": write.sid}, write.upsert_update, upsert=True)
     seconds = time.perf_counter() - started
-    if mode == "scheduled":
-        commands_per_batch.append((COMMANDS.commands - commands_before) / -(-len(writes) // BATCH))
+    if mode in SCHEDULED_MODES:
+        commands_per_batch.setdefault(mode, []).append((COMMANDS.commands - commands_before) / len(batches))
     store.close()
     if count(uri, database) != len(stories):
         raise SystemExit("store: documents missing")
@@ -155,40 +170,44 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stories", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--levels", default="crawl,store", help="crawl, store or both (comma-separated)")
+    parser.add_argument("--store-modes", default=",".join(STORE_MODES), help="store modes to run")
     options = parser.parse_args()
+    levels = options.levels.split(",")
+    store_modes = [mode for mode in options.store_modes.split(",") if mode]
+    if unknown := set(levels) - {"crawl", "store"} | set(store_modes) - set(STORE_MODES):
+        parser.error(f"unknown level or store mode: {', '.join(sorted(unknown))}")
     stories = [make_story(sid) for sid in range(1, options.stories + 1)]
 
     rates: dict[tuple[str, str], list[float]] = {}
     with mongo_server() as server, tempfile.TemporaryDirectory() as tmp:
+        runs: dict[tuple[str, str], Callable[[], float]] = {}
+        if "crawl" in levels:
+            for name, pipeline in (
+                ("batched", "solidot_spider.crawl.pipelines.store.MongoStorePipeline"),
+                ("per-item", "store_throughput.PerItemUpsertPipeline"),
+            ):
+                runs["crawl", name] = functools.partial(crawl_rate, pipeline, server.uri, stories, Path(tmp))
+        if "store" in levels:
+            for mode in store_modes:
+                runs["store", mode] = functools.partial(store_rate, mode, server.uri, stories)
         for round_no in range(options.rounds):
-            runs = {
-                ("crawl", "batched"): lambda: crawl_rate(
-                    "solidot_spider.crawl.pipelines.store.MongoStorePipeline", server.uri, stories, Path(tmp)
-                ),
-                ("crawl", "per-item"): lambda: crawl_rate(
-                    "store_throughput.PerItemUpsertPipeline", server.uri, stories, Path(tmp)
-                ),
-                ("store", "batched"): lambda: store_rate("batched", server.uri, stories),
-                ("store", "per-item"): lambda: store_rate("per-item", server.uri, stories),
-                ("store", "scheduled"): lambda: store_rate("scheduled", server.uri, stories),
-            }
             for key, run in runs.items():
                 rate = run()
                 rates.setdefault(key, []).append(rate)
-                print(f"round {round_no + 1}: {key[0]:5} {key[1]:8} {rate:8.0f} items/s", flush=True)
+                print(f"round {round_no + 1}: {key[0]:5} {key[1]:9} {rate:8.0f} items/s", flush=True)
 
     print(f"{options.stories} stories, {options.rounds} rounds, mongoeco memory engine; median items/s:")
+    for key, values in rates.items():
+        line = f"{key[0]:5} {key[1]:9} {statistics.median(values):8.0f}"
+        if key[1] in commands_per_batch:
+            commands = statistics.median(commands_per_batch[key[1]])
+            line += f"   MongoDB commands per batch of {BATCH}: {commands:.2f}"
+        print(line)
     for level in ("crawl", "store"):
-        batched = statistics.median(rates[(level, "batched")])
-        per_item = statistics.median(rates[(level, "per-item")])
-        ratio = batched / per_item
-        print(f"{level:5}  batched {batched:8.0f}   per-item {per_item:8.0f}   ratio {ratio:5.2f}x")
-    scheduled = statistics.median(rates[("store", "scheduled")])
-    per_item = statistics.median(rates[("store", "per-item")])
-    print(
-        f"store  scheduled {scheduled:6.0f}   per-item {per_item:8.0f}   ratio {scheduled / per_item:5.2f}x"
-        f"   MongoDB commands per batch of {BATCH}: {statistics.median(commands_per_batch):.1f}"
-    )
+        if (level, "batched") in rates and (level, "per-item") in rates:
+            ratio = statistics.median(rates[level, "batched"]) / statistics.median(rates[level, "per-item"])
+            print(f"{level:5} batched / per-item {ratio:5.2f}x")
 
 
 if __name__ == "__main__":

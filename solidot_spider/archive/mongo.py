@@ -22,8 +22,9 @@ from scrapy.settings import BaseSettings
 from scrapy_sharedcrawl.config import float_setting, int_setting, setting
 from scrapy_sharedcrawl.redact import redact_uri
 from solidot_spider.archive.documents import StoryWrite, Touch
+from solidot_spider.archive.known import SidSet
 from solidot_spider.archive.policy import Clock, RefreshPolicy, system_clock
-from solidot_spider.archive.schedule import Miss, Schedules
+from solidot_spider.archive.schedule import Miss, Plan, Schedules
 from solidot_spider.defaults import SETTINGS
 
 Document = dict[str, Any]
@@ -130,8 +131,8 @@ class Rejected:
 
 @dataclass(slots=True)
 class BatchResult:
-    """What a batch did: stories inserted, changed, unchanged; touches applied; writes refused;
-    ``refresh``: what it did to the schedules and gaps (:class:`~.schedule.Plan` counts).
+    """What a batch did: stories inserted (``new_sids``), changed, unchanged; touches applied; writes
+    refused; ``refresh``: what it did to the schedules and gaps (:class:`~.schedule.Plan` counts).
 
     ``retry`` holds the writes that failed for a reason that may pass (write
     errors with a code in :data:`TRANSIENT_WRITE_CODES`); the rest of the batch
@@ -145,9 +146,11 @@ class BatchResult:
     rejected: list[Rejected] = field(default_factory=list)
     retry: list[StoryWrite | Touch | Miss] = field(default_factory=list)
     refresh: dict[str, int] = field(default_factory=dict)
+    new_sids: list[int] = field(default_factory=list)
 
     def add(self, other: BatchResult) -> None:
         self.upserted += other.upserted
+        self.new_sids += other.new_sids
         self.modified += other.modified
         self.unchanged += other.unchanged
         self.touched += other.touched
@@ -155,6 +158,11 @@ class BatchResult:
         self.retry += other.retry
         for name, count in other.refresh.items():
             self.refresh[name] = self.refresh.get(name, 0) + count
+
+    @property
+    def failed_sids(self) -> set[int]:
+        """The sids of the writes refused, or to be tried again."""
+        return {rejected.sid for rejected in self.rejected} | {write.sid for write in self.retry}
 
 
 class MongoStore:
@@ -173,6 +181,9 @@ class MongoStore:
         self.client = mongo_client(uri, server_selection_timeout_ms)
         self.collection: Collection[dict[str, Any]] = self.client[database][collection]
         self.schedules = None if policy is None else Schedules(self.collection, policy, clock)
+        #: The sids this worker knows the store holds (stories and gaps): read by :meth:`prepare` or
+        #: the first batch, then kept up to date by this store's writes.
+        self.known: SidSet | None = None
 
     @classmethod
     def open(
@@ -203,16 +214,58 @@ class MongoStore:
         if self.schedules is not None:
             self.schedules.ensure_indexes()
 
+    def prepare(self) -> None:
+        """:meth:`ensure_indexes`, and (with a policy, the first time) read every sid the store holds
+        (:attr:`known`): what lets a batch of sids new to the store be written without a read first.
+
+        Called again after an outage, it doesn't read them again: a store that lost its data costs a
+        read per batch, never a wrong write, and a batch written again after a lost reply must guess
+        its own inserts new again, to count them once (see :meth:`write_batch`)."""
+        self.ensure_indexes()
+        if self.schedules is not None and self.known is None:
+            self.known = self.schedules.known_sids()
+
     def write_batch(self, writes: Sequence[StoryWrite | Touch | Miss]) -> BatchResult:
         """Apply ``writes`` in unordered bulk writes (stories, then touches, then gaps), each story's
-        schedule moved with it (one read of the batch's stored schedules first).
+        schedule moved with it.
+
+        One round trip for a batch of stories new to the store, one more for its 404s (the gaps):
+        the stored schedules are read (one round trip more) only for the sids this worker knows the
+        store holds (:attr:`known`). A story whose sid is unknown is guessed new: upserted with its
+        first schedule set on insert, without the update that replaces a stored story's content. One
+        that was stored after all (by another worker since :attr:`known` was read, or by an attempt
+        of this batch whose reply was lost) is read and written in two more round trips, counted as
+        ``refresh`` ``guessed_new_was_stored``; a 404 guessed to be a new gap likewise.
 
         Raises ``PyMongoError`` when MongoDB cannot be reached: nothing is known
         to be written then, and writing the whole batch again is safe (at worst
         ``fetch_count`` counts a fetch twice, or an interval moves twice).
         """
-        plan = self.schedules.plan(writes) if self.schedules is not None else None
-        sets = plan.sets if plan is not None else {}
+        if self.schedules is None:
+            return self._write(writes, {}, {})
+        if self.known is None:  # a caller that didn't prepare()
+            self.known = self.schedules.known_sids()
+        plan = self.schedules.plan(writes, self.known)
+        result = self._write(writes, plan.sets, plan.first)
+        gaps_inserted = self.schedules.apply_gaps(plan)
+        if wrong := self._wrong_guesses(writes, plan, result, gaps_inserted):
+            self._recheck(wrong, plan, result)
+        failed = result.failed_sids
+        self.known.update(write.sid for write in writes if write.sid not in failed)
+        result.refresh = plan.counts
+        return result
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _write(
+        self,
+        writes: Sequence[StoryWrite | Touch | Miss],
+        sets: Mapping[int, Document],
+        first: Mapping[int, Document],
+    ) -> BatchResult:
+        """The stories and touches of ``writes``, with their schedules: ``sets`` (``$set``) and ``first``
+        (the stories guessed new: ``$setOnInsert``)."""
         stories = [write for write in writes if isinstance(write, StoryWrite)]
         # a 404 of a stored story moves its schedule like an unchanged fetch (the archive keeps it)
         touches = [
@@ -222,19 +275,85 @@ class MongoStore:
         ]
         result = BatchResult()
         if stories:
-            result.add(self._write_stories(stories, sets))
+            result.add(self._write_stories(stories, sets, first))
         if touches:
             result.add(self._write_touches(touches, sets))
-        if plan is not None and self.schedules is not None:
-            self.schedules.apply_gaps(plan)
-            result.refresh = plan.counts
         return result
 
-    def close(self) -> None:
-        self.client.close()
+    def _wrong_guesses(
+        self,
+        writes: Sequence[StoryWrite | Touch | Miss],
+        plan: Plan,
+        result: BatchResult,
+        gaps_inserted: set[int],
+    ) -> list[StoryWrite | Miss]:
+        """The writes guessed new that the server found stored (written, not inserted); the counts of
+        the others join the plan's (as they would have without a guess, a write refused included)."""
+        failed = result.failed_sids
+        inserted = set(result.new_sids) | gaps_inserted
+        sent_gaps = set(plan.gap_guesses.values())
+        wrong: list[StoryWrite | Miss] = []
+        for write in writes:
+            counts = plan.guesses.get(write.sid)
+            if counts is None or isinstance(write, Touch):
+                continue
+            sent = isinstance(write, StoryWrite) or write.sid in sent_gaps
+            if sent and write.sid not in inserted and write.sid not in failed:
+                wrong.append(write)
+            else:
+                plan.add_counts(counts)
+        return wrong
+
+    def _recheck(self, wrong: list[StoryWrite | Miss], plan: Plan, result: BatchResult) -> None:
+        """Read and write the wrong guesses as a read before the batch would have: a story stored with
+        other content is changed, each gets the schedule its stored state gives; a 404 moves its gap
+        or its stored story's schedule. One this batch inserted itself keeps its first schedule."""
+        assert self.schedules is not None
+        plan.count("guessed_new_was_stored", len(wrong))
+        recheck = self.schedules.recheck(wrong, plan.now)
+        stories: list[StoryWrite] = []
+        for write in wrong:
+            if write.sid in recheck.mine:
+                plan.add_counts(plan.guesses[write.sid])
+                if isinstance(write, StoryWrite):  # counted unchanged by its write, which matched
+                    result.upserted += 1
+                    result.unchanged -= 1
+                    result.new_sids.append(write.sid)
+            elif isinstance(write, StoryWrite):
+                stories.append(write)
+        if stories:
+            self._rewrite_stories(stories, recheck.plan.sets, recheck.changed, result)
+        misses = [write for write in wrong if isinstance(write, Miss) and write.sid in recheck.plan.sets]
+        if misses:
+            result.add(self._write_touches(misses, recheck.plan.sets))
+        self.schedules.apply_gaps(recheck.plan)
+        plan.add_counts(recheck.plan.counts)
+
+    def _rewrite_stories(
+        self, stories: list[StoryWrite], sets: Mapping[int, Document], changed: set[int], result: BatchResult
+    ) -> None:
+        """The content (where it ``changed``) and schedule of ``stories``, whose upsert moved only their
+        bookkeeping; their counts move from unchanged to modified, or to refused."""
+        operations: list[UpdateOne] = []
+        owners: list[int] = []
+        for position, story in enumerate(stories):
+            operations.append(UpdateOne(story.changed_filter, story.changed_update))
+            owners.append(position)
+            if schedule := sets.get(story.sid):
+                operations.append(UpdateOne({"sid": story.sid}, {"$set": schedule}))
+                owners.append(position)
+        details = _bulk_write(self.collection, operations)
+        failed = _sort_write_errors(details, stories, result, owners)
+        modified = sum(1 for at, story in enumerate(stories) if story.sid in changed and at not in failed)
+        result.modified += modified
+        result.unchanged -= modified + len(failed)
 
     def _write_stories(
-        self, stories: Sequence[StoryWrite], sets: Mapping[int, Document], isolate_invalid: bool = True
+        self,
+        stories: Sequence[StoryWrite],
+        sets: Mapping[int, Document],
+        first: Mapping[int, Document],
+        isolate_invalid: bool = True,
     ) -> BatchResult:
         too_large = []
         if isolate_invalid:  # (not again for the stories written one by one)
@@ -246,35 +365,47 @@ class MongoStore:
                 except ENCODING_ERRORS as error:
                     too_large.append(Rejected(story.sid, type(error).__name__, None, str(error)[:200]))
             stories = fitting
-        result = self._write_fitting(stories, sets, isolate_invalid)
+        result = self._write_fitting(stories, sets, first, isolate_invalid)
         result.rejected[:0] = too_large
         return result
 
     def _write_fitting(
-        self, stories: Sequence[StoryWrite], sets: Mapping[int, Document], isolate_invalid: bool
+        self,
+        stories: Sequence[StoryWrite],
+        sets: Mapping[int, Document],
+        first: Mapping[int, Document],
+        isolate_invalid: bool,
     ) -> BatchResult:
         if not stories:
             return BatchResult()
-        operations = []
-        for story in stories:
-            operations.append(UpdateOne(story.changed_filter, story.changed_update))
-            operations.append(
-                UpdateOne(
-                    {"sid": story.sid}, _with_set(story.upsert_update, sets.get(story.sid)), upsert=True
-                )
-            )
+        operations: list[UpdateOne] = []
+        owners: list[int] = []  # the story of each operation
+        upserts: set[int] = set()
+        for position, story in enumerate(stories):
+            if story.sid in first:  # guessed new: the upsert inserts it whole, schedule included
+                update = _with_fields(story.upsert_update, "$setOnInsert", first[story.sid])
+            else:
+                operations.append(UpdateOne(story.changed_filter, story.changed_update))
+                owners.append(position)
+                update = _with_fields(story.upsert_update, "$set", sets.get(story.sid))
+            upserts.add(len(operations))
+            operations.append(UpdateOne({"sid": story.sid}, update, upsert=True))
+            owners.append(position)
         try:
             details = _bulk_write(self.collection, operations)
         except ENCODING_ERRORS:
             if not isolate_invalid:
                 raise
-            return self._one_by_one(stories, sets)
+            return self._one_by_one(stories, sets, first)
         result = BatchResult()
-        failed = _sort_write_errors(details, stories, result, operations_per_write=2)
+        failed = _sort_write_errors(details, stories, result, owners)
         result.upserted = details.get("nUpserted", 0)
+        inserted = {entry.get("index") for entry in details.get("upserted", []) if isinstance(entry, dict)}
+        result.new_sids = [stories[owners[index]].sid for index in sorted(upserts & inserted)]
         # Every upsert that matched a stored story modified it (fetch_count moves),
         # so what the server modified beyond those is the stories whose content changed.
-        upserts_done = len(stories) - sum(1 for error in details.get("writeErrors", []) if error["index"] % 2)
+        errors = details.get("writeErrors", [])
+        upserts_done = len(stories) - sum(1 for error in errors if error["index"] in upserts)
         result.modified = max(0, details.get("nModified", 0) - (upserts_done - result.upserted))
         result.unchanged = max(0, len(stories) - len(failed) - result.upserted - result.modified)
         return result
@@ -283,21 +414,23 @@ class MongoStore:
         operations = [
             UpdateOne(
                 {"sid": touch.sid},
-                _with_set(touch.update if isinstance(touch, Touch) else {}, sets.get(touch.sid)),
+                _with_fields(touch.update if isinstance(touch, Touch) else {}, "$set", sets.get(touch.sid)),
             )
             for touch in touches
         ]
         details = _bulk_write(self.collection, operations)
         result = BatchResult(touched=details.get("nModified", 0))
-        _sort_write_errors(details, touches, result, operations_per_write=1)
+        _sort_write_errors(details, touches, result, range(len(touches)))
         return result
 
-    def _one_by_one(self, stories: Sequence[StoryWrite], sets: Mapping[int, Document]) -> BatchResult:
+    def _one_by_one(
+        self, stories: Sequence[StoryWrite], sets: Mapping[int, Document], first: Mapping[int, Document]
+    ) -> BatchResult:
         """Write each story alone, to find the one(s) BSON cannot hold (see :data:`ENCODING_ERRORS`)."""
         result = BatchResult()
         for story in stories:
             try:  # (sizes were checked by _write_stories before the batch)
-                result.add(self._write_stories([story], sets, isolate_invalid=False))
+                result.add(self._write_stories([story], sets, first, isolate_invalid=False))
             except ENCODING_ERRORS as error:
                 result.rejected.append(Rejected(story.sid, type(error).__name__, None, str(error)[:200]))
         return result
@@ -312,11 +445,12 @@ def check_document_size(story: StoryWrite) -> None:
         raise InvalidDocument(f"story document of {size:,} bytes is over MongoDB's 16 MB limit")
 
 
-def _with_set(update: Document, fields: Document | None) -> Document:
-    """``update`` with ``fields`` added to its ``$set`` (a story's schedule)."""
+def _with_fields(update: Document, operator: str, fields: Document | None) -> Document:
+    """``update`` with ``fields`` added to its ``operator`` (a story's schedule: ``$set``, or
+    ``$setOnInsert`` for a story guessed new)."""
     if not fields:
         return update
-    return {**update, "$set": {**update.get("$set", {}), **fields}}
+    return {**update, operator: {**update.get(operator, {}), **fields}}
 
 
 def _bulk_write(collection: Collection[dict[str, Any]], operations: list[UpdateOne]) -> dict[str, Any]:
@@ -331,12 +465,13 @@ def _sort_write_errors(
     details: dict[str, Any],
     writes: Sequence[StoryWrite] | Sequence[Touch | Miss],
     result: BatchResult,
-    operations_per_write: int,
+    owners: Sequence[int],
 ) -> set[int]:
-    """Put the writes with a write error in ``result.retry`` or ``result.rejected``; their indexes."""
+    """Put the writes with a write error in ``result.retry`` or ``result.rejected`` (``owners``: the
+    write of each operation); their positions."""
     failed: dict[int, dict[str, Any]] = {}
     for error in details.get("writeErrors", []):
-        position = error["index"] // operations_per_write
+        position = owners[error["index"]]
         # a transient error wins: the write is tried again as a whole
         if position not in failed or error.get("code") in TRANSIENT_WRITE_CODES:
             failed[position] = error

@@ -1,6 +1,8 @@
-"""One round trip per store batch in the steady state: the batch's read of stored schedules also
-reads its gaps (one ``$unionWith``), and the gaps collection is written only for a batch that holds
-a 404 or a story that was a gap. Counted with pymongo's command monitoring on a real wire server."""
+"""One round trip per store batch in the steady state: a batch of sids new to the store reads
+nothing (each story's first schedule is set on insert), a batch reads the stored schedules (and
+gaps, one ``$unionWith``) only of the sids the store holds, and the gaps collection is written only
+for a batch that holds a 404 or a story that was a gap. Counted with pymongo's command monitoring on
+a real wire server."""
 
 from __future__ import annotations
 
@@ -25,10 +27,13 @@ class Commands(monitoring.CommandListener):
     def __init__(self) -> None:
         self.database = ""
         self.seen: list[str] = []
+        self.read: list[int] = []  # the sids the batch's reads asked for
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if event.database_name == self.database and self.database:
             self.seen.append(f"{event.command_name} {event.command.get(event.command_name)}")
+            if event.command_name == "aggregate":
+                self.read += event.command["pipeline"][0]["$match"]["sid"]["$in"]
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -37,7 +42,7 @@ class Commands(monitoring.CommandListener):
         pass
 
     def during(self, action: Any) -> tuple[Any, list[str]]:
-        self.seen = []
+        self.seen, self.read = [], []
         result = action()
         return result, self.seen
 
@@ -46,16 +51,20 @@ COMMANDS = Commands()
 monitoring.register(COMMANDS)  # clients made from now on report to it (it counts one database only)
 
 
-def test_a_batch_reads_once_and_touches_gaps_only_when_it_must(
+def test_a_batch_reads_only_the_sids_the_store_holds_and_touches_gaps_only_when_it_must(
     mongo: MongoServer, mongo_db_name: str
 ) -> None:
     COMMANDS.database = mongo_db_name
     store = MongoStore(mongo.uri, mongo_db_name, "stories", policy=RefreshPolicy(), clock=lambda: NOW)
     try:
-        store.ensure_indexes()
+        _, commands = COMMANDS.during(store.prepare)  # the indexes, and the sids the store holds
+        assert [command for command in commands if command.startswith("find")] == [
+            "find stories",
+            "find stories.gaps",
+        ]
         new = [story_write(make_story(sid), NOW) for sid in (1, 2, 3)]
         result, commands = COMMANDS.during(lambda: store.write_batch(new))
-        assert commands == ["aggregate stories", "update stories"]  # was: find, update, delete gaps
+        assert commands == ["update stories"]  # was: aggregate (the schedules and gaps), update
         assert result.upserted == 3 and result.refresh == {"scheduled/new": 3}
 
         again = [story_write(make_story(sid), NOW) for sid in (1, 2)]  # re-crawled, unchanged
@@ -65,7 +74,7 @@ def test_a_batch_reads_once_and_touches_gaps_only_when_it_must(
 
         with_404 = [story_write(make_story(4), NOW), Miss(10, NOW)]
         result, commands = COMMANDS.during(lambda: store.write_batch(with_404))
-        assert commands == ["aggregate stories", "update stories", "update stories.gaps"]
+        assert commands == ["update stories", "update stories.gaps"]  # was: aggregate first
         assert result.refresh == {"scheduled/new": 1, "gaps/missed": 1}
 
         missed_again = [Miss(10, NOW), Miss(3, NOW)]  # a gap again, and a stored story gone
@@ -76,15 +85,41 @@ def test_a_batch_reads_once_and_touches_gaps_only_when_it_must(
         came_back = [story_write(make_story(10), NOW), story_write(make_story(5), NOW)]
         result, commands = COMMANDS.during(lambda: store.write_batch(came_back))
         assert commands == ["aggregate stories", "update stories", "delete stories.gaps"]
+        assert COMMANDS.read == [10]  # the gap; 5 is new
         assert result.refresh == {"scheduled/new": 2, "gaps/filled": 1}
+
+        mixed = [story_write(make_story(sid), NOW) for sid in (6, 2, 7)]  # a refresh among new ones
+        result, commands = COMMANDS.during(lambda: store.write_batch(mixed))
+        assert commands == ["aggregate stories", "update stories"] and COMMANDS.read == [2]
+        assert (result.upserted, result.unchanged) == (2, 1)
+        assert result.refresh == {"scheduled/new": 2, "scheduled/unchanged": 1}
     finally:
         COMMANDS.database = ""
         store.close()
     with MongoClient(mongo.uri, serverSelectionTimeoutMS=5000) as client:
         database = client[mongo_db_name]
-        assert sorted(doc["sid"] for doc in database["stories"].find()) == [1, 2, 3, 4, 5, 10]
+        assert sorted(doc["sid"] for doc in database["stories"].find()) == [1, 2, 3, 4, 5, 6, 7, 10]
         assert database["stories.gaps"].count_documents({}) == 0
         assert all("_gap" not in doc for doc in database["stories"].find())
+
+
+def test_a_store_reads_the_sids_it_holds_at_its_first_batch_and_counts_a_write_twice_once(
+    mongo: MongoServer, mongo_db_name: str
+) -> None:
+    """Without :meth:`MongoStore.prepare`, the first batch reads the sids; the same sid twice in a
+    batch is read (its second write depends on the first's)."""
+    COMMANDS.database = mongo_db_name
+    store = MongoStore(mongo.uri, mongo_db_name, "stories", policy=RefreshPolicy(), clock=lambda: NOW)
+    try:
+        store.ensure_indexes()
+        twice = [story_write(make_story(1), NOW), story_write(make_story(1, views=7), NOW)]
+        result, commands = COMMANDS.during(lambda: store.write_batch(twice))
+        assert commands == ["find stories", "find stories.gaps", "aggregate stories", "update stories"]
+        assert (result.upserted, result.modified) == (1, 1)
+        assert result.refresh == {"scheduled/new": 1, "scheduled/changed": 1}
+    finally:
+        COMMANDS.database = ""
+        store.close()
 
 
 def test_a_stored_document_cannot_pass_for_a_gap(mongo: MongoServer, mongo_db_name: str) -> None:

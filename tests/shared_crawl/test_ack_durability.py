@@ -26,8 +26,10 @@ from scrapy_sharedcrawl.durability import WriteMarks
 from scrapy_sharedcrawl.testing.redis_server import RedisServer
 from solidot_replica import Replica
 
-#: Each message to MongoDB waits this long: a batch costs a few of them, far slower than the crawl.
-DELAY = 0.3
+#: Each message to MongoDB waits this long: a batch of new stories costs one or two of them (its
+#: stories, its 404s), far slower than the crawl, and no more batches are stored between two
+#: acknowledgement ticks than HELD allows (at 0.3 s, when a batch was two or three messages).
+DELAY = 0.6
 BATCH, PREFETCH, CONCURRENCY = 10, 8, 4
 #: Writes a worker's store holds while MongoDB answers: the batch being written and the next.
 BUFFER = 2 * BATCH

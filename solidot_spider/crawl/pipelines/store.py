@@ -96,7 +96,7 @@ class MongoStorePipeline:
             retry_base=config.retry_base,
             retry_max=config.retry_max,
         )
-        self._indexes_ready = False
+        self._prepared = False
         self._wake = asyncio.Event()
         self._space = asyncio.Event()
         self._store: MongoStore | None = None
@@ -318,9 +318,9 @@ class MongoStorePipeline:
         write_error_attempts = 0
         while batch:
             try:
-                if not self._indexes_ready:
-                    await self._run(self._store.ensure_indexes)
-                    self._indexes_ready = True
+                if not self._prepared:
+                    await self._run(self._store.prepare)
+                    self._prepared = True
                 result = await self._run(self._store.write_batch, batch)
             except StoreError as error:
                 attempt += 1
@@ -348,7 +348,7 @@ class MongoStorePipeline:
         self.stats.inc_value(STATS_PREFIX + "retries")
         self.stats.inc_value(STATS_PREFIX + f"errors/{name}")
         # after an outage the server may be a new one (a restarted test server has no indexes)
-        self._indexes_ready = False
+        self._prepared = False
         self.outage.failed(error, cap=self.config.retry_max, buffered=self.buffered, detail=_short(error))
         self._release_space()  # away: the buffer may grow to MONGO_MAX_BUFFER now
         await asyncio.sleep(delay)
