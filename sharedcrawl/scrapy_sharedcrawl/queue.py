@@ -359,6 +359,15 @@ local function limits(h)
   end
   return interval, tat, pause
 end
+-- host h's turn: its interval, when its next request may go, and until when it must wait (nil: it may
+-- be handed out now, ahead by up to the horizon); a paused host waits out its pause
+local function turn(h, next_ms)
+  local interval, tat, pause = limits(h)
+  local start = math.max(next_ms, tat, now)
+  if pause > now then return interval, start, math.ceil(pause) end
+  if interval > 0 and start - now >= horizon then return interval, start, math.ceil(start - horizon / 2) end
+  return interval, start, nil
+end
 local function take(member, p, h)
   taken[#taken + 1] = member
   taken[#taken + 1] = p .. ' ' .. h
@@ -382,12 +391,9 @@ local function visit_bucket(levels)
     if next_ms and #own > 0 then
       place(h, p, member, false)
     else
-      local interval, tat, pause = limits(h)
-      local start = math.max(next_ms or 0, tat, now)
-      if pause > now then
-        hold(h, p, member, next_ms or 0, math.ceil(pause))
-      elseif interval > 0 and start - now >= horizon then
-        hold(h, p, member, next_ms or 0, math.ceil(start - horizon / 2))
+      local interval, start, due = turn(h, next_ms or 0)
+      if due then
+        hold(h, p, member, next_ms or 0, due)
       elseif interval > 0 and start > now then
         hold(h, p, member, next_ms or 0, nil)  -- a pop mixes hosts: one of its requests at a time
       else
@@ -416,12 +422,9 @@ while #taken < 2 * want and visits < want + @EXTRA_VISITS do
   if next_ms and h == BUCKET then
     visit_bucket(levels)
   elseif next_ms then
-    local interval, tat, pause = limits(h)
-    local start = math.max(next_ms, tat, now)
-    if pause > now then
-      redis.call('ZADD', KEYS[8], math.ceil(pause), h)
-    elseif interval > 0 and start - now >= horizon then
-      redis.call('ZADD', KEYS[8], math.ceil(start - horizon / 2), h)
+    local interval, start, due = turn(h, next_ms)
+    if due then
+      redis.call('ZADD', KEYS[8], due, h)
     else
       -- a paced host gives one request a visit and goes behind the hosts of its priority while it has
       -- room within the horizon: a pop's requests (and a worker's downloader) mix the ready hosts
