@@ -1,31 +1,37 @@
-"""Redis memory a shared crawl needs, at the crawl's size: what a user sizes a Redis with.
+"""Redis memory and speed of a shared crawl at the crawl's size: what a user sizes a Redis with.
 
 For each size N, a private redis-server (started here, see scrapy_sharedcrawl/testing/redis_server.py) is
-emptied and N story requests (the spider's own, URLs of the shape a crawl makes) are
-pushed through the leased queue with the duplicate filter's check in the push script,
-500 a round trip as a worker pushes. Printed per size, in the same run:
+emptied and N story requests (the spider's own, URLs of the shape a crawl makes) are pushed through the
+leased queue with the duplicate filter's check in the push script, 500 a round trip as a worker pushes:
+on one host (a Solidot-like crawl), then spread over ``--hosts`` hosts (a broad crawl). Printed per size:
 
-- ``growing``: this release's filter, one shard at first, split as it fills, the requests on one
-  host (a Solidot-like crawl), then spread over ``--hosts`` hosts (a broad crawl: one queue each);
-- ``previous`` (with ``--previous``): the previous release's set-mode filter, pre-sharded for
-  ``DUPEFILTER_CAPACITY`` (2M by default: 5,209 shards) whatever the crawl's size.
+- bytes a queued request (``MEMORY USAGE`` of the queue's keys / N), a URL seen (the filter's keys / N),
+  a request beyond the server's fixed part and a request in all (growth of ``INFO memory``
+  ``used_memory`` / N), the fixed part (KB: the queue's scripts, the connections' buffers and, unless
+  ``latency-tracking no``, Redis 7's latency histograms, ≈ 24 KB for each kind of command run, and the slow
+  log: entries of push batches slower than 10 ms, at most 128), the
+  filter's shards and bytes a leased request (after leasing a tenth of N, 20,000 at most, 8 a pop);
+- push and pop rates with N queued against the same crawl with ``--reference`` (10^4) queued on a second
+  redis-server, in alternating rounds (``--rounds``): requests a second as the client sees them and
+  Redis's own µs a request (``INFO commandstats``: the scripts' time, the client's encoding and the
+  machine's noise left out), and their ratios. Each round pushes 10,000 new requests and leases and
+  acknowledges 10,000, so the queue stays at its size.
 
-Columns: bytes a queued request (``MEMORY USAGE`` of the queue's keys, every host's / N), bytes a
-URL seen (``MEMORY USAGE`` of the filter's keys / N), bytes a request in all (growth of
-``INFO memory`` ``used_memory`` from the empty server / N: Redis's own per-key bookkeeping and the
-scripts included), the filter's shards, requests pushed a second (encoding them included), requests
-leased a second (pops of 8, decoding included) and bytes a leased request (the worker's lease hash,
-the holders and the lease counter after the pops / the requests leased). Compare rates on a quiet
-machine.
+Filling 10^7 requests one by one through Scrapy would take the client most of an hour: the fill encodes
+one real request per category and host shape and substitutes each URL into it (every batch's first
+request is encoded for real and must match), its fingerprints computed by the crawler's fingerprinter in
+``--fillers`` processes. What Redis receives is what a worker would send.
 
     .venv/bin/python bench/redis_sizing.py --sizes 1e4,1e5,1e6 --hosts 100000
+    .venv/bin/python bench/redis_sizing.py --sizes 1e7 --hosts 0 --latency-tracking no
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import math
+import contextlib
+import multiprocessing
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -40,157 +46,342 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from redis_memory import shared_story_spider  # noqa: E402
 
-from scrapy_sharedcrawl.defaults import SETTINGS as DEFAULTS  # noqa: E402
-from scrapy_sharedcrawl.dupefilter import (  # noqa: E402
-    DEFAULT_INTSET_LIMIT,
-    CompactRFPDupeFilter,
-    DupeCheck,
-    fingerprint64,
-)
+from scrapy_sharedcrawl.dupefilter import CompactRFPDupeFilter  # noqa: E402
 from scrapy_sharedcrawl.queue import Encoded, LeasedPriorityQueue  # noqa: E402
 from scrapy_sharedcrawl.scheduler.push_buffer import PUSH_BATCH  # noqa: E402
-from scrapy_sharedcrawl.testing.redis_server import redis_server  # noqa: E402
+from scrapy_sharedcrawl.testing.redis_server import RedisServer, redis_server  # noqa: E402
 from solidot_spider.spiders.solidot import SolidotSpider  # noqa: E402
 
 KEY = "{solidot}:seen"
-#: Requests a pop leases, and how many are leased to time the pops (and size the leases).
-POP_COUNT, POP_SAMPLE = 8, 20_000
-ROW = "{:>10,} {:10}{:>8}{:>14.1f}{:>12.1f}{:>14.1f}{:>8,}{:>10,.0f}{:>9,.0f}{:>9.1f}"
+WORKER = "bench-worker"
+#: Requests a pop leases, and how many (at most, and a tenth of the size) are leased to size a lease.
+POP_COUNT, LEASE_SAMPLE = 8, 20_000
+#: Requests pushed, then leased and acknowledged, on each server in each rate round.
+ROUND_REQUESTS = 10_000
 CATEGORIES = ["linux", "science", "apple", "mobile", "security"]
-#: The previous release's set-mode check-and-add: one SADD into the shard ``value % shards``.
-PREVIOUS_CHECK_AND_ADD = """
-local function check_and_add(keys, args)
-  if redis.call('SADD', keys[1], args[1]) == 0 then return true, 0 end
-  return false, redis.call('SCARD', keys[1])
-end
-"""
-#: The previous release's shard count for a capacity: the average shard at 75 % of the intset limit.
-PREVIOUS_SHARDS = math.ceil(DEFAULTS["DUPEFILTER_CAPACITY"] / (0.75 * DEFAULT_INTSET_LIMIT))
+FIRST_SID = 60_000
+#: The sid of the request each payload template is encoded from (a number no filled sid has).
+TEMPLATE_SID = 999_999_999_999
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Which URLs a crawl of ``hosts`` hosts makes: sid ``n`` on host ``n % hosts``."""
+
+    hosts: int
+
+    def url(self, sid: int) -> str:
+        host = "www" if self.hosts == 1 else f"h{sid % self.hosts}"
+        return f"https://{host}.solidot.org/story?sid={sid}"
+
+    def request(self, spider: SolidotSpider, sid: int) -> Request:
+        """The spider's own story request for ``sid`` on this shape's host."""
+        request = spider.story_request(sid, categories=[CATEGORIES[sid % len(CATEGORIES)]])
+        return request if self.hosts == 1 else request.replace(url=self.url(sid))
+
+
+class Encoder:
+    """Encodes a shape's story requests as a worker would, the payload from a template per category."""
+
+    def __init__(self, url: str, shape: Shape) -> None:
+        self.spider = shared_story_spider(url)
+        self.shape = shape
+        fingerprinter = self.spider.crawler.request_fingerprinter
+        assert fingerprinter is not None
+        self.fingerprinter = fingerprinter
+        self.dupefilter = CompactRFPDupeFilter(redis.Redis.from_url(url), KEY, fingerprinter=fingerprinter)
+        self.dupefilter.open()
+        self.queue = LeasedPriorityQueue(
+            redis.Redis.from_url(url), self.spider, lua_check_and_add=self.dupefilter.lua_check_and_add
+        )
+        self.templates: dict[str, tuple[bytes, bytes, int]] = {}
+
+    def close(self) -> None:
+        """Close its connections (each idle one costs Redis ≈ 20 KB, which would count as fixed)."""
+        self.dupefilter.server.close()
+        self.queue.server.close()
+
+    def real(self, sid: int) -> Encoded:
+        request = self.shape.request(self.spider, sid)
+        return self.queue.encode(request, self.dupefilter.check(request))
+
+    def _template(self, category: str) -> tuple[bytes, bytes, int]:
+        """The payload of a request of ``category`` before and after its URL, and its priority."""
+        if category not in self.templates:
+            sid = TEMPLATE_SID - TEMPLATE_SID % len(CATEGORIES) + CATEGORIES.index(category)
+            encoded = self.real(sid)
+            prefix, suffix = encoded.payload.split(self.shape.url(sid).encode())
+            self.templates[category] = (prefix, suffix, encoded.priority)
+        return self.templates[category]
+
+    def fast(self, sid: int) -> Encoded:
+        """``real(sid)`` without building the spider's request: its URL in the template, its fingerprint
+        from a plain request of the URL (the fingerprint reads method, URL and body only)."""
+        url = self.shape.url(sid)
+        prefix, suffix, priority = self._template(CATEGORIES[sid % len(CATEGORIES)])
+        probe = Request(url)
+        check = self.dupefilter.check_fingerprint(self.fingerprinter.fingerprint(probe))
+        host = url.split("/")[2]
+        return Encoded(self.queue.request_id(probe), priority, prefix + url.encode() + suffix, check, host)
+
+    def batch(self, first: int, count: int) -> list[Encoded]:
+        """Sids ``first`` .. ``first + count - 1``; the first encoded for real, and the rest must agree."""
+        entries = [self.fast(sid) for sid in range(first, first + count)]
+        real = self.real(first)
+        if entries[0] != real:
+            raise AssertionError(f"the template encoding differs from the real one:\n{entries[0]}\n{real}")
+        return entries
+
+
+_filler: Encoder | None = None
+
+
+def _start_filler(url: str, shape: Shape) -> None:
+    global _filler
+    _filler = Encoder(url, shape)
+
+
+def _fill_batch(span: tuple[int, int]) -> list[Encoded]:
+    assert _filler is not None
+    return _filler.batch(*span)
+
+
+def fill(url: str, shape: Shape, count: int, fillers: int) -> Encoder:
+    """Push sids FIRST_SID .. + ``count`` - 1 (whole batches) through ``url``'s queue; return its encoder."""
+    encoder = Encoder(url, shape)
+    end = FIRST_SID + count
+    spans = [(first, min(PUSH_BATCH, end - first)) for first in range(FIRST_SID, end, PUSH_BATCH)]
+    if fillers <= 1 or count < 10**5:
+        for span in spans:
+            encoder.queue.push_many(encoder.batch(*span))
+        return encoder
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(fillers, initializer=_start_filler, initargs=(url, shape)) as pool:
+        for entries in pool.imap(_fill_batch, spans, chunksize=4):
+            encoder.queue.push_many(entries)
+    return encoder
 
 
 @dataclass
-class Sizing:
+class Memory:
     queued: float  # B a queued request
     seen: float  # B a URL seen
-    in_all: float  # B a request, everything from the empty server
+    beyond: float  # B a request beyond the server's fixed part
+    in_all: float  # B a request, everything from the server before the crawl ran a command
+    fixed: float  # KB: what the crawl's first request left once its keys are gone
     shards: int
-    rate: float  # requests pushed a second (the client's encoding included)
-    pops: float  # requests leased a second, POP_COUNT a pop (the client's decoding included)
-    lease: float  # B a leased request (its worker's hash, holders, counter), after POP_SAMPLE were leased
+    lease: float  # B a leased request (its worker's hash, holders, counter)
 
 
-def measure(
-    client: redis.Redis, size: int, push: Callable[[], tuple[list[str], LeasedPriorityQueue]]
-) -> Sizing:
-    """Empty the server, run ``push`` (which names the filter's keys and gives the queue), size what it
-    left, then lease up to POP_SAMPLE requests, POP_COUNT a pop, and size a lease."""
+def usage(client: redis.Redis, keys: list[str]) -> int:
+    return sum(client.memory_usage(key, samples=0) or 0 for key in keys if client.exists(key))
+
+
+def used(client: redis.Redis) -> int:
+    return int(client.info("memory")["used_memory"])
+
+
+def warm_up(url: str, shape: Shape) -> None:
+    """Everything the bench does, once, at 10^4 (filter splits, leases, acknowledgements), and Redis's
+    slow log filled, then every key deleted: what stays is what a server that has served a crawl for a
+    while holds whatever the crawl's size (scripts, connections, per-command latency histograms, the slow
+    log: at most ``slowlog-max-len`` entries, most of them push batches of ≥ 10 ms)."""
+    measure_memory(url, 0, shape, 10**4, fillers=1)[1].close()
+    encoder = Encoder(url, shape)
+    rate_round(encoder, [encoder.fast(sid) for sid in range(1, 1 + ROUND_REQUESTS)], Rates([], [], [], []))
+    with redis.Redis.from_url(url) as client:
+        limit = int(client.config_get("slowlog-max-len")["slowlog-max-len"])
+        first = FIRST_SID
+        while client.slowlog_len() < limit and first < FIRST_SID + 4 * limit * PUSH_BATCH:
+            encoder.queue.push_many(encoder.batch(first, PUSH_BATCH))  # logged when slower than 10 ms
+            first += PUSH_BATCH
+        client.flushall()
+    encoder.close()
+
+
+def measure_memory(url: str, empty: int, shape: Shape, size: int, fillers: int) -> tuple[Memory, Encoder]:
+    """Fill an empty server to ``size`` and size it; the encoder that filled it stays open for the rates."""
+    with redis.Redis.from_url(url) as client:
+        return _measure_memory(client, url, empty, shape, size, fillers)
+
+
+def _measure_memory(
+    client: redis.Redis, url: str, empty: int, shape: Shape, size: int, fillers: int
+) -> tuple[Memory, Encoder]:
     client.flushall()
-    client.script_flush()
-    before = int(client.info("memory")["used_memory"])
-    started = time.perf_counter()
-    filter_keys, queue = push()
-    elapsed = time.perf_counter() - started
-    after = int(client.info("memory")["used_memory"])
-
-    def usage(keys: list[str]) -> int:
-        return sum(client.memory_usage(key, samples=0) or 0 for key in keys if client.exists(key))
-
+    before = used(client)
+    encoder = fill(url, shape, size, fillers)
+    after = used(client)
+    queue, dupefilter = encoder.queue, encoder.dupefilter
+    filter_keys = [dupefilter.meta_key, *dupefilter.shard_keys()]
     shards = sum(1 for key in filter_keys if client.exists(key) and not key.endswith(":meta"))
-    queued = usage(queue.storage_keys()) / size
-    sample = min(size, POP_SAMPLE)
-    started, leased = time.perf_counter(), 0
-    while leased < sample:
-        leased += len(queue.pop("bench-worker", 3600, count=min(POP_COUNT, sample - leased)).leased)
-    pops = leased / (time.perf_counter() - started)
+    queued = usage(client, queue.storage_keys()) / size
+    seen = usage(client, filter_keys) / size
+    sample = min(size // 10, LEASE_SAMPLE)
+    leased: list[str] = []
+    while len(leased) < sample:
+        popped = queue.pop(WORKER, 3600, count=min(POP_COUNT, sample - len(leased)))
+        leased += [request_id for request_id, _ in popped.leased]
     named = queue.named
-    lease = usage([named.lease("bench-worker"), named.holders, named.leased]) / leased
-    return Sizing(
-        queued, usage(filter_keys) / size, (after - before) / size, shards, size / elapsed, pops, lease
+    lease = usage(client, [named.lease(WORKER), named.holders, named.leased]) / len(leased)
+    # Acknowledged, not released: a released request goes back to its host's own LIST, and the pops that
+    # follow move the host's bucket entries behind it (once each, whatever the size): the rates compare
+    # like with like, every request in the shared bucket as a fill leaves it on both servers.
+    for start in range(0, len(leased), PUSH_BATCH):
+        queue.ack(WORKER, leased[start : start + PUSH_BATCH])
+    memory = Memory(
+        queued, seen, (after - before) / size, (after - empty) / size, (before - empty) / 1024, shards, lease
     )
+    return memory, encoder
 
 
-def push_previous(
-    url: str, spider: SolidotSpider, requests: list[Request]
-) -> tuple[list[str], LeasedPriorityQueue]:
-    """The previous release's pre-sharded layout and check: shard ``value % shards`` in the push."""
-    server = redis.Redis.from_url(url)
-    queue = LeasedPriorityQueue(server, spider, lua_check_and_add=PREVIOUS_CHECK_AND_ADD)
-    layout = {"mode": "set", "shards": PREVIOUS_SHARDS, "intset_limit": DEFAULT_INTSET_LIMIT}
-    server.hset(f"{KEY}:meta", mapping={**layout, "capacity": DEFAULTS["DUPEFILTER_CAPACITY"]})
-    assert spider.crawler.request_fingerprinter is not None
-    fingerprint = spider.crawler.request_fingerprinter.fingerprint
-    for start in range(0, len(requests), PUSH_BATCH):
-        entries: list[Encoded] = []
-        for request in requests[start : start + PUSH_BATCH]:
-            value = fingerprint64(fingerprint(request))
-            entries.append(queue.encode(request, DupeCheck([f"{KEY}:{value % PREVIOUS_SHARDS}"], [value])))
-        queue.push_many(entries)
-    return [f"{KEY}:meta", *(f"{KEY}:{shard}" for shard in range(PREVIOUS_SHARDS))], queue
+@dataclass
+class Rates:
+    pushes: list[float]  # requests pushed a second, a round each
+    pops: list[float]  # requests leased a second
+    push_us: list[float]  # Redis µs a request pushed
+    pop_us: list[float]  # Redis µs a request leased (its acknowledgement apart)
 
 
-def push_growing(
-    url: str, spider: SolidotSpider, requests: list[Request]
-) -> tuple[list[str], LeasedPriorityQueue]:
-    """This release's filter, as a worker opens and pushes through it."""
-    dupefilter = CompactRFPDupeFilter(
-        redis.Redis.from_url(url), KEY, fingerprinter=spider.crawler.request_fingerprinter
-    )
-    dupefilter.open()
-    queue = LeasedPriorityQueue(
-        redis.Redis.from_url(url), spider, lua_check_and_add=dupefilter.lua_check_and_add
-    )
-    for start in range(0, len(requests), PUSH_BATCH):
-        batch = requests[start : start + PUSH_BATCH]
-        queue.push_many([queue.encode(request, dupefilter.check(request)) for request in batch])
-    return [dupefilter.meta_key, *dupefilter.shard_keys()], queue
+def script_usec(client: redis.Redis) -> float:
+    stats = client.info("commandstats")
+    return float(sum(stats.get(f"cmdstat_{name}", {}).get("usec", 0) for name in ("evalsha", "eval")))
+
+
+def timed(client: redis.Redis, step: Callable[[], None]) -> tuple[float, float]:
+    """(seconds, Redis script µs) of ``step``."""
+    usec = script_usec(client)
+    started = time.perf_counter()
+    step()
+    return time.perf_counter() - started, script_usec(client) - usec
+
+
+def rate_round(encoder: Encoder, entries: list[Encoded], rates: Rates) -> None:
+    """Push ``entries`` (new URLs), lease as many, acknowledge them: the queue keeps its size."""
+    client, queue = encoder.queue.server, encoder.queue
+    batches = [entries[start : start + PUSH_BATCH] for start in range(0, len(entries), PUSH_BATCH)]
+    push_seconds, push_usec = timed(client, lambda: [queue.push_many(batch) for batch in batches])
+    leased: list[str] = []
+
+    def lease() -> None:
+        while len(leased) < len(entries):
+            popped = queue.pop(WORKER, 3600, count=POP_COUNT)
+            if not popped.leased:
+                raise AssertionError("the queue ran dry during a rate round")
+            leased.extend(request_id for request_id, _ in popped.leased)
+
+    pop_seconds, pop_usec = timed(client, lease)
+    for start in range(0, len(leased), PUSH_BATCH):
+        queue.ack(WORKER, leased[start : start + PUSH_BATCH])
+    rates.pushes.append(len(entries) / push_seconds)
+    rates.pops.append(len(leased) / pop_seconds)
+    rates.push_us.append(push_usec / len(entries))
+    rates.pop_us.append(pop_usec / len(leased))
+
+
+def compare_rates(measured: Encoder, reference: Encoder, size: int, rounds: int) -> tuple[Rates, Rates]:
+    """Alternate rate rounds between the two servers (which goes first alternates too), each round's
+    requests new to both and encoded before it is timed."""
+    at_size, at_reference = Rates([], [], [], []), Rates([], [], [], [])
+    for number in range(rounds):
+        first = FIRST_SID + size + number * ROUND_REQUESTS
+        entries = [measured.fast(sid) for sid in range(first, first + ROUND_REQUESTS)]
+        pairs = [(measured, at_size), (reference, at_reference)]
+        for encoder, rates in pairs if number % 2 == 0 else reversed(pairs):
+            rate_round(encoder, entries, rates)
+    return at_size, at_reference
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def start_server(stack: contextlib.ExitStack, latency_tracking: str) -> RedisServer:
+    server = stack.enter_context(redis_server())
+    if latency_tracking:
+        redis.Redis.from_url(server.url).config_set("latency-tracking", latency_tracking)
+    return server
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", default="1e4,1e5", help="requests seeded, comma-separated (1e4,1e5,1e6)")
+    parser.add_argument("--sizes", default="1e4,1e5", help="requests queued, comma-separated (up to 1e7)")
     parser.add_argument(
         "--hosts", default="100000", help="also spread each size over this many hosts (a broad crawl; 0: not)"
     )
-    parser.add_argument("--previous", action="store_true", help="also the previous release's filter")
+    parser.add_argument("--reference", default="1e4", help="requests queued on the rates' reference server")
+    parser.add_argument("--rounds", type=int, default=6, help="rate rounds on each server (0: no rates)")
+    parser.add_argument("--fillers", type=int, default=2, help="processes that encode the fill")
+    parser.add_argument(
+        "--latency-tracking", default="", choices=["", "yes", "no"], help="CONFIG SET it (default: Redis's)"
+    )
     options = parser.parse_args()
     sizes = [int(float(size)) for size in options.sizes.split(",")]
-    spread = int(float(options.hosts))
+    reference_size = int(float(options.reference))
+    shapes = [Shape(1)] + ([Shape(int(float(options.hosts)))] if int(float(options.hosts)) > 1 else [])
 
-    with redis_server() as server:
-        url = server.url
-        client = redis.Redis.from_url(url)
-        spider = shared_story_spider(url)
-        print(f"Redis {client.info('server')['redis_version']}, story requests, {PUSH_BATCH} a round trip")
-        print(f"pops of {POP_COUNT}, {POP_SAMPLE:,} leased at most; lease: B a leased request\n")
-        header = ("requests", "filter", "hosts", "queued B/req", "seen B/URL", "in all B/req", "shards")
-        header += ("pushes/s", "pops/s", "lease B")
-        print("{:>10} {:10}{:>8}{:>14}{:>12}{:>14}{:>8}{:>10}{:>9}{:>9}".format(*header))
+    with contextlib.ExitStack() as stack:
+        server = start_server(stack, options.latency_tracking)
+        reference = start_server(stack, options.latency_tracking) if options.rounds else None
+        client = redis.Redis.from_url(server.url)
+        empty = used(client)
+        for shape in shapes:
+            warm_up(server.url, shape)
+        tracking = client.config_get("latency-tracking").get("latency-tracking", "n/a")
+        version = client.info("server")["redis_version"]
+        print(f"Redis {version}, latency-tracking {tracking}, slow log {client.slowlog_len()} entries; story")
+        print(f"requests, {PUSH_BATCH} a push, pops of {POP_COUNT}")
+        print(f"rates: {options.rounds} alternated rounds of {ROUND_REQUESTS:,} on each server\n")
+        memory_rows, rate_rows = [], []
         for size in sizes:
-            requests = [spider.story_request(60_000 + n, categories=[CATEGORIES[n % 5]]) for n in range(size)]
-            runs = [("previous", 1, push_previous)] if options.previous else []
-            runs.append(("growing", 1, push_growing))
-            if spread:
-                runs.append(("growing", spread, push_growing))
-            for label, hosts, push in runs:
-                batch = requests if hosts == 1 else spread_over(requests, hosts)
-                sizing = measure(client, size, functools.partial(push, url, spider, batch))
-                row = (size, label, f"{min(hosts, size):,}", sizing.queued, sizing.seen, sizing.in_all)
-                row += (sizing.shards, sizing.rate, sizing.pops, sizing.lease)
-                print(
-                    "{:>10,} {:10}{:>8}{:>14.1f}{:>12.1f}{:>14.1f}{:>8,}{:>10,.0f}{:>9,.0f}{:>9.1f}".format(
-                        *row
-                    )
-                )
+            for shape in shapes:
+                memory, encoder = measure_memory(server.url, empty, shape, size, options.fillers)
+                memory_rows.append((size, shape.hosts, memory))
+                where = f"{size:,} requests on {min(shape.hosts, size):,} hosts"
+                print(f"  {where}: {memory.beyond:.1f} B a request beyond {memory.fixed:.0f} KB", flush=True)
+                if reference is not None and size > reference_size:
+                    with redis.Redis.from_url(reference.url) as reference_client:
+                        reference_client.flushall()
+                    compared = fill(reference.url, shape, reference_size, options.fillers)
+                    at_size, at_reference = compare_rates(encoder, compared, size, options.rounds)
+                    rate_rows.append((size, shape.hosts, at_size, at_reference))
+                    compared.close()
+                encoder.close()
+        print_memory(memory_rows)
+        print_rates(rate_rows, reference_size)
 
 
-def spread_over(requests: list[Request], hosts: int) -> list[Request]:
-    """``requests`` on ``hosts`` hosts in turn (``h<n>.solidot.org``, the same paths): a broad crawl."""
-    return [
-        request.replace(url=request.url.replace("//www.", f"//h{n % hosts}.", 1))
-        for n, request in enumerate(requests)
-    ]
+def print_memory(rows: list[tuple[int, int, Memory]]) -> None:
+    print("\nbytes a request (seen: a URL; fixed: KB a server)")
+    print("  requests    hosts  queued    seen  beyond fixed  in all  fixed KB   shards   lease")
+    for size, hosts, memory in rows:
+        print(
+            f"{size:>10,} {min(hosts, size):>8,} {memory.queued:>7.1f} {memory.seen:>7.1f}"
+            f" {memory.beyond:>13.1f} {memory.in_all:>7.1f} {memory.fixed:>9.0f}"
+            f" {memory.shards:>8,} {memory.lease:>7.1f}"
+        )
+
+
+def print_rates(rows: list[tuple[int, int, Rates, Rates]], reference_size: int) -> None:
+    if not rows:
+        return
+    print(f"\nrates against {reference_size:,} queued (medians of the rounds; ratio = at size / reference)")
+    print(
+        "  requests    hosts   pushes/s (ref)  ratio   pops/s (ref)  ratio   Redis µs: push (ref)   pop (ref)"
+    )
+    for size, hosts, at_size, at_reference in rows:
+        push, push_ref = median(at_size.pushes), median(at_reference.pushes)
+        pop, pop_ref = median(at_size.pops), median(at_reference.pops)
+        push_us, push_us_ref = median(at_size.push_us), median(at_reference.push_us)
+        pop_us, pop_us_ref = median(at_size.pop_us), median(at_reference.pop_us)
+        print(
+            f"{size:>10,} {min(hosts, size):>8,} {push:>8,.0f} ({push_ref:>6,.0f}) {push / push_ref:>5.2f}"
+            f" {pop:>7,.0f} ({pop_ref:>6,.0f}) {pop / pop_ref:>5.2f}"
+            f"   {push_us:>6.1f} ({push_us_ref:>5.1f}) {push_us / push_us_ref:>5.2f}"
+            f"   {pop_us:>6.1f} ({pop_us_ref:>5.1f}) {pop_us / pop_us_ref:>5.2f}"
+        )
 
 
 if __name__ == "__main__":

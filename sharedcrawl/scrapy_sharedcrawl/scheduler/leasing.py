@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from scrapy import Request, Spider, signals
@@ -53,6 +54,20 @@ logger = logging.getLogger(__name__)
 EMPTY_POP_PAUSE = 0.05
 #: Longest wait (s) for a host of the queue to become due before Redis is asked again anyway.
 HOST_DUE_MAX = 1.0
+
+
+def _require_reachable(server: Any, where: str, opening: Callable[[], object] | None = None) -> None:
+    """PING ``server`` (and run ``opening``, the dupefilter's open): a worker refuses to start
+    without Redis, in one clear line, rather than waiting for it."""
+    try:
+        server.ping()
+        if opening is not None:
+            opening()
+    except UNREACHABLE as error:
+        raise RuntimeError(
+            f"Redis unreachable at {where} ({error}): start it, or unset REDIS_URL "
+            "(REDIS_SENTINELS) to crawl alone"
+        ) from None
 
 
 class LeasingScheduler(StockScheduler):
@@ -112,6 +127,9 @@ class LeasingScheduler(StockScheduler):
         self.end: CrawlEnd
         self.heartbeat: Heartbeat
         self.closing = False
+        #: False until ``open`` finished: a scheduler whose open failed (Redis unreachable) has nothing
+        #: to push, acknowledge or release when Scrapy closes it.
+        self.opened = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> LeasingScheduler:
@@ -131,15 +149,7 @@ class LeasingScheduler(StockScheduler):
 
     def open(self, spider: Spider) -> None:
         self.spider = spider
-        try:
-            self.server.ping()
-            if hasattr(self.df, "open"):
-                self.df.open()
-        except UNREACHABLE as error:
-            raise RuntimeError(
-                f"Redis unreachable at {self.where} ({error}): start it, or unset REDIS_URL "
-                "(REDIS_SENTINELS) to crawl alone"
-            ) from None
+        _require_reachable(self.server, self.where, opening=getattr(self.df, "open", None))
         self.queue = LeasedPriorityQueue(
             self.server,
             spider,
@@ -216,11 +226,15 @@ class LeasingScheduler(StockScheduler):
         if self.hooks.attach():  # False when used outside a crawl (tests, tools)
             self.leases.flush_feeds = feed_flusher(self.crawler)
             self.unsent.start_timer()
+        self.opened = True
 
     def close(self, reason: str) -> Deferred[None]:
         return deferred_from_coro(self._close(reason))
 
     async def _close(self, reason: str) -> None:
+        if not self.opened:  # its open's error was the crawl's one line: nothing was leased or queued
+            logger.debug("Scheduler closing (%s) without having opened: nothing to hand back", reason)
+            return
         self.closing = True  # a heartbeat still running finds nothing more to do
         self.heartbeat.closing = True
         self.hooks.stop()
