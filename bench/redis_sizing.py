@@ -29,13 +29,15 @@ request is encoded for real and must match), its fingerprints computed by the cr
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import multiprocessing
+import multiprocessing.pool
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import redis
@@ -157,8 +159,15 @@ def fill(url: str, shape: Shape, count: int, fillers: int) -> Encoder:
         return encoder
     context = multiprocessing.get_context("spawn")
     with context.Pool(fillers, initializer=_start_filler, initargs=(url, shape)) as pool:
-        for entries in pool.imap(_fill_batch, spans, chunksize=4):
-            encoder.queue.push_many(entries)
+        # A few batches ahead of the pushes, in order: the fillers encode faster than one connection
+        # pushes, and results waiting for it would hold the whole crawl in this process's memory.
+        ahead: collections.deque[multiprocessing.pool.AsyncResult[list[Encoded]]] = collections.deque()
+        for span in spans:
+            ahead.append(pool.apply_async(_fill_batch, (span,)))
+            if len(ahead) > 8 * fillers:
+                encoder.queue.push_many(ahead.popleft().get())
+        while ahead:
+            encoder.queue.push_many(ahead.popleft().get())
     return encoder
 
 
@@ -188,7 +197,9 @@ def warm_up(url: str, shape: Shape) -> None:
     log: at most ``slowlog-max-len`` entries, most of them push batches of ≥ 10 ms)."""
     measure_memory(url, 0, shape, 10**4, fillers=1)[1].close()
     encoder = Encoder(url, shape)
-    rate_round(encoder, [encoder.fast(sid) for sid in range(1, 1 + ROUND_REQUESTS)], Rates([], [], [], []))
+    rate_round(
+        encoder, [encoder.fast(sid) for sid in range(1, 1 + ROUND_REQUESTS)], Rates([], [], [], [], [])
+    )
     with redis.Redis.from_url(url) as client:
         limit = int(client.config_get("slowlog-max-len")["slowlog-max-len"])
         first = FIRST_SID
@@ -240,7 +251,8 @@ class Rates:
     pushes: list[float]  # requests pushed a second, a round each
     pops: list[float]  # requests leased a second
     push_us: list[float]  # Redis µs a request pushed
-    pop_us: list[float]  # Redis µs a request leased (its acknowledgement apart)
+    pop_us: list[float]  # Redis µs a request leased
+    ack_us: list[float]  # Redis µs a request acknowledged (500 an ack)
 
 
 def script_usec(client: redis.Redis) -> float:
@@ -248,7 +260,13 @@ def script_usec(client: redis.Redis) -> float:
     return float(sum(stats.get(f"cmdstat_{name}", {}).get("usec", 0) for name in ("evalsha", "eval")))
 
 
-def timed(client: redis.Redis, step: Callable[[], None]) -> tuple[float, float]:
+def command_usec(client: redis.Redis) -> dict[str, tuple[int, float]]:
+    """Calls and µs of every command Redis ran, the scripts' own calls included."""
+    stats = client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): (int(s["calls"]), float(s["usec"])) for name, s in stats.items()}
+
+
+def timed(client: redis.Redis, step: Callable[[], object]) -> tuple[float, float]:
     """(seconds, Redis script µs) of ``step``."""
     usec = script_usec(client)
     started = time.perf_counter()
@@ -271,25 +289,51 @@ def rate_round(encoder: Encoder, entries: list[Encoded], rates: Rates) -> None:
             leased.extend(request_id for request_id, _ in popped.leased)
 
     pop_seconds, pop_usec = timed(client, lease)
-    for start in range(0, len(leased), PUSH_BATCH):
-        queue.ack(WORKER, leased[start : start + PUSH_BATCH])
+    acks = [leased[start : start + PUSH_BATCH] for start in range(0, len(leased), PUSH_BATCH)]
+    _, ack_usec = timed(client, lambda: [queue.ack(WORKER, ids) for ids in acks])
     rates.pushes.append(len(entries) / push_seconds)
     rates.pops.append(len(leased) / pop_seconds)
     rates.push_us.append(push_usec / len(entries))
     rates.pop_us.append(pop_usec / len(leased))
+    rates.ack_us.append(ack_usec / len(leased))
 
 
-def compare_rates(measured: Encoder, reference: Encoder, size: int, rounds: int) -> tuple[Rates, Rates]:
+def compare_rates(
+    measured: Encoder, reference: Encoder, size: int, rounds: int, commands: bool = False
+) -> tuple[Rates, Rates]:
     """Alternate rate rounds between the two servers (which goes first alternates too), each round's
-    requests new to both and encoded before it is timed."""
-    at_size, at_reference = Rates([], [], [], []), Rates([], [], [], [])
+    requests new to both and encoded before it is timed; with ``commands``, print what each command
+    the rounds ran cost on each server (µs a call, calls a request)."""
+    at_size, at_reference = Rates([], [], [], [], []), Rates([], [], [], [], [])
+    before = {encoder: command_usec(encoder.queue.server) for encoder in (measured, reference)}
     for number in range(rounds):
         first = FIRST_SID + size + number * ROUND_REQUESTS
         entries = [measured.fast(sid) for sid in range(first, first + ROUND_REQUESTS)]
         pairs = [(measured, at_size), (reference, at_reference)]
         for encoder, rates in pairs if number % 2 == 0 else reversed(pairs):
             rate_round(encoder, entries, rates)
+    if commands:
+        spent = {encoder: _spent(before[encoder], command_usec(encoder.queue.server)) for encoder in before}
+        requests = rounds * ROUND_REQUESTS
+        print(f"  commands of the rate rounds at {size:,} (reference): µs a call, calls a request")
+        for name, (calls, usec) in sorted(spent[measured].items(), key=lambda item: -item[1][1]):
+            ref_calls, ref_usec = spent[reference].get(name, (0, 0.0))
+            print(
+                f"    {name:<12} {usec / calls:>7.2f} ({ref_usec / ref_calls if ref_calls else 0:>6.2f})"
+                f" {calls / requests:>7.3f} ({ref_calls / requests:>6.3f})"
+            )
     return at_size, at_reference
+
+
+def _spent(
+    before: dict[str, tuple[int, float]], after: dict[str, tuple[int, float]]
+) -> dict[str, tuple[int, float]]:
+    spent = {}
+    for name, (calls, usec) in after.items():
+        was_calls, was_usec = before.get(name, (0, 0.0))
+        if calls > was_calls and name not in ("info", "config|get"):
+            spent[name] = (calls - was_calls, usec - was_usec)
+    return spent
 
 
 def median(values: list[float]) -> float:
@@ -314,6 +358,7 @@ def main() -> None:
     parser.add_argument("--reference", default="1e4", help="requests queued on the rates' reference server")
     parser.add_argument("--rounds", type=int, default=6, help="rate rounds on each server (0: no rates)")
     parser.add_argument("--fillers", type=int, default=2, help="processes that encode the fill")
+    parser.add_argument("--commands", action="store_true", help="what each Redis command cost in the rates")
     parser.add_argument(
         "--latency-tracking", default="", choices=["", "yes", "no"], help="CONFIG SET it (default: Redis's)"
     )
@@ -345,7 +390,9 @@ def main() -> None:
                     with redis.Redis.from_url(reference.url) as reference_client:
                         reference_client.flushall()
                     compared = fill(reference.url, shape, reference_size, options.fillers)
-                    at_size, at_reference = compare_rates(encoder, compared, size, options.rounds)
+                    at_size, at_reference = compare_rates(
+                        encoder, compared, size, options.rounds, options.commands
+                    )
                     rate_rows.append((size, shape.hosts, at_size, at_reference))
                     compared.close()
                 encoder.close()
@@ -365,23 +412,23 @@ def print_memory(rows: list[tuple[int, int, Memory]]) -> None:
 
 
 def print_rates(rows: list[tuple[int, int, Rates, Rates]], reference_size: int) -> None:
+    """Medians of the rounds at size, at the reference size, and their ratio."""
     if not rows:
         return
-    print(f"\nrates against {reference_size:,} queued (medians of the rounds; ratio = at size / reference)")
-    print(
-        "  requests    hosts   pushes/s (ref)  ratio   pops/s (ref)  ratio   Redis µs: push (ref)   pop (ref)"
-    )
+    print("\nrates (medians of the rounds) and Redis's own µs a request")
+    print("  requests    hosts     queued  pushes/s    pops/s   push µs    pop µs    ack µs")
     for size, hosts, at_size, at_reference in rows:
-        push, push_ref = median(at_size.pushes), median(at_reference.pushes)
-        pop, pop_ref = median(at_size.pops), median(at_reference.pops)
-        push_us, push_us_ref = median(at_size.push_us), median(at_reference.push_us)
-        pop_us, pop_us_ref = median(at_size.pop_us), median(at_reference.pop_us)
-        print(
-            f"{size:>10,} {min(hosts, size):>8,} {push:>8,.0f} ({push_ref:>6,.0f}) {push / push_ref:>5.2f}"
-            f" {pop:>7,.0f} ({pop_ref:>6,.0f}) {pop / pop_ref:>5.2f}"
-            f"   {push_us:>6.1f} ({push_us_ref:>5.1f}) {push_us / push_us_ref:>5.2f}"
-            f"   {pop_us:>6.1f} ({pop_us_ref:>5.1f}) {pop_us / pop_us_ref:>5.2f}"
-        )
+        measured = [median(values) for values in astuple(at_size)]
+        reference = [median(values) for values in astuple(at_reference)]
+        ratios = [at / of for at, of in zip(measured, reference, strict=True)]
+        print(f"{size:>10,} {min(hosts, size):>8,} {size:>10,}" + "".join(_cells(measured, "{:>10,.0f}")))
+        print(f"{'':>19} {reference_size:>10,}" + "".join(_cells(reference, "{:>10,.0f}")))
+        print(f"{'':>19} {'ratio':>10}" + "".join(_cells(ratios, "{:>10.2f}")))
+
+
+def _cells(values: list[float], rate_format: str) -> list[str]:
+    """Two rates in ``rate_format``, then three µs figures."""
+    return [rate_format.format(value) for value in values[:2]] + [f"{value:>10.2f}" for value in values[2:]]
 
 
 if __name__ == "__main__":
