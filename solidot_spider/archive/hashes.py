@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import redis
-from scrapy.utils.asyncio import run_in_thread
+from scrapy.utils.asyncio import CallLaterResult, call_later, run_in_thread
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
+from twisted.internet.defer import Deferred
 
 from scrapy_sharedcrawl.redact import redact_uri
 from solidot_spider.archive.mongo import StoreError, mongo_client
@@ -110,11 +112,32 @@ return 0
 """
 
 
+#: A shared crawl's comparisons wait this long (seconds) for others to share one HMGET: one round
+#: trip and one thread hand-off a story was most of what Redis cost a worker a page.
+COMPARE_WINDOW = 0.02
+#: At most this many sids an HMGET (a batch this full is sent at once).
+COMPARE_BATCH = 200
+
+
+def _outcome(previous: bytes | None, digest: str) -> Outcome:
+    if previous is None:
+        return "new"
+    return "unchanged" if previous == digest.encode() else "changed"
+
+
+def _fail(batch: dict[int, list[tuple[str, Deferred[Outcome]]]], message: str, retriable: bool) -> None:
+    """Every waiter of ``batch`` gets its own :class:`IndexUnavailable`: each caller retries on its own."""
+    for waiters in batch.values():
+        for _, waiter in waiters:
+            waiter.errback(IndexUnavailable(message, retriable))
+
+
 class RedisContentHashIndex:
     """The index in a Redis hash (sid → hex digest), shared by every worker and run.
 
     Calls run in a thread so a slow or unreachable server never blocks the
     reactor; the pipeline owns retrying, so redis-py's own retries are off.
+    Comparisons made within :data:`COMPARE_WINDOW` of each other share one HMGET.
     """
 
     def __init__(self, client: redis.Redis, where: str, key: str = DEFAULT_KEY) -> None:
@@ -123,6 +146,9 @@ class RedisContentHashIndex:
         self.key = key
         self._compare_and_set = self.client.register_script(_COMPARE_AND_SET)
         self._forget = self.client.register_script(_FORGET)
+        #: sid → (digest, waiter) of the comparisons the next HMGET answers.
+        self._waiting: dict[int, list[tuple[str, Deferred[Outcome]]]] = {}
+        self._timer: CallLaterResult | None = None
 
     def describe(self) -> str:
         return f"Redis at {self.where}, key {self.key}"
@@ -136,10 +162,36 @@ class RedisContentHashIndex:
         raise IndexUnavailable(f"unexpected answer {result!r} from the compare-and-set script", False)
 
     async def compare(self, sid: int, digest: str) -> Outcome:
-        previous = await self._run(self.client.hget, self.key, sid)
-        if previous is None:
-            return "new"
-        return "unchanged" if previous == digest.encode() else "changed"
+        waiter: Deferred[Outcome] = Deferred()
+        self._waiting.setdefault(sid, []).append((digest, waiter))
+        if len(self._waiting) >= COMPARE_BATCH:
+            self._send_waiting()
+        elif self._timer is None:
+            self._timer = call_later(COMPARE_WINDOW, self._send_waiting)
+        return await maybe_deferred_to_future(waiter)
+
+    def _send_waiting(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._waiting = self._waiting, {}
+        if batch:
+            deferred_from_coro(self._answer(batch))
+
+    async def _answer(self, batch: dict[int, list[tuple[str, Deferred[Outcome]]]]) -> None:
+        """One HMGET for every sid of ``batch``; each waiter gets its outcome, or the error."""
+        sids = list(batch)
+        try:
+            values = await self._run(self.client.hmget, self.key, sids)
+        except IndexUnavailable as error:
+            _fail(batch, str(error), error.retriable)
+            return
+        if not isinstance(values, list) or len(values) != len(sids):
+            _fail(batch, f"unexpected HMGET answer of {type(values).__name__}", retriable=False)
+            return
+        for sid, previous in zip(sids, values, strict=True):
+            for digest, waiter in batch[sid]:
+                waiter.callback(_outcome(previous, digest))
 
     async def record(self, hashes: Mapping[int, str]) -> None:
         if hashes:

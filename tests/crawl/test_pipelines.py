@@ -32,6 +32,7 @@ from scrapy_sharedcrawl.connection import describe, redis_from_settings
 from scrapy_sharedcrawl.testing.redis_server import RedisServer
 from solidot_spider.archive.hashes import (
     ContentHashIndex,
+    IndexUnavailable,
     MemoryContentHashIndex,
     RedisContentHashIndex,
 )
@@ -349,6 +350,44 @@ def test_the_index_compares_and_sets_atomically(index: ContentHashIndex) -> None
         return outcomes
 
     assert run(scenario) == ["new", "unchanged", "changed", "unchanged", "new", "new"] + ["unchanged"] * 19
+
+
+def test_comparisons_made_together_share_one_hmget_and_each_gets_its_own_answer(
+    redis_url: str, redis_srv: RedisServer
+) -> None:
+    settings = Settings({"REDIS_URL": redis_url})
+    index = RedisContentHashIndex(redis_from_settings(settings), describe(settings), key="test:batched")
+    with redis_srv.client() as client:
+        client.hset("test:batched", mapping={"1": "a", "2": "b"})
+        client.config_resetstat()
+
+    async def scenario() -> list[str]:
+        asked = [(1, "a"), (2, "x"), (3, "c"), (1, "a"), (3, "d")]  # unchanged, changed, new, …
+        outcomes = await asyncio.gather(*(index.compare(sid, digest) for sid, digest in asked))
+        return [*outcomes, await index.compare(2, "b")]  # alone: answered after the window too
+
+    outcomes = run(scenario)
+    assert outcomes == ["unchanged", "changed", "new", "unchanged", "new", "unchanged"]
+    with redis_srv.client() as client:
+        calls = {name: stat["calls"] for name, stat in client.info("commandstats").items()}
+        assert client.hgetall("test:batched") == {"1": "a", "2": "b"}  # comparing records nothing
+    assert calls.get("cmdstat_hmget") == 2 and "cmdstat_hget" not in calls, calls
+
+
+def test_comparisons_waiting_when_redis_is_down_each_get_the_error(
+    redis_url: str, redis_srv: RedisServer
+) -> None:
+    settings = Settings({"REDIS_URL": redis_url})
+    index = RedisContentHashIndex(redis_from_settings(settings), describe(settings), key="test:batched")
+    redis_srv.stop()
+
+    async def scenario() -> list[BaseException | str]:
+        return await asyncio.gather(*(index.compare(sid, "a") for sid in (1, 2, 2)), return_exceptions=True)
+
+    errors = run(scenario)
+    redis_srv.start()
+    assert all(isinstance(error, IndexUnavailable) and error.retriable for error in errors), errors
+    assert len({id(error) for error in errors}) == 3  # each caller retries with its own
 
 
 def test_dedupe_in_memory_passes_new_and_changed_and_drops_a_duplicate() -> None:
