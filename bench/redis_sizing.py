@@ -37,7 +37,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
@@ -253,6 +253,13 @@ class Rates:
     push_us: list[float]  # Redis µs a request pushed
     pop_us: list[float]  # Redis µs a request leased
     ack_us: list[float]  # Redis µs a request acknowledged (500 an ack)
+    #: The redis-server process's CPU µs a request pushed (``INFO cpu``): its scripts and what
+    #: ``commandstats`` leaves out (reading and parsing the batch, the reply, the event loop).
+    push_cpu: list[float] = field(default_factory=list)
+
+    def medians(self) -> list[float]:
+        """Pushes/s, pops/s, µs a push, a pop, an acknowledgement."""
+        return [median(values) for values in (self.pushes, self.pops, self.push_us, self.pop_us, self.ack_us)]
 
 
 def script_usec(client: redis.Redis) -> float:
@@ -264,6 +271,11 @@ def command_usec(client: redis.Redis) -> dict[str, tuple[int, float]]:
     """Calls and µs of every command Redis ran, the scripts' own calls included."""
     stats = client.info("commandstats")
     return {name.removeprefix("cmdstat_"): (int(s["calls"]), float(s["usec"])) for name, s in stats.items()}
+
+
+def server_cpu_usec(client: redis.Redis) -> float:
+    stats = client.info("cpu")
+    return (float(stats["used_cpu_user"]) + float(stats["used_cpu_sys"])) * 1e6
 
 
 def timed(client: redis.Redis, step: Callable[[], object]) -> tuple[float, float]:
@@ -278,7 +290,9 @@ def rate_round(encoder: Encoder, entries: list[Encoded], rates: Rates) -> None:
     """Push ``entries`` (new URLs), lease as many, acknowledge them: the queue keeps its size."""
     client, queue = encoder.queue.server, encoder.queue
     batches = [entries[start : start + PUSH_BATCH] for start in range(0, len(entries), PUSH_BATCH)]
+    cpu = server_cpu_usec(client)
     push_seconds, push_usec = timed(client, lambda: [queue.push_many(batch) for batch in batches])
+    rates.push_cpu.append((server_cpu_usec(client) - cpu) / len(entries))
     leased: list[str] = []
 
     def lease() -> None:
@@ -315,6 +329,8 @@ def compare_rates(
     if commands:
         spent = {encoder: _spent(before[encoder], command_usec(encoder.queue.server)) for encoder in before}
         requests = rounds * ROUND_REQUESTS
+        cpu, ref_cpu = median(at_size.push_cpu), median(at_reference.push_cpu)
+        print(f"  redis-server CPU µs a request pushed at {size:,}: {cpu:.2f} ({ref_cpu:.2f})")
         print(f"  commands of the rate rounds at {size:,} (reference): µs a call, calls a request")
         for name, (calls, usec) in sorted(spent[measured].items(), key=lambda item: -item[1][1]):
             ref_calls, ref_usec = spent[reference].get(name, (0, 0.0))
@@ -418,8 +434,7 @@ def print_rates(rows: list[tuple[int, int, Rates, Rates]], reference_size: int) 
     print("\nrates (medians of the rounds) and Redis's own µs a request")
     print("  requests    hosts     queued  pushes/s    pops/s   push µs    pop µs    ack µs")
     for size, hosts, at_size, at_reference in rows:
-        measured = [median(values) for values in astuple(at_size)]
-        reference = [median(values) for values in astuple(at_reference)]
+        measured, reference = at_size.medians(), at_reference.medians()
         ratios = [at / of for at, of in zip(measured, reference, strict=True)]
         print(f"{size:>10,} {min(hosts, size):>8,} {size:>10,}" + "".join(_cells(measured, "{:>10,.0f}")))
         print(f"{'':>19} {reference_size:>10,}" + "".join(_cells(reference, "{:>10,.0f}")))
