@@ -196,7 +196,7 @@ class Schedules:
         insert_only: bool = False,
     ) -> None:
         try:
-            self._plan_one(plan, write, stored, gaps, plan.now, insert_only)
+            self._plan_one(plan, write, stored, gaps, insert_only)
         except Exception as error:  # one story's schedule: never the batch (its story is still written)
             plan.sets.pop(write.sid, None)
             plan.count("schedule_failed")
@@ -213,15 +213,14 @@ class Schedules:
         write: StoryWrite | Touch | Miss,
         stored: dict[int, Document],
         gaps: dict[int, Document],
-        now: datetime,
         insert_only: bool = False,
     ) -> None:
-        """One write's schedule update, added to ``plan`` (a gap's, ``insert_only``: written only
-        where it inserts)."""
+        """One write's schedule update, added to ``plan``, fetched at ``plan.now`` (a gap's,
+        ``insert_only``: written only where it inserts)."""
         document = stored.get(write.sid)
         if isinstance(write, Miss):
             if document is None:
-                self._missed(plan, write, gaps, now, insert_only)
+                self._missed(plan, write, gaps, insert_only)
                 return
             plan.count("stored_missing")  # the archive keeps it; looked at again later
             outcome: Outcome = "unchanged"
@@ -241,7 +240,7 @@ class Schedules:
             outcome,
             write.sid,
             valid_time(document.get("published")),
-            now,
+            plan.now,
             None if outcome == "new" else valid_interval(document.get(INTERVAL)),
         )
         document = {**document, INTERVAL: schedule.interval}
@@ -251,15 +250,13 @@ class Schedules:
         plan.sets[write.sid] = {NEXT_DUE: bson_time(schedule.next_due), INTERVAL: schedule.interval}
         plan.count(f"scheduled/{outcome}")
 
-    def _missed(
-        self, plan: Plan, miss: Miss, gaps: dict[int, Document], now: datetime, insert_only: bool = False
-    ) -> None:
+    def _missed(self, plan: Plan, miss: Miss, gaps: dict[int, Document], insert_only: bool = False) -> None:
         previous = gaps.get(miss.sid, {}).get("misses")
         misses = (
             previous if isinstance(previous, int) and not isinstance(previous, bool) and previous > 0 else 0
         ) + 1
         gaps[miss.sid] = {"misses": misses}
-        due = self.policy.after_miss(misses, now)
+        due = self.policy.after_miss(misses, plan.now)
         plan.count("gaps/missed")
         if due is None:
             plan.count("gaps/left_alone")
