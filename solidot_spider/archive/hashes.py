@@ -70,6 +70,13 @@ class AcknowledgedContentHashIndex(ContentHashIndex, Protocol):
         ...
 
 
+def outcome_of(previous: str | bytes | None, digest: str | bytes) -> Outcome:
+    """How a story whose content hashes to ``digest`` compares with the ``previous`` hash recorded."""
+    if previous is None:
+        return "new"
+    return "unchanged" if previous == digest else "changed"
+
+
 class MemoryContentHashIndex:
     """The index of one process: what this run has seen."""
 
@@ -82,9 +89,7 @@ class MemoryContentHashIndex:
     async def compare_and_set(self, sid: int, digest: str) -> Outcome:
         previous = self._hashes.get(sid)
         self._hashes[sid] = digest
-        if previous is None:
-            return "new"
-        return "unchanged" if previous == digest else "changed"
+        return outcome_of(previous, digest)
 
     async def forget(self, sid: int, digest: str) -> None:
         if self._hashes.get(sid) == digest:
@@ -119,13 +124,11 @@ COMPARE_WINDOW = 0.02
 COMPARE_BATCH = 200
 
 
-def _outcome(previous: bytes | None, digest: str) -> Outcome:
-    if previous is None:
-        return "new"
-    return "unchanged" if previous == digest.encode() else "changed"
+#: sid → (digest, waiter) of each comparison waiting for an HMGET.
+Waiting = dict[int, list[tuple[str, Deferred[Outcome]]]]
 
 
-def _fail(batch: dict[int, list[tuple[str, Deferred[Outcome]]]], message: str, retriable: bool) -> None:
+def _fail(batch: Waiting, message: str, retriable: bool) -> None:
     """Every waiter of ``batch`` gets its own :class:`IndexUnavailable`: each caller retries on its own."""
     for waiters in batch.values():
         for _, waiter in waiters:
@@ -147,7 +150,7 @@ class RedisContentHashIndex:
         self._compare_and_set = self.client.register_script(_COMPARE_AND_SET)
         self._forget = self.client.register_script(_FORGET)
         #: sid → (digest, waiter) of the comparisons the next HMGET answers.
-        self._waiting: dict[int, list[tuple[str, Deferred[Outcome]]]] = {}
+        self._waiting: Waiting = {}
         self._timer: CallLaterResult | None = None
 
     def describe(self) -> str:
@@ -178,7 +181,7 @@ class RedisContentHashIndex:
         if batch:
             deferred_from_coro(self._answer(batch))
 
-    async def _answer(self, batch: dict[int, list[tuple[str, Deferred[Outcome]]]]) -> None:
+    async def _answer(self, batch: Waiting) -> None:
         """One HMGET for every sid of ``batch``; each waiter gets its outcome, or the error."""
         sids = list(batch)
         try:
@@ -191,7 +194,7 @@ class RedisContentHashIndex:
             return
         for sid, previous in zip(sids, values, strict=True):
             for digest, waiter in batch[sid]:
-                waiter.callback(_outcome(previous, digest))
+                waiter.callback(outcome_of(previous, digest.encode()))
 
     async def record(self, hashes: Mapping[int, str]) -> None:
         if hashes:

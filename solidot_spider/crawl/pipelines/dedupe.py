@@ -34,6 +34,7 @@ from solidot_spider.archive.hashes import (
     MemoryContentHashIndex,
     RedisContentHashIndex,
     StoredContentHashIndex,
+    outcome_of,
 )
 from solidot_spider.archive.mongo import StoreConfig
 from solidot_spider.archive.policy import Outcome
@@ -305,7 +306,7 @@ class DedupePipeline:
         """Compare with what this worker passed but has not recorded yet, else with the index."""
         previous = self._pending.get(sid)
         if previous is not None:
-            return "unchanged" if previous == digest else "changed"
+            return outcome_of(previous, digest)
         return await self._ask(index.compare, sid, digest)
 
     async def _ask(self, call: Any, sid: int, digest: str) -> Outcome | None:
