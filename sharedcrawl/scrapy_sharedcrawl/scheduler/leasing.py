@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from scrapy import Request, Spider, signals
@@ -54,20 +53,6 @@ logger = logging.getLogger(__name__)
 EMPTY_POP_PAUSE = 0.05
 #: Longest wait (s) for a host of the queue to become due before Redis is asked again anyway.
 HOST_DUE_MAX = 1.0
-
-
-def _require_reachable(server: Any, where: str, opening: Callable[[], object] | None = None) -> None:
-    """PING ``server`` (and run ``opening``, the dupefilter's open): a worker refuses to start
-    without Redis, in one clear line, rather than waiting for it."""
-    try:
-        server.ping()
-        if opening is not None:
-            opening()
-    except UNREACHABLE as error:
-        raise RuntimeError(
-            f"Redis unreachable at {where} ({error}): start it, or unset REDIS_URL "
-            "(REDIS_SENTINELS) to crawl alone"
-        ) from None
 
 
 class LeasingScheduler(StockScheduler):
@@ -149,7 +134,15 @@ class LeasingScheduler(StockScheduler):
 
     def open(self, spider: Spider) -> None:
         self.spider = spider
-        _require_reachable(self.server, self.where, opening=getattr(self.df, "open", None))
+        try:
+            self.server.ping()
+            if hasattr(self.df, "open"):
+                self.df.open()
+        except UNREACHABLE as error:
+            raise RuntimeError(
+                f"Redis unreachable at {self.where} ({error}): start it, or unset REDIS_URL "
+                "(REDIS_SENTINELS) to crawl alone"
+            ) from None
         self.queue = LeasedPriorityQueue(
             self.server,
             spider,
