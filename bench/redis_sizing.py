@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import redis
 from scrapy import Request
@@ -54,6 +55,7 @@ from scrapy_sharedcrawl.scheduler.push_buffer import PUSH_BATCH  # noqa: E402
 from scrapy_sharedcrawl.testing.redis_server import RedisServer, redis_server  # noqa: E402
 from solidot_spider.spiders.solidot import SolidotSpider  # noqa: E402
 
+T = TypeVar("T")
 KEY = "{solidot}:seen"
 WORKER = "bench-worker"
 #: Requests a pop leases, and how many (at most, and a tenth of the size) are leased to size a lease.
@@ -175,15 +177,26 @@ def fill(url: str, shape: Shape, count: int, fillers: int) -> Encoder:
 class Memory:
     queued: float  # B a queued request
     seen: float  # B a URL seen
-    beyond: float  # B a request beyond the server's fixed part
-    in_all: float  # B a request, everything from the server before the crawl ran a command
-    fixed: float  # KB: what the crawl's first request left once its keys are gone
     shards: int
     lease: float  # B a leased request (its worker's hash, holders, counter)
+    beyond: float = 0.0  # B a request beyond the server's fixed part
+    in_all: float = 0.0  # B a request, everything from the server before the crawl ran a command
+    fixed: float = 0.0  # KB: what the warm-up left once its keys were gone
+
+
+def sizes(client: redis.Redis, keys: list[str]) -> dict[str, int]:
+    """``MEMORY USAGE`` of each of ``keys`` that exists (Redis answers nil for one that doesn't)."""
+    found = {key: client.memory_usage(key, samples=0) for key in keys}
+    return {key: size for key, size in found.items() if size is not None}
 
 
 def usage(client: redis.Redis, keys: list[str]) -> int:
-    return sum(client.memory_usage(key, samples=0) or 0 for key in keys if client.exists(key))
+    return sum(sizes(client, keys).values())
+
+
+def in_batches(items: list[T]) -> list[list[T]]:
+    """``items`` a push batch at a time, as a worker sends them."""
+    return [items[start : start + PUSH_BATCH] for start in range(0, len(items), PUSH_BATCH)]
 
 
 def used(client: redis.Redis) -> int:
@@ -197,9 +210,7 @@ def warm_up(url: str, shape: Shape) -> None:
     log: at most ``slowlog-max-len`` entries, most of them push batches of ≥ 10 ms)."""
     measure_memory(url, 0, shape, 10**4, fillers=1)[1].close()
     encoder = Encoder(url, shape)
-    rate_round(
-        encoder, [encoder.fast(sid) for sid in range(1, 1 + ROUND_REQUESTS)], Rates([], [], [], [], [])
-    )
+    rate_round(encoder, [encoder.fast(sid) for sid in range(1, 1 + ROUND_REQUESTS)], Rates())
     with redis.Redis.from_url(url) as client:
         limit = int(client.config_get("slowlog-max-len")["slowlog-max-len"])
         first = FIRST_SID
@@ -213,21 +224,26 @@ def warm_up(url: str, shape: Shape) -> None:
 def measure_memory(url: str, empty: int, shape: Shape, size: int, fillers: int) -> tuple[Memory, Encoder]:
     """Fill an empty server to ``size`` and size it; the encoder that filled it stays open for the rates."""
     with redis.Redis.from_url(url) as client:
-        return _measure_memory(client, url, empty, shape, size, fillers)
+        client.flushall()
+        before = used(client)
+        encoder = fill(url, shape, size, fillers)
+        after = used(client)
+        memory = size_crawl(client, encoder, size)
+    memory.beyond, memory.in_all, memory.fixed = (
+        (after - before) / size,
+        (after - empty) / size,
+        (before - empty) / 1024,
+    )
+    return memory, encoder
 
 
-def _measure_memory(
-    client: redis.Redis, url: str, empty: int, shape: Shape, size: int, fillers: int
-) -> tuple[Memory, Encoder]:
-    client.flushall()
-    before = used(client)
-    encoder = fill(url, shape, size, fillers)
-    after = used(client)
+def size_crawl(client: redis.Redis, encoder: Encoder, size: int) -> Memory:
+    """The queue's and the filter's bytes a request, then a lease's (a tenth of the size leased)."""
     queue, dupefilter = encoder.queue, encoder.dupefilter
-    filter_keys = [dupefilter.meta_key, *dupefilter.shard_keys()]
-    shards = sum(1 for key in filter_keys if client.exists(key) and not key.endswith(":meta"))
+    filter_sizes = sizes(client, [dupefilter.meta_key, *dupefilter.shard_keys()])
+    shards = sum(1 for key in filter_sizes if key != dupefilter.meta_key)
     queued = usage(client, queue.storage_keys()) / size
-    seen = usage(client, filter_keys) / size
+    seen = sum(filter_sizes.values()) / size
     sample = min(size // 10, LEASE_SAMPLE)
     leased: list[str] = []
     while len(leased) < sample:
@@ -238,21 +254,18 @@ def _measure_memory(
     # Acknowledged, not released: a released request goes back to its host's own LIST, and the pops that
     # follow move the host's bucket entries behind it (once each, whatever the size): the rates compare
     # like with like, every request in the shared bucket as a fill leaves it on both servers.
-    for start in range(0, len(leased), PUSH_BATCH):
-        queue.ack(WORKER, leased[start : start + PUSH_BATCH])
-    memory = Memory(
-        queued, seen, (after - before) / size, (after - empty) / size, (before - empty) / 1024, shards, lease
-    )
-    return memory, encoder
+    for ids in in_batches(leased):
+        queue.ack(WORKER, ids)
+    return Memory(queued, seen, shards, lease)
 
 
 @dataclass
 class Rates:
-    pushes: list[float]  # requests pushed a second, a round each
-    pops: list[float]  # requests leased a second
-    push_us: list[float]  # Redis µs a request pushed
-    pop_us: list[float]  # Redis µs a request leased
-    ack_us: list[float]  # Redis µs a request acknowledged (500 an ack)
+    pushes: list[float] = field(default_factory=list)  # requests pushed a second, a round each
+    pops: list[float] = field(default_factory=list)  # requests leased a second
+    push_us: list[float] = field(default_factory=list)  # Redis µs a request pushed
+    pop_us: list[float] = field(default_factory=list)  # Redis µs a request leased
+    ack_us: list[float] = field(default_factory=list)  # Redis µs a request acknowledged (500 an ack)
     #: The redis-server process's CPU µs a request pushed (``INFO cpu``): its scripts and what
     #: ``commandstats`` leaves out (reading and parsing the batch, the reply, the event loop).
     push_cpu: list[float] = field(default_factory=list)
@@ -263,8 +276,8 @@ class Rates:
 
 
 def script_usec(client: redis.Redis) -> float:
-    stats = client.info("commandstats")
-    return float(sum(stats.get(f"cmdstat_{name}", {}).get("usec", 0) for name in ("evalsha", "eval")))
+    spent = command_usec(client)
+    return sum(spent.get(name, (0, 0.0))[1] for name in ("evalsha", "eval"))
 
 
 def command_usec(client: redis.Redis) -> dict[str, tuple[int, float]]:
@@ -289,7 +302,7 @@ def timed(client: redis.Redis, step: Callable[[], object]) -> tuple[float, float
 def rate_round(encoder: Encoder, entries: list[Encoded], rates: Rates) -> None:
     """Push ``entries`` (new URLs), lease as many, acknowledge them: the queue keeps its size."""
     client, queue = encoder.queue.server, encoder.queue
-    batches = [entries[start : start + PUSH_BATCH] for start in range(0, len(entries), PUSH_BATCH)]
+    batches = in_batches(entries)
     cpu = server_cpu_usec(client)
     push_seconds, push_usec = timed(client, lambda: [queue.push_many(batch) for batch in batches])
     rates.push_cpu.append((server_cpu_usec(client) - cpu) / len(entries))
@@ -303,7 +316,7 @@ def rate_round(encoder: Encoder, entries: list[Encoded], rates: Rates) -> None:
             leased.extend(request_id for request_id, _ in popped.leased)
 
     pop_seconds, pop_usec = timed(client, lease)
-    acks = [leased[start : start + PUSH_BATCH] for start in range(0, len(leased), PUSH_BATCH)]
+    acks = in_batches(leased)
     _, ack_usec = timed(client, lambda: [queue.ack(WORKER, ids) for ids in acks])
     rates.pushes.append(len(entries) / push_seconds)
     rates.pops.append(len(leased) / pop_seconds)
@@ -318,7 +331,7 @@ def compare_rates(
     """Alternate rate rounds between the two servers (which goes first alternates too), each round's
     requests new to both and encoded before it is timed; with ``commands``, print what each command
     the rounds ran cost on each server (µs a call, calls a request)."""
-    at_size, at_reference = Rates([], [], [], [], []), Rates([], [], [], [], [])
+    at_size, at_reference = Rates(), Rates()
     before = {encoder: command_usec(encoder.queue.server) for encoder in (measured, reference)}
     for number in range(rounds):
         first = FIRST_SID + size + number * ROUND_REQUESTS
