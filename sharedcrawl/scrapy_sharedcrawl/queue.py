@@ -779,8 +779,8 @@ class LeasedPriorityQueue(Base):
         obj = serialization.request_to_dict(request, self.spider)
         obj["meta"] = self.policy.kept_meta(obj.get("meta") or {})
         self.policy.check(obj, url_is_safe=True)  # request.url is as Scrapy made it safe
-        if self.defaults and self.serializer is serialization:
-            encoded: bytes = serialization.dumps(*serialization.without_defaults(obj, self.defaults))
+        if self.serializer is serialization:
+            encoded: bytes = serialization.dumps(*serialization.compact(obj, self.defaults))
         else:
             encoded = self.serializer.dumps(obj)
         self.policy.check_size(len(encoded))
@@ -793,9 +793,13 @@ class LeasedPriorityQueue(Base):
         obj = self.serializer.loads(encoded_request)
         if not isinstance(obj, dict):
             raise serialization.UnserializableRequest("payload: not a request dict")
-        for key, value in self.defaults.items():
-            if key not in obj:
-                obj[key] = value if key in self._immutable_defaults else serialization.copy_plain(value)
+        if self.serializer is serialization:
+            serialization.expand(obj, self.defaults, self._immutable_defaults)
+        else:  # another serializer's payloads are whole (the spider's defaults are left out only by ours)
+            for key, value in self.defaults.items():
+                obj.setdefault(
+                    key, value if key in self._immutable_defaults else serialization.copy_plain(value)
+                )
         self.policy.check_fields(obj)
         try:
             request = request_from_dict(obj, spider=self.spider)

@@ -55,8 +55,20 @@ SHORT_KEYS: dict[str, str] = {
     "cb_kwargs": "k",
     "method": "M",
     "_class": "t",
+    # what :func:`compact` writes in place of a field, for the shared queue's own payloads
+    "meta+": "m+",
+    "meta-": "m-",
+    "cb_kwargs+": "k+",
+    "cb_kwargs-": "k-",
+    "start": "s",
 }
 _LONG_KEYS = {short: long for long, short in SHORT_KEYS.items()}
+#: The fields a payload may give as changes to the spider's default dict (``"meta+"``: the keys whose
+#: values differ or are new, ``"meta-"``: the default's keys the request lacks).
+_DELTA_FIELDS = ("meta", "cb_kwargs")
+#: Scrapy's mark of a start request (:class:`scrapy.spidermiddlewares.start.StartSpiderMiddleware`), which
+#: every seed carries: ``"s":1`` in a payload instead of 23 bytes of meta.
+START_FLAG = "is_start_request"
 
 
 #: The private methods by which Scrapy's ``CrawlSpider`` calls a rule's callback and errback: a rule
@@ -140,10 +152,14 @@ def long_keys(decoded: Any) -> Any:
 def without_defaults(obj: dict[str, Any], defaults: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
     """``obj`` without the values equal to ``defaults`` (a spider's ``shared_request_defaults``), and
     the keys of ``defaults`` it differs in, which must travel even as a plain Request's default
-    (an errback of None where the spider's default is a method).
+    (an errback of None where the spider's default is a method). A meta or cb_kwargs that shares some
+    of its default's items travels as its changes (``meta+``, ``meta-``): a CrawlSpider's rule request
+    adds ``rule``, ``link_text`` and ``depth`` to the default meta, which then stays out of its payload.
 
     >>> without_defaults({"url": "u", "errback": None}, {"errback": "failed"})
     ({'url': 'u', 'errback': None}, {'errback'})
+    >>> without_defaults({"url": "u", "meta": {"a": 1, "depth": 2}}, {"meta": {"a": 1, "b": 2}})
+    ({'url': 'u', 'meta+': {'depth': 2}, 'meta-': ['b']}, set())
     """
     kept = dict(obj)
     differing = set()
@@ -151,10 +167,77 @@ def without_defaults(obj: dict[str, Any], defaults: Mapping[str, Any]) -> tuple[
         value = kept.get(key, _DEFAULTS.get(key))
         if value == default:
             kept.pop(key, None)
+        elif (
+            key in _DELTA_FIELDS
+            and type(value) is dict
+            and type(default) is dict
+            and _shares_items(value, default)
+        ):
+            del kept[key]
+            kept[f"{key}+"] = {k: v for k, v in value.items() if k not in default or default[k] != v}
+            absent = [k for k in default if k not in value]
+            if absent:
+                kept[f"{key}-"] = absent
         else:
             kept[key] = value
             differing.add(key)
     return kept, differing
+
+
+def _shares_items(value: dict[str, Any], default: dict[str, Any]) -> bool:
+    return any(k in default and default[k] == v for k, v in value.items())
+
+
+def compact(obj: dict[str, Any], defaults: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """A request dict as the shared queue's payload carries it (with :func:`dumps`, whose ``keep`` is the
+    second item): ``defaults`` left out (:func:`without_defaults`) and the start mark as one flag.
+    :func:`expand` makes it whole again."""
+    meta = obj.get("meta")
+    if type(meta) is dict and meta.get(START_FLAG) is True:
+        obj = {**obj, "meta": {key: value for key, value in meta.items() if key != START_FLAG}}
+        kept, differing = without_defaults(obj, defaults)
+        kept["start"] = 1
+        return kept, differing
+    return without_defaults(obj, defaults)
+
+
+def expand(obj: dict[str, Any], defaults: Mapping[str, Any], shared: Collection[str] = ()) -> dict[str, Any]:
+    """The request dict a :func:`compact` payload stands for, in place: the spider's ``defaults`` for what
+    it leaves out (each dict or list a copy, but for the keys in ``shared``: values no request can
+    change), its changes applied to them, the start mark back in meta. Raises
+    :class:`UnserializableRequest` for changes that are not what :func:`compact` writes.
+
+    >>> expand({"url": "u", "meta+": {"depth": 2}, "meta-": ["b"], "start": 1}, {"meta": {"a": 1, "b": 2}})
+    {'url': 'u', 'meta': {'a': 1, 'depth': 2, 'is_start_request': True}}
+    """
+    start = obj.pop("start", None)
+    if start is not None and (type(start) is not int or start != 1):
+        raise UnserializableRequest("malformed start flag")
+    for key in _DELTA_FIELDS:
+        changed, absent = obj.pop(f"{key}+", None), obj.pop(f"{key}-", None)
+        if changed is None and absent is None:
+            continue
+        if key in obj:
+            raise UnserializableRequest(f"payload gives {key} both whole and as changes")
+        if not isinstance(changed, (dict, type(None))) or not (
+            absent is None or (isinstance(absent, list) and all(isinstance(k, str) for k in absent))
+        ):
+            raise UnserializableRequest(f"malformed changes to {key}")
+        default = defaults.get(key)
+        whole = copy_plain(default) if isinstance(default, dict) else {}
+        for name in absent or ():
+            whole.pop(name, None)
+        whole.update(changed or {})
+        obj[key] = whole
+    for key, value in defaults.items():
+        if key not in obj:
+            obj[key] = value if key in shared else copy_plain(value)
+    if start:
+        meta = obj.setdefault("meta", {})
+        if not isinstance(meta, dict):
+            raise UnserializableRequest("meta is not a mapping")
+        meta[START_FLAG] = True
+    return obj
 
 
 def check_defaults(defaults: Any, owner: str) -> dict[str, Any]:

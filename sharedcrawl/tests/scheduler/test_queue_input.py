@@ -49,6 +49,8 @@ HOSTILE: list[tuple[str, dict[str, Any], str]] = [
     ("another site", {"url": "http://evil.example/story?sid=1"}, "host"),
     ("look-alike host", {"url": "http://www.news.test.evil.example/story?sid=1"}, "host"),
     ("proxy", {"meta": {"proxy": "http://attacker:8080"}}, "meta"),
+    ("proxy among meta changes", {"meta+": {"proxy": "http://attacker:8080"}}, "meta"),
+    ("start flag of the wrong kind", {"start": "yes"}, "payload"),
     ("robots off", {"meta": {"dont_obey_robotstxt": True}}, "meta"),
     ("politeness off", {"meta": {"download_slot": "fresh"}}, "meta"),
     ("retry count of the wrong kind", {"meta": {"retry_times": "many"}}, "meta"),
