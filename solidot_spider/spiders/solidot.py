@@ -49,13 +49,15 @@ class SolidotSpider(scrapy.Spider):
     #: What a request read from the shared queue may name (scrapy_sharedcrawl/admission.py): these callbacks
     #: and errbacks, and this meta key besides the ones Scrapy carries from try to try.
     shared_callbacks = frozenset({"parse_list", "parse_rss", "parse_story", "story_failed"})
-    shared_meta = frozenset({"solidot_from_range"})
+    #: (``solidot_from_range``: what ``sid_range`` was called by requests queued before 2026-12.)
+    shared_meta = frozenset({"sid_range", "solidot_from_range"})
     #: What a story request (most of the queue) has, left out of its payload in the shared queue.
     shared_request_defaults: ClassVar[dict[str, Any]] = {
         "callback": "parse_story",
         "errback": "story_failed",
         "priority": STORY_PRIORITY,
-        "meta": {"handle_httpstatus_list": [404], "solidot_from_range": False},
+        "meta": {"handle_httpstatus_list": [404], "sid_range": False},
+        "cb_kwargs": {"categories": []},
     }
     #: Set from SOLIDOT_BASE_URL in :meth:`from_crawler`: the site's domain (every host under it).
     allowed_domains: list[str]
@@ -172,7 +174,7 @@ class SolidotSpider(scrapy.Spider):
             dont_filter=dont_filter,
             cb_kwargs={"categories": categories or []},
             # sid ranges cross gaps: their 404s are expected and counted, not errors
-            meta={"handle_httpstatus_list": [404], "solidot_from_range": from_range},
+            meta={"handle_httpstatus_list": [404], "sid_range": from_range},
         )
 
     async def parse_list(self, response: Response, due_only: bool = False) -> AsyncIterator[scrapy.Request]:
@@ -224,7 +226,8 @@ class SolidotSpider(scrapy.Spider):
     def _story_output(self, response: Response, categories: list[str]) -> Iterator[Any]:
         stats = self.crawler.stats
         if response.status == 404:
-            key = "gap" if response.meta.get("solidot_from_range") else "missing"
+            from_range = response.meta.get("sid_range") or response.meta.get("solidot_from_range")
+            key = "gap" if from_range else "missing"
             stats.inc_value(f"solidot/story_{key}")
             note_outcome(self.crawler, response, f"story_{key}")
             if key == "missing":
