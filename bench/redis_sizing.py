@@ -2,7 +2,7 @@
 
 For each size N, a private redis-server (started here, see scrapy_sharedcrawl/testing/redis_server.py) is
 emptied and N story requests (the spider's own, URLs of the shape a crawl makes) are pushed through the
-leased queue with the duplicate filter's check in the push script, 500 a round trip as a worker pushes:
+leased queue with the duplicate filter's check in the push script, a batch a round trip as a worker pushes:
 on one host (a Solidot-like crawl), then spread over ``--hosts`` hosts (a broad crawl). Printed per size:
 
 - bytes a queued request (``MEMORY USAGE`` of the queue's keys / N), a URL seen (the filter's keys / N),
@@ -70,9 +70,12 @@ TEMPLATE_SID = 999_999_999_999
 
 @dataclass(frozen=True)
 class Shape:
-    """Which URLs a crawl of ``hosts`` hosts makes: sid ``n`` on host ``n % hosts``."""
+    """Which URLs a crawl of ``hosts`` hosts makes: sid ``n`` on host ``n % hosts``; ``seeded``: the
+    requests `solidot-crawl seed --sids` queues (start requests from a sid range, the bulk of a whole-history
+    crawl's queue), else the ones a day archive's page yields (with the story's category)."""
 
     hosts: int
+    seeded: bool = False
 
     def url(self, sid: int) -> str:
         host = "www" if self.hosts == 1 else f"h{sid % self.hosts}"
@@ -80,7 +83,11 @@ class Shape:
 
     def request(self, spider: SolidotSpider, sid: int) -> Request:
         """The spider's own story request for ``sid`` on this shape's host."""
-        request = spider.story_request(sid, categories=[CATEGORIES[sid % len(CATEGORIES)]])
+        if self.seeded:
+            request = spider.story_request(sid, from_range=True)
+            request.meta["is_start_request"] = True  # as seeding.py marks every seed
+        else:
+            request = spider.story_request(sid, categories=[CATEGORIES[sid % len(CATEGORIES)]])
         return request if self.hosts == 1 else request.replace(url=self.url(sid))
 
 
@@ -265,10 +272,13 @@ class Rates:
     pops: list[float] = field(default_factory=list)  # requests leased a second
     push_us: list[float] = field(default_factory=list)  # Redis µs a request pushed
     pop_us: list[float] = field(default_factory=list)  # Redis µs a request leased
-    ack_us: list[float] = field(default_factory=list)  # Redis µs a request acknowledged (500 an ack)
+    ack_us: list[float] = field(default_factory=list)  # Redis µs a request acknowledged (a push batch an ack)
     #: The redis-server process's CPU µs a request pushed (``INFO cpu``): its scripts and what
     #: ``commandstats`` leaves out (reading and parsing the batch, the reply, the event loop).
     push_cpu: list[float] = field(default_factory=list)
+    #: This process's own CPU µs a request pushed (building the batches' arguments, reading replies): what
+    #: a worker spends, on a machine whose caches it shares with Redis here.
+    client_cpu: list[float] = field(default_factory=list)
 
     def medians(self) -> list[float]:
         """Pushes/s, pops/s, µs a push, a pop, an acknowledgement."""
@@ -303,8 +313,9 @@ def rate_round(encoder: Encoder, entries: list[Encoded], rates: Rates) -> None:
     """Push ``entries`` (new URLs), lease as many, acknowledge them: the queue keeps its size."""
     client, queue = encoder.queue.server, encoder.queue
     batches = in_batches(entries)
-    cpu = server_cpu_usec(client)
+    cpu, own = server_cpu_usec(client), time.process_time()
     push_seconds, push_usec = timed(client, lambda: [queue.push_many(batch) for batch in batches])
+    rates.client_cpu.append((time.process_time() - own) * 1e6 / len(entries))
     rates.push_cpu.append((server_cpu_usec(client) - cpu) / len(entries))
     leased: list[str] = []
 
@@ -343,7 +354,9 @@ def compare_rates(
         spent = {encoder: _spent(before[encoder], command_usec(encoder.queue.server)) for encoder in before}
         requests = rounds * ROUND_REQUESTS
         cpu, ref_cpu = median(at_size.push_cpu), median(at_reference.push_cpu)
+        own, ref_own = median(at_size.client_cpu), median(at_reference.client_cpu)
         print(f"  redis-server CPU µs a request pushed at {size:,}: {cpu:.2f} ({ref_cpu:.2f})")
+        print(f"  the bench's own CPU µs a request pushed at {size:,}: {own:.2f} ({ref_own:.2f})")
         print(f"  commands of the rate rounds at {size:,} (reference): µs a call, calls a request")
         for name, (calls, usec) in sorted(spent[measured].items(), key=lambda item: -item[1][1]):
             ref_calls, ref_usec = spent[reference].get(name, (0, 0.0))
@@ -389,12 +402,18 @@ def main() -> None:
     parser.add_argument("--fillers", type=int, default=2, help="processes that encode the fill")
     parser.add_argument("--commands", action="store_true", help="what each Redis command cost in the rates")
     parser.add_argument(
+        "--seeded",
+        action="store_true",
+        help="seeds (`solidot-crawl seed --sids`), not stories found on pages",
+    )
+    parser.add_argument(
         "--latency-tracking", default="", choices=["", "yes", "no"], help="CONFIG SET it (default: Redis's)"
     )
     options = parser.parse_args()
     sizes = [int(float(size)) for size in options.sizes.split(",")]
     reference_size = int(float(options.reference))
-    shapes = [Shape(1)] + ([Shape(int(float(options.hosts)))] if int(float(options.hosts)) > 1 else [])
+    hosts = int(float(options.hosts))
+    shapes = [Shape(1, options.seeded)] + ([Shape(hosts, options.seeded)] if hosts > 1 else [])
 
     with contextlib.ExitStack() as stack:
         server = start_server(stack, options.latency_tracking)
@@ -405,8 +424,9 @@ def main() -> None:
             warm_up(server.url, shape)
         tracking = client.config_get("latency-tracking").get("latency-tracking", "n/a")
         version = client.info("server")["redis_version"]
+        kind = "seeded" if options.seeded else "found on pages"
         print(f"Redis {version}, latency-tracking {tracking}, slow log {client.slowlog_len()} entries; story")
-        print(f"requests, {PUSH_BATCH} a push, pops of {POP_COUNT}")
+        print(f"requests {kind}, {PUSH_BATCH} a push, pops of {POP_COUNT}")
         print(f"rates: {options.rounds} alternated rounds of {ROUND_REQUESTS:,} on each server\n")
         memory_rows, rate_rows = [], []
         for size in sizes:
