@@ -44,7 +44,15 @@ EXTRA_VISITS = 32
 #: Bucket entries a pop looks at, at most (those it doesn't hand out join their host's own queue).
 BUCKET_SCAN = 256
 #: The layout marker, stored at the queue's base key (``<base>:queue``); see :mod:`.keys`.
+#: (Quoted in the scripts as a Lua string: no ' or \ in it.)
 LAYOUT = (
+    "hosts/2: requests in a LIST per host and priority, hosts in ready/wait, payloads with changes to the "
+    "spider defaults (m+, s); a worker of an earlier release cannot read them: upgrade it"
+)
+#: The marker of the release before: the same keys, its payloads whole (this release reads them). A worker
+#: of this release replaces it at open, so a worker of that release started afterwards refuses the queue
+#: (it would read a seed's ``"m+"`` and ``"s"`` as the spider's defaults and miss their changes).
+PREVIOUS_LAYOUT = (
     "hosts/1: requests in a LIST per host and priority, hosts in ready/wait; a worker of the release "
     "before it (ZSET queue) cannot use this queue: upgrade it"
 )
@@ -633,13 +641,17 @@ return 1
 #: ARGV: triples (member, priority, host) of the ZSET's first members, the hosts worked out by the
 #: caller (the payload's URL), in the ZSET's order. Each member still there is moved to the tail of
 #: its host's LIST (the ZSET's order kept within a host and priority); a requeued entry of its id
-#: is rewritten to the new form. Once the ZSET is empty the marker replaces it.
+#: is rewritten to the new form. Once the ZSET is empty the marker replaces it. The marker of the
+#: release before (:data:`PREVIOUS_LAYOUT`: the same keys, whole payloads) is replaced at once.
 #: → {layout marker (nil while a ZSET is left), members moved, ZSET members left}.
 _LUA_MIGRATE = (
     _LUA_COMMON
     + """
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind == 'none' then
+  redis.call('SET', KEYS[1], '@LAYOUT')
+  return {redis.call('GET', KEYS[1]), 0, 0}
+elseif kind == 'string' and redis.call('GET', KEYS[1]) == '@PREVIOUS' then
   redis.call('SET', KEYS[1], '@LAYOUT')
   return {redis.call('GET', KEYS[1]), 0, 0}
 elseif kind ~= 'zset' then
@@ -662,7 +674,7 @@ local left = redis.call('ZCARD', KEYS[1])
 if left > 0 then return {false, moved, left} end
 redis.call('SET', KEYS[1], '@LAYOUT')
 return {redis.call('GET', KEYS[1]), moved, 0}
-""".replace("@LAYOUT", LAYOUT)
+""".replace("@LAYOUT", LAYOUT).replace("@PREVIOUS", PREVIOUS_LAYOUT)
 )
 
 

@@ -17,8 +17,8 @@ import scrapy
 
 from scrapy_sharedcrawl.cluster_rate import ClusterRateLimitMiddleware
 from scrapy_sharedcrawl.host_names import queue_host
-from scrapy_sharedcrawl.queue import LAYOUT, Encoded, LeasedPriorityQueue
-from scrapy_sharedcrawl.testing.scheduling import shared_worker
+from scrapy_sharedcrawl.queue import LAYOUT, PREVIOUS_LAYOUT, Encoded, LeasedPriorityQueue
+from scrapy_sharedcrawl.testing.scheduling import plant, shared_worker
 
 
 def request(host: str, path: str, priority: int = 0, **kwargs: object) -> scrapy.Request:
@@ -246,6 +246,22 @@ def test_the_previous_release_queue_is_moved_and_its_workers_are_refused(redis_u
         with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
             server.execute_command(*command)
     assert "upgrade it" in LAYOUT
+
+
+def test_the_release_befores_queue_is_marked_anew_and_its_requests_still_served(redis_url: str) -> None:
+    """The release before kept the same keys with whole payloads: a worker of this release reads them and
+    re-marks the queue at its open, so a worker of that release started afterwards refuses the queue
+    instead of reading this release's payloads (``m+``, ``s``) as the spider's defaults."""
+    server = redis.Redis.from_url(redis_url)
+    queue = LeasedPriorityQueue(server, BroadSpider())  # encoding only
+    server.set(queue.queue_key, PREVIOUS_LAYOUT)
+    whole = b'{"u":"http://a.test/1","m":{"is_start_request":true}}'  # as the release before wrote seeds
+    plant(server, queue.named, b"old " + whole, host="*")
+
+    queue = new_queue(redis_url)  # a worker of this release opens
+    assert server.get(queue.queue_key) == LAYOUT.encode() != PREVIOUS_LAYOUT.encode()
+    [(request_id, popped)] = queue.pop("w", 60).leased
+    assert (request_id, popped.url, popped.meta) == ("old", "http://a.test/1", {"is_start_request": True})
 
 
 def test_a_marker_no_release_wrote_is_refused(redis_url: str) -> None:
