@@ -174,8 +174,10 @@ def without_defaults(obj: dict[str, Any], defaults: Mapping[str, Any]) -> tuple[
             and _shares_items(value, default)
         ):
             del kept[key]
-            kept[f"{key}+"] = {k: v for k, v in value.items() if k not in default or default[k] != v}
+            changed = {k: v for k, v in value.items() if k not in default or default[k] != v}
             absent = [k for k in default if k not in value]
+            if changed:
+                kept[f"{key}+"] = changed
             if absent:
                 kept[f"{key}-"] = absent
         else:

@@ -12,20 +12,14 @@ from typing import Any, ClassVar
 import pytest
 import redis
 import scrapy
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scrapy.utils.test import get_crawler
+from test_request_coding_paths import EXAMPLES
 
 from scrapy_sharedcrawl import serialization
 from scrapy_sharedcrawl.queue import LeasedPriorityQueue
 
-EXAMPLES = settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
 SITE = "http://example.test"
 #: Metas whose keys may be the defaults' or not, their values equal to the defaults' or not (each of a
 #: kind the admission policy allows for its key).
@@ -107,6 +101,20 @@ def test_a_meta_sharing_some_defaults_travels_as_its_changes(queue: LeasedPriori
     payload = queue.encode(rule).payload
     assert payload == b'{"u":"http://example.test/p/2","m+":{"depth":2},"m-":["handle_httpstatus_list"]}'
     assert queue._decode_request(payload).meta == {"from_range": False, "depth": 2}
+
+
+def test_a_meta_lacking_a_default_key_and_nothing_else_travels_as_that_key(
+    queue: LeasedPriorityQueue,
+) -> None:
+    request = scrapy.Request(
+        f"{SITE}/p/6",
+        callback=queue.spider.parse_page,
+        meta={"from_range": False},
+        cb_kwargs={"categories": []},
+    )
+    payload = queue.encode(request).payload
+    assert payload == b'{"u":"http://example.test/p/6","p":0,"m-":["handle_httpstatus_list"]}'
+    assert queue._decode_request(payload).meta == {"from_range": False}
 
 
 def test_a_seed_is_its_url_its_change_and_the_start_flag(queue: LeasedPriorityQueue) -> None:
