@@ -86,9 +86,10 @@ class QueueKeys:
 
     @property
     def queue(self) -> str:
-        """STRING: the layout marker (:data:`.queue.LAYOUT`), set by every push. The previous release
-        kept its ZSET of requests here: a worker of that release meets a string and fails (WRONGTYPE)
-        instead of queueing requests nobody reads; an older ZSET found here is moved at open."""
+        """STRING: the layout marker (:data:`.queue.LAYOUT`), set by every push. An earlier release kept
+        its ZSET of requests here: a worker of that release meets a string and fails (WRONGTYPE) instead
+        of queueing requests nobody reads; such a ZSET found here is moved at open. The release just
+        before marked it :data:`.queue.PREVIOUS_LAYOUT` (whole payloads), which a worker re-marks at open."""
         return f"{self.base}:queue"
 
     def lease(self, worker: str) -> str:
