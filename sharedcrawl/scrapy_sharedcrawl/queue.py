@@ -808,10 +808,7 @@ class LeasedPriorityQueue(Base):
         if self.serializer is serialization:
             serialization.expand(obj, self.defaults, self._immutable_defaults)
         else:  # another serializer's payloads are whole (the spider's defaults are left out only by ours)
-            for key, value in self.defaults.items():
-                obj.setdefault(
-                    key, value if key in self._immutable_defaults else serialization.copy_plain(value)
-                )
+            serialization.fill_defaults(obj, self.defaults, self._immutable_defaults)
         self.policy.check_fields(obj)
         try:
             request = request_from_dict(obj, spider=self.spider)

@@ -195,12 +195,13 @@ def compact(obj: dict[str, Any], defaults: Mapping[str, Any]) -> tuple[dict[str,
     second item): ``defaults`` left out (:func:`without_defaults`) and the start mark as one flag.
     :func:`expand` makes it whole again."""
     meta = obj.get("meta")
-    if type(meta) is dict and meta.get(START_FLAG) is True:
-        obj = {**obj, "meta": {key: value for key, value in meta.items() if key != START_FLAG}}
-        kept, differing = without_defaults(obj, defaults)
+    start = type(meta) is dict and meta.get(START_FLAG) is True
+    if start:
+        obj = {**obj, "meta": {key: value for key, value in obj["meta"].items() if key != START_FLAG}}
+    kept, differing = without_defaults(obj, defaults)
+    if start:
         kept["start"] = 1
-        return kept, differing
-    return without_defaults(obj, defaults)
+    return kept, differing
 
 
 def expand(obj: dict[str, Any], defaults: Mapping[str, Any], shared: Collection[str] = ()) -> dict[str, Any]:
@@ -231,15 +232,21 @@ def expand(obj: dict[str, Any], defaults: Mapping[str, Any], shared: Collection[
             whole.pop(name, None)
         whole.update(changed or {})
         obj[key] = whole
-    for key, value in defaults.items():
-        if key not in obj:
-            obj[key] = value if key in shared else copy_plain(value)
+    fill_defaults(obj, defaults, shared)
     if start:
         meta = obj.setdefault("meta", {})
         if not isinstance(meta, dict):
             raise UnserializableRequest("meta is not a mapping")
         meta[START_FLAG] = True
     return obj
+
+
+def fill_defaults(obj: dict[str, Any], defaults: Mapping[str, Any], shared: Collection[str] = ()) -> None:
+    """Give ``obj`` each of ``defaults`` it lacks: a copy of each dict or list, but for the keys in
+    ``shared`` (values no request can change), so that no two requests share one."""
+    for key, value in defaults.items():
+        if key not in obj:
+            obj[key] = value if key in shared else copy_plain(value)
 
 
 def check_defaults(defaults: Any, owner: str) -> dict[str, Any]:
