@@ -214,7 +214,8 @@ def warm_up(url: str, shape: Shape) -> None:
     """Everything the bench does, once, at 10^4 (filter splits, leases, acknowledgements), and Redis's
     slow log filled, then every key deleted: what stays is what a server that has served a crawl for a
     while holds whatever the crawl's size (scripts, connections, per-command latency histograms, the slow
-    log: at most ``slowlog-max-len`` entries, most of them push batches of ≥ 10 ms)."""
+    log: at most ``slowlog-max-len`` entries, of push batches slower than 10 ms, which a push batch seldom
+    are: the loop then stops at its bound of pushes)."""
     measure_memory(url, 0, shape, 10**4, fillers=1)[1].close()
     encoder = Encoder(url, shape)
     rate_round(encoder, [encoder.fast(sid) for sid in range(1, 1 + ROUND_REQUESTS)], Rates())
